@@ -1,0 +1,92 @@
+//! Typed errors of the log. The server maps them to Kafka error codes in one place.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a batch was refused. Every variant is the client's fault (bad bytes), never the disk's.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    #[error("batch truncated: need {need} bytes, have {have}")]
+    Truncated { need: usize, have: usize },
+    #[error("batch length field {batch_length} is smaller than a batch header")]
+    BadLength { batch_length: i32 },
+    #[error("batch declares {declared} bytes but {actual} were given")]
+    LengthMismatch { declared: usize, actual: usize },
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("unsupported record batch magic {0}; only v2 is stored")]
+    UnsupportedMagic(i8),
+    #[error("batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch { stored: u32, computed: u32 },
+    #[error("record count {record_count} inconsistent with last offset delta {last_offset_delta}")]
+    BadRecordCount {
+        record_count: i32,
+        last_offset_delta: i32,
+    },
+    #[error("unknown compression codec {0}")]
+    UnknownCodec(i16),
+    #[error("malformed records: {0}")]
+    BadRecords(String),
+    #[error("compacted topics require a key on every record")]
+    MissingKey,
+}
+
+/// Errors of compression and decompression.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("unknown compression codec {0}")]
+    Unknown(i16),
+    #[error("decompressed data exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("corrupt {codec} data: {detail}")]
+    Corrupt { codec: &'static str, detail: String },
+    #[error("{codec} compression failed: {source}")]
+    Io {
+        codec: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Errors of log operations.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("invalid batch: {0}")]
+    InvalidBatch(#[from] BatchError),
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the log {0} is closed or offline")]
+    Offline(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("corrupt index {path}: {reason}")]
+    CorruptIndex { path: PathBuf, reason: String },
+    #[error("compression: {0}")]
+    Codec(#[from] CodecError),
+}
+
+impl LogError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        LogError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+    /// True when the error comes from the disk rather than from the caller's input:
+    /// the server answers these with KAFKA_STORAGE_ERROR.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, LogError::Io { .. } | LogError::Offline(_))
+    }
+}
+
+pub type Result<T, E = LogError> = std::result::Result<T, E>;

@@ -1,0 +1,211 @@
+//! The I/O seam: every write, sync, rename and directory sync of the log's files goes
+//! through [`Fs`], so that a test can substitute a simulated disk that loses everything not
+//! yet synced at a crash ([`crate::sim::SimFs`]).
+//!
+//! Contract of an implementation (what the log relies on, and what the simulation models):
+//! - `write_at` data is visible to `read_at` at once, durable only after `sync_data`;
+//! - a created, renamed or removed directory entry is durable only after `sync_dir` of its
+//!   parent;
+//! - `set_len` is a write: durable after `sync_data`.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A file of the log: positional reads and writes, no cursor.
+pub trait FsFile: Send + Sync + fmt::Debug {
+    /// Current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Reads up to `buf.len()` bytes at `pos`; returns how many (0 at the end).
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize>;
+    /// Writes all of `buf` at `pos`, extending the file if needed.
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()>;
+    /// Truncates or extends (with zeros) to `len`.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes the file's data (and its length) durable.
+    fn sync_data(&self) -> io::Result<()>;
+    /// The OS file descriptor, where there is one: the server uses it for `sendfile`.
+    fn raw_fd(&self) -> Option<i32>;
+
+    /// Reads exactly `buf.len()` bytes at `pos`, or fails with `UnexpectedEof`.
+    fn read_exact_at(&self, mut buf: &mut [u8], mut pos: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, pos)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    pos += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A memory-mapped index file. Its content is the whole file; writes are made durable by
+/// `flush`.
+pub trait MappedFile: Send + Sync + fmt::Debug {
+    fn bytes(&self) -> &[u8];
+    fn bytes_mut(&mut self) -> &mut [u8];
+    /// Makes the mapped bytes durable.
+    fn flush(&self) -> io::Result<()>;
+}
+
+/// How to open a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write; created if missing.
+    ReadWriteCreate,
+}
+
+/// The file system the log runs on.
+pub trait Fs: Send + Sync + fmt::Debug + 'static {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn FsFile>>;
+    /// Maps `path` read-write at exactly `len` bytes (created, extended or truncated).
+    fn map(&self, path: &Path, len: u64) -> io::Result<Box<dyn MappedFile>>;
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Names (not paths) of the entries in `dir`.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    fn is_dir(&self, path: &Path) -> bool;
+    fn exists(&self, path: &Path) -> bool;
+    fn file_len(&self, path: &Path) -> io::Result<u64>;
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes an empty directory.
+    fn remove_dir(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealFs;
+
+#[derive(Debug)]
+struct RealFile(File);
+
+impl FsFile for RealFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.0, buf, pos)
+    }
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, buf, pos)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn raw_fd(&self) -> Option<i32> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(&self.0))
+    }
+}
+
+#[derive(Debug)]
+struct RealMap(memmap2::MmapMut);
+
+impl MappedFile for RealMap {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+    fn flush(&self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Fs for RealFs {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn FsFile>> {
+        let f = match mode {
+            OpenMode::Read => File::open(path)?,
+            OpenMode::ReadWriteCreate => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?,
+        };
+        Ok(Arc::new(RealFile(f)))
+    }
+
+    fn map(&self, path: &Path, len: u64) -> io::Result<Box<dyn MappedFile>> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if f.metadata()?.len() != len {
+            f.set_len(len)?;
+        }
+        if len == 0 {
+            // mmap of zero bytes is an error on Linux; an anonymous empty map stands in.
+            return Ok(Box::new(RealMap(memmap2::MmapMut::map_anon(0)?)));
+        }
+        // SAFETY: the index files are private to this process (the data directory is
+        // locked), so no other process truncates them under the mapping; the log trims a
+        // file only after dropping its mapping.
+        let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
+        Ok(Box::new(RealMap(map)))
+    }
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        Ok(std::fs::metadata(path)?.len())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir(path)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+}
+
+/// The parent directory of `path`, for directory syncs.
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
+    path.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

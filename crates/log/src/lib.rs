@@ -1,0 +1,34 @@
+//! `myelin-log`: the storage engine that keeps each partition's events on disk.
+//!
+//! A partition is a directory of segments in Kafka's layout; a segment's `.log` holds
+//! RecordBatch v2 bytes exactly as they arrived, so a fetch serves them without
+//! re-encoding. This crate knows the 61-byte batch header and the record layout needed for
+//! compaction and timestamp lookups, and nothing else of Kafka: no protocol types, no
+//! async runtime. Every file operation goes through the [`io::Fs`] seam.
+//!
+//! Entry points: [`LogManager`] (a data directory: recovery, group commit, retention,
+//! compaction) and [`Log`] (one partition: append, read, lookups, truncation).
+
+pub mod batch;
+pub mod cleaner;
+pub mod compression;
+pub mod config;
+pub mod error;
+pub mod files;
+mod flusher;
+pub mod index;
+pub mod io;
+mod log;
+pub mod manager;
+pub mod record;
+mod recovery;
+pub mod scan;
+mod segment;
+pub mod sim;
+
+pub use crate::config::{CleanupPolicy, LogConfig, TimestampType};
+pub use crate::error::{BatchError, CodecError, LogError, Result};
+pub use crate::flusher::DurableWait;
+pub use crate::log::{AppendInfo, AppendOptions, LoadReport, LoadState, Log, ReadResult, RetentionOutcome};
+pub use crate::manager::{LogManager, ManagerConfig, StartupReport};
+pub use crate::segment::{FileSlice, RecoveryOutcome};

@@ -1,0 +1,744 @@
+//! A partition's log: an ordered set of segments with one active segment at the end.
+//!
+//! Offsets, always qualified:
+//! - `log_start_offset`: the first offset a reader may ask for (moves forward with
+//!   retention and DeleteRecords);
+//! - `log_end_offset`: the offset the next appended record gets;
+//! - `recovery_point`: every offset below it is known durable; recovery after a crash scans
+//!   only from the segment that holds it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tracing::{info, warn};
+
+use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::config::{LogConfig, TimestampType};
+use crate::error::{BatchError, LogError, Result};
+use crate::files::{self, FileKind};
+use crate::io::Fs;
+use crate::segment::{BatchMeta, FileSlice, RecoveryOutcome, Segment};
+
+/// Options of one append.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendOptions {
+    /// Stamped into every batch's partitionLeaderEpoch.
+    pub leader_epoch: i32,
+    /// The wall clock, in ms: LogAppendTime and `segment.ms` use it.
+    pub now_ms: i64,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended.
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// The broker time stamped on the batches with LogAppendTime, else -1.
+    pub log_append_time_ms: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+    /// Records appended.
+    pub record_count: i64,
+    /// Bytes appended.
+    pub bytes: u64,
+}
+
+/// What a read found.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    /// Whole batches starting with the one holding the requested offset; None when there
+    /// is nothing (yet) within the bounds.
+    pub slice: Option<FileSlice>,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// What opening a log found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    pub segments: usize,
+    /// Segments whose batches were scanned and validated.
+    pub segments_recovered: usize,
+    /// Bytes cut by recovery.
+    pub bytes_truncated: u64,
+    /// Segments removed because an earlier one was cut.
+    pub segments_dropped: usize,
+    /// Indexes found corrupt or missing and rebuilt.
+    pub indexes_rebuilt: usize,
+    /// Half-finished compaction swaps completed or rolled back, stray files removed.
+    pub stray_files_removed: usize,
+    pub swaps_completed: usize,
+}
+
+/// What the log knows of its previous life.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadState {
+    /// The data directory was shut down cleanly: nothing needs scanning.
+    pub clean_shutdown: bool,
+    /// From the recovery point checkpoint.
+    pub recovery_point: Option<i64>,
+    /// From the log start offset checkpoint.
+    pub log_start_offset: Option<i64>,
+}
+
+/// What retention removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub segments_deleted: usize,
+    pub bytes_deleted: u64,
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct Log {
+    topic: String,
+    partition: i32,
+    dir: PathBuf,
+    fs: Arc<dyn Fs>,
+    config: RwLock<Arc<LogConfig>>,
+    /// By base offset; the last is the active segment. Readers clone what they need out
+    /// of a short read lock.
+    segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
+    /// Serializes appends, rolls, truncation and segment deletion.
+    append_lock: Mutex<()>,
+    /// Serializes flushes.
+    flush_lock: Mutex<()>,
+    log_end_offset: AtomicI64,
+    log_start_offset: AtomicI64,
+    recovery_point: AtomicI64,
+    /// Records appended since the last flush (for `flush.messages`).
+    unflushed_messages: AtomicI64,
+    /// When the log was last flushed (for `flush.ms`).
+    last_flush_ms: AtomicI64,
+    /// New segment files whose directory entries are not yet synced.
+    dir_dirty: AtomicBool,
+    /// Set after an I/O error that leaves the log's state unknown: every later operation
+    /// fails until the broker restarts and recovers it.
+    offline: AtomicBool,
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering it as `state` requires.
+    pub fn open(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        state: LoadState,
+        now_ms: i64,
+    ) -> Result<(Self, LoadReport)> {
+        config.validate()?;
+        let created = !fs.is_dir(dir);
+        fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        if created {
+            fs.sync_dir(&crate::io::parent_of(dir))
+                .map_err(|e| LogError::io(dir, e))?;
+        }
+        let log = Log {
+            topic: topic.to_string(),
+            partition,
+            dir: dir.to_path_buf(),
+            fs,
+            config: RwLock::new(Arc::new(config)),
+            segments: RwLock::new(BTreeMap::new()),
+            append_lock: Mutex::new(()),
+            flush_lock: Mutex::new(()),
+            log_end_offset: AtomicI64::new(0),
+            log_start_offset: AtomicI64::new(0),
+            recovery_point: AtomicI64::new(0),
+            unflushed_messages: AtomicI64::new(0),
+            last_flush_ms: AtomicI64::new(now_ms),
+            dir_dirty: AtomicBool::new(false),
+            offline: AtomicBool::new(false),
+        };
+        let report = crate::recovery::load(&log, state)?;
+        if !state.clean_shutdown {
+            // What recovery kept may sit only in the page cache: make it durable, so that
+            // the recovery point can move to the log end offset.
+            log.flush(now_ms)?;
+        }
+        Ok((log, report))
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub(crate) fn fs(&self) -> &Arc<dyn Fs> {
+        &self.fs
+    }
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config.read().clone()
+    }
+    /// Replaces the configuration; it applies from the next operation on.
+    pub fn update_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        *self.config.write() = Arc::new(config);
+        Ok(())
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+    pub fn unflushed_messages(&self) -> i64 {
+        self.unflushed_messages.load(Ordering::Acquire)
+    }
+    pub fn last_flush_ms(&self) -> i64 {
+        self.last_flush_ms.load(Ordering::Acquire)
+    }
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().values().map(|s| s.size()).sum()
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments.read().len()
+    }
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.read().keys().copied().collect()
+    }
+
+    pub(crate) fn segments_snapshot(&self) -> Vec<Arc<Segment>> {
+        self.segments.read().values().cloned().collect()
+    }
+    pub(crate) fn segments_mut(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<i64, Arc<Segment>>> {
+        self.segments.write()
+    }
+    pub(crate) fn append_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.append_lock.lock()
+    }
+    pub(crate) fn set_offsets(&self, log_start: i64, log_end: i64, recovery_point: i64) {
+        self.log_start_offset.store(log_start, Ordering::Release);
+        self.log_end_offset.store(log_end, Ordering::Release);
+        self.recovery_point.store(recovery_point, Ordering::Release);
+    }
+    pub(crate) fn mark_dir_dirty(&self) {
+        self.dir_dirty.store(true, Ordering::Release);
+    }
+
+    fn active(&self) -> Result<Arc<Segment>> {
+        self.segments
+            .read()
+            .values()
+            .next_back()
+            .cloned()
+            .ok_or_else(|| LogError::Offline(self.name()))
+    }
+
+    pub fn name(&self) -> String {
+        files::partition_dir_name(&self.topic, self.partition)
+    }
+
+    fn check_online(&self) -> Result<()> {
+        if self.is_offline() {
+            return Err(LogError::Offline(self.name()));
+        }
+        Ok(())
+    }
+
+    /// Marks the log offline after an I/O error whose effect on the files is unknown.
+    fn fail<T>(&self, e: LogError) -> Result<T> {
+        if e.is_storage() {
+            warn!(log = %self.name(), error = %e, "storage error: taking the log offline");
+            self.offline.store(true, Ordering::Release);
+        }
+        Err(e)
+    }
+
+    /// Appends the batches laid end to end in `buf` (as a Produce request carries them).
+    ///
+    /// Every batch is validated before anything is written: magic 2, lengths, CRC-32C,
+    /// record count against the last offset delta, `max.message.bytes`, and on a compacted
+    /// log a key on every record. Then offsets are assigned and stamped into `buf` with the
+    /// leader epoch (LogAppendTime also rewrites the max timestamp and the CRC), and the
+    /// bytes are written as they are. The append is durable only after a flush that covers
+    /// `last_offset` (see [`crate::LogManager::flush_to`]).
+    pub fn append(&self, buf: &mut [u8], opts: &AppendOptions) -> Result<AppendInfo> {
+        self.check_online()?;
+        let cfg = self.config();
+        let mut metas = Vec::new();
+        let mut pos = 0usize;
+        let mut records = 0i64;
+        let append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
+        while pos < buf.len() {
+            let rest = &buf[pos..];
+            let total = batch::peek_total_len(rest).ok_or(BatchError::Truncated {
+                need: batch::LOG_OVERHEAD,
+                have: rest.len(),
+            })?;
+            if total < HEADER_LEN as i64 || total > rest.len() as i64 {
+                return Err(BatchError::LengthMismatch {
+                    declared: total.max(0) as usize,
+                    actual: rest.len(),
+                }
+                .into());
+            }
+            let total = total as usize;
+            let h = batch::validate_incoming(&rest[..total], cfg.max_message_bytes)?;
+            if cfg.cleanup_policy.compact && !h.is_control() {
+                crate::scan::require_keys(&rest[..total], cfg.max_message_bytes.max(1 << 20) * 64)?;
+            }
+            let mut max_timestamp = h.max_timestamp;
+            if append_time {
+                batch::set_log_append_time(&mut buf[pos..pos + total], opts.now_ms);
+                max_timestamp = opts.now_ms;
+            }
+            records += i64::from(h.record_count);
+            metas.push(BatchMeta {
+                position: pos,
+                len: total,
+                last_offset: i64::from(h.last_offset_delta),
+                max_timestamp,
+            });
+            pos += total;
+        }
+        if metas.is_empty() {
+            return Err(BatchError::Truncated {
+                need: HEADER_LEN,
+                have: 0,
+            }
+            .into());
+        }
+
+        let _guard = self.append_lock.lock();
+        self.check_online()?;
+        let base_offset = self.log_end_offset();
+        let mut next = base_offset;
+        for m in &mut metas {
+            batch::stamp_offset_and_epoch(&mut buf[m.position..m.position + m.len], next, opts.leader_epoch);
+            m.last_offset += next;
+            next = m.last_offset + 1;
+        }
+        let last_offset = next - 1;
+        let result = (|| {
+            let active = self.maybe_roll(buf.len() as u64, last_offset, opts.now_ms, &cfg)?;
+            active.append(buf, &metas, cfg.index_interval_bytes)
+        })();
+        if let Err(e) = result {
+            return self.fail(e);
+        }
+        self.log_end_offset.store(next, Ordering::Release);
+        self.unflushed_messages.fetch_add(records, Ordering::AcqRel);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time_ms: if append_time { opts.now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            record_count: records,
+            bytes: buf.len() as u64,
+        })
+    }
+
+    /// Rolls the active segment if `bytes` more up to `last_offset` do not fit it or it is
+    /// older than `segment.ms`. Returns the segment to append to. Caller holds the append
+    /// lock.
+    fn maybe_roll(&self, bytes: u64, last_offset: i64, now_ms: i64, cfg: &LogConfig) -> Result<Arc<Segment>> {
+        let active = self.active()?;
+        let too_old = !active.is_empty()
+            && active.rolling_timestamp() >= 0
+            && now_ms.saturating_sub(active.rolling_timestamp()) > cfg.segment_ms;
+        if too_old || active.would_overflow(bytes, last_offset, cfg.segment_bytes) {
+            return self.roll_locked(&active, cfg);
+        }
+        Ok(active)
+    }
+
+    /// Seals `active` and starts a new segment at the log end offset. Caller holds the
+    /// append lock.
+    fn roll_locked(&self, active: &Arc<Segment>, cfg: &LogConfig) -> Result<Arc<Segment>> {
+        let base = self.log_end_offset();
+        if active.is_empty() && active.base_offset == base {
+            return Ok(active.clone());
+        }
+        active.seal(true)?;
+        let seg = Arc::new(Segment::create(self.fs.clone(), &self.dir, base, cfg.segment_index_bytes)?);
+        self.segments.write().insert(base, seg.clone());
+        self.mark_dir_dirty();
+        Ok(seg)
+    }
+
+    /// Rolls the active segment now, if it holds anything.
+    pub fn roll(&self) -> Result<()> {
+        let cfg = self.config();
+        let _guard = self.append_lock.lock();
+        self.check_online()?;
+        let active = self.active()?;
+        if active.is_empty() {
+            return Ok(());
+        }
+        match self.roll_locked(&active, &cfg) {
+            Ok(_) => Ok(()),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Reads whole batches from `offset`: up to `max_bytes` (at least one batch if
+    /// `min_one`), only batches starting below `max_offset` (the high watermark; the log
+    /// end offset bounds it too). Offsets below the log start offset or past the log end
+    /// offset are out of range.
+    pub fn read(&self, offset: i64, max_bytes: u64, max_offset: i64, min_one: bool) -> Result<ReadResult> {
+        self.check_online()?;
+        for attempt in 0..3 {
+            match self.read_once(offset, max_bytes, max_offset, min_one) {
+                Err(LogError::CorruptIndex { path, reason }) if attempt < 2 => {
+                    warn!(log = %self.name(), path = %path.display(), %reason, "rebuilding a corrupt index");
+                    self.rebuild_index_for(offset)?;
+                }
+                // A segment removed under the read (retention, compaction swap): look again.
+                Err(LogError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < 2 => {}
+                other => return other,
+            }
+        }
+        Err(LogError::Offline(self.name()))
+    }
+
+    fn read_once(&self, offset: i64, max_bytes: u64, max_offset: i64, min_one: bool) -> Result<ReadResult> {
+        let log_start_offset = self.log_start_offset();
+        let log_end_offset = self.log_end_offset();
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        let max_offset = max_offset.min(log_end_offset);
+        let mut result = ReadResult {
+            slice: None,
+            log_start_offset,
+            log_end_offset,
+        };
+        if offset >= max_offset {
+            return Ok(result);
+        }
+        let candidates: Vec<Arc<Segment>> = {
+            let segs = self.segments.read();
+            let first = segs.range(..=offset).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN);
+            segs.range(first..).map(|(_, s)| s.clone()).collect()
+        };
+        for seg in candidates {
+            if seg.base_offset >= max_offset {
+                break;
+            }
+            if let Some(slice) = seg.read(offset, max_bytes, max_offset, min_one)? {
+                result.slice = Some(slice);
+                break;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Rebuilds the indexes of the segment that holds `offset`.
+    fn rebuild_index_for(&self, offset: i64) -> Result<()> {
+        let _guard = self.append_lock.lock();
+        let (seg, is_active, prev_end) = {
+            let segs = self.segments.read();
+            let Some((_, seg)) = segs.range(..=offset).next_back() else {
+                return Ok(());
+            };
+            let is_active = segs.values().next_back().map(|a| Arc::ptr_eq(a, seg)).unwrap_or(false);
+            (seg.clone(), is_active, seg.base_offset)
+        };
+        let _ = is_active;
+        let cfg = self.config();
+        let outcome = seg.rebuild_indexes(cfg.index_interval_bytes, prev_end)?;
+        if outcome.truncated_bytes > 0 {
+            warn!(log = %self.name(), segment = seg.base_offset, bytes = outcome.truncated_bytes,
+                "index rebuild found invalid bytes in the log and cut them");
+        }
+        Ok(())
+    }
+
+    /// The first offset whose record timestamp is >= `timestamp`, with that timestamp
+    /// (ListOffsets by timestamp). None when every record is older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        self.check_online()?;
+        let start = self.log_start_offset();
+        for seg in self.segments_snapshot() {
+            if seg.max_timestamp_known()? < timestamp {
+                continue;
+            }
+            let begin = match seg.time_index.lookup_before(timestamp)? {
+                Some(rel) => seg.base_offset + i64::from(rel) + 1,
+                None => seg.base_offset,
+            };
+            let (rel_start, pos) = seg.offset_index.lookup(begin.max(start) - seg.base_offset)?;
+            let _ = rel_start;
+            let mut found: Option<(u64, BatchHeader)> = None;
+            seg.for_each_header(u64::from(pos), |p, h| {
+                if h.max_timestamp >= timestamp && h.last_offset() >= start {
+                    found = Some((p, *h));
+                    return false;
+                }
+                true
+            })?;
+            if let Some((p, h)) = found {
+                let bytes = seg.read_batch_at(p, &h)?;
+                if let Some(hit) = crate::scan::first_at_or_after(&bytes, timestamp, start, self.config().max_message_bytes.max(1 << 20) * 64)? {
+                    return Ok(Some(hit));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp (ListOffsets
+    /// MAX_TIMESTAMP); the earliest such record when several share it.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        self.check_online()?;
+        let mut best: Option<(i64, Arc<Segment>)> = None;
+        for seg in self.segments_snapshot() {
+            let ts = seg.max_timestamp_known()?;
+            if ts >= 0 && best.as_ref().map(|(b, _)| ts > *b).unwrap_or(true) {
+                best = Some((ts, seg));
+            }
+        }
+        let Some((ts, seg)) = best else {
+            return Ok(None);
+        };
+        let start = self.log_start_offset();
+        let mut found = None;
+        seg.for_each_header(0, |p, h| {
+            if h.max_timestamp == ts && h.last_offset() >= start {
+                found = Some((p, *h));
+                return false;
+            }
+            true
+        })?;
+        let Some((p, h)) = found else {
+            return Ok(None);
+        };
+        let bytes = seg.read_batch_at(p, &h)?;
+        crate::scan::first_at_or_after(&bytes, ts, start, self.config().max_message_bytes.max(1 << 20) * 64)
+    }
+
+    /// Flushes everything appended so far: the log bytes of every segment not yet durable,
+    /// sealed segments' indexes, and new directory entries. Returns the new recovery point.
+    pub fn flush(&self, now_ms: i64) -> Result<i64> {
+        self.check_online()?;
+        let _guard = self.flush_lock.lock();
+        let target = self.log_end_offset();
+        let unflushed = self.unflushed_messages();
+        let rp = self.recovery_point();
+        let (segs, active_base) = {
+            let segs = self.segments.read();
+            let first = segs.range(..=rp).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN);
+            let active = segs.keys().next_back().copied().unwrap_or(i64::MIN);
+            (segs.range(first..).map(|(_, s)| s.clone()).collect::<Vec<_>>(), active)
+        };
+        let synced = (|| {
+            // Directory entries first: a synced file that no directory entry names is lost.
+            if self.dir_dirty.swap(false, Ordering::AcqRel) {
+                if let Err(e) = self.fs.sync_dir(&self.dir) {
+                    self.dir_dirty.store(true, Ordering::Release);
+                    return Err(LogError::io(&self.dir, e));
+                }
+            }
+            for seg in &segs {
+                if !seg.is_synced() {
+                    seg.sync(seg.base_offset != active_base)?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = synced {
+            return self.fail(e);
+        }
+        self.recovery_point.fetch_max(target, Ordering::AcqRel);
+        self.unflushed_messages.fetch_sub(unflushed, Ordering::AcqRel);
+        self.last_flush_ms.store(now_ms, Ordering::Release);
+        Ok(target)
+    }
+
+    /// Removes every record at or after `offset` (a replica following a new leader).
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        let _guard = self.append_lock.lock();
+        self.check_online()?;
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset <= self.log_start_offset() {
+            drop(_guard);
+            return self.truncate_fully_and_start_at(offset);
+        }
+        let result = (|| {
+            let removed: Vec<Arc<Segment>> = {
+                let mut segs = self.segments.write();
+                let first = segs.keys().next().copied().unwrap_or(i64::MIN);
+                // Keep at least one segment: the one holding `offset` becomes active.
+                let later: Vec<i64> = segs.range(offset.max(first + 1)..).map(|(b, _)| *b).collect();
+                later.into_iter().filter_map(|b| segs.remove(&b)).collect()
+            };
+            for seg in &removed {
+                seg.delete_files("")?;
+            }
+            let active = self.active()?;
+            let cut = active.truncate_to(offset)?;
+            active.load_for_append()?;
+            info!(log = %self.name(), offset, segments = removed.len(), bytes = cut, "truncated");
+            Ok(())
+        })();
+        if let Err(e) = result {
+            return self.fail(e);
+        }
+        self.log_end_offset.store(offset, Ordering::Release);
+        self.recovery_point.fetch_min(offset, Ordering::AcqRel);
+        self.mark_dir_dirty();
+        Ok(())
+    }
+
+    /// Deletes every segment and starts empty at `offset`.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<()> {
+        let _guard = self.append_lock.lock();
+        self.check_online()?;
+        let cfg = self.config();
+        let result = (|| {
+            let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
+            for seg in &old {
+                seg.delete_files("")?;
+            }
+            let seg = Arc::new(Segment::create(self.fs.clone(), &self.dir, offset, cfg.segment_index_bytes)?);
+            self.segments.write().insert(offset, seg);
+            Ok(())
+        })();
+        if let Err(e) = result {
+            return self.fail(e);
+        }
+        self.set_offsets(offset, offset, offset);
+        self.mark_dir_dirty();
+        Ok(())
+    }
+
+    /// Moves the log start offset forward to `offset` (DeleteRecords), bounded by the log
+    /// end offset; whole segments below it go at the next retention pass. Returns the new
+    /// log start offset.
+    pub fn advance_log_start_offset(&self, offset: i64) -> Result<i64> {
+        self.check_online()?;
+        let _guard = self.append_lock.lock();
+        let target = offset.min(self.log_end_offset());
+        self.log_start_offset.fetch_max(target, Ordering::AcqRel);
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes whole segments from the front: those wholly below the log start offset,
+    /// those past `retention.ms` (by their largest timestamp), and the oldest while the
+    /// log exceeds `retention.bytes`. The active segment goes too when it is itself
+    /// expired (it is rolled first), as in Kafka.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<RetentionOutcome> {
+        self.check_online()?;
+        let cfg = self.config();
+        let _guard = self.append_lock.lock();
+        let segs = self.segments_snapshot();
+        let lso = self.log_start_offset();
+        let total: u64 = segs.iter().map(|s| s.size()).sum();
+        let mut excess = if cfg.retention_bytes >= 0 {
+            total.saturating_sub(cfg.retention_bytes as u64)
+        } else {
+            0
+        };
+        let mut doomed = Vec::new();
+        for (i, seg) in segs.iter().enumerate() {
+            let next_base = segs.get(i + 1).map(|s| s.base_offset);
+            let is_active = next_base.is_none();
+            let below_start = next_base.map(|n| n <= lso).unwrap_or(false);
+            let expired = cfg.cleanup_policy.delete
+                && cfg.retention_ms >= 0
+                && !seg.is_empty()
+                && seg.max_timestamp_known()? < now_ms.saturating_sub(cfg.retention_ms);
+            let too_big = cfg.cleanup_policy.delete && excess >= seg.size() && seg.size() > 0 && !is_active;
+            if !(below_start || expired || too_big) {
+                break;
+            }
+            excess = excess.saturating_sub(seg.size());
+            doomed.push(seg.clone());
+        }
+        if doomed.is_empty() {
+            return Ok(RetentionOutcome::default());
+        }
+        let result = (|| {
+            if doomed.len() == segs.len() {
+                // Everything is expired: roll so that the active segment can go too.
+                let active = self.active()?;
+                self.roll_locked(&active, &cfg)?;
+            }
+            let mut outcome = RetentionOutcome::default();
+            for seg in &doomed {
+                self.segments.write().remove(&seg.base_offset);
+                let next = self.segments.read().keys().next().copied().unwrap_or(self.log_end_offset());
+                self.log_start_offset.fetch_max(next, Ordering::AcqRel);
+                seg.rename_files(files::DELETED_SUFFIX)?;
+                seg.delete_files(files::DELETED_SUFFIX)?;
+                outcome.segments_deleted += 1;
+                outcome.bytes_deleted += seg.size();
+            }
+            self.mark_dir_dirty();
+            info!(log = %self.name(), segments = outcome.segments_deleted, bytes = outcome.bytes_deleted,
+                log_start_offset = self.log_start_offset(), "retention deleted segments");
+            Ok(outcome)
+        })();
+        match result {
+            Ok(o) => Ok(o),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Flushes and seals the active segment's indexes: the log's part of a clean shutdown.
+    pub fn close(&self, now_ms: i64) -> Result<()> {
+        if self.is_offline() {
+            return Ok(());
+        }
+        self.flush(now_ms)?;
+        let _guard = self.append_lock.lock();
+        let active = self.active()?;
+        active.offset_index.trim_and_close(true)?;
+        active.time_index.trim_and_close(true)?;
+        self.fs.sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+        Ok(())
+    }
+
+    /// Removes the log's directory and every file in it.
+    pub fn delete(&self) -> Result<()> {
+        let _guard = self.append_lock.lock();
+        self.offline.store(true, Ordering::Release);
+        let segs: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
+        for seg in segs {
+            seg.delete_files("")?;
+        }
+        crate::recovery::remove_dir_contents(self.fs.as_ref(), &self.dir)?;
+        self.fs.remove_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+        self.fs
+            .sync_dir(&crate::io::parent_of(&self.dir))
+            .map_err(|e| LogError::io(&self.dir, e))?;
+        Ok(())
+    }
+
+    /// The path of a segment file of this log.
+    pub fn segment_path(&self, base_offset: i64, kind: FileKind) -> PathBuf {
+        files::segment_path(&self.dir, base_offset, kind)
+    }
+
+    /// Runs the recovery scan of one segment (used by load and by tests).
+    pub(crate) fn recover_segment(&self, seg: &Segment, prev_end: i64) -> Result<RecoveryOutcome> {
+        seg.rebuild_indexes(self.config().index_interval_bytes, prev_end)
+    }
+}

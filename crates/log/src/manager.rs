@@ -1,0 +1,568 @@
+//! The log manager: every log of one data directory, their checkpoints, the clean-shutdown
+//! marker, group commit, and the background work (flush.ms, retention, compaction).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use tracing::{info, warn};
+
+use crate::cleaner::{self, CleanStats};
+use crate::config::LogConfig;
+use crate::error::{LogError, Result};
+use crate::files;
+use crate::flusher::{DurableWait, Flusher};
+use crate::io::{Fs, OpenMode, RealFs};
+use crate::log::{AppendInfo, AppendOptions, LoadReport, LoadState, Log};
+
+/// Milliseconds since the Unix epoch.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Broker-level settings of the log manager, with Kafka's names.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// `log.dirs` (one directory).
+    pub data_dir: PathBuf,
+    /// The defaults of every log (`log.segment.bytes`, `log.retention.ms`, ...).
+    pub default_log: LogConfig,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `log.flush.scheduler.interval.ms`: how often `flush.ms` is checked.
+    pub flush_scheduler_interval_ms: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`.
+    pub checkpoint_interval_ms: u64,
+    /// `log.cleaner.enable`.
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: the pause between cleaner passes with nothing to do.
+    pub cleaner_backoff_ms: u64,
+    /// Logs one flush wave syncs in parallel.
+    pub flush_parallelism: usize,
+    /// Threads that open logs at start (`num.recovery.threads.per.data.dir`).
+    pub recovery_threads: usize,
+    /// Take an exclusive lock on the directory (off only for simulated disks).
+    pub lock_data_dir: bool,
+    /// Start the background threads (tests drive the work by hand when off).
+    pub background_threads: bool,
+}
+
+impl ManagerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            default_log: LogConfig::default(),
+            retention_check_interval_ms: 300_000,
+            flush_scheduler_interval_ms: 1_000,
+            checkpoint_interval_ms: 60_000,
+            cleaner_enable: true,
+            cleaner_backoff_ms: 15_000,
+            flush_parallelism: 4,
+            recovery_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            lock_data_dir: true,
+            background_threads: true,
+        }
+    }
+}
+
+type LogKey = (String, i32);
+
+struct Inner {
+    config: ManagerConfig,
+    fs: Arc<dyn Fs>,
+    logs: RwLock<HashMap<LogKey, Arc<Log>>>,
+    flusher: Flusher,
+    /// Where each compacted log's clean section ends.
+    cleaner_offsets: Mutex<HashMap<LogKey, i64>>,
+    /// Serializes checkpoint writes.
+    checkpoint_lock: Mutex<()>,
+    stop: Mutex<bool>,
+    stop_cv: Condvar,
+    closed: AtomicBool,
+    _lock: Option<File>,
+}
+
+/// Owns the logs of one data directory.
+#[derive(Clone)]
+pub struct LogManager {
+    inner: Arc<Inner>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for LogManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogManager")
+            .field("data_dir", &self.inner.config.data_dir)
+            .field("logs", &self.inner.logs.read().len())
+            .finish()
+    }
+}
+
+/// What opening the data directory found.
+#[derive(Debug, Clone, Default)]
+pub struct StartupReport {
+    pub clean_shutdown: bool,
+    pub logs: usize,
+    pub segments_recovered: usize,
+    pub bytes_truncated: u64,
+    pub indexes_rebuilt: usize,
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(files::LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| LogError::io(&path, e))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(LogError::io(
+            &path,
+            std::io::Error::other("the data directory is in use by another process"),
+        ));
+    }
+    Ok(f)
+}
+
+/// Reads a Kafka offset checkpoint file: version 0, a count, then `topic partition offset`
+/// lines. A missing or malformed file reads as empty (recovery then scans more).
+pub fn read_checkpoint(fs: &dyn Fs, path: &Path) -> HashMap<LogKey, i64> {
+    let mut out = HashMap::new();
+    let Ok(f) = fs.open(path, OpenMode::Read) else {
+        return out;
+    };
+    let len = f.len().unwrap_or(0).min(64 << 20) as usize;
+    let mut buf = vec![0u8; len];
+    if f.read_exact_at(&mut buf, 0).is_err() {
+        return out;
+    }
+    let Ok(text) = String::from_utf8(buf) else {
+        warn!(path = %path.display(), "checkpoint is not text: ignored");
+        return out;
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some("0") {
+        warn!(path = %path.display(), "checkpoint has an unknown version: ignored");
+        return out;
+    }
+    let Some(count) = lines.next().and_then(|l| l.trim().parse::<usize>().ok()) else {
+        return out;
+    };
+    for line in lines.take(count) {
+        let mut parts = line.split(' ');
+        let (Some(t), Some(p), Some(o), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            warn!(path = %path.display(), "malformed checkpoint line: ignored file");
+            return HashMap::new();
+        };
+        match (p.parse::<i32>(), o.parse::<i64>()) {
+            (Ok(p), Ok(o)) => {
+                out.insert((t.to_string(), p), o);
+            }
+            _ => return HashMap::new(),
+        }
+    }
+    out
+}
+
+/// Writes a checkpoint file atomically: a temporary file, synced, renamed over the old one,
+/// and the directory synced.
+pub fn write_checkpoint(fs: &dyn Fs, path: &Path, entries: &HashMap<LogKey, i64>) -> Result<()> {
+    let mut text = format!("0\n{}\n", entries.len());
+    let mut sorted: Vec<_> = entries.iter().collect();
+    sorted.sort();
+    for ((t, p), o) in sorted {
+        text.push_str(&format!("{t} {p} {o}\n"));
+    }
+    let tmp = files::with_suffix(path, ".tmp");
+    let f = fs.open(&tmp, OpenMode::ReadWriteCreate).map_err(|e| LogError::io(&tmp, e))?;
+    f.set_len(0).map_err(|e| LogError::io(&tmp, e))?;
+    f.write_all_at(text.as_bytes(), 0).map_err(|e| LogError::io(&tmp, e))?;
+    f.sync_data().map_err(|e| LogError::io(&tmp, e))?;
+    fs.rename(&tmp, path).map_err(|e| LogError::io(path, e))?;
+    fs.sync_dir(&crate::io::parent_of(path)).map_err(|e| LogError::io(path, e))?;
+    Ok(())
+}
+
+impl LogManager {
+    /// Opens the data directory on the real file system, with each log's config from
+    /// `config_for(topic)` (the metadata layer knows topic configs).
+    pub fn open(config: ManagerConfig, config_for: &(dyn Fn(&str) -> LogConfig + Sync)) -> Result<(Self, StartupReport)> {
+        Self::open_on(Arc::new(RealFs), config, config_for)
+    }
+
+    /// Opens the data directory on `fs`.
+    pub fn open_on(fs: Arc<dyn Fs>, config: ManagerConfig, config_for: &(dyn Fn(&str) -> LogConfig + Sync)) -> Result<(Self, StartupReport)> {
+        config.default_log.validate()?;
+        let dir = config.data_dir.clone();
+        fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        let lock = if config.lock_data_dir { Some(lock_dir(&dir)?) } else { None };
+
+        let marker = dir.join(files::CLEAN_SHUTDOWN_FILE);
+        let clean = fs.exists(&marker);
+        let recovery_points = read_checkpoint(fs.as_ref(), &dir.join(files::RECOVERY_POINT_CHECKPOINT));
+        let start_offsets = read_checkpoint(fs.as_ref(), &dir.join(files::LOG_START_OFFSET_CHECKPOINT));
+        let cleaner_offsets = read_checkpoint(fs.as_ref(), &dir.join(files::CLEANER_CHECKPOINT));
+
+        // Partition directories; finish interrupted deletions.
+        let mut found: Vec<(String, i32, PathBuf)> = Vec::new();
+        for name in fs.list_dir(&dir).map_err(|e| LogError::io(&dir, e))? {
+            let path = dir.join(&name);
+            if !fs.is_dir(&path) {
+                continue;
+            }
+            if name.ends_with(files::DELETE_DIR_SUFFIX) {
+                crate::recovery::remove_dir_contents(fs.as_ref(), &path)?;
+                fs.remove_dir(&path).map_err(|e| LogError::io(&path, e))?;
+                continue;
+            }
+            if let Some((topic, partition)) = files::parse_partition_dir_name(&name) {
+                if files::is_valid_topic_name(topic) {
+                    found.push((topic.to_string(), partition, path));
+                }
+            }
+        }
+
+        let now = wall_clock_ms();
+        let opened: Mutex<Vec<(LogKey, Arc<Log>, LoadReport)>> = Mutex::new(Vec::new());
+        let failed: Mutex<Option<LogError>> = Mutex::new(None);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = config.recovery_threads.clamp(1, 16).min(found.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((topic, partition, path)) = found.get(i) else {
+                        break;
+                    };
+                    let key = (topic.clone(), *partition);
+                    let state = LoadState {
+                        clean_shutdown: clean,
+                        recovery_point: recovery_points.get(&key).copied(),
+                        log_start_offset: start_offsets.get(&key).copied(),
+                    };
+                    match Log::open(fs.clone(), path, topic, *partition, config_for(topic), state, now) {
+                        Ok((log, report)) => opened.lock().push((key, Arc::new(log), report)),
+                        Err(e) => {
+                            warn!(log = %path.display(), error = %e, "could not open log");
+                            failed.lock().get_or_insert(e);
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        let mut report = StartupReport {
+            clean_shutdown: clean,
+            ..Default::default()
+        };
+        let mut logs = HashMap::new();
+        for (key, log, r) in opened.into_inner() {
+            report.logs += 1;
+            report.segments_recovered += r.segments_recovered;
+            report.bytes_truncated += r.bytes_truncated;
+            report.indexes_rebuilt += r.indexes_rebuilt;
+            logs.insert(key, log);
+        }
+        // From here on a crash must be detected: the marker goes before anything is written.
+        if clean {
+            fs.remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
+            fs.sync_dir(&dir).map_err(|e| LogError::io(&dir, e))?;
+        }
+        info!(data_dir = %dir.display(), logs = report.logs, clean_shutdown = clean,
+            recovered_segments = report.segments_recovered, cut_bytes = report.bytes_truncated, "log manager started");
+
+        let inner = Arc::new(Inner {
+            flusher: Flusher::start(config.flush_parallelism),
+            config,
+            fs,
+            logs: RwLock::new(logs),
+            cleaner_offsets: Mutex::new(cleaner_offsets),
+            checkpoint_lock: Mutex::new(()),
+            stop: Mutex::new(false),
+            stop_cv: Condvar::new(),
+            closed: AtomicBool::new(false),
+            _lock: lock,
+        });
+        let mgr = LogManager {
+            inner,
+            threads: Arc::new(Mutex::new(Vec::new())),
+        };
+        // A crash before the first periodic checkpoint must not rescan everything.
+        mgr.checkpoint()?;
+        if mgr.inner.config.background_threads {
+            mgr.start_threads();
+        }
+        Ok((mgr, report))
+    }
+
+    fn start_threads(&self) {
+        let m = self.clone();
+        let maintenance = std::thread::Builder::new()
+            .name("myelin-log-maintenance".into())
+            .spawn(move || m.maintenance_loop())
+            .expect("spawn the maintenance thread");
+        self.threads.lock().push(maintenance);
+        if self.inner.config.cleaner_enable {
+            let m = self.clone();
+            let cleaner = std::thread::Builder::new()
+                .name("myelin-log-cleaner".into())
+                .spawn(move || m.cleaner_loop())
+                .expect("spawn the cleaner thread");
+            self.threads.lock().push(cleaner);
+        }
+    }
+
+    /// Sleeps up to `ms`, returning true when the manager is stopping.
+    fn sleep(&self, ms: u64) -> bool {
+        let mut stop = self.inner.stop.lock();
+        if !*stop {
+            self.inner.stop_cv.wait_for(&mut stop, Duration::from_millis(ms));
+        }
+        *stop
+    }
+
+    fn maintenance_loop(&self) {
+        let cfg = &self.inner.config;
+        let tick = cfg.flush_scheduler_interval_ms.clamp(10, 1_000);
+        let (mut last_retention, mut last_checkpoint) = (wall_clock_ms(), wall_clock_ms());
+        while !self.sleep(tick) {
+            let now = wall_clock_ms();
+            self.flush_due(now);
+            if now - last_retention >= cfg.retention_check_interval_ms as i64 {
+                last_retention = now;
+                self.run_retention(now);
+            }
+            if now - last_checkpoint >= cfg.checkpoint_interval_ms as i64 {
+                last_checkpoint = now;
+                if let Err(e) = self.checkpoint() {
+                    warn!(error = %e, "writing checkpoints failed");
+                }
+            }
+        }
+    }
+
+    fn cleaner_loop(&self) {
+        let backoff = self.inner.config.cleaner_backoff_ms.max(10);
+        loop {
+            let cleaned = self.run_cleaner(wall_clock_ms());
+            if self.sleep(if cleaned > 0 { 10 } else { backoff }) {
+                return;
+            }
+        }
+    }
+
+    /// Flushes the logs whose `flush.ms` is due, or whose `flush.messages` is exceeded.
+    pub fn flush_due(&self, now_ms: i64) {
+        for log in self.logs() {
+            let cfg = log.config();
+            let unflushed = log.unflushed_messages();
+            if unflushed > 0
+                && (unflushed >= cfg.flush_messages || now_ms - log.last_flush_ms() >= cfg.flush_ms)
+            {
+                self.inner.flusher.request(&log, log.log_end_offset(), false);
+            }
+        }
+    }
+
+    /// Applies retention to every log; returns the segments deleted.
+    pub fn run_retention(&self, now_ms: i64) -> usize {
+        let mut deleted = 0;
+        for log in self.logs() {
+            match log.apply_retention(now_ms) {
+                Ok(o) => deleted += o.segments_deleted,
+                Err(e) => warn!(log = %log.name(), error = %e, "retention failed"),
+            }
+        }
+        deleted
+    }
+
+    /// One cleaner pass over the compacted logs that need it; returns how many were
+    /// cleaned.
+    pub fn run_cleaner(&self, now_ms: i64) -> usize {
+        let mut cleaned = 0;
+        for log in self.logs() {
+            if !log.config().cleanup_policy.compact {
+                continue;
+            }
+            let key = (log.topic().to_string(), log.partition());
+            let checkpoint = self.inner.cleaner_offsets.lock().get(&key).copied().unwrap_or(0);
+            match cleaner::clean_if_needed(&log, checkpoint, now_ms) {
+                Ok(Some(CleanStats { clean_offset, .. })) => {
+                    self.inner.cleaner_offsets.lock().insert(key, clean_offset);
+                    cleaned += 1;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(log = %log.name(), error = %e, "compaction failed"),
+            }
+        }
+        if cleaned > 0 {
+            if let Err(e) = self.checkpoint() {
+                warn!(error = %e, "writing checkpoints failed");
+            }
+        }
+        cleaned
+    }
+
+    /// Compacts one log now if it needs it (tests and admin tools).
+    pub fn clean_log(&self, log: &Arc<Log>, now_ms: i64) -> Result<Option<CleanStats>> {
+        let key = (log.topic().to_string(), log.partition());
+        let checkpoint = self.inner.cleaner_offsets.lock().get(&key).copied().unwrap_or(0);
+        let stats = cleaner::clean_if_needed(log, checkpoint, now_ms)?;
+        if let Some(s) = &stats {
+            self.inner.cleaner_offsets.lock().insert(key, s.clean_offset);
+        }
+        Ok(stats)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.config.data_dir
+    }
+
+    pub fn default_log_config(&self) -> &LogConfig {
+        &self.inner.config.default_log
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
+        self.inner.logs.read().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// All logs, in no particular order.
+    pub fn logs(&self) -> Vec<Arc<Log>> {
+        self.inner.logs.read().values().cloned().collect()
+    }
+
+    /// The log of `topic`/`partition`, created with `config` if it does not exist.
+    pub fn get_or_create(&self, topic: &str, partition: i32, config: LogConfig) -> Result<Arc<Log>> {
+        if let Some(log) = self.get(topic, partition) {
+            return Ok(log);
+        }
+        if !files::is_valid_topic_name(topic) || partition < 0 {
+            return Err(LogError::Config(format!("invalid log name {topic}-{partition}")));
+        }
+        let mut logs = self.inner.logs.write();
+        let key = (topic.to_string(), partition);
+        if let Some(log) = logs.get(&key) {
+            return Ok(log.clone());
+        }
+        let dir = self.inner.config.data_dir.join(files::partition_dir_name(topic, partition));
+        let state = LoadState {
+            clean_shutdown: false,
+            recovery_point: None,
+            log_start_offset: None,
+        };
+        let (log, _) = Log::open(self.inner.fs.clone(), &dir, topic, partition, config, state, wall_clock_ms())?;
+        let log = Arc::new(log);
+        logs.insert(key, log.clone());
+        Ok(log)
+    }
+
+    /// Deletes a log and its directory. The directory is first renamed to a `-delete` name,
+    /// so that a crash half way leaves nothing a restart would take for a log.
+    pub fn delete(&self, topic: &str, partition: i32) -> Result<bool> {
+        let Some(log) = self.inner.logs.write().remove(&(topic.to_string(), partition)) else {
+            return Ok(false);
+        };
+        let fs = &self.inner.fs;
+        let from = log.dir().to_path_buf();
+        let to = files::with_suffix(&from, &format!(".{}{}", wall_clock_ms(), files::DELETE_DIR_SUFFIX));
+        let _guard = log.append_lock();
+        fs.rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
+        fs.sync_dir(&self.inner.config.data_dir).map_err(|e| LogError::io(&from, e))?;
+        drop(_guard);
+        crate::recovery::remove_dir_contents(fs.as_ref(), &to)?;
+        fs.remove_dir(&to).map_err(|e| LogError::io(&to, e))?;
+        self.inner.cleaner_offsets.lock().remove(&(topic.to_string(), partition));
+        Ok(true)
+    }
+
+    /// Appends to `log` and, when the log acknowledges only durable data (Myelin's
+    /// default), returns the wait for the group-commit flush that covers it. Otherwise a
+    /// flush is started once `flush.messages` is exceeded, and nothing waits.
+    pub fn append(&self, log: &Arc<Log>, buf: &mut [u8], opts: &AppendOptions) -> Result<(AppendInfo, Option<DurableWait>)> {
+        let info = log.append(buf, opts)?;
+        let cfg = log.config();
+        let wait = if cfg.durable_acks() {
+            self.inner.flusher.request(log, info.last_offset + 1, true)
+        } else {
+            if log.unflushed_messages() >= cfg.flush_messages {
+                self.inner.flusher.request(log, info.last_offset + 1, false);
+            }
+            None
+        };
+        Ok((info, wait))
+    }
+
+    /// Waits until `log` is durable below `offset`, through the group-commit flusher.
+    pub fn flush_to(&self, log: &Arc<Log>, offset: i64) -> DurableWait {
+        self.inner
+            .flusher
+            .request(log, offset, true)
+            .expect("a waiting request always returns a wait")
+    }
+
+    /// (flush waves, log flushes) since start: how well group commit is batching.
+    pub fn flush_stats(&self) -> (u64, u64) {
+        self.inner.flusher.stats()
+    }
+
+    /// Writes the recovery point, log start offset and cleaner checkpoints.
+    pub fn checkpoint(&self) -> Result<()> {
+        let _guard = self.inner.checkpoint_lock.lock();
+        let logs = self.inner.logs.read().clone();
+        let rps = logs.iter().map(|(k, l)| (k.clone(), l.recovery_point())).collect();
+        let starts = logs.iter().map(|(k, l)| (k.clone(), l.log_start_offset())).collect();
+        let cleaner = self.inner.cleaner_offsets.lock().clone();
+        let dir = &self.inner.config.data_dir;
+        let fs = self.inner.fs.as_ref();
+        write_checkpoint(fs, &dir.join(files::RECOVERY_POINT_CHECKPOINT), &rps)?;
+        write_checkpoint(fs, &dir.join(files::LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        write_checkpoint(fs, &dir.join(files::CLEANER_CHECKPOINT), &cleaner)?;
+        Ok(())
+    }
+
+    /// A clean shutdown: stop the background work, flush and close every log, write the
+    /// checkpoints, then the clean-shutdown marker, so the next start skips recovery.
+    pub fn shutdown(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        *self.inner.stop.lock() = true;
+        self.inner.stop_cv.notify_all();
+        for t in self.threads.lock().drain(..) {
+            let _ = t.join();
+        }
+        self.inner.flusher.stop();
+        let now = wall_clock_ms();
+        let mut all_ok = true;
+        for log in self.logs() {
+            if let Err(e) = log.close(now) {
+                warn!(log = %log.name(), error = %e, "closing a log failed");
+                all_ok = false;
+            }
+            all_ok &= !log.is_offline();
+        }
+        self.checkpoint()?;
+        if all_ok {
+            let dir = &self.inner.config.data_dir;
+            let marker = dir.join(files::CLEAN_SHUTDOWN_FILE);
+            let f = self.inner.fs.open(&marker, OpenMode::ReadWriteCreate).map_err(|e| LogError::io(&marker, e))?;
+            f.sync_data().map_err(|e| LogError::io(&marker, e))?;
+            self.inner.fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+        }
+        info!(data_dir = %self.inner.config.data_dir.display(), clean = all_ok, "log manager shut down");
+        Ok(())
+    }
+}

@@ -1,0 +1,651 @@
+//! A segment: one `.log` file of record batches starting at `base_offset`, with its
+//! `.index` and `.timeindex`.
+//!
+//! The appender (serialized by the log) writes bytes past `size`, then updates the indexes,
+//! then publishes the new `size`; readers only read below the `size` they loaded, so they
+//! never wait for appends and never see half-written batches.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use crate::error::{LogError, Result};
+use crate::files::{self, FileKind};
+use crate::index::{OffsetIndex, TimeIndex};
+use crate::io::{Fs, FsFile, OpenMode};
+
+/// A range of a log file: what a read returns, so that the server can send it with
+/// `sendfile` (or read it) without copying through a codec.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    pub file: Arc<dyn FsFile>,
+    pub position: u64,
+    pub len: u64,
+}
+
+impl FileSlice {
+    /// Appends the slice's bytes to `out`.
+    pub fn read_into(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let start = out.len();
+        out.resize(start + self.len as usize, 0);
+        self.file.read_exact_at(&mut out[start..], self.position)
+    }
+    pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(self.len as usize);
+        self.read_into(&mut v)?;
+        Ok(v)
+    }
+}
+
+/// What the appender knows of each batch it writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchMeta {
+    /// Position of the batch in the buffer handed to [`Segment::append`].
+    pub position: usize,
+    pub len: usize,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// What a recovery scan of a segment found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryOutcome {
+    /// Valid bytes kept.
+    pub valid_bytes: u64,
+    /// Bytes cut from the end (torn write, corruption, garbage).
+    pub truncated_bytes: u64,
+    /// Batches kept.
+    pub batches: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub base_offset: i64,
+    fs: Arc<dyn Fs>,
+    log_path: PathBuf,
+    /// Opened on first use: a broker with many partitions does not hold a descriptor for
+    /// every segment.
+    file: Mutex<Option<Arc<dyn FsFile>>>,
+    /// Bytes of whole batches in the file, published after they are written.
+    size: AtomicU64,
+    pub offset_index: OffsetIndex,
+    pub time_index: TimeIndex,
+    /// One past the last offset stored here (`base_offset` when empty). -1 until known
+    /// (a sealed segment that was never scanned).
+    next_offset: AtomicI64,
+    /// Largest batch max timestamp here, and the last offset of the batch that had it.
+    max_timestamp: AtomicI64,
+    offset_of_max_timestamp: AtomicI64,
+    /// The first batch's max timestamp: `segment.ms` counts from it. -1 when empty.
+    rolling_timestamp: AtomicI64,
+    /// Bytes appended since the last offset index entry.
+    bytes_since_index: AtomicU64,
+    /// A sealed segment whose log and indexes have been made durable.
+    synced: AtomicBool,
+    /// No longer appended to; its indexes are trimmed.
+    sealed: AtomicBool,
+    /// The indexes passed a sanity check (or were rebuilt) since the segment was opened.
+    checked: AtomicBool,
+}
+
+/// Reads the fixed header of the batch at `pos`, if a plausible one is there within
+/// `limit` bytes of the file.
+fn read_header(file: &dyn FsFile, pos: u64, limit: u64) -> Result<Option<BatchHeader>> {
+    if pos + HEADER_LEN as u64 > limit {
+        return Ok(None);
+    }
+    let mut buf = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut buf, pos)
+        .map_err(|e| LogError::io("segment", e))?;
+    let h = BatchHeader::parse(&buf)?;
+    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > limit
+    {
+        return Ok(None);
+    }
+    Ok(Some(h))
+}
+
+impl Segment {
+    fn new(fs: Arc<dyn Fs>, dir: &Path, base_offset: i64, index_bytes: usize) -> Self {
+        let log_path = files::segment_path(dir, base_offset, FileKind::Log);
+        let offset_index = OffsetIndex::new(
+            fs.clone(),
+            files::segment_path(dir, base_offset, FileKind::Index),
+            index_bytes,
+        );
+        let time_index = TimeIndex::new(
+            fs.clone(),
+            files::segment_path(dir, base_offset, FileKind::TimeIndex),
+            index_bytes,
+        );
+        Self {
+            base_offset,
+            fs,
+            log_path,
+            file: Mutex::new(None),
+            size: AtomicU64::new(0),
+            offset_index,
+            time_index,
+            next_offset: AtomicI64::new(-1),
+            max_timestamp: AtomicI64::new(-1),
+            offset_of_max_timestamp: AtomicI64::new(-1),
+            rolling_timestamp: AtomicI64::new(-1),
+            bytes_since_index: AtomicU64::new(0),
+            synced: AtomicBool::new(false),
+            sealed: AtomicBool::new(true),
+            checked: AtomicBool::new(false),
+        }
+    }
+
+    /// Creates a new, empty active segment. The caller syncs the directory.
+    pub fn create(fs: Arc<dyn Fs>, dir: &Path, base_offset: i64, index_bytes: usize) -> Result<Self> {
+        let seg = Self::new(fs, dir, base_offset, index_bytes);
+        let f = seg
+            .fs
+            .open(&seg.log_path, OpenMode::ReadWriteCreate)
+            .map_err(|e| LogError::io(&seg.log_path, e))?;
+        f.set_len(0).map_err(|e| LogError::io(&seg.log_path, e))?;
+        *seg.file.lock() = Some(f);
+        seg.offset_index.open_for_append(Some(0))?;
+        seg.time_index.open_for_append(Some(0))?;
+        seg.next_offset.store(base_offset, Ordering::Release);
+        seg.sealed.store(false, Ordering::Release);
+        seg.checked.store(true, Ordering::Release);
+        Ok(seg)
+    }
+
+    /// A handle on an existing segment; nothing is opened or read yet.
+    pub fn existing(fs: Arc<dyn Fs>, dir: &Path, base_offset: i64, index_bytes: usize) -> Result<Self> {
+        let seg = Self::new(fs, dir, base_offset, index_bytes);
+        let len = seg
+            .fs
+            .file_len(&seg.log_path)
+            .map_err(|e| LogError::io(&seg.log_path, e))?;
+        seg.size.store(len, Ordering::Release);
+        Ok(seg)
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn file(&self) -> Result<Arc<dyn FsFile>> {
+        let mut f = self.file.lock();
+        if let Some(f) = f.as_ref() {
+            return Ok(f.clone());
+        }
+        let opened = self
+            .fs
+            .open(&self.log_path, OpenMode::ReadWriteCreate)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        *f = Some(opened.clone());
+        Ok(opened)
+    }
+
+    /// Drops the open descriptor and index maps (a sealed segment not in use).
+    pub fn release(&self) {
+        *self.file.lock() = None;
+        self.offset_index.unmap();
+        self.time_index.unmap();
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size() == 0
+    }
+    pub fn next_offset_hint(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Acquire)
+    }
+    /// The largest timestamp here, loading it from the time index (or a header scan) the
+    /// first time for a segment that was not scanned at open. -1 when empty.
+    pub fn max_timestamp_known(&self) -> Result<i64> {
+        let ts = self.max_timestamp();
+        if ts >= 0 || self.is_empty() {
+            return Ok(ts);
+        }
+        let (mut max, mut at) = (-1i64, -1i64);
+        if let Some((t, rel)) = self.time_index.last_entry()? {
+            max = t;
+            at = self.base_offset + i64::from(rel);
+        } else {
+            self.for_each_header(0, |_, h| {
+                if h.max_timestamp > max {
+                    max = h.max_timestamp;
+                    at = h.last_offset();
+                }
+                true
+            })?;
+        }
+        self.max_timestamp.fetch_max(max, Ordering::AcqRel);
+        if self.offset_of_max_timestamp() < 0 {
+            self.offset_of_max_timestamp.store(at, Ordering::Release);
+        }
+        Ok(self.max_timestamp())
+    }
+
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp.load(Ordering::Acquire)
+    }
+    pub fn rolling_timestamp(&self) -> i64 {
+        self.rolling_timestamp.load(Ordering::Acquire)
+    }
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+    pub fn mark_synced(&self) {
+        self.synced.store(true, Ordering::Release)
+    }
+
+    /// Would appending `bytes` with offsets up to `last_offset` overflow this segment?
+    pub fn would_overflow(&self, bytes: u64, last_offset: i64, segment_bytes: u64) -> bool {
+        let size = self.size();
+        (size > 0 && size + bytes > segment_bytes)
+            || size + bytes > u32::MAX as u64
+            || last_offset - self.base_offset > i64::from(i32::MAX)
+            || self.offset_index.is_full()
+            || self.time_index.is_full()
+    }
+
+    /// Appends whole, validated, offset-stamped batches (laid end to end in `buf`) and
+    /// indexes them. Only the log's appender calls this.
+    pub fn append(&self, buf: &[u8], metas: &[BatchMeta], index_interval: u64) -> Result<()> {
+        let file = self.file()?;
+        let start = self.size();
+        file.write_all_at(buf, start)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        for m in metas {
+            self.index_batch(start + m.position as u64, m.len as u64, m.last_offset, m.max_timestamp, index_interval)?;
+        }
+        if let Some(last) = metas.last() {
+            self.next_offset.store(last.last_offset + 1, Ordering::Release);
+        }
+        self.size.store(start + buf.len() as u64, Ordering::Release);
+        self.synced.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Index bookkeeping for one batch at `position`.
+    fn index_batch(&self, position: u64, len: u64, last_offset: i64, max_timestamp: i64, interval: u64) -> Result<()> {
+        if self.rolling_timestamp.load(Ordering::Relaxed) < 0 {
+            self.rolling_timestamp.store(max_timestamp.max(0), Ordering::Release);
+        }
+        if max_timestamp > self.max_timestamp.load(Ordering::Relaxed) {
+            self.max_timestamp.store(max_timestamp, Ordering::Release);
+            self.offset_of_max_timestamp.store(last_offset, Ordering::Release);
+        }
+        let since = self.bytes_since_index.load(Ordering::Relaxed);
+        if since >= interval {
+            let rel = (last_offset - self.base_offset) as i32;
+            self.offset_index.append_offset(rel, position as u32)?;
+            let ts_rel = (self.offset_of_max_timestamp() - self.base_offset) as i32;
+            self.time_index.append_time(self.max_timestamp(), ts_rel)?;
+            self.bytes_since_index.store(len, Ordering::Relaxed);
+        } else {
+            self.bytes_since_index.store(since + len, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Finds the first batch whose last offset is >= `offset`, scanning from the index
+    /// hint, below `limit` bytes. Returns its position and header.
+    pub fn find_batch(&self, offset: i64, limit: u64) -> Result<Option<(u64, BatchHeader)>> {
+        self.ensure_checked()?;
+        let file = self.file()?;
+        let (rel, pos) = self.offset_index.lookup(offset - self.base_offset)?;
+        let mut pos = u64::from(pos);
+        if rel >= 0 {
+            // Every lookup checks the entry it starts from: an index that points anywhere
+            // but at the batch it names is corrupt, and the log rebuilds it.
+            match read_header(file.as_ref(), pos, limit)? {
+                Some(h) if h.magic == batch::MAGIC_V2 && h.last_offset() == self.base_offset + i64::from(rel) => {}
+                _ => {
+                    return Err(LogError::CorruptIndex {
+                        path: self.offset_index.path().to_path_buf(),
+                        reason: format!("entry ({rel}, {pos}) does not match the log"),
+                    })
+                }
+            }
+        }
+        while let Some(h) = read_header(file.as_ref(), pos, limit)? {
+            if h.magic != batch::MAGIC_V2 {
+                return Err(LogError::CorruptIndex {
+                    path: self.log_path.clone(),
+                    reason: format!("no batch at position {pos}"),
+                });
+            }
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads whole batches starting with the one holding `offset`: at most `max_bytes`
+    /// (but at least one batch when `min_one` is set), and only batches whose base offset
+    /// is below `max_offset`. Returns None when this segment has nothing at or past
+    /// `offset` below the bounds.
+    pub fn read(&self, offset: i64, max_bytes: u64, max_offset: i64, min_one: bool) -> Result<Option<FileSlice>> {
+        let limit = self.size();
+        let Some((start, first)) = self.find_batch(offset, limit)? else {
+            return Ok(None);
+        };
+        if first.base_offset >= max_offset {
+            return Ok(None);
+        }
+        let file = self.file()?;
+        let mut end = start + first.total_len() as u64;
+        if end - start > max_bytes && !min_one {
+            return Ok(None);
+        }
+        while let Some(h) = read_header(file.as_ref(), end, limit)? {
+            if h.base_offset >= max_offset || end - start + h.total_len() as u64 > max_bytes {
+                break;
+            }
+            end += h.total_len() as u64;
+        }
+        Ok(Some(FileSlice {
+            file,
+            position: start,
+            len: end - start,
+        }))
+    }
+
+    /// Iterates over the headers of the batches in this segment from `start`: for
+    /// bookkeeping scans (tail state, timestamps), not for validation.
+    pub fn for_each_header(&self, start: u64, mut f: impl FnMut(u64, &BatchHeader) -> bool) -> Result<u64> {
+        let file = self.file()?;
+        let limit = self.size();
+        let mut pos = start;
+        while let Some(h) = read_header(file.as_ref(), pos, limit)? {
+            if !f(pos, &h) {
+                break;
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(pos)
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    /// On first use, checks the indexes against the log; corrupt ones fail with
+    /// `CorruptIndex`, which the log answers by rebuilding them.
+    pub fn ensure_checked(&self) -> Result<()> {
+        if self.checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.sanity_check()?;
+        self.checked.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Rebuilds both indexes by a full recovery scan (which also cuts invalid bytes), and
+    /// trims them again if the segment is sealed.
+    pub fn rebuild_indexes(&self, index_interval: u64, min_offset: i64) -> Result<RecoveryOutcome> {
+        let outcome = self.recover(index_interval, min_offset)?;
+        if self.is_sealed() {
+            self.seal(true)?;
+        }
+        self.checked.store(true, Ordering::Release);
+        Ok(outcome)
+    }
+
+    /// Loads the state an appender needs from a segment closed cleanly: the next offset
+    /// (scanning only past the last index entry), the max timestamp (from the last time
+    /// index entry), and maps the indexes for appending.
+    pub fn load_for_append(&self) -> Result<()> {
+        self.offset_index.open_for_append(None)?;
+        self.time_index.open_for_append(None)?;
+        let (rel, pos) = self.offset_index.lookup(i64::from(i32::MAX))?;
+        let mut next = if rel >= 0 {
+            self.base_offset + i64::from(rel) + 1
+        } else {
+            self.base_offset
+        };
+        let mut first_ts = -1;
+        let mut since_index = 0u64;
+        let (mut tail_max, mut tail_max_at) = (-1i64, -1i64);
+        let end = self.for_each_header(u64::from(pos), |_, h| {
+            next = next.max(h.last_offset() + 1);
+            if h.max_timestamp > tail_max {
+                tail_max = h.max_timestamp;
+                tail_max_at = h.last_offset();
+            }
+            if first_ts < 0 {
+                first_ts = h.max_timestamp;
+            }
+            since_index += h.total_len() as u64;
+            true
+        })?;
+        if end != self.size() {
+            return Err(LogError::CorruptIndex {
+                path: self.log_path.clone(),
+                reason: format!("batches end at {end} but the file holds {}", self.size()),
+            });
+        }
+        let (mut max, mut max_at) = (-1i64, -1i64);
+        if let Some((ts, rel)) = self.time_index.last_entry()? {
+            (max, max_at) = (ts, self.base_offset + i64::from(rel));
+        }
+        if tail_max > max {
+            (max, max_at) = (tail_max, tail_max_at);
+        }
+        self.max_timestamp.store(max, Ordering::Release);
+        self.offset_of_max_timestamp.store(max_at, Ordering::Release);
+        if self.size() > 0 {
+            let mut first = -1;
+            self.for_each_header(0, |_, h| {
+                first = h.max_timestamp;
+                false
+            })?;
+            self.rolling_timestamp.store(first.max(0), Ordering::Release);
+        }
+        self.next_offset.store(next, Ordering::Release);
+        self.bytes_since_index.store(since_index, Ordering::Relaxed);
+        self.sealed.store(false, Ordering::Release);
+        self.sanity_check()?;
+        self.checked.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Validates every batch from the start, rebuilds both indexes, and truncates the file
+    /// at the first invalid byte. `min_offset` is the lowest offset a batch may start at
+    /// (the previous segment's end). Never trusts a length before checking it against the
+    /// file.
+    pub fn recover(&self, index_interval: u64, min_offset: i64) -> Result<RecoveryOutcome> {
+        let file = self.file()?;
+        let file_len = file.len().map_err(|e| LogError::io(&self.log_path, e))?;
+        self.checked.store(true, Ordering::Release);
+        self.offset_index.open_for_append(Some(0))?;
+        self.time_index.open_for_append(Some(0))?;
+        self.offset_index.reset()?;
+        self.time_index.reset()?;
+        self.max_timestamp.store(-1, Ordering::Release);
+        self.offset_of_max_timestamp.store(-1, Ordering::Release);
+        self.rolling_timestamp.store(-1, Ordering::Release);
+        self.bytes_since_index.store(0, Ordering::Relaxed);
+
+        const CHUNK: usize = 8 << 20;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_pos: u64 = 0; // file position of buf[0]
+        let mut pos: u64 = 0;
+        let mut next = min_offset.max(self.base_offset);
+        let mut batches = 0u64;
+        loop {
+            // Make sure the 12-byte prefix is buffered.
+            let need_prefix = pos + LOG_OVERHEAD as u64;
+            if need_prefix > file_len {
+                break;
+            }
+            if need_prefix > buf_pos + buf.len() as u64 {
+                self.refill(&*file, &mut buf, &mut buf_pos, pos, CHUNK, file_len)?;
+            }
+            let at = (pos - buf_pos) as usize;
+            let Some(total) = batch::peek_total_len(&buf[at..]) else {
+                break;
+            };
+            if total < HEADER_LEN as i64 || pos + total as u64 > file_len {
+                break;
+            }
+            if pos + total as u64 > buf_pos + buf.len() as u64 {
+                self.refill(&*file, &mut buf, &mut buf_pos, pos, CHUNK.max(total as usize), file_len)?;
+            }
+            let at = (pos - buf_pos) as usize;
+            let bytes = &buf[at..at + total as usize];
+            let Ok(h) = batch::validate_batch(bytes, usize::MAX) else {
+                break;
+            };
+            if h.base_offset < next || h.last_offset() - self.base_offset > i64::from(i32::MAX) {
+                break;
+            }
+            self.index_batch(pos, total as u64, h.last_offset(), h.max_timestamp, index_interval)?;
+            next = h.last_offset() + 1;
+            pos += total as u64;
+            batches += 1;
+        }
+        let truncated = file_len - pos;
+        if truncated > 0 {
+            file.set_len(pos).map_err(|e| LogError::io(&self.log_path, e))?;
+        }
+        self.size.store(pos, Ordering::Release);
+        self.next_offset.store(next, Ordering::Release);
+        Ok(RecoveryOutcome {
+            valid_bytes: pos,
+            truncated_bytes: truncated,
+            batches,
+        })
+    }
+
+    fn refill(&self, file: &dyn FsFile, buf: &mut Vec<u8>, buf_pos: &mut u64, pos: u64, want: usize, file_len: u64) -> Result<()> {
+        let len = (want as u64).min(file_len - pos) as usize;
+        buf.clear();
+        buf.resize(len, 0);
+        file.read_exact_at(buf, pos)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        *buf_pos = pos;
+        Ok(())
+    }
+
+    /// Checks both indexes against the log; on failure the caller recovers the segment.
+    pub fn sanity_check(&self) -> Result<()> {
+        self.offset_index.check(self.size())?;
+        let max_rel = match self.next_offset_hint() {
+            n if n > self.base_offset => n - 1 - self.base_offset,
+            _ => i64::from(i32::MAX),
+        };
+        self.time_index.check(max_rel)?;
+        if self.size() > 0 {
+            // The last indexed position must hold a batch whose last offset matches.
+            let (rel, pos) = self.offset_index.lookup(i64::from(i32::MAX))?;
+            if rel >= 0 {
+                let file = self.file()?;
+                match read_header(file.as_ref(), u64::from(pos), self.size())? {
+                    Some(h) if h.last_offset() == self.base_offset + i64::from(rel) => {}
+                    _ => {
+                        return Err(LogError::CorruptIndex {
+                            path: self.offset_index.path().to_path_buf(),
+                            reason: format!("entry ({rel}, {pos}) does not match the log"),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every batch whose last offset is >= `offset`, and the index entries that
+    /// point at them. Returns the bytes removed.
+    pub fn truncate_to(&self, offset: i64) -> Result<u64> {
+        let size = self.size();
+        let cut = match self.find_batch(offset, size)? {
+            Some((pos, _)) => pos,
+            None => return Ok(0),
+        };
+        let rel = offset - self.base_offset;
+        self.offset_index.truncate_to_relative_offset(rel)?;
+        self.time_index.truncate_to_relative_offset(rel)?;
+        let file = self.file()?;
+        file.set_len(cut).map_err(|e| LogError::io(&self.log_path, e))?;
+        self.size.store(cut, Ordering::Release);
+        self.synced.store(false, Ordering::Release);
+        Ok(size - cut)
+    }
+
+    /// Seals the segment: a last time index entry with the segment's max timestamp (so a
+    /// reopen knows it without a scan), both indexes trimmed to their used length.
+    pub fn seal(&self, sync: bool) -> Result<()> {
+        self.sealed.store(true, Ordering::Release);
+        if self.max_timestamp() >= 0 {
+            let rel = (self.offset_of_max_timestamp() - self.base_offset) as i32;
+            self.time_index.append_time(self.max_timestamp(), rel)?;
+        }
+        self.offset_index.trim_and_close(sync)?;
+        self.time_index.trim_and_close(sync)?;
+        Ok(())
+    }
+
+    /// Makes the log file's bytes (and, for a sealed segment, its indexes) durable.
+    pub fn sync(&self, sealed: bool) -> Result<()> {
+        if let Some(f) = self.file.lock().clone() {
+            f.sync_data().map_err(|e| LogError::io(&self.log_path, e))?;
+        }
+        if sealed {
+            self.offset_index.flush()?;
+            self.time_index.flush()?;
+            self.mark_synced();
+        }
+        Ok(())
+    }
+
+    /// Renames this segment's files with `suffix` appended (`.deleted`, `.cleaned`, ...).
+    pub fn rename_files(&self, suffix: &str) -> Result<()> {
+        for p in self.paths() {
+            if self.fs.exists(&p) {
+                let to = files::with_suffix(&p, suffix);
+                self.fs.rename(&p, &to).map_err(|e| LogError::io(&p, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes this segment's files (with `suffix` if they were renamed).
+    pub fn delete_files(&self, suffix: &str) -> Result<()> {
+        self.release();
+        for p in self.paths() {
+            let p = files::with_suffix(&p, suffix);
+            match self.fs.remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(&p, e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn paths(&self) -> [PathBuf; 3] {
+        [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ]
+    }
+
+    /// Reads the batch at `pos` whole (for the timestamp and max timestamp lookups).
+    pub fn read_batch_at(&self, pos: u64, h: &BatchHeader) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; h.total_len()];
+        self.file()?
+            .read_exact_at(&mut v, pos)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        Ok(v)
+    }
+}

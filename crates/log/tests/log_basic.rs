@@ -1,0 +1,203 @@
+//! Append, read, lookups, reopen (clean and unclean), truncation and retention of one log,
+//! on the real file system.
+
+use std::sync::Arc;
+
+use myelin_log::compression::Compression;
+use myelin_log::io::{Fs, RealFs};
+use myelin_log::record::simple_batch;
+use myelin_log::{AppendOptions, LoadState, Log, LogConfig, LogError};
+
+fn opts(now_ms: i64) -> AppendOptions {
+    AppendOptions {
+        leader_epoch: 3,
+        now_ms,
+    }
+}
+
+fn open(dir: &std::path::Path, cfg: LogConfig, state: LoadState) -> Log {
+    let fs: Arc<dyn Fs> = Arc::new(RealFs);
+    Log::open(fs, dir, "t", 0, cfg, state, 0).unwrap().0
+}
+
+fn values_of(log: &Log, from: i64) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    loop {
+        let r = log.read(offset, 1 << 20, i64::MAX, true).unwrap();
+        let Some(slice) = r.slice else { break };
+        let bytes = slice.to_vec().unwrap();
+        for (_, h, b) in myelin_log::batch::BatchIter::new(&bytes) {
+            let (h2, recs) = myelin_log::record::records_of_batch(b, 1 << 24).unwrap();
+            assert_eq!(h, h2);
+            for r in myelin_log::record::RecordIter::new(&recs, h.record_count) {
+                let r = r.unwrap();
+                let o = h.base_offset + i64::from(r.offset_delta);
+                if o >= offset {
+                    out.push((o, r.value.unwrap_or_default().to_vec()));
+                }
+            }
+            offset = h.last_offset() + 1;
+        }
+    }
+    out
+}
+
+fn small_segments() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 128,
+        ..LogConfig::default()
+    }
+}
+
+fn append_values(log: &Log, n: usize, ts: i64) {
+    for i in 0..n {
+        let v = format!("value-{i:05}");
+        let mut b = simple_batch(&[(Some(b"k"), Some(v.as_bytes()))], ts + i as i64, Compression::None);
+        log.append(&mut b, &opts(ts + i as i64)).unwrap();
+    }
+}
+
+#[test]
+fn appends_get_contiguous_offsets_and_read_back_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_segments(), LoadState::default());
+    let mut b = simple_batch(&[(None, Some(b"a")), (None, Some(b"b"))], 1000, Compression::None);
+    let info = log.append(&mut b, &opts(5)).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (0, 1));
+    append_values(&log, 100, 2000);
+    assert_eq!(log.log_end_offset(), 102);
+    assert!(log.segment_count() > 3, "small segment.bytes rolls: {}", log.segment_count());
+    let vals = values_of(&log, 0);
+    assert_eq!(vals.len(), 102);
+    for (i, (o, _)) in vals.iter().enumerate() {
+        assert_eq!(*o, i as i64);
+    }
+    // A read from the middle of a batch returns that whole batch.
+    let r = log.read(1, 1 << 20, i64::MAX, true).unwrap();
+    let bytes = r.slice.unwrap().to_vec().unwrap();
+    let h = myelin_log::batch::BatchHeader::parse(&bytes).unwrap();
+    assert_eq!(h.base_offset, 0);
+    assert_eq!(h.partition_leader_epoch, 3);
+    // The high watermark bounds reads.
+    let r = log.read(10, 1 << 20, 10, true).unwrap();
+    assert!(r.slice.is_none());
+    // Out of range.
+    assert!(matches!(
+        log.read(103, 100, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn timestamp_lookups_find_the_first_record_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_segments(), LoadState::default());
+    append_values(&log, 50, 10_000);
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 10_000)));
+    assert_eq!(log.offset_for_timestamp(10_020).unwrap(), Some((20, 10_020)));
+    assert_eq!(log.offset_for_timestamp(10_049).unwrap(), Some((49, 10_049)));
+    assert_eq!(log.offset_for_timestamp(10_050).unwrap(), None);
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((49, 10_049)));
+}
+
+#[test]
+fn reopen_after_clean_close_and_after_crash_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path(), small_segments(), LoadState::default());
+        append_values(&log, 60, 1);
+        log.close(0).unwrap();
+    }
+    let clean = LoadState {
+        clean_shutdown: true,
+        ..Default::default()
+    };
+    {
+        let log = open(dir.path(), small_segments(), clean);
+        assert_eq!(log.log_end_offset(), 60);
+        append_values(&log, 5, 100);
+        assert_eq!(log.log_end_offset(), 65);
+        assert_eq!(values_of(&log, 0).len(), 65);
+        // no close: a crash
+    }
+    let log = open(dir.path(), small_segments(), LoadState::default());
+    assert_eq!(log.log_end_offset(), 65);
+    assert_eq!(log.recovery_point(), 65);
+    assert_eq!(values_of(&log, 0).len(), 65);
+    assert_eq!(log.offset_for_timestamp(100).unwrap(), Some((60, 100)));
+}
+
+#[test]
+fn truncation_removes_later_records_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_segments(), LoadState::default());
+    append_values(&log, 80, 1);
+    log.truncate_to(30).unwrap();
+    assert_eq!(log.log_end_offset(), 30);
+    assert_eq!(values_of(&log, 0).len(), 30);
+    append_values(&log, 3, 500);
+    let vals = values_of(&log, 0);
+    assert_eq!(vals.len(), 33);
+    assert_eq!(vals[30], (30, b"value-00000".to_vec()));
+    log.truncate_fully_and_start_at(1000).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (1000, 1000));
+    append_values(&log, 1, 1);
+    assert_eq!(values_of(&log, 1000).len(), 1);
+}
+
+#[test]
+fn retention_and_delete_records_move_the_log_start_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_segments();
+    cfg.retention_ms = 1000;
+    let log = open(dir.path(), cfg, LoadState::default());
+    append_values(&log, 40, 0); // timestamps 0..40
+    let segs = log.segment_count();
+    // Nothing is older than 1 s at t = 500.
+    assert_eq!(log.apply_retention(500).unwrap().segments_deleted, 0);
+    // At t = 1030 the segments holding only timestamps < 30 go.
+    let out = log.apply_retention(1030).unwrap();
+    assert!(out.segments_deleted > 0 && out.segments_deleted < segs);
+    let start = log.log_start_offset();
+    assert!(start > 0 && start <= 30);
+    assert!(matches!(
+        log.read(0, 100, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(values_of(&log, start).len() as i64, 40 - start);
+    // DeleteRecords semantics.
+    assert_eq!(log.advance_log_start_offset(35).unwrap(), 35);
+    assert_eq!(values_of(&log, 35).first().map(|v| v.0), Some(35));
+    // Everything expired: the active segment is rolled and deleted too.
+    log.apply_retention(1_000_000).unwrap();
+    assert_eq!(log.log_start_offset(), 40);
+    assert_eq!(log.log_end_offset(), 40);
+}
+
+#[test]
+fn bad_batches_are_refused_before_touching_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default(), LoadState::default());
+    let mut b = simple_batch(&[(None, Some(b"x"))], 1, Compression::None);
+    let last = b.len() - 1;
+    b[last] ^= 0xff;
+    assert!(matches!(
+        log.append(&mut b, &opts(0)),
+        Err(LogError::InvalidBatch(myelin_log::BatchError::CrcMismatch { .. }))
+    ));
+    let mut short = simple_batch(&[(None, Some(b"x"))], 1, Compression::None);
+    short.truncate(40);
+    assert!(log.append(&mut short, &opts(0)).is_err());
+    let mut cfg = LogConfig::default();
+    cfg.max_message_bytes = 100;
+    log.update_config(cfg).unwrap();
+    let mut big = simple_batch(&[(None, Some(&[7u8; 200]))], 1, Compression::None);
+    assert!(matches!(
+        log.append(&mut big, &opts(0)),
+        Err(LogError::InvalidBatch(myelin_log::BatchError::TooLarge { .. }))
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.size_bytes(), 0);
+}
