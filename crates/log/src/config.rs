@@ -181,9 +181,10 @@ impl LogConfig {
             "cleanup.policy" => self.cleanup_policy = CleanupPolicy::parse(value)?,
             "delete.retention.ms" => self.delete_retention_ms = parse_i64(name, value)?,
             "min.cleanable.dirty.ratio" => {
-                self.min_cleanable_dirty_ratio = value.trim().parse().map_err(|_| {
-                    LogError::Config(format!("{name}: {value:?} is not a number"))
-                })?
+                self.min_cleanable_dirty_ratio = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| LogError::Config(format!("{name}: {value:?} is not a number")))?
             }
             "min.compaction.lag.ms" => self.min_compaction_lag_ms = parse_i64(name, value)?,
             "max.compaction.lag.ms" => self.max_compaction_lag_ms = parse_i64(name, value)?,
@@ -198,7 +199,10 @@ impl LogConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(LogError::Config(m));
         if self.segment_bytes < 14 {
-            return bad(format!("segment.bytes must be at least 14, got {}", self.segment_bytes));
+            return bad(format!(
+                "segment.bytes must be at least 14, got {}",
+                self.segment_bytes
+            ));
         }
         if self.segment_bytes > i32::MAX as u64 {
             return bad("segment.bytes must fit a 32-bit file position".into());

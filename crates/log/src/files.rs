@@ -123,7 +123,10 @@ mod tests {
         );
         assert_eq!(parse_segment_file_name("00000000000000000042.logx"), None);
         assert_eq!(parse_segment_file_name("junk.log"), None);
-        assert_eq!(parse_partition_dir_name("my-topic-7"), Some(("my-topic", 7)));
+        assert_eq!(
+            parse_partition_dir_name("my-topic-7"),
+            Some(("my-topic", 7))
+        );
         assert_eq!(parse_partition_dir_name("nodash"), None);
         assert_eq!(parse_partition_dir_name("t-"), None);
         assert!(is_valid_topic_name("orders.v1_x-y"));

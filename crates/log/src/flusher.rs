@@ -251,7 +251,10 @@ fn run(shared: &Shared, parallelism: usize) {
                 if let Some(c) = &r.completion {
                     let r2 = match &result {
                         Ok(()) if log.recovery_point() >= r.offset => Ok(()),
-                        Ok(()) => Err("the log was truncated below the offset before it was flushed".to_string()),
+                        Ok(()) => Err(
+                            "the log was truncated below the offset before it was flushed"
+                                .to_string(),
+                        ),
                         Err(e) => Err(e.clone()),
                     };
                     c.complete(r2);

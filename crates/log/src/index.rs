@@ -190,10 +190,7 @@ impl<K: EntryKind> Index<K> {
     /// The entry at `i`, raw: (key, second field). For `.index` the second field is the
     /// position; for `.timeindex` the relative offset.
     fn raw_at(s: &State, i: usize) -> Option<&[u8]> {
-        s.map
-            .as_ref()?
-            .bytes()
-            .get(i * K::SIZE..(i + 1) * K::SIZE)
+        s.map.as_ref()?.bytes().get(i * K::SIZE..(i + 1) * K::SIZE)
     }
 
     /// Appends an entry. Keys must increase strictly; a key not above the last is skipped.
@@ -424,7 +421,10 @@ mod tests {
 
         let again = OffsetIndex::new(fs, path, 1024);
         assert_eq!(again.lookup(100).unwrap(), (49, 400));
-        assert!(again.check(300).is_err(), "position 400 is past a 300-byte log");
+        assert!(
+            again.check(300).is_err(),
+            "position 400 is past a 300-byte log"
+        );
     }
 
     #[test]

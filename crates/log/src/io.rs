@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A file of the log: positional reads and writes, no cursor.
+#[allow(clippy::len_without_is_empty)] // a file's length is an I/O result, not a container's
 pub trait FsFile: Send + Sync + fmt::Debug {
     /// Current length in bytes.
     fn len(&self) -> io::Result<u64>;

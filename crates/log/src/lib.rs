@@ -29,6 +29,8 @@ pub mod sim;
 pub use crate::config::{CleanupPolicy, LogConfig, TimestampType};
 pub use crate::error::{BatchError, CodecError, LogError, Result};
 pub use crate::flusher::DurableWait;
-pub use crate::log::{AppendInfo, AppendOptions, LoadReport, LoadState, Log, ReadResult, RetentionOutcome};
+pub use crate::log::{
+    AppendInfo, AppendOptions, LoadReport, LoadState, Log, ReadResult, RetentionOutcome,
+};
 pub use crate::manager::{LogManager, ManagerConfig, StartupReport};
 pub use crate::segment::{FileSlice, RecoveryOutcome};

@@ -220,7 +220,9 @@ impl Log {
     pub(crate) fn segments_snapshot(&self) -> Vec<Arc<Segment>> {
         self.segments.read().values().cloned().collect()
     }
-    pub(crate) fn segments_mut(&self) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<i64, Arc<Segment>>> {
+    pub(crate) fn segments_mut(
+        &self,
+    ) -> parking_lot::RwLockWriteGuard<'_, BTreeMap<i64, Arc<Segment>>> {
         self.segments.write()
     }
     pub(crate) fn append_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
@@ -324,7 +326,11 @@ impl Log {
         let base_offset = self.log_end_offset();
         let mut next = base_offset;
         for m in &mut metas {
-            batch::stamp_offset_and_epoch(&mut buf[m.position..m.position + m.len], next, opts.leader_epoch);
+            batch::stamp_offset_and_epoch(
+                &mut buf[m.position..m.position + m.len],
+                next,
+                opts.leader_epoch,
+            );
             m.last_offset += next;
             next = m.last_offset + 1;
         }
@@ -351,7 +357,13 @@ impl Log {
     /// Rolls the active segment if `bytes` more up to `last_offset` do not fit it or it is
     /// older than `segment.ms`. Returns the segment to append to. Caller holds the append
     /// lock.
-    fn maybe_roll(&self, bytes: u64, last_offset: i64, now_ms: i64, cfg: &LogConfig) -> Result<Arc<Segment>> {
+    fn maybe_roll(
+        &self,
+        bytes: u64,
+        last_offset: i64,
+        now_ms: i64,
+        cfg: &LogConfig,
+    ) -> Result<Arc<Segment>> {
         let active = self.active()?;
         let too_old = !active.is_empty()
             && active.rolling_timestamp() >= 0
@@ -370,7 +382,12 @@ impl Log {
             return Ok(active.clone());
         }
         active.seal(true)?;
-        let seg = Arc::new(Segment::create(self.fs.clone(), &self.dir, base, cfg.segment_index_bytes)?);
+        let seg = Arc::new(Segment::create(
+            self.fs.clone(),
+            &self.dir,
+            base,
+            cfg.segment_index_bytes,
+        )?);
         self.segments.write().insert(base, seg.clone());
         self.mark_dir_dirty();
         Ok(seg)
@@ -395,14 +412,16 @@ impl Log {
     /// `min_one`), only batches starting below `max_offset` (the high watermark; the log
     /// end offset bounds it too). Offsets below the log start offset or past the log end
     /// offset are out of range.
-    pub fn read(&self, offset: i64, max_bytes: u64, max_offset: i64, min_one: bool) -> Result<ReadResult> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<ReadResult> {
         self.check_online()?;
         for attempt in 0..3 {
             match self.read_once(offset, max_bytes, max_offset, min_one) {
-                Err(LogError::CorruptIndex { path, reason }) if attempt < 2 => {
-                    warn!(log = %self.name(), path = %path.display(), %reason, "rebuilding a corrupt index");
-                    self.rebuild_index_for(offset)?;
-                }
                 // A segment removed under the read (retention, compaction swap): look again.
                 Err(LogError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound && attempt < 2 => {}
@@ -412,7 +431,13 @@ impl Log {
         Err(LogError::Offline(self.name()))
     }
 
-    fn read_once(&self, offset: i64, max_bytes: u64, max_offset: i64, min_one: bool) -> Result<ReadResult> {
+    fn read_once(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<ReadResult> {
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {
@@ -433,14 +458,20 @@ impl Log {
         }
         let candidates: Vec<Arc<Segment>> = {
             let segs = self.segments.read();
-            let first = segs.range(..=offset).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN);
+            let first = segs
+                .range(..=offset)
+                .next_back()
+                .map(|(b, _)| *b)
+                .unwrap_or(i64::MIN);
             segs.range(first..).map(|(_, s)| s.clone()).collect()
         };
         for seg in candidates {
             if seg.base_offset >= max_offset {
                 break;
             }
-            if let Some(slice) = seg.read(offset, max_bytes, max_offset, min_one)? {
+            if let Some(slice) =
+                self.with_repair(&seg, || seg.read(offset, max_bytes, max_offset, min_one))?
+            {
                 result.slice = Some(slice);
                 break;
             }
@@ -448,20 +479,22 @@ impl Log {
         Ok(result)
     }
 
-    /// Rebuilds the indexes of the segment that holds `offset`.
-    fn rebuild_index_for(&self, offset: i64) -> Result<()> {
+    /// Runs `f` on `seg`, rebuilding the segment's indexes once if they turn out corrupt.
+    fn with_repair<T>(&self, seg: &Segment, f: impl Fn() -> Result<T>) -> Result<T> {
+        match f() {
+            Err(LogError::CorruptIndex { path, reason }) => {
+                warn!(log = %self.name(), path = %path.display(), %reason, "rebuilding a corrupt index");
+                self.rebuild_segment(seg)?;
+                f()
+            }
+            other => other,
+        }
+    }
+
+    /// Rebuilds a segment's indexes from its log (cutting invalid bytes, if any).
+    fn rebuild_segment(&self, seg: &Segment) -> Result<()> {
         let _guard = self.append_lock.lock();
-        let (seg, is_active, prev_end) = {
-            let segs = self.segments.read();
-            let Some((_, seg)) = segs.range(..=offset).next_back() else {
-                return Ok(());
-            };
-            let is_active = segs.values().next_back().map(|a| Arc::ptr_eq(a, seg)).unwrap_or(false);
-            (seg.clone(), is_active, seg.base_offset)
-        };
-        let _ = is_active;
-        let cfg = self.config();
-        let outcome = seg.rebuild_indexes(cfg.index_interval_bytes, prev_end)?;
+        let outcome = seg.rebuild_indexes(self.config().index_interval_bytes, seg.base_offset)?;
         if outcome.truncated_bytes > 0 {
             warn!(log = %self.name(), segment = seg.base_offset, bytes = outcome.truncated_bytes,
                 "index rebuild found invalid bytes in the log and cut them");
@@ -475,6 +508,7 @@ impl Log {
         self.check_online()?;
         let start = self.log_start_offset();
         for seg in self.segments_snapshot() {
+            self.with_repair(&seg, || seg.ensure_checked())?;
             if seg.max_timestamp_known()? < timestamp {
                 continue;
             }
@@ -482,7 +516,9 @@ impl Log {
                 Some(rel) => seg.base_offset + i64::from(rel) + 1,
                 None => seg.base_offset,
             };
-            let (rel_start, pos) = seg.offset_index.lookup(begin.max(start) - seg.base_offset)?;
+            let (rel_start, pos) = seg
+                .offset_index
+                .lookup(begin.max(start) - seg.base_offset)?;
             let _ = rel_start;
             let mut found: Option<(u64, BatchHeader)> = None;
             seg.for_each_header(u64::from(pos), |p, h| {
@@ -494,7 +530,12 @@ impl Log {
             })?;
             if let Some((p, h)) = found {
                 let bytes = seg.read_batch_at(p, &h)?;
-                if let Some(hit) = crate::scan::first_at_or_after(&bytes, timestamp, start, self.config().max_message_bytes.max(1 << 20) * 64)? {
+                if let Some(hit) = crate::scan::first_at_or_after(
+                    &bytes,
+                    timestamp,
+                    start,
+                    self.config().max_message_bytes.max(1 << 20) * 64,
+                )? {
                     return Ok(Some(hit));
                 }
             }
@@ -508,6 +549,7 @@ impl Log {
         self.check_online()?;
         let mut best: Option<(i64, Arc<Segment>)> = None;
         for seg in self.segments_snapshot() {
+            self.with_repair(&seg, || seg.ensure_checked())?;
             let ts = seg.max_timestamp_known()?;
             if ts >= 0 && best.as_ref().map(|(b, _)| ts > *b).unwrap_or(true) {
                 best = Some((ts, seg));
@@ -529,7 +571,12 @@ impl Log {
             return Ok(None);
         };
         let bytes = seg.read_batch_at(p, &h)?;
-        crate::scan::first_at_or_after(&bytes, ts, start, self.config().max_message_bytes.max(1 << 20) * 64)
+        crate::scan::first_at_or_after(
+            &bytes,
+            ts,
+            start,
+            self.config().max_message_bytes.max(1 << 20) * 64,
+        )
     }
 
     /// Flushes everything appended so far: the log bytes of every segment not yet durable,
@@ -542,9 +589,18 @@ impl Log {
         let rp = self.recovery_point();
         let (segs, active_base) = {
             let segs = self.segments.read();
-            let first = segs.range(..=rp).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN);
+            let first = segs
+                .range(..=rp)
+                .next_back()
+                .map(|(b, _)| *b)
+                .unwrap_or(i64::MIN);
             let active = segs.keys().next_back().copied().unwrap_or(i64::MIN);
-            (segs.range(first..).map(|(_, s)| s.clone()).collect::<Vec<_>>(), active)
+            (
+                segs.range(first..)
+                    .map(|(_, s)| s.clone())
+                    .collect::<Vec<_>>(),
+                active,
+            )
         };
         let synced = (|| {
             // Directory entries first: a synced file that no directory entry names is lost.
@@ -565,28 +621,34 @@ impl Log {
             return self.fail(e);
         }
         self.recovery_point.fetch_max(target, Ordering::AcqRel);
-        self.unflushed_messages.fetch_sub(unflushed, Ordering::AcqRel);
+        self.unflushed_messages
+            .fetch_sub(unflushed, Ordering::AcqRel);
         self.last_flush_ms.store(now_ms, Ordering::Release);
         Ok(target)
     }
 
     /// Removes every record at or after `offset` (a replica following a new leader).
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        if offset <= self.log_start_offset() {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        // The flush lock first: a flush that read the log end offset before the cut must
+        // not raise the recovery point past it afterwards.
+        let _flush = self.flush_lock.lock();
         let _guard = self.append_lock.lock();
         self.check_online()?;
         if offset >= self.log_end_offset() {
             return Ok(());
-        }
-        if offset <= self.log_start_offset() {
-            drop(_guard);
-            return self.truncate_fully_and_start_at(offset);
         }
         let result = (|| {
             let removed: Vec<Arc<Segment>> = {
                 let mut segs = self.segments.write();
                 let first = segs.keys().next().copied().unwrap_or(i64::MIN);
                 // Keep at least one segment: the one holding `offset` becomes active.
-                let later: Vec<i64> = segs.range(offset.max(first + 1)..).map(|(b, _)| *b).collect();
+                let later: Vec<i64> = segs
+                    .range(offset.max(first + 1)..)
+                    .map(|(b, _)| *b)
+                    .collect();
                 later.into_iter().filter_map(|b| segs.remove(&b)).collect()
             };
             for seg in &removed {
@@ -603,21 +665,30 @@ impl Log {
         }
         self.log_end_offset.store(offset, Ordering::Release);
         self.recovery_point.fetch_min(offset, Ordering::AcqRel);
+        self.unflushed_messages.store(0, Ordering::Release);
         self.mark_dir_dirty();
         Ok(())
     }
 
     /// Deletes every segment and starts empty at `offset`.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<()> {
+        let _flush = self.flush_lock.lock();
         let _guard = self.append_lock.lock();
         self.check_online()?;
         let cfg = self.config();
         let result = (|| {
-            let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
+            let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write())
+                .into_values()
+                .collect();
             for seg in &old {
                 seg.delete_files("")?;
             }
-            let seg = Arc::new(Segment::create(self.fs.clone(), &self.dir, offset, cfg.segment_index_bytes)?);
+            let seg = Arc::new(Segment::create(
+                self.fs.clone(),
+                &self.dir,
+                offset,
+                cfg.segment_index_bytes,
+            )?);
             self.segments.write().insert(offset, seg);
             Ok(())
         })();
@@ -647,6 +718,11 @@ impl Log {
     pub fn apply_retention(&self, now_ms: i64) -> Result<RetentionOutcome> {
         self.check_online()?;
         let cfg = self.config();
+        // Retention trusts each segment's largest timestamp: check the indexes it comes
+        // from first (outside the append lock, which a repair takes).
+        for seg in self.segments_snapshot() {
+            self.with_repair(&seg, || seg.ensure_checked())?;
+        }
         let _guard = self.append_lock.lock();
         let segs = self.segments_snapshot();
         let lso = self.log_start_offset();
@@ -665,7 +741,8 @@ impl Log {
                 && cfg.retention_ms >= 0
                 && !seg.is_empty()
                 && seg.max_timestamp_known()? < now_ms.saturating_sub(cfg.retention_ms);
-            let too_big = cfg.cleanup_policy.delete && excess >= seg.size() && seg.size() > 0 && !is_active;
+            let too_big =
+                cfg.cleanup_policy.delete && excess >= seg.size() && seg.size() > 0 && !is_active;
             if !(below_start || expired || too_big) {
                 break;
             }
@@ -684,7 +761,13 @@ impl Log {
             let mut outcome = RetentionOutcome::default();
             for seg in &doomed {
                 self.segments.write().remove(&seg.base_offset);
-                let next = self.segments.read().keys().next().copied().unwrap_or(self.log_end_offset());
+                let next = self
+                    .segments
+                    .read()
+                    .keys()
+                    .next()
+                    .copied()
+                    .unwrap_or(self.log_end_offset());
                 self.log_start_offset.fetch_max(next, Ordering::AcqRel);
                 seg.rename_files(files::DELETED_SUFFIX)?;
                 seg.delete_files(files::DELETED_SUFFIX)?;
@@ -712,7 +795,9 @@ impl Log {
         let active = self.active()?;
         active.offset_index.trim_and_close(true)?;
         active.time_index.trim_and_close(true)?;
-        self.fs.sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, e))?;
         Ok(())
     }
 
@@ -720,12 +805,16 @@ impl Log {
     pub fn delete(&self) -> Result<()> {
         let _guard = self.append_lock.lock();
         self.offline.store(true, Ordering::Release);
-        let segs: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
+        let segs: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write())
+            .into_values()
+            .collect();
         for seg in segs {
             seg.delete_files("")?;
         }
         crate::recovery::remove_dir_contents(self.fs.as_ref(), &self.dir)?;
-        self.fs.remove_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+        self.fs
+            .remove_dir(&self.dir)
+            .map_err(|e| LogError::io(&self.dir, e))?;
         self.fs
             .sync_dir(&crate::io::parent_of(&self.dir))
             .map_err(|e| LogError::io(&self.dir, e))?;

@@ -66,7 +66,9 @@ impl ManagerConfig {
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
             flush_parallelism: 4,
-            recovery_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            recovery_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             lock_data_dir: true,
             background_threads: true,
         }
@@ -125,7 +127,12 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .open(&path)
         .map_err(|e| LogError::io(&path, e))?;
     // SAFETY: flock on a descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) };
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
     if rc != 0 {
         return Err(LogError::io(
             &path,
@@ -161,7 +168,9 @@ pub fn read_checkpoint(fs: &dyn Fs, path: &Path) -> HashMap<LogKey, i64> {
     };
     for line in lines.take(count) {
         let mut parts = line.split(' ');
-        let (Some(t), Some(p), Some(o), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(t), Some(p), Some(o), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             warn!(path = %path.display(), "malformed checkpoint line: ignored file");
             return HashMap::new();
         };
@@ -185,33 +194,50 @@ pub fn write_checkpoint(fs: &dyn Fs, path: &Path, entries: &HashMap<LogKey, i64>
         text.push_str(&format!("{t} {p} {o}\n"));
     }
     let tmp = files::with_suffix(path, ".tmp");
-    let f = fs.open(&tmp, OpenMode::ReadWriteCreate).map_err(|e| LogError::io(&tmp, e))?;
+    let f = fs
+        .open(&tmp, OpenMode::ReadWriteCreate)
+        .map_err(|e| LogError::io(&tmp, e))?;
     f.set_len(0).map_err(|e| LogError::io(&tmp, e))?;
-    f.write_all_at(text.as_bytes(), 0).map_err(|e| LogError::io(&tmp, e))?;
+    f.write_all_at(text.as_bytes(), 0)
+        .map_err(|e| LogError::io(&tmp, e))?;
     f.sync_data().map_err(|e| LogError::io(&tmp, e))?;
     fs.rename(&tmp, path).map_err(|e| LogError::io(path, e))?;
-    fs.sync_dir(&crate::io::parent_of(path)).map_err(|e| LogError::io(path, e))?;
+    fs.sync_dir(&crate::io::parent_of(path))
+        .map_err(|e| LogError::io(path, e))?;
     Ok(())
 }
 
 impl LogManager {
     /// Opens the data directory on the real file system, with each log's config from
     /// `config_for(topic)` (the metadata layer knows topic configs).
-    pub fn open(config: ManagerConfig, config_for: &(dyn Fn(&str) -> LogConfig + Sync)) -> Result<(Self, StartupReport)> {
+    pub fn open(
+        config: ManagerConfig,
+        config_for: &(dyn Fn(&str) -> LogConfig + Sync),
+    ) -> Result<(Self, StartupReport)> {
         Self::open_on(Arc::new(RealFs), config, config_for)
     }
 
     /// Opens the data directory on `fs`.
-    pub fn open_on(fs: Arc<dyn Fs>, config: ManagerConfig, config_for: &(dyn Fn(&str) -> LogConfig + Sync)) -> Result<(Self, StartupReport)> {
+    pub fn open_on(
+        fs: Arc<dyn Fs>,
+        config: ManagerConfig,
+        config_for: &(dyn Fn(&str) -> LogConfig + Sync),
+    ) -> Result<(Self, StartupReport)> {
         config.default_log.validate()?;
         let dir = config.data_dir.clone();
         fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
-        let lock = if config.lock_data_dir { Some(lock_dir(&dir)?) } else { None };
+        let lock = if config.lock_data_dir {
+            Some(lock_dir(&dir)?)
+        } else {
+            None
+        };
 
         let marker = dir.join(files::CLEAN_SHUTDOWN_FILE);
         let clean = fs.exists(&marker);
-        let recovery_points = read_checkpoint(fs.as_ref(), &dir.join(files::RECOVERY_POINT_CHECKPOINT));
-        let start_offsets = read_checkpoint(fs.as_ref(), &dir.join(files::LOG_START_OFFSET_CHECKPOINT));
+        let recovery_points =
+            read_checkpoint(fs.as_ref(), &dir.join(files::RECOVERY_POINT_CHECKPOINT));
+        let start_offsets =
+            read_checkpoint(fs.as_ref(), &dir.join(files::LOG_START_OFFSET_CHECKPOINT));
         let cleaner_offsets = read_checkpoint(fs.as_ref(), &dir.join(files::CLEANER_CHECKPOINT));
 
         // Partition directories; finish interrupted deletions.
@@ -251,7 +277,15 @@ impl LogManager {
                         recovery_point: recovery_points.get(&key).copied(),
                         log_start_offset: start_offsets.get(&key).copied(),
                     };
-                    match Log::open(fs.clone(), path, topic, *partition, config_for(topic), state, now) {
+                    match Log::open(
+                        fs.clone(),
+                        path,
+                        topic,
+                        *partition,
+                        config_for(topic),
+                        state,
+                        now,
+                    ) {
                         Ok((log, report)) => opened.lock().push((key, Arc::new(log), report)),
                         Err(e) => {
                             warn!(log = %path.display(), error = %e, "could not open log");
@@ -278,7 +312,8 @@ impl LogManager {
         }
         // From here on a crash must be detected: the marker goes before anything is written.
         if clean {
-            fs.remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
+            fs.remove_file(&marker)
+                .map_err(|e| LogError::io(&marker, e))?;
             fs.sync_dir(&dir).map_err(|e| LogError::io(&dir, e))?;
         }
         info!(data_dir = %dir.display(), logs = report.logs, clean_shutdown = clean,
@@ -329,7 +364,9 @@ impl LogManager {
     fn sleep(&self, ms: u64) -> bool {
         let mut stop = self.inner.stop.lock();
         if !*stop {
-            self.inner.stop_cv.wait_for(&mut stop, Duration::from_millis(ms));
+            self.inner
+                .stop_cv
+                .wait_for(&mut stop, Duration::from_millis(ms));
         }
         *stop
     }
@@ -372,7 +409,9 @@ impl LogManager {
             if unflushed > 0
                 && (unflushed >= cfg.flush_messages || now_ms - log.last_flush_ms() >= cfg.flush_ms)
             {
-                self.inner.flusher.request(&log, log.log_end_offset(), false);
+                self.inner
+                    .flusher
+                    .request(&log, log.log_end_offset(), false);
             }
         }
     }
@@ -398,7 +437,13 @@ impl LogManager {
                 continue;
             }
             let key = (log.topic().to_string(), log.partition());
-            let checkpoint = self.inner.cleaner_offsets.lock().get(&key).copied().unwrap_or(0);
+            let checkpoint = self
+                .inner
+                .cleaner_offsets
+                .lock()
+                .get(&key)
+                .copied()
+                .unwrap_or(0);
             match cleaner::clean_if_needed(&log, checkpoint, now_ms) {
                 Ok(Some(CleanStats { clean_offset, .. })) => {
                     self.inner.cleaner_offsets.lock().insert(key, clean_offset);
@@ -419,10 +464,19 @@ impl LogManager {
     /// Compacts one log now if it needs it (tests and admin tools).
     pub fn clean_log(&self, log: &Arc<Log>, now_ms: i64) -> Result<Option<CleanStats>> {
         let key = (log.topic().to_string(), log.partition());
-        let checkpoint = self.inner.cleaner_offsets.lock().get(&key).copied().unwrap_or(0);
+        let checkpoint = self
+            .inner
+            .cleaner_offsets
+            .lock()
+            .get(&key)
+            .copied()
+            .unwrap_or(0);
         let stats = cleaner::clean_if_needed(log, checkpoint, now_ms)?;
         if let Some(s) = &stats {
-            self.inner.cleaner_offsets.lock().insert(key, s.clean_offset);
+            self.inner
+                .cleaner_offsets
+                .lock()
+                .insert(key, s.clean_offset);
         }
         Ok(stats)
     }
@@ -436,7 +490,11 @@ impl LogManager {
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
-        self.inner.logs.read().get(&(topic.to_string(), partition)).cloned()
+        self.inner
+            .logs
+            .read()
+            .get(&(topic.to_string(), partition))
+            .cloned()
     }
 
     /// All logs, in no particular order.
@@ -445,25 +503,44 @@ impl LogManager {
     }
 
     /// The log of `topic`/`partition`, created with `config` if it does not exist.
-    pub fn get_or_create(&self, topic: &str, partition: i32, config: LogConfig) -> Result<Arc<Log>> {
+    pub fn get_or_create(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<Arc<Log>> {
         if let Some(log) = self.get(topic, partition) {
             return Ok(log);
         }
         if !files::is_valid_topic_name(topic) || partition < 0 {
-            return Err(LogError::Config(format!("invalid log name {topic}-{partition}")));
+            return Err(LogError::Config(format!(
+                "invalid log name {topic}-{partition}"
+            )));
         }
         let mut logs = self.inner.logs.write();
         let key = (topic.to_string(), partition);
         if let Some(log) = logs.get(&key) {
             return Ok(log.clone());
         }
-        let dir = self.inner.config.data_dir.join(files::partition_dir_name(topic, partition));
+        let dir = self
+            .inner
+            .config
+            .data_dir
+            .join(files::partition_dir_name(topic, partition));
         let state = LoadState {
             clean_shutdown: false,
             recovery_point: None,
             log_start_offset: None,
         };
-        let (log, _) = Log::open(self.inner.fs.clone(), &dir, topic, partition, config, state, wall_clock_ms())?;
+        let (log, _) = Log::open(
+            self.inner.fs.clone(),
+            &dir,
+            topic,
+            partition,
+            config,
+            state,
+            wall_clock_ms(),
+        )?;
         let log = Arc::new(log);
         logs.insert(key, log.clone());
         Ok(log)
@@ -472,26 +549,43 @@ impl LogManager {
     /// Deletes a log and its directory. The directory is first renamed to a `-delete` name,
     /// so that a crash half way leaves nothing a restart would take for a log.
     pub fn delete(&self, topic: &str, partition: i32) -> Result<bool> {
-        let Some(log) = self.inner.logs.write().remove(&(topic.to_string(), partition)) else {
+        let Some(log) = self
+            .inner
+            .logs
+            .write()
+            .remove(&(topic.to_string(), partition))
+        else {
             return Ok(false);
         };
         let fs = &self.inner.fs;
         let from = log.dir().to_path_buf();
-        let to = files::with_suffix(&from, &format!(".{}{}", wall_clock_ms(), files::DELETE_DIR_SUFFIX));
+        let to = files::with_suffix(
+            &from,
+            &format!(".{}{}", wall_clock_ms(), files::DELETE_DIR_SUFFIX),
+        );
         let _guard = log.append_lock();
         fs.rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
-        fs.sync_dir(&self.inner.config.data_dir).map_err(|e| LogError::io(&from, e))?;
+        fs.sync_dir(&self.inner.config.data_dir)
+            .map_err(|e| LogError::io(&from, e))?;
         drop(_guard);
         crate::recovery::remove_dir_contents(fs.as_ref(), &to)?;
         fs.remove_dir(&to).map_err(|e| LogError::io(&to, e))?;
-        self.inner.cleaner_offsets.lock().remove(&(topic.to_string(), partition));
+        self.inner
+            .cleaner_offsets
+            .lock()
+            .remove(&(topic.to_string(), partition));
         Ok(true)
     }
 
     /// Appends to `log` and, when the log acknowledges only durable data (Myelin's
     /// default), returns the wait for the group-commit flush that covers it. Otherwise a
     /// flush is started once `flush.messages` is exceeded, and nothing waits.
-    pub fn append(&self, log: &Arc<Log>, buf: &mut [u8], opts: &AppendOptions) -> Result<(AppendInfo, Option<DurableWait>)> {
+    pub fn append(
+        &self,
+        log: &Arc<Log>,
+        buf: &mut [u8],
+        opts: &AppendOptions,
+    ) -> Result<(AppendInfo, Option<DurableWait>)> {
         let info = log.append(buf, opts)?;
         let cfg = log.config();
         let wait = if cfg.durable_acks() {
@@ -503,6 +597,13 @@ impl LogManager {
             None
         };
         Ok((info, wait))
+    }
+
+    /// Truncates `log` to `offset` and writes the checkpoints at once, so that a crash
+    /// before the next periodic checkpoint cannot trust a recovery point above the cut.
+    pub fn truncate_to(&self, log: &Arc<Log>, offset: i64) -> Result<()> {
+        log.truncate_to(offset)?;
+        self.checkpoint()
     }
 
     /// Waits until `log` is durable below `offset`, through the group-commit flusher.
@@ -522,8 +623,14 @@ impl LogManager {
     pub fn checkpoint(&self) -> Result<()> {
         let _guard = self.inner.checkpoint_lock.lock();
         let logs = self.inner.logs.read().clone();
-        let rps = logs.iter().map(|(k, l)| (k.clone(), l.recovery_point())).collect();
-        let starts = logs.iter().map(|(k, l)| (k.clone(), l.log_start_offset())).collect();
+        let rps = logs
+            .iter()
+            .map(|(k, l)| (k.clone(), l.recovery_point()))
+            .collect();
+        let starts = logs
+            .iter()
+            .map(|(k, l)| (k.clone(), l.log_start_offset()))
+            .collect();
         let cleaner = self.inner.cleaner_offsets.lock().clone();
         let dir = &self.inner.config.data_dir;
         let fs = self.inner.fs.as_ref();
@@ -558,9 +665,16 @@ impl LogManager {
         if all_ok {
             let dir = &self.inner.config.data_dir;
             let marker = dir.join(files::CLEAN_SHUTDOWN_FILE);
-            let f = self.inner.fs.open(&marker, OpenMode::ReadWriteCreate).map_err(|e| LogError::io(&marker, e))?;
+            let f = self
+                .inner
+                .fs
+                .open(&marker, OpenMode::ReadWriteCreate)
+                .map_err(|e| LogError::io(&marker, e))?;
             f.sync_data().map_err(|e| LogError::io(&marker, e))?;
-            self.inner.fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+            self.inner
+                .fs
+                .sync_dir(dir)
+                .map_err(|e| LogError::io(dir, e))?;
         }
         info!(data_dir = %self.inner.config.data_dir.display(), clean = all_ok, "log manager shut down");
         Ok(())

@@ -46,7 +46,9 @@ pub(crate) fn remove_dir_contents(fs: &dyn Fs, dir: &Path) -> Result<()> {
 /// The offset after the last whole batch of the file at `path` (header scan only; the swap
 /// file was validated when the cleaner wrote it, and pass 3 validates it again).
 fn next_offset_of(fs: &dyn Fs, path: &Path, base_offset: i64) -> Result<i64> {
-    let file = fs.open(path, OpenMode::Read).map_err(|e| LogError::io(path, e))?;
+    let file = fs
+        .open(path, OpenMode::Read)
+        .map_err(|e| LogError::io(path, e))?;
     let len = file.len().map_err(|e| LogError::io(path, e))?;
     let mut pos = 0u64;
     let mut next = base_offset;
@@ -55,7 +57,9 @@ fn next_offset_of(fs: &dyn Fs, path: &Path, base_offset: i64) -> Result<i64> {
         file.read_exact_at(&mut buf, pos)
             .map_err(|e| LogError::io(path, e))?;
         let h = BatchHeader::parse(&buf)?;
-        if h.batch_length < (HEADER_LEN - batch::LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > len {
+        if h.batch_length < (HEADER_LEN - batch::LOG_OVERHEAD) as i32
+            || pos + h.total_len() as u64 > len
+        {
             break;
         }
         next = next.max(h.last_offset() + 1);
@@ -97,7 +101,10 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
 
     // Pass 2: finish half-done swaps.
     for base in swaps {
-        let swap_log = files::with_suffix(&files::segment_path(&dir, base, FileKind::Log), files::SWAP_SUFFIX);
+        let swap_log = files::with_suffix(
+            &files::segment_path(&dir, base, FileKind::Log),
+            files::SWAP_SUFFIX,
+        );
         let next = next_offset_of(fs.as_ref(), &swap_log, base)?;
         let replaced: Vec<i64> = logs.range(base..next.max(base + 1)).copied().collect();
         for old in &replaced {
@@ -134,11 +141,27 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     // Pass 3: segments.
     let mut segs: BTreeMap<i64, Arc<Segment>> = BTreeMap::new();
     for base in &logs {
-        segs.insert(*base, Arc::new(Segment::existing(fs.clone(), &dir, *base, cfg.segment_index_bytes)?));
+        segs.insert(
+            *base,
+            Arc::new(Segment::existing(
+                fs.clone(),
+                &dir,
+                *base,
+                cfg.segment_index_bytes,
+            )?),
+        );
     }
     if segs.is_empty() {
         let base = state.log_start_offset.unwrap_or(0).max(0);
-        segs.insert(base, Arc::new(Segment::create(fs.clone(), &dir, base, cfg.segment_index_bytes)?));
+        segs.insert(
+            base,
+            Arc::new(Segment::create(
+                fs.clone(),
+                &dir,
+                base,
+                cfg.segment_index_bytes,
+            )?),
+        );
         log.mark_dir_dirty();
     }
     report.segments = segs.len();
@@ -148,7 +171,12 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
         None
     } else {
         let rp = state.recovery_point.unwrap_or(0);
-        Some(segs.range(..=rp).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN))
+        Some(
+            segs.range(..=rp)
+                .next_back()
+                .map(|(b, _)| *b)
+                .unwrap_or(i64::MIN),
+        )
     };
     if state.clean_shutdown {
         let active = &segs[&last_base];
@@ -185,8 +213,10 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
                 }
                 if !is_last {
                     // This segment is now the last: reopen its indexes for appending.
-                    seg.offset_index.open_for_append(Some(seg.offset_index.entries()))?;
-                    seg.time_index.open_for_append(Some(seg.time_index.entries()))?;
+                    seg.offset_index
+                        .open_for_append(Some(seg.offset_index.entries()))?;
+                    seg.time_index
+                        .open_for_append(Some(seg.time_index.entries()))?;
                     seg.load_for_append()?;
                 }
                 log.mark_dir_dirty();
@@ -197,10 +227,22 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
 
     // Pass 4: offsets.
     let first_base = *segs.keys().next().expect("at least one segment");
-    let active = segs.values().next_back().expect("at least one segment").clone();
+    let active = segs
+        .values()
+        .next_back()
+        .expect("at least one segment")
+        .clone();
     let log_end = active.next_offset_hint().max(active.base_offset);
-    let log_start = state.log_start_offset.unwrap_or(first_base).max(first_base).min(log_end);
-    let recovery_point = if state.clean_shutdown { log_end } else { state.recovery_point.unwrap_or(0).min(log_end) };
+    let log_start = state
+        .log_start_offset
+        .unwrap_or(first_base)
+        .max(first_base)
+        .min(log_end);
+    let recovery_point = if state.clean_shutdown {
+        log_end
+    } else {
+        state.recovery_point.unwrap_or(0).min(log_end)
+    };
     *log.segments_mut() = segs;
     log.set_offsets(log_start, log_end, recovery_point);
     if report.segments_recovered > 0 || report.stray_files_removed > 0 {

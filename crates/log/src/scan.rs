@@ -17,7 +17,12 @@ pub fn require_keys(batch: &[u8], limit: usize) -> Result<(), BatchError> {
 
 /// The first record of `batch` at or after `min_offset` whose timestamp is >= `timestamp`,
 /// as (offset, timestamp). LogAppendTime batches carry the broker's time for every record.
-pub fn first_at_or_after(batch: &[u8], timestamp: i64, min_offset: i64, limit: usize) -> Result<Option<(i64, i64)>> {
+pub fn first_at_or_after(
+    batch: &[u8],
+    timestamp: i64,
+    min_offset: i64,
+    limit: usize,
+) -> Result<Option<(i64, i64)>> {
     let (h, records): (BatchHeader, _) = records_of_batch(batch, limit)?;
     for r in RecordIter::new(&records, h.record_count) {
         let r = r?;

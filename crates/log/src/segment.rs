@@ -101,8 +101,7 @@ fn read_header(file: &dyn FsFile, pos: u64, limit: u64) -> Result<Option<BatchHe
     file.read_exact_at(&mut buf, pos)
         .map_err(|e| LogError::io("segment", e))?;
     let h = BatchHeader::parse(&buf)?;
-    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > limit
-    {
+    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > limit {
         return Ok(None);
     }
     Ok(Some(h))
@@ -141,7 +140,12 @@ impl Segment {
     }
 
     /// Creates a new, empty active segment. The caller syncs the directory.
-    pub fn create(fs: Arc<dyn Fs>, dir: &Path, base_offset: i64, index_bytes: usize) -> Result<Self> {
+    pub fn create(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        base_offset: i64,
+        index_bytes: usize,
+    ) -> Result<Self> {
         let seg = Self::new(fs, dir, base_offset, index_bytes);
         let f = seg
             .fs
@@ -158,7 +162,12 @@ impl Segment {
     }
 
     /// A handle on an existing segment; nothing is opened or read yet.
-    pub fn existing(fs: Arc<dyn Fs>, dir: &Path, base_offset: i64, index_bytes: usize) -> Result<Self> {
+    pub fn existing(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        base_offset: i64,
+        index_bytes: usize,
+    ) -> Result<Self> {
         let seg = Self::new(fs, dir, base_offset, index_bytes);
         let len = seg
             .fs
@@ -262,10 +271,17 @@ impl Segment {
         file.write_all_at(buf, start)
             .map_err(|e| LogError::io(&self.log_path, e))?;
         for m in metas {
-            self.index_batch(start + m.position as u64, m.len as u64, m.last_offset, m.max_timestamp, index_interval)?;
+            self.index_batch(
+                start + m.position as u64,
+                m.len as u64,
+                m.last_offset,
+                m.max_timestamp,
+                index_interval,
+            )?;
         }
         if let Some(last) = metas.last() {
-            self.next_offset.store(last.last_offset + 1, Ordering::Release);
+            self.next_offset
+                .store(last.last_offset + 1, Ordering::Release);
         }
         self.size.store(start + buf.len() as u64, Ordering::Release);
         self.synced.store(false, Ordering::Release);
@@ -273,13 +289,22 @@ impl Segment {
     }
 
     /// Index bookkeeping for one batch at `position`.
-    fn index_batch(&self, position: u64, len: u64, last_offset: i64, max_timestamp: i64, interval: u64) -> Result<()> {
+    fn index_batch(
+        &self,
+        position: u64,
+        len: u64,
+        last_offset: i64,
+        max_timestamp: i64,
+        interval: u64,
+    ) -> Result<()> {
         if self.rolling_timestamp.load(Ordering::Relaxed) < 0 {
-            self.rolling_timestamp.store(max_timestamp.max(0), Ordering::Release);
+            self.rolling_timestamp
+                .store(max_timestamp.max(0), Ordering::Release);
         }
         if max_timestamp > self.max_timestamp.load(Ordering::Relaxed) {
             self.max_timestamp.store(max_timestamp, Ordering::Release);
-            self.offset_of_max_timestamp.store(last_offset, Ordering::Release);
+            self.offset_of_max_timestamp
+                .store(last_offset, Ordering::Release);
         }
         let since = self.bytes_since_index.load(Ordering::Relaxed);
         if since >= interval {
@@ -305,7 +330,9 @@ impl Segment {
             // Every lookup checks the entry it starts from: an index that points anywhere
             // but at the batch it names is corrupt, and the log rebuilds it.
             match read_header(file.as_ref(), pos, limit)? {
-                Some(h) if h.magic == batch::MAGIC_V2 && h.last_offset() == self.base_offset + i64::from(rel) => {}
+                Some(h)
+                    if h.magic == batch::MAGIC_V2
+                        && h.last_offset() == self.base_offset + i64::from(rel) => {}
                 _ => {
                     return Err(LogError::CorruptIndex {
                         path: self.offset_index.path().to_path_buf(),
@@ -333,7 +360,13 @@ impl Segment {
     /// (but at least one batch when `min_one` is set), and only batches whose base offset
     /// is below `max_offset`. Returns None when this segment has nothing at or past
     /// `offset` below the bounds.
-    pub fn read(&self, offset: i64, max_bytes: u64, max_offset: i64, min_one: bool) -> Result<Option<FileSlice>> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<Option<FileSlice>> {
         let limit = self.size();
         let Some((start, first)) = self.find_batch(offset, limit)? else {
             return Ok(None);
@@ -361,7 +394,11 @@ impl Segment {
 
     /// Iterates over the headers of the batches in this segment from `start`: for
     /// bookkeeping scans (tail state, timestamps), not for validation.
-    pub fn for_each_header(&self, start: u64, mut f: impl FnMut(u64, &BatchHeader) -> bool) -> Result<u64> {
+    pub fn for_each_header(
+        &self,
+        start: u64,
+        mut f: impl FnMut(u64, &BatchHeader) -> bool,
+    ) -> Result<u64> {
         let file = self.file()?;
         let limit = self.size();
         let mut pos = start;
@@ -441,14 +478,16 @@ impl Segment {
             (max, max_at) = (tail_max, tail_max_at);
         }
         self.max_timestamp.store(max, Ordering::Release);
-        self.offset_of_max_timestamp.store(max_at, Ordering::Release);
+        self.offset_of_max_timestamp
+            .store(max_at, Ordering::Release);
         if self.size() > 0 {
             let mut first = -1;
             self.for_each_header(0, |_, h| {
                 first = h.max_timestamp;
                 false
             })?;
-            self.rolling_timestamp.store(first.max(0), Ordering::Release);
+            self.rolling_timestamp
+                .store(first.max(0), Ordering::Release);
         }
         self.next_offset.store(next, Ordering::Release);
         self.bytes_since_index.store(since_index, Ordering::Relaxed);
@@ -498,7 +537,14 @@ impl Segment {
                 break;
             }
             if pos + total as u64 > buf_pos + buf.len() as u64 {
-                self.refill(&*file, &mut buf, &mut buf_pos, pos, CHUNK.max(total as usize), file_len)?;
+                self.refill(
+                    &*file,
+                    &mut buf,
+                    &mut buf_pos,
+                    pos,
+                    CHUNK.max(total as usize),
+                    file_len,
+                )?;
             }
             let at = (pos - buf_pos) as usize;
             let bytes = &buf[at..at + total as usize];
@@ -508,14 +554,21 @@ impl Segment {
             if h.base_offset < next || h.last_offset() - self.base_offset > i64::from(i32::MAX) {
                 break;
             }
-            self.index_batch(pos, total as u64, h.last_offset(), h.max_timestamp, index_interval)?;
+            self.index_batch(
+                pos,
+                total as u64,
+                h.last_offset(),
+                h.max_timestamp,
+                index_interval,
+            )?;
             next = h.last_offset() + 1;
             pos += total as u64;
             batches += 1;
         }
         let truncated = file_len - pos;
         if truncated > 0 {
-            file.set_len(pos).map_err(|e| LogError::io(&self.log_path, e))?;
+            file.set_len(pos)
+                .map_err(|e| LogError::io(&self.log_path, e))?;
         }
         self.size.store(pos, Ordering::Release);
         self.next_offset.store(next, Ordering::Release);
@@ -526,7 +579,15 @@ impl Segment {
         })
     }
 
-    fn refill(&self, file: &dyn FsFile, buf: &mut Vec<u8>, buf_pos: &mut u64, pos: u64, want: usize, file_len: u64) -> Result<()> {
+    fn refill(
+        &self,
+        file: &dyn FsFile,
+        buf: &mut Vec<u8>,
+        buf_pos: &mut u64,
+        pos: u64,
+        want: usize,
+        file_len: u64,
+    ) -> Result<()> {
         let len = (want as u64).min(file_len - pos) as usize;
         buf.clear();
         buf.resize(len, 0);
@@ -559,6 +620,28 @@ impl Segment {
                     }
                 }
             }
+            // The last time index entry must name a batch that carries its timestamp:
+            // retention trusts it, and a garbage one could expire live data.
+            if let Some((ts, rel)) = self.time_index.last_entry()? {
+                let target = self.base_offset + i64::from(rel);
+                let (_, start) = self.offset_index.lookup(i64::from(rel))?;
+                let file = self.file()?;
+                let mut pos = u64::from(start);
+                let mut matched = false;
+                while let Some(h) = read_header(file.as_ref(), pos, self.size())? {
+                    if h.last_offset() >= target {
+                        matched = h.last_offset() == target && h.max_timestamp == ts;
+                        break;
+                    }
+                    pos += h.total_len() as u64;
+                }
+                if !matched {
+                    return Err(LogError::CorruptIndex {
+                        path: self.time_index.path().to_path_buf(),
+                        reason: format!("last entry ({ts}, {rel}) does not match the log"),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -575,7 +658,8 @@ impl Segment {
         self.offset_index.truncate_to_relative_offset(rel)?;
         self.time_index.truncate_to_relative_offset(rel)?;
         let file = self.file()?;
-        file.set_len(cut).map_err(|e| LogError::io(&self.log_path, e))?;
+        file.set_len(cut)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
         self.size.store(cut, Ordering::Release);
         self.synced.store(false, Ordering::Release);
         Ok(size - cut)

@@ -54,7 +54,11 @@ fn small_segments() -> LogConfig {
 fn append_values(log: &Log, n: usize, ts: i64) {
     for i in 0..n {
         let v = format!("value-{i:05}");
-        let mut b = simple_batch(&[(Some(b"k"), Some(v.as_bytes()))], ts + i as i64, Compression::None);
+        let mut b = simple_batch(
+            &[(Some(b"k"), Some(v.as_bytes()))],
+            ts + i as i64,
+            Compression::None,
+        );
         log.append(&mut b, &opts(ts + i as i64)).unwrap();
     }
 }
@@ -63,12 +67,20 @@ fn append_values(log: &Log, n: usize, ts: i64) {
 fn appends_get_contiguous_offsets_and_read_back_across_segments() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_segments(), LoadState::default());
-    let mut b = simple_batch(&[(None, Some(b"a")), (None, Some(b"b"))], 1000, Compression::None);
+    let mut b = simple_batch(
+        &[(None, Some(b"a")), (None, Some(b"b"))],
+        1000,
+        Compression::None,
+    );
     let info = log.append(&mut b, &opts(5)).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (0, 1));
     append_values(&log, 100, 2000);
     assert_eq!(log.log_end_offset(), 102);
-    assert!(log.segment_count() > 3, "small segment.bytes rolls: {}", log.segment_count());
+    assert!(
+        log.segment_count() > 3,
+        "small segment.bytes rolls: {}",
+        log.segment_count()
+    );
     let vals = values_of(&log, 0);
     assert_eq!(vals.len(), 102);
     for (i, (o, _)) in vals.iter().enumerate() {
@@ -96,8 +108,14 @@ fn timestamp_lookups_find_the_first_record_at_or_after() {
     let log = open(dir.path(), small_segments(), LoadState::default());
     append_values(&log, 50, 10_000);
     assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 10_000)));
-    assert_eq!(log.offset_for_timestamp(10_020).unwrap(), Some((20, 10_020)));
-    assert_eq!(log.offset_for_timestamp(10_049).unwrap(), Some((49, 10_049)));
+    assert_eq!(
+        log.offset_for_timestamp(10_020).unwrap(),
+        Some((20, 10_020))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(10_049).unwrap(),
+        Some((49, 10_049))
+    );
     assert_eq!(log.offset_for_timestamp(10_050).unwrap(), None);
     assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((49, 10_049)));
 }
@@ -185,7 +203,9 @@ fn bad_batches_are_refused_before_touching_the_file() {
     b[last] ^= 0xff;
     assert!(matches!(
         log.append(&mut b, &opts(0)),
-        Err(LogError::InvalidBatch(myelin_log::BatchError::CrcMismatch { .. }))
+        Err(LogError::InvalidBatch(
+            myelin_log::BatchError::CrcMismatch { .. }
+        ))
     ));
     let mut short = simple_batch(&[(None, Some(b"x"))], 1, Compression::None);
     short.truncate(40);
@@ -196,7 +216,9 @@ fn bad_batches_are_refused_before_touching_the_file() {
     let mut big = simple_batch(&[(None, Some(&[7u8; 200]))], 1, Compression::None);
     assert!(matches!(
         log.append(&mut big, &opts(0)),
-        Err(LogError::InvalidBatch(myelin_log::BatchError::TooLarge { .. }))
+        Err(LogError::InvalidBatch(
+            myelin_log::BatchError::TooLarge { .. }
+        ))
     ));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
