@@ -158,10 +158,15 @@ impl Log {
             offline: AtomicBool::new(false),
         };
         let report = crate::recovery::load(&log, state)?;
-        if !state.clean_shutdown {
-            // What recovery kept may sit only in the page cache: make it durable, so that
-            // the recovery point can move to the log end offset.
-            log.flush(now_ms)?;
+        // What recovery kept or cut may sit only in the page cache: make it durable, so
+        // that the recovery point can move to the log end offset (after a clean shutdown
+        // this syncs nothing dirty and costs next to nothing).
+        log.flush(now_ms)?;
+        // Everything read at open is synced now: give the descriptors back, so that a
+        // broker with thousands of idle partitions holds none for them (index maps hold
+        // no descriptor). Files reopen on first use.
+        for seg in log.segments.read().values() {
+            seg.release_file();
         }
         Ok((log, report))
     }

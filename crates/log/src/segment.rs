@@ -91,23 +91,24 @@ pub(crate) struct Segment {
     checked: AtomicBool,
 }
 
-/// Reads the fixed header of the batch at `pos`, if a plausible one is there within
-/// `limit` bytes of the file.
-fn read_header(file: &dyn FsFile, pos: u64, limit: u64) -> Result<Option<BatchHeader>> {
-    if pos + HEADER_LEN as u64 > limit {
-        return Ok(None);
-    }
-    let mut buf = [0u8; HEADER_LEN];
-    file.read_exact_at(&mut buf, pos)
-        .map_err(|e| LogError::io("segment", e))?;
-    let h = BatchHeader::parse(&buf)?;
-    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > limit {
-        return Ok(None);
-    }
-    Ok(Some(h))
-}
-
 impl Segment {
+    /// Reads the fixed header of the batch at `pos`, if a plausible one is there within
+    /// `limit` bytes of the file.
+    fn header_at(&self, file: &dyn FsFile, pos: u64, limit: u64) -> Result<Option<BatchHeader>> {
+        if pos + HEADER_LEN as u64 > limit {
+            return Ok(None);
+        }
+        let mut buf = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut buf, pos)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        let h = BatchHeader::parse(&buf)?;
+        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > limit
+        {
+            return Ok(None);
+        }
+        Ok(Some(h))
+    }
+
     fn new(fs: Arc<dyn Fs>, dir: &Path, base_offset: i64, index_bytes: usize) -> Self {
         let log_path = files::segment_path(dir, base_offset, FileKind::Log);
         let offset_index = OffsetIndex::new(
@@ -177,10 +178,6 @@ impl Segment {
         Ok(seg)
     }
 
-    pub fn log_path(&self) -> &Path {
-        &self.log_path
-    }
-
     pub fn file(&self) -> Result<Arc<dyn FsFile>> {
         let mut f = self.file.lock();
         if let Some(f) = f.as_ref() {
@@ -192,6 +189,12 @@ impl Segment {
             .map_err(|e| LogError::io(&self.log_path, e))?;
         *f = Some(opened.clone());
         Ok(opened)
+    }
+
+    /// Drops the open descriptor, if any; the next use reopens the file. Only for a
+    /// segment whose writes are all synced (a sync goes through the open descriptor).
+    pub fn release_file(&self) {
+        *self.file.lock() = None;
     }
 
     /// Drops the open descriptor and index maps (a sealed segment not in use).
@@ -329,7 +332,7 @@ impl Segment {
         if rel >= 0 {
             // Every lookup checks the entry it starts from: an index that points anywhere
             // but at the batch it names is corrupt, and the log rebuilds it.
-            match read_header(file.as_ref(), pos, limit)? {
+            match self.header_at(file.as_ref(), pos, limit)? {
                 Some(h)
                     if h.magic == batch::MAGIC_V2
                         && h.last_offset() == self.base_offset + i64::from(rel) => {}
@@ -341,7 +344,7 @@ impl Segment {
                 }
             }
         }
-        while let Some(h) = read_header(file.as_ref(), pos, limit)? {
+        while let Some(h) = self.header_at(file.as_ref(), pos, limit)? {
             if h.magic != batch::MAGIC_V2 {
                 return Err(LogError::CorruptIndex {
                     path: self.log_path.clone(),
@@ -379,7 +382,7 @@ impl Segment {
         if end - start > max_bytes && !min_one {
             return Ok(None);
         }
-        while let Some(h) = read_header(file.as_ref(), end, limit)? {
+        while let Some(h) = self.header_at(file.as_ref(), end, limit)? {
             if h.base_offset >= max_offset || end - start + h.total_len() as u64 > max_bytes {
                 break;
             }
@@ -402,7 +405,7 @@ impl Segment {
         let file = self.file()?;
         let limit = self.size();
         let mut pos = start;
-        while let Some(h) = read_header(file.as_ref(), pos, limit)? {
+        while let Some(h) = self.header_at(file.as_ref(), pos, limit)? {
             if !f(pos, &h) {
                 break;
             }
@@ -610,7 +613,7 @@ impl Segment {
             let (rel, pos) = self.offset_index.lookup(i64::from(i32::MAX))?;
             if rel >= 0 {
                 let file = self.file()?;
-                match read_header(file.as_ref(), u64::from(pos), self.size())? {
+                match self.header_at(file.as_ref(), u64::from(pos), self.size())? {
                     Some(h) if h.last_offset() == self.base_offset + i64::from(rel) => {}
                     _ => {
                         return Err(LogError::CorruptIndex {
@@ -628,7 +631,7 @@ impl Segment {
                 let file = self.file()?;
                 let mut pos = u64::from(start);
                 let mut matched = false;
-                while let Some(h) = read_header(file.as_ref(), pos, self.size())? {
+                while let Some(h) = self.header_at(file.as_ref(), pos, self.size())? {
                     if h.last_offset() >= target {
                         matched = h.last_offset() == target && h.max_timestamp == ts;
                         break;
