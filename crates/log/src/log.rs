@@ -263,7 +263,7 @@ impl Log {
     }
 
     /// Marks the log offline after an I/O error whose effect on the files is unknown.
-    fn fail<T>(&self, e: LogError) -> Result<T> {
+    pub(crate) fn fail<T>(&self, e: LogError) -> Result<T> {
         if e.is_storage() {
             warn!(log = %self.name(), error = %e, "storage error: taking the log offline");
             self.offline.store(true, Ordering::Release);
@@ -594,8 +594,11 @@ impl Log {
         let rp = self.recovery_point();
         let (segs, active_base) = {
             let segs = self.segments.read();
+            // From the segment holding the last durable offset (rp - 1), not the one
+            // starting at rp: after a truncation followed by a roll at the truncation point,
+            // the segment before rp was cut and that cut must be made durable too.
             let first = segs
-                .range(..=rp)
+                .range(..rp)
                 .next_back()
                 .map(|(b, _)| *b)
                 .unwrap_or(i64::MIN);
@@ -608,16 +611,18 @@ impl Log {
             )
         };
         let synced = (|| {
-            // Directory entries first: a synced file that no directory entry names is lost.
+            // Files first, then their directory entries: a crash in between must not leave
+            // a new segment named on disk while the tail of the one before it is lost (a
+            // hole in the offsets).
+            for seg in &segs {
+                if !seg.is_synced() {
+                    seg.sync(seg.base_offset != active_base)?;
+                }
+            }
             if self.dir_dirty.swap(false, Ordering::AcqRel) {
                 if let Err(e) = self.fs.sync_dir(&self.dir) {
                     self.dir_dirty.store(true, Ordering::Release);
                     return Err(LogError::io(&self.dir, e));
-                }
-            }
-            for seg in &segs {
-                if !seg.is_synced() {
-                    seg.sync(seg.base_offset != active_base)?;
                 }
             }
             Ok(())

@@ -200,7 +200,12 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             if !is_last {
                 seg.seal(false)?;
             }
-            if outcome.truncated_bytes > 0 {
+            // On a log that is not compacted, a segment begins exactly where the one before
+            // it ends. One that begins later follows a tail lost in the crash (the roll's
+            // directory entry reached the disk before the data it follows), or a truncation
+            // half done: like the segments after a cut, it cannot follow, and goes.
+            let hole = !is_last && !cfg.cleanup_policy.compact && prev_end < bases[i + 1];
+            if outcome.truncated_bytes > 0 || hole {
                 report.bytes_truncated += outcome.truncated_bytes;
                 warn!(log = %log.name(), segment = base, kept = outcome.valid_bytes,
                     cut = outcome.truncated_bytes, "recovery cut invalid bytes from a segment");

@@ -1,0 +1,21 @@
+//! `myelin-cluster`: the cluster metadata layer.
+//!
+//! Topics, their partitions and configs are a state machine ([`MetadataState`]) over an
+//! ordered log of [`MetadataRecord`]s, from day one: on a single node the log is a local
+//! file ([`MetadataLog`], behind [`FileMetadataStore`]); a replicated log replaces it later
+//! behind the same [`MetadataStore`] trait.
+//!
+//! No Kafka wire types here: the server converts at its boundary.
+
+pub mod conformance;
+pub mod error;
+pub mod log;
+pub mod record;
+pub mod state;
+pub mod store;
+
+pub use crate::error::{MetadataError, Result, StateError};
+pub use crate::log::{MetadataLog, Replay};
+pub use crate::record::{BrokerConfigScope, MetadataOffset, MetadataRecord, TopicId};
+pub use crate::state::{MetadataState, TopicMetadata};
+pub use crate::store::{FileMetadataStore, MetadataStore, StoreReport};

@@ -1,0 +1,421 @@
+//! The metadata state machine: what replaying the metadata log yields.
+//!
+//! [`MetadataState::apply`] is deterministic and all-or-nothing: it checks a record against
+//! the state first and changes nothing when the record is refused, so every replica that
+//! applies the same log reaches the same state.
+
+use std::collections::BTreeMap;
+
+use crate::error::StateError;
+use crate::record::{BrokerConfigScope, MetadataOffset, MetadataRecord, TopicId};
+
+/// Kafka's longest legal topic name.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// One topic as the metadata log describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMetadata {
+    /// The topic's name; unique among live topics.
+    pub name: String,
+    /// The topic's id; unique among live topics.
+    pub topic_id: TopicId,
+    /// Partitions are numbered `0..partitions`; at least 1, at most `i32::MAX`.
+    pub partitions: u32,
+    /// Topic config overrides; keys absent here take the broker defaults.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The cluster metadata after applying every record up to [`Self::last_applied`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataState {
+    /// Live topics by id.
+    topics: BTreeMap<TopicId, TopicMetadata>,
+    /// The id of each live topic, by name: always the inverse of `topics`.
+    topic_ids: BTreeMap<String, TopicId>,
+    /// Dynamic broker config overrides; a scope with no overrides has no entry.
+    broker_configs: BTreeMap<BrokerConfigScope, BTreeMap<String, String>>,
+    /// The offset of the last record applied; `None` for the empty log.
+    last_applied: Option<MetadataOffset>,
+}
+
+impl MetadataState {
+    /// The empty state: no topics, no configs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The offset of the last record applied; `None` before the first.
+    pub fn last_applied(&self) -> Option<MetadataOffset> {
+        self.last_applied
+    }
+
+    /// The offset the next record must have.
+    pub fn next_offset(&self) -> MetadataOffset {
+        self.last_applied
+            .map_or(MetadataOffset(0), MetadataOffset::next)
+    }
+
+    /// A live topic by id.
+    pub fn topic(&self, topic_id: TopicId) -> Option<&TopicMetadata> {
+        self.topics.get(&topic_id)
+    }
+
+    /// A live topic by name.
+    pub fn topic_by_name(&self, name: &str) -> Option<&TopicMetadata> {
+        self.topic_ids.get(name).and_then(|id| self.topics.get(id))
+    }
+
+    /// Every live topic, ordered by name.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicMetadata> + '_ {
+        self.topic_ids.values().filter_map(|id| self.topics.get(id))
+    }
+
+    /// The number of live topics.
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    /// The dynamic broker config overrides of `scope` (empty when none are set).
+    pub fn broker_configs(&self, scope: BrokerConfigScope) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.broker_configs.get(&scope).unwrap_or(&EMPTY)
+    }
+
+    /// Checks that `record` can be applied to this state, without changing it.
+    pub fn validate(&self, record: &MetadataRecord) -> Result<(), StateError> {
+        match record {
+            MetadataRecord::TopicCreated {
+                name,
+                topic_id,
+                partitions,
+                configs: _,
+            } => {
+                validate_topic_name(name)?;
+                if topic_id.0.is_nil() {
+                    return Err(StateError::NilTopicId);
+                }
+                validate_partition_count(*partitions)?;
+                if self.topic_ids.contains_key(name) {
+                    return Err(StateError::TopicAlreadyExists { name: name.clone() });
+                }
+                if let Some(existing) = self.topics.get(topic_id) {
+                    return Err(StateError::TopicIdInUse {
+                        topic_id: *topic_id,
+                        name: existing.name.clone(),
+                    });
+                }
+                // Kafka refuses names that differ only in '.' versus '_': both map to the
+                // same metric name.
+                let canonical = collision_key(name);
+                if let Some(existing) = self
+                    .topic_ids
+                    .keys()
+                    .find(|existing| collision_key(existing) == canonical)
+                {
+                    return Err(StateError::TopicNameCollision {
+                        name: name.clone(),
+                        existing: existing.clone(),
+                    });
+                }
+                Ok(())
+            }
+            MetadataRecord::TopicDeleted { topic_id }
+            | MetadataRecord::TopicConfigAltered { topic_id, .. } => {
+                self.require_topic(*topic_id).map(|_| ())
+            }
+            MetadataRecord::PartitionsCreated {
+                topic_id,
+                new_total,
+            } => {
+                let topic = self.require_topic(*topic_id)?;
+                validate_partition_count(*new_total)?;
+                if *new_total <= topic.partitions {
+                    return Err(StateError::PartitionsNotIncreased {
+                        name: topic.name.clone(),
+                        current: topic.partitions,
+                        requested: *new_total,
+                    });
+                }
+                Ok(())
+            }
+            MetadataRecord::BrokerConfigAltered { .. } => Ok(()),
+        }
+    }
+
+    /// Applies `record`, which has offset `offset`. All or nothing: a refused record leaves
+    /// the state unchanged. `offset` must be [`Self::next_offset`]; the log guarantees it,
+    /// and a mismatch is a bug (checked in debug builds).
+    pub fn apply(
+        &mut self,
+        offset: MetadataOffset,
+        record: &MetadataRecord,
+    ) -> Result<(), StateError> {
+        debug_assert_eq!(offset, self.next_offset(), "metadata offsets have no holes");
+        self.validate(record)?;
+        match record {
+            MetadataRecord::TopicCreated {
+                name,
+                topic_id,
+                partitions,
+                configs,
+            } => {
+                self.topic_ids.insert(name.clone(), *topic_id);
+                self.topics.insert(
+                    *topic_id,
+                    TopicMetadata {
+                        name: name.clone(),
+                        topic_id: *topic_id,
+                        partitions: *partitions,
+                        configs: configs.clone(),
+                    },
+                );
+            }
+            MetadataRecord::TopicDeleted { topic_id } => {
+                if let Some(topic) = self.topics.remove(topic_id) {
+                    self.topic_ids.remove(&topic.name);
+                }
+            }
+            MetadataRecord::PartitionsCreated {
+                topic_id,
+                new_total,
+            } => {
+                if let Some(topic) = self.topics.get_mut(topic_id) {
+                    topic.partitions = *new_total;
+                }
+            }
+            MetadataRecord::TopicConfigAltered { topic_id, configs } => {
+                if let Some(topic) = self.topics.get_mut(topic_id) {
+                    topic.configs = configs.clone();
+                }
+            }
+            MetadataRecord::BrokerConfigAltered { scope, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(scope);
+                } else {
+                    self.broker_configs.insert(*scope, configs.clone());
+                }
+            }
+        }
+        self.last_applied = Some(offset);
+        Ok(())
+    }
+
+    fn require_topic(&self, topic_id: TopicId) -> Result<&TopicMetadata, StateError> {
+        self.topics
+            .get(&topic_id)
+            .ok_or(StateError::UnknownTopicId { topic_id })
+    }
+}
+
+/// Kafka's topic name rule: 1-249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), StateError> {
+    let invalid = |reason| {
+        Err(StateError::InvalidTopicName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return invalid("the name is empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("'.' and '..' are reserved");
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return invalid("longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+fn validate_partition_count(count: u32) -> Result<(), StateError> {
+    if count == 0 || count > i32::MAX as u32 {
+        return Err(StateError::InvalidPartitionCount { count });
+    }
+    Ok(())
+}
+
+fn collision_key(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn id(n: u128) -> TopicId {
+        TopicId(Uuid::from_u128(n))
+    }
+
+    fn created(name: &str, topic_id: TopicId, partitions: u32) -> MetadataRecord {
+        MetadataRecord::TopicCreated {
+            name: name.into(),
+            topic_id,
+            partitions,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    fn apply(state: &mut MetadataState, record: MetadataRecord) -> Result<(), StateError> {
+        let offset = state.next_offset();
+        state.apply(offset, &record)
+    }
+
+    #[test]
+    fn topic_lifecycle() {
+        let mut s = MetadataState::new();
+        assert_eq!(s.next_offset(), MetadataOffset(0));
+        apply(&mut s, created("orders", id(1), 3)).unwrap();
+        apply(&mut s, created("audit", id(2), 1)).unwrap();
+        assert_eq!(s.last_applied(), Some(MetadataOffset(1)));
+        let names: Vec<_> = s.topics().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["audit", "orders"]);
+
+        apply(
+            &mut s,
+            MetadataRecord::PartitionsCreated {
+                topic_id: id(1),
+                new_total: 5,
+            },
+        )
+        .unwrap();
+        assert_eq!(s.topic_by_name("orders").unwrap().partitions, 5);
+
+        let configs = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        apply(
+            &mut s,
+            MetadataRecord::TopicConfigAltered {
+                topic_id: id(1),
+                configs: configs.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(s.topic(id(1)).unwrap().configs, configs);
+
+        apply(&mut s, MetadataRecord::TopicDeleted { topic_id: id(1) }).unwrap();
+        assert!(s.topic_by_name("orders").is_none());
+        assert!(s.topic(id(1)).is_none());
+        assert_eq!(s.topic_count(), 1);
+        // The name is free again, under a new id.
+        apply(&mut s, created("orders", id(3), 1)).unwrap();
+        assert_eq!(s.topic_by_name("orders").unwrap().topic_id, id(3));
+    }
+
+    #[test]
+    fn refused_records_change_nothing() {
+        let mut s = MetadataState::new();
+        apply(&mut s, created("orders", id(1), 3)).unwrap();
+        let before = s.clone();
+        let cases = [
+            (
+                created("orders", id(2), 1),
+                StateError::TopicAlreadyExists {
+                    name: "orders".into(),
+                },
+            ),
+            (
+                created("other", id(1), 1),
+                StateError::TopicIdInUse {
+                    topic_id: id(1),
+                    name: "orders".into(),
+                },
+            ),
+            (
+                created("nil", TopicId(Uuid::nil()), 1),
+                StateError::NilTopicId,
+            ),
+            (
+                created("zero", id(5), 0),
+                StateError::InvalidPartitionCount { count: 0 },
+            ),
+            (
+                created("huge", id(5), u32::MAX),
+                StateError::InvalidPartitionCount { count: u32::MAX },
+            ),
+            (
+                MetadataRecord::TopicDeleted { topic_id: id(9) },
+                StateError::UnknownTopicId { topic_id: id(9) },
+            ),
+            (
+                MetadataRecord::PartitionsCreated {
+                    topic_id: id(1),
+                    new_total: 3,
+                },
+                StateError::PartitionsNotIncreased {
+                    name: "orders".into(),
+                    current: 3,
+                    requested: 3,
+                },
+            ),
+            (
+                MetadataRecord::TopicConfigAltered {
+                    topic_id: id(9),
+                    configs: BTreeMap::new(),
+                },
+                StateError::UnknownTopicId { topic_id: id(9) },
+            ),
+        ];
+        for (record, expected) in cases {
+            assert_eq!(apply(&mut s, record.clone()), Err(expected), "{record:?}");
+            assert_eq!(s, before, "{record:?} changed the state");
+        }
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for good in ["a", "orders.v1", "A_b-c", &"x".repeat(249)] {
+            validate_topic_name(good).unwrap();
+        }
+        for bad in ["", ".", "..", "a b", "a/b", "tópico", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad:?}");
+        }
+        let mut s = MetadataState::new();
+        apply(&mut s, created("a.b", id(1), 1)).unwrap();
+        assert_eq!(
+            apply(&mut s, created("a_b", id(2), 1)),
+            Err(StateError::TopicNameCollision {
+                name: "a_b".into(),
+                existing: "a.b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn broker_configs_replace_and_clear() {
+        let mut s = MetadataState::new();
+        let scope = BrokerConfigScope::Broker(0);
+        let configs = BTreeMap::from([("log.retention.ms".to_string(), "5".to_string())]);
+        apply(
+            &mut s,
+            MetadataRecord::BrokerConfigAltered {
+                scope,
+                configs: configs.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(s.broker_configs(scope), &configs);
+        assert!(s
+            .broker_configs(BrokerConfigScope::ClusterDefault)
+            .is_empty());
+        apply(
+            &mut s,
+            MetadataRecord::BrokerConfigAltered {
+                scope,
+                configs: BTreeMap::new(),
+            },
+        )
+        .unwrap();
+        assert!(s.broker_configs(scope).is_empty());
+        assert_eq!(s, {
+            let mut expected = MetadataState::new();
+            expected.last_applied = Some(MetadataOffset(1));
+            expected
+        });
+    }
+}

@@ -1,0 +1,265 @@
+//! Metadata (key 3), v0-12: this broker, as the only broker and the controller, and the
+//! topics of the metadata state, each partition led by this broker.
+//!
+//! Which topics: v0 sends an empty list for "all topics"; from v1 null means all and an
+//! empty list means none. A requested topic that does not exist gets
+//! UNKNOWN_TOPIC_OR_PARTITION (auto-creation comes with CreateTopics). From v10 a topic can
+//! be named by id; Kafka serves id lookups from v12 only (names are non-nullable before).
+
+use std::collections::HashSet;
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use myelin_cluster::{MetadataState, TopicId, TopicMetadata};
+use uuid::Uuid;
+
+use crate::apis::{Handler, Reply};
+use crate::context::RequestContext;
+use crate::error::HandlerError;
+use crate::wire;
+
+/// Kafka's `AclOperation` codes, as bits of the authorized-operations fields. When the
+/// client does not ask for them the fields keep the codec's default, `i32::MIN`, as Kafka
+/// sends.
+mod acl_op {
+    pub const CREATE: i32 = 1 << 5;
+    pub const READ: i32 = 1 << 3;
+    pub const WRITE: i32 = 1 << 4;
+    pub const DELETE: i32 = 1 << 6;
+    pub const ALTER: i32 = 1 << 7;
+    pub const DESCRIBE: i32 = 1 << 8;
+    pub const CLUSTER_ACTION: i32 = 1 << 9;
+    pub const DESCRIBE_CONFIGS: i32 = 1 << 10;
+    pub const ALTER_CONFIGS: i32 = 1 << 11;
+    pub const IDEMPOTENT_WRITE: i32 = 1 << 12;
+}
+
+/// With no authorizer every operation a topic supports is allowed (Kafka's
+/// `AclEntry.supportedOperations(TOPIC)`).
+const TOPIC_OPERATIONS: i32 = acl_op::READ
+    | acl_op::WRITE
+    | acl_op::CREATE
+    | acl_op::DESCRIBE
+    | acl_op::DELETE
+    | acl_op::ALTER
+    | acl_op::DESCRIBE_CONFIGS
+    | acl_op::ALTER_CONFIGS;
+
+/// Likewise for the cluster resource.
+const CLUSTER_OPERATIONS: i32 = acl_op::CREATE
+    | acl_op::CLUSTER_ACTION
+    | acl_op::DESCRIBE_CONFIGS
+    | acl_op::ALTER_CONFIGS
+    | acl_op::IDEMPOTENT_WRITE
+    | acl_op::ALTER
+    | acl_op::DESCRIBE;
+
+/// The Metadata handler.
+#[derive(Debug)]
+pub struct Metadata;
+
+impl Handler for Metadata {
+    type Request = MetadataRequest;
+    type Response = MetadataResponse;
+    const KEY: ApiKey = ApiKey::Metadata;
+    const NAME: &'static str = "Metadata";
+    const MIN_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 12;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: MetadataRequest,
+    ) -> Result<Reply<MetadataResponse>, HandlerError> {
+        let version = ctx.api_version();
+        let config = &ctx.server.config;
+        let state = ctx.server.metadata.state();
+        let node = BrokerId(config.node_id);
+
+        let include_topic_ops = request.include_topic_authorized_operations;
+        let topics = match &request.topics {
+            None => all_topics(&state, node, version, include_topic_ops),
+            // v0: an empty list means every topic.
+            Some(requested) if requested.is_empty() && version == 0 => {
+                all_topics(&state, node, version, include_topic_ops)
+            }
+            Some(requested) => {
+                requested_topics(&state, requested, node, version, include_topic_ops)
+            }
+        };
+
+        let mut response = MetadataResponse::default()
+            .with_brokers(vec![MetadataResponseBroker::default()
+                .with_node_id(node)
+                .with_host(StrBytes::from_string(config.advertised_host.clone()))
+                .with_port(i32::from(config.advertised_port))])
+            .with_controller_id(node)
+            .with_topics(topics);
+        // cluster_id: v2+.
+        if version >= 2 {
+            response.cluster_id = config.cluster_id.clone().map(StrBytes::from_string);
+        }
+        // cluster_authorized_operations: v8-10 only (KIP-430; moved to DescribeCluster).
+        if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+            response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+        }
+        Ok(Reply::Ready(response))
+    }
+
+    fn unsupported_version(api_version: i16) -> Option<(i16, MetadataResponse)> {
+        // Only v13+ has a top-level error code (KIP-1102); an older body would look like a
+        // successful answer with no topics, so those versions close the connection.
+        let codec_max = ApiKey::Metadata.valid_versions().max;
+        (13..=codec_max).contains(&api_version).then(|| {
+            (
+                api_version,
+                MetadataResponse::default()
+                    .with_error_code(ResponseError::UnsupportedVersion.code()),
+            )
+        })
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        // The request starts with the topics array. An element is at least an int16 string
+        // length (v0-8), a compact string and a tag count (v9), or a 16-byte id, a compact
+        // string and a tag count (v10+).
+        let min_element_bytes = if api_version >= 10 { 18 } else { 2 };
+        wire::check_leading_array(body, api_version >= 9, min_element_bytes)
+    }
+}
+
+fn all_topics(
+    state: &MetadataState,
+    node: BrokerId,
+    version: i16,
+    include_ops: bool,
+) -> Vec<MetadataResponseTopic> {
+    state
+        .topics()
+        .map(|t| topic_response(t, node, version, include_ops))
+        .collect()
+}
+
+fn requested_topics(
+    state: &MetadataState,
+    requested: &[MetadataRequestTopic],
+    node: BrokerId,
+    version: i16,
+    include_ops: bool,
+) -> Vec<MetadataResponseTopic> {
+    let mut seen_names = HashSet::new();
+    let mut seen_ids = HashSet::new();
+    let mut out = Vec::with_capacity(requested.len());
+    for r in requested {
+        match &r.name {
+            Some(name) => {
+                if !seen_names.insert(name.0.clone()) {
+                    continue; // Kafka answers each topic once.
+                }
+                out.push(match state.topic_by_name(name.as_str()) {
+                    Some(t) => topic_response(t, node, version, include_ops),
+                    None => topic_error(
+                        Some(name.clone()),
+                        Uuid::nil(),
+                        ResponseError::UnknownTopicOrPartition,
+                        version,
+                    ),
+                });
+            }
+            // Lookup by id: v12+ (KIP-516); v10-11 require a name.
+            None if version >= 12 => {
+                if !seen_ids.insert(r.topic_id) {
+                    continue;
+                }
+                out.push(match state.topic(TopicId(r.topic_id)) {
+                    Some(t) if !r.topic_id.is_nil() => {
+                        topic_response(t, node, version, include_ops)
+                    }
+                    _ => topic_error(None, r.topic_id, ResponseError::UnknownTopicId, version),
+                });
+            }
+            None => out.push(topic_error(
+                Some(TopicName(StrBytes::from_static_str(""))),
+                r.topic_id,
+                ResponseError::InvalidRequest,
+                version,
+            )),
+        }
+    }
+    out
+}
+
+fn topic_response(
+    t: &TopicMetadata,
+    node: BrokerId,
+    version: i16,
+    include_ops: bool,
+) -> MetadataResponseTopic {
+    let partitions = (0..t.partitions)
+        .map(|index| {
+            MetadataResponsePartition::default()
+                .with_partition_index(index as i32)
+                .with_leader_id(node)
+                // leader_epoch: v7+ (KIP-320). One node, no elections yet: epoch 0.
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    let mut topic = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
+        .with_partitions(partitions);
+    // topic_id: v10+ (KIP-516).
+    if version >= 10 {
+        topic.topic_id = t.topic_id.0;
+    }
+    // topic_authorized_operations: v8+ (KIP-430), only when asked for.
+    if version >= 8 && include_ops {
+        topic.topic_authorized_operations = TOPIC_OPERATIONS;
+    }
+    topic
+}
+
+fn topic_error(
+    name: Option<TopicName>,
+    topic_id: Uuid,
+    error: ResponseError,
+    version: i16,
+) -> MetadataResponseTopic {
+    let mut topic = MetadataResponseTopic::default()
+        .with_error_code(error.code())
+        .with_name(name);
+    // topic_id: v10+ (KIP-516).
+    if version >= 10 {
+        topic.topic_id = topic_id;
+    }
+    topic
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_bits_match_kafka() {
+        // The bits of Kafka's `AclEntry.supportedOperations` for TOPIC and CLUSTER.
+        assert_eq!(TOPIC_OPERATIONS, 3576);
+        assert_eq!(CLUSTER_OPERATIONS, 8096);
+    }
+
+    #[test]
+    fn absurd_topic_counts_are_refused_before_decoding() {
+        // v0: int32 count i32::MAX and 2 bytes of body.
+        assert!(Metadata::check_request(0, &[0x7f, 0xff, 0xff, 0xff, 0, 0]).is_err());
+        // v12: compact count 1_000_000 with 20 bytes of body.
+        let mut body = vec![0xc1, 0x84, 0x3d];
+        body.extend_from_slice(&[0; 20]);
+        assert!(Metadata::check_request(12, &body).is_err());
+        // A real v1 request for one topic passes.
+        assert!(Metadata::check_request(1, &[0, 0, 0, 1, 0, 1, b'a']).is_ok());
+    }
+}

@@ -1,0 +1,24 @@
+//! `myelin-server`: the Kafka wire-protocol server.
+//!
+//! [`run`] serves a bound `TcpListener` until a shutdown future resolves. Each connection
+//! reads size-prefixed frames ([`frame`]), routes them through the registration table
+//! ([`apis::APIS`], which also is the ApiVersions answer) to one handler per API
+//! ([`handlers`]), and writes responses in request order ([`connection`]).
+//!
+//! The binary owns flags, environment, signals and the runtime; this crate takes a
+//! [`Config`] and the broker's services in a [`ServerContext`].
+
+pub mod apis;
+pub mod config;
+mod connection;
+pub mod context;
+pub mod error;
+pub mod frame;
+pub mod handlers;
+mod listener;
+pub mod wire;
+
+pub use crate::config::{Config, ConfigError};
+pub use crate::context::{RequestContext, ServerContext};
+pub use crate::error::{ConnectionError, HandlerError};
+pub use crate::listener::run;

@@ -1,0 +1,78 @@
+//! Bounded peeks at request bodies, for what the codec does not bound itself.
+//!
+//! `kafka-protocol` 0.18 decodes an array by reserving capacity for the element count read
+//! from the wire before decoding any element, so a 10-byte request declaring two billion
+//! elements asks the allocator for many gigabytes, and an allocation failure aborts the
+//! process. A handler whose request starts with an array checks the count here first: every
+//! element takes at least `min_element_bytes` on the wire, so a count larger than the bytes
+//! left can only be a lie.
+
+/// Checks the array that starts `body`: an int32 count (`flexible == false`, -1 = null) or
+/// an unsigned varint of count + 1 (`flexible == true`, 0 = null).
+pub fn check_leading_array(
+    body: &[u8],
+    flexible: bool,
+    min_element_bytes: usize,
+) -> Result<(), String> {
+    let (count, header_len) = if flexible {
+        let (value, len) = read_unsigned_varint(body)?;
+        (i64::from(value) - 1, len)
+    } else {
+        let bytes: [u8; 4] = body
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or("array length truncated")?;
+        (i64::from(i32::from_be_bytes(bytes)), 4)
+    };
+    if count < 0 {
+        // Null (or a negative length the codec will refuse itself).
+        return Ok(());
+    }
+    let remaining = body.len() - header_len;
+    let fits = (remaining / min_element_bytes.max(1)) as i64;
+    if count > fits {
+        return Err(format!(
+            "array declares {count} elements but only {remaining} bytes follow"
+        ));
+    }
+    Ok(())
+}
+
+/// An unsigned varint (at most 5 bytes for a u32) and its length.
+fn read_unsigned_varint(body: &[u8]) -> Result<(u32, usize), String> {
+    let mut value: u32 = 0;
+    for (i, &b) in body.iter().take(5).enumerate() {
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((value, i + 1));
+        }
+    }
+    Err("malformed or truncated varint".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_must_fit_in_the_remaining_bytes() {
+        // int32 count 2, two 2-byte elements: fits.
+        check_leading_array(&[0, 0, 0, 2, 0, 0, 0, 0], false, 2).unwrap();
+        // int32 count 3 with 4 bytes left: a lie.
+        assert!(check_leading_array(&[0, 0, 0, 3, 0, 0, 0, 0], false, 2).is_err());
+        // i32::MAX with nothing after it.
+        assert!(check_leading_array(&[0x7f, 0xff, 0xff, 0xff], false, 1).is_err());
+        // null
+        check_leading_array(&[0xff, 0xff, 0xff, 0xff], false, 2).unwrap();
+        // compact: varint 3 = 2 elements.
+        check_leading_array(&[3, 1, 0, 1, 0], true, 2).unwrap();
+        assert!(check_leading_array(&[3, 1, 0], true, 2).is_err());
+        // compact null and empty
+        check_leading_array(&[0], true, 2).unwrap();
+        check_leading_array(&[1], true, 2).unwrap();
+        // huge varint count
+        assert!(check_leading_array(&[0xff, 0xff, 0xff, 0xff, 0x07], true, 1).is_err());
+        assert!(check_leading_array(&[0xff, 0xff], true, 1).is_err());
+        assert!(check_leading_array(&[0, 0], false, 1).is_err());
+    }
+}
