@@ -56,6 +56,9 @@ pub enum MetadataError {
     },
     #[error("metadata record of {size} bytes exceeds the limit of {max} bytes")]
     RecordTooLarge { size: usize, max: usize },
+    /// The logs could not be brought in line with the metadata.
+    #[error("log storage: {0}")]
+    Storage(String),
     #[error("cannot encode metadata record: {0}")]
     Encode(#[source] serde_json::Error),
     #[error("metadata record refused: {0}")]

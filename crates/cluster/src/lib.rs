@@ -10,12 +10,14 @@
 pub mod conformance;
 pub mod error;
 pub mod log;
+pub mod partitions;
 pub mod record;
 pub mod state;
 pub mod store;
 
 pub use crate::error::{MetadataError, Result, StateError};
 pub use crate::log::{MetadataLog, Replay};
+pub use crate::partitions::{log_config_for, Partition, PartitionManager};
 pub use crate::record::{BrokerConfigScope, MetadataOffset, MetadataRecord, TopicId};
 pub use crate::state::{MetadataState, TopicMetadata};
 pub use crate::store::{FileMetadataStore, MetadataStore, StoreReport};

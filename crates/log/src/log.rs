@@ -661,8 +661,15 @@ impl Log {
                     .collect();
                 later.into_iter().filter_map(|b| segs.remove(&b)).collect()
             };
-            for seg in &removed {
+            // From the last segment back, and durably before the cut: a crash part way
+            // leaves a shorter log, never one with a hole in its offsets.
+            for seg in removed.iter().rev() {
                 seg.delete_files("")?;
+            }
+            if !removed.is_empty() {
+                self.fs
+                    .sync_dir(&self.dir)
+                    .map_err(|e| LogError::io(&self.dir, e))?;
             }
             let active = self.active()?;
             let cut = active.truncate_to(offset)?;
@@ -690,7 +697,8 @@ impl Log {
             let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write())
                 .into_values()
                 .collect();
-            for seg in &old {
+            // From the last segment back: a crash part way leaves a shorter log.
+            for seg in old.iter().rev() {
                 seg.delete_files("")?;
             }
             let seg = Arc::new(Segment::create(

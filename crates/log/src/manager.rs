@@ -225,7 +225,21 @@ impl LogManager {
     ) -> Result<(Self, StartupReport)> {
         config.default_log.validate()?;
         let dir = config.data_dir.clone();
+        // Created durably: each new directory's entry synced in its parent, or a power loss
+        // soon after the first start loses the whole directory, acknowledged data and all.
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !fs.is_dir(a))
+            .map(Path::to_path_buf)
+            .collect();
         fs.create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        for created in missing.iter().rev() {
+            let parent = created
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            fs.sync_dir(parent).map_err(|e| LogError::io(parent, e))?;
+        }
         let lock = if config.lock_data_dir {
             Some(lock_dir(&dir)?)
         } else {

@@ -152,6 +152,10 @@ struct Part {
     /// Base offsets of the batches in the log (truncation points).
     bases: BTreeSet<i64>,
     log_start: i64,
+    /// Truncated since the last verification: a crash may leave the truncation half done
+    /// (it is not durable until the next flush), so the log start may land anywhere among
+    /// the offsets that were discarded.
+    truncated: bool,
 }
 
 /// What a verification found.
@@ -214,10 +218,12 @@ impl Part {
             }
         }
         assert!(
-            start <= self.log_start,
+            start <= self.log_start
+                || (self.truncated && self.acked.range(self.log_start..start).next().is_none()),
             "{ctx}: log start moved from {} to {start}",
             self.log_start
         );
+        self.truncated = false;
         // What recovery kept is durable now (the restart flushed it): from here on it must
         // stay, exactly.
         self.acked = recs.into_iter().map(|(o, r)| (o, (r, true))).collect();
@@ -237,6 +243,7 @@ impl Part {
             }
         }
         self.bases.retain(|b| !gone(*b));
+        self.truncated = true;
     }
 }
 

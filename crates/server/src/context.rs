@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::messages::RequestHeader;
-use myelin_cluster::MetadataStore;
+use myelin_cluster::{MetadataStore, PartitionManager};
 
 use crate::config::Config;
 
@@ -16,16 +16,23 @@ pub struct ServerContext {
     pub config: Config,
     /// Topics, partitions and configs.
     pub metadata: Arc<dyn MetadataStore>,
+    /// The partitions and their logs, kept in step with the metadata.
+    pub partitions: Arc<PartitionManager>,
 }
 
 impl ServerContext {
     /// Validates `config` and bundles it with the broker's services.
     pub fn new(
         config: Config,
-        metadata: Arc<dyn MetadataStore>,
+        partitions: Arc<PartitionManager>,
     ) -> Result<Arc<Self>, crate::config::ConfigError> {
         config.validate()?;
-        Ok(Arc::new(Self { config, metadata }))
+        let metadata = partitions.store().clone();
+        Ok(Arc::new(Self {
+            config,
+            metadata,
+            partitions,
+        }))
     }
 }
 

@@ -88,7 +88,8 @@ pub fn metadata_error_code(error: &MetadataError) -> ResponseError {
         | MetadataError::Poisoned { .. }
         | MetadataError::NotAMetadataLog { .. }
         | MetadataError::Corrupt { .. }
-        | MetadataError::Encode(_) => ResponseError::KafkaStorageError,
+        | MetadataError::Encode(_)
+        | MetadataError::Storage(_) => ResponseError::KafkaStorageError,
     }
 }
 

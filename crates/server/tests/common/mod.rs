@@ -9,7 +9,8 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use myelin_cluster::{FileMetadataStore, MetadataStore};
+use myelin_cluster::{FileMetadataStore, MetadataStore, PartitionManager};
+use myelin_log::{LogConfig, LogManager, ManagerConfig};
 use myelin_server::{Config, ServerContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -39,7 +40,14 @@ impl TestServer {
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let ctx = ServerContext::new(config, metadata.clone()).unwrap();
+        let mgr_config = ManagerConfig {
+            background_threads: false,
+            ..ManagerConfig::new(dir.path().join("logs"))
+        };
+        let (logs, _) = LogManager::open(mgr_config, &|_| LogConfig::default()).unwrap();
+        let partitions =
+            Arc::new(PartitionManager::open(logs, metadata.clone(), LogConfig::default()).unwrap());
+        let ctx = ServerContext::new(config, partitions).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(myelin_server::run(listener, ctx, async {
             let _ = stopped.await;
