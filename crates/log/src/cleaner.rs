@@ -9,7 +9,8 @@
 //! One pass:
 //!
 //! 1. Plan. The cleanable dirty range ends at the first sealed segment younger than
-//!    `min.compaction.lag.ms` (by its largest timestamp). Clean when the dirty share of the
+//!    `min.compaction.lag.ms` (by its largest timestamp) or reaching the uncleanable
+//!    offset ([`CleanerOptions::uncleanable_offset`]). Clean when the dirty share of the
 //!    bytes reaches `min.cleanable.dirty.ratio`, when the oldest dirty batch is older than
 //!    `max.compaction.lag.ms`, or when a tombstone's delete horizon has passed.
 //! 2. Map. Key bytes -> offset of the latest record with that key, over the cleanable dirty
@@ -20,7 +21,9 @@
 //!    stays unless a later record has its key; records without a key stay; a tombstone
 //!    (null value) stays until its batch's delete horizon (KIP-534) has passed. Records are
 //!    copied as raw bytes, never re-encoded; a batch that lost nothing is copied verbatim.
-//!    A batch that lost every record goes, except the last of a group, kept empty so that
+//!    A rewritten batch keeps its offsets, producer fields and epoch; its max timestamp
+//!    becomes that of the records it keeps (LogAppendTime batches keep theirs), as Kafka's
+//!    do, so that timestamp lookups and the time index land on a record. A batch that lost every record goes, except the last of a group, kept empty so that
 //!    the group's next offset is unchanged: recovery decides from it which segments a
 //!    `.swap` replaces.
 //! 4. Swap, per group, crash-safely: `<base>.log.cleaned` and its two indexes are written
@@ -52,6 +55,10 @@ use crate::log::Log;
 use crate::record::{self, BatchBuilder, RecordIter, RecordRef};
 use crate::segment::Segment;
 
+mod rewrite;
+
+use rewrite::{clean_group, corrupt, log_path_of, remove_leftovers, suffixed, BatchReader, Filter, Written};
+
 /// What one cleaning pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CleanStats {
@@ -77,6 +84,12 @@ pub struct CleanerOptions {
     pub max_map_bytes: usize,
     /// Read and write buffer of the rewrite (`log.cleaner.io.buffer.size`).
     pub io_buffer_bytes: usize,
+    /// Records at and above this offset are neither cleaned nor allowed to supersede older
+    /// ones: the partition's last stable offset (at most its high watermark), as in
+    /// Kafka. A replica may truncate records above its high watermark, and a record
+    /// compacted away for a later one that a truncation then removes would lose its key.
+    /// The log alone does not know it; `i64::MAX` cleans up to the active segment.
+    pub uncleanable_offset: i64,
 }
 
 impl Default for CleanerOptions {
@@ -84,6 +97,7 @@ impl Default for CleanerOptions {
         Self {
             max_map_bytes: 128 << 20,
             io_buffer_bytes: 1 << 20,
+            uncleanable_offset: i64::MAX,
         }
     }
 }
@@ -113,7 +127,15 @@ pub fn clean_with_options(
         return Ok(None);
     };
     let all = log.segments_snapshot();
-    let Some(plan) = plan(log, &cfg, &all, clean_offset, now_ms)? else {
+    let Some(plan) = plan(
+        log,
+        &cfg,
+        &all,
+        clean_offset,
+        now_ms,
+        opts.uncleanable_offset,
+    )?
+    else {
         return Ok(None);
     };
 
@@ -141,6 +163,7 @@ pub fn clean_with_options(
 
     let filter = Filter {
         map: &map,
+        map_end: new_clean_offset,
         now_ms,
         delete_retention_ms: cfg.delete_retention_ms,
         decompress_limit: decompress_limit(&cfg),
@@ -191,6 +214,7 @@ fn plan(
     all: &[Arc<Segment>],
     clean_offset: i64,
     now_ms: i64,
+    uncleanable_offset: i64,
 ) -> Result<Option<Plan>> {
     let Some(sealed) = all.len().checked_sub(1) else {
         return Ok(None);
@@ -207,8 +231,12 @@ fn plan(
         .rposition(|s| s.base_offset <= first_dirty)
         .unwrap_or(0);
     let mut dirty_end = dirty_start;
+    // Cleanable: sealed, wholly below the uncleanable offset, older than the lag.
     let lag_bound = now_ms.saturating_sub(cfg.min_compaction_lag_ms);
-    while dirty_end < sealed && all[dirty_end].max_timestamp_known()? <= lag_bound {
+    while dirty_end < sealed
+        && all[dirty_end + 1].base_offset <= uncleanable_offset
+        && all[dirty_end].max_timestamp_known()? <= lag_bound
+    {
         dirty_end += 1;
     }
     let size = |r: Range<usize>| all[r].iter().map(|s| s.size()).sum::<u64>();
@@ -290,16 +318,27 @@ impl Drop for Busy {
 }
 
 /// Key bytes -> offset of the latest record with that key.
+///
+/// Built segment by segment. When the memory bound stops it part way through a segment,
+/// that segment is not cleaned, and lookups bounded by its base offset must not see what
+/// it added: every entry also keeps its offset from before the segment being mapped.
 #[derive(Debug)]
 struct OffsetMap {
-    map: HashMap<Vec<u8>, i64>,
+    map: HashMap<Vec<u8>, Latest>,
     bytes: usize,
     limit: usize,
 }
 
-/// What a map entry costs beyond its key bytes: the `Vec` header, the offset and the hash
+#[derive(Debug, Clone, Copy)]
+struct Latest {
+    offset: i64,
+    /// The offset from the segments mapped before the one that set `offset`.
+    before: Option<i64>,
+}
+
+/// What a map entry costs beyond its key bytes: the `Vec` header, the offsets and the hash
 /// table's share.
-const ENTRY_OVERHEAD: usize = 56;
+const ENTRY_OVERHEAD: usize = 72;
 
 impl OffsetMap {
     fn new(limit: usize) -> Self {
@@ -310,15 +349,25 @@ impl OffsetMap {
         }
     }
 
-    fn latest(&self, key: &[u8]) -> Option<i64> {
-        self.map.get(key).copied()
+    /// The offset of the latest record with `key` below `end`, a segment boundary at or
+    /// after the start of the last segment mapped.
+    fn latest_below(&self, key: &[u8], end: i64) -> Option<i64> {
+        let e = self.map.get(key)?;
+        if e.offset < end {
+            Some(e.offset)
+        } else {
+            e.before
+        }
     }
 
-    /// Records that `key` is at `offset`. Returns false, adding nothing, when a new key
-    /// would exceed the memory bound (unless `force`).
-    fn put(&mut self, key: &[u8], offset: i64, force: bool) -> bool {
-        if let Some(o) = self.map.get_mut(key) {
-            *o = (*o).max(offset);
+    /// Records that `key` is at `offset`, in the segment based at `segment_base`. Returns
+    /// false, adding nothing, when a new key would exceed the memory bound (unless `force`).
+    fn put(&mut self, key: &[u8], offset: i64, segment_base: i64, force: bool) -> bool {
+        if let Some(e) = self.map.get_mut(key) {
+            if e.offset < segment_base {
+                e.before = Some(e.offset);
+            }
+            e.offset = e.offset.max(offset);
             return true;
         }
         let cost = key.len() + ENTRY_OVERHEAD;
@@ -326,14 +375,14 @@ impl OffsetMap {
             return false;
         }
         self.bytes += cost;
-        self.map.insert(key.to_vec(), offset);
+        let before = None;
+        self.map.insert(key.to_vec(), Latest { offset, before });
         true
     }
 }
 
 /// Adds the keys of `seg` to the map. Returns false when the map filled up part way: then
-/// the segment must not be cleaned this pass. (The entries it did add point at records
-/// that stay in the log, so they only remove records that really are superseded.)
+/// the segment is not cleaned this pass, and lookups end at its base offset.
 fn map_segment(
     map: &mut OffsetMap,
     seg: &Segment,
@@ -354,7 +403,8 @@ fn map_segment(
         for r in RecordIter::new(&section, h.record_count) {
             let r = r.map_err(|e| corrupt(&path, pos, e))?;
             if let Some(key) = r.key {
-                if !map.put(key, h.base_offset + i64::from(r.offset_delta), force) {
+                let offset = h.base_offset + i64::from(r.offset_delta);
+                if !map.put(key, offset, seg.base_offset, force) {
                     return Ok(false);
                 }
             }
@@ -385,541 +435,6 @@ fn group_segments(all: &[Arc<Segment>], end: usize, max_bytes: u64) -> Vec<Range
         groups.push(start..i);
     }
     groups
-}
-
-/// The path of a segment's `.log` file.
-fn log_path_of(seg: &Segment) -> PathBuf {
-    let [log, _, _] = seg.paths();
-    log
-}
-
-fn corrupt(path: &Path, pos: u64, what: impl std::fmt::Display) -> LogError {
-    let msg = format!("corrupt batch at position {pos}: {what}");
-    LogError::io(
-        path,
-        std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
-    )
-}
-
-/// Reads whole batches of a segment in order, through a buffer.
-#[derive(Debug)]
-struct BatchReader {
-    file: Arc<dyn FsFile>,
-    path: PathBuf,
-    /// Bytes of the segment to read.
-    limit: u64,
-    pos: u64,
-    buf: Vec<u8>,
-    /// File position of `buf[0]`.
-    buf_pos: u64,
-    chunk: usize,
-}
-
-impl BatchReader {
-    fn new(seg: &Segment, limit: u64, chunk: usize) -> Result<Self> {
-        Ok(Self {
-            file: seg.file()?,
-            path: log_path_of(seg),
-            limit,
-            pos: 0,
-            buf: Vec::new(),
-            buf_pos: 0,
-            chunk: chunk.max(HEADER_LEN),
-        })
-    }
-
-    /// Makes `buf` hold `[pos, end)`.
-    fn fill(&mut self, end: u64) -> Result<()> {
-        if self.pos >= self.buf_pos && end <= self.buf_pos + self.buf.len() as u64 {
-            return Ok(());
-        }
-        let len = (end - self.pos)
-            .max(self.chunk as u64)
-            .min(self.limit - self.pos) as usize;
-        self.buf.clear();
-        self.buf.resize(len, 0);
-        self.file
-            .read_exact_at(&mut self.buf, self.pos)
-            .map_err(|e| LogError::io(&self.path, e))?;
-        self.buf_pos = self.pos;
-        Ok(())
-    }
-
-    /// The next batch and its position; an error if the bytes do not hold whole batches.
-    fn next(&mut self) -> Result<Option<(u64, &[u8])>> {
-        if self.pos >= self.limit {
-            return Ok(None);
-        }
-        let pos = self.pos;
-        if pos + LOG_OVERHEAD as u64 > self.limit {
-            return Err(corrupt(&self.path, pos, "trailing bytes"));
-        }
-        self.fill(pos + LOG_OVERHEAD as u64)?;
-        let at = (pos - self.buf_pos) as usize;
-        let total = batch::peek_total_len(&self.buf[at..]).unwrap_or(0);
-        if total < HEADER_LEN as i64 || pos + total as u64 > self.limit {
-            return Err(corrupt(&self.path, pos, format!("length {total}")));
-        }
-        let end = pos + total as u64;
-        self.fill(end)?;
-        let at = (pos - self.buf_pos) as usize;
-        self.pos = end;
-        Ok(Some((pos, &self.buf[at..at + total as usize])))
-    }
-}
-
-/// What to keep of each batch.
-#[derive(Debug)]
-struct Filter<'a> {
-    map: &'a OffsetMap,
-    now_ms: i64,
-    delete_retention_ms: i64,
-    decompress_limit: usize,
-}
-
-#[derive(Debug)]
-enum Kept {
-    /// Every record stays: copy the batch as it is.
-    Verbatim,
-    /// Some records stay, or the delete horizon was set: the new batch.
-    Rewritten(Vec<u8>),
-    /// No record stays.
-    Empty,
-}
-
-#[derive(Debug)]
-struct Filtered {
-    kept: Kept,
-    removed: u64,
-    /// The batch's delete horizon when it keeps a tombstone.
-    horizon: Option<i64>,
-}
-
-impl Filter<'_> {
-    fn filter(&self, bytes: &[u8], h: &BatchHeader, path: &Path, pos: u64) -> Result<Filtered> {
-        if h.is_control() {
-            return Ok(Filtered {
-                kept: Kept::Verbatim,
-                removed: 0,
-                horizon: None,
-            });
-        }
-        let bad = |e: crate::error::BatchError| corrupt(path, pos, e);
-        let (_, section) = record::records_of_batch(bytes, self.decompress_limit).map_err(bad)?;
-        let horizon_passed = h.has_delete_horizon() && self.now_ms >= h.base_timestamp;
-        let mut kept: Vec<RecordRef<'_>> = Vec::new();
-        let mut kept_tombstone = false;
-        let mut removed = 0u64;
-        for r in RecordIter::new(&section, h.record_count) {
-            let r = r.map_err(bad)?;
-            let offset = h.base_offset + i64::from(r.offset_delta);
-            let superseded = r
-                .key
-                .and_then(|k| self.map.latest(k))
-                .is_some_and(|latest| offset < latest);
-            let tombstone = r.key.is_some() && r.value.is_none();
-            if superseded || (tombstone && horizon_passed) {
-                removed += 1;
-                continue;
-            }
-            kept_tombstone |= tombstone;
-            kept.push(r);
-        }
-        // KIP-534: the first cleaning that keeps a tombstone starts its delete horizon.
-        let set_horizon = kept_tombstone && !h.has_delete_horizon();
-        let base_timestamp = if set_horizon {
-            self.now_ms.saturating_add(self.delete_retention_ms)
-        } else {
-            h.base_timestamp
-        };
-        let horizon = kept_tombstone.then_some(base_timestamp);
-        let kept = if removed == 0 && !set_horizon {
-            Kept::Verbatim
-        } else if kept.is_empty() {
-            Kept::Empty
-        } else {
-            let mut raw = Vec::with_capacity(section.len());
-            for r in &kept {
-                if set_horizon {
-                    // The absolute timestamp stays; only its delta from the new base moves.
-                    let ts = h.base_timestamp.wrapping_add(r.timestamp_delta);
-                    record::rewrite_record_timestamp_delta(
-                        r.raw,
-                        ts.wrapping_sub(base_timestamp),
-                        &mut raw,
-                    )
-                    .map_err(bad)?;
-                } else {
-                    raw.extend_from_slice(r.raw);
-                }
-            }
-            let attributes = h.attributes | if set_horizon { ATTR_DELETE_HORIZON } else { 0 };
-            let count =
-                i32::try_from(kept.len()).map_err(|_| corrupt(path, pos, "record count"))?;
-            Kept::Rewritten(rebuild(h, attributes, base_timestamp, &raw, count)?)
-        };
-        Ok(Filtered {
-            kept,
-            removed,
-            horizon,
-        })
-    }
-}
-
-/// A batch with `h`'s offsets, producer fields, epoch and max timestamp around `records`.
-fn rebuild(
-    h: &BatchHeader,
-    attributes: i16,
-    base_timestamp: i64,
-    records: &[u8],
-    count: i32,
-) -> Result<Vec<u8>> {
-    let compression = Compression::from_id(h.codec())?;
-    Ok(BatchBuilder {
-        base_offset: h.base_offset,
-        partition_leader_epoch: h.partition_leader_epoch,
-        attributes,
-        compression,
-        last_offset_delta: h.last_offset_delta,
-        base_timestamp,
-        max_timestamp: h.max_timestamp,
-        producer_id: h.producer_id,
-        producer_epoch: h.producer_epoch,
-        base_sequence: h.base_sequence,
-    }
-    .build(records, count)?)
-}
-
-/// The result of rewriting one group.
-#[derive(Debug)]
-struct GroupOutcome {
-    /// The cleaned segment, when anything changed.
-    written: Option<Written>,
-    /// Sizes of the group's segments as read.
-    sizes: Vec<u64>,
-    records_removed: u64,
-    horizon: Option<i64>,
-}
-
-/// A cleaned segment in `.cleaned` files, synced.
-#[derive(Debug)]
-struct Written {
-    base_offset: i64,
-    size: u64,
-}
-
-fn clean_group(
-    log: &Log,
-    cfg: &LogConfig,
-    group: &[Arc<Segment>],
-    filter: &Filter<'_>,
-    opts: &CleanerOptions,
-) -> Result<GroupOutcome> {
-    let base = group[0].base_offset;
-    let mut out = GroupOutcome {
-        written: None,
-        sizes: group.iter().map(|s| s.size()).collect(),
-        records_removed: 0,
-        horizon: None,
-    };
-    let mut writer: Option<CleanedWriter> = None;
-    // A group of one segment is rewritten only if something in it changes: until then,
-    // how far it is unchanged.
-    let mut unchanged_upto = 0u64;
-    let result = (|| {
-        if group.len() > 1 {
-            writer = Some(CleanedWriter::create(log, cfg, base, opts)?);
-        }
-        // The last batch dropped as empty, kept if nothing follows it.
-        let mut pending_empty: Option<BatchHeader> = None;
-        for (seg, &size) in group.iter().zip(&out.sizes) {
-            let mut reader = BatchReader::new(seg, size, opts.io_buffer_bytes)?;
-            let path = log_path_of(seg);
-            while let Some((pos, bytes)) = reader.next()? {
-                let h =
-                    batch::validate_batch(bytes, usize::MAX).map_err(|e| corrupt(&path, pos, e))?;
-                let f = filter.filter(bytes, &h, &path, pos)?;
-                out.records_removed += f.removed;
-                out.horizon = min_opt(out.horizon, f.horizon);
-                if !matches!(f.kept, Kept::Verbatim) && writer.is_none() {
-                    writer = Some(CleanedWriter::start_with_prefix(
-                        log,
-                        cfg,
-                        seg,
-                        unchanged_upto,
-                        opts,
-                    )?);
-                }
-                let Some(w) = writer.as_mut() else {
-                    unchanged_upto = pos + bytes.len() as u64;
-                    continue;
-                };
-                match f.kept {
-                    Kept::Verbatim => {
-                        pending_empty = None;
-                        w.append(bytes, &h)?;
-                    }
-                    Kept::Rewritten(new) => {
-                        pending_empty = None;
-                        w.append(&new, &h)?;
-                    }
-                    Kept::Empty => pending_empty = Some(h),
-                }
-            }
-        }
-        if let (Some(h), Some(w)) = (pending_empty, writer.as_mut()) {
-            let empty = rebuild(&h, h.attributes, h.base_timestamp, &[], 0)?;
-            w.append(&empty, &h)?;
-        }
-        match writer.take() {
-            Some(w) if w.batches > 0 => Ok(Some(w.finish()?)),
-            Some(w) => {
-                w.discard();
-                Ok(None)
-            }
-            None => Ok(None),
-        }
-    })();
-    match result {
-        Ok(written) => {
-            out.written = written;
-            Ok(out)
-        }
-        Err(e) => {
-            if let Some(w) = writer {
-                w.discard();
-            }
-            remove_leftovers(log.fs().as_ref(), log.dir(), base, files::CLEANED_SUFFIX);
-            Err(e)
-        }
-    }
-}
-
-fn suffixed(dir: &Path, base: i64, kind: FileKind, suffix: &str) -> PathBuf {
-    files::with_suffix(&files::segment_path(dir, base, kind), suffix)
-}
-
-/// Removes `<base>.*<suffix>` files, as well as it can: the `.log` first, so that a crash
-/// part way never leaves a `.log.swap` without the rest.
-fn remove_leftovers(fs: &dyn Fs, dir: &Path, base: i64, suffix: &str) -> bool {
-    let mut ok = true;
-    for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
-        let p = suffixed(dir, base, kind, suffix);
-        match fs.remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                warn!(path = %p.display(), error = %e, "could not remove a compaction leftover");
-                ok = false;
-            }
-        }
-    }
-    ok
-}
-
-/// Writes a cleaned segment into `<base>.log.cleaned` and builds its indexes the way the
-/// segment's appender would have.
-#[derive(Debug)]
-struct CleanedWriter {
-    fs: Arc<dyn Fs>,
-    dir: PathBuf,
-    base_offset: i64,
-    file: Arc<dyn FsFile>,
-    path: PathBuf,
-    /// Bytes written to the file; `buf` follows them.
-    flushed: u64,
-    buf: Vec<u8>,
-    buf_limit: usize,
-    batches: u64,
-    index: IndexBuilder,
-}
-
-impl CleanedWriter {
-    fn create(log: &Log, cfg: &LogConfig, base_offset: i64, opts: &CleanerOptions) -> Result<Self> {
-        let fs = log.fs().clone();
-        let path = suffixed(log.dir(), base_offset, FileKind::Log, files::CLEANED_SUFFIX);
-        let file = fs
-            .open(&path, OpenMode::ReadWriteCreate)
-            .map_err(|e| LogError::io(&path, e))?;
-        file.set_len(0).map_err(|e| LogError::io(&path, e))?;
-        Ok(Self {
-            fs,
-            dir: log.dir().to_path_buf(),
-            base_offset,
-            file,
-            path,
-            flushed: 0,
-            buf: Vec::with_capacity(opts.io_buffer_bytes),
-            buf_limit: opts.io_buffer_bytes.max(HEADER_LEN),
-            batches: 0,
-            index: IndexBuilder::new(base_offset, cfg.index_interval_bytes),
-        })
-    }
-
-    /// A writer for the single segment `seg` that starts with its first `upto` bytes.
-    fn start_with_prefix(
-        log: &Log,
-        cfg: &LogConfig,
-        seg: &Segment,
-        upto: u64,
-        opts: &CleanerOptions,
-    ) -> Result<Self> {
-        let mut w = Self::create(log, cfg, seg.base_offset, opts)?;
-        let mut reader = BatchReader::new(seg, upto, opts.io_buffer_bytes)?;
-        while let Some((pos, bytes)) = reader.next()? {
-            let h = BatchHeader::parse(bytes).map_err(|e| corrupt(&log_path_of(seg), pos, e))?;
-            w.append(bytes, &h)?;
-        }
-        Ok(w)
-    }
-
-    /// Appends a batch; `h` gives its last offset and max timestamp.
-    fn append(&mut self, bytes: &[u8], h: &BatchHeader) -> Result<()> {
-        let position = self.flushed + self.buf.len() as u64;
-        self.index
-            .add(
-                position,
-                bytes.len() as u64,
-                h.last_offset(),
-                h.max_timestamp,
-            )
-            .map_err(|e| LogError::io(&self.path, std::io::Error::other(e)))?;
-        self.buf.extend_from_slice(bytes);
-        self.batches += 1;
-        if self.buf.len() >= self.buf_limit {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.file
-            .write_all_at(&self.buf, self.flushed)
-            .map_err(|e| LogError::io(&self.path, e))?;
-        self.flushed += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
-    }
-
-    /// Writes the rest and both indexes, all synced.
-    fn finish(mut self) -> Result<Written> {
-        self.flush()?;
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))?;
-        let (offsets, times) = (self.index.finish())
-            .map_err(|e| LogError::io(&self.path, std::io::Error::other(e)))?;
-        for (kind, bytes) in [(FileKind::Index, offsets), (FileKind::TimeIndex, times)] {
-            let p = suffixed(&self.dir, self.base_offset, kind, files::CLEANED_SUFFIX);
-            let f = self
-                .fs
-                .open(&p, OpenMode::ReadWriteCreate)
-                .map_err(|e| LogError::io(&p, e))?;
-            f.set_len(0).map_err(|e| LogError::io(&p, e))?;
-            f.write_all_at(&bytes, 0).map_err(|e| LogError::io(&p, e))?;
-            f.sync_data().map_err(|e| LogError::io(&p, e))?;
-        }
-        Ok(Written {
-            base_offset: self.base_offset,
-            size: self.flushed,
-        })
-    }
-
-    fn discard(self) {
-        remove_leftovers(
-            self.fs.as_ref(),
-            &self.dir,
-            self.base_offset,
-            files::CLEANED_SUFFIX,
-        );
-    }
-}
-
-/// The offset and time index entries of a segment written front to back, as
-/// `Segment::index_batch` and `Segment::seal` make them.
-#[derive(Debug)]
-struct IndexBuilder {
-    base_offset: i64,
-    interval: u64,
-    bytes_since_entry: u64,
-    max_timestamp: i64,
-    offset_of_max_timestamp: i64,
-    last_time_entry: Option<i64>,
-    offsets: Vec<u8>,
-    times: Vec<u8>,
-}
-
-impl IndexBuilder {
-    fn new(base_offset: i64, interval: u64) -> Self {
-        Self {
-            base_offset,
-            interval,
-            bytes_since_entry: 0,
-            max_timestamp: -1,
-            offset_of_max_timestamp: -1,
-            last_time_entry: None,
-            offsets: Vec::new(),
-            times: Vec::new(),
-        }
-    }
-
-    fn relative(&self, offset: i64) -> Result<i32, String> {
-        i32::try_from(offset - self.base_offset).map_err(|_| {
-            format!(
-                "offset {offset} does not fit a segment based at {}",
-                self.base_offset
-            )
-        })
-    }
-
-    fn add(
-        &mut self,
-        position: u64,
-        len: u64,
-        last_offset: i64,
-        max_timestamp: i64,
-    ) -> Result<(), String> {
-        if max_timestamp > self.max_timestamp {
-            self.max_timestamp = max_timestamp;
-            self.offset_of_max_timestamp = last_offset;
-        }
-        if self.bytes_since_entry >= self.interval {
-            let rel = self.relative(last_offset)?;
-            let position = u32::try_from(position)
-                .map_err(|_| "the cleaned segment exceeds 4 GiB".to_string())?;
-            self.offsets.extend_from_slice(&rel.to_be_bytes());
-            self.offsets.extend_from_slice(&position.to_be_bytes());
-            self.time_entry()?;
-            self.bytes_since_entry = len;
-        } else {
-            self.bytes_since_entry += len;
-        }
-        Ok(())
-    }
-
-    /// A time index entry for the max timestamp so far, if it moved.
-    fn time_entry(&mut self) -> Result<(), String> {
-        if self.max_timestamp < 0
-            || self
-                .last_time_entry
-                .is_some_and(|t| t >= self.max_timestamp)
-        {
-            return Ok(());
-        }
-        let rel = self.relative(self.offset_of_max_timestamp)?;
-        self.times
-            .extend_from_slice(&self.max_timestamp.to_be_bytes());
-        self.times.extend_from_slice(&rel.to_be_bytes());
-        self.last_time_entry = Some(self.max_timestamp);
-        Ok(())
-    }
-
-    /// The offset and time index bytes, the time index ending with the segment's max
-    /// timestamp as a sealed segment's does.
-    fn finish(mut self) -> Result<(Vec<u8>, Vec<u8>), String> {
-        self.time_entry()?;
-        Ok((self.offsets, self.times))
-    }
 }
 
 /// Replaces `group` by the cleaned segment. Returns false, removing the cleaned files, when

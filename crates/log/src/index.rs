@@ -65,6 +65,9 @@ struct State {
     entries: usize,
     /// Entries the mapped file can hold.
     capacity: usize,
+    /// The file was found with a partial entry at its end (not a whole number of entries):
+    /// a torn or damaged file, which the sanity check reports as corrupt.
+    torn: bool,
 }
 
 /// One index file. Readers and the single appender share it through a short lock; the
@@ -104,6 +107,7 @@ impl<K: EntryKind> Index<K> {
                 map: None,
                 entries: 0,
                 capacity: 0,
+                torn: false,
             }),
             _kind: std::marker::PhantomData,
         }
@@ -119,10 +123,16 @@ impl<K: EntryKind> Index<K> {
     pub fn open_for_append(&self, entries: Option<usize>) -> Result<()> {
         let mut s = self.state.write();
         let existing = match entries {
-            Some(n) => n,
+            Some(n) => {
+                s.torn = false;
+                n
+            }
             None if s.map.is_some() => s.entries,
             None => match self.fs.file_len(&self.path) {
-                Ok(len) => (len as usize) / K::SIZE,
+                Ok(len) => {
+                    s.torn = len % K::SIZE as u64 != 0;
+                    (len as usize) / K::SIZE
+                }
                 Err(_) => 0,
             },
         };
@@ -151,6 +161,7 @@ impl<K: EntryKind> Index<K> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(LogError::io(&self.path, e)),
         };
+        s.torn = len % K::SIZE as u64 != 0;
         let len = len - len % K::SIZE as u64;
         let map = self
             .fs
@@ -259,6 +270,7 @@ impl<K: EntryKind> Index<K> {
     pub fn reset(&self) -> Result<()> {
         let mut s = self.state.write();
         s.entries = 0;
+        s.torn = false;
         if s.map.is_none() {
             drop(s);
             self.open_for_append(Some(0))?;
@@ -276,6 +288,9 @@ impl<K: EntryKind> Index<K> {
             path: self.path.clone(),
             reason,
         };
+        if s.torn {
+            return Err(corrupt("the file ends with a partial entry".into()));
+        }
         let mut prev: Option<(i64, i32)> = None;
         for i in 0..s.entries {
             let Some(e) = Self::raw_at(&s, i) else {

@@ -582,12 +582,15 @@ impl LogManager {
         fs.sync_dir(&self.inner.config.data_dir)
             .map_err(|e| LogError::io(&from, e))?;
         drop(_guard);
-        crate::recovery::remove_dir_contents(fs.as_ref(), &to)?;
-        fs.remove_dir(&to).map_err(|e| LogError::io(&to, e))?;
         self.inner
             .cleaner_offsets
             .lock()
             .remove(&(topic.to_string(), partition));
+        // The checkpoints must forget the log before a new one of the same name can be
+        // created: its recovery point and log start offset would apply to the new log.
+        self.checkpoint()?;
+        crate::recovery::remove_dir_contents(fs.as_ref(), &to)?;
+        fs.remove_dir(&to).map_err(|e| LogError::io(&to, e))?;
         Ok(true)
     }
 

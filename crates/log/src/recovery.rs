@@ -79,6 +79,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     let mut swaps = BTreeSet::new();
     let mut logs = BTreeSet::new();
     let mut indexes: Vec<(i64, String)> = Vec::new();
+    let mut index_swaps: Vec<(i64, String)> = Vec::new();
     for name in &names {
         let Some((base, kind, suffix)) = files::parse_segment_file_name(name) else {
             continue;
@@ -95,7 +96,15 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             files::SWAP_SUFFIX if kind == FileKind::Log => {
                 swaps.insert(base);
             }
+            files::SWAP_SUFFIX => index_swaps.push((base, name.clone())),
             _ => {}
+        }
+    }
+    // An index swap without its log swap is a leftover: the indexes are rebuilt anyway.
+    for (base, name) in index_swaps {
+        if !swaps.contains(&base) {
+            remove_if_exists(fs.as_ref(), &dir.join(&name))?;
+            report.stray_files_removed += 1;
         }
     }
 

@@ -77,7 +77,7 @@ fn enospc() -> io::Error {
 }
 
 fn eio(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::Other, format!("simulated I/O error: {what}"))
+    io::Error::other(format!("simulated I/O error: {what}"))
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -456,17 +456,13 @@ fn torn_content(f: &FileNode, rng: &mut Rng) -> Vec<u8> {
         _ => rng.between(lv.min(ld), lv.max(ld)),
     };
     let upto = rng.between(common, len.min(lv).max(common)).min(lv);
-    let mut out = Vec::with_capacity(len as usize);
-    for i in 0..len {
-        let b = if i < upto {
-            v[i as usize]
-        } else if i < ld {
-            d[i as usize]
-        } else {
-            0
-        };
-        out.push(b);
+    let (len, upto, ld) = (len as usize, upto as usize, ld as usize);
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&v[..upto.min(len)]);
+    if ld > out.len() {
+        out.extend_from_slice(&d[out.len()..ld.min(len)]);
     }
+    out.resize(len, 0);
     out
 }
 

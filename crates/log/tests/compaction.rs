@@ -147,6 +147,34 @@ fn compacted(recs: &[Rec], mapped: Range<i64>, rewrite_end: i64) -> Vec<Rec> {
         .collect()
 }
 
+/// Timestamp lookups answer from the records the log holds (`recs`), not from records
+/// compaction removed.
+fn check_time_lookups(log: &Log, recs: &[Rec]) {
+    let mut ts: Vec<i64> = recs
+        .iter()
+        .flat_map(|r| [r.timestamp - 1, r.timestamp, r.timestamp + 1])
+        .collect();
+    ts.sort_unstable();
+    ts.dedup();
+    for t in ts {
+        let want = recs
+            .iter()
+            .find(|r| r.timestamp >= t)
+            .map(|r| (r.offset, r.timestamp));
+        assert_eq!(
+            log.offset_for_timestamp(t).unwrap(),
+            want,
+            "offset_for_timestamp({t})"
+        );
+    }
+    let max = recs.iter().map(|r| r.timestamp).max();
+    let want = recs.iter().find(|r| Some(r.timestamp) == max);
+    assert_eq!(
+        log.offset_of_max_timestamp().unwrap(),
+        want.map(|r| (r.offset, r.timestamp))
+    );
+}
+
 fn active_base(log: &Log) -> i64 {
     *log.segment_base_offsets().last().unwrap()
 }
@@ -198,6 +226,7 @@ fn latest_value_per_key_survives_and_offsets_keep_their_gaps() {
         .expect("a dirty log is cleaned");
     let want = compacted(&before, 0..active, active);
     assert_eq!(read_all(&log), want);
+    check_time_lookups(&log, &want);
     assert_eq!(stats.clean_offset, active);
     assert_eq!(stats.records_removed as usize, before.len() - want.len());
     assert_eq!(stats.segments_cleaned, bases.len() - 1);
@@ -442,6 +471,16 @@ fn tombstones_stay_until_the_delete_horizon_then_go() {
     assert_eq!(stats.records_removed, 1);
     let want: Vec<Rec> = after.into_iter().filter(|r| r.value.is_some()).collect();
     assert_eq!(read_all(&log), want);
+    let (h, _) = batches(&log)
+        .into_iter()
+        .find(|(h, _)| h.base_offset == tomb)
+        .unwrap();
+    assert_eq!(
+        (h.record_count, h.max_timestamp),
+        (1, 120),
+        "the max timestamp is the kept record's"
+    );
+    check_time_lookups(&log, &want);
     assert_eq!(
         clean_if_needed(&log, stats.clean_offset, 20_000).unwrap(),
         None
@@ -469,7 +508,8 @@ fn compressed_batches_of_every_codec_are_compacted_and_stay_valid() {
                     (
                         Some(&keys[i][..]),
                         Some(values[i].as_bytes()),
-                        100 + b as i64,
+                        // Timestamps falling within a batch: its first record has its max.
+                        1000 + 10 * b as i64 - 3 * i as i64,
                     )
                 })
                 .collect();
@@ -479,7 +519,9 @@ fn compressed_batches_of_every_codec_are_compacted_and_stay_valid() {
         let before = read_all(&log);
         let end = log.log_end_offset();
         clean_if_needed(&log, 0, 10_000).unwrap().unwrap();
-        assert_eq!(read_all(&log), compacted(&before, 0..end, end), "{codec:?}");
+        let want = compacted(&before, 0..end, end);
+        assert_eq!(read_all(&log), want, "{codec:?}");
+        check_time_lookups(&log, &want);
         let stored = batches(&log);
         assert!(
             stored.iter().all(|(h, _)| h.codec() == codec.id()),
@@ -730,8 +772,17 @@ fn offset_map_limit_cleans_a_prefix_of_whole_segments() {
             ..compact_config()
         },
     );
-    // Three segments, each with keys of its own, each key twice.
+    // Three segments, each with keys of its own, each key twice; the second and third
+    // start with the first one's key-0, so that a pass maps that key from a segment it
+    // then cannot finish mapping.
     for s in 0..3 {
+        if s > 0 {
+            append(
+                &log,
+                &[(Some(&key(0)), Some(b"again"), 9)],
+                Compression::None,
+            );
+        }
         for i in 0..8 {
             let k = key(s * 100 + i % 4);
             append(&log, &[(Some(&k), Some(b"v"), i as i64)], Compression::None);
@@ -749,6 +800,12 @@ fn offset_map_limit_cleans_a_prefix_of_whole_segments() {
     assert_eq!(stats.clean_offset, bases[1]);
     let after = read_all(&log);
     assert_eq!(after, compacted(&before, 0..bases[1], bases[1]));
+    assert!(
+        after
+            .iter()
+            .any(|r| r.key == Some(key(0)) && r.offset < bases[1]),
+        "key-0's last record in the cleaned segment stays: its successor was not cleaned"
+    );
     let stats = clean_with_options(&log, stats.clean_offset, 10_000, &tiny)
         .unwrap()
         .unwrap();
@@ -759,6 +816,70 @@ fn offset_map_limit_cleans_a_prefix_of_whole_segments() {
     assert_eq!(stats.clean_offset, bases[3]);
     assert_eq!(read_all(&log), compacted(&before, 0..bases[3], bases[3]));
     assert_eq!(read_all(&log).len(), 12);
+}
+
+#[test]
+fn records_at_the_uncleanable_offset_supersede_nothing_so_truncation_loses_no_key() {
+    let cfg = LogConfig {
+        min_cleanable_dirty_ratio: 0.0,
+        ..compact_config()
+    };
+    let build = |dir: &Path| {
+        let log = open(dir, cfg.clone());
+        append(
+            &log,
+            &[(Some(b"k0"), Some(b"a"), 1), (Some(b"k1"), Some(b"a"), 1)],
+            Compression::None,
+        );
+        log.roll().unwrap();
+        append(&log, &[(Some(b"k0"), Some(b"b"), 2)], Compression::None);
+        log.roll().unwrap();
+        append(&log, &[(Some(b"k1"), Some(b"c"), 3)], Compression::None); // above the HW
+        log.roll().unwrap();
+        append(&log, &[(Some(b"z"), Some(b"1"), 4)], Compression::None);
+        log
+    };
+    let latest = |recs: &[Rec]| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut m = std::collections::BTreeMap::new();
+        for r in recs {
+            m.insert(r.key.clone().unwrap(), r.value.clone().unwrap());
+        }
+        m.into_iter().collect()
+    };
+
+    // The high watermark is 3: offset 3 and up may still be truncated away.
+    let dir = tempfile::tempdir().unwrap();
+    let log = build(dir.path());
+    let before = read_all(&log);
+    let bounded = CleanerOptions {
+        uncleanable_offset: 3,
+        ..CleanerOptions::default()
+    };
+    let stats = clean_with_options(&log, 0, 10_000, &bounded)
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.clean_offset, 3);
+    assert_eq!(
+        read_all(&log),
+        compacted(&before, 0..3, 3),
+        "only k0@0 goes"
+    );
+    log.truncate_to(3).unwrap();
+    let held = read_all(&log);
+    assert_eq!(
+        latest(&held),
+        latest(&before[..3]),
+        "every key keeps its latest value"
+    );
+
+    // Without the bound the record at 3 supersedes k1@1, and a truncation loses k1.
+    let dir = tempfile::tempdir().unwrap();
+    let log = build(dir.path());
+    clean_if_needed(&log, 0, 10_000).unwrap().unwrap();
+    log.truncate_to(3).unwrap();
+    assert!(!read_all(&log)
+        .iter()
+        .any(|r| r.key.as_deref() == Some(b"k1")));
 }
 
 #[test]

@@ -7,683 +7,35 @@
 //!
 //! Every run is seeded; a failure message names its seed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::Path;
+#[path = "power_loss/harness.rs"]
+mod harness;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use myelin_log::batch::{validate_batch, BatchIter};
+use harness::*;
+use myelin_log::batch::BatchIter;
 use myelin_log::compression::Compression;
-use myelin_log::record::{records_of_batch, simple_batch, KeyValue, RecordIter};
+use myelin_log::record::{simple_batch, KeyValue};
 use myelin_log::sim::{Fault, SimFs};
-use myelin_log::{AppendOptions, Log, LogConfig, LogManager, ManagerConfig, StartupReport};
+use myelin_log::{AppendOptions, Log, LogConfig, LogManager};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const TOPIC: &str = "t";
-const DATA: &str = "/data";
-
-/// A record as written: key and value.
-type Rec = (Option<Vec<u8>>, Vec<u8>);
-
-/// How appends are acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// `flush.messages` 1: an append is acknowledged once the group commit synced it.
-    Durable,
-    /// `flush.messages` and `flush.ms` huge: acknowledged when written; only explicit
-    /// flushes and clean shutdowns make data durable.
-    Relaxed,
-}
-
-fn manager_config(cfg: &LogConfig) -> ManagerConfig {
-    ManagerConfig {
-        default_log: cfg.clone(),
-        lock_data_dir: false,
-        background_threads: false,
-        recovery_threads: 1,
-        ..ManagerConfig::new(DATA)
-    }
-}
-
-fn open(sim: &SimFs, cfg: &LogConfig) -> myelin_log::Result<(LogManager, StartupReport)> {
-    let per_log = cfg.clone();
-    LogManager::open_on(Arc::new(sim.clone()), manager_config(cfg), &move |_| {
-        per_log.clone()
-    })
-}
-
-/// A disk whose data directory already exists durably (as an operator would create it).
-fn disk(torn: Option<u64>) -> SimFs {
-    let sim = torn.map(SimFs::torn).unwrap_or_default();
-    sim.create_dir_durable(Path::new(DATA)).unwrap();
-    sim
-}
-
-/// Every record of `log` from its log start offset to its log end offset, and the base
-/// offsets of the batches holding them, checking that every batch is whole and carries a
-/// valid CRC, and that offsets are contiguous.
-fn read_log(log: &Log, ctx: &str) -> (Vec<(i64, Rec)>, BTreeSet<i64>) {
-    let start = log.log_start_offset();
-    let end = log.log_end_offset();
-    let mut out: Vec<(i64, Rec)> = Vec::new();
-    let mut bases = BTreeSet::new();
-    let mut offset = start;
-    while offset < end {
-        let r = log
-            .read(offset, 64 << 10, i64::MAX, true)
-            .unwrap_or_else(|e| panic!("{ctx}: reading {} at {offset}: {e}", log.name()));
-        let slice = r.slice.unwrap_or_else(|| {
-            panic!(
-                "{ctx}: {} has nothing at {offset}, below its log end offset {end}",
-                log.name()
-            )
-        });
-        let bytes = slice.to_vec().unwrap();
-        let mut iter = BatchIter::new(&bytes);
-        for (_, h, b) in iter.by_ref() {
-            validate_batch(b, usize::MAX).unwrap_or_else(|e| {
-                panic!(
-                    "{ctx}: {} returned an invalid batch at {}: {e}",
-                    log.name(),
-                    h.base_offset
-                )
-            });
-            let (_, recs) = records_of_batch(b, 1 << 24).unwrap();
-            for (i, r) in RecordIter::new(&recs, h.record_count).enumerate() {
-                let r = r.unwrap_or_else(|e| {
-                    panic!("{ctx}: bad record in batch {}: {e}", h.base_offset)
-                });
-                assert_eq!(
-                    r.offset_delta, i as i32,
-                    "{ctx}: offset deltas of batch {}",
-                    h.base_offset
-                );
-                let o = h.base_offset + i64::from(r.offset_delta);
-                if o >= offset {
-                    let value = r
-                        .value
-                        .unwrap_or_else(|| panic!("{ctx}: null value at {o}"))
-                        .to_vec();
-                    out.push((o, (r.key.map(<[u8]>::to_vec), value)));
-                }
-            }
-            assert!(
-                h.last_offset() >= offset,
-                "{ctx}: batch {} does not move forward",
-                h.base_offset
-            );
-            bases.insert(h.base_offset.max(start));
-            offset = h.last_offset() + 1;
-        }
-        assert_eq!(
-            iter.position(),
-            bytes.len(),
-            "{ctx}: a read returned a partial batch"
-        );
-    }
-    for (i, (o, _)) in out.iter().enumerate() {
-        assert_eq!(
-            *o,
-            start + i as i64,
-            "{ctx}: {} offsets are not contiguous",
-            log.name()
-        );
-    }
-    assert_eq!(
-        out.len() as i64,
-        end - start,
-        "{ctx}: {} holds {} records in [{start}, {end})",
-        log.name(),
-        out.len()
-    );
-    (out, bases)
-}
-
-/// What the test knows of one partition.
-#[derive(Debug, Default)]
-struct Part {
-    /// Acknowledged records, by offset, not since discarded by truncation or retention;
-    /// `true` when known durable (acknowledged in durable mode, or covered by an explicit
-    /// flush or a clean shutdown).
-    acked: BTreeMap<i64, (Rec, bool)>,
-    /// Everything written at each offset since the last verification: what may legally be
-    /// read there after a crash.
-    written: HashMap<i64, Vec<Rec>>,
-    /// Base offsets of the batches in the log (truncation points).
-    bases: BTreeSet<i64>,
-    log_start: i64,
-    /// Truncated since the last verification: a crash may leave the truncation half done
-    /// (it is not durable until the next flush), so the log start may land anywhere among
-    /// the offsets that were discarded.
-    truncated: bool,
-}
-
-/// What a verification found.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    acked: u64,
-    lost: u64,
-}
-
-impl Part {
-    /// Checks the log after a restart against what was acknowledged and written, then
-    /// takes what it holds as the new truth (recovery made it durable).
-    fn verify(&mut self, log: &Log, ctx: &str) -> Tally {
-        let (recs, bases) = read_log(log, ctx);
-        let (start, end) = (log.log_start_offset(), log.log_end_offset());
-        let mut ids = HashSet::new();
-        for (o, rec) in &recs {
-            let legal = self.written.get(o).is_some_and(|w| w.contains(rec))
-                || self.acked.get(o).is_some_and(|(a, _)| a == rec);
-            assert!(
-                legal,
-                "{ctx}: {} holds at {o} a record never written there",
-                log.name()
-            );
-            assert!(
-                ids.insert(rec.1[..8].to_vec()),
-                "{ctx}: {} holds a record twice (at {o})",
-                log.name()
-            );
-        }
-        let mut tally = Tally::default();
-        for (o, (rec, durable)) in &self.acked {
-            if *o < self.log_start {
-                continue;
-            }
-            tally.acked += 1;
-            let found = (*o >= start && *o < end).then(|| &recs[(*o - start) as usize].1);
-            if *durable {
-                let id = |r: &Rec| u64::from_be_bytes(r.1[..8].try_into().unwrap());
-                assert!(
-                    found == Some(rec),
-                    "{ctx}: {} at {o}: record {:?} instead of {}",
-                    log.name(),
-                    found.map(id),
-                    id(rec)
-                );
-                assert!(
-                    found == Some(rec),
-                    "{ctx}: {} lost the durable acknowledged record at {o} (log [{start}, {end}), model start {})",
-                    log.name(),
-                    self.log_start
-                );
-            } else if found != Some(rec) {
-                tally.lost += 1;
-                assert!(
-                    *o >= end,
-                    "{ctx}: {} lost {o} but kept later records: a hole",
-                    log.name()
-                );
-            }
-        }
-        assert!(
-            start <= self.log_start
-                || (self.truncated && self.acked.range(self.log_start..start).next().is_none()),
-            "{ctx}: log start moved from {} to {start}",
-            self.log_start
-        );
-        self.truncated = false;
-        // What recovery kept is durable now (the restart flushed it): from here on it must
-        // stay, exactly.
-        self.acked = recs.into_iter().map(|(o, r)| (o, (r, true))).collect();
-        self.written.clear();
-        self.bases = bases;
-        self.log_start = start;
-        tally
-    }
-
-    /// Drops the acknowledged records `gone` selects (truncation, retention): they are
-    /// no longer required, but a crash may still bring them back where they were.
-    fn discard(&mut self, gone: impl Fn(i64) -> bool) {
-        let offsets: Vec<i64> = self.acked.keys().copied().filter(|o| gone(*o)).collect();
-        for o in offsets {
-            if let Some((rec, _)) = self.acked.remove(&o) {
-                self.written.entry(o).or_default().push(rec);
-            }
-        }
-        self.bases.retain(|b| !gone(*b));
-        self.truncated = true;
-    }
-}
-
-/// One randomized run: a manager on a simulated disk, and the model of its partitions.
-struct Run {
-    seed: u64,
-    rng: StdRng,
-    mode: Mode,
-    cfg: LogConfig,
-    sim: SimFs,
-    mgr: Option<LogManager>,
-    parts: BTreeMap<i32, Part>,
-    next_id: u64,
-    now_ms: i64,
-    /// A fault was injected: operations may fail.
-    faulty: bool,
-    tally: Tally,
-    cycle: u32,
-    /// A partition whose deletion may or may not have happened before a power loss.
-    maybe_deleted: Option<i32>,
-    /// Partitions taken offline by an injected fault: operations on them fail.
-    offline: BTreeSet<i32>,
-}
-
-impl Run {
-    fn new(seed: u64, mode: Mode, torn: bool) -> Self {
-        Self::with_partitions(seed, mode, torn, None)
-    }
-
-    fn with_partitions(seed: u64, mode: Mode, torn: bool, partitions: Option<i32>) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut cfg = LogConfig {
-            segment_bytes: rng.gen_range(600..4000),
-            segment_index_bytes: if rng.gen_bool(0.3) { 64 } else { 4096 },
-            index_interval_bytes: rng.gen_range(64..512),
-            retention_ms: -1,
-            retention_bytes: if rng.gen_bool(0.3) {
-                rng.gen_range(3000..12000)
-            } else {
-                -1
-            },
-            ..LogConfig::default()
-        };
-        if mode == Mode::Relaxed {
-            cfg.flush_messages = i64::MAX;
-            cfg.flush_ms = i64::MAX;
-        }
-        let sim = disk(torn.then(|| seed ^ 0x5eed));
-        let (mgr, _) = open(&sim, &cfg).unwrap();
-        let mut parts = BTreeMap::new();
-        for p in 0..partitions.unwrap_or_else(|| rng.gen_range(1..=3)) {
-            mgr.get_or_create(TOPIC, p, cfg.clone()).unwrap();
-            parts.insert(p, Part::default());
-        }
-        Self {
-            seed,
-            rng,
-            mode,
-            cfg,
-            sim,
-            mgr: Some(mgr),
-            parts,
-            next_id: 0,
-            now_ms: 1_000,
-            faulty: false,
-            tally: Tally::default(),
-            cycle: 0,
-            maybe_deleted: None,
-            offline: BTreeSet::new(),
-        }
-    }
-
-    /// Prints what a run does when `POWER_LOSS_TRACE` is set: to replay a failing seed.
-    fn trace(&self, what: impl FnOnce() -> String) {
-        if std::env::var_os("POWER_LOSS_TRACE").is_some() {
-            eprintln!("[{}] ops {} {}", self.ctx(), self.sim.ops(), what());
-        }
-    }
-
-    fn ctx(&self) -> String {
-        format!("seed {} ({:?}) cycle {}", self.seed, self.mode, self.cycle)
-    }
-
-    fn mgr(&self) -> &LogManager {
-        self.mgr.as_ref().expect("the manager is open")
-    }
-
-    fn log(&self, p: i32) -> Arc<Log> {
-        self.mgr()
-            .get(TOPIC, p)
-            .unwrap_or_else(|| panic!("{}: partition {p} is gone", self.ctx()))
-    }
-
-    /// An operation failed: fine only after a power loss or an injected fault.
-    fn expect_failure_allowed(&self, what: &str, e: &dyn std::fmt::Display) {
-        assert!(
-            self.sim.is_crashed() || self.faulty,
-            "{}: {what} failed without a fault: {e}",
-            self.ctx()
-        );
-    }
-
-    fn record(&mut self) -> Rec {
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut value = id.to_be_bytes().to_vec();
-        let len = self.rng.gen_range(0..200);
-        if self.rng.gen_bool(0.5) {
-            value.extend(std::iter::repeat_n(self.rng.gen::<u8>(), len));
-        } else {
-            value.extend((0..len).map(|_| self.rng.gen::<u8>()));
-        }
-        let key = self.rng.gen_bool(0.5).then(|| {
-            (0..self.rng.gen_range(1..8))
-                .map(|_| self.rng.gen())
-                .collect()
-        });
-        (key, value)
-    }
-
-    /// Appends one or two random batches to partition `p` and waits for the ack.
-    fn append(&mut self, p: i32) {
-        let log = self.log(p);
-        let mut buf = Vec::new();
-        let mut batches = Vec::new();
-        for _ in 0..if self.rng.gen_bool(0.2) { 2 } else { 1 } {
-            let recs: Vec<Rec> = (0..self.rng.gen_range(1..=12))
-                .map(|_| self.record())
-                .collect();
-            let codec = if self.rng.gen_bool(0.3) {
-                Compression::ALL[self.rng.gen_range(1..5)]
-            } else {
-                Compression::None
-            };
-            let kv: Vec<KeyValue<'_>> = recs
-                .iter()
-                .map(|(k, v)| (k.as_deref(), Some(&v[..])))
-                .collect();
-            buf.extend(simple_batch(&kv, self.now_ms, codec));
-            batches.push(recs);
-        }
-        self.now_ms += 1;
-        let opts = AppendOptions {
-            leader_epoch: 1,
-            now_ms: self.now_ms,
-        };
-        let result = self.mgr().append(&log, &mut buf, &opts);
-        // The buffer now carries the offsets the log stamped: register what may be on disk.
-        let part = self.parts.get_mut(&p).unwrap();
-        let mut stamped = Vec::new();
-        for ((_, h, _), recs) in BatchIter::new(&buf).zip(&batches) {
-            stamped.push(h.base_offset);
-            for (i, rec) in recs.iter().enumerate() {
-                part.written
-                    .entry(h.base_offset + i as i64)
-                    .or_default()
-                    .push(rec.clone());
-            }
-        }
-        let (info, wait) = match result {
-            Ok(r) => r,
-            Err(e) => return self.expect_failure_allowed("append", &e),
-        };
-        let total: usize = batches.iter().map(Vec::len).sum();
-        assert_eq!(info.record_count, total as i64, "{}", self.ctx());
-        assert_eq!(stamped[0], info.base_offset, "{}", self.ctx());
-        let durable = match (self.mode, wait) {
-            (Mode::Durable, Some(w)) => match w.wait() {
-                Ok(()) => true,
-                Err(e) => return self.expect_failure_allowed("the durable wait", &e),
-            },
-            (Mode::Durable, None) => panic!("{}: a durable log returned no wait", self.ctx()),
-            (Mode::Relaxed, None) => false,
-            (Mode::Relaxed, Some(_)) => panic!("{}: a relaxed log returned a wait", self.ctx()),
-        };
-        self.trace(|| {
-            format!(
-                "append p{p} [{}, {}] durable {durable}",
-                info.base_offset, info.last_offset
-            )
-        });
-        let part = self.parts.get_mut(&p).unwrap();
-        for (base, recs) in stamped.iter().zip(&batches) {
-            part.bases.insert(*base);
-            for (i, rec) in recs.iter().enumerate() {
-                part.acked.insert(base + i as i64, (rec.clone(), durable));
-            }
-        }
-    }
-
-    /// Random operations until `n` are done or the power is lost.
-    fn steps(&mut self, n: usize) {
-        for _ in 0..n {
-            if self.sim.is_crashed() {
-                break;
-            }
-            self.step();
-        }
-    }
-
-    /// One random operation, on a partition that is online.
-    fn step(&mut self) {
-        let online: Vec<i32> = self
-            .parts
-            .keys()
-            .copied()
-            .filter(|p| !self.offline.contains(p))
-            .collect();
-        if online.is_empty() {
-            return;
-        }
-        let p = online[self.rng.gen_range(0..online.len())];
-        let log = self.log(p);
-        let op = self.rng.gen_range(0..100);
-        self.trace(|| {
-            format!(
-                "op {op} on p{p}: log [{}, {}) segments {:?}",
-                log.log_start_offset(),
-                log.log_end_offset(),
-                log.segment_base_offsets()
-            )
-        });
-        match op {
-            0..=71 => self.append(p),
-            72..=75 => {
-                if let Err(e) = log.roll() {
-                    self.expect_failure_allowed("roll", &e);
-                }
-            }
-            76..=79 if self.mode == Mode::Durable => {
-                // Truncation to a batch boundary, as a follower truncates to an epoch end.
-                let part = &self.parts[&p];
-                let candidates: Vec<i64> = part
-                    .bases
-                    .range(part.log_start..)
-                    .copied()
-                    .chain([log.log_end_offset()])
-                    .collect();
-                let to = candidates[self.rng.gen_range(0..candidates.len())];
-                self.trace(|| format!("truncate p{p} to {to}"));
-                let result = log.truncate_to(to);
-                self.parts.get_mut(&p).unwrap().discard(|o| o >= to);
-                if let Err(e) = result {
-                    self.expect_failure_allowed("truncate_to", &e);
-                }
-            }
-            80..=81 if self.mode == Mode::Durable => {
-                let at = log.log_end_offset() + self.rng.gen_range(0..50);
-                self.trace(|| format!("truncate p{p} fully, start at {at}"));
-                let result = log.truncate_fully_and_start_at(at);
-                let part = self.parts.get_mut(&p).unwrap();
-                part.discard(|_| true);
-                part.log_start = at;
-                if let Err(e) = result {
-                    self.expect_failure_allowed("truncate_fully_and_start_at", &e);
-                }
-            }
-            82..=86 => {
-                let (start, end) = (log.log_start_offset(), log.log_end_offset());
-                let to = self.rng.gen_range(start..=end);
-                self.trace(|| format!("advance p{p} log start to {to}, retention"));
-                match log.advance_log_start_offset(to) {
-                    Ok(s) => assert_eq!(s, to.max(start), "{}", self.ctx()),
-                    Err(e) => self.expect_failure_allowed("advance_log_start_offset", &e),
-                }
-                self.mgr().run_retention(self.now_ms);
-                let mgr = self.mgr.as_ref().unwrap();
-                for (p, part) in self.parts.iter_mut() {
-                    let Some(log) = mgr.get(TOPIC, *p) else {
-                        continue;
-                    };
-                    let start = log.log_start_offset();
-                    part.log_start = part.log_start.max(start);
-                    let lso = part.log_start;
-                    part.discard(|o| o < lso);
-                }
-            }
-            87..=90 => {
-                if let Err(e) = self.mgr().checkpoint() {
-                    self.expect_failure_allowed("checkpoint", &e);
-                }
-            }
-            91..=93 => {
-                // An explicit flush: everything below the log end offset is durable after it.
-                let end = log.log_end_offset();
-                match self.mgr().flush_to(&log, end).wait() {
-                    Ok(()) => {
-                        for (o, (_, durable)) in self.parts.get_mut(&p).unwrap().acked.iter_mut() {
-                            *durable |= *o < end;
-                        }
-                    }
-                    Err(e) => self.expect_failure_allowed("flush_to", &e),
-                }
-            }
-            _ => self.append(p),
-        }
-    }
-
-    /// A clean shutdown: everything acknowledged before it is durable.
-    fn shutdown(&mut self) -> bool {
-        match self.mgr().shutdown() {
-            Ok(()) => {
-                if !self.faulty && !self.sim.is_crashed() {
-                    for part in self.parts.values_mut() {
-                        part.acked.values_mut().for_each(|(_, d)| *d = true);
-                    }
-                }
-                true
-            }
-            Err(e) => {
-                self.expect_failure_allowed("shutdown", &e);
-                false
-            }
-        }
-    }
-
-    /// Loses power (if it was not lost already), restarts, possibly crashing again during
-    /// recovery, and verifies every partition. Returns the report of the restart that
-    /// finished, and whether an earlier one was cut short by another power loss.
-    fn crash_and_restart(&mut self) -> (StartupReport, bool) {
-        self.trace(|| "power loss".to_string());
-        let mut after = self.sim.crash();
-        self.mgr = None;
-        let mut interrupted = false;
-        let report = loop {
-            if self.rng.gen_bool(0.2) {
-                // Lose power again in the middle of recovery.
-                after.crash_after_ops(self.rng.gen_range(0..30));
-            }
-            match open(&after, &self.cfg) {
-                Ok((mgr, report)) if !after.is_crashed() => {
-                    after.cancel_crash();
-                    self.mgr = Some(mgr);
-                    break report;
-                }
-                Ok(_) => {}
-                Err(e) => assert!(after.is_crashed(), "{}: reopening failed: {e}", self.ctx()),
-            }
-            interrupted = true;
-            after = after.crash();
-        };
-        self.sim = after;
-        self.verify();
-        (report, interrupted)
-    }
-
-    /// Restarts on the same disk without a power loss (after a shutdown, or a fault).
-    fn restart(&mut self) -> StartupReport {
-        self.mgr = None;
-        let (mgr, report) =
-            open(&self.sim, &self.cfg).unwrap_or_else(|e| panic!("{}: reopening: {e}", self.ctx()));
-        self.mgr = Some(mgr);
-        self.verify();
-        report
-    }
-
-    fn verify(&mut self) {
-        self.faulty = false;
-        self.offline.clear();
-        let ctx = self.ctx();
-        let mut tally = Tally::default();
-        if let Some(p) = self.maybe_deleted.take() {
-            if self.mgr().get(TOPIC, p).is_none() {
-                // Deleted: nothing of it may remain.
-                self.parts.remove(&p);
-                let prefix = format!("{TOPIC}-{p}");
-                let left: Vec<_> = self
-                    .sim
-                    .files_under(Path::new(DATA))
-                    .into_iter()
-                    .filter(|f| {
-                        f.components()
-                            .any(|c| c.as_os_str().to_string_lossy().starts_with(&prefix))
-                    })
-                    .collect();
-                assert!(
-                    left.is_empty(),
-                    "{ctx}: a deleted partition left files: {left:?}"
-                );
-            }
-        }
-        for (p, part) in self.parts.iter_mut() {
-            let log = self.mgr.as_ref().unwrap().get(TOPIC, *p);
-            let log =
-                log.unwrap_or_else(|| panic!("{ctx}: partition {p} is gone after the restart"));
-            assert!(!log.is_offline(), "{ctx}");
-            let t = part.verify(&log, &format!("{ctx} partition {p}"));
-            tally.acked += t.acked;
-            tally.lost += t.lost;
-        }
-        if self.mode == Mode::Durable {
-            assert_eq!(tally.lost, 0, "{ctx}");
-        }
-        self.tally.acked += tally.acked;
-        self.tally.lost += tally.lost;
-    }
-
-    /// Cycles of random operations, each ending in a power loss at a random point (or a
-    /// clean shutdown), a restart and a verification.
-    fn run(mut self, cycles: u32) -> Tally {
-        for cycle in 0..cycles {
-            self.cycle = cycle;
-            let steps = self.rng.gen_range(20..100);
-            if self.rng.gen_bool(0.5) {
-                self.sim
-                    .crash_after_ops(self.rng.gen_range(0..steps as u64 * 6));
-            }
-            self.steps(steps);
-            if !self.sim.is_crashed() && self.rng.gen_bool(0.15) {
-                // A clean shutdown, then power off: the restart must find it clean.
-                let clean = self.shutdown();
-                let lost_power_during = self.sim.is_crashed();
-                let (report, interrupted) = self.crash_and_restart();
-                if clean && !lost_power_during && !interrupted {
-                    assert!(
-                        report.clean_shutdown,
-                        "{}: a clean shutdown was not seen",
-                        self.ctx()
-                    );
-                }
-            } else {
-                self.crash_and_restart();
-            }
-            // Appends work after the restart.
-            let p = *self.parts.keys().next().unwrap();
-            self.append(p);
-            assert!(
-                !self.parts[&p].acked.is_empty() || self.mode == Mode::Relaxed,
-                "{}",
-                self.ctx()
-            );
-        }
-        self.tally
-    }
+/// `n` seeds of the test numbered `space`, times `POWER_LOSS_SCALE` (default 1): set it to
+/// run many more randomized runs than the default quick pass.
+fn seeds(space: u64, n: u64) -> impl Iterator<Item = u64> {
+    let scale: u64 = std::env::var("POWER_LOSS_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    (0..n * scale).map(move |i| space * 1_000_000 + i)
 }
 
 #[test]
 fn durable_acks_survive_power_loss() {
     let mut acked = 0;
-    for seed in 0..40 {
+    for seed in seeds(1, 30) {
         acked += Run::new(seed, Mode::Durable, false).run(3).acked;
     }
     assert!(acked > 1000, "the runs acknowledged {acked} records");
@@ -692,7 +44,7 @@ fn durable_acks_survive_power_loss() {
 #[test]
 fn durable_acks_survive_torn_power_loss() {
     let mut acked = 0;
-    for seed in 100..160 {
+    for seed in seeds(2, 45) {
         acked += Run::new(seed, Mode::Durable, true).run(3).acked;
     }
     assert!(acked > 1000, "the runs acknowledged {acked} records");
@@ -701,7 +53,7 @@ fn durable_acks_survive_torn_power_loss() {
 #[test]
 fn relaxed_durability_loses_only_a_suffix() {
     let mut total = Tally::default();
-    for seed in 200..230 {
+    for seed in seeds(3, 24) {
         let t = Run::new(seed, Mode::Relaxed, seed % 3 != 0).run(3);
         total.acked += t.acked;
         total.lost += t.lost;
@@ -714,7 +66,7 @@ fn relaxed_durability_loses_only_a_suffix() {
 
 #[test]
 fn power_loss_during_a_clean_shutdown() {
-    for seed in 300..306 {
+    for seed in seeds(4, 4) {
         let mode = if seed % 2 == 0 {
             Mode::Durable
         } else {
@@ -722,14 +74,14 @@ fn power_loss_during_a_clean_shutdown() {
         };
         let calls = {
             let mut run = Run::new(seed, mode, false);
-            run.steps(40);
+            run.steps(30);
             let before = run.sim.ops();
             assert!(run.shutdown());
             run.sim.ops() - before
         };
         for k in 0..=calls {
             let mut run = Run::new(seed, mode, false);
-            run.steps(40);
+            run.steps(30);
             run.sim.crash_after_ops(k);
             run.shutdown();
             let (report, interrupted) = run.crash_and_restart();
@@ -744,11 +96,11 @@ fn power_loss_during_a_clean_shutdown() {
 
 #[test]
 fn power_loss_during_partition_deletion_leaves_it_whole_or_gone() {
-    for seed in 400..405 {
+    for seed in seeds(5, 4) {
         let torn = seed % 2 == 1;
         let calls = {
             let mut run = Run::with_partitions(seed, Mode::Durable, torn, Some(2));
-            run.steps(40);
+            run.steps(30);
             let before = run.sim.ops();
             assert!(run.mgr().delete(TOPIC, 0).unwrap());
             run.sim.ops() - before
@@ -756,7 +108,7 @@ fn power_loss_during_partition_deletion_leaves_it_whole_or_gone() {
         let mut gone = 0;
         for k in 0..=calls {
             let mut run = Run::with_partitions(seed, Mode::Durable, torn, Some(2));
-            run.steps(40);
+            run.steps(30);
             run.sim.crash_after_ops(k);
             run.maybe_deleted = Some(0);
             if let Err(e) = run.mgr().delete(TOPIC, 0) {
@@ -777,7 +129,7 @@ fn power_loss_during_partition_deletion_leaves_it_whole_or_gone() {
 
 #[test]
 fn write_and_sync_failures_take_the_log_offline_and_lose_nothing_acknowledged() {
-    for seed in 500..530 {
+    for seed in seeds(6, 30) {
         let mut run = Run::new(seed, Mode::Durable, seed % 2 == 0);
         let steps = run.rng.gen_range(5..60);
         run.steps(steps);
@@ -841,7 +193,7 @@ fn write_and_sync_failures_take_the_log_offline_and_lose_nothing_acknowledged() 
 
 #[test]
 fn concurrent_appenders_lose_nothing_acknowledged() {
-    for seed in 600..616 {
+    for seed in seeds(7, 16) {
         let mut rng = StdRng::seed_from_u64(seed);
         let torn = seed % 2 == 0;
         let sim = disk(torn.then_some(seed));
@@ -941,7 +293,10 @@ fn concurrent_appenders_lose_nothing_acknowledged() {
 #[test]
 fn a_data_directory_created_at_first_start_survives_power_loss() {
     let sim = SimFs::new();
-    let cfg = LogConfig::default();
+    let cfg = LogConfig {
+        segment_index_bytes: 4096,
+        ..LogConfig::default()
+    };
     let (mgr, _) = open(&sim, &cfg).unwrap();
     let log = mgr.get_or_create(TOPIC, 0, cfg.clone()).unwrap();
     let mut b = simple_batch(&[(None, Some(&b"acknowledged"[..]))], 0, Compression::None);
@@ -962,4 +317,158 @@ fn a_data_directory_created_at_first_start_survives_power_loss() {
         .get(TOPIC, 0)
         .expect("the partition holding an acknowledged record survives");
     assert_eq!(log.log_end_offset(), 1);
+}
+
+/// A truncation followed by a roll at the truncation point, with the recovery point
+/// checkpoint still from before the truncation, then a power loss before any flush: the
+/// restart must not trust what the cut segment held past the cut.
+#[test]
+fn truncation_then_roll_under_a_stale_recovery_point_checkpoint() {
+    for seed in seeds(8, 60) {
+        let sim = disk(Some(seed));
+        let cfg = LogConfig {
+            segment_bytes: 1500,
+            segment_index_bytes: 4096,
+            index_interval_bytes: 100,
+            flush_messages: i64::MAX,
+            ..LogConfig::default()
+        };
+        let (mgr, _) = open(&sim, &cfg).unwrap();
+        let log = mgr.get_or_create(TOPIC, 0, cfg.clone()).unwrap();
+        let mut part = Part::default();
+        let opts = AppendOptions {
+            leader_epoch: 0,
+            now_ms: 0,
+        };
+        let mut id = 0u64;
+        let mut batch = |len: usize, part: &mut Part| {
+            id += 1;
+            let mut v = id.to_be_bytes().to_vec();
+            v.resize(len, id as u8);
+            let mut b = simple_batch(&[(None, Some(&v[..]))], 0, Compression::None);
+            let info = mgr.append(&log, &mut b, &opts).unwrap().0;
+            part.written
+                .entry(info.base_offset)
+                .or_default()
+                .push((None, v.clone()));
+            part.acked.insert(info.base_offset, ((None, v), false));
+            info.base_offset
+        };
+        let bases: Vec<i64> = (0..12).map(|_| batch(300, &mut part)).collect();
+        mgr.flush_to(&log, log.log_end_offset()).wait().unwrap();
+        mgr.checkpoint().unwrap();
+        part.acked.values_mut().for_each(|(_, d)| *d = true);
+        assert!(log.segment_count() >= 3, "{:?}", log.segment_base_offsets());
+        // Truncate inside the first segment, then append a batch too big to fit after the
+        // cut: the log rolls at the truncation point.
+        let to = bases[2];
+        log.truncate_to(to).unwrap();
+        part.discard(|o| o >= to);
+        assert_eq!(batch(1400, &mut part), to);
+        assert_eq!(log.segment_base_offsets().last(), Some(&to));
+        drop(log);
+        drop(mgr);
+        let after = sim.crash();
+        let (mgr, _) = open(&after, &cfg).unwrap();
+        let log = mgr.get(TOPIC, 0).unwrap();
+        part.verify(&log, &format!("seed {seed}"));
+        // What follows the restart must read back too, not what the cut segment held.
+        for n in 0..3u8 {
+            let v = [n; 16];
+            let mut b = simple_batch(&[(None, Some(&v[..]))], 0, Compression::None);
+            let (info, _) = mgr.append(&log, &mut b, &opts).unwrap();
+            part.acked
+                .insert(info.base_offset, ((None, v.to_vec()), true));
+        }
+        mgr.flush_to(&log, log.log_end_offset()).wait().unwrap();
+        part.verify(&log, &format!("seed {seed}, appending after the restart"));
+    }
+}
+
+/// Segments that recovery sealed keep their indexes trimmed across a later power loss: a
+/// sealed index that comes back at its preallocated length ends in zero entries, which
+/// read as a max timestamp of 0, and time retention then deletes the segment.
+#[test]
+fn segments_sealed_by_recovery_survive_a_second_power_loss_and_retention() {
+    let sim = disk(None);
+    let cfg = LogConfig {
+        segment_bytes: 2000,
+        segment_index_bytes: 4096,
+        index_interval_bytes: 100,
+        ..LogConfig::default()
+    };
+    let now = myelin_log::manager::wall_clock_ms();
+    let (mgr, _) = open(&sim, &cfg).unwrap();
+    let log = mgr.get_or_create(TOPIC, 0, cfg.clone()).unwrap();
+    // The recovery point checkpoint stays at 0: the restart recovers every segment.
+    for i in 0..40u8 {
+        let v = [i; 200];
+        let mut b = simple_batch(&[(None, Some(&v[..]))], now, Compression::None);
+        let opts = AppendOptions {
+            leader_epoch: 0,
+            now_ms: now,
+        };
+        mgr.append(&log, &mut b, &opts)
+            .unwrap()
+            .1
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let segments = log.segment_count();
+    assert!(segments > 3);
+    let after = sim.crash();
+    let (mgr, report) = open(&after, &cfg).unwrap();
+    assert!(report.segments_recovered >= segments - 1, "{report:?}");
+    drop(mgr);
+    let again = after.crash();
+    let (mgr, _) = open(&again, &cfg).unwrap();
+    let log = mgr.get(TOPIC, 0).unwrap();
+    let retention = log
+        .apply_retention(myelin_log::manager::wall_clock_ms())
+        .unwrap();
+    assert_eq!(
+        retention.segments_deleted, 0,
+        "nothing is older than retention.ms"
+    );
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 40));
+    assert_eq!(log.offset_for_timestamp(now).unwrap(), Some((0, now)));
+}
+
+/// A partition deleted and created again under the same name must not inherit the old
+/// one's checkpointed log start offset or recovery point.
+#[test]
+fn a_partition_created_again_after_deletion_does_not_inherit_its_checkpoints() {
+    let sim = disk(None);
+    let cfg = LogConfig {
+        segment_index_bytes: 4096,
+        ..LogConfig::default()
+    };
+    let opts = AppendOptions {
+        leader_epoch: 0,
+        now_ms: 0,
+    };
+    let append = |mgr: &LogManager, log: &Arc<Log>, n: u8| {
+        for i in 0..n {
+            let mut b = simple_batch(&[(None, Some(&[i; 8][..]))], 0, Compression::None);
+            mgr.append(log, &mut b, &opts)
+                .unwrap()
+                .1
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
+    };
+    let (mgr, _) = open(&sim, &cfg).unwrap();
+    let log = mgr.get_or_create(TOPIC, 0, cfg.clone()).unwrap();
+    append(&mgr, &log, 50);
+    log.advance_log_start_offset(40).unwrap();
+    mgr.checkpoint().unwrap();
+    assert!(mgr.delete(TOPIC, 0).unwrap());
+    let log = mgr.get_or_create(TOPIC, 0, cfg.clone()).unwrap();
+    append(&mgr, &log, 10);
+    let after = sim.crash();
+    let (mgr, _) = open(&after, &cfg).unwrap();
+    let log = mgr.get(TOPIC, 0).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 10));
 }

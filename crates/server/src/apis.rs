@@ -11,15 +11,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{ConnectionError, HandlerError};
-use crate::frame;
 use crate::handlers;
+use crate::metrics::{Metrics, RequestOutcome};
+use crate::response::{ResponseBody, ResponseFrame};
 
 /// A boxed, sendable future: what the table stores for every handler's work.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -52,8 +54,9 @@ impl<R> std::fmt::Debug for LaterReply<R> {
 pub trait Handler: 'static {
     /// The decoded request (a `kafka-protocol` message).
     type Request: Decodable + Send + 'static;
-    /// The response (a `kafka-protocol` message).
-    type Response: Encodable + HeaderVersion + Send + 'static;
+    /// The response: a `kafka-protocol` message, or a type that frames itself
+    /// ([`ResponseBody`]: Fetch around its file ranges, Produce with nothing for acks=0).
+    type Response: ResponseBody;
     /// The API key.
     const KEY: ApiKey;
     /// The API's name, for logs and errors.
@@ -63,6 +66,11 @@ pub trait Handler: 'static {
     /// The highest version served, advertised in ApiVersions: the highest one tested, not
     /// the highest the codec can parse.
     const MAX_VERSION: i16;
+    /// The lowest version advertised in ApiVersions, when it must be below the lowest one
+    /// served: Produce is advertised from v0 as Kafka 4.0 does, because librdkafka before
+    /// 2.11.1 turns compression off otherwise, and answers v0-2 through
+    /// [`Handler::answer_unsupported`].
+    const ADVERTISED_MIN_VERSION: i16 = Self::MIN_VERSION;
 
     /// Serves one request; the version is within `MIN_VERSION..=MAX_VERSION`.
     fn handle(
@@ -77,6 +85,21 @@ pub trait Handler: 'static {
         None
     }
 
+    /// The answer to a request whose version is outside the range, given its whole frame
+    /// (header included) of which only the fixed-position fields are trusted. The default
+    /// encodes [`Handler::unsupported_version`]'s body; `Ok(None)` closes the connection.
+    fn answer_unsupported(
+        api_version: i16,
+        correlation_id: i32,
+        frame: &Bytes,
+    ) -> Result<Option<ResponseFrame>, HandlerError> {
+        let _ = frame;
+        match Self::unsupported_version(api_version) {
+            Some((body_version, body)) => body.into_frame(Self::NAME, correlation_id, body_version),
+            None => Ok(None),
+        }
+    }
+
     /// Checks the request body before it is decoded, for what the codec does not bound
     /// itself (`kafka-protocol` 0.18 reserves capacity for an array from its wire count).
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
@@ -85,11 +108,15 @@ pub trait Handler: 'static {
     }
 }
 
+/// A request's response frame once encoded; `None` when no response is due (Produce with
+/// acks=0): the connection writes nothing and keeps the order of the others.
+pub type Encoded = Option<ResponseFrame>;
 /// Serves a request whose header has been read: decodes the body, calls the handler,
 /// encodes the response frame.
-type DispatchFn = fn(RequestContext, Bytes) -> BoxFuture<Result<Reply<Bytes>, HandlerError>>;
-/// Builds the response frame for an out-of-range version, if there is one.
-type UnsupportedFn = fn(i16, i32) -> Option<Result<Bytes, HandlerError>>;
+type DispatchFn = fn(RequestContext, Bytes) -> BoxFuture<Result<Reply<Encoded>, HandlerError>>;
+/// Builds the response frame for an out-of-range version (version, correlation id, whole
+/// frame), if there is one.
+type UnsupportedFn = fn(i16, i32, &Bytes) -> Result<Encoded, HandlerError>;
 
 /// A row of the registration table.
 #[derive(Clone, Copy)]
@@ -100,6 +127,8 @@ pub struct ApiEntry {
     pub name: &'static str,
     /// Lowest version served and advertised.
     pub min_version: i16,
+    /// Lowest version advertised (below `min_version` for Produce only).
+    pub advertised_min_version: i16,
     /// Highest version served and advertised.
     pub max_version: i16,
     /// The handler, behind its decode and encode.
@@ -131,6 +160,7 @@ pub const fn entry<H: Handler>() -> ApiEntry {
         key: H::KEY,
         name: H::NAME,
         min_version: H::MIN_VERSION,
+        advertised_min_version: H::ADVERTISED_MIN_VERSION,
         max_version: H::MAX_VERSION,
         dispatch: dispatch::<H>,
         unsupported: unsupported::<H>,
@@ -140,8 +170,21 @@ pub const fn entry<H: Handler>() -> ApiEntry {
 /// Every API this broker serves, ordered by API key. Add a handler here and it is both
 /// routed and advertised.
 pub static APIS: &[ApiEntry] = &[
+    entry::<handlers::produce::Produce>(),
+    entry::<handlers::fetch::Fetch>(),
+    entry::<handlers::list_offsets::ListOffsets>(),
     entry::<handlers::metadata::Metadata>(),
     entry::<handlers::api_versions::ApiVersions>(),
+    entry::<handlers::create_topics::CreateTopics>(),
+    entry::<handlers::delete_topics::DeleteTopics>(),
+    entry::<handlers::delete_records::DeleteRecords>(),
+    entry::<handlers::offset_for_leader_epoch::OffsetForLeaderEpoch>(),
+    entry::<handlers::describe_configs::DescribeConfigs>(),
+    entry::<handlers::alter_configs::AlterConfigs>(),
+    entry::<handlers::describe_log_dirs::DescribeLogDirs>(),
+    entry::<handlers::create_partitions::CreatePartitions>(),
+    entry::<handlers::incremental_alter_configs::IncrementalAlterConfigs>(),
+    entry::<handlers::describe_cluster::DescribeCluster>(),
 ];
 
 /// The row for `api_key`, if served.
@@ -152,16 +195,16 @@ pub fn find(api_key: i16) -> Option<&'static ApiEntry> {
 /// Where a request frame goes.
 pub enum Route {
     /// To its handler.
-    Call(BoxFuture<Result<Reply<Bytes>, HandlerError>>),
+    Call(BoxFuture<Result<Reply<Encoded>, HandlerError>>),
     /// Answered without a handler (an out-of-range version with an error response).
-    Respond(Bytes),
+    Respond(ResponseFrame),
 }
 
 impl std::fmt::Debug for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Route::Call(_) => f.write_str("Route::Call(..)"),
-            Route::Respond(b) => write!(f, "Route::Respond({} bytes)", b.len()),
+            Route::Respond(r) => write!(f, "Route::Respond({} bytes)", r.len()),
         }
     }
 }
@@ -191,8 +234,8 @@ pub fn route(
     if !entry.supports(api_version) {
         // Only the fixed-position fields are trusted: the rest of the header's layout
         // depends on the version we do not serve.
-        return match (entry.unsupported)(api_version, correlation_id) {
-            Some(response) => Ok(Route::Respond(response?)),
+        return match (entry.unsupported)(api_version, correlation_id, &frame)? {
+            Some(response) => Ok(Route::Respond(response)),
             None => Err(ConnectionError::UnsupportedVersion {
                 api: entry.name,
                 api_version,
@@ -210,13 +253,63 @@ pub fn route(
         connection_id,
         server: server.clone(),
     };
-    Ok(Route::Call((entry.dispatch)(ctx, frame)))
+    let metrics = server.metrics.clone();
+    Ok(Route::Call(observe(
+        entry,
+        metrics,
+        (entry.dispatch)(ctx, frame),
+    )))
+}
+
+/// Reports a request's latency, outcome and response size to the server's metrics once
+/// its response is ready (for a [`Reply::Later`], once the completion has finished).
+fn observe(
+    entry: &'static ApiEntry,
+    metrics: Arc<dyn Metrics>,
+    handled: BoxFuture<Result<Reply<Encoded>, HandlerError>>,
+) -> BoxFuture<Result<Reply<Encoded>, HandlerError>> {
+    let started = Instant::now();
+    // `response_len` is `None` when the handler failed.
+    let done = move |metrics: &dyn Metrics, response_len: Option<usize>| {
+        let outcome = match response_len {
+            Some(len) => {
+                metrics.bytes_sent(len);
+                RequestOutcome::Answered
+            }
+            None => RequestOutcome::Failed,
+        };
+        metrics.request_completed(entry.key as i16, entry.name, started.elapsed(), outcome);
+    };
+    Box::pin(async move {
+        match handled.await {
+            Ok(Reply::Ready(response)) => {
+                done(metrics.as_ref(), Some(encoded_len(&response)));
+                Ok(Reply::Ready(response))
+            }
+            Ok(Reply::Later(LaterReply(later))) => {
+                Ok(Reply::Later(LaterReply(Box::pin(async move {
+                    let result = later.await;
+                    done(metrics.as_ref(), result.as_ref().ok().map(encoded_len));
+                    result
+                }))))
+            }
+            Err(e) => {
+                done(metrics.as_ref(), None);
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Bytes of an encoded response on the wire (0 when none is sent).
+fn encoded_len(response: &Encoded) -> usize {
+    response.as_ref().map_or(0, |r| r.len() as usize)
 }
 
 fn dispatch<H: Handler>(
     ctx: RequestContext,
     mut body: Bytes,
-) -> BoxFuture<Result<Reply<Bytes>, HandlerError>> {
+) -> BoxFuture<Result<Reply<Encoded>, HandlerError>> {
     Box::pin(async move {
         let version = ctx.api_version();
         let correlation_id = ctx.header.correlation_id;
@@ -239,11 +332,11 @@ fn dispatch<H: Handler>(
         }
         Ok(match H::handle(ctx, request).await? {
             Reply::Ready(response) => {
-                Reply::Ready(encode_response::<H>(correlation_id, version, &response)?)
+                Reply::Ready(response.into_frame(H::NAME, correlation_id, version)?)
             }
             Reply::Later(LaterReply(later)) => Reply::Later(LaterReply(Box::pin(async move {
                 let response = later.await?;
-                encode_response::<H>(correlation_id, version, &response)
+                response.into_frame(H::NAME, correlation_id, version)
             }))),
         })
     })
@@ -252,44 +345,22 @@ fn dispatch<H: Handler>(
 fn unsupported<H: Handler>(
     api_version: i16,
     correlation_id: i32,
-) -> Option<Result<Bytes, HandlerError>> {
-    let (body_version, body) = H::unsupported_version(api_version)?;
-    Some(encode_response::<H>(correlation_id, body_version, &body))
+    frame: &Bytes,
+) -> Result<Encoded, HandlerError> {
+    H::answer_unsupported(api_version, correlation_id, frame)
 }
 
 /// A whole response frame: size, header (at the version the response's schema names for
-/// `version`), body.
+/// `version`), body. For handlers whose response is a `kafka-protocol` message.
 pub fn encode_response<H: Handler>(
     correlation_id: i32,
     version: i16,
     body: &H::Response,
-) -> Result<Bytes, HandlerError> {
-    // The codec reports errors as `anyhow::Error`; the server keeps only their text.
-    let encode_error = |reason: String| HandlerError::Encode {
-        api: H::NAME,
-        api_version: version,
-        reason,
-    };
-    let header_version = <H::Response as HeaderVersion>::header_version(version);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let header_size = header
-        .compute_size(header_version)
-        .map_err(|e| encode_error(format!("{e:#}")))?;
-    let body_size = body
-        .compute_size(version)
-        .map_err(|e| encode_error(format!("{e:#}")))?;
-    let mut buf = frame::start_frame(header_size + body_size);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(|e| encode_error(format!("{e:#}")))?;
-    body.encode(&mut buf, version)
-        .map_err(|e| encode_error(format!("{e:#}")))?;
-    let size = buf.len() - 4;
-    frame::finish_frame(buf).ok_or(HandlerError::ResponseTooLarge {
-        api: H::NAME,
-        api_version: version,
-        size,
-    })
+) -> Result<Bytes, HandlerError>
+where
+    H::Response: Encodable + HeaderVersion,
+{
+    crate::response::encode_message(H::NAME, correlation_id, version, body)
 }
 
 #[cfg(test)]
@@ -325,7 +396,10 @@ mod tests {
     fn api_versions_is_registered_with_v0_to_v4() {
         let e = find(ApiKey::ApiVersions as i16).unwrap();
         assert_eq!((e.min_version, e.max_version), (0, 4));
-        assert!(find(ApiKey::Produce as i16).is_none());
+        assert_eq!(e.advertised_min_version, 0);
+        // Produce is advertised from v0 (librdkafka < 2.11.1), served from v3.
+        let p = find(ApiKey::Produce as i16).unwrap();
+        assert_eq!((p.advertised_min_version, p.min_version), (0, 3));
         assert!(find(-1).is_none());
     }
 }

@@ -1,6 +1,8 @@
 //! The server's typed configuration, named after Kafka's broker configs where one exists.
 //! The binary merges file, environment and flags into it; this crate only validates.
 
+use std::collections::BTreeMap;
+
 /// Configuration of the Kafka wire server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -25,6 +27,15 @@ pub struct Config {
     /// reads one request at a time; clients pipeline up to
     /// `max.in.flight.requests.per.connection`).
     pub max_in_flight_requests: usize,
+    /// `max.incremental.fetch.session.cache.slots`: incremental fetch sessions (KIP-227)
+    /// kept at once; 0 disables them (every fetch is then a full one).
+    pub max_incremental_fetch_session_cache_slots: usize,
+    /// Static broker configs by Kafka name (`num.partitions`, `log.retention.hours`,
+    /// `auto.create.topics.enable`, ...), from the binary's file, environment and flags:
+    /// the `STATIC_BROKER_CONFIG` layer of [`crate::configs`]. Every name must be one of
+    /// [`crate::configs::BROKER_CONFIGS`]. The typed fields above win over entries of the
+    /// same name here (`node.id`, `socket.request.max.bytes`, `max.connections`).
+    pub broker_configs: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -37,6 +48,8 @@ impl Default for Config {
             socket_request_max_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
             max_in_flight_requests: 32,
+            max_incremental_fetch_session_cache_slots: 1000,
+            broker_configs: BTreeMap::new(),
         }
     }
 }
@@ -79,6 +92,32 @@ impl Config {
         if self.max_in_flight_requests == 0 {
             return fail("max.in.flight.requests", "must be at least 1");
         }
+        self.validate_broker_configs()
+    }
+
+    /// Checks [`Self::broker_configs`]: known names, valid values, and log defaults that
+    /// hold together (`log.segment.bytes` at least 14, ...).
+    fn validate_broker_configs(&self) -> Result<(), ConfigError> {
+        let named = |name: &str, reason: String| {
+            let name = crate::configs::broker_config(name).map_or("broker config", |d| d.name);
+            ConfigError { name, reason }
+        };
+        let statics = crate::configs::normalize_static_broker_configs(&self.broker_configs)
+            .map_err(|e| match &e {
+                crate::configs::ConfigsError::InvalidValue { name, .. } => {
+                    named(name, e.to_string())
+                }
+                _ => named("", e.to_string()),
+            })?;
+        let empty = BTreeMap::new();
+        let view = crate::configs::BrokerConfigs {
+            node_id: self.node_id,
+            statics: &statics,
+            dynamic_default: &empty,
+            dynamic_broker: &empty,
+        };
+        view.log_defaults()
+            .map_err(|e| named("", format!("the log defaults are invalid: {e}")))?;
         Ok(())
     }
 }
@@ -100,5 +139,21 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn broker_configs_are_checked() {
+        let with = |name: &str, value: &str| Config {
+            broker_configs: BTreeMap::from([(name.to_string(), value.to_string())]),
+            ..Config::default()
+        };
+        with("num.partitions", "3").validate().unwrap();
+        with("log.retention.hours", "24").validate().unwrap();
+        assert_eq!(
+            with("num.partitions", "x").validate().unwrap_err().name,
+            "num.partitions"
+        );
+        assert!(with("no.such.config", "1").validate().is_err());
+        assert!(with("log.segment.bytes", "10").validate().is_err());
     }
 }

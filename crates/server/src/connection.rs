@@ -8,27 +8,33 @@
 //!
 //! The queue's capacity is `max_in_flight_requests`: when that many responses are waiting,
 //! the reader stops reading and TCP pushes back on the client.
+//!
+//! A request may have no response (Produce with acks=0): its place in the queue is kept and
+//! nothing is written. A response is a sequence of chunks: bytes go through the write
+//! buffer, file ranges (Fetch's record batches) straight from the page cache to the socket
+//! ([`crate::zero_copy`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::apis::{self, LaterReply, Reply, Route};
+use crate::apis::{self, Encoded, LaterReply, Reply, Route};
 use crate::context::ServerContext;
 use crate::error::{ConnectionError, HandlerError};
 use crate::frame;
+use crate::response::{Chunk, ResponseFrame};
+use crate::zero_copy::FileSink;
 
 /// A response in the queue, in request order.
 enum Outgoing {
-    /// Encoded and ready to write.
-    Ready(Bytes),
+    /// Encoded and ready to write (`None`: nothing to write).
+    Ready(Encoded),
     /// Being completed by a spawned task (a [`Reply::Later`]).
-    Later(JoinHandle<Result<Bytes, HandlerError>>),
+    Later(JoinHandle<Result<Encoded, HandlerError>>),
 }
 
 /// Why the reader stopped without an error.
@@ -52,6 +58,7 @@ pub(crate) async fn serve(
     server: Arc<ServerContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    server.metrics.connection_opened();
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(connection_id, %peer, error = %e, "cannot set TCP_NODELAY");
     }
@@ -84,6 +91,7 @@ pub(crate) async fn serve(
         }
         Err(e) => tracing::info!(connection_id, %peer, error = %e, "closing connection"),
     }
+    server.metrics.connection_closed();
 }
 
 async fn read_requests<R: AsyncRead + Unpin>(
@@ -105,8 +113,9 @@ async fn read_requests<R: AsyncRead + Unpin>(
         let Some(frame) = frame else {
             return Ok(ReadEnd::Eof);
         };
+        server.metrics.bytes_received(frame.len() + 4);
         let outgoing = match apis::route(server, frame, peer, connection_id)? {
-            Route::Respond(response) => Outgoing::Ready(response),
+            Route::Respond(response) => Outgoing::Ready(Some(response)),
             Route::Call(handler) => match handler.await? {
                 Reply::Ready(response) => Outgoing::Ready(response),
                 Reply::Later(LaterReply(completion)) => Outgoing::Later(tokio::spawn(completion)),
@@ -118,10 +127,12 @@ async fn read_requests<R: AsyncRead + Unpin>(
     }
 }
 
-async fn write_responses<W: AsyncWrite + Unpin>(
+async fn write_responses<W: FileSink>(
     mut writer: BufWriter<W>,
     mut rx: mpsc::Receiver<Outgoing>,
 ) -> Result<(), ConnectionError> {
+    // The buffer of file ranges that cannot be sent with sendfile, reused.
+    let mut scratch = Vec::new();
     loop {
         // Flush only when nothing else is queued, so pipelined responses share a write.
         let next = match rx.try_recv() {
@@ -143,9 +154,30 @@ async fn write_responses<W: AsyncWrite + Unpin>(
                     .map_err(|e| HandlerError::Task(e.to_string()))??
             }
         };
-        writer.write_all(&response).await?;
+        if let Some(frame) = response {
+            write_frame(&mut writer, &frame, &mut scratch).await?;
+        }
     }
     writer.flush().await?;
     writer.shutdown().await?;
+    Ok(())
+}
+
+/// Writes one response frame: bytes through the buffer, file ranges past it (after a
+/// flush, so that the order holds).
+async fn write_frame<W: FileSink>(
+    writer: &mut BufWriter<W>,
+    frame: &ResponseFrame,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    for chunk in frame.chunks() {
+        match chunk {
+            Chunk::Bytes(bytes) => writer.write_all(bytes).await?,
+            Chunk::File(slice) => {
+                writer.flush().await?;
+                writer.get_mut().write_file(slice, scratch).await?;
+            }
+        }
+    }
     Ok(())
 }

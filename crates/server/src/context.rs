@@ -1,6 +1,7 @@
 //! What handlers can reach: the server's configuration and the broker's services, and the
 //! per-request context passed to each handler.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use kafka_protocol::messages::RequestHeader;
 use myelin_cluster::{MetadataStore, PartitionManager};
 
 use crate::config::Config;
+use crate::metrics::{Metrics, NoMetrics};
 
 /// State shared by every connection of a server.
 #[derive(Debug)]
@@ -18,6 +20,18 @@ pub struct ServerContext {
     pub metadata: Arc<dyn MetadataStore>,
     /// The partitions and their logs, kept in step with the metadata.
     pub partitions: Arc<PartitionManager>,
+    /// Where connections and requests are counted ([`NoMetrics`] unless the embedder
+    /// passes its own to [`ServerContext::new_with_metrics`]).
+    pub metrics: Arc<dyn Metrics>,
+    /// The static broker configs, normalized, with what the typed config fields and the
+    /// data directory say (`crate::configs::static_broker_configs`).
+    pub static_broker_configs: BTreeMap<String, String>,
+    /// Serializes the admin changes that read the metadata, then commit a record computed
+    /// from it (config alterations), so that concurrent requests cannot lose each other's
+    /// changes. Kafka's controller serializes them the same way.
+    pub(crate) admin_lock: tokio::sync::Mutex<()>,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::fetch_session::FetchSessionCache,
 }
 
 impl ServerContext {
@@ -26,12 +40,36 @@ impl ServerContext {
         config: Config,
         partitions: Arc<PartitionManager>,
     ) -> Result<Arc<Self>, crate::config::ConfigError> {
+        Self::new_with_metrics(config, partitions, Arc::new(NoMetrics))
+    }
+
+    /// As [`ServerContext::new`], reporting to `metrics`.
+    pub fn new_with_metrics(
+        config: Config,
+        partitions: Arc<PartitionManager>,
+        metrics: Arc<dyn Metrics>,
+    ) -> Result<Arc<Self>, crate::config::ConfigError> {
         config.validate()?;
         let metadata = partitions.store().clone();
+        let static_broker_configs =
+            crate::configs::static_broker_configs(&config, Some(partitions.logs().data_dir()));
+        // The logs take the broker-wide defaults of the static and dynamic broker configs.
+        crate::topics::apply_log_defaults(&partitions, config.node_id, &static_broker_configs)
+            .map_err(|reason| crate::config::ConfigError {
+                name: "log defaults",
+                reason,
+            })?;
+        let fetch_sessions = crate::fetch_session::FetchSessionCache::new(
+            config.max_incremental_fetch_session_cache_slots,
+        );
         Ok(Arc::new(Self {
             config,
             metadata,
             partitions,
+            metrics,
+            static_broker_configs,
+            admin_lock: tokio::sync::Mutex::new(()),
+            fetch_sessions,
         }))
     }
 }

@@ -5,6 +5,7 @@ use std::io;
 
 use kafka_protocol::ResponseError;
 use myelin_cluster::{MetadataError, StateError};
+use myelin_log::{BatchError, CodecError, LogError};
 
 /// Why a connection is closed without answering. Each is logged once, with the peer.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,10 @@ pub enum HandlerError {
     },
     #[error("the task completing the response failed: {0}")]
     Task(String),
+    /// The request was served but the client must reconnect: Kafka closes the connection
+    /// of an acks=0 producer whose append failed, so that it refreshes its metadata.
+    #[error("{api}: {reason}")]
+    CloseConnection { api: &'static str, reason: String },
 }
 
 /// The Kafka error for a metadata record the state machine refused.
@@ -93,6 +98,59 @@ pub fn metadata_error_code(error: &MetadataError) -> ResponseError {
     }
 }
 
+/// The Kafka error for a refused topic config (CreateTopics, AlterConfigs and
+/// IncrementalAlterConfigs on a topic): INVALID_CONFIG, as Kafka's controller answers both
+/// unknown names and bad values.
+pub fn topic_config_error_code(error: &crate::configs::ConfigsError) -> ResponseError {
+    let _ = error;
+    ResponseError::InvalidConfig
+}
+
+/// The Kafka error for a refused broker config (AlterConfigs and IncrementalAlterConfigs on
+/// a broker): INVALID_REQUEST, as Kafka answers (KAFKA-13609 keeps it for compatibility),
+/// except an APPEND or SUBTRACT on a config that is not a list: INVALID_CONFIG.
+pub fn broker_config_error_code(error: &crate::configs::ConfigsError) -> ResponseError {
+    match error {
+        crate::configs::ConfigsError::NotAList { .. } => ResponseError::InvalidConfig,
+        _ => ResponseError::InvalidRequest,
+    }
+}
+
+/// The Kafka error for a batch the log refused (Produce).
+pub fn batch_error_code(error: &BatchError) -> ResponseError {
+    match error {
+        BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        // Kafka's `ProduceRequest.validateRecords`: v3+ takes magic 2 only.
+        BatchError::UnsupportedMagic(_) => ResponseError::InvalidRecord,
+        // Kafka's `LogValidator`: "Compacted topic cannot accept message without key".
+        BatchError::MissingKey => ResponseError::InvalidRecord,
+        BatchError::Truncated { .. }
+        | BatchError::BadLength { .. }
+        | BatchError::LengthMismatch { .. }
+        | BatchError::CrcMismatch { .. }
+        | BatchError::BadRecordCount { .. }
+        | BatchError::UnknownCodec(_)
+        | BatchError::BadRecords(_) => ResponseError::CorruptMessage,
+    }
+}
+
+/// The Kafka error for a failed log operation (Produce, Fetch, ListOffsets, DeleteRecords).
+pub fn log_error_code(error: &LogError) -> ResponseError {
+    match error {
+        LogError::InvalidBatch(e) => batch_error_code(e),
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::Io { .. } | LogError::Offline(_) | LogError::CorruptIndex { .. } => {
+            ResponseError::KafkaStorageError
+        }
+        // Records that do not decompress, or decompress past the bound: the client's bytes.
+        LogError::Codec(CodecError::Unknown(_) | CodecError::Corrupt { .. })
+        | LogError::Codec(CodecError::TooLarge { .. }) => ResponseError::CorruptMessage,
+        LogError::Codec(CodecError::Io { .. }) | LogError::Config(_) => {
+            ResponseError::UnknownServerError
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +177,30 @@ mod tests {
             }),
             17
         );
+    }
+
+    #[test]
+    fn log_errors_map_to_kafka_codes() {
+        let batch = |e: BatchError| log_error_code(&LogError::InvalidBatch(e)).code();
+        assert_eq!(batch(BatchError::CrcMismatch { stored: 1, computed: 2 }), 2);
+        assert_eq!(batch(BatchError::TooLarge { size: 2, max: 1 }), 10);
+        assert_eq!(batch(BatchError::MissingKey), 87);
+        assert_eq!(
+            log_error_code(&LogError::OffsetOutOfRange {
+                offset: 9,
+                log_start_offset: 0,
+                log_end_offset: 1
+            })
+            .code(),
+            1
+        );
+        assert_eq!(log_error_code(&LogError::Offline("t-0".into())).code(), 56);
+    }
+
+    #[test]
+    fn config_refusals_map_to_kafka_codes() {
+        let e = crate::configs::ConfigsError::UnknownTopicConfig { name: "x".into() };
+        assert_eq!(topic_config_error_code(&e).code(), 40);
+        assert_eq!(broker_config_error_code(&e).code(), 42);
     }
 }

@@ -9,14 +9,21 @@
 //! [`Config`] and the broker's services in a [`ServerContext`].
 
 pub mod apis;
+pub mod bounds;
 pub mod config;
+pub mod configs;
 mod connection;
 pub mod context;
 pub mod error;
+pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
 mod listener;
+pub mod metrics;
+pub mod response;
+pub mod topics;
 pub mod wire;
+mod zero_copy;
 
 pub use crate::config::{Config, ConfigError};
 pub use crate::context::{RequestContext, ServerContext};

@@ -34,6 +34,11 @@ async fn server_with_topics() -> TestServer {
         advertised_host: "broker.test".into(),
         advertised_port: 19092,
         cluster_id: Some("myelin-test-cluster".into()),
+        // These tests ask for topics that do not exist and expect them not to be created.
+        broker_configs: BTreeMap::from([(
+            "auto.create.topics.enable".to_string(),
+            "false".to_string(),
+        )]),
         ..Config::default()
     };
     TestServer::start_with(config, Arc::new(store), dir).await

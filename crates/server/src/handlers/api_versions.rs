@@ -68,13 +68,13 @@ impl Handler for ApiVersions {
     }
 }
 
-/// Every API in the registration table with its served range, ordered by key.
+/// Every API in the registration table with its advertised range, ordered by key.
 pub fn advertised_versions() -> Vec<ApiVersion> {
     APIS.iter()
         .map(|e| {
             ApiVersion::default()
                 .with_api_key(e.key as i16)
-                .with_min_version(e.min_version)
+                .with_min_version(e.advertised_min_version)
                 .with_max_version(e.max_version)
         })
         .collect()

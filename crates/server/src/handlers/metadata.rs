@@ -2,11 +2,19 @@
 //! topics of the metadata state, each partition led by this broker.
 //!
 //! Which topics: v0 sends an empty list for "all topics"; from v1 null means all and an
-//! empty list means none. A requested topic that does not exist gets
-//! UNKNOWN_TOPIC_OR_PARTITION (auto-creation comes with CreateTopics). From v10 a topic can
-//! be named by id; Kafka serves id lookups from v12 only (names are non-nullable before).
+//! empty list means none. From v10 a topic can be named by id; Kafka serves id lookups from
+//! v12 only (names are non-nullable before).
+//!
+//! Auto-creation: a topic named in the request that does not exist is created (with
+//! `num.partitions` partitions) when the request allows it (`allow_auto_topic_creation`,
+//! v4+, KIP-204; always before v4) and `auto.create.topics.enable` is true. Kafka creates it
+//! asynchronously and answers LEADER_NOT_AVAILABLE for it in this response; Myelin creates
+//! it before answering and returns it with its partitions, so clients that give up on
+//! LEADER_NOT_AVAILABLE (kafka-go, rdkafka-ruby, the .NET admin client's metadata call)
+//! see it at once, and those that retry lose a round trip. Otherwise a missing topic gets
+//! UNKNOWN_TOPIC_OR_PARTITION, or INVALID_TOPIC_EXCEPTION for an illegal name, as Kafka.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
@@ -21,6 +29,7 @@ use uuid::Uuid;
 use crate::apis::{Handler, Reply};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
+use crate::topics;
 use crate::wire;
 
 /// Kafka's `AclOperation` codes, as bits of the authorized-operations fields. When the
@@ -51,7 +60,7 @@ const TOPIC_OPERATIONS: i32 = acl_op::READ
     | acl_op::ALTER_CONFIGS;
 
 /// Likewise for the cluster resource.
-const CLUSTER_OPERATIONS: i32 = acl_op::CREATE
+pub(crate) const CLUSTER_OPERATIONS: i32 = acl_op::CREATE
     | acl_op::CLUSTER_ACTION
     | acl_op::DESCRIBE_CONFIGS
     | acl_op::ALTER_CONFIGS
@@ -77,8 +86,15 @@ impl Handler for Metadata {
     ) -> Result<Reply<MetadataResponse>, HandlerError> {
         let version = ctx.api_version();
         let config = &ctx.server.config;
-        let state = ctx.server.metadata.state();
         let node = BrokerId(config.node_id);
+        // allow_auto_topic_creation: v4+ (KIP-204); the codec's default (true) before.
+        let missing = match &request.topics {
+            Some(requested) if request.allow_auto_topic_creation => {
+                auto_create(&ctx, requested).await
+            }
+            _ => HashMap::new(),
+        };
+        let state = ctx.server.metadata.state();
 
         let include_topic_ops = request.include_topic_authorized_operations;
         let topics = match &request.topics {
@@ -87,9 +103,14 @@ impl Handler for Metadata {
             Some(requested) if requested.is_empty() && version == 0 => {
                 all_topics(&state, node, version, include_topic_ops)
             }
-            Some(requested) => {
-                requested_topics(&state, requested, node, version, include_topic_ops)
-            }
+            Some(requested) => requested_topics(
+                &state,
+                requested,
+                &missing,
+                node,
+                version,
+                include_topic_ops,
+            ),
         };
 
         let mut response = MetadataResponse::default()
@@ -144,9 +165,41 @@ fn all_topics(
         .collect()
 }
 
+/// Auto-creates the requested topics (by name) that do not exist; returns the error to
+/// answer for each one that could not be created.
+async fn auto_create(
+    ctx: &RequestContext,
+    requested: &[MetadataRequestTopic],
+) -> HashMap<String, ResponseError> {
+    let state = ctx.server.metadata.state();
+    let mut errors = HashMap::new();
+    for name in requested.iter().filter_map(|t| t.name.as_ref()) {
+        let name = name.as_str();
+        if state.topic_by_name(name).is_some() || errors.contains_key(name) {
+            continue;
+        }
+        if let Err(e) = topics::auto_create_topic(&ctx.server, name).await {
+            errors.insert(name.to_string(), e);
+        }
+    }
+    errors
+}
+
+/// The error for a requested topic that does not exist and was not auto-created.
+fn missing_topic_error(name: &str, missing: &HashMap<String, ResponseError>) -> ResponseError {
+    match missing.get(name) {
+        Some(e) => *e,
+        None if myelin_cluster::state::validate_topic_name(name).is_err() => {
+            ResponseError::InvalidTopicException
+        }
+        None => ResponseError::UnknownTopicOrPartition,
+    }
+}
+
 fn requested_topics(
     state: &MetadataState,
     requested: &[MetadataRequestTopic],
+    missing: &HashMap<String, ResponseError>,
     node: BrokerId,
     version: i16,
     include_ops: bool,
@@ -165,7 +218,7 @@ fn requested_topics(
                     None => topic_error(
                         Some(name.clone()),
                         Uuid::nil(),
-                        ResponseError::UnknownTopicOrPartition,
+                        missing_topic_error(name.as_str(), missing),
                         version,
                     ),
                 });

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod data;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,10 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub metadata: Arc<dyn MetadataStore>,
+    /// The partitions and their logs (tests append through them directly).
+    pub partitions: Arc<PartitionManager>,
+    /// The server's shared state, for tests that call server functions directly.
+    pub context: Arc<ServerContext>,
     stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -47,14 +53,17 @@ impl TestServer {
         let (logs, _) = LogManager::open(mgr_config, &|_| LogConfig::default()).unwrap();
         let partitions =
             Arc::new(PartitionManager::open(logs, metadata.clone(), LogConfig::default()).unwrap());
-        let ctx = ServerContext::new(config, partitions).unwrap();
+        let ctx = ServerContext::new(config, partitions.clone()).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        let context = ctx.clone();
         let task = tokio::spawn(myelin_server::run(listener, ctx, async {
             let _ = stopped.await;
         }));
         Self {
             addr,
             metadata,
+            partitions,
+            context,
             stop: Some(stop),
             task,
             _dir: dir,
@@ -65,6 +74,11 @@ impl TestServer {
         Client {
             stream: TcpStream::connect(self.addr).await.unwrap(),
         }
+    }
+
+    /// The directory holding the metadata log and, under `logs/`, the partition logs.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Signals shutdown and waits for `run` to return.
@@ -118,6 +132,21 @@ impl Client {
     ) {
         let frame = request_frame(api_key, version, correlation_id, body);
         self.stream.write_all(&frame).await.unwrap();
+    }
+
+    /// Sends `body` and reads its response (header and body at `version`).
+    pub async fn call<R: Encodable, S: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        body: &R,
+    ) -> S {
+        self.send(api_key, version, 77, body).await;
+        let (correlation_id, response) = self
+            .read(api_key.response_header_version(version), version)
+            .await;
+        assert_eq!(correlation_id, 77);
+        response
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {

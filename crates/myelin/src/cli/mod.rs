@@ -1,0 +1,87 @@
+//! The `myelin` command line: `serve`, the topic commands, `produce` and `consume`.
+
+pub mod config_file;
+pub mod consume;
+pub mod produce;
+pub mod serve;
+pub mod telemetry;
+pub mod topic;
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Myelin: an event log broker that speaks the Apache Kafka protocol.
+#[derive(Debug, Parser)]
+#[command(name = "myelin", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a broker.
+    Serve(serve::ServeArgs),
+    /// Create, list, describe, alter and delete topics (on any Kafka-compatible broker).
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Produce lines from standard input, one record per line (like `kcat -P`).
+    Produce(produce::ProduceArgs),
+    /// Consume records to standard output, one per line (like `kcat -C`).
+    Consume(consume::ConsumeArgs),
+}
+
+/// Where the client commands connect.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The broker to connect to first (HOST:PORT; several separated by commas).
+    #[arg(
+        long,
+        short = 'b',
+        env = "MYELIN_BOOTSTRAP_SERVER",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap_server: String,
+    /// How long to wait for a broker's answer, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+}
+
+impl ClientArgs {
+    pub fn client_config(&self) -> myelin::client::ClientConfig {
+        myelin::client::ClientConfig {
+            client_id: "myelin-cli".to_string(),
+            request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
+        }
+    }
+}
+
+/// Parses `KEY=VALUE`.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_values() {
+        assert_eq!(
+            parse_key_value("a.b=c=d").unwrap(),
+            ("a.b".to_string(), "c=d".to_string())
+        );
+        assert!(parse_key_value("novalue").is_err());
+        assert!(parse_key_value("=x").is_err());
+    }
+}

@@ -1,0 +1,338 @@
+//! The broker's Prometheus metrics: one [`Registry`] per broker.
+//!
+//! Request, byte and connection counts arrive through the server's
+//! [`myelin_server::metrics::Metrics`] hooks as they happen. Partition gauges (sizes and
+//! offsets) and the storage engine's flush counts are read from the partitions at each
+//! scrape ([`BrokerMetrics::render`]), so a deleted topic's series disappear with it.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `myelin_kafka_requests_total` | counter | `api` |
+//! | `myelin_kafka_request_errors_total` | counter | `api` (requests that closed the connection) |
+//! | `myelin_kafka_request_duration_seconds` | histogram | `api` |
+//! | `myelin_kafka_received_bytes_total`, `myelin_kafka_sent_bytes_total` | counter | |
+//! | `myelin_kafka_connections` | gauge | |
+//! | `myelin_kafka_connections_accepted_total` | counter | |
+//! | `myelin_partition_size_bytes`, `myelin_partition_log_start_offset`, `myelin_partition_log_end_offset`, `myelin_partition_high_watermark` | gauge | `topic`, `partition` |
+//! | `myelin_topics`, `myelin_partitions` | gauge | |
+//! | `myelin_log_flush_waves_total`, `myelin_log_flushes_total` | counter | |
+//! | `myelin_build_info` | gauge (1) | `version` |
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use myelin_cluster::PartitionManager;
+use myelin_server::metrics::{Metrics, RequestOutcome};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Request latency buckets, in seconds: from 100 µs (a metadata request) to 30 s (a
+/// long poll or a slow disk).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+];
+
+/// One API's series, resolved once so the request path does no label lookup.
+#[derive(Debug, Clone)]
+struct ApiSeries {
+    requests: IntCounter,
+    errors: IntCounter,
+    latency: Histogram,
+}
+
+/// The broker's metrics; implements the server's hooks.
+#[derive(Debug)]
+pub struct BrokerMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    latency: HistogramVec,
+    /// Series of every API in the registration table, by API key.
+    per_api: HashMap<i16, ApiSeries>,
+    received_bytes: IntCounter,
+    sent_bytes: IntCounter,
+    connections: IntGauge,
+    connections_accepted: IntCounter,
+    partition_size: IntGaugeVec,
+    log_start_offset: IntGaugeVec,
+    log_end_offset: IntGaugeVec,
+    high_watermark: IntGaugeVec,
+    topics: IntGauge,
+    partitions_count: IntGauge,
+    flush_waves: IntCounter,
+    log_flushes: IntCounter,
+    /// The partitions, once storage is open.
+    partitions: OnceLock<Arc<PartitionManager>>,
+    /// Serializes scrapes; holds the flush stats last added to the counters.
+    scrape: Mutex<(u64, u64)>,
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric names are unique and valid");
+    c
+}
+
+impl BrokerMetrics {
+    /// A new registry with every metric registered.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let r = &registry;
+        let requests = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "myelin_kafka_requests_total",
+                    "Kafka requests handled, by API",
+                ),
+                &["api"],
+            )
+            .expect("valid metric"),
+        );
+        let errors = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "myelin_kafka_request_errors_total",
+                    "Kafka requests that could not be answered (the connection was closed), by API",
+                ),
+                &["api"],
+            )
+            .expect("valid metric"),
+        );
+        let latency = register(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "myelin_kafka_request_duration_seconds",
+                    "Time from reading a request to its response being ready, by API",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["api"],
+            )
+            .expect("valid metric"),
+        );
+        let per_api = myelin_server::apis::APIS
+            .iter()
+            .map(|e| {
+                let series = ApiSeries {
+                    requests: requests.with_label_values(&[e.name]),
+                    errors: errors.with_label_values(&[e.name]),
+                    latency: latency.with_label_values(&[e.name]),
+                };
+                (e.key as i16, series)
+            })
+            .collect();
+        let counter = |name: &str, help: &str| {
+            register(r, IntCounter::new(name, help).expect("valid metric"))
+        };
+        let gauge =
+            |name: &str, help: &str| register(r, IntGauge::new(name, help).expect("valid metric"));
+        let partition_gauge = |name: &str, help: &str| {
+            register(
+                r,
+                IntGaugeVec::new(Opts::new(name, help), &["topic", "partition"])
+                    .expect("valid metric"),
+            )
+        };
+        let build_info = register(
+            r,
+            IntGaugeVec::new(
+                Opts::new("myelin_build_info", "The running Myelin's version"),
+                &["version"],
+            )
+            .expect("valid metric"),
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Self {
+            received_bytes: counter(
+                "myelin_kafka_received_bytes_total",
+                "Bytes of Kafka request frames read",
+            ),
+            sent_bytes: counter(
+                "myelin_kafka_sent_bytes_total",
+                "Bytes of Kafka response frames written",
+            ),
+            connections: gauge("myelin_kafka_connections", "Open Kafka connections"),
+            connections_accepted: counter(
+                "myelin_kafka_connections_accepted_total",
+                "Kafka connections accepted",
+            ),
+            partition_size: partition_gauge(
+                "myelin_partition_size_bytes",
+                "Bytes of a partition's log segments",
+            ),
+            log_start_offset: partition_gauge(
+                "myelin_partition_log_start_offset",
+                "A partition's first offset",
+            ),
+            log_end_offset: partition_gauge(
+                "myelin_partition_log_end_offset",
+                "A partition's next offset to be written",
+            ),
+            high_watermark: partition_gauge(
+                "myelin_partition_high_watermark",
+                "A partition's high watermark: offsets below it are visible to consumers",
+            ),
+            topics: gauge("myelin_topics", "Topics"),
+            partitions_count: gauge("myelin_partitions", "Partitions"),
+            flush_waves: counter(
+                "myelin_log_flush_waves_total",
+                "Group-commit flush waves (each syncs every log with pending appends)",
+            ),
+            log_flushes: counter(
+                "myelin_log_flushes_total",
+                "Log flushes done by group-commit waves",
+            ),
+            registry,
+            requests,
+            errors,
+            latency,
+            per_api,
+            partitions: OnceLock::new(),
+            scrape: Mutex::new((0, 0)),
+        }
+    }
+
+    /// The registry, to register more metrics or gather them elsewhere.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Tells the metrics where the partitions are (once storage is open).
+    pub fn set_partitions(&self, partitions: Arc<PartitionManager>) {
+        let _ = self.partitions.set(partitions);
+    }
+
+    fn series(&self, api_key: i16, api: &'static str) -> ApiSeries {
+        match self.per_api.get(&api_key) {
+            Some(s) => s.clone(),
+            None => ApiSeries {
+                requests: self.requests.with_label_values(&[api]),
+                errors: self.errors.with_label_values(&[api]),
+                latency: self.latency.with_label_values(&[api]),
+            },
+        }
+    }
+
+    /// Refreshes the gauges read from the partitions, then renders every metric in
+    /// Prometheus' text format.
+    pub fn render(&self) -> String {
+        {
+            let mut last_flush = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(pm) = self.partitions.get() {
+                self.refresh(pm, &mut last_flush);
+            }
+            let mut out = Vec::new();
+            TextEncoder::new()
+                .encode(&self.registry.gather(), &mut out)
+                .expect("the text encoder writes to memory");
+            String::from_utf8(out).expect("the text format is UTF-8")
+        }
+    }
+
+    fn refresh(&self, pm: &PartitionManager, last_flush: &mut (u64, u64)) {
+        for v in [
+            &self.partition_size,
+            &self.log_start_offset,
+            &self.log_end_offset,
+            &self.high_watermark,
+        ] {
+            v.reset();
+        }
+        let partitions = pm.all();
+        for p in &partitions {
+            let index = p.index.to_string();
+            let labels = [p.topic.as_str(), index.as_str()];
+            let size = i64::try_from(p.log.size_bytes()).unwrap_or(i64::MAX);
+            self.partition_size.with_label_values(&labels).set(size);
+            self.log_start_offset
+                .with_label_values(&labels)
+                .set(p.log.log_start_offset());
+            self.log_end_offset
+                .with_label_values(&labels)
+                .set(p.log.log_end_offset());
+            self.high_watermark
+                .with_label_values(&labels)
+                .set(p.high_watermark());
+        }
+        self.partitions_count.set(partitions.len() as i64);
+        self.topics.set(pm.metadata().topic_count() as i64);
+        let (waves, flushes) = pm.logs().flush_stats();
+        self.flush_waves
+            .inc_by(waves.saturating_sub(last_flush.0));
+        self.log_flushes
+            .inc_by(flushes.saturating_sub(last_flush.1));
+        *last_flush = (waves.max(last_flush.0), flushes.max(last_flush.1));
+    }
+}
+
+impl Default for BrokerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics for BrokerMetrics {
+    fn connection_opened(&self) {
+        self.connections.inc();
+        self.connections_accepted.inc();
+    }
+
+    fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    fn bytes_received(&self, bytes: usize) {
+        self.received_bytes.inc_by(bytes as u64);
+    }
+
+    fn bytes_sent(&self, bytes: usize) {
+        self.sent_bytes.inc_by(bytes as u64);
+    }
+
+    fn request_completed(
+        &self,
+        api_key: i16,
+        api: &'static str,
+        elapsed: Duration,
+        outcome: RequestOutcome,
+    ) {
+        let s = self.series(api_key, api);
+        s.requests.inc();
+        if outcome == RequestOutcome::Failed {
+            s.errors.inc();
+        }
+        s.latency.observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_show_in_the_text() {
+        let m = BrokerMetrics::new();
+        m.connection_opened();
+        m.bytes_received(100);
+        m.request_completed(
+            18,
+            "ApiVersions",
+            Duration::from_millis(2),
+            RequestOutcome::Answered,
+        );
+        let text = m.render();
+        assert!(text.contains("myelin_kafka_requests_total{api=\"ApiVersions\"} 1"), "{text}");
+        assert!(text.contains("myelin_kafka_connections 1"));
+        assert!(text.contains("myelin_kafka_received_bytes_total 100"));
+        assert!(text.contains("myelin_build_info{version="));
+    }
+}

@@ -1,0 +1,295 @@
+//! Static broker configs, by their Kafka names, into the typed configs of the crates
+//! underneath: `myelin_log::ManagerConfig` (the storage engine's own settings) and
+//! `myelin_server::Config` (socket limits, and every known broker config passed on to
+//! the handlers, whose config model also derives the broker-wide log defaults).
+//!
+//! Which names exist, their types, defaults, synonyms and validation are the server's
+//! config table (`myelin_server::configs::BROKER_CONFIGS`): one place. A name it does not
+//! know is logged and left out, as Kafka logs "supplied but isn't a known config".
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use myelin_log::ManagerConfig;
+
+/// A broker config that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid broker config `{name}`: {reason}")]
+pub struct SettingError {
+    /// The config's Kafka name.
+    pub name: String,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> SettingError {
+    SettingError {
+        name: name.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The broker's identity and addresses: set through [`crate::Broker`]'s own methods, not
+/// passed on as they are.
+pub const IDENTITY_CONFIGS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "log.dir",
+];
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, SettingError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(name, format!("{value:?} is not true or false"))),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, SettingError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(name, format!("{value:?} is not a valid number")))
+}
+
+/// Whether Myelin knows the broker config `name`.
+pub fn is_known(name: &str) -> bool {
+    IDENTITY_CONFIGS.contains(&name) || myelin_server::configs::broker_config(name).is_some()
+}
+
+/// A host and port to listen on or to advertise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// A host name or an IP address (without brackets); empty means every interface.
+    pub host: String,
+    /// The port; 0 to listen on any free port.
+    pub port: u16,
+}
+
+impl HostPort {
+    /// Parses `HOST:PORT`, `[IPV6]:PORT`, or Kafka's listener syntax
+    /// `PLAINTEXT://HOST:PORT` (one listener; other security protocols are not supported
+    /// yet). `name` is the config or flag named in errors.
+    pub fn parse(name: &str, value: &str) -> Result<Self, SettingError> {
+        let value = value.trim();
+        let mut listeners = value.split(',').map(str::trim).filter(|l| !l.is_empty());
+        let Some(first) = listeners.next() else {
+            return Err(invalid(name, "no listener given"));
+        };
+        if listeners.next().is_some() {
+            return Err(invalid(
+                name,
+                format!("{value:?} names several listeners; Myelin serves one"),
+            ));
+        }
+        let address = match first.split_once("://") {
+            Some((protocol, address)) => {
+                if !protocol.eq_ignore_ascii_case("PLAINTEXT") {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "listener {first:?}: only PLAINTEXT listeners are supported (not {protocol})"
+                        ),
+                    ));
+                }
+                address
+            }
+            None => first,
+        };
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(name, format!("{first:?} is not HOST:PORT")))?;
+        let host = match host.strip_prefix('[') {
+            Some(inner) => inner
+                .strip_suffix(']')
+                .ok_or_else(|| invalid(name, format!("{first:?}: unbalanced brackets")))?,
+            None if host.contains(':') => {
+                return Err(invalid(
+                    name,
+                    format!("{first:?}: write an IPv6 address in brackets, as [::1]:9092"),
+                ))
+            }
+            None => host,
+        };
+        let port = port
+            .parse()
+            .map_err(|_| invalid(name, format!("{first:?}: {port:?} is not a port number")))?;
+        Ok(Self {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// Whether the host means every interface (empty, `0.0.0.0` or `::`).
+    pub fn is_wildcard(&self) -> bool {
+        self.host.is_empty()
+            || self
+                .host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified())
+    }
+
+    /// The host to bind: a wildcard becomes `0.0.0.0` (or `::` as given).
+    pub fn bind_host(&self) -> &str {
+        if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        }
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The typed configs that a set of broker configs yields.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    /// The storage engine's settings (its `data_dir` and `default_log` are left for the
+    /// caller: the log defaults also depend on dynamic configs in the metadata).
+    pub manager: ManagerConfig,
+    /// The server's settings, with the known broker configs in `broker_configs`; the
+    /// parts only known after binding (advertised address) and opening storage (cluster
+    /// id) are left for the caller.
+    pub server: myelin_server::Config,
+    /// Names given that Myelin does not know (left out; the caller logs them).
+    pub unknown: Vec<String>,
+}
+
+/// Translates Kafka-named broker configs. Identity configs (`node.id`, `listeners`, ...)
+/// are not read here: the [`crate::Broker`] resolves them.
+pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, SettingError> {
+    let mut manager = ManagerConfig::new("myelin-data");
+    let mut server = myelin_server::Config::default();
+    let mut unknown = Vec::new();
+    for (name, value) in configs {
+        match name.as_str() {
+            "log.retention.check.interval.ms" => {
+                manager.retention_check_interval_ms = positive(name, value)?
+            }
+            "log.flush.scheduler.interval.ms" => {
+                manager.flush_scheduler_interval_ms = positive(name, value)?
+            }
+            "log.flush.offset.checkpoint.interval.ms" => {
+                manager.checkpoint_interval_ms = positive(name, value)?
+            }
+            "log.cleaner.enable" => manager.cleaner_enable = parse_bool(name, value)?,
+            "log.cleaner.backoff.ms" => manager.cleaner_backoff_ms = positive(name, value)?,
+            "num.recovery.threads.per.data.dir" => {
+                manager.recovery_threads = positive::<usize>(name, value)?
+            }
+            "socket.request.max.bytes" => {
+                server.socket_request_max_bytes = positive(name, value)?
+            }
+            "max.connections" => server.max_connections = positive(name, value)?,
+            _ => {}
+        }
+        if IDENTITY_CONFIGS.contains(&name.as_str()) {
+            continue;
+        }
+        if myelin_server::configs::broker_config(name).is_some() {
+            server.broker_configs.insert(name.clone(), value.clone());
+        } else {
+            unknown.push(name.clone());
+        }
+    }
+    Ok(Translated {
+        manager,
+        server,
+        unknown,
+    })
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    name: &str,
+    value: &str,
+) -> Result<T, SettingError> {
+    let n: T = parse_num(name, value)?;
+    if n <= T::default() {
+        return Err(invalid(name, format!("{value} must be at least 1")));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_go_to_their_configs() {
+        let t = translate(&configs(&[
+            ("socket.request.max.bytes", "1000"),
+            ("max.connections", "7"),
+            ("log.cleaner.enable", "false"),
+            ("log.retention.check.interval.ms", "5000"),
+            ("num.partitions", "3"),
+            ("log.segment.bytes", "1048576"),
+            ("node.id", "3"),
+            ("some.unknown.thing", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(t.server.socket_request_max_bytes, 1000);
+        assert_eq!(t.server.max_connections, 7);
+        assert!(!t.manager.cleaner_enable);
+        assert_eq!(t.manager.retention_check_interval_ms, 5000);
+        assert_eq!(t.server.broker_configs["num.partitions"], "3");
+        assert_eq!(t.server.broker_configs["log.segment.bytes"], "1048576");
+        assert!(!t.server.broker_configs.contains_key("node.id"));
+        assert_eq!(t.unknown, vec!["some.unknown.thing".to_string()]);
+    }
+
+    #[test]
+    fn bad_values_name_the_config() {
+        for (name, value) in [
+            ("socket.request.max.bytes", "-1"),
+            ("log.cleaner.enable", "1"),
+            ("log.flush.scheduler.interval.ms", "0"),
+        ] {
+            let err = translate(&configs(&[(name, value)])).unwrap_err();
+            assert_eq!(err.name, name, "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn listeners_parse_as_kafka_writes_them() {
+        let hp = HostPort::parse("listeners", "PLAINTEXT://127.0.0.1:9092").unwrap();
+        assert_eq!((hp.host.as_str(), hp.port), ("127.0.0.1", 9092));
+        let hp = HostPort::parse("listeners", "localhost:0").unwrap();
+        assert_eq!((hp.host.as_str(), hp.port), ("localhost", 0));
+        let hp = HostPort::parse("listeners", "PLAINTEXT://[::1]:9093").unwrap();
+        assert_eq!((hp.host.as_str(), hp.port), ("::1", 9093));
+        assert_eq!(hp.to_string(), "[::1]:9093");
+        let hp = HostPort::parse("listeners", "PLAINTEXT://:9092").unwrap();
+        assert!(hp.is_wildcard());
+        assert_eq!(hp.bind_host(), "0.0.0.0");
+        assert!(HostPort::parse("listeners", "0.0.0.0:1").unwrap().is_wildcard());
+        for bad in [
+            "SSL://h:1",
+            "a:1,b:2",
+            "nohost",
+            "h:99999",
+            "::1:9092",
+            "",
+        ] {
+            assert!(HostPort::parse("listeners", bad).is_err(), "{bad}");
+        }
+    }
+}

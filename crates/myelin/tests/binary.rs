@@ -1,0 +1,206 @@
+//! The real `myelin` binary: `serve` on port 0, found through its start-up log, stopped
+//! with SIGTERM; `--version`; settings from a config file and the environment.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{bounded, http_get, myelin_bin, run_cli};
+use myelin::client::{ClientConfig, Connection};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `myelin serve` and the addresses its log announced.
+struct Served {
+    child: Child,
+    kafka: String,
+    /// Every log line read so far.
+    log: Vec<String>,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+}
+
+/// Starts `myelin serve ARGS` (with `envs`) and reads its log up to the line
+/// `kafka listener bound to HOST:PORT`.
+async fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
+    let mut cmd = Command::new(myelin_bin());
+    cmd.arg("serve")
+        .args(args)
+        .env("MYELIN_LOG_LEVEL", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary runs");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let kafka = bounded(async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("the broker exited:\n{}", log.join("\n")));
+            log.push(line.clone());
+            if let Some(rest) = line.split("kafka listener bound to ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+    })
+    .await;
+    Served {
+        child,
+        kafka,
+        log,
+        lines,
+    }
+}
+
+impl Served {
+    /// Sends `signal` and waits for the exit; returns whether it exited 0, and the log.
+    async fn stop(mut self, signal: i32) -> (bool, Vec<String>) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        let mut log = self.log;
+        let status = bounded(async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                log.push(line);
+            }
+            self.child.wait().await.unwrap()
+        })
+        .await;
+        (status.success(), log)
+    }
+}
+
+async fn api_versions_answer(addr: &str) {
+    let c = bounded(Connection::connect(addr, ClientConfig::default()))
+        .await
+        .unwrap();
+    assert!(c.broker_versions(kafka_protocol::messages::ApiKey::Metadata).is_some());
+}
+
+fn marker(dir: &Path) -> bool {
+    dir.join(".kafka_cleanshutdown").exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_port_zero_then_sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.display().to_string();
+    let served = serve(
+        &[
+            "--data-dir",
+            &data_arg,
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await;
+    api_versions_answer(&served.kafka).await;
+    let log = served.log.join("\n");
+    assert!(log.contains(&data.display().to_string()), "the log says where data lives:\n{log}");
+    assert!(log.contains("kcat -b"), "the log says how to connect:\n{log}");
+    let http: std::net::SocketAddr = log
+        .split("metrics at http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics address in\n{log}"));
+    assert_eq!(http_get(http, "/readyz").await.0, 200);
+    assert!(!marker(&data));
+
+    let (ok, log) = served.stop(libc::SIGTERM).await;
+    assert!(ok, "a clean exit after SIGTERM:\n{}", log.join("\n"));
+    assert!(marker(&data), "SIGTERM writes the clean-shutdown marker");
+    assert!(data.join("meta.properties").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_also_shuts_down_cleanly_and_json_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_arg = dir.path().display().to_string();
+    let served = serve(
+        &["--listen", "127.0.0.1:0", "--http-listen", "off", "--log-format", "json"],
+        &[("MYELIN_DATA_DIR", data_arg.as_str())],
+    )
+    .await;
+    api_versions_answer(&served.kafka).await;
+    let (ok, log) = served.stop(libc::SIGINT).await;
+    assert!(ok, "{}", log.join("\n"));
+    assert!(marker(dir.path()), "MYELIN_DATA_DIR was used");
+    for line in &log {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not a JSON line: {line}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_sets_kafka_names_and_a_flag_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("myelin.toml");
+    let data = dir.path().join("from-file");
+    std::fs::write(
+        &file,
+        format!(
+            "listeners = \"PLAINTEXT://127.0.0.1:1\"\n\
+             log.dirs = {:?}\n\
+             node.id = 4\n\
+             num.partitions = 2\n\
+             myelin.http.listen = \"off\"\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let file_arg = file.display().to_string();
+    // The file's listener (port 1) is overridden by the environment, and that by the flag.
+    let served = serve(
+        &["--config", &file_arg, "--listen", "127.0.0.1:0"],
+        &[("MYELIN_LISTEN", "127.0.0.1:2")],
+    )
+    .await;
+    let mut c = bounded(Connection::connect(&served.kafka, ClientConfig::default()))
+        .await
+        .unwrap();
+    let md = bounded(c.metadata(None, false)).await.unwrap();
+    assert_eq!(md.brokers[0].node_id, 4, "node.id from the file");
+    drop(c);
+    let (ok, log) = served.stop(libc::SIGTERM).await;
+    assert!(ok, "{}", log.join("\n"));
+    assert!(marker(&data), "log.dirs from the file");
+}
+
+#[tokio::test]
+async fn version_and_bad_usage() {
+    let out = run_cli(&["--version"], b"").await;
+    assert!(out.success);
+    assert_eq!(out.stdout.trim(), format!("myelin {}", env!("CARGO_PKG_VERSION")));
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let out = run_cli(
+        &["serve", "--data-dir", &data, "--listen", "SSL://127.0.0.1:0"],
+        b"",
+    )
+    .await;
+    assert!(!out.success);
+    assert!(out.stderr.contains("listeners"), "{}", out.stderr);
+
+    // A client command against nothing fails with a readable message.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = unused.local_addr().unwrap().to_string();
+    drop(unused);
+    let out = run_cli(&["topic", "list", "-b", &addr], b"").await;
+    assert!(!out.success);
+    assert!(out.stderr.contains(&format!("cannot connect to {addr}")), "{}", out.stderr);
+}

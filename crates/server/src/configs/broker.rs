@@ -1,0 +1,549 @@
+//! The broker configs Myelin knows, with Kafka's names, types and documentation.
+//!
+//! `dynamic` marks the configs that AlterConfigs and IncrementalAlterConfigs may change at
+//! run time (per broker, or cluster-wide with the empty resource name), as Kafka's
+//! `DynamicBrokerConfig` allows them: the broker-wide defaults of the topic configs, under
+//! their primary broker names. Everything else is read-only and comes from the static
+//! configuration (file, environment, flags) or the default. Defaults are Myelin's; where
+//! one differs from Kafka's the documentation says so.
+
+use super::{ConfigDef, ConfigType, Synonym, Validator};
+
+const LONG_MAX: &str = "9223372036854775807";
+
+/// A broker config whose value is `default` unless configured.
+const fn broker(
+    name: &'static str,
+    ty: ConfigType,
+    default: Option<&'static str>,
+    validator: Validator,
+    dynamic: bool,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        ty,
+        default,
+        validator,
+        synonyms: &[],
+        dynamic,
+        doc,
+    }
+}
+
+/// The same, with Kafka's synonym group (`DynamicBrokerConfig.brokerConfigSynonyms`).
+const fn grouped(def: ConfigDef, synonyms: &'static [Synonym]) -> ConfigDef {
+    ConfigDef { synonyms, ..def }
+}
+
+const RETENTION: &[Synonym] = &[
+    Synonym::new("log.retention.ms"),
+    Synonym::new("log.retention.minutes"),
+    Synonym::new("log.retention.hours"),
+];
+const ROLL: &[Synonym] = &[Synonym::new("log.roll.ms"), Synonym::new("log.roll.hours")];
+const ROLL_JITTER: &[Synonym] = &[
+    Synonym::new("log.roll.jitter.ms"),
+    Synonym::new("log.roll.jitter.hours"),
+];
+
+const DYNAMIC: bool = true;
+const READ_ONLY: bool = false;
+
+/// Every broker config, sorted by name.
+pub static BROKER_CONFIGS: &[ConfigDef] = &[
+    broker(
+        "advertised.listeners",
+        ConfigType::String,
+        None,
+        Validator::None,
+        READ_ONLY,
+        "Listeners to publish for clients to use, if different than the listeners config \
+         property. If this is not set, the value for listeners will be used.",
+    ),
+    broker(
+        "auto.create.topics.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Validator::None,
+        READ_ONLY,
+        "Enable auto creation of topic on the server.",
+    ),
+    broker(
+        "broker.id",
+        ConfigType::Int,
+        Some("-1"),
+        Validator::None,
+        READ_ONLY,
+        "The broker id for this server. Myelin sets it to node.id.",
+    ),
+    broker(
+        "compression.gzip.level",
+        ConfigType::Int,
+        Some("-1"),
+        Validator::GzipLevel,
+        DYNAMIC,
+        "The compression level to use if compression.type is set to gzip.",
+    ),
+    broker(
+        "compression.lz4.level",
+        ConfigType::Int,
+        Some("9"),
+        Validator::Between(1, 17),
+        DYNAMIC,
+        "The compression level to use if compression.type is set to lz4.",
+    ),
+    broker(
+        "compression.type",
+        ConfigType::String,
+        Some("producer"),
+        Validator::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        DYNAMIC,
+        "Specify the final compression type for a given topic. This configuration accepts the \
+         standard compression codecs ('gzip', 'snappy', 'lz4', 'zstd'). It additionally accepts \
+         'uncompressed' which is equivalent to no compression; and 'producer' which means retain \
+         the original compression codec set by the producer.",
+    ),
+    broker(
+        "compression.zstd.level",
+        ConfigType::Int,
+        Some("3"),
+        Validator::Between(-131_072, 22),
+        DYNAMIC,
+        "The compression level to use if compression.type is set to zstd.",
+    ),
+    broker(
+        "default.replication.factor",
+        ConfigType::Int,
+        Some("1"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The replication factor for automatically created topics, and for topics created with \
+         -1 as the replication factor.",
+    ),
+    broker(
+        "delete.topic.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Validator::None,
+        READ_ONLY,
+        "Enables delete topic. Delete topic through the admin tool will have no effect if this \
+         config is turned off.",
+    ),
+    broker(
+        "listeners",
+        ConfigType::String,
+        Some("PLAINTEXT://127.0.0.1:9092"),
+        Validator::None,
+        READ_ONLY,
+        "Listener List - Comma-separated list of URIs we will listen on and the listener names. \
+         Myelin listens on 127.0.0.1:9092 unless configured (Kafka: all interfaces).",
+    ),
+    broker(
+        "log.cleaner.backoff.ms",
+        ConfigType::Long,
+        Some("15000"),
+        Validator::AtLeast(0),
+        READ_ONLY,
+        "The amount of time to sleep when there are no logs to clean",
+    ),
+    broker(
+        "log.cleaner.delete.retention.ms",
+        ConfigType::Long,
+        Some("86400000"),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "The amount of time to retain tombstone message markers for log compacted topics. This \
+         setting also gives a bound on the time in which a consumer must complete a read if they \
+         begin from offset 0 to ensure that they get a valid snapshot of the final stage \
+         (otherwise tombstones messages may be collected before a consumer completes their \
+         scan).",
+    ),
+    broker(
+        "log.cleaner.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Validator::None,
+        READ_ONLY,
+        "Enable the log cleaner process to run on the server. Should be enabled if using any \
+         topics with a cleanup.policy=compact including the internal offsets topic. If disabled \
+         those topics will not be compacted and continually grow in size.",
+    ),
+    broker(
+        "log.cleaner.max.compaction.lag.ms",
+        ConfigType::Long,
+        Some(LONG_MAX),
+        Validator::AtLeast(1),
+        DYNAMIC,
+        "The maximum time a message will remain ineligible for compaction in the log. Only \
+         applicable for logs that are being compacted.",
+    ),
+    broker(
+        "log.cleaner.min.cleanable.ratio",
+        ConfigType::Double,
+        Some("0.5"),
+        Validator::Ratio,
+        DYNAMIC,
+        "The minimum ratio of dirty log to total log for a log to eligible for cleaning. If the \
+         log.cleaner.max.compaction.lag.ms or the log.cleaner.min.compaction.lag.ms \
+         configurations are also specified, then the log compactor considers the log eligible \
+         for compaction as soon as either: (i) the dirty ratio threshold has been met and the \
+         log has had dirty (uncompacted) records for at least the \
+         log.cleaner.min.compaction.lag.ms duration, or (ii) if the log has had dirty \
+         (uncompacted) records for at most the log.cleaner.max.compaction.lag.ms period.",
+    ),
+    broker(
+        "log.cleaner.min.compaction.lag.ms",
+        ConfigType::Long,
+        Some("0"),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "The minimum time a message will remain uncompacted in the log. Only applicable for \
+         logs that are being compacted.",
+    ),
+    broker(
+        "log.cleanup.policy",
+        ConfigType::List,
+        Some("delete"),
+        Validator::ListOf(&["compact", "delete"]),
+        DYNAMIC,
+        "The default cleanup policy for segments beyond the retention window. A comma separated \
+         list of valid policies.",
+    ),
+    broker(
+        "log.dirs",
+        ConfigType::String,
+        None,
+        Validator::None,
+        READ_ONLY,
+        "The directory where the log data is stored (Myelin takes one: ./myelin-data unless \
+         configured).",
+    ),
+    broker(
+        "log.flush.interval.messages",
+        ConfigType::Long,
+        Some("1"),
+        Validator::AtLeast(1),
+        DYNAMIC,
+        "The number of messages accumulated on a log partition before messages are flushed to \
+         disk. Myelin defaults to 1 (Kafka: 9223372036854775807): an append is acknowledged \
+         once it is on disk, with the fsyncs of concurrent appends group-committed.",
+    ),
+    broker(
+        "log.flush.interval.ms",
+        ConfigType::Long,
+        None,
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "The maximum time in ms that a message in any topic is kept in memory before flushed to \
+         disk. If not set, flush.ms keeps its default.",
+    ),
+    broker(
+        "log.flush.offset.checkpoint.interval.ms",
+        ConfigType::Int,
+        Some("60000"),
+        Validator::AtLeast(0),
+        READ_ONLY,
+        "The frequency with which we update the persistent record of the last flush which acts \
+         as the log recovery point.",
+    ),
+    broker(
+        "log.flush.scheduler.interval.ms",
+        ConfigType::Long,
+        Some("1000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The frequency in ms that the log flusher checks whether any log needs to be flushed to \
+         disk. Myelin defaults to 1000 (Kafka: 9223372036854775807).",
+    ),
+    broker(
+        "log.index.interval.bytes",
+        ConfigType::Int,
+        Some("4096"),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "The interval with which we add an entry to the offset index.",
+    ),
+    broker(
+        "log.index.size.max.bytes",
+        ConfigType::Int,
+        Some("10485760"),
+        Validator::AtLeast(4),
+        DYNAMIC,
+        "The maximum size in bytes of the offset index",
+    ),
+    broker(
+        "log.local.retention.bytes",
+        ConfigType::Long,
+        Some("-2"),
+        Validator::AtLeast(-2),
+        DYNAMIC,
+        "The maximum size of local log segments that can grow for a partition before it gets \
+         eligible for deletion. Default value is -2, it represents `log.retention.bytes` value \
+         to be used.",
+    ),
+    broker(
+        "log.local.retention.ms",
+        ConfigType::Long,
+        Some("-2"),
+        Validator::AtLeast(-2),
+        DYNAMIC,
+        "The number of milliseconds to keep the local log segments before it gets eligible for \
+         deletion. Default value is -2, it represents `log.retention.ms` value is to be used.",
+    ),
+    broker(
+        "log.message.downconversion.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        Validator::None,
+        DYNAMIC,
+        "This configuration controls whether down-conversion of message formats is enabled to \
+         satisfy consume requests.",
+    ),
+    broker(
+        "log.message.format.version",
+        ConfigType::String,
+        Some("3.0-IV1"),
+        Validator::None,
+        READ_ONLY,
+        "[DEPRECATED] Specify the message format version the broker will use to append messages \
+         to the logs.",
+    ),
+    broker(
+        "log.message.timestamp.after.max.ms",
+        ConfigType::Long,
+        Some(LONG_MAX),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "This configuration sets the allowable timestamp difference between the message \
+         timestamp and the broker's timestamp. If log.message.timestamp.type=CreateTime, the \
+         message will be rejected if the difference in timestamps exceeds this specified \
+         threshold.",
+    ),
+    broker(
+        "log.message.timestamp.before.max.ms",
+        ConfigType::Long,
+        Some(LONG_MAX),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "This configuration sets the allowable timestamp difference between the broker's \
+         timestamp and the message timestamp. If log.message.timestamp.type=CreateTime, the \
+         message will be rejected if the difference in timestamps exceeds this specified \
+         threshold.",
+    ),
+    broker(
+        "log.message.timestamp.difference.max.ms",
+        ConfigType::Long,
+        Some(LONG_MAX),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "[DEPRECATED] The maximum difference allowed between the timestamp when a broker \
+         receives a message and the timestamp specified in the message.",
+    ),
+    broker(
+        "log.message.timestamp.type",
+        ConfigType::String,
+        Some("CreateTime"),
+        Validator::OneOf(&["CreateTime", "LogAppendTime"]),
+        DYNAMIC,
+        "Define whether the timestamp in the message is message create time or log append time. \
+         The value should be either CreateTime or LogAppendTime.",
+    ),
+    broker(
+        "log.preallocate",
+        ConfigType::Boolean,
+        Some("false"),
+        Validator::None,
+        DYNAMIC,
+        "Should pre allocate file when create new segment?",
+    ),
+    broker(
+        "log.retention.bytes",
+        ConfigType::Long,
+        Some("-1"),
+        Validator::None,
+        DYNAMIC,
+        "The maximum size of the log before deleting it",
+    ),
+    broker(
+        "log.retention.check.interval.ms",
+        ConfigType::Long,
+        Some("300000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The frequency in milliseconds that the log cleaner checks whether any log is eligible \
+         for deletion",
+    ),
+    grouped(
+        broker(
+            "log.retention.hours",
+            ConfigType::Int,
+            Some("168"),
+            Validator::None,
+            READ_ONLY,
+            "The number of hours to keep a log file before deleting it (in hours), tertiary to \
+             log.retention.ms property",
+        ),
+        RETENTION,
+    ),
+    grouped(
+        broker(
+            "log.retention.minutes",
+            ConfigType::Int,
+            None,
+            Validator::None,
+            READ_ONLY,
+            "The number of minutes to keep a log file before deleting it (in minutes), secondary \
+             to log.retention.ms property. If not set, the value in log.retention.hours is used",
+        ),
+        RETENTION,
+    ),
+    grouped(
+        broker(
+            "log.retention.ms",
+            ConfigType::Long,
+            None,
+            Validator::AtLeast(-1),
+            DYNAMIC,
+            "The number of milliseconds to keep a log file before deleting it (in milliseconds), \
+             If not set, the value in log.retention.minutes is used. If set to -1, no time limit \
+             is applied.",
+        ),
+        RETENTION,
+    ),
+    grouped(
+        broker(
+            "log.roll.hours",
+            ConfigType::Int,
+            Some("168"),
+            Validator::AtLeast(1),
+            READ_ONLY,
+            "The maximum time before a new log segment is rolled out (in hours), secondary to \
+             log.roll.ms property",
+        ),
+        ROLL,
+    ),
+    grouped(
+        broker(
+            "log.roll.jitter.hours",
+            ConfigType::Int,
+            Some("0"),
+            Validator::AtLeast(0),
+            READ_ONLY,
+            "The maximum jitter to subtract from logRollTimeMillis (in hours), secondary to \
+             log.roll.jitter.ms property",
+        ),
+        ROLL_JITTER,
+    ),
+    grouped(
+        broker(
+            "log.roll.jitter.ms",
+            ConfigType::Long,
+            None,
+            Validator::AtLeast(0),
+            DYNAMIC,
+            "The maximum jitter to subtract from logRollTimeMillis (in milliseconds). If not \
+             set, the value in log.roll.jitter.hours is used",
+        ),
+        ROLL_JITTER,
+    ),
+    grouped(
+        broker(
+            "log.roll.ms",
+            ConfigType::Long,
+            None,
+            Validator::AtLeast(1),
+            DYNAMIC,
+            "The maximum time before a new log segment is rolled out (in milliseconds). If not \
+             set, the value in log.roll.hours is used",
+        ),
+        ROLL,
+    ),
+    broker(
+        "log.segment.bytes",
+        ConfigType::Int,
+        Some("1073741824"),
+        Validator::AtLeast(14),
+        DYNAMIC,
+        "The maximum size of a single log file",
+    ),
+    broker(
+        "log.segment.delete.delay.ms",
+        ConfigType::Long,
+        Some("60000"),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "The amount of time to wait before deleting a file from the filesystem.",
+    ),
+    broker(
+        "max.connections",
+        ConfigType::Int,
+        Some("10000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum number of connections we allow in the broker at any time; further clients \
+         wait in the listen backlog. Myelin defaults to 10000 (Kafka: 2147483647).",
+    ),
+    broker(
+        "message.max.bytes",
+        ConfigType::Int,
+        Some("1048588"),
+        Validator::AtLeast(0),
+        DYNAMIC,
+        "The largest record batch size allowed by Kafka (after compression if compression is \
+         enabled). This can be set per topic with the topic level max.message.bytes config.",
+    ),
+    broker(
+        "min.insync.replicas",
+        ConfigType::Int,
+        Some("1"),
+        Validator::AtLeast(1),
+        DYNAMIC,
+        "When a producer sets acks to \"all\" (or \"-1\"), min.insync.replicas specifies the \
+         minimum number of replicas that must acknowledge a write for the write to be \
+         considered successful. If this minimum cannot be met, then the producer will raise an \
+         exception (either NotEnoughReplicas or NotEnoughReplicasAfterAppend).",
+    ),
+    broker(
+        "node.id",
+        ConfigType::Int,
+        Some("-1"),
+        Validator::None,
+        READ_ONLY,
+        "The node ID associated with the roles this process is playing.",
+    ),
+    broker(
+        "num.partitions",
+        ConfigType::Int,
+        Some("1"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The default number of log partitions per topic",
+    ),
+    broker(
+        "num.recovery.threads.per.data.dir",
+        ConfigType::Int,
+        None,
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The number of threads per data directory to be used for log recovery at startup and \
+         flushing at shutdown. Myelin defaults to the number of CPU cores (Kafka: 1).",
+    ),
+    broker(
+        "socket.request.max.bytes",
+        ConfigType::Int,
+        Some("104857600"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum number of bytes in a socket request",
+    ),
+    broker(
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        Some("false"),
+        Validator::None,
+        DYNAMIC,
+        "Indicates whether to enable replicas not in the ISR set to be elected as leader as a \
+         last resort, even though doing so may result in data loss",
+    ),
+];

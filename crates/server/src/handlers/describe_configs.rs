@@ -1,0 +1,260 @@
+//! DescribeConfigs (key 32), v1-4: the configs of topics and of this broker, with Kafka's
+//! names, values, sources, read-only flags and synonyms (v1+, when asked), config types and
+//! documentation (v3+, KIP-569).
+//!
+//! Resources, as Kafka's `ConfigHelper` answers them:
+//! - a topic (type 2): every topic config, its value in effect and where it comes from
+//!   (an override is `DYNAMIC_TOPIC_CONFIG`); UNKNOWN_TOPIC_OR_PARTITION for a topic that
+//!   does not exist, INVALID_TOPIC_EXCEPTION for an illegal name;
+//! - this broker (type 4, named by its node id): every broker config; the empty name: the
+//!   dynamic cluster-wide defaults that are set; another id or a non-number:
+//!   INVALID_REQUEST;
+//! - broker loggers (type 8, KIP-412) and every other type: INVALID_REQUEST. Kafka
+//!   describes its log4j loggers there; Myelin logs through `tracing` and has none.
+//!
+//! `configuration_keys` null or empty means every config; unknown keys are left out.
+
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::apis::{Handler, Reply};
+use crate::bounds::{self, all, from, Field, Ty};
+use crate::configs::{
+    broker_config, resource_type, BrokerConfigs, ConfigDef, ConfigSource, Resolved, SynonymValue,
+    BROKER_CONFIGS,
+};
+use crate::context::RequestContext;
+use crate::error::{state_error_code, HandlerError};
+
+/// The request's layout, for [`bounds::check`].
+const SCHEMA: &[Field] = &[
+    all(Ty::Structs(&[
+        all(Ty::Int8), // resource_type
+        all(Ty::Str),  // resource_name
+        all(Ty::Strs), // configuration_keys
+    ])),
+    all(Ty::Bool),     // include_synonyms
+    from(3, Ty::Bool), // include_documentation
+];
+
+/// The DescribeConfigs handler.
+#[derive(Debug)]
+pub struct DescribeConfigs;
+
+/// What the client asked to see of each config.
+#[derive(Clone, Copy)]
+struct Detail {
+    synonyms: bool,
+    documentation: bool,
+}
+
+impl Handler for DescribeConfigs {
+    type Request = DescribeConfigsRequest;
+    type Response = DescribeConfigsResponse;
+    const KEY: ApiKey = ApiKey::DescribeConfigs;
+    const NAME: &'static str = "DescribeConfigs";
+    const MIN_VERSION: i16 = 1;
+    const MAX_VERSION: i16 = 4;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: DescribeConfigsRequest,
+    ) -> Result<Reply<DescribeConfigsResponse>, HandlerError> {
+        let version = ctx.api_version();
+        let server = &ctx.server;
+        let state = server.metadata.state();
+        let view = BrokerConfigs::new(server.config.node_id, &server.static_broker_configs, &state);
+        let detail = Detail {
+            synonyms: request.include_synonyms,
+            // include_documentation: v3+ (KIP-569).
+            documentation: version >= 3 && request.include_documentation,
+        };
+        let results = request
+            .resources
+            .iter()
+            .map(|resource| {
+                let outcome = match resource.resource_type {
+                    resource_type::TOPIC => describe_topic(&view, &state, resource, detail),
+                    resource_type::BROKER => describe_broker(&view, resource, detail),
+                    resource_type::BROKER_LOGGER => Err((
+                        ResponseError::InvalidRequest,
+                        "Broker loggers are not supported: Myelin logs through tracing, not \
+                         log4j"
+                            .to_string(),
+                    )),
+                    other => Err((
+                        ResponseError::InvalidRequest,
+                        format!("Unsupported resource type: {other}"),
+                    )),
+                };
+                let result = DescribeConfigsResult::default()
+                    .with_resource_type(resource.resource_type)
+                    .with_resource_name(resource.resource_name.clone());
+                match outcome {
+                    Ok(configs) => result.with_configs(configs),
+                    Err((error, message)) => result
+                        .with_error_code(error.code())
+                        .with_error_message(Some(StrBytes::from_string(message))),
+                }
+            })
+            .collect();
+        Ok(Reply::Ready(
+            DescribeConfigsResponse::default().with_results(results),
+        ))
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        // Flexible from v4 (KIP-482).
+        bounds::check(body, SCHEMA, api_version, api_version >= 4)
+    }
+}
+
+type Outcome = Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)>;
+
+/// Whether the request asks for config `name`.
+fn wanted(resource: &DescribeConfigsResource, name: &str) -> bool {
+    match &resource.configuration_keys {
+        None => true,
+        Some(keys) => keys.is_empty() || keys.iter().any(|k| k.as_str() == name),
+    }
+}
+
+fn describe_topic(
+    view: &BrokerConfigs<'_>,
+    state: &myelin_cluster::MetadataState,
+    resource: &DescribeConfigsResource,
+    detail: Detail,
+) -> Outcome {
+    let name = resource.resource_name.as_str();
+    if let Err(e) = myelin_cluster::state::validate_topic_name(name) {
+        return Err((state_error_code(&e), e.to_string()));
+    }
+    let Some(topic) = state.topic_by_name(name) else {
+        return Err((
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' does not exist."),
+        ));
+    };
+    Ok(view
+        .topic_values(&topic.configs)
+        .filter(|(def, _)| wanted(resource, def.name))
+        .map(|(def, resolved)| {
+            let synonyms = if detail.synonyms {
+                view.topic_synonyms(def, &topic.configs)
+            } else {
+                Vec::new()
+            };
+            entry(def, resolved, false, synonyms, detail)
+        })
+        .collect())
+}
+
+fn describe_broker(
+    view: &BrokerConfigs<'_>,
+    resource: &DescribeConfigsResource,
+    detail: Detail,
+) -> Outcome {
+    let name = resource.resource_name.as_str();
+    if name.is_empty() {
+        // The cluster-wide defaults: only the dynamic ones that are set.
+        return Ok(view
+            .dynamic_default
+            .iter()
+            .filter(|(n, _)| wanted(resource, n))
+            .filter_map(|(n, v)| Some((broker_config(n)?, v)))
+            .map(|(def, v)| {
+                let synonyms = view.broker_synonyms(def, false);
+                let resolved = Resolved {
+                    value: Some(v.clone()),
+                    source: ConfigSource::DynamicDefaultBroker,
+                };
+                entry(
+                    def,
+                    resolved,
+                    !def.dynamic,
+                    synonyms_if(detail, synonyms),
+                    detail,
+                )
+            })
+            .collect());
+    }
+    let id: i32 = name.parse().map_err(|_| {
+        (
+            ResponseError::InvalidRequest,
+            format!("Broker id must be an integer, but it is: {name}"),
+        )
+    })?;
+    if id != view.node_id {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                view.node_id
+            ),
+        ));
+    }
+    Ok(BROKER_CONFIGS
+        .iter()
+        .filter(|def| wanted(resource, def.name))
+        .map(|def| {
+            let synonyms = view.broker_synonyms(def, true);
+            let resolved = Resolved {
+                value: view.value(def.name).value,
+                source: synonyms.first().map_or(ConfigSource::Default, |s| s.source),
+            };
+            entry(
+                def,
+                resolved,
+                !def.dynamic,
+                synonyms_if(detail, synonyms),
+                detail,
+            )
+        })
+        .collect())
+}
+
+fn synonyms_if(detail: Detail, synonyms: Vec<SynonymValue>) -> Vec<SynonymValue> {
+    if detail.synonyms {
+        synonyms
+    } else {
+        Vec::new()
+    }
+}
+
+fn entry(
+    def: &ConfigDef,
+    resolved: Resolved,
+    read_only: bool,
+    synonyms: Vec<SynonymValue>,
+    detail: Detail,
+) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_static_str(def.name))
+        .with_value(resolved.value.map(StrBytes::from_string))
+        .with_read_only(read_only)
+        .with_config_source(resolved.source.code())
+        .with_is_sensitive(false)
+        .with_synonyms(
+            synonyms
+                .into_iter()
+                .map(|s| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(StrBytes::from_static_str(s.name))
+                        .with_value(s.value.map(StrBytes::from_string))
+                        .with_source(s.source.code())
+                })
+                .collect(),
+        )
+        // config_type, documentation: v3+ (KIP-569); the codec leaves them out below.
+        .with_config_type(def.ty.code())
+        .with_documentation(
+            detail
+                .documentation
+                .then(|| StrBytes::from_static_str(def.doc)),
+        )
+}

@@ -1,0 +1,92 @@
+//! Writes the small seed corpus under `corpus/<target>/`: a few valid batches (every codec,
+//! headers, tombstones), segments made of them, and a little garbage.
+//!
+//! Run from `fuzz/`: `cargo run --example gen_corpus`.
+
+use std::path::Path;
+
+use myelin_log::compression::{compress, Compression};
+use myelin_log::record::{encode_record, BatchBuilder};
+
+fn batch(codec: Compression, base_offset: i64, n: i32, value_len: usize) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for i in 0..n {
+        let key = format!("key-{i}");
+        let value = vec![b'a' + (i % 26) as u8; value_len];
+        let headers: &[(&[u8], Option<&[u8]>)] = if i % 2 == 0 {
+            &[(b"h", Some(b"v")), (b"h", None)]
+        } else {
+            &[]
+        };
+        let value = if i == n - 1 && n > 2 {
+            None
+        } else {
+            Some(&value[..])
+        };
+        encode_record(&mut raw, 0, i64::from(i * 3), i, Some(key.as_bytes()), value, headers);
+    }
+    BatchBuilder {
+        base_offset,
+        compression: codec,
+        last_offset_delta: n - 1,
+        base_timestamp: 1_700_000_000_000,
+        max_timestamp: 1_700_000_000_000 + i64::from((n - 1) * 3),
+        ..BatchBuilder::new()
+    }
+    .build(&raw, n)
+    .unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let garbage: Vec<u8> = (0..200u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let mut segment = Vec::new();
+    let mut offset = 0;
+    for codec in Compression::ALL {
+        let b = batch(codec, offset, 3, 20);
+        write(&root.join("batch_validate"), &format!("seed-valid-{codec}"), &b);
+        offset += 3;
+        segment.extend_from_slice(&b);
+        // The records section alone, for the record decoder: count, then records.
+        let mut raw = Vec::new();
+        encode_record(&mut raw, 0, -5, 0, Some(b"k"), Some(b"value"), &[(b"h", None)]);
+        encode_record(&mut raw, 0, 7, 1, None, None, &[]);
+        let mut records = 2i32.to_be_bytes().to_vec();
+        records.extend_from_slice(&raw);
+        write(&root.join("record_decode"), "seed-two-records", &records);
+        // Codec streams, behind the selector byte that picks the codec.
+        let mut stream = vec![codec.id() as u8 + 5 * 16];
+        stream.extend(compress(codec, &raw).unwrap());
+        write(&root.join("decompress"), &format!("seed-stream-{codec}"), &stream);
+    }
+    write(&root.join("batch_validate"), "seed-garbage", &garbage);
+    write(&root.join("batch_validate"), "seed-header-only", &batch(Compression::None, 0, 1, 0)[..61]);
+    write(&root.join("record_decode"), "seed-garbage", &garbage);
+    write(&root.join("decompress"), "seed-garbage", &garbage);
+    // Segments: flags byte (bit 0: an index follows, bit 1: open as clean), index length.
+    let mut plain = vec![0u8, 0, 0];
+    plain.extend_from_slice(&segment);
+    write(&root.join("segment_recovery"), "seed-segment", &plain);
+    let mut torn = plain.clone();
+    torn.truncate(torn.len() - 17);
+    write(&root.join("segment_recovery"), "seed-segment-torn", &torn);
+    let first_len = batch(Compression::None, 0, 3, 20).len() as u32;
+    let mut index = Vec::new();
+    index.extend_from_slice(&2i32.to_be_bytes());
+    index.extend_from_slice(&0u32.to_be_bytes());
+    index.extend_from_slice(&5i32.to_be_bytes());
+    index.extend_from_slice(&first_len.to_be_bytes());
+    let mut with_index = vec![3u8];
+    with_index.extend_from_slice(&(index.len() as u16).to_be_bytes());
+    with_index.extend_from_slice(&index);
+    with_index.extend_from_slice(&segment);
+    write(&root.join("segment_recovery"), "seed-segment-with-index", &with_index);
+    let mut junk = vec![1u8, 0, 16];
+    junk.extend_from_slice(&garbage);
+    write(&root.join("segment_recovery"), "seed-garbage", &junk);
+}
