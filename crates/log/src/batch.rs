@@ -124,7 +124,10 @@ impl BatchHeader {
     }
     /// The offset of the batch's last record.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        // Saturating: the header may come from a damaged file; validation rejects the batch
+        // afterwards, this only must not overflow.
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
     /// Compression codec id (bits 0-2): 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
     pub fn codec(&self) -> i16 {

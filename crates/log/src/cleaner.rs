@@ -43,21 +43,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use crate::batch::{self, BatchHeader, ATTR_DELETE_HORIZON, HEADER_LEN, LOG_OVERHEAD};
-use crate::compression::Compression;
+use crate::batch;
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::files::{self, FileKind};
-use crate::io::{Fs, FsFile, OpenMode};
 use crate::log::Log;
-use crate::record::{self, BatchBuilder, RecordIter, RecordRef};
+use crate::record::{self, RecordIter};
 use crate::segment::Segment;
 
 mod rewrite;
 
-use rewrite::{clean_group, corrupt, log_path_of, remove_leftovers, suffixed, BatchReader, Filter, Written};
+use rewrite::{
+    clean_group, corrupt, log_path_of, remove_leftovers, suffixed, BatchReader, Filter, Written,
+};
 
 /// What one cleaning pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -403,7 +403,7 @@ fn map_segment(
         for r in RecordIter::new(&section, h.record_count) {
             let r = r.map_err(|e| corrupt(&path, pos, e))?;
             if let Some(key) = r.key {
-                let offset = h.base_offset + i64::from(r.offset_delta);
+                let offset = h.base_offset.saturating_add(i64::from(r.offset_delta));
                 if !map.put(key, offset, seg.base_offset, force) {
                     return Ok(false);
                 }

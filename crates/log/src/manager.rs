@@ -458,7 +458,12 @@ impl LogManager {
                 .get(&key)
                 .copied()
                 .unwrap_or(0);
-            match cleaner::clean_if_needed(&log, checkpoint, now_ms) {
+            match cleaner::clean_with_options(
+                &log,
+                checkpoint,
+                now_ms,
+                &Self::cleaner_options(&log),
+            ) {
                 Ok(Some(CleanStats { clean_offset, .. })) => {
                     self.inner.cleaner_offsets.lock().insert(key, clean_offset);
                     cleaned += 1;
@@ -475,6 +480,16 @@ impl LogManager {
         cleaned
     }
 
+    /// The cleaner's bounds for `log`: nothing at or above the recovery point is cleaned or
+    /// supersedes older records, since a crash may still cut it (replication will lower this
+    /// to the high watermark, below which no replica truncates).
+    fn cleaner_options(log: &Log) -> cleaner::CleanerOptions {
+        cleaner::CleanerOptions {
+            uncleanable_offset: log.recovery_point(),
+            ..Default::default()
+        }
+    }
+
     /// Compacts one log now if it needs it (tests and admin tools).
     pub fn clean_log(&self, log: &Arc<Log>, now_ms: i64) -> Result<Option<CleanStats>> {
         let key = (log.topic().to_string(), log.partition());
@@ -485,7 +500,8 @@ impl LogManager {
             .get(&key)
             .copied()
             .unwrap_or(0);
-        let stats = cleaner::clean_if_needed(log, checkpoint, now_ms)?;
+        let stats =
+            cleaner::clean_with_options(log, checkpoint, now_ms, &Self::cleaner_options(log))?;
         if let Some(s) = &stats {
             self.inner
                 .cleaner_offsets
@@ -620,6 +636,11 @@ impl LogManager {
     /// before the next periodic checkpoint cannot trust a recovery point above the cut.
     pub fn truncate_to(&self, log: &Arc<Log>, offset: i64) -> Result<()> {
         log.truncate_to(offset)?;
+        // The clean section cannot extend past the cut.
+        let key = (log.topic().to_string(), log.partition());
+        if let Some(clean) = self.inner.cleaner_offsets.lock().get_mut(&key) {
+            *clean = (*clean).min(offset);
+        }
         self.checkpoint()
     }
 

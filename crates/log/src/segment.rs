@@ -322,7 +322,7 @@ impl Segment {
                 .store(last_offset, Ordering::Release);
         }
         let since = self.bytes_since_index.load(Ordering::Relaxed);
-        if since >= interval {
+        if since >= interval && self.offset_of_max_timestamp() >= self.base_offset {
             let rel = (last_offset - self.base_offset) as i32;
             self.offset_index.append_offset(rel, position as u32)?;
             let ts_rel = (self.offset_of_max_timestamp() - self.base_offset) as i32;
@@ -784,6 +784,9 @@ impl Segment {
 
     /// Renames this segment's files with `suffix` appended (`.deleted`, `.cleaned`, ...).
     pub fn rename_files(&self, suffix: &str) -> Result<()> {
+        // From here on the files are not under their names: a reader must not re-create
+        // them by opening the old name.
+        self.deleted.store(true, Ordering::Release);
         for p in self.paths() {
             if self.fs.exists(&p) {
                 let to = files::with_suffix(&p, suffix);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use super::{decompress_limit, min_opt, CleanerOptions, OffsetMap};
+use super::{min_opt, CleanerOptions, OffsetMap};
 use crate::batch::{self, BatchHeader, ATTR_DELETE_HORIZON, HEADER_LEN, LOG_OVERHEAD};
 use crate::compression::Compression;
 use crate::config::LogConfig;
@@ -49,7 +49,7 @@ pub(super) struct BatchReader {
 }
 
 impl BatchReader {
-    fn new(seg: &Segment, limit: u64, chunk: usize) -> Result<Self> {
+    pub(super) fn new(seg: &Segment, limit: u64, chunk: usize) -> Result<Self> {
         Ok(Self {
             file: seg.file()?,
             path: log_path_of(seg),
@@ -79,7 +79,7 @@ impl BatchReader {
     }
 
     /// The next batch and its position; an error if the bytes do not hold whole batches.
-    fn next(&mut self) -> Result<Option<(u64, &[u8])>> {
+    pub(super) fn next(&mut self) -> Result<Option<(u64, &[u8])>> {
         if self.pos >= self.limit {
             return Ok(None);
         }
@@ -104,12 +104,12 @@ impl BatchReader {
 /// What to keep of each batch.
 #[derive(Debug)]
 pub(super) struct Filter<'a> {
-    map: &'a OffsetMap,
+    pub(super) map: &'a OffsetMap,
     /// The end of the segments the map covers whole: only records below it supersede.
-    map_end: i64,
-    now_ms: i64,
-    delete_retention_ms: i64,
-    decompress_limit: usize,
+    pub(super) map_end: i64,
+    pub(super) now_ms: i64,
+    pub(super) delete_retention_ms: i64,
+    pub(super) decompress_limit: usize,
 }
 
 #[derive(Debug)]
@@ -147,7 +147,7 @@ impl Filter<'_> {
         let mut removed = 0u64;
         for r in RecordIter::new(&section, h.record_count) {
             let r = r.map_err(bad)?;
-            let offset = h.base_offset + i64::from(r.offset_delta);
+            let offset = h.base_offset.saturating_add(i64::from(r.offset_delta));
             let superseded = r
                 .key
                 .and_then(|k| self.map.latest_below(k, self.map_end))
@@ -240,18 +240,18 @@ fn rebuild(
 #[derive(Debug)]
 pub(super) struct GroupOutcome {
     /// The cleaned segment, when anything changed.
-    written: Option<Written>,
+    pub(super) written: Option<Written>,
     /// Sizes of the group's segments as read.
-    sizes: Vec<u64>,
-    records_removed: u64,
-    horizon: Option<i64>,
+    pub(super) sizes: Vec<u64>,
+    pub(super) records_removed: u64,
+    pub(super) horizon: Option<i64>,
 }
 
 /// A cleaned segment in `.cleaned` files, synced.
 #[derive(Debug)]
 pub(super) struct Written {
-    base_offset: i64,
-    size: u64,
+    pub(super) base_offset: i64,
+    pub(super) size: u64,
 }
 
 pub(super) fn clean_group(
@@ -512,12 +512,11 @@ impl IndexBuilder {
     }
 
     fn relative(&self, offset: i64) -> Result<i32, String> {
-        i32::try_from(offset - self.base_offset).map_err(|_| {
-            format!(
-                "offset {offset} does not fit a segment based at {}",
-                self.base_offset
-            )
-        })
+        let base = self.base_offset;
+        offset
+            .checked_sub(base)
+            .and_then(|rel| i32::try_from(rel).ok())
+            .ok_or_else(|| format!("offset {offset} does not fit a segment based at {base}"))
     }
 
     fn add(

@@ -75,7 +75,11 @@ fn renames_and_removals_revert_unless_the_directory_is_synced() {
     fs.sync_dir(p("/d")).unwrap();
     fs.rename(p("/d/a"), p("/d/b")).unwrap();
     assert_eq!(fs.list_dir(p("/d")).unwrap(), vec!["b".to_string()]);
-    assert_eq!(fs.read_file(p("/d/b")).unwrap(), b"A", "a rename replaces its target");
+    assert_eq!(
+        fs.read_file(p("/d/b")).unwrap(),
+        b"A",
+        "a rename replaces its target"
+    );
     fs.remove_file(p("/d/b")).unwrap();
     assert!(fs.list_dir(p("/d")).unwrap().is_empty());
     let after = fs.crash();
