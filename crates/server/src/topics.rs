@@ -14,10 +14,14 @@ use crate::configs::BrokerConfigs;
 use crate::context::ServerContext;
 use crate::error::metadata_error_code;
 
-/// The most partitions one request may add to one topic. Each partition is a directory of
-/// files created inside the commit; Kafka's controller likewise refuses operations of more
-/// than 10,000 records.
+/// The most partitions one CreateTopics or CreatePartitions request may add. Each partition
+/// is a directory of files created inside the commit; Kafka's controller likewise refuses
+/// operations of more than 10,000 records, with POLICY_VIOLATION and
+/// [`EXCESSIVE_BATCH_MESSAGE`].
 pub const MAX_NEW_PARTITIONS: u32 = 10_000;
+
+/// Kafka's message for an operation over [`MAX_NEW_PARTITIONS`].
+pub const EXCESSIVE_BATCH_MESSAGE: &str = "Unable to perform excessively large batch operation.";
 
 /// Topics created by the group and transaction coordinators with their own settings, never
 /// by auto-creation.

@@ -222,7 +222,9 @@ mod tests {
         copy_range(&mut out, &slice, 0, &mut scratch).await.unwrap();
         assert_eq!(out, &content[10..150_010]);
         let mut out = Vec::new();
-        copy_range(&mut out, &slice, 149_000, &mut scratch).await.unwrap();
+        copy_range(&mut out, &slice, 149_000, &mut scratch)
+            .await
+            .unwrap();
         assert_eq!(out, &content[149_010..150_010]);
     }
 }

@@ -185,7 +185,7 @@ async fn create_topics_defaults_validation_and_errors() {
     let got = codes(&r);
     assert_eq!(
         got.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
-        [36, 17, 17, 17, 42, 38, 38, 37, 37]
+        [36, 17, 17, 17, 42, 38, 38, 37, 44]
     );
     assert_eq!(got[4].0, "twice");
     assert_eq!(

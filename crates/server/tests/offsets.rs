@@ -4,7 +4,9 @@ mod common;
 
 use common::data::*;
 use common::{Client, TestServer};
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse;
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
@@ -72,12 +74,29 @@ async fn list_offsets_every_spec_in_every_version() {
     for version in 1..=8i16 {
         // leader_epoch is sent from v4 only.
         let epoch = if version >= 4 { 0 } else { -1 };
-        assert_eq!(list_one(&mut client, version, -2).await, (0, 0, -1, epoch), "v{version} earliest");
-        assert_eq!(list_one(&mut client, version, -1).await, (0, 6, -1, epoch), "v{version} latest");
+        assert_eq!(
+            list_one(&mut client, version, -2).await,
+            (0, 0, -1, epoch),
+            "v{version} earliest"
+        );
+        assert_eq!(
+            list_one(&mut client, version, -1).await,
+            (0, 6, -1, epoch),
+            "v{version} latest"
+        );
         // The first record at or after the time.
-        assert_eq!(list_one(&mut client, version, 1_500).await, (0, 2, 3_000, epoch));
-        assert_eq!(list_one(&mut client, version, 2_000).await, (0, 2, 3_000, epoch));
-        assert_eq!(list_one(&mut client, version, 0).await, (0, 0, 1_000, epoch));
+        assert_eq!(
+            list_one(&mut client, version, 1_500).await,
+            (0, 2, 3_000, epoch)
+        );
+        assert_eq!(
+            list_one(&mut client, version, 2_000).await,
+            (0, 2, 3_000, epoch)
+        );
+        assert_eq!(
+            list_one(&mut client, version, 0).await,
+            (0, 0, 1_000, epoch)
+        );
         // Nothing that late: -1 and -1, no error.
         assert_eq!(list_one(&mut client, version, 9_000).await, (0, -1, -1, -1));
         if version >= 7 {
@@ -103,11 +122,17 @@ async fn list_offsets_errors() {
     let r = list(&mut client, 5, "t", &[(0, -1), (3, -1), (0, -2)], 0).await;
     // A partition named twice: INVALID_REQUEST for both; an unknown one.
     assert_eq!(r[0].error_code, ResponseError::InvalidRequest.code());
-    assert_eq!(r[1].error_code, ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(
+        r[1].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
     assert_eq!(r[2].error_code, ResponseError::InvalidRequest.code());
     assert_eq!((r[1].offset, r[1].timestamp), (-1, -1));
     let r = list(&mut client, 5, "nope", &[(0, -1)], 0).await;
-    assert_eq!(r[0].error_code, ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(
+        r[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
 
     // current_leader_epoch (v4+): above ours, below ours.
     for (epoch, error) in [
@@ -128,7 +153,13 @@ async fn list_offsets_errors() {
     server.stop().await;
 }
 
-async fn end_offset(client: &mut Client, version: i16, topic: &str, current: i32, epoch: i32) -> EpochEndOffset {
+async fn end_offset(
+    client: &mut Client,
+    version: i16,
+    topic: &str,
+    current: i32,
+    epoch: i32,
+) -> EpochEndOffset {
     let request = OffsetForLeaderEpochRequest::default()
         .with_replica_id((-1).into())
         .with_topics(vec![OffsetForLeaderTopic::default()
@@ -137,8 +168,9 @@ async fn end_offset(client: &mut Client, version: i16, topic: &str, current: i32
                 .with_partition(0)
                 .with_current_leader_epoch(current)
                 .with_leader_epoch(epoch)])]);
-    let r: OffsetForLeaderEpochResponse =
-        client.call(ApiKey::OffsetForLeaderEpoch, version, &request).await;
+    let r: OffsetForLeaderEpochResponse = client
+        .call(ApiKey::OffsetForLeaderEpoch, version, &request)
+        .await;
     assert_eq!(r.topics[0].topic.as_str(), topic);
     r.topics[0].partitions[0].clone()
 }
@@ -180,7 +212,13 @@ async fn delete(client: &mut Client, version: i16, topic: &str, offset: i64) -> 
 #[tokio::test]
 async fn delete_records_moves_the_log_start_offset() {
     let (server, mut client) = server_with_records().await;
-    let id = server.metadata.state().topic_by_name("t").unwrap().topic_id.0;
+    let id = server
+        .metadata
+        .state()
+        .topic_by_name("t")
+        .unwrap()
+        .topic_id
+        .0;
     for version in 0..=2i16 {
         // Beyond the high watermark; negative.
         assert_eq!(
@@ -196,16 +234,41 @@ async fn delete_records_moves_the_log_start_offset() {
     // Below the log start offset: nothing changes.
     assert_eq!(delete(&mut client, 1, "t", 1).await, (0, 3));
     // Fetching below it is out of range; from it, the batch holding it.
-    let f = fetch(&mut client, 12, &fetch_request(12, "t", id, &[(0, 2)], 1 << 20)).await;
-    assert_eq!(only_partition(&f).error_code, ResponseError::OffsetOutOfRange.code());
-    let f = fetch(&mut client, 12, &fetch_request(12, "t", id, &[(0, 3)], 1 << 20)).await;
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "t", id, &[(0, 2)], 1 << 20),
+    )
+    .await;
+    assert_eq!(
+        only_partition(&f).error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "t", id, &[(0, 3)], 1 << 20),
+    )
+    .await;
     let p = only_partition(&f);
     assert_eq!((p.error_code, p.log_start_offset), (0, 3));
-    assert_eq!(split_batches(p.records.as_ref().unwrap())[0].0.base_offset, 2);
+    assert_eq!(
+        split_batches(p.records.as_ref().unwrap())[0].0.base_offset,
+        2
+    );
     assert_eq!(list_one(&mut client, 5, -2).await.1, 3);
     // -1 means the high watermark.
     assert_eq!(delete(&mut client, 2, "t", -1).await, (0, 6));
     assert_eq!(list_one(&mut client, 5, -2).await.1, 6);
+    // Checkpointed before the answer: a restart keeps the records deleted.
+    let checkpoint = myelin_log::manager::read_checkpoint(
+        &myelin_log::io::RealFs,
+        &server
+            .dir()
+            .join("logs")
+            .join(myelin_log::files::LOG_START_OFFSET_CHECKPOINT),
+    );
+    assert_eq!(checkpoint.get(&("t".to_string(), 0)), Some(&6));
 
     // Unknown topics; compacted topics refuse.
     assert_eq!(

@@ -7,8 +7,7 @@ use common::data::*;
 use common::{Client, TestServer};
 use kafka_protocol::messages::fetch_request::ForgottenTopic;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse,
-    ProduceResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, ProduceResponse,
 };
 use kafka_protocol::ResponseError;
 use myelin_log::compression::Compression;
@@ -81,7 +80,12 @@ async fn produce_then_fetch_round_trips_in_every_version() {
         }
     }
     // A fetch from inside a batch returns that whole batch.
-    let r = fetch(&mut client, 11, &fetch_request(11, "orders", id, &[(0, 4)], 1 << 20)).await;
+    let r = fetch(
+        &mut client,
+        11,
+        &fetch_request(11, "orders", id, &[(0, 4)], 1 << 20),
+    )
+    .await;
     let batches = split_batches(only_partition(&r).records.as_ref().unwrap());
     assert_eq!(batches[0].0.base_offset, 3);
     server.stop().await;
@@ -94,7 +98,12 @@ async fn acks_zero_sends_no_response_and_later_answers_keep_their_order() {
     let mut client = server.connect().await;
     let b = batch("forget", 2, now(), Compression::None);
     client
-        .send(ApiKey::Produce, 9, 1, &produce_request("fire", 0, b.clone(), 0))
+        .send(
+            ApiKey::Produce,
+            9,
+            1,
+            &produce_request("fire", 0, b.clone(), 0),
+        )
         .await;
     client
         .send(ApiKey::ApiVersions, 0, 2, &ApiVersionsRequest::default())
@@ -144,12 +153,24 @@ async fn per_partition_errors() {
     // Inconsistent lengths too.
     let r = produce(&mut client, 9, "plain", 0, ok[..ok.len() - 1].to_vec()).await;
     assert_eq!(code(&r), Some(ResponseError::CorruptMessage));
-    let f = fetch(&mut client, 12, &fetch_request(12, "plain", id, &[(0, 0)], 1 << 20)).await;
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "plain", id, &[(0, 0)], 1 << 20),
+    )
+    .await;
     assert_eq!(only_partition(&f).high_watermark, 0);
     assert_eq!(only_partition(&f).records.as_deref(), Some(&[][..]));
 
     // Two batches in one partition's records, and none at all: INVALID_RECORD.
-    let r = produce(&mut client, 9, "plain", 0, [ok.clone(), ok.clone()].concat()).await;
+    let r = produce(
+        &mut client,
+        9,
+        "plain",
+        0,
+        [ok.clone(), ok.clone()].concat(),
+    )
+    .await;
     assert_eq!(code(&r), Some(ResponseError::InvalidRecord));
     let r = produce(&mut client, 9, "plain", 0, Vec::new()).await;
     assert_eq!(code(&r), Some(ResponseError::InvalidRecord));
@@ -170,7 +191,11 @@ async fn per_partition_errors() {
         ("nope", 0, ResponseError::UnknownTopicOrPartition),
         ("plain", 2, ResponseError::UnknownTopicOrPartition),
         ("bad name!", 0, ResponseError::InvalidTopicException),
-        ("__consumer_offsets", 0, ResponseError::InvalidTopicException),
+        (
+            "__consumer_offsets",
+            0,
+            ResponseError::InvalidTopicException,
+        ),
     ] {
         let r = produce(&mut client, 9, topic, partition, ok.clone()).await;
         assert_eq!(code(&r), Some(error), "{topic}-{partition}");
@@ -183,7 +208,11 @@ async fn per_partition_errors() {
 
     // acks must be -1, 0 or 1.
     let r: ProduceResponse = client
-        .call(ApiKey::Produce, 9, &produce_request("plain", 0, ok.clone(), 2))
+        .call(
+            ApiKey::Produce,
+            9,
+            &produce_request("plain", 0, ok.clone(), 2),
+        )
         .await;
     assert_eq!(
         r.responses[0].partition_responses[0].error_code,
@@ -201,7 +230,14 @@ async fn min_insync_replicas_above_one_refuses_acks_all_only() {
     let server = server().await;
     create_topic(&server, "isr", 1, &[("min.insync.replicas", "2")]);
     let mut client = server.connect().await;
-    let r = produce(&mut client, 9, "isr", 0, batch("a", 1, now(), Compression::None)).await;
+    let r = produce(
+        &mut client,
+        9,
+        "isr",
+        0,
+        batch("a", 1, now(), Compression::None),
+    )
+    .await;
     assert_eq!(r.error_code, ResponseError::NotEnoughReplicas.code());
     let r: ProduceResponse = client
         .call(
@@ -223,7 +259,12 @@ async fn a_topic_compression_type_recompresses_batches() {
         let r = produce(&mut client, 9, "gz", 0, batch("c", 4, 7_000 + now(), codec)).await;
         assert_eq!(r.error_code, 0);
     }
-    let f = fetch(&mut client, 12, &fetch_request(12, "gz", id, &[(0, 0)], 1 << 20)).await;
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "gz", id, &[(0, 0)], 1 << 20),
+    )
+    .await;
     let batches = split_batches(only_partition(&f).records.as_ref().unwrap());
     assert_eq!(batches.len(), 3);
     for (i, (h, b)) in batches.iter().enumerate() {
@@ -299,7 +340,14 @@ async fn produce_v0_to_v2_get_unsupported_version_in_their_own_layout() {
         assert!(r.0.is_empty());
     }
     // Nothing was stored, and the connection still serves v3+.
-    let r = produce(&mut client, 3, "old", 0, batch("new", 1, now(), Compression::None)).await;
+    let r = produce(
+        &mut client,
+        3,
+        "old",
+        0,
+        batch("new", 1, now(), Compression::None),
+    )
+    .await;
     assert_eq!((r.error_code, r.base_offset), (0, 0));
     server.stop().await;
 }
@@ -336,7 +384,12 @@ async fn a_long_poll_returns_as_soon_as_min_bytes_arrive() {
     let mut client = server.connect().await;
     let first = batch("first", 2, now(), Compression::None);
     let second = batch("second", 2, now(), Compression::None);
-    assert_eq!(produce(&mut client, 9, "poll", 0, first.clone()).await.error_code, 0);
+    assert_eq!(
+        produce(&mut client, 9, "poll", 0, first.clone())
+            .await
+            .error_code,
+        0
+    );
 
     // Waits up to 30 s for more than the first batch. The produce behind it on the same
     // connection is handled after the fetch started waiting (requests are handled in
@@ -393,14 +446,56 @@ async fn a_long_poll_returns_as_soon_as_min_bytes_arrive() {
 }
 
 #[tokio::test]
+async fn a_long_poll_answers_at_once_when_more_lies_in_a_later_segment() {
+    let server = server().await;
+    // Small segments: one batch each.
+    let id = create_topic(&server, "rolled", 1, &[("segment.bytes", "100")]);
+    let mut client = server.connect().await;
+    for i in 0..3 {
+        let b = batch(&format!("r{i}"), 1, now(), Compression::None);
+        assert!(b.len() > 50);
+        produce(&mut client, 9, "rolled", 0, b).await;
+    }
+    let segments = server
+        .partitions
+        .get("rolled", 0)
+        .unwrap()
+        .log
+        .segment_base_offsets();
+    assert_eq!(segments, vec![0, 1, 2]);
+    // A read takes one segment; more than that is already there, so waiting for min_bytes
+    // cannot help this response: it answers at once, as Kafka's DelayedFetch does.
+    let mut request = fetch_request(12, "rolled", id, &[(0, 0)], 1 << 20);
+    request.max_wait_ms = 60_000;
+    request.min_bytes = 1 << 20;
+    let f = fetch(&mut client, 12, &request).await;
+    let p = only_partition(&f);
+    assert_eq!((p.error_code, p.high_watermark), (0, 3));
+    assert_eq!(split_batches(p.records.as_ref().unwrap()).len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn fetch_errors() {
     let server = server().await;
     let id = create_topic(&server, "e", 1, &[]);
     let mut client = server.connect().await;
-    produce(&mut client, 9, "e", 0, batch("a", 3, now(), Compression::None)).await;
+    produce(
+        &mut client,
+        9,
+        "e",
+        0,
+        batch("a", 3, now(), Compression::None),
+    )
+    .await;
 
     // Past the log end offset: OFFSET_OUT_OF_RANGE with offsets -1; at it: nothing yet.
-    let f = fetch(&mut client, 12, &fetch_request(12, "e", id, &[(0, 4)], 1 << 20)).await;
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "e", id, &[(0, 4)], 1 << 20),
+    )
+    .await;
     let p = only_partition(&f);
     assert_eq!(p.error_code, ResponseError::OffsetOutOfRange.code());
     assert_eq!(
@@ -408,11 +503,21 @@ async fn fetch_errors() {
         (-1, -1, -1)
     );
     assert_eq!(p.records.as_deref(), Some(&[][..]));
-    let f = fetch(&mut client, 12, &fetch_request(12, "e", id, &[(0, 3)], 1 << 20)).await;
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "e", id, &[(0, 3)], 1 << 20),
+    )
+    .await;
     assert_eq!(only_partition(&f).error_code, 0);
 
     // Unknown topic by name (v12) and by id (v13), unknown partition.
-    let f = fetch(&mut client, 12, &fetch_request(12, "nope", id, &[(0, 0)], 1 << 20)).await;
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "nope", id, &[(0, 0)], 1 << 20),
+    )
+    .await;
     assert_eq!(
         only_partition(&f).error_code,
         ResponseError::UnknownTopicOrPartition.code()
@@ -423,8 +528,16 @@ async fn fetch_errors() {
         &fetch_request(13, "", Uuid::from_u128(9), &[(0, 0)], 1 << 20),
     )
     .await;
-    assert_eq!(only_partition(&f).error_code, ResponseError::UnknownTopicId.code());
-    let f = fetch(&mut client, 13, &fetch_request(13, "", id, &[(1, 0)], 1 << 20)).await;
+    assert_eq!(
+        only_partition(&f).error_code,
+        ResponseError::UnknownTopicId.code()
+    );
+    let f = fetch(
+        &mut client,
+        13,
+        &fetch_request(13, "", id, &[(1, 0)], 1 << 20),
+    )
+    .await;
     assert_eq!(
         only_partition(&f).error_code,
         ResponseError::UnknownTopicOrPartition.code()
@@ -434,7 +547,10 @@ async fn fetch_errors() {
     let mut request = fetch_request(12, "e", id, &[(0, 0)], 1 << 20);
     request.topics[0].partitions[0].current_leader_epoch = 3;
     let f = fetch(&mut client, 12, &request).await;
-    assert_eq!(only_partition(&f).error_code, ResponseError::UnknownLeaderEpoch.code());
+    assert_eq!(
+        only_partition(&f).error_code,
+        ResponseError::UnknownLeaderEpoch.code()
+    );
 
     // read_committed: an empty aborted transaction list, not null.
     let mut request = fetch_request(12, "e", id, &[(0, 0)], 1 << 20);
@@ -461,11 +577,27 @@ async fn byte_limits_and_at_least_one_batch() {
     let size = sizes[0] as i32;
 
     // partition_max_bytes far below a batch: still one whole batch (KIP-74).
-    let f = fetch(&mut client, 12, &fetch_request(12, "big", id, &[(0, 0)], 10)).await;
-    assert_eq!(split_batches(only_partition(&f).records.as_ref().unwrap()).len(), 1);
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "big", id, &[(0, 0)], 10),
+    )
+    .await;
+    assert_eq!(
+        split_batches(only_partition(&f).records.as_ref().unwrap()).len(),
+        1
+    );
     // Room for two.
-    let f = fetch(&mut client, 12, &fetch_request(12, "big", id, &[(0, 0)], 2 * size + 5)).await;
-    assert_eq!(split_batches(only_partition(&f).records.as_ref().unwrap()).len(), 2);
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "big", id, &[(0, 0)], 2 * size + 5),
+    )
+    .await;
+    assert_eq!(
+        split_batches(only_partition(&f).records.as_ref().unwrap()).len(),
+        2
+    );
 
     // max_bytes for the response: the first partition takes one batch (1.5 fit), the
     // second gets the half batch left, which holds none: it is not the first with data.
@@ -678,7 +810,12 @@ async fn pipelined_produces_share_the_connection_in_order() {
                 ApiKey::Produce,
                 9,
                 i,
-                &produce_request("pipe", 0, batch(&format!("p{i}"), 1, now(), Compression::None), -1),
+                &produce_request(
+                    "pipe",
+                    0,
+                    batch(&format!("p{i}"), 1, now(), Compression::None),
+                    -1,
+                ),
             )
             .await;
     }
@@ -687,13 +824,24 @@ async fn pipelined_produces_share_the_connection_in_order() {
             .read(ApiKey::Produce.response_header_version(9), 9)
             .await;
         assert_eq!(correlation_id, i);
-        assert_eq!(r.responses[0].partition_responses[0].base_offset, i64::from(i));
+        assert_eq!(
+            r.responses[0].partition_responses[0].base_offset,
+            i64::from(i)
+        );
     }
-    let f = fetch(&mut client, 12, &fetch_request(12, "pipe", id, &[(0, 0)], 1 << 20)).await;
+    let f = fetch(
+        &mut client,
+        12,
+        &fetch_request(12, "pipe", id, &[(0, 0)], 1 << 20),
+    )
+    .await;
     let batches = split_batches(only_partition(&f).records.as_ref().unwrap());
     assert_eq!(batches.len(), 20);
     for (i, (_, b)) in batches.iter().enumerate() {
-        assert_eq!(record_values(b)[0].1.as_deref(), Some(format!("p{i}-0").as_bytes()));
+        assert_eq!(
+            record_values(b)[0].1.as_deref(),
+            Some(format!("p{i}-0").as_bytes())
+        );
     }
     server.stop().await;
 }

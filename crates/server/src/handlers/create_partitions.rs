@@ -5,7 +5,8 @@
 //! manual assignment must list exactly the new partitions, each with this broker as its
 //! only replica (INVALID_REPLICA_ASSIGNMENT). Unknown topics get UNKNOWN_TOPIC_OR_PARTITION,
 //! a topic listed twice INVALID_REQUEST. `validate_only` runs the checks and changes
-//! nothing. The new partitions' logs are created in the same commit.
+//! nothing. One request adds at most 10,000 partitions (POLICY_VIOLATION past that, as
+//! Kafka's controller). The new partitions' logs are created in the same commit.
 
 use std::collections::HashMap;
 
@@ -21,7 +22,7 @@ use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, state_error_code, HandlerError};
 use crate::handlers::create_topics::check_replicas;
-use crate::topics::{self, MAX_NEW_PARTITIONS};
+use crate::topics::{self, EXCESSIVE_BATCH_MESSAGE, MAX_NEW_PARTITIONS};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -56,6 +57,8 @@ impl Handler for CreatePartitions {
         }
         let mut answered = std::collections::HashSet::new();
         let mut results = Vec::with_capacity(counts.len());
+        // New partitions this request may still add (see `MAX_NEW_PARTITIONS`).
+        let mut budget = MAX_NEW_PARTITIONS;
         for topic in &request.topics {
             let name = topic.name.as_str();
             if !answered.insert(name) {
@@ -67,7 +70,7 @@ impl Handler for CreatePartitions {
                     Some("Duplicate topic name.".into()),
                 ))
             } else {
-                create(&ctx, topic, request.validate_only).await
+                create(&ctx, topic, request.validate_only, &mut budget).await
             };
             let mut r = CreatePartitionsTopicResult::default()
                 .with_name(topic.name.clone())
@@ -95,6 +98,7 @@ async fn create(
     ctx: &RequestContext,
     topic: &CreatePartitionsTopic,
     validate_only: bool,
+    budget: &mut u32,
 ) -> Outcome {
     let name = topic.name.as_str();
     let state = ctx.server.metadata.state();
@@ -119,12 +123,10 @@ async fn create(
         ));
     }
     let added = requested - current;
-    if added > i64::from(MAX_NEW_PARTITIONS) {
+    if added > i64::from(*budget) {
         return Err((
-            ResponseError::InvalidPartitions,
-            Some(format!(
-                "Adding {added} partitions at once exceeds the limit of {MAX_NEW_PARTITIONS}."
-            )),
+            ResponseError::PolicyViolation,
+            Some(EXCESSIVE_BATCH_MESSAGE.into()),
         ));
     }
     if let Some(assignments) = &topic.assignments {
@@ -150,6 +152,7 @@ async fn create(
     state
         .validate(&record)
         .map_err(|e| (state_error_code(&e), Some(e.to_string())))?;
+    *budget -= added as u32;
     if validate_only {
         return Ok(());
     }

@@ -12,6 +12,8 @@
 //! - Names: INVALID_TOPIC_EXCEPTION for illegal or colliding names, TOPIC_ALREADY_EXISTS,
 //!   INVALID_REQUEST for a name listed twice.
 //! - `validate_only` runs every check and creates nothing.
+//! - One request creates at most 10,000 partitions; topics past that get POLICY_VIOLATION
+//!   (Kafka's controller bounds the records of one operation the same way).
 //! - From v5 a created topic's result carries its partition count, replication factor and
 //!   every topic config with its value and source (KIP-525); from v7 its topic id (KIP-516).
 
@@ -32,7 +34,7 @@ use crate::bounds::{self, all, Field, Ty};
 use crate::configs::{normalize_topic_configs, BrokerConfigs};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, state_error_code, topic_config_error_code, HandlerError};
-use crate::topics::{self, MAX_NEW_PARTITIONS};
+use crate::topics::{self, EXCESSIVE_BATCH_MESSAGE, MAX_NEW_PARTITIONS};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -70,6 +72,9 @@ impl Handler for CreateTopics {
         }
         let mut answered = HashSet::new();
         let mut results = Vec::with_capacity(counts.len());
+        // New partitions this request may still create (Kafka's controller bounds the
+        // records of one operation).
+        let mut budget = MAX_NEW_PARTITIONS;
         for topic in &request.topics {
             let name = topic.name.as_str();
             if !answered.insert(name) {
@@ -82,7 +87,7 @@ impl Handler for CreateTopics {
                     "Duplicate topic name.".into(),
                 )
             } else {
-                create(&ctx, topic, request.validate_only, version).await
+                create(&ctx, topic, request.validate_only, version, &mut budget).await
             };
             results.push(result);
         }
@@ -112,11 +117,20 @@ async fn create(
     topic: &CreatableTopic,
     validate_only: bool,
     version: i16,
+    budget: &mut u32,
 ) -> CreatableTopicResult {
     let plan = match plan(ctx, topic) {
         Ok(plan) => plan,
         Err((error, message)) => return failure(topic, error, message),
     };
+    if plan.partitions > *budget {
+        return failure(
+            topic,
+            ResponseError::PolicyViolation,
+            EXCESSIVE_BATCH_MESSAGE.into(),
+        );
+    }
+    *budget -= plan.partitions;
     let (topic_id, configs) = (plan.topic_id, plan.configs);
     if !validate_only {
         if let Err(e) = topics::commit(&ctx.server, plan.record).await {
@@ -232,15 +246,6 @@ fn plan(ctx: &RequestContext, topic: &CreatableTopic) -> Result<Plan, (ResponseE
         ));
     }
     let partitions = partitions as u32;
-    if partitions > MAX_NEW_PARTITIONS {
-        return Err((
-            ResponseError::InvalidPartitions,
-            format!(
-                "Creating {partitions} partitions at once exceeds the limit of \
-                 {MAX_NEW_PARTITIONS}; create fewer and add more with CreatePartitions."
-            ),
-        ));
-    }
 
     let configs = normalize_topic_configs(
         topic

@@ -19,9 +19,9 @@ use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsRespon
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::bounds::{self, all, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
-use crate::bounds::{self, all, Field, Ty};
 
 /// The DeleteRecords handler.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ pub struct DeleteRecords;
 /// The request layout (Kafka's `DeleteRecordsRequest.json`), for [`bounds::check`].
 const SCHEMA: &[Field] = &[
     all(Ty::Structs(&[
-        all(Ty::Str), // name
+        all(Ty::Str),                                        // name
         all(Ty::Structs(&[all(Ty::Int32), all(Ty::Int64)])), // partition_index, offset
     ])),
     all(Ty::Int32), // timeout_ms
@@ -108,7 +108,12 @@ fn delete(
     p: &DeleteRecordsPartition,
 ) -> DeleteRecordsPartitionResult {
     let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-    let error = |e: ResponseError| result.clone().with_error_code(e.code()).with_low_watermark(-1);
+    let error = |e: ResponseError| {
+        result
+            .clone()
+            .with_error_code(e.code())
+            .with_low_watermark(-1)
+    };
     let Some(partition) = server.partitions.get(topic, p.partition_index) else {
         return error(ResponseError::UnknownTopicOrPartition);
     };
@@ -126,7 +131,13 @@ fn delete(
     }
     match partition.log.advance_log_start_offset(offset) {
         Ok(low_watermark) => {
-            tracing::info!(topic, partition = p.partition_index, offset, low_watermark, "records deleted");
+            tracing::info!(
+                topic,
+                partition = p.partition_index,
+                offset,
+                low_watermark,
+                "records deleted"
+            );
             result.with_low_watermark(low_watermark)
         }
         Err(e) => {
@@ -147,9 +158,10 @@ mod tests {
     #[test]
     fn request_shape_accepts_codec_requests() {
         for version in 0..=2i16 {
-            let request = DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
-                .with_name(TopicName(StrBytes::from_static_str("t")))
-                .with_partitions(vec![DeleteRecordsPartition::default(); 2])]);
+            let request =
+                DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![DeleteRecordsPartition::default(); 2])]);
             let mut body = BytesMut::new();
             request.encode(&mut body, version).unwrap();
             DeleteRecords::check_request(version, &body).unwrap();

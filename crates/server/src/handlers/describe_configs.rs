@@ -14,6 +14,8 @@
 //!
 //! `configuration_keys` null or empty means every config; unknown keys are left out.
 
+use std::collections::HashSet;
+
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -116,12 +118,17 @@ impl Handler for DescribeConfigs {
 
 type Outcome = Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)>;
 
-/// Whether the request asks for config `name`.
-fn wanted(resource: &DescribeConfigsResource, name: &str) -> bool {
-    match &resource.configuration_keys {
-        None => true,
-        Some(keys) => keys.is_empty() || keys.iter().any(|k| k.as_str() == name),
-    }
+/// The config names the request asks for; `None` for all (a null or empty list, as Kafka).
+fn keys(resource: &DescribeConfigsResource) -> Option<HashSet<&str>> {
+    resource
+        .configuration_keys
+        .as_ref()
+        .filter(|keys| !keys.is_empty())
+        .map(|keys| keys.iter().map(|k| k.as_str()).collect())
+}
+
+fn wanted(keys: &Option<HashSet<&str>>, name: &str) -> bool {
+    keys.as_ref().is_none_or(|k| k.contains(name))
 }
 
 fn describe_topic(
@@ -140,9 +147,10 @@ fn describe_topic(
             format!("Topic '{name}' does not exist."),
         ));
     };
+    let keys = keys(resource);
     Ok(view
         .topic_values(&topic.configs)
-        .filter(|(def, _)| wanted(resource, def.name))
+        .filter(|(def, _)| wanted(&keys, def.name))
         .map(|(def, resolved)| {
             let synonyms = if detail.synonyms {
                 view.topic_synonyms(def, &topic.configs)
@@ -160,12 +168,13 @@ fn describe_broker(
     detail: Detail,
 ) -> Outcome {
     let name = resource.resource_name.as_str();
+    let keys = keys(resource);
     if name.is_empty() {
         // The cluster-wide defaults: only the dynamic ones that are set.
         return Ok(view
             .dynamic_default
             .iter()
-            .filter(|(n, _)| wanted(resource, n))
+            .filter(|(n, _)| wanted(&keys, n))
             .filter_map(|(n, v)| Some((broker_config(n)?, v)))
             .map(|(def, v)| {
                 let synonyms = view.broker_synonyms(def, false);
@@ -200,7 +209,7 @@ fn describe_broker(
     }
     Ok(BROKER_CONFIGS
         .iter()
-        .filter(|def| wanted(resource, def.name))
+        .filter(|def| wanted(&keys, def.name))
         .map(|def| {
             let synonyms = view.broker_synonyms(def, true);
             let resolved = Resolved {

@@ -33,13 +33,13 @@ use myelin_log::{FileSlice, LogError};
 use tokio::time::Instant;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::bounds::{self, all, from, until, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
 use crate::fetch_session::{
     FetchContext, FetchParams, PartitionKey, PartitionState, TopicRef, FINAL_EPOCH,
 };
 use crate::response::{FrameBuilder, ResponseBody, ResponseFrame};
-use crate::bounds::{self, all, from, until, Field, Ty};
 
 /// The Fetch handler.
 #[derive(Debug)]
@@ -64,12 +64,12 @@ const TOPIC: &[Field] = &[
     all(Ty::Structs(PARTITION)),
 ];
 const PARTITION: &[Field] = &[
-    all(Ty::Int32),     // partition
-    from(9, Ty::Int32), // current_leader_epoch
-    all(Ty::Int64),     // fetch_offset
+    all(Ty::Int32),      // partition
+    from(9, Ty::Int32),  // current_leader_epoch
+    all(Ty::Int64),      // fetch_offset
     from(12, Ty::Int32), // last_fetched_epoch
-    from(5, Ty::Int64), // log_start_offset
-    all(Ty::Int32),     // partition_max_bytes
+    from(5, Ty::Int64),  // log_start_offset
+    all(Ty::Int32),      // partition_max_bytes
 ];
 const FORGOTTEN_TOPIC: &[Field] = &[
     until(12, Ty::Str), // topic
@@ -327,7 +327,9 @@ impl ReadPlan {
         reads.is_empty()
             || reads.iter().any(|r| r.error_code != 0)
             || reads.iter().map(PartitionRead::records_len).sum::<u64>() >= self.min_bytes
-            || reads.iter().any(PartitionRead::continues_in_a_later_segment)
+            || reads
+                .iter()
+                .any(PartitionRead::continues_in_a_later_segment)
     }
 
     /// Reads until [`Self::satisfied`] or `deadline`, waking on appends to the partitions.
@@ -341,7 +343,10 @@ impl ReadPlan {
                 .iter()
                 .filter_map(|(key, _)| self.resolve(server, key).ok())
                 .collect();
-            let mut arrivals: Vec<_> = partitions.iter().map(|p| Box::pin(p.data_arrived())).collect();
+            let mut arrivals: Vec<_> = partitions
+                .iter()
+                .map(|p| Box::pin(p.data_arrived()))
+                .collect();
             let reads = self.read(server);
             if self.satisfied(&reads) || Instant::now() >= deadline {
                 return reads;
@@ -700,7 +705,9 @@ mod tests {
                             .collect()
                     }))
                     .with_records(Some(Bytes::from(
-                        p.records.as_ref().map_or(Vec::new(), |s| s.to_vec().unwrap()),
+                        p.records
+                            .as_ref()
+                            .map_or(Vec::new(), |s| s.to_vec().unwrap()),
                     )));
                 if version >= 5 {
                     d.log_start_offset = p.log_start_offset;
@@ -715,8 +722,9 @@ mod tests {
                         .topics
                         .iter()
                         .map(|t| {
-                            let mut r = FetchableTopicResponse::default()
-                                .with_partitions(t.partitions.iter().map(codec_partition).collect());
+                            let mut r = FetchableTopicResponse::default().with_partitions(
+                                t.partitions.iter().map(codec_partition).collect(),
+                            );
                             match &t.topic {
                                 TopicRef::Id(id) => r.topic_id = *id,
                                 TopicRef::Name(n) => {

@@ -26,9 +26,9 @@ use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
-use crate::bounds::{self, all, from, Field, Ty};
 
 /// The ListOffsets handler.
 #[derive(Debug)]
@@ -41,9 +41,9 @@ const SCHEMA: &[Field] = &[
     all(Ty::Structs(&[
         all(Ty::Str), // name
         all(Ty::Structs(&[
-            all(Ty::Int32),    // partition_index
+            all(Ty::Int32),     // partition_index
             from(4, Ty::Int32), // current_leader_epoch
-            all(Ty::Int64),    // timestamp
+            all(Ty::Int64),     // timestamp
         ])),
     ])),
     from(10, Ty::Int32), // timeout_ms
@@ -85,7 +85,9 @@ impl Handler for ListOffsets {
         let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
         for t in &request.topics {
             for p in &t.partitions {
-                *seen.entry((t.name.as_str(), p.partition_index)).or_default() += 1;
+                *seen
+                    .entry((t.name.as_str(), p.partition_index))
+                    .or_default() += 1;
             }
         }
         let topics = request
@@ -194,9 +196,10 @@ mod tests {
     #[test]
     fn request_shape_accepts_codec_requests() {
         for version in 1..=8i16 {
-            let request = ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
-                .with_name(TopicName(StrBytes::from_static_str("t")))
-                .with_partitions(vec![ListOffsetsPartition::default(); 3])]);
+            let request =
+                ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![ListOffsetsPartition::default(); 3])]);
             let mut body = BytesMut::new();
             request.encode(&mut body, version).unwrap();
             ListOffsets::check_request(version, &body).unwrap();

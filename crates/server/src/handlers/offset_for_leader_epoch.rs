@@ -21,15 +21,13 @@ use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderPa
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::{
-    ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
-};
+use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::HandlerError;
-use crate::bounds::{self, all, from, Field, Ty};
 
 /// The OffsetForLeaderEpoch handler.
 #[derive(Debug)]

@@ -40,10 +40,10 @@ use myelin_log::record::{records_of_batch, BatchBuilder, RecordIter};
 use myelin_log::{AppendInfo, AppendOptions, DurableWait, LogError};
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::bounds::{self, all, from, until, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{log_error_code, HandlerError};
 use crate::response::{ResponseBody, ResponseFrame};
-use crate::bounds::{self, all, from, until, Field, Ty};
 
 /// The Produce handler.
 #[derive(Debug)]
@@ -135,7 +135,15 @@ impl Handler for Produce {
                         format!("acks must be -1, 0 or 1, not {acks}"),
                     )
                 } else {
-                    append(&ctx, &state, name.as_str(), p.index, p.records, acks, now_ms)
+                    append(
+                        &ctx,
+                        &state,
+                        name.as_str(),
+                        p.index,
+                        p.records,
+                        acks,
+                        now_ms,
+                    )
                 };
                 partitions.push((p.index, outcome));
             }
@@ -275,7 +283,11 @@ fn append(
                     .broker_configs(BrokerConfigScope::Broker(server.config.node_id))
                     .get(name)
             })
-            .or_else(|| state.broker_configs(BrokerConfigScope::ClusterDefault).get(name))
+            .or_else(|| {
+                state
+                    .broker_configs(BrokerConfigScope::ClusterDefault)
+                    .get(name)
+            })
             .cloned()
     };
     if acks == -1 {
@@ -391,8 +403,10 @@ fn recompress_if_configured(
     if records.len() < HEADER_LEN {
         return Ok(None); // the log reports the truncation
     }
-    let codec = i16::from_be_bytes([records[batch::ATTRIBUTES_AT], records[batch::ATTRIBUTES_AT + 1]])
-        & batch::ATTR_CODEC_MASK;
+    let codec = i16::from_be_bytes([
+        records[batch::ATTRIBUTES_AT],
+        records[batch::ATTRIBUTES_AT + 1],
+    ]) & batch::ATTR_CODEC_MASK;
     if codec == target.id() {
         return Ok(None);
     }
@@ -423,11 +437,16 @@ fn recompress_if_configured(
     Ok(Some(rebuilt))
 }
 
+/// A partition's answer: the append, or the error and its message.
+type PartitionResult = Result<AppendInfo, (ResponseError, String)>;
+/// Answers by topic, in request order.
+type TopicResults = Vec<(StrBytes, Vec<(i32, PartitionResult)>)>;
+
 /// Resolves each appended partition's outcome with its durability result, in order.
 fn complete(
     outcomes: Vec<(StrBytes, Vec<(i32, Outcome)>)>,
     mut durable: impl FnMut(&Partition) -> Result<(), LogError>,
-) -> Vec<(StrBytes, Vec<(i32, Result<AppendInfo, (ResponseError, String)>)>)> {
+) -> TopicResults {
     outcomes
         .into_iter()
         .map(|(topic, partitions)| {
@@ -460,7 +479,7 @@ fn complete(
 
 fn respond(
     version: i16,
-    topics: Vec<(StrBytes, Vec<(i32, Result<AppendInfo, (ResponseError, String)>)>)>,
+    topics: TopicResults,
 ) -> ProduceResponse {
     let responses = topics
         .into_iter()
@@ -570,19 +589,25 @@ mod tests {
     #[test]
     fn request_shape_accepts_codec_requests() {
         for version in 3..=11i16 {
-            let request = ProduceRequest::default().with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_static_str("t")))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(Bytes::from_static(b"abc"))),
-                    PartitionProduceData::default().with_index(1).with_records(None),
-                ])]);
+            let request =
+                ProduceRequest::default().with_topic_data(vec![TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from_static(b"abc"))),
+                        PartitionProduceData::default()
+                            .with_index(1)
+                            .with_records(None),
+                    ])]);
             let mut body = BytesMut::new();
             request.encode(&mut body, version).unwrap();
             Produce::check_request(version, &body).unwrap();
             for cut in 0..body.len() {
-                assert!(Produce::check_request(version, &body[..cut]).is_err(), "v{version} {cut}");
+                assert!(
+                    Produce::check_request(version, &body[..cut]).is_err(),
+                    "v{version} {cut}"
+                );
             }
         }
     }
@@ -593,11 +618,20 @@ mod tests {
         assert!(check_one_batch(3, &b).is_ok());
         let mut two = b.clone();
         two.extend_from_slice(&b);
-        assert_eq!(check_one_batch(3, &two).unwrap_err().0, ResponseError::InvalidRecord);
-        assert_eq!(check_one_batch(3, &[]).unwrap_err().0, ResponseError::InvalidRecord);
+        assert_eq!(
+            check_one_batch(3, &two).unwrap_err().0,
+            ResponseError::InvalidRecord
+        );
+        assert_eq!(
+            check_one_batch(3, &[]).unwrap_err().0,
+            ResponseError::InvalidRecord
+        );
         let mut old = b.clone();
         old[MAGIC_AT] = 1;
-        assert_eq!(check_one_batch(3, &old).unwrap_err().0, ResponseError::InvalidRecord);
+        assert_eq!(
+            check_one_batch(3, &old).unwrap_err().0,
+            ResponseError::InvalidRecord
+        );
         let z = simple_batch(&[(None, Some(b"v"))], 0, Compression::Zstd);
         assert_eq!(
             check_one_batch(6, &z).unwrap_err().0,
@@ -656,7 +690,10 @@ mod tests {
         assert_eq!(out, expected.freeze());
         // Truncated anywhere: no answer, the connection closes.
         for cut in 0..frame.len() {
-            assert!(old_version_error(2, 77, &frame.slice(..cut)).is_none(), "{cut}");
+            assert!(
+                old_version_error(2, 77, &frame.slice(..cut)).is_none(),
+                "{cut}"
+            );
         }
         // acks=0: no answer.
         let mut zero = frame.to_vec();

@@ -152,8 +152,11 @@ pub fn split_batches(records: &[u8]) -> Vec<(BatchHeader, Vec<u8>)> {
     out
 }
 
+/// A record's key and value, `None` for null.
+pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The (key, value) of every record of a batch.
-pub fn record_values(batch: &[u8]) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+pub fn record_values(batch: &[u8]) -> Vec<KeyValue> {
     let (h, raw) = records_of_batch(batch, 1 << 30).unwrap();
     RecordIter::new(&raw, h.record_count)
         .map(|r| {
