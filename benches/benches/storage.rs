@@ -109,10 +109,10 @@ fn load_average() -> String {
 /// `write_all` of the same batches to a plain file.
 fn append_no_fsync(env: &BenchEnv, report: &mut Report, name: &str, batch_bytes: usize) {
     let batch = batch_of(records_for(batch_bytes));
-    let total = env.pick(192 * MIB, 4 * MIB);
+    let total = env.pick(128 * MIB, 4 * MIB);
     let count = (total / batch.len() as u64).max(1);
     let bytes = count * batch.len() as u64;
-    let rounds = env.pick(7, 1);
+    let rounds = env.pick(11, 1);
     let scratch = env.scratch("append");
     let (mut engine, mut ceiling) = (Vec::new(), Vec::new());
     // Round 0 warms both up and is not counted.
@@ -147,23 +147,16 @@ fn append_no_fsync(env: &BenchEnv, report: &mut Report, name: &str, batch_bytes:
     verbose(name, &engine, &ceiling);
     // Every append validates its batch's CRC; the ceiling does not: this bounds the ratio
     // at about crc / (crc + ceiling) even with nothing else to pay.
-    let (crc, ceiling) = (crc_mib_per_s(&batch, count), median(&ceiling));
-    report.add(Figure {
-        name: name.to_string(),
-        value: median(&engine),
-        ceiling,
-        unit: "MiB/s",
-        better: Better::Higher,
-        target: Some(Target::Ratio(0.8)),
-        note: format!(
-            "{} MiB in {}-byte batches, median of {rounds}; ceiling: write_all of the same \
-             batches; CRC-32C alone {crc:.0} MiB/s, so CRC validation alone caps the ratio at \
-             {:.2}",
-            bytes / MIB,
-            batch.len(),
-            crc / (crc + ceiling)
-        ),
-    });
+    let crc = crc_mib_per_s(&batch, count);
+    let note = format!(
+        "{} MiB in {}-byte batches, median of {rounds}; ceiling: write_all of the same \
+         batches; CRC-32C alone {crc:.0} MiB/s, so CRC validation alone caps the ratio at {:.2}",
+        bytes / MIB,
+        batch.len(),
+        crc / (crc + median(&ceiling))
+    );
+    let target = Some(Target::Ratio(0.8));
+    report.add(Figure::throughput(name, &engine, &ceiling, target, note));
 }
 
 /// With `MYELIN_BENCH_VERBOSE` set, prints every round's figures (engine, ceiling), not
@@ -242,28 +235,15 @@ fn durable_append(
         duration.as_secs_f64(),
         appends_per_wave * batch.len() as f64 / 1024.0,
     );
-    report.add(Figure {
-        name: name.to_string(),
-        value,
-        ceiling: median(&same),
-        unit: "MiB/s",
-        better: Better::Higher,
-        target: (threads == 64).then_some(Target::Ratio(0.5)),
-        note,
-    });
+    let target = (threads == 64).then_some(Target::Ratio(0.5));
+    report.add(Figure::throughput(name, &engine, &same, target, note));
     if threads > 1 {
-        report.add(Figure {
-            name: format!("{name}, vs ideal batching"),
-            value,
-            ceiling: median(&ideal),
-            unit: "MiB/s",
-            better: Better::Higher,
-            target: None,
-            note: format!(
-                "ceiling: one file, write {threads} x {} bytes + fdatasync, repeated",
-                batch.len()
-            ),
-        });
+        let note = format!(
+            "ceiling: one file, write {threads} x {} bytes + fdatasync, repeated",
+            batch.len()
+        );
+        let name = format!("{name}, vs ideal batching");
+        report.add(Figure::throughput(name, &engine, &ideal, None, note));
     }
 }
 
@@ -391,7 +371,7 @@ impl SharedLog {
 /// `Log::open` of the unclean shared log (every batch's CRC checked, both indexes
 /// rebuilt) from the page cache, against reading the file and CRC-32C'ing every byte.
 fn recovery_scan(env: &BenchEnv, report: &mut Report, name: &str, f: &SharedLog) -> Arc<Log> {
-    let rounds = env.pick(3, 1);
+    let rounds = env.pick(5, 1);
     let (mut engine, mut ceiling) = (Vec::new(), Vec::new());
     let mut last = None;
     for _ in 0..rounds {
@@ -416,20 +396,14 @@ fn recovery_scan(env: &BenchEnv, report: &mut Report, name: &str, f: &SharedLog)
     }
     verbose(name, &engine, &ceiling);
     let value = median(&engine);
-    report.add(Figure {
-        name: name.to_string(),
-        value,
-        ceiling: median(&ceiling),
-        unit: "MiB/s",
-        better: Better::Higher,
-        target: Some(Target::AtLeast(1024.0)),
-        note: format!(
-            "{} MiB segment, {:.2} GiB/s, median of {rounds}; ceiling: read 8 MiB chunks + \
-             CRC-32C of every byte",
-            f.bytes / MIB,
-            value / 1024.0,
-        ),
-    });
+    let note = format!(
+        "{} MiB segment, {:.2} GiB/s, median of {rounds}; ceiling: read 8 MiB chunks + CRC-32C \
+         of every byte",
+        f.bytes / MIB,
+        value / 1024.0,
+    );
+    let target = Some(Target::AtLeast(1024.0));
+    report.add(Figure::throughput(name, &engine, &ceiling, target, note));
     Arc::new(last.expect("at least one round"))
 }
 
@@ -470,27 +444,23 @@ fn sequential_read(env: &BenchEnv, report: &mut Report, name: &str, log: &Log, f
          segment file into a 1 MiB buffer",
         f.bytes / MIB
     );
-    report.add(Figure {
-        name: name.to_string(),
-        value: median(&engine),
-        ceiling: median(&ceiling),
-        unit: "MiB/s",
-        better: Better::Higher,
-        target: Some(Target::Ratio(0.8)),
-        note: format!("{note}; engine: Log::read + FileSlice::read_into"),
-    });
-    report.add(Figure {
-        name: format!("{name}, reused buffer"),
-        value: median(&reused),
-        ceiling: median(&ceiling),
-        unit: "MiB/s",
-        better: Better::Higher,
-        target: None,
-        note: format!(
+    report.add(Figure::throughput(
+        name,
+        &engine,
+        &ceiling,
+        Some(Target::Ratio(0.8)),
+        format!("{note}; engine: Log::read + FileSlice::read_into"),
+    ));
+    report.add(Figure::throughput(
+        format!("{name}, reused buffer"),
+        &reused,
+        &ceiling,
+        None,
+        format!(
             "{note}; engine: Log::read + FsFile::read_exact_at into a reused buffer (read_into \
              zero-fills what it appends)"
         ),
-    });
+    ));
 }
 
 /// Reads the whole shared log front to back, 1 MiB per `Log::read`, with `read` copying
@@ -624,5 +594,6 @@ fn offset_lookup(env: &BenchEnv, report: &mut Report, name: &str, log: &Log, f: 
             table.len(),
             btree.ns_per_iter()
         ),
+        paired: None,
     });
 }

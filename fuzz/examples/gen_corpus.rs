@@ -23,7 +23,15 @@ fn batch(codec: Compression, base_offset: i64, n: i32, value_len: usize) -> Vec<
         } else {
             Some(&value[..])
         };
-        encode_record(&mut raw, 0, i64::from(i * 3), i, Some(key.as_bytes()), value, headers);
+        encode_record(
+            &mut raw,
+            0,
+            i64::from(i * 3),
+            i,
+            Some(key.as_bytes()),
+            value,
+            headers,
+        );
     }
     BatchBuilder {
         base_offset,
@@ -49,12 +57,24 @@ fn main() {
     let mut offset = 0;
     for codec in Compression::ALL {
         let b = batch(codec, offset, 3, 20);
-        write(&root.join("batch_validate"), &format!("seed-valid-{codec}"), &b);
+        write(
+            &root.join("batch_validate"),
+            &format!("seed-valid-{codec}"),
+            &b,
+        );
         offset += 3;
         segment.extend_from_slice(&b);
         // The records section alone, for the record decoder: count, then records.
         let mut raw = Vec::new();
-        encode_record(&mut raw, 0, -5, 0, Some(b"k"), Some(b"value"), &[(b"h", None)]);
+        encode_record(
+            &mut raw,
+            0,
+            -5,
+            0,
+            Some(b"k"),
+            Some(b"value"),
+            &[(b"h", None)],
+        );
         encode_record(&mut raw, 0, 7, 1, None, None, &[]);
         let mut records = 2i32.to_be_bytes().to_vec();
         records.extend_from_slice(&raw);
@@ -62,10 +82,18 @@ fn main() {
         // Codec streams, behind the selector byte that picks the codec.
         let mut stream = vec![codec.id() as u8 + 5 * 16];
         stream.extend(compress(codec, &raw).unwrap());
-        write(&root.join("decompress"), &format!("seed-stream-{codec}"), &stream);
+        write(
+            &root.join("decompress"),
+            &format!("seed-stream-{codec}"),
+            &stream,
+        );
     }
     write(&root.join("batch_validate"), "seed-garbage", &garbage);
-    write(&root.join("batch_validate"), "seed-header-only", &batch(Compression::None, 0, 1, 0)[..61]);
+    write(
+        &root.join("batch_validate"),
+        "seed-header-only",
+        &batch(Compression::None, 0, 1, 0)[..61],
+    );
     write(&root.join("record_decode"), "seed-garbage", &garbage);
     write(&root.join("decompress"), "seed-garbage", &garbage);
     // Segments: flags byte (bit 0: an index follows, bit 1: open as clean), index length.
@@ -85,7 +113,11 @@ fn main() {
     with_index.extend_from_slice(&(index.len() as u16).to_be_bytes());
     with_index.extend_from_slice(&index);
     with_index.extend_from_slice(&segment);
-    write(&root.join("segment_recovery"), "seed-segment-with-index", &with_index);
+    write(
+        &root.join("segment_recovery"),
+        "seed-segment-with-index",
+        &with_index,
+    );
     let mut junk = vec![1u8, 0, 16];
     junk.extend_from_slice(&garbage);
     write(&root.join("segment_recovery"), "seed-garbage", &junk);

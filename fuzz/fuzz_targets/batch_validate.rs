@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(h) = validate_incoming(data, LIMIT) {
         assert_eq!(Some(&h), validated.as_ref().ok());
-        assert_eq!(i64::from(h.record_count), i64::from(h.last_offset_delta) + 1);
+        assert_eq!(
+            i64::from(h.record_count),
+            i64::from(h.last_offset_delta) + 1
+        );
     }
     if let Ok((h, records)) = records_of_batch(data, LIMIT) {
         assert!(records.len() <= LIMIT);

@@ -13,12 +13,19 @@ fuzz_target!(|data: &[u8]| {
     let codec = Compression::ALL[usize::from(selector % 5)];
     let limit = 1usize << (selector / 5 % 21);
     if let Ok(out) = decompress(codec, input, limit) {
-        assert!(out.len() <= limit, "{codec}: {} bytes past the limit {limit}", out.len());
+        assert!(
+            out.len() <= limit,
+            "{codec}: {} bytes past the limit {limit}",
+            out.len()
+        );
     }
     let packed = compress(codec, input).expect("compressing in memory");
     let unpacked = decompress(codec, &packed, input.len()).expect("a round trip decompresses");
     assert_eq!(unpacked, input, "{codec}: round trip");
     if !input.is_empty() {
-        assert!(decompress(codec, &packed, input.len() - 1).is_err(), "{codec}: limit ignored");
+        assert!(
+            decompress(codec, &packed, input.len() - 1).is_err(),
+            "{codec}: limit ignored"
+        );
     }
 });

@@ -3,6 +3,10 @@
 //! `log-writer` (in `src/bin`) appends to a data directory and prints one line per
 //! acknowledged record; [`Ack`] parses those lines, and [`value_id`] reads back the unique
 //! id every value it writes starts with.
+//!
+//! [`broker`] runs the real `myelin` binary for the tests with third-party clients.
+
+pub mod broker;
 
 use std::fmt;
 

@@ -404,7 +404,7 @@ impl Segment {
         }
         // A large read jumps over whole batches by the offset index instead of reading
         // every header (a pread each: 64 per MiB of 16 KiB batches); short reads only walk.
-        if max_bytes.saturating_sub(end - start) >= INDEX_SKIP_MIN_BATCHES * (end - start) {
+        if max_bytes.saturating_sub(end - start) / INDEX_SKIP_MIN_BATCHES >= end - start {
             // The header of the batch jumped to must lie below `limit`, to be checked.
             let budget = start
                 .saturating_add(max_bytes)
@@ -680,7 +680,8 @@ impl Segment {
         file_len: u64,
     ) -> Result<()> {
         let len = (want as u64).min(file_len - pos) as usize;
-        buf.clear();
+        // The read overwrites every byte: resize without clearing, so that only growth is
+        // zero-filled, not the whole 8 MiB chunk on every refill.
         buf.resize(len, 0);
         file.read_exact_at(buf, pos)
             .map_err(|e| LogError::io(&self.log_path, e))?;

@@ -196,9 +196,6 @@ impl Broker {
                 })?,
         };
         let translated = settings::translate(&self.configs)?;
-        for name in &translated.unknown {
-            tracing::warn!(config = %name, "unknown broker config: ignored");
-        }
         let mut server_config = translated.server;
         server_config.node_id = node_id;
         server_config
@@ -248,18 +245,21 @@ impl Broker {
         };
         metrics.set_partitions(storage.partitions.clone());
 
-        let listener = match bind("Kafka", &listen).await {
-            Ok(l) => l,
+        let bound = bind("Kafka", &listen).await.and_then(|l| {
+            let addr = l.local_addr().map_err(|source| BrokerError::Bind {
+                what: "Kafka",
+                address: listen.to_string(),
+                source,
+            })?;
+            Ok((l, addr))
+        });
+        let (listener, kafka_addr) = match bound {
+            Ok(bound) => bound,
             Err(e) => {
                 close_storage(&storage.partitions).await;
                 return Err(fail_start(http, e).await);
             }
         };
-        let kafka_addr = listener.local_addr().map_err(|source| BrokerError::Bind {
-            what: "Kafka",
-            address: listen.to_string(),
-            source,
-        })?;
         let advertised = advertised_address(&listen, advertised.as_ref(), kafka_addr);
 
         server_config.advertised_host = advertised.host.clone();

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -52,20 +53,23 @@ impl HttpServer {
         Self { stop, task }
     }
 
-    /// Stops accepting, finishes the requests being answered, and returns.
-    pub async fn stop(self) {
+    /// Stops accepting, finishes the requests being answered (for at most 5 s), and
+    /// returns.
+    pub async fn stop(mut self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     // Reading partition state takes locks but no I/O: fine on the runtime.
     let text = state.metrics.render();
-    (
-        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        text,
-    )
+    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text)
 }
 
 async fn healthz() -> &'static str {

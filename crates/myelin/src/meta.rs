@@ -69,8 +69,7 @@ pub fn random_kafka_id() -> String {
 }
 
 pub(crate) fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -107,9 +106,7 @@ pub fn create_dir_durably(dir: &Path) -> Result<(), MetaError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), MetaError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 /// Takes the exclusive lock on `dir` (an advisory `flock` on its `.lock` file), held
@@ -239,7 +236,14 @@ mod tests {
         let again = load_or_create(&data, 3).unwrap();
         assert_eq!(first, again);
         let err = load_or_create(&data, 4).unwrap_err();
-        assert!(matches!(err, MetaError::NodeIdMismatch { stored: 3, configured: 4, .. }));
+        assert!(matches!(
+            err,
+            MetaError::NodeIdMismatch {
+                stored: 3,
+                configured: 4,
+                ..
+            }
+        ));
     }
 
     #[test]

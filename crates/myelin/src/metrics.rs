@@ -32,8 +32,8 @@ use prometheus::{
 /// Request latency buckets, in seconds: from 100 µs (a metadata request) to 30 s (a
 /// long poll or a slow disk).
 const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0, 30.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
 ];
 
 /// One API's series, resolved once so the request path does no label lookup.
@@ -266,8 +266,7 @@ impl BrokerMetrics {
         self.partitions_count.set(partitions.len() as i64);
         self.topics.set(pm.metadata().topic_count() as i64);
         let (waves, flushes) = pm.logs().flush_stats();
-        self.flush_waves
-            .inc_by(waves.saturating_sub(last_flush.0));
+        self.flush_waves.inc_by(waves.saturating_sub(last_flush.0));
         self.log_flushes
             .inc_by(flushes.saturating_sub(last_flush.1));
         *last_flush = (waves.max(last_flush.0), flushes.max(last_flush.1));
@@ -330,7 +329,10 @@ mod tests {
             RequestOutcome::Answered,
         );
         let text = m.render();
-        assert!(text.contains("myelin_kafka_requests_total{api=\"ApiVersions\"} 1"), "{text}");
+        assert!(
+            text.contains("myelin_kafka_requests_total{api=\"ApiVersions\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("myelin_kafka_connections 1"));
         assert!(text.contains("myelin_kafka_received_bytes_total 100"));
         assert!(text.contains("myelin_build_info{version="));

@@ -5,7 +5,7 @@
 //!
 //! Which names exist, their types, defaults, synonyms and validation are the server's
 //! config table (`myelin_server::configs::BROKER_CONFIGS`): one place. A name it does not
-//! know is logged and left out, as Kafka logs "supplied but isn't a known config".
+//! know fails the start (Kafka only logs it): a misspelt setting is never silently ignored.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -163,8 +163,6 @@ pub struct Translated {
     /// parts only known after binding (advertised address) and opening storage (cluster
     /// id) are left for the caller.
     pub server: myelin_server::Config,
-    /// Names given that Myelin does not know (left out; the caller logs them).
-    pub unknown: Vec<String>,
 }
 
 /// Translates Kafka-named broker configs. Identity configs (`node.id`, `listeners`, ...)
@@ -172,7 +170,6 @@ pub struct Translated {
 pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, SettingError> {
     let mut manager = ManagerConfig::new("myelin-data");
     let mut server = myelin_server::Config::default();
-    let mut unknown = Vec::new();
     for (name, value) in configs {
         match name.as_str() {
             "log.retention.check.interval.ms" => {
@@ -189,26 +186,22 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             "num.recovery.threads.per.data.dir" => {
                 manager.recovery_threads = positive::<usize>(name, value)?
             }
-            "socket.request.max.bytes" => {
-                server.socket_request_max_bytes = positive(name, value)?
-            }
+            "socket.request.max.bytes" => server.socket_request_max_bytes = positive(name, value)?,
             "max.connections" => server.max_connections = positive(name, value)?,
             _ => {}
         }
         if IDENTITY_CONFIGS.contains(&name.as_str()) {
             continue;
         }
-        if myelin_server::configs::broker_config(name).is_some() {
-            server.broker_configs.insert(name.clone(), value.clone());
-        } else {
-            unknown.push(name.clone());
+        if myelin_server::configs::broker_config(name).is_none() {
+            return Err(invalid(
+                name,
+                "not a broker config Myelin knows (docs/configuration.md lists them)",
+            ));
         }
+        server.broker_configs.insert(name.clone(), value.clone());
     }
-    Ok(Translated {
-        manager,
-        server,
-        unknown,
-    })
+    Ok(Translated { manager, server })
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(
@@ -243,7 +236,6 @@ mod tests {
             ("num.partitions", "3"),
             ("log.segment.bytes", "1048576"),
             ("node.id", "3"),
-            ("some.unknown.thing", "x"),
         ]))
         .unwrap();
         assert_eq!(t.server.socket_request_max_bytes, 1000);
@@ -253,7 +245,6 @@ mod tests {
         assert_eq!(t.server.broker_configs["num.partitions"], "3");
         assert_eq!(t.server.broker_configs["log.segment.bytes"], "1048576");
         assert!(!t.server.broker_configs.contains_key("node.id"));
-        assert_eq!(t.unknown, vec!["some.unknown.thing".to_string()]);
     }
 
     #[test]
@@ -262,6 +253,7 @@ mod tests {
             ("socket.request.max.bytes", "-1"),
             ("log.cleaner.enable", "1"),
             ("log.flush.scheduler.interval.ms", "0"),
+            ("some.unknown.thing", "x"),
         ] {
             let err = translate(&configs(&[(name, value)])).unwrap_err();
             assert_eq!(err.name, name, "{name}={value}: {err}");
@@ -280,15 +272,10 @@ mod tests {
         let hp = HostPort::parse("listeners", "PLAINTEXT://:9092").unwrap();
         assert!(hp.is_wildcard());
         assert_eq!(hp.bind_host(), "0.0.0.0");
-        assert!(HostPort::parse("listeners", "0.0.0.0:1").unwrap().is_wildcard());
-        for bad in [
-            "SSL://h:1",
-            "a:1,b:2",
-            "nohost",
-            "h:99999",
-            "::1:9092",
-            "",
-        ] {
+        assert!(HostPort::parse("listeners", "0.0.0.0:1")
+            .unwrap()
+            .is_wildcard());
+        for bad in ["SSL://h:1", "a:1,b:2", "nohost", "h:99999", "::1:9092", ""] {
             assert!(HostPort::parse("listeners", bad).is_err(), "{bad}");
         }
     }

@@ -20,8 +20,8 @@ struct Served {
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
 }
 
-/// Starts `myelin serve ARGS` (with `envs`) and reads its log up to the line
-/// `kafka listener bound to HOST:PORT`.
+/// Starts `myelin serve ARGS` (with `envs`) and reads its log up to the ready line, taking
+/// the Kafka address from the line `kafka listener bound to HOST:PORT`.
 async fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
     let mut cmd = Command::new(myelin_bin());
     cmd.arg("serve")
@@ -37,7 +37,9 @@ async fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
     let mut child = cmd.spawn().expect("the binary runs");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut log = Vec::new();
+    // The address comes first; the line saying how to connect ends the start-up.
     let kafka = bounded(async {
+        let mut kafka = None;
         loop {
             let line = lines
                 .next_line()
@@ -46,7 +48,10 @@ async fn serve(args: &[&str], envs: &[(&str, &str)]) -> Served {
                 .unwrap_or_else(|| panic!("the broker exited:\n{}", log.join("\n")));
             log.push(line.clone());
             if let Some(rest) = line.split("kafka listener bound to ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
+                kafka = Some(rest.split_whitespace().next().unwrap().to_string());
+            }
+            if line.contains("ready: data in") {
+                break kafka.expect("the bound address is logged before ready");
             }
         }
     })
@@ -81,7 +86,9 @@ async fn api_versions_answer(addr: &str) {
     let c = bounded(Connection::connect(addr, ClientConfig::default()))
         .await
         .unwrap();
-    assert!(c.broker_versions(kafka_protocol::messages::ApiKey::Metadata).is_some());
+    assert!(c
+        .broker_versions(kafka_protocol::messages::ApiKey::Metadata)
+        .is_some());
 }
 
 fn marker(dir: &Path) -> bool {
@@ -107,8 +114,14 @@ async fn serve_on_port_zero_then_sigterm_shuts_down_cleanly() {
     .await;
     api_versions_answer(&served.kafka).await;
     let log = served.log.join("\n");
-    assert!(log.contains(&data.display().to_string()), "the log says where data lives:\n{log}");
-    assert!(log.contains("kcat -b"), "the log says how to connect:\n{log}");
+    assert!(
+        log.contains(&data.display().to_string()),
+        "the log says where data lives:\n{log}"
+    );
+    assert!(
+        log.contains("kcat -b"),
+        "the log says how to connect:\n{log}"
+    );
     let http: std::net::SocketAddr = log
         .split("metrics at http://")
         .nth(1)
@@ -129,7 +142,14 @@ async fn sigint_also_shuts_down_cleanly_and_json_logs() {
     let dir = tempfile::tempdir().unwrap();
     let data_arg = dir.path().display().to_string();
     let served = serve(
-        &["--listen", "127.0.0.1:0", "--http-listen", "off", "--log-format", "json"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "off",
+            "--log-format",
+            "json",
+        ],
         &[("MYELIN_DATA_DIR", data_arg.as_str())],
     )
     .await;
@@ -184,12 +204,21 @@ async fn a_config_file_sets_kafka_names_and_a_flag_overrides_it() {
 async fn version_and_bad_usage() {
     let out = run_cli(&["--version"], b"").await;
     assert!(out.success);
-    assert_eq!(out.stdout.trim(), format!("myelin {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("myelin {}", env!("CARGO_PKG_VERSION"))
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
     let out = run_cli(
-        &["serve", "--data-dir", &data, "--listen", "SSL://127.0.0.1:0"],
+        &[
+            "serve",
+            "--data-dir",
+            &data,
+            "--listen",
+            "SSL://127.0.0.1:0",
+        ],
         b"",
     )
     .await;
@@ -202,5 +231,9 @@ async fn version_and_bad_usage() {
     drop(unused);
     let out = run_cli(&["topic", "list", "-b", &addr], b"").await;
     assert!(!out.success);
-    assert!(out.stderr.contains(&format!("cannot connect to {addr}")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("cannot connect to {addr}")),
+        "{}",
+        out.stderr
+    );
 }

@@ -11,7 +11,11 @@ async fn health_readiness_and_metrics_answer() {
     let dir = tempfile::tempdir().unwrap();
     let b = start(dir.path()).await;
     let http = b.http_addr().expect("an HTTP listener was asked for");
-    assert_ne!(b.kafka_addr().port(), 0, "port 0 resolves to the bound port");
+    assert_ne!(
+        b.kafka_addr().port(),
+        0,
+        "port 0 resolves to the bound port"
+    );
 
     assert_eq!(http_get(http, "/healthz").await.0, 200);
     assert_eq!(http_get(http, "/readyz").await.0, 200);
@@ -40,11 +44,17 @@ async fn health_readiness_and_metrics_answer() {
         "myelin_build_info{version=\"",
         "myelin_partitions 0",
     ] {
-        assert!(text.contains(expected), "/metrics lacks {expected}:\n{text}");
+        assert!(
+            text.contains(expected),
+            "/metrics lacks {expected}:\n{text}"
+        );
     }
     let received = metric(&text, "myelin_kafka_received_bytes_total");
     let sent = metric(&text, "myelin_kafka_sent_bytes_total");
-    assert!(received > 0.0 && sent > received, "{received} in, {sent} out");
+    assert!(
+        received > 0.0 && sent > received,
+        "{received} in, {sent} out"
+    );
 
     drop(c);
     bounded(b.shutdown()).await.unwrap();
@@ -71,7 +81,10 @@ async fn graceful_shutdown_leaves_a_clean_directory_and_the_same_identity() {
     // A second broker on the same directory is refused before it touches anything.
     let err = bounded(broker(dir.path()).start()).await.unwrap_err();
     assert!(
-        matches!(err, BrokerError::DataDir(myelin::meta::MetaError::Locked(_))),
+        matches!(
+            err,
+            BrokerError::DataDir(myelin::meta::MetaError::Locked(_))
+        ),
         "{err}"
     );
 
@@ -105,6 +118,7 @@ async fn bad_settings_fail_the_start_with_their_name() {
         ("log.segment.bytes", "tiny"),
         ("num.partitions", "0"),
         ("node.id", "-3"),
+        ("no.such.config", "1"),
     ] {
         let err = bounded(broker(dir.path()).config(name, value).start())
             .await

@@ -34,10 +34,18 @@ async fn topic_create_list_describe_alter_delete() {
     let a = addr.to_string();
     let again = run_cli(&["topic", "create", "orders", "-b", &a], b"").await;
     assert!(!again.success);
-    assert!(again.stderr.contains("TOPIC_ALREADY_EXISTS"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("TOPIC_ALREADY_EXISTS"),
+        "{}",
+        again.stderr
+    );
     cli_ok(addr, &["topic", "create", "orders", "--if-not-exists"], b"").await;
     let bad = run_cli(&["topic", "create", "bad/name", "-b", &a], b"").await;
-    assert!(bad.stderr.contains("INVALID_TOPIC_EXCEPTION"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("INVALID_TOPIC_EXCEPTION"),
+        "{}",
+        bad.stderr
+    );
 
     let out = cli_ok(addr, &["topic", "describe", "orders"], b"").await;
     assert!(out.contains("PartitionCount: 3"), "{out}");
@@ -45,11 +53,24 @@ async fn topic_create_list_describe_alter_delete() {
     assert!(out.contains("Partition: 2\tLeader: 0"), "{out}");
     assert!(out.contains("LogEndOffset: 0"), "{out}");
 
-    cli_ok(addr, &["topic", "alter", "orders", "--config", "retention.ms=1234"], b"").await;
+    cli_ok(
+        addr,
+        &["topic", "alter", "orders", "--config", "retention.ms=1234"],
+        b"",
+    )
+    .await;
     let out = cli_ok(addr, &["topic", "describe", "orders"], b"").await;
     assert!(out.contains("retention.ms=1234"), "{out}");
     let bad = run_cli(
-        &["topic", "alter", "orders", "--config", "retention.ms=soon", "-b", &a],
+        &[
+            "topic",
+            "alter",
+            "orders",
+            "--config",
+            "retention.ms=soon",
+            "-b",
+            &a,
+        ],
         b"",
     )
     .await;
@@ -59,7 +80,11 @@ async fn topic_create_list_describe_alter_delete() {
     cli_ok(addr, &["topic", "delete", "orders"], b"").await;
     assert_eq!(cli_ok(addr, &["topic", "list"], b"").await, "audit\n");
     let gone = run_cli(&["topic", "delete", "orders", "-b", &a], b"").await;
-    assert!(gone.stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{}", gone.stderr);
+    assert!(
+        gone.stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"),
+        "{}",
+        gone.stderr
+    );
     let gone = run_cli(&["topic", "describe", "orders", "-b", &a], b"").await;
     assert!(!gone.success);
 
@@ -71,7 +96,12 @@ async fn produce_lines_then_consume_them_back() {
     let dir = tempfile::tempdir().unwrap();
     let b = start(dir.path()).await;
     let addr = b.kafka_addr();
-    cli_ok(addr, &["topic", "create", "lines", "--partitions", "1"], b"").await;
+    cli_ok(
+        addr,
+        &["topic", "create", "lines", "--partitions", "1"],
+        b"",
+    )
+    .await;
 
     let input: String = (0..500).map(|i| format!("key{i}:value {i}\n")).collect();
     cli_ok(
@@ -89,7 +119,12 @@ async fn produce_lines_then_consume_them_back() {
         input.as_bytes(),
     )
     .await;
-    cli_ok(addr, &["produce", "lines", "--acks", "1"], b"plain\n\nlast\n").await;
+    cli_ok(
+        addr,
+        &["produce", "lines", "--acks", "1"],
+        b"plain\n\nlast\n",
+    )
+    .await;
 
     let out = cli_ok(addr, &["consume", "lines", "--exit-at-end"], b"").await;
     let lines: Vec<&str> = out.lines().collect();
@@ -127,13 +162,21 @@ async fn produce_lines_then_consume_them_back() {
 
     // The describe shows the offsets.
     let out = cli_ok(addr, &["topic", "describe", "lines"], b"").await;
-    assert!(out.contains("LogStartOffset: 0\tLogEndOffset: 503"), "{out}");
+    assert!(
+        out.contains("LogStartOffset: 0\tLogEndOffset: 503"),
+        "{out}"
+    );
 
     // Keyed records spread over partitions by key; each partition keeps its order.
     cli_ok(addr, &["topic", "create", "spread", "-p", "4"], b"").await;
     let input: String = (0..100).map(|i| format!("k{}|{i}\n", i % 10)).collect();
     cli_ok(addr, &["produce", "spread", "-K", "|"], input.as_bytes()).await;
-    let out = cli_ok(addr, &["consume", "spread", "-e", "--print-key", "-K", "="], b"").await;
+    let out = cli_ok(
+        addr,
+        &["consume", "spread", "-e", "--print-key", "-K", "="],
+        b"",
+    )
+    .await;
     let mut got: Vec<(String, u32)> = out
         .lines()
         .map(|l| {
@@ -157,7 +200,11 @@ async fn produce_lines_then_consume_them_back() {
     let a = addr.to_string();
     let out = run_cli(&["consume", "nope", "-e", "-b", &a], b"").await;
     assert!(!out.success);
-    assert!(out.stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"),
+        "{}",
+        out.stderr
+    );
 
     bounded(b.shutdown()).await.unwrap();
 }
@@ -183,6 +230,9 @@ async fn produce_auto_creates_with_num_partitions() {
         text.contains("myelin_partition_log_end_offset{partition=\"1\",topic=\"fresh\"} 1"),
         "{text}"
     );
-    assert!(text.contains("myelin_kafka_requests_total{api=\"Produce\"} 1"), "{text}");
+    assert!(
+        text.contains("myelin_kafka_requests_total{api=\"Produce\"} 1"),
+        "{text}"
+    );
     bounded(b.shutdown()).await.unwrap();
 }

@@ -182,7 +182,13 @@ mod tests {
     #[test]
     fn log_errors_map_to_kafka_codes() {
         let batch = |e: BatchError| log_error_code(&LogError::InvalidBatch(e)).code();
-        assert_eq!(batch(BatchError::CrcMismatch { stored: 1, computed: 2 }), 2);
+        assert_eq!(
+            batch(BatchError::CrcMismatch {
+                stored: 1,
+                computed: 2
+            }),
+            2
+        );
         assert_eq!(batch(BatchError::TooLarge { size: 2, max: 1 }), 10);
         assert_eq!(batch(BatchError::MissingKey), 87);
         assert_eq!(

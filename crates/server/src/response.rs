@@ -3,7 +3,7 @@
 //! Most responses are one buffer encoded by the codec. A Fetch response is not: the record
 //! batches it carries are stored as they arrived, so the frame is built around them as
 //! ranges of the log files ([`Chunk::File`]) that the writer sends with `sendfile`, never
-//! copying them through user space (see [`crate::zero_copy`]).
+//! copying them through user space (see `zero_copy.rs`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ResponseHeader;

@@ -27,9 +27,10 @@ fn triples(r: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
         .collect()
 }
 
+/// The advertised ranges (Produce is advertised from v0, served from v3).
 fn table() -> Vec<(i16, i16, i16)> {
     APIS.iter()
-        .map(|e| (e.key as i16, e.min_version, e.max_version))
+        .map(|e| (e.key as i16, e.advertised_min_version, e.max_version))
         .collect()
 }
 

@@ -845,3 +845,43 @@ async fn pipelined_produces_share_the_connection_in_order() {
     }
     server.stop().await;
 }
+
+/// A partition count far beyond the body, nested under a topic: refused before the codec
+/// reserves memory for it; the connection closes and the broker serves others.
+#[tokio::test]
+async fn absurd_nested_counts_close_the_connection() {
+    let server = server().await;
+    create_topic(&server, "t", 1, &[]);
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // transactional_id: null
+    body.extend_from_slice(&(-1i16).to_be_bytes()); // acks
+    body.extend_from_slice(&1000i32.to_be_bytes()); // timeout
+    body.extend_from_slice(&1i32.to_be_bytes()); // one topic
+    body.extend_from_slice(&1i16.to_be_bytes());
+    body.push(b't');
+    body.extend_from_slice(&i32::MAX.to_be_bytes()); // partitions
+    body.extend_from_slice(&[0; 16]);
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&0i16.to_be_bytes()); // Produce
+    frame.extend_from_slice(&3i16.to_be_bytes());
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    frame.extend_from_slice(&(-1i16).to_be_bytes()); // client id
+    frame.extend(body);
+    let mut wire = (frame.len() as i32).to_be_bytes().to_vec();
+    wire.extend(frame);
+    let mut client = server.connect().await;
+    client.send_raw(&wire).await;
+    client.expect_closed().await;
+
+    let mut other = server.connect().await;
+    let r = produce(
+        &mut other,
+        9,
+        "t",
+        0,
+        batch("ok", 1, now(), Compression::None),
+    )
+    .await;
+    assert_eq!((r.error_code, r.base_offset), (0, 0));
+    server.stop().await;
+}

@@ -96,7 +96,11 @@ impl Layer {
         for (k, v) in configs {
             match k.as_str() {
                 "log.dirs" | "log.dir" => {
-                    let dirs: Vec<&str> = v.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+                    let dirs: Vec<&str> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|d| !d.is_empty())
+                        .collect();
                     if dirs.len() != 1 {
                         bail!("{source}: {k} = {v:?}: Myelin uses exactly one data directory");
                     }
@@ -146,7 +150,9 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
             Value::Float(f) => f.to_string(),
             Value::Boolean(b) => b.to_string(),
             Value::Datetime(d) => d.to_string(),
-            Value::Array(_) | Value::Table(_) => bail!("{prefix}: nested lists are not config values"),
+            Value::Array(_) | Value::Table(_) => {
+                bail!("{prefix}: nested lists are not config values")
+            }
         })
     };
     match value {
@@ -188,7 +194,9 @@ pub fn resolve(file: Layer, env: Layer, flags: Layer) -> Result<ServeSettings> {
     broker_configs.extend(env.configs.clone());
     broker_configs.extend(flags.configs.clone());
     Ok(ServeSettings {
-        data_dir: PathBuf::from(pick(|l| &l.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.to_string())),
+        data_dir: PathBuf::from(
+            pick(|l| &l.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.to_string()),
+        ),
         listen: pick(|l| &l.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
         advertised: pick(|l| &l.advertised),
         http_listen,
@@ -204,7 +212,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -247,10 +258,24 @@ mod tests {
             ..Layer::default()
         };
         let s = resolve(file.clone(), environment.clone(), flags).unwrap();
-        assert_eq!(s.listen, "127.0.0.1:4444", "a flag beats the environment and the file");
-        assert_eq!(s.data_dir, PathBuf::from("/from/env"), "the environment beats the file");
-        assert_eq!(s.log_format, LogFormat::Text, "the environment beats the file");
-        assert_eq!(s.advertised.as_deref(), Some("PLAINTEXT://file.example:1111"));
+        assert_eq!(
+            s.listen, "127.0.0.1:4444",
+            "a flag beats the environment and the file"
+        );
+        assert_eq!(
+            s.data_dir,
+            PathBuf::from("/from/env"),
+            "the environment beats the file"
+        );
+        assert_eq!(
+            s.log_format,
+            LogFormat::Text,
+            "the environment beats the file"
+        );
+        assert_eq!(
+            s.advertised.as_deref(),
+            Some("PLAINTEXT://file.example:1111")
+        );
         assert_eq!(s.http_listen.as_deref(), Some("127.0.0.1:2222"));
         assert_eq!(s.node_id.as_deref(), Some("7"));
         assert_eq!(s.broker_configs["num.partitions"], "9");
@@ -281,13 +306,30 @@ mod tests {
         assert_eq!(m["log.retention.ms"], "1000");
     }
 
+    /// The example shipped for the systemd unit parses, and Myelin knows every key.
+    #[test]
+    fn the_deploy_example_is_valid() {
+        let configs = parse_toml(include_str!("../../../../deploy/myelin.toml")).unwrap();
+        let layer = Layer::from_configs("deploy/myelin.toml", configs).unwrap();
+        let s = resolve(layer, Layer::default(), Layer::default()).unwrap();
+        assert_eq!(s.listen, "PLAINTEXT://0.0.0.0:9092");
+        assert_eq!(s.http_listen.as_deref(), Some("0.0.0.0:9644"));
+        let t = myelin::settings::translate(&s.broker_configs).unwrap();
+        t.server.validate().unwrap();
+    }
+
     #[test]
     fn http_can_be_turned_off_and_bad_values_are_named() {
         let flags = Layer {
             http_listen: Some("off".into()),
             ..Layer::default()
         };
-        assert_eq!(resolve(Layer::default(), Layer::default(), flags).unwrap().http_listen, None);
+        assert_eq!(
+            resolve(Layer::default(), Layer::default(), flags)
+                .unwrap()
+                .http_listen,
+            None
+        );
         let bad = Layer {
             log_format: Some("xml".into()),
             ..Layer::default()

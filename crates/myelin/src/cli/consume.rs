@@ -56,7 +56,13 @@ pub struct ConsumeArgs {
     pub partition: Option<i32>,
     /// Where to start: beginning, end, OFFSET, -N (N records before the end) or
     /// @TIMESTAMP_MS.
-    #[arg(long, short = 'o', default_value = "beginning", value_parser = parse_start)]
+    #[arg(
+        long,
+        short = 'o',
+        default_value = "beginning",
+        value_parser = parse_start,
+        allow_hyphen_values = true
+    )]
     pub from: StartAt,
     /// Exit after this many records.
     #[arg(long, short = 'c')]
@@ -93,7 +99,8 @@ struct Position {
 }
 
 pub async fn run(a: ConsumeArgs) -> Result<()> {
-    let mut cluster = Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
+    let mut cluster =
+        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
     let md = cluster
         .bootstrap()
         .metadata(Some(&[a.topic.as_str()]), false)
@@ -113,7 +120,9 @@ pub async fn run(a: ConsumeArgs) -> Result<()> {
     }
     let mut positions: BTreeMap<i32, Position> = BTreeMap::new();
     for p in chosen {
-        check(p.error_code, None, || format!("partition {}-{}", a.topic, p.index))?;
+        check(p.error_code, None, || {
+            format!("partition {}-{}", a.topic, p.index)
+        })?;
         let leader = cluster.broker(&md, p.leader).await?;
         let offset = match a.from {
             StartAt::Offset(o) => o,
@@ -159,11 +168,18 @@ pub async fn run(a: ConsumeArgs) -> Result<()> {
         }
         let mut leaders: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
         for (index, p) in &positions {
-            leaders.entry(p.leader).or_default().push((*index, p.next_offset));
+            leaders
+                .entry(p.leader)
+                .or_default()
+                .push((*index, p.next_offset));
         }
         for (leader, wanted) in leaders {
             let conn = cluster.broker(&md, leader).await?;
-            let wait = if a.exit_at_end { Duration::ZERO } else { max_wait };
+            let wait = if a.exit_at_end {
+                Duration::ZERO
+            } else {
+                max_wait
+            };
             let answers = conn
                 .fetch(&a.topic, topic.topic_id, &wanted, wait, 1 << 20)
                 .await?;
@@ -201,7 +217,12 @@ pub async fn run(a: ConsumeArgs) -> Result<()> {
     Ok(())
 }
 
-fn print(out: &mut impl Write, a: &ConsumeArgs, partition: i32, r: &ConsumedRecord) -> std::io::Result<()> {
+fn print(
+    out: &mut impl Write,
+    a: &ConsumeArgs,
+    partition: i32,
+    r: &ConsumedRecord,
+) -> std::io::Result<()> {
     let sep = a.key_separator.as_bytes();
     if a.print_offset {
         write!(out, "{partition}:{}", r.offset)?;
@@ -236,7 +257,10 @@ mod tests {
         assert_eq!(parse_start("end"), Ok(StartAt::End));
         assert_eq!(parse_start("42"), Ok(StartAt::Offset(42)));
         assert_eq!(parse_start("-5"), Ok(StartAt::FromEnd(5)));
-        assert_eq!(parse_start("@1700000000000"), Ok(StartAt::Timestamp(1_700_000_000_000)));
+        assert_eq!(
+            parse_start("@1700000000000"),
+            Ok(StartAt::Timestamp(1_700_000_000_000))
+        );
         assert!(parse_start("soon").is_err());
         assert!(parse_start("@x").is_err());
     }

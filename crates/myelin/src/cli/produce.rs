@@ -83,12 +83,17 @@ pub struct ProduceArgs {
 }
 
 pub async fn run(a: ProduceArgs) -> Result<()> {
-    let mut cluster = Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
+    let mut cluster =
+        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
     let (md, topic) = topic_metadata(&mut cluster, &a.topic).await?;
     let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
     if let Some(p) = a.partition {
         if !(0..partitions).contains(&p) {
-            bail!("topic {} has partitions 0 to {}: there is no partition {p}", a.topic, partitions - 1);
+            bail!(
+                "topic {} has partitions 0 to {}: there is no partition {p}",
+                a.topic,
+                partitions - 1
+            );
         }
     }
     let acks = match a.acks {
@@ -168,7 +173,10 @@ pub async fn run(a: ProduceArgs) -> Result<()> {
 
 /// Looks the topic up (asking the broker to create it if it allows), retrying while its
 /// partitions have no leader yet.
-pub async fn topic_metadata(cluster: &mut Cluster, topic: &str) -> Result<(ClusterMetadata, TopicInfo)> {
+pub async fn topic_metadata(
+    cluster: &mut Cluster,
+    topic: &str,
+) -> Result<(ClusterMetadata, TopicInfo)> {
     let mut delay = std::time::Duration::from_millis(50);
     let mut attempt = 0;
     loop {
@@ -238,8 +246,14 @@ mod tests {
             split(b"k:v:w".to_vec(), Some(b":")),
             (Some(b"k".to_vec()), b"v:w".to_vec())
         );
-        assert_eq!(split(b"novalue".to_vec(), Some(b":")), (None, b"novalue".to_vec()));
-        assert_eq!(split(b"a::b".to_vec(), Some(b"::")), (Some(b"a".to_vec()), b"b".to_vec()));
+        assert_eq!(
+            split(b"novalue".to_vec(), Some(b":")),
+            (None, b"novalue".to_vec())
+        );
+        assert_eq!(
+            split(b"a::b".to_vec(), Some(b"::")),
+            (Some(b"a".to_vec()), b"b".to_vec())
+        );
         assert_eq!(split(b"x".to_vec(), None), (None, b"x".to_vec()));
     }
 }

@@ -50,7 +50,8 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     fn layer(&self) -> Result<Layer> {
-        let mut layer = Layer::from_configs("--override", self.overrides.iter().cloned().collect())?;
+        let mut layer =
+            Layer::from_configs("--override", self.overrides.iter().cloned().collect())?;
         let set = |slot: &mut Option<String>, v: Option<String>| {
             if v.is_some() {
                 *slot = v;
@@ -66,7 +67,8 @@ impl ServeArgs {
         set(&mut layer.node_id, self.node_id.map(|n| n.to_string()));
         set(
             &mut layer.log_format,
-            self.log_format.map(|f| format!("{f:?}").to_ascii_lowercase()),
+            self.log_format
+                .map(|f| format!("{f:?}").to_ascii_lowercase()),
         );
         set(&mut layer.log_level, self.log_level.clone());
         Ok(layer)
@@ -79,10 +81,7 @@ impl ServeArgs {
             .clone()
             .or_else(|| vars.get("MYELIN_CONFIG").map(PathBuf::from));
         let file = match &path {
-            Some(p) => Layer::from_configs(
-                &p.display().to_string(),
-                config_file::load_file(p)?,
-            )?,
+            Some(p) => Layer::from_configs(&p.display().to_string(), config_file::load_file(p)?)?,
             None => Layer::default(),
         };
         config_file::resolve(file, Layer::from_env(vars), self.layer()?)
@@ -94,6 +93,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let vars: HashMap<String, String> = std::env::vars().collect();
     let settings = args.settings(&vars)?;
     telemetry::init(settings.log_format, settings.log_level.as_deref())?;
+    // Installed before anything starts: a signal during start-up is held, and shuts the
+    // broker down as soon as it is up, instead of killing it half-started.
+    let mut signals = Signals::new()?;
     raise_open_file_limit();
 
     let mut broker = Broker::new(&settings.data_dir)
@@ -126,29 +128,45 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             .unwrap_or_default()
     );
 
-    let signal = wait_for_signal().await?;
-    tracing::info!(signal, "shutting down gracefully (a second signal exits at once)");
+    let signal = signals.next().await;
+    tracing::info!(
+        signal,
+        "shutting down gracefully (a second signal exits at once)"
+    );
     let shutdown = handle.shutdown();
     tokio::pin!(shutdown);
     tokio::select! {
         done = &mut shutdown => done.context("shutdown failed")?,
-        second = wait_for_signal() => {
-            tracing::warn!(signal = second.unwrap_or("?"), "second signal: exiting without a clean shutdown");
+        second = signals.next() => {
+            tracing::warn!(signal = second, "second signal: exiting without a clean shutdown");
             std::process::exit(130);
         }
     }
     Ok(())
 }
 
-/// Resolves at SIGTERM or SIGINT, with the signal's name.
-async fn wait_for_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, caught from creation on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    /// Resolves at the next signal (or one received since the last call), with its name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
 
 /// Raises the soft limit of open files to the hard limit: a broker with many partitions

@@ -119,9 +119,18 @@ pub async fn run(command: TopicCommand) -> Result<()> {
                 .await;
             match created {
                 Ok(id) => {
-                    let verb = if a.validate_only { "Validated" } else { "Created" };
+                    let verb = if a.validate_only {
+                        "Validated"
+                    } else {
+                        "Created"
+                    };
                     match id {
-                        Some(id) => writeln!(out, "{verb} topic {} (id {}).", a.name, topic_id_string(&id))?,
+                        Some(id) => writeln!(
+                            out,
+                            "{verb} topic {} (id {}).",
+                            a.name,
+                            topic_id_string(&id)
+                        )?,
                         None => writeln!(out, "{verb} topic {}.", a.name)?,
                     }
                 }
@@ -154,11 +163,18 @@ pub async fn run(command: TopicCommand) -> Result<()> {
                 .map(|(k, v)| ConfigOp::Set(k.clone(), v.clone()))
                 .collect();
             ops.extend(a.delete_configs.iter().cloned().map(ConfigOp::Delete));
-            anyhow::ensure!(!ops.is_empty(), "give --config NAME=VALUE or --delete-config NAME");
+            anyhow::ensure!(
+                !ops.is_empty(),
+                "give --config NAME=VALUE or --delete-config NAME"
+            );
             let mut c = connect(&a.client).await?;
             c.alter_configs(RESOURCE_TOPIC, &a.name, &ops, a.validate_only)
                 .await?;
-            let verb = if a.validate_only { "Validated" } else { "Altered" };
+            let verb = if a.validate_only {
+                "Validated"
+            } else {
+                "Altered"
+            };
             writeln!(out, "{verb} configs of topic {}.", a.name)?;
         }
         TopicCommand::Delete(a) => {
@@ -178,7 +194,8 @@ pub async fn run(command: TopicCommand) -> Result<()> {
 
 /// Prints a topic as `kafka-topics --describe` does, with each partition's offsets.
 async fn describe(a: &DescribeArgs, out: &mut impl Write) -> Result<()> {
-    let mut cluster = Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
+    let mut cluster =
+        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
     let md = cluster
         .bootstrap()
         .metadata(Some(&[a.name.as_str()]), false)

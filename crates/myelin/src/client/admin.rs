@@ -84,11 +84,10 @@ impl ClusterMetadata {
 
     /// The topic named `name`, failing with its error code when it has one.
     pub fn topic(&self, name: &str) -> Result<&TopicInfo, ClientError> {
-        let t = self
-            .topics
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| ClientError::Other(format!("topic `{name}` is not in the metadata")))?;
+        let t =
+            self.topics.iter().find(|t| t.name == name).ok_or_else(|| {
+                ClientError::Other(format!("topic `{name}` is not in the metadata"))
+            })?;
         check(t.error_code, None, || format!("looking up topic `{name}`"))?;
         Ok(t)
     }

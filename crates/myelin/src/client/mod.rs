@@ -128,7 +128,11 @@ pub fn error_name(code: i16) -> String {
 }
 
 /// `Err` with a [`KafkaError`] unless `code` is 0.
-pub fn check(code: i16, message: Option<&StrBytes>, context: impl FnOnce() -> String) -> Result<(), ClientError> {
+pub fn check(
+    code: i16,
+    message: Option<&StrBytes>,
+    context: impl FnOnce() -> String,
+) -> Result<(), ClientError> {
     if code == 0 {
         return Ok(());
     }
@@ -173,7 +177,11 @@ impl Connection {
     /// and negotiates versions.
     pub async fn connect(bootstrap: &str, config: ClientConfig) -> Result<Self, ClientError> {
         let mut last = None;
-        for address in bootstrap.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        for address in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
             match Self::connect_one(address, config.clone()).await {
                 Ok(c) => return Ok(c),
                 Err(e) => last = Some(e),
@@ -230,8 +238,11 @@ impl Connection {
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let mut version = *versions::API_VERSIONS.end();
         for _ in 0..2 {
-            let frame = self.round_trip(ApiKey::ApiVersions, version, &request).await?;
-            let response = decode_api_versions(frame, version).map_err(|reason| self.protocol(reason))?;
+            let frame = self
+                .round_trip(ApiKey::ApiVersions, version, &request)
+                .await?;
+            let response =
+                decode_api_versions(frame, version).map_err(|reason| self.protocol(reason))?;
             if response.error_code == ResponseError::UnsupportedVersion.code() {
                 let theirs = response
                     .api_keys
@@ -244,7 +255,9 @@ impl Connection {
                     continue;
                 }
             }
-            check(response.error_code, None, || format!("ApiVersions v{version} with {}", self.address))?;
+            check(response.error_code, None, || {
+                format!("ApiVersions v{version} with {}", self.address)
+            })?;
             self.broker_versions = response
                 .api_keys
                 .iter()
@@ -300,7 +313,11 @@ impl Connection {
     }
 
     /// Sends `request` and reads no response (Produce with acks=0).
-    pub async fn send_only<R: Request>(&mut self, version: i16, request: &R) -> Result<(), ClientError> {
+    pub async fn send_only<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> Result<(), ClientError> {
         let key = api_key(R::KEY)?;
         self.write_request(key, version, request).await.map(drop)
     }
@@ -323,7 +340,9 @@ impl Connection {
         header
             .encode(&mut buf, key.request_header_version(version))
             .and_then(|()| request.encode(&mut buf, version))
-            .map_err(|e| self.protocol(format!("cannot encode {} v{version}: {e:#}", api_name(key))))?;
+            .map_err(|e| {
+                self.protocol(format!("cannot encode {} v{version}: {e:#}", api_name(key)))
+            })?;
         let size = i32::try_from(buf.len() - 4)
             .map_err(|_| self.protocol("request larger than 2 GiB".into()))?;
         buf[..4].copy_from_slice(&size.to_be_bytes());
@@ -332,10 +351,13 @@ impl Connection {
             source,
         };
         self.stream.write_all(&buf).await.map_err(io)?;
-        self.stream.flush().await.map_err(|source| ClientError::Io {
-            address: self.address.clone(),
-            source,
-        })?;
+        self.stream
+            .flush()
+            .await
+            .map_err(|source| ClientError::Io {
+                address: self.address.clone(),
+                source,
+            })?;
         Ok(correlation_id)
     }
 
@@ -392,7 +414,11 @@ impl Connection {
             .filter(|s| *s <= MAX_RESPONSE_BYTES)
             .ok_or_else(|| self.protocol(format!("response size {size} is out of range")))?;
         let mut body = vec![0u8; size];
-        self.stream.get_mut().read_exact(&mut body).await.map_err(io)?;
+        self.stream
+            .get_mut()
+            .read_exact(&mut body)
+            .await
+            .map_err(io)?;
         Ok(Bytes::from(body))
     }
 }
@@ -428,7 +454,9 @@ impl Cluster {
         node_id: i32,
     ) -> Result<&mut Connection, ClientError> {
         let broker = metadata.broker(node_id).ok_or_else(|| {
-            ClientError::Other(format!("the metadata names no broker with node id {node_id}"))
+            ClientError::Other(format!(
+                "the metadata names no broker with node id {node_id}"
+            ))
         })?;
         let address = broker.address();
         if address == self.bootstrap.address() {

@@ -32,9 +32,14 @@ pub struct ConsumedRecord {
 }
 
 /// Encodes `records` (at least one) as one v2 batch compressed with `compression`.
-pub fn encode_batch(records: &[NewRecord], compression: Compression) -> Result<Vec<u8>, ClientError> {
+pub fn encode_batch(
+    records: &[NewRecord],
+    compression: Compression,
+) -> Result<Vec<u8>, ClientError> {
     let Some(first) = records.first() else {
-        return Err(ClientError::Other("a batch needs at least one record".into()));
+        return Err(ClientError::Other(
+            "a batch needs at least one record".into(),
+        ));
     };
     let count = i32::try_from(records.len())
         .map_err(|_| ClientError::Other("too many records for one batch".into()))?;

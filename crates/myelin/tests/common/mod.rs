@@ -27,7 +27,9 @@ pub fn broker(dir: &Path) -> Broker {
 }
 
 pub async fn start(dir: &Path) -> BrokerHandle {
-    bounded(broker(dir).start()).await.expect("the broker starts")
+    bounded(broker(dir).start())
+        .await
+        .expect("the broker starts")
 }
 
 /// GETs `path` and returns (status, body).
@@ -91,6 +93,10 @@ pub async fn cli_ok(addr: SocketAddr, args: &[&str], stdin: &[u8]) -> String {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--bootstrap-server", addr.as_str()]);
     let out = run_cli(&all, stdin).await;
-    assert!(out.success, "myelin {all:?} failed:\n{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.success,
+        "myelin {all:?} failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
     out.stdout
 }

@@ -95,7 +95,6 @@ impl Handler for Fetch {
         let version = ctx.api_version();
         let server = ctx.server.clone();
         let uses_topic_ids = version >= 13;
-        let state = server.metadata.state();
         let topic_ref = |name: &str, id: uuid::Uuid| {
             // Topics by id: v13+ (KIP-516).
             if uses_topic_ids {
@@ -162,7 +161,6 @@ impl Handler for Fetch {
             max_bytes: request.max_bytes.max(0) as u64,
             min_bytes: request.min_bytes.max(0) as u64,
         };
-        drop(state);
         let first = plan.read(&server);
         let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
         if max_wait.is_zero() || plan.satisfied(&first) {

@@ -477,10 +477,7 @@ fn complete(
         .collect()
 }
 
-fn respond(
-    version: i16,
-    topics: TopicResults,
-) -> ProduceResponse {
+fn respond(version: i16, topics: TopicResults) -> ProduceResponse {
     let responses = topics
         .into_iter()
         .map(|(name, partitions)| {

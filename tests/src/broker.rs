@@ -1,0 +1,348 @@
+//! The real `myelin` binary as a child process, for the end-to-end tests with third-party
+//! clients.
+//!
+//! [`myelin_binary`] finds the binary that cargo built for the `myelin` package, building
+//! it first (`cargo build -p myelin --bin myelin`, a no-op when it is up to date). Cargo
+//! hands `CARGO_BIN_EXE_<name>` only to the integration tests of the package that owns the
+//! binary, and artifact dependencies are not on stable: asking cargo once per test process
+//! is the simplest way that never runs a stale binary, whether the tests run from
+//! `cargo test --workspace` or `cargo test -p myelin-tests`. `MYELIN_BIN` overrides it.
+//!
+//! [`Broker`] runs `myelin serve` on a data directory with the Kafka listener on
+//! `127.0.0.1:0`, reads the bound address from the start-up log (the line
+//! `kafka listener bound to HOST:PORT`), and waits for the line `ready: data in ...`.
+//! [`Broker::kill`] sends SIGKILL, [`Broker::stop`] SIGTERM, [`Broker::restart`] starts the
+//! binary again on the same data directory. Dropping a `Broker` kills the process; when the
+//! test is panicking, the broker's log is printed first.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a broker may take to start or to stop (a debug build on a busy 2-core machine).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The workspace root (the directory of the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root")
+        .to_path_buf()
+}
+
+/// The `myelin` binary of the profile this test was built with, built if needed.
+pub fn myelin_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("MYELIN_BIN") {
+            return PathBuf::from(bin);
+        }
+        // A test runs as target/<profile>/deps/<name>-<hash>; a bin as target/<profile>/<name>.
+        let exe = std::env::current_exe().expect("the test executable's path");
+        let mut profile_dir = exe.parent().expect("an executable has a directory");
+        if profile_dir.file_name().is_some_and(|n| n == "deps") {
+            profile_dir = profile_dir.parent().expect("deps/ has a parent");
+        }
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a profile directory name")
+            .to_string();
+        let target_dir = profile_dir.parent().expect("the target directory");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "myelin", "--bin", "myelin"])
+            .arg("--manifest-path")
+            .arg(workspace_root().join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let status = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        assert!(status.success(), "{cmd:?} failed: {status}");
+        let bin = profile_dir.join("myelin");
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// A running `myelin serve`.
+#[derive(Debug)]
+pub struct Broker {
+    child: Option<Child>,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    /// Extra `serve` flags, kept for restarts.
+    args: Vec<String>,
+    /// Every log line of every run of this broker, oldest first.
+    log: Arc<Mutex<Vec<String>>>,
+    /// Owns the data directory when the broker made it; removed on drop.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Broker {
+    /// A broker on a new temporary data directory.
+    pub fn start() -> Broker {
+        Broker::start_with(&[])
+    }
+
+    /// A broker on a new temporary data directory, with extra `serve` flags (for example
+    /// `["--override", "num.partitions=3"]`).
+    pub fn start_with(args: &[&str]) -> Broker {
+        let temp = tempfile::Builder::new()
+            .prefix("myelin-e2e-")
+            .tempdir()
+            .expect("a temporary directory");
+        let mut broker = Broker::start_in(temp.path().join("data"), args);
+        broker._temp = Some(temp);
+        broker
+    }
+
+    /// A broker on `data_dir` (created if absent; kept on drop).
+    pub fn start_in(data_dir: PathBuf, args: &[&str]) -> Broker {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, addr) = spawn(&data_dir, &args, &log);
+        Broker {
+            child: Some(child),
+            addr,
+            data_dir,
+            args,
+            log,
+            _temp: None,
+        }
+    }
+
+    /// The Kafka listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address as clients take it (`bootstrap.servers`).
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The broker's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Everything the broker logged so far, across restarts.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Kills the process with SIGKILL and waits for it: no clean shutdown.
+    pub fn kill(&mut self) {
+        if let Some(status) = self.signal_and_wait(libc::SIGKILL) {
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(libc::SIGKILL),
+                "the broker exited before it was killed: {status}"
+            );
+        }
+    }
+
+    /// Sends SIGTERM and waits for the graceful shutdown; returns the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal_and_wait(libc::SIGTERM)
+            .expect("the broker was running")
+    }
+
+    /// Starts the binary again on the same data directory with the same flags, on a new
+    /// port (clients of the previous run cannot reach it by accident). Kills the running
+    /// process first, if any.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, addr) = spawn(&self.data_dir, &self.args, &self.log);
+        self.child = Some(child);
+        self.addr = addr;
+    }
+
+    fn signal_and_wait(&mut self, signal: libc::c_int) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: kill(2) on the pid of our own child, which has not been waited for, so
+        // the pid still names it; no memory is involved.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("waitpid") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the broker did not exit within {START_TIMEOUT:?} of signal {signal}; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- myelin log ({}) ----\n{}\n---- end of myelin log ----",
+                self.data_dir.display(),
+                self.log()
+            );
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `myelin serve` and waits until its log says it is ready; returns the process
+/// and the bound Kafka address. A thread keeps reading the log into `log`.
+fn spawn(data_dir: &Path, args: &[String], log: &Arc<Mutex<Vec<String>>>) -> (Child, SocketAddr) {
+    let level = std::env::var("MYELIN_E2E_LOG").unwrap_or_else(|_| "info".to_string());
+    let mut cmd = Command::new(myelin_binary());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "off"])
+        .args(["--log-format", "text", "--log-level", &level])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // Settings of the developer's own shell must not leak into the test broker.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| n.starts_with("MYELIN_")) {
+            cmd.env_remove(name);
+        }
+    }
+    let mut child = cmd.spawn().expect("the myelin binary starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    let lines = log.clone();
+    let echo = std::env::var_os("MYELIN_E2E_ECHO").is_some();
+    std::thread::spawn(move || {
+        let mut addr: Option<SocketAddr> = None;
+        let mut ready_sent = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if echo {
+                eprintln!("[myelin] {line}");
+            }
+            if addr.is_none() {
+                addr = line
+                    .split("kafka listener bound to ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse().ok());
+            }
+            let ready = !ready_sent && line.contains("ready: data in");
+            lines.lock().unwrap().push(line);
+            if ready {
+                ready_sent = true;
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    match rx.recv_timeout(START_TIMEOUT) {
+        Ok(Some(addr)) => (child, addr),
+        Ok(None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the broker's log has no `kafka listener bound to` line before ready:\n{}",
+                log.lock().unwrap().join("\n")
+            )
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!(
+                "the broker was not ready within {START_TIMEOUT:?} ({status:?}):\n{}",
+                log.lock().unwrap().join("\n")
+            )
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns Some, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One record batch as stored in a partition's segment files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBatch {
+    pub base_offset: i64,
+    /// Bits 0-2 of the attributes: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub codec: u8,
+    pub record_count: i32,
+    /// The whole batch, header included.
+    pub size: usize,
+}
+
+/// The batches stored for `topic`/`partition` under `data_dir` (Kafka's layout: the
+/// directory `<topic>-<partition>`, segments `<base offset>.log`, batches back to back),
+/// read straight from the files: what the broker wrote, not what it serves.
+pub fn stored_batches(data_dir: &Path, topic: &str, partition: i32) -> Vec<StoredBatch> {
+    let dir = data_dir.join(format!("{topic}-{partition}"));
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    let mut batches = Vec::new();
+    for segment in segments {
+        let bytes = std::fs::read(&segment).expect("a readable segment");
+        let mut at = 0;
+        while at + 61 <= bytes.len() {
+            let field = |from: usize, len: usize| &bytes[at + from..at + from + len];
+            let base_offset = i64::from_be_bytes(field(0, 8).try_into().unwrap());
+            let length = i32::from_be_bytes(field(8, 4).try_into().unwrap());
+            if length <= 0 {
+                break; // preallocated zeros past the end of the data
+            }
+            let size = 12 + length as usize;
+            let attributes = i16::from_be_bytes(field(21, 2).try_into().unwrap());
+            let record_count = i32::from_be_bytes(field(57, 4).try_into().unwrap());
+            batches.push(StoredBatch {
+                base_offset,
+                codec: (attributes & 0x7) as u8,
+                record_count,
+                size,
+            });
+            at += size;
+        }
+    }
+    batches
+}
