@@ -7,7 +7,7 @@
 //! "durable"; `cargo test -p myelin-benches --benches` runs each once on tiny sizes.
 //! `MYELIN_BENCH_RECOVERY_MB` sizes the log of the recovery, read and lookup scenarios
 //! (default 1024), `MYELIN_BENCH_DIR` moves the scratch directories (default: the target
-//! directory's `tmp`).
+//! directory's `tmp`), `MYELIN_BENCH_VERBOSE` prints every round, not only the medians.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
