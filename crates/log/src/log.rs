@@ -742,13 +742,19 @@ impl Log {
             active.sync(false)?;
             active.load_for_append()?;
             info!(log = %self.name(), offset, segments = removed.len(), bytes = cut, "truncated");
-            Ok(())
+            // A batch is kept or cut whole: an offset inside one cuts it, and the log ends
+            // where the kept batches end (what a restart would compute from the files).
+            Ok(active
+                .next_offset_hint()
+                .max(active.base_offset)
+                .min(offset))
         })();
-        if let Err(e) = result {
-            return self.fail(e);
-        }
-        self.log_end_offset.store(offset, Ordering::Release);
-        self.recovery_point.fetch_min(offset, Ordering::AcqRel);
+        let new_end = match result {
+            Ok(end) => end,
+            Err(e) => return self.fail(e),
+        };
+        self.log_end_offset.store(new_end, Ordering::Release);
+        self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         self.unflushed_messages.store(0, Ordering::Release);
         self.mark_dir_dirty();
         Ok(())

@@ -816,7 +816,6 @@ proptest! {
 /// between go unassigned and a restart, which recomputes the log end offset from the files,
 /// moves it backwards.
 #[test]
-#[ignore = "known bug: truncate_to inside a batch sets the log end offset past the last kept batch"]
 fn truncate_inside_a_batch_keeps_the_log_end_offset_across_a_restart() {
     let dir = scratch_dir();
     let path = dir.path().join("model-0");
