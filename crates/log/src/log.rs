@@ -317,6 +317,11 @@ impl Log {
         Ok(())
     }
 
+    /// Takes the log offline: every later operation fails (the log is being deleted).
+    pub(crate) fn set_offline(&self) {
+        self.offline.store(true, Ordering::Release);
+    }
+
     /// Marks the log offline after an I/O error whose effect on the files is unknown.
     pub(crate) fn fail<T>(&self, e: LogError) -> Result<T> {
         if e.is_storage() {

@@ -594,6 +594,9 @@ impl LogManager {
             &format!(".{}{}", wall_clock_ms(), files::DELETE_DIR_SUFFIX),
         );
         let _guard = log.append_lock();
+        // Appends through a handle someone still holds must fail, not write into the
+        // directory being removed.
+        log.set_offline();
         fs.rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
         fs.sync_dir(&self.inner.config.data_dir)
             .map_err(|e| LogError::io(&from, e))?;

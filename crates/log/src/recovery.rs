@@ -207,7 +207,8 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             prev_end = seg.next_offset_hint();
             let is_last = i + 1 == bases.len();
             if !is_last {
-                seg.seal(false)?;
+                // Durably: a later crash must not bring back the untrimmed index lengths.
+                seg.seal(true)?;
             }
             // On a log that is not compacted, a segment begins exactly where the one before
             // it ends. One that begins later follows a tail lost in the crash (the roll's
