@@ -772,7 +772,10 @@ impl Segment {
 
     /// Makes the log file's bytes (and, for a sealed segment, its indexes) durable.
     pub fn sync(&self, sealed: bool) -> Result<()> {
-        if let Some(f) = self.file.lock().clone() {
+        // Take the handle out first: a guard in the `if let` scrutinee would be held across
+        // the fdatasync and stall every append to this segment for its duration.
+        let file = self.file.lock().clone();
+        if let Some(f) = file {
             f.sync_data().map_err(|e| LogError::io(&self.log_path, e))?;
         }
         if sealed {

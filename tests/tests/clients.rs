@@ -1,0 +1,249 @@
+//! Third-party clients in other languages against the real `myelin` binary: the Python
+//! clients (confluent-kafka, kafka-python, aiokafka), kcat (Debian's, librdkafka 2.0) and
+//! kafkajs. Each test runs its own broker.
+//!
+//! `scripts/test` installs what these need: `.venv` at the repository root with
+//! `tests/python/requirements.txt`, the `kcat` Debian package, and `tests/js/node_modules`
+//! from `tests/js/package-lock.json`. A missing one fails the test with the command that
+//! installs it: nothing is skipped.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use myelin_tests::broker::{stored_batches, workspace_root, Broker};
+
+/// How long one client script may run.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs `cmd` with `stdin`, kills it past `SCRIPT_TIMEOUT`, and returns its output.
+fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waitpid") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {SCRIPT_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// Panics with everything the command printed unless it succeeded.
+fn check(what: &str, out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn venv_python() -> PathBuf {
+    let python = workspace_root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/test, which creates it, or \
+         `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`",
+        python.display()
+    );
+    python
+}
+
+/// Runs tests/python/`script` against a new broker and checks its closing line.
+fn python_client(script: &str, ok_line: &str) {
+    let python = venv_python();
+    let broker = Broker::start();
+    let out = run(
+        Command::new(python)
+            .arg(workspace_root().join("tests/python").join(script))
+            .arg(broker.bootstrap())
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check(script, &out);
+    assert!(
+        stdout.lines().any(|l| l == ok_line),
+        "{script} did not print {ok_line:?}:\n{stdout}"
+    );
+}
+
+#[test]
+fn python_confluent_kafka() {
+    python_client("confluent_kafka_client.py", "OK confluent-kafka");
+}
+
+#[test]
+fn python_kafka_python() {
+    python_client("kafka_python_client.py", "OK kafka-python");
+}
+
+#[test]
+fn python_aiokafka() {
+    python_client("aiokafka_client.py", "OK aiokafka");
+}
+
+fn kcat() -> Command {
+    let found = Command::new("kcat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "kcat is not installed: run scripts/test, which installs it, or `apt-get install kcat`"
+    );
+    Command::new("kcat")
+}
+
+/// Consumes partition 0 of `topic` from `offset` to its end with kcat, one line per
+/// record: `offset|key|value length (-1 for null)|value|headers`.
+fn kcat_consume(broker: &Broker, topic: &str, offset: &str) -> Vec<String> {
+    let out = run(
+        kcat()
+            .args(["-b", &broker.bootstrap(), "-C", "-t", topic, "-p", "0"])
+            .args(["-o", offset, "-e", "-q", "-f", "%o|%k|%S|%s|%h\\n"]),
+        b"",
+    );
+    check("kcat -C", &out).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn kcat_metadata_produce_and_consume_with_compression() {
+    let broker = Broker::start();
+    const N: usize = 100;
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let mut wrong_codec = Vec::new();
+    for (codec, codec_id) in [("gzip", 1u8), ("snappy", 2), ("lz4", 3), ("zstd", 4)] {
+        let topic = format!("kcat-{codec}");
+        let input: String = (0..N)
+            .map(|i| format!("k{i}:{codec} value {i} {}\n", "q".repeat(80)))
+            .collect();
+        // The topic does not exist yet: the producer's metadata request creates it.
+        let out = run(
+            kcat()
+                .args(["-b", &broker.bootstrap(), "-P", "-t", &topic, "-p", "0"])
+                .args(["-z", codec, "-K", ":", "-H", "src=kcat"])
+                .args(["-X", "linger.ms=50", "-X", "acks=all"]),
+            input.as_bytes(),
+        );
+        check(&format!("kcat -P -z {codec}"), &out);
+
+        let lines = kcat_consume(&broker, &topic, "beginning");
+        let expected: Vec<String> = (0..N)
+            .map(|i| {
+                let value = format!("{codec} value {i} {}", "q".repeat(80));
+                format!("{i}|k{i}|{}|{value}|src=kcat", value.len())
+            })
+            .collect();
+        assert_eq!(lines, expected, "{topic}");
+        // The last 10, and from a timestamp (offsets_for_times).
+        let tail = kcat_consume(&broker, &topic, "-10");
+        assert_eq!(tail, expected[N - 10..], "{topic} -o -10");
+        let since = kcat_consume(&broker, &topic, &format!("s@{}", started_ms - 60_000));
+        assert_eq!(since, expected, "{topic} -o s@");
+
+        let batches = stored_batches(broker.data_dir(), &topic, 0);
+        assert_eq!(
+            batches.iter().map(|b| b.record_count).sum::<i32>(),
+            N as i32
+        );
+        if !batches.iter().all(|b| b.codec == codec_id) {
+            wrong_codec.push(format!("{topic}: stored codecs {batches:?}"));
+        }
+    }
+
+    let out = run(kcat().args(["-b", &broker.bootstrap(), "-L"]), b"");
+    let metadata = check("kcat -L", &out);
+    assert!(
+        metadata.contains(&format!("broker 0 at {} (controller)", broker.bootstrap())),
+        "{metadata}"
+    );
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        assert!(
+            metadata.contains(&format!("topic \"kcat-{codec}\" with 1 partitions:")),
+            "{metadata}"
+        );
+    }
+    assert!(
+        wrong_codec.is_empty(),
+        "kcat (librdkafka 2.0) did not send the codec it was asked for:\n{}",
+        wrong_codec.join("\n")
+    );
+}
+
+#[test]
+fn kafkajs_admin_and_produce_read_back_by_kcat() {
+    let js = workspace_root().join("tests/js");
+    assert!(
+        js.join("node_modules/kafkajs/package.json").is_file(),
+        "kafkajs is not installed: run scripts/test, which installs it, or \
+         `npm ci --prefix tests/js`"
+    );
+    let broker = Broker::start();
+    let out = run(
+        Command::new("node")
+            .arg(js.join("kafkajs_client.js"))
+            .arg(broker.bootstrap())
+            .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
+        b"",
+    );
+    let stdout = check("kafkajs_client.js", &out);
+    assert!(stdout.lines().any(|l| l == "OK kafkajs"), "{stdout}");
+
+    // kafkajs wrote records 0..100 to js-produced/0, every tenth value null.
+    let lines = kcat_consume(&broker, "js-produced", "beginning");
+    let expected: Vec<String> = (0..100)
+        .map(|i| {
+            if i % 10 == 9 {
+                format!("{i}|key-{i}|-1||i={i},client=kafkajs")
+            } else {
+                let value = format!("kafkajs value {i}");
+                format!("{i}|key-{i}|{}|{value}|i={i},client=kafkajs", value.len())
+            }
+        })
+        .collect();
+    assert_eq!(lines, expected);
+    // The second half came gzip'ed.
+    let batches = stored_batches(broker.data_dir(), "js-produced", 0);
+    assert_eq!(
+        batches
+            .iter()
+            .map(|b| (b.base_offset, b.codec))
+            .collect::<Vec<_>>(),
+        vec![(0, 0), (50, 1)]
+    );
+}
