@@ -29,6 +29,10 @@ pub enum BatchError {
     BadRecords(String),
     #[error("compacted topics require a key on every record")]
     MissingKey,
+    /// Well-formed records that break a rule (offsets not consecutive): Kafka's
+    /// InvalidRecordException, where malformed bytes are its CorruptRecordException.
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
 }
 
 /// Errors of compression and decompression.

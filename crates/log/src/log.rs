@@ -361,9 +361,11 @@ impl Log {
             }
             let total = total as usize;
             let h = batch::validate_incoming(&rest[..total], cfg.max_message_bytes)?;
-            if cfg.cleanup_policy.compact && !h.is_control() {
-                crate::scan::require_keys(&rest[..total], cfg.max_message_bytes.max(1 << 20) * 64)?;
-            }
+            crate::scan::validate_records(
+                &rest[..total],
+                cfg.max_message_bytes.max(1 << 20) * 64,
+                cfg.cleanup_policy.compact,
+            )?;
             let mut max_timestamp = h.max_timestamp;
             if append_time {
                 batch::set_log_append_time(&mut buf[pos..pos + total], opts.now_ms);
@@ -758,6 +760,11 @@ impl Log {
             Ok(end) => end,
             Err(e) => return self.fail(e),
         };
+        if new_end < self.log_start_offset() {
+            // The cut took a batch straddling the log start offset: nothing at or above it
+            // is left, so the log starts afresh there.
+            return self.truncate_fully_locked(self.log_start_offset());
+        }
         self.log_end_offset.store(new_end, Ordering::Release);
         self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         self.unflushed_messages.store(0, Ordering::Release);
@@ -770,6 +777,11 @@ impl Log {
         let _flush = self.flush_lock.lock();
         let _guard = self.append_lock.lock();
         self.check_online()?;
+        self.truncate_fully_locked(offset)
+    }
+
+    /// [`Self::truncate_fully_and_start_at`] with the flush and append locks held.
+    fn truncate_fully_locked(&self, offset: i64) -> Result<()> {
         let cfg = self.config();
         let result = (|| {
             let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write())

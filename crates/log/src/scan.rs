@@ -4,11 +4,21 @@ use crate::batch::BatchHeader;
 use crate::error::{BatchError, Result};
 use crate::record::{records_of_batch, RecordIter};
 
-/// Fails with `MissingKey` unless every record of `batch` has a key (compacted logs).
-pub fn require_keys(batch: &[u8], limit: usize) -> Result<(), BatchError> {
+/// Validates the records inside an incoming batch, as Kafka's `LogValidator` does before
+/// anything is written: every record well formed (lengths within the record, exactly
+/// `recordCount` records, no trailing bytes, decompressing within `limit` bytes), offset
+/// deltas 0, 1, 2, ... and, on a compacted log, a key on every record of a data batch.
+pub fn validate_records(batch: &[u8], limit: usize, require_keys: bool) -> Result<(), BatchError> {
     let (h, records) = records_of_batch(batch, limit)?;
-    for r in RecordIter::new(&records, h.record_count) {
-        if r?.key.is_none() {
+    for (i, r) in RecordIter::new(&records, h.record_count).enumerate() {
+        let r = r?;
+        if i64::from(r.offset_delta) != i as i64 {
+            return Err(BatchError::InvalidRecord(format!(
+                "record {i} has offset delta {}: offsets in a batch must be consecutive",
+                r.offset_delta
+            )));
+        }
+        if require_keys && !h.is_control() && r.key.is_none() {
             return Err(BatchError::MissingKey);
         }
     }

@@ -222,4 +222,16 @@ fn bad_batches_are_refused_before_touching_the_file() {
     ));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
+    // A valid CRC over records that do not parse is refused too (Kafka: CORRUPT_MESSAGE).
+    let mut garbage = myelin_log::record::BatchBuilder {
+        last_offset_delta: 0,
+        ..myelin_log::record::BatchBuilder::new()
+    }
+    .build(&[2, 0, 0, 0, 0, 0, 0], 1)
+    .unwrap();
+    assert!(matches!(
+        log.append(&mut garbage, &opts(0)),
+        Err(LogError::InvalidBatch(myelin_log::BatchError::BadRecords(_)))
+    ));
+    assert_eq!(log.log_end_offset(), 0);
 }

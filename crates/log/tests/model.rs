@@ -6,6 +6,9 @@
 //! tiny `segment.index.bytes`), so that rolls, index entries and full indexes all happen.
 //! A second property does the same for compacted logs: compaction may drop superseded
 //! records, but never the latest record of a key, and never changes one it keeps.
+//!
+//! On a failure, `MYELIN_MODEL_TRACE=1` prints the model and every segment's batches and
+//! index entries at the failing step; `PROPTEST_CASES=2000` runs a longer search.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -98,6 +101,8 @@ enum Reopen {
     /// Dropped without `close()` (a crash; the page cache survives), then opened with the
     /// recovery point and log start offset the log last reported.
     Unclean,
+    /// A crash with no recovery point checkpoint: every segment is scanned.
+    UncleanNoCheckpoint,
 }
 
 /// A retention pass and the config it runs with.
@@ -197,7 +202,11 @@ fn appends(compact: bool) -> BoxedStrategy<Op> {
 }
 
 fn op(compact: bool) -> impl Strategy<Value = Op> {
-    let reopen = prop_oneof![Just(Reopen::Clean), Just(Reopen::Unclean)];
+    let reopen = prop_oneof![
+        2 => Just(Reopen::Clean),
+        2 => Just(Reopen::Unclean),
+        1 => Just(Reopen::UncleanNoCheckpoint),
+    ];
     let retention = prop_oneof![
         (0i64..5_000, 0i64..15_000).prop_map(|(retention_ms, now_ms)| Retention::Time {
             retention_ms,
@@ -221,7 +230,7 @@ fn op(compact: bool) -> impl Strategy<Value = Op> {
         prop_oneof![
             12 => appends(false),
             2 => Just(Op::Roll),
-            2 => (any::<u32>(), Just(true))
+            2 => (any::<u32>(), any::<bool>())
                 .prop_map(|(pick, at_batch_start)| Op::Truncate { pick, at_batch_start }),
             2 => any::<u32>().prop_map(|pick| Op::AdvanceStart { pick }),
             2 => retention.prop_map(Op::Retention),
@@ -333,10 +342,15 @@ fn open(dir: &Path, cfg: &LogConfig, state: LoadState) -> Log {
 /// per read; records below `from` in the first batch are skipped, as a client does. Every
 /// batch must pass validation and offsets must increase.
 fn read_all(log: &Log, from: i64, max_bytes: u64) -> Vec<(i64, Rec)> {
+    read_below(log, from, max_bytes, i64::MAX)
+}
+
+/// [`read_all`] bounded by a high watermark: only batches that start below `max_offset`.
+fn read_below(log: &Log, from: i64, max_bytes: u64, max_offset: i64) -> Vec<(i64, Rec)> {
     let mut out: Vec<(i64, Rec)> = Vec::new();
     let mut offset = from;
     loop {
-        let r = log.read(offset, max_bytes, i64::MAX, true).unwrap();
+        let r = log.read(offset, max_bytes, max_offset, true).unwrap();
         let Some(slice) = r.slice else { break };
         let bytes = slice.to_vec().unwrap();
         let mut it = BatchIter::new(&bytes);
@@ -566,8 +580,27 @@ fn check(log: &Log, model: &Model, probes: &[i64]) {
     let held = read_all(log, model.log_start_offset, 1 << 20);
     let want: Vec<(i64, Rec)> = model.visible().map(|(o, r)| (o, r.clone())).collect();
     assert_eq!(held, want, "records from the log start offset");
-    // Small reads (one batch each) return the same.
+    // Small reads (one batch each) and middling ones return the same.
     assert_eq!(read_all(log, model.log_start_offset, 1), want);
+    assert_eq!(read_all(log, model.log_start_offset, 300), want);
+    // A high watermark (a batch boundary) bounds reads to the records below it.
+    let (lso, leo) = (model.log_start_offset, model.log_end_offset);
+    let mut boundaries: Vec<i64> = model.batches.keys().copied().filter(|b| *b > lso).collect();
+    boundaries.push(leo);
+    let n = boundaries.len();
+    for hw in [boundaries[0], boundaries[n / 2], boundaries[n - 1]] {
+        let bounded: Vec<(i64, Rec)> = want.iter().filter(|(o, _)| *o < hw).cloned().collect();
+        assert_eq!(
+            read_below(log, lso, 1 << 20, hw),
+            bounded,
+            "reads below {hw}"
+        );
+        assert_eq!(
+            read_below(log, lso, 200, hw),
+            bounded,
+            "small reads below {hw}"
+        );
+    }
     check_lookups(log, &held, probes);
 }
 
@@ -615,7 +648,10 @@ fn reopen(log: Log, model: &Model, cfg: &LogConfig, path: &Path, how: Reopen) ->
     }
     let state = LoadState {
         clean_shutdown: matches!(how, Reopen::Clean),
-        recovery_point: Some(log.recovery_point()),
+        recovery_point: match how {
+            Reopen::UncleanNoCheckpoint => None,
+            _ => Some(log.recovery_point()),
+        },
         log_start_offset: Some(log.log_start_offset()),
     };
     // The old instance goes before the new one opens, as in a restart.
@@ -651,6 +687,11 @@ fn run(cfg: LogConfig, ops: Vec<Op>) {
         }));
         if let Err(e) = result {
             eprintln!("check failed after step {step}: {op:?}");
+            // Every shrinking step fails too: the full dump only on request.
+            if std::env::var_os("MYELIN_MODEL_TRACE").is_none() {
+                eprintln!("(set MYELIN_MODEL_TRACE=1 for the model and the segment files)");
+                std::panic::resume_unwind(e);
+            }
             let (start, end) = (model.log_start_offset, model.log_end_offset);
             eprintln!("model: log start offset {start}, log end offset {end}");
             for (o, r) in &model.records {
@@ -692,11 +733,9 @@ fn apply(log: &Log, model: &mut Model, cfg: &LogConfig, op: &Op, probes: &mut Ve
         } => {
             // A replica truncates only above its high watermark.
             let mut offset = pick_offset(model, *pick).max(model.high_watermark);
-            if *at_batch_start {
-                if let Some((base, last)) = model.batches.range(..=offset).next_back() {
-                    if *last >= offset {
-                        offset = *base;
-                    }
+            if let Some((base, last)) = model.batches.range(..=offset).next_back() {
+                if *last >= offset && *at_batch_start {
+                    offset = *base;
                 }
             }
             log.truncate_to(offset).unwrap();
@@ -707,8 +746,14 @@ fn apply(log: &Log, model: &mut Model, cfg: &LogConfig, op: &Op, probes: &mut Ve
                 model.log_start_offset = offset;
                 model.log_end_offset = offset;
             } else {
-                model.cut(offset);
-                model.log_end_offset = offset;
+                // A batch is kept or cut whole: the log ends where the kept batches end.
+                let end = match model.batches.range(..=offset).next_back() {
+                    Some((base, last)) if *last >= offset => *base,
+                    _ => offset,
+                };
+                model.cut(end);
+                // Nothing at or above the log start offset is left: the log is empty there.
+                model.log_end_offset = end.max(model.log_start_offset);
             }
             model.clean_offset = model.clean_offset.min(model.log_end_offset);
         }
@@ -890,4 +935,51 @@ fn timestamp_lookups_ignore_records_below_the_log_start_offset() {
     log.advance_log_start_offset(5).unwrap();
     assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
     assert_eq!(log.offset_of_max_timestamp().unwrap(), None);
+}
+
+/// `truncate_to` inside a batch that starts below the log start offset cuts that batch
+/// whole, leaving nothing at or above the log start offset: the log must end there, never
+/// below its start (found by `log_matches_model`).
+#[test]
+fn truncate_inside_a_batch_straddling_the_log_start_offset() {
+    let dir = scratch_dir();
+    let path = dir.path().join("model-0");
+    let cfg = LogConfig::default();
+    let log = open(&path, &cfg, LoadState::default());
+    let rec = Rec {
+        key: None,
+        value: Some(b"v".to_vec()),
+        timestamp: 1,
+        header: None,
+    };
+    let batch = |n| GenBatch {
+        records: vec![rec.clone(); n],
+        codec: Compression::None,
+    };
+    log.append(&mut batch(1).encode(), &opts(0)).unwrap();
+    log.append(&mut batch(4).encode(), &opts(0)).unwrap();
+    log.advance_log_start_offset(2).unwrap();
+    log.truncate_to(3).unwrap();
+    assert_eq!(log.log_start_offset(), 2);
+    assert_eq!(
+        log.log_end_offset(),
+        2,
+        "the log ends at its start: nothing is left"
+    );
+    assert!(read_all(&log, 2, 1 << 20).is_empty());
+    let info = log.append(&mut batch(1).encode(), &opts(0)).unwrap();
+    assert_eq!(info.base_offset, 2);
+    log.close(0).unwrap();
+    let state = LoadState {
+        clean_shutdown: true,
+        recovery_point: Some(log.recovery_point()),
+        log_start_offset: Some(log.log_start_offset()),
+    };
+    drop(log);
+    let log = open(&path, &cfg, state);
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (2, 3),
+        "after a restart"
+    );
 }

@@ -123,7 +123,7 @@ pub fn batch_error_code(error: &BatchError) -> ResponseError {
         // Kafka's `ProduceRequest.validateRecords`: v3+ takes magic 2 only.
         BatchError::UnsupportedMagic(_) => ResponseError::InvalidRecord,
         // Kafka's `LogValidator`: "Compacted topic cannot accept message without key".
-        BatchError::MissingKey => ResponseError::InvalidRecord,
+        BatchError::MissingKey | BatchError::InvalidRecord(_) => ResponseError::InvalidRecord,
         BatchError::Truncated { .. }
         | BatchError::BadLength { .. }
         | BatchError::LengthMismatch { .. }
