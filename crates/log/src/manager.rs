@@ -452,24 +452,8 @@ impl LogManager {
             if !log.config().cleanup_policy.compact {
                 continue;
             }
-            let key = (log.topic().to_string(), log.partition());
-            let checkpoint = self
-                .inner
-                .cleaner_offsets
-                .lock()
-                .get(&key)
-                .copied()
-                .unwrap_or(0);
-            match cleaner::clean_with_options(
-                &log,
-                checkpoint,
-                now_ms,
-                &Self::cleaner_options(&log),
-            ) {
-                Ok(Some(CleanStats { clean_offset, .. })) => {
-                    self.inner.cleaner_offsets.lock().insert(key, clean_offset);
-                    cleaned += 1;
-                }
+            match self.clean_log(&log, now_ms) {
+                Ok(Some(_)) => cleaned += 1,
                 Ok(None) => {}
                 Err(e) => warn!(log = %log.name(), error = %e, "compaction failed"),
             }
@@ -493,7 +477,7 @@ impl LogManager {
     }
 
     /// Compacts one log now if it needs it (tests and admin tools).
-    pub fn clean_log(&self, log: &Arc<Log>, now_ms: i64) -> Result<Option<CleanStats>> {
+    pub fn clean_log(&self, log: &Log, now_ms: i64) -> Result<Option<CleanStats>> {
         let key = (log.topic().to_string(), log.partition());
         let checkpoint = self
             .inner
