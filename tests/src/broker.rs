@@ -1,12 +1,15 @@
 //! The real `myelin` binary as a child process, for the end-to-end tests with third-party
 //! clients.
 //!
-//! [`myelin_binary`] finds the binary that cargo built for the `myelin` package, building
-//! it first (`cargo build -p myelin --bin myelin`, a no-op when it is up to date). Cargo
+//! [`myelin_binary`] finds the binary that cargo built for the `myelin` package. Cargo
 //! hands `CARGO_BIN_EXE_<name>` only to the integration tests of the package that owns the
-//! binary, and artifact dependencies are not on stable: asking cargo once per test process
-//! is the simplest way that never runs a stale binary, whether the tests run from
-//! `cargo test --workspace` or `cargo test -p myelin-tests`. `MYELIN_BIN` overrides it.
+//! binary, and artifact dependencies are not on stable, so the harness looks in the target
+//! directory of its own profile. `cargo test --workspace` (scripts/test, CI) has just built
+//! it there. When the binary is missing or older than a source file of the workspace's
+//! crates (a `cargo test -p myelin-tests` after an edit), the harness first runs
+//! `cargo build -p myelin --bin myelin`, so it never runs a stale broker; it does not run
+//! cargo when the binary is fresh, because `-p myelin` resolves features differently from
+//! `--workspace` and would rebuild the crates for nothing. `MYELIN_BIN` overrides it all.
 //!
 //! [`Broker`] runs `myelin serve` on a data directory with the Kafka listener on
 //! `127.0.0.1:0`, reads the bound address from the start-up log (the line
@@ -53,6 +56,10 @@ pub fn myelin_binary() -> &'static Path {
             .expect("a profile directory name")
             .to_string();
         let target_dir = profile_dir.parent().expect("the target directory");
+        let bin = profile_dir.join("myelin");
+        if is_fresh(&bin) {
+            return bin;
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "--quiet", "-p", "myelin", "--bin", "myelin"])
@@ -73,10 +80,42 @@ pub fn myelin_binary() -> &'static Path {
             .status()
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
         assert!(status.success(), "{cmd:?} failed: {status}");
-        let bin = profile_dir.join("myelin");
         assert!(bin.is_file(), "{} was not built", bin.display());
         bin
     })
+}
+
+/// Whether `bin` exists and is newer than every source of the crates it is built from:
+/// the manifests, `Cargo.lock`, and every file under `crates/*/src`.
+fn is_fresh(bin: &Path) -> bool {
+    fn newest(path: &Path, newest_seen: &mut std::time::SystemTime) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                newest(&entry.path(), newest_seen);
+            }
+        } else if let Ok(modified) = meta.modified() {
+            *newest_seen = (*newest_seen).max(modified);
+        }
+    }
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = workspace_root();
+    let mut newest_source = std::time::SystemTime::UNIX_EPOCH;
+    newest(&root.join("Cargo.toml"), &mut newest_source);
+    newest(&root.join("Cargo.lock"), &mut newest_source);
+    for krate in std::fs::read_dir(root.join("crates"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        newest(&krate.path().join("Cargo.toml"), &mut newest_source);
+        newest(&krate.path().join("src"), &mut newest_source);
+    }
+    newest_source <= built
 }
 
 /// A running `myelin serve`.
@@ -267,7 +306,15 @@ fn spawn(data_dir: &Path, args: &[String], log: &Arc<Mutex<Vec<String>>>) -> (Ch
         }
     });
     match rx.recv_timeout(START_TIMEOUT) {
-        Ok(Some(addr)) => (child, addr),
+        Ok(Some(addr)) => {
+            // Ready means bound and accepting; check it from the outside anyway.
+            if let Err(e) = std::net::TcpStream::connect_timeout(&addr, START_TIMEOUT) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the broker is ready but {addr} refuses connections: {e}");
+            }
+            (child, addr)
+        }
         Ok(None) => {
             let _ = child.kill();
             let _ = child.wait();
