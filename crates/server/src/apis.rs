@@ -174,6 +174,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::fetch::Fetch>(),
     entry::<handlers::list_offsets::ListOffsets>(),
     entry::<handlers::metadata::Metadata>(),
+    entry::<handlers::find_coordinator::FindCoordinator>(),
     entry::<handlers::api_versions::ApiVersions>(),
     entry::<handlers::create_topics::CreateTopics>(),
     entry::<handlers::delete_topics::DeleteTopics>(),
