@@ -210,8 +210,10 @@ fn bad_batches_are_refused_before_touching_the_file() {
     let mut short = simple_batch(&[(None, Some(b"x"))], 1, Compression::None);
     short.truncate(40);
     assert!(log.append(&mut short, &opts(0)).is_err());
-    let mut cfg = LogConfig::default();
-    cfg.max_message_bytes = 100;
+    let cfg = LogConfig {
+        max_message_bytes: 100,
+        ..LogConfig::default()
+    };
     log.update_config(cfg).unwrap();
     let mut big = simple_batch(&[(None, Some(&[7u8; 200]))], 1, Compression::None);
     assert!(matches!(
@@ -231,7 +233,9 @@ fn bad_batches_are_refused_before_touching_the_file() {
     .unwrap();
     assert!(matches!(
         log.append(&mut garbage, &opts(0)),
-        Err(LogError::InvalidBatch(myelin_log::BatchError::BadRecords(_)))
+        Err(LogError::InvalidBatch(myelin_log::BatchError::BadRecords(
+            _
+        )))
     ));
     assert_eq!(log.log_end_offset(), 0);
 }

@@ -10,7 +10,9 @@ use myelin_log::{AppendOptions, LogConfig, LogManager, ManagerConfig};
 const PARTITIONS: i32 = 10_000;
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// A directory on tmpfs when there is one: creating 10,000 logs fsyncs 20,000 times.
@@ -42,7 +44,14 @@ fn ten_thousand_partitions_open_within_1024_descriptors() {
             if p % 100 == 0 {
                 let mut b = simple_batch(&[(Some(b"k"), Some(b"v"))], 1, Compression::None);
                 let (_, wait) = mgr
-                    .append(&log, &mut b, &AppendOptions { leader_epoch: 0, now_ms: 1 })
+                    .append(
+                        &log,
+                        &mut b,
+                        &AppendOptions {
+                            leader_epoch: 0,
+                            now_ms: 1,
+                        },
+                    )
                     .unwrap();
                 wait.unwrap().wait().unwrap();
             }
@@ -51,7 +60,10 @@ fn ten_thousand_partitions_open_within_1024_descriptors() {
     }
 
     // Lower the soft limit to the common default, then reopen everything.
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit write/read a plain struct we own.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
@@ -62,7 +74,11 @@ fn ten_thousand_partitions_open_within_1024_descriptors() {
     assert!(report.clean_shutdown);
     assert_eq!(report.logs, PARTITIONS as usize);
     assert_eq!(report.segments_recovered, 0, "a clean start scans nothing");
-    assert!(open_fds() < 200, "open descriptors after start: {}", open_fds());
+    assert!(
+        open_fds() < 200,
+        "open descriptors after start: {}",
+        open_fds()
+    );
     let logs = mgr.logs();
     assert_eq!(logs.len(), PARTITIONS as usize);
     let with_data = logs.iter().filter(|l| l.log_end_offset() == 1).count();
@@ -71,7 +87,14 @@ fn ten_thousand_partitions_open_within_1024_descriptors() {
     let log: Arc<_> = mgr.get("many", 4242).unwrap();
     let mut b = simple_batch(&[(Some(b"k"), Some(b"w"))], 2, Compression::None);
     let (info, wait) = mgr
-        .append(&log, &mut b, &AppendOptions { leader_epoch: 0, now_ms: 2 })
+        .append(
+            &log,
+            &mut b,
+            &AppendOptions {
+                leader_epoch: 0,
+                now_ms: 2,
+            },
+        )
         .unwrap();
     wait.unwrap().wait().unwrap();
     assert_eq!(info.base_offset, 0);

@@ -2,6 +2,9 @@
 
 use myelin_server::apis::APIS;
 
+/// (name, key, advertised range, served range)
+type Row = (String, i16, (i16, i16), (i16, i16));
+
 #[test]
 fn api_support_doc_matches_the_registration_table() {
     let doc = std::fs::read_to_string(concat!(
@@ -13,7 +16,7 @@ fn api_support_doc_matches_the_registration_table() {
         let (a, b) = s.trim().split_once('-').expect("a range like 0-4");
         (a.parse().unwrap(), b.parse().unwrap())
     };
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for line in doc.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         // | name | key | advertised | served |
@@ -26,7 +29,7 @@ fn api_support_doc_matches_the_registration_table() {
             ));
         }
     }
-    let mut table: Vec<(String, i16, (i16, i16), (i16, i16))> = APIS
+    let mut table: Vec<Row> = APIS
         .iter()
         .map(|e| {
             (
