@@ -135,6 +135,8 @@ pub struct ApiEntry {
     dispatch: DispatchFn,
     /// The out-of-range answer.
     unsupported: UnsupportedFn,
+    /// Bounds-checks and decodes a body without serving it (the fuzz target).
+    decode_only: DecodeOnlyFn,
 }
 
 impl std::fmt::Debug for ApiEntry {
@@ -164,6 +166,7 @@ pub const fn entry<H: Handler>() -> ApiEntry {
         max_version: H::MAX_VERSION,
         dispatch: dispatch::<H>,
         unsupported: unsupported::<H>,
+        decode_only: decode_only::<H>,
     }
 }
 
@@ -208,6 +211,35 @@ impl std::fmt::Debug for Route {
             Route::Respond(r) => write!(f, "Route::Respond({} bytes)", r.len()),
         }
     }
+}
+
+/// Bounds-checks and decodes a request body as [`dispatch`] does, and drops it.
+type DecodeOnlyFn = fn(i16, Bytes) -> Result<(), String>;
+
+fn decode_only<H: Handler>(version: i16, mut body: Bytes) -> Result<(), String> {
+    H::check_request(version, &body)?;
+    H::Request::decode(&mut body, version)
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// Parses a request frame (without its size prefix) and decodes its body exactly as the
+/// server would before calling the handler, but calls nothing: what the `request_decode`
+/// fuzz target drives. Never panics; an `Err` is what the server answers with a close or
+/// an error response.
+pub fn decode_frame(mut frame: Bytes) -> Result<(), String> {
+    if frame.len() < 8 {
+        return Err("shorter than a request header".into());
+    }
+    let api_key = (&frame[0..2]).get_i16();
+    let api_version = (&frame[2..4]).get_i16();
+    let entry = find(api_key).ok_or_else(|| format!("unknown API key {api_key}"))?;
+    if !entry.supports(api_version) {
+        return Err(format!("{} v{api_version} is not served", entry.name));
+    }
+    let header_version = entry.key.request_header_version(api_version);
+    RequestHeader::decode(&mut frame, header_version).map_err(|e| format!("{e:#}"))?;
+    (entry.decode_only)(api_version, frame)
 }
 
 /// Reads a request frame's header and routes it. An error closes the connection.
