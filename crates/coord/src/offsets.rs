@@ -1,0 +1,275 @@
+//! Committed offsets per (group, topic, partition), kept with the group as in Kafka's
+//! `GroupMetadata`: OffsetCommit validation against the group's generation and members,
+//! OffsetFetch, OffsetDelete and expiry (`offsets.retention.minutes`).
+//!
+//! A commit is two steps so that offsets are durable before they are visible or
+//! acknowledged: [`ClassicGroup::prepare_commit`] validates and stamps the offsets, the
+//! server writes them to `__consumer_offsets`, then [`ClassicGroup::complete_commit`] applies
+//! them (also the path for records replayed while loading).
+
+use std::collections::BTreeMap;
+
+use crate::config::GroupState;
+use crate::error::GroupError;
+use crate::group::ClassicGroup;
+
+/// A topic partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+/// One partition of an OffsetCommit request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetCommit {
+    pub partition: TopicPartition,
+    pub offset: i64,
+    /// Null (Sarama, older clients) is legal.
+    pub leader_epoch: Option<i32>,
+    /// Null is legal and is returned as null.
+    pub metadata: Option<String>,
+}
+
+/// A committed offset (the value of Kafka's offset commit record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: Option<i32>,
+    /// Returned by OffsetFetch unchanged, null included.
+    pub metadata: Option<String>,
+    pub commit_timestamp_ms: i64,
+    /// Set when the commit asked for its own retention (OffsetCommit v2-4 `retention_time`
+    /// other than -1): the offset expires at this time whatever the group's state.
+    pub expire_timestamp_ms: Option<i64>,
+}
+
+/// The committed offsets of one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupOffsets {
+    offsets: BTreeMap<TopicPartition, CommittedOffset>,
+}
+
+impl GroupOffsets {
+    pub fn get(&self, tp: &TopicPartition) -> Option<&CommittedOffset> {
+        self.offsets.get(tp)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&TopicPartition, &CommittedOffset)> {
+        self.offsets.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+    pub(crate) fn clear(&mut self) {
+        self.offsets.clear();
+    }
+}
+
+/// A validated commit, to write to `__consumer_offsets` and then apply with
+/// [`ClassicGroup::complete_commit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// The offsets to write, stamped with the commit time.
+    pub accepted: Vec<(TopicPartition, CommittedOffset)>,
+    /// Partitions refused one by one (metadata too large).
+    pub rejected: Vec<(TopicPartition, GroupError)>,
+}
+
+/// What [`ClassicGroup::expire_offsets`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredOffsets {
+    /// Write a tombstone for each.
+    pub partitions: Vec<TopicPartition>,
+    /// The group was Empty and has no offsets left: it is now Dead; write a tombstone for
+    /// its metadata and forget it.
+    pub group_dead: bool,
+}
+
+impl ClassicGroup {
+    /// The committed offsets.
+    pub fn offsets(&self) -> &GroupOffsets {
+        &self.offsets
+    }
+
+    /// OffsetCommit validation (Kafka's `validateOffsetCommit`). A commit naming a member or a
+    /// generation must come from a current member of the current generation; a "simple"
+    /// commit (generation -1, empty member id, no instance id) is allowed only while the
+    /// group has no members.
+    pub fn validate_offset_commit(
+        &self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<(), GroupError> {
+        if self.state() == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
+            self.validate_member(member_id, group_instance_id)?;
+            if generation_id != self.generation_id() {
+                return Err(self.illegal_generation(generation_id));
+            }
+        } else if self.state() != GroupState::Empty {
+            // Only members commit to a group that has members.
+            return Err(GroupError::UnknownMemberId {
+                member_id: member_id.to_owned(),
+            });
+        }
+        if self.state() == GroupState::CompletingRebalance {
+            // The member must sync first; commits during PreparingRebalance (with the
+            // generation being replaced) are allowed, for onPartitionsRevoked.
+            return Err(GroupError::RebalanceInProgress);
+        }
+        Ok(())
+    }
+
+    /// Validates an OffsetCommit and stamps its offsets with `now_ms`; renews the member's
+    /// session. `retention_ms` is the request's `retention_time` (None for -1, the broker's
+    /// default). Nothing is visible until [`ClassicGroup::complete_commit`].
+    ///
+    /// A commit to a group the coordinator does not know is legal only as a simple commit
+    /// (generation < 0): the server creates an Empty group for it first, else answers
+    /// IllegalGeneration.
+    pub fn prepare_commit(
+        &mut self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+        retention_ms: Option<i64>,
+        commits: Vec<OffsetCommit>,
+        now_ms: i64,
+    ) -> Result<CommitOutcome, GroupError> {
+        self.validate_offset_commit(member_id, group_instance_id, generation_id)?;
+        if !self.is_empty() {
+            self.renew(member_id, now_ms);
+        }
+        let max = self.config().offset_metadata_max_bytes;
+        let mut outcome = CommitOutcome {
+            accepted: Vec::with_capacity(commits.len()),
+            rejected: Vec::new(),
+        };
+        for c in commits {
+            let len = c.metadata.as_ref().map_or(0, String::len);
+            if len > max {
+                outcome
+                    .rejected
+                    .push((c.partition, GroupError::OffsetMetadataTooLarge { len, max }));
+                continue;
+            }
+            outcome.accepted.push((
+                c.partition,
+                CommittedOffset {
+                    offset: c.offset,
+                    leader_epoch: c.leader_epoch,
+                    metadata: c.metadata,
+                    commit_timestamp_ms: now_ms,
+                    expire_timestamp_ms: retention_ms.map(|r| now_ms.saturating_add(r)),
+                },
+            ));
+        }
+        Ok(outcome)
+    }
+
+    /// Applies offsets once written (or replayed from `__consumer_offsets` while loading).
+    pub fn complete_commit(
+        &mut self,
+        accepted: impl IntoIterator<Item = (TopicPartition, CommittedOffset)>,
+    ) {
+        self.offsets.offsets.extend(accepted);
+    }
+
+    /// Removes an offset (a tombstone replayed while loading).
+    pub fn remove_offset(&mut self, tp: &TopicPartition) -> Option<CommittedOffset> {
+        self.offsets.offsets.remove(tp)
+    }
+
+    /// OffsetFetch: the requested partitions (None = all committed), each with its committed
+    /// offset or None (the server answers offset -1, null metadata).
+    pub fn fetch_offsets(
+        &self,
+        partitions: Option<&[TopicPartition]>,
+    ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
+        match partitions {
+            None => self
+                .offsets
+                .offsets
+                .iter()
+                .map(|(tp, o)| (tp.clone(), Some(o.clone())))
+                .collect(),
+            Some(tps) => tps
+                .iter()
+                .map(|tp| (tp.clone(), self.offsets.offsets.get(tp).cloned()))
+                .collect(),
+        }
+    }
+
+    /// OffsetDelete: removes committed offsets of a group that is Empty (Kafka also allows
+    /// topics its consumers no longer subscribe to; this crate does not parse subscriptions,
+    /// so a group with members gets GroupSubscribedToTopic). Returns the partitions removed,
+    /// to tombstone.
+    pub fn delete_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<TopicPartition>, GroupError> {
+        match self.state() {
+            GroupState::Dead => Err(GroupError::GroupIdNotFound {
+                group_id: self.group_id().to_owned(),
+            }),
+            GroupState::Empty => Ok(partitions
+                .iter()
+                .filter(|tp| self.offsets.offsets.remove(tp).is_some())
+                .cloned()
+                .collect()),
+            _ => Err(GroupError::GroupSubscribedToTopic),
+        }
+    }
+
+    /// Expires offsets (Kafka's `removeExpiredOffsets` and `cleanupGroupMetadata`): an offset
+    /// with its own expire time expires then; otherwise the offsets of an Empty group expire
+    /// `offsets.retention.minutes` after the later of the commit and the moment the group
+    /// became empty. Offsets of groups with members stay (Kafka also expires a Stable
+    /// consumer group's offsets of topics it no longer subscribes to; that needs the
+    /// subscription, which the server may decode and handle). An Empty group left without
+    /// offsets becomes Dead.
+    pub fn expire_offsets(&mut self, now_ms: i64) -> ExpiredOffsets {
+        let retention = self.config().offsets_retention_ms;
+        let empty_since = (self.state() == GroupState::Empty).then(|| self.state_timestamp_ms());
+        let expired: Vec<TopicPartition> = self
+            .offsets
+            .offsets
+            .iter()
+            .filter(|(_, o)| match (o.expire_timestamp_ms, empty_since) {
+                (Some(at), _) => now_ms >= at,
+                // Deliberately the later of the two, so that a fresh simple commit to a long
+                // empty group is not expired at once.
+                (None, Some(since)) => now_ms - since.max(o.commit_timestamp_ms) >= retention,
+                (None, None) => false,
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in &expired {
+            self.offsets.offsets.remove(tp);
+        }
+        let group_dead =
+            self.state() == GroupState::Empty && self.offsets.is_empty() && self.is_empty();
+        if group_dead {
+            self.transition(GroupState::Dead, now_ms);
+        }
+        ExpiredOffsets {
+            partitions: expired,
+            group_dead,
+        }
+    }
+}
