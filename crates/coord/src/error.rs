@@ -82,4 +82,38 @@ pub enum GroupError {
     /// (GROUP_SUBSCRIBED_TO_TOPIC).
     #[error("the group is subscribed to the topic")]
     GroupSubscribedToTopic,
+
+    /// KIP-848: the heartbeat's member epoch is neither the member's current epoch nor
+    /// (with owned partitions it is still assigned) its previous one; the member must give
+    /// up its partitions and rejoin with epoch 0 (FENCED_MEMBER_EPOCH).
+    #[error("member epoch {member_epoch} is fenced; the member's epoch is {current_member_epoch}")]
+    FencedMemberEpoch {
+        member_epoch: i32,
+        current_member_epoch: i32,
+    },
+
+    /// KIP-848: an OffsetCommit or OffsetFetch names a member epoch other than the member's
+    /// current one (STALE_MEMBER_EPOCH).
+    #[error("member epoch {member_epoch} is stale; the member's epoch is {current_member_epoch}")]
+    StaleMemberEpoch {
+        member_epoch: i32,
+        current_member_epoch: i32,
+    },
+
+    /// KIP-848: a static member joins with a `group.instance.id` that another member still
+    /// holds, having not left with epoch -2 (UNRELEASED_INSTANCE_ID).
+    #[error("group.instance.id {group_instance_id:?} is still held by member {member_id:?}")]
+    UnreleasedInstanceId {
+        group_instance_id: String,
+        member_id: String,
+    },
+
+    /// KIP-848: the member asks for a server assignor the broker does not offer
+    /// (UNSUPPORTED_ASSIGNOR).
+    #[error("server assignor {name:?} is not supported; supported assignors: {supported}")]
+    UnsupportedAssignor { name: String, supported: String },
+
+    /// The request is malformed for its API (INVALID_REQUEST); `reason` is Kafka's message.
+    #[error("invalid request: {reason}")]
+    InvalidRequest { reason: String },
 }
