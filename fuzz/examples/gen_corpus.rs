@@ -1,10 +1,16 @@
 //! Writes the small seed corpus under `corpus/<target>/`: a few valid batches (every codec,
-//! headers, tombstones), segments made of them, and a little garbage.
+//! headers, tombstones), segments made of them, `__consumer_offsets` keys and values of every
+//! version, and a little garbage.
 //!
 //! Run from `fuzz/`: `cargo run --example gen_corpus`.
 
 use std::path::Path;
 
+use myelin_coord::records::{
+    encode_group_metadata_key, encode_offset_commit_key, encode_offset_commit_value_version,
+    GroupMetadataValue, MemberMetadata,
+};
+use myelin_coord::{CommittedOffset, TopicPartition};
 use myelin_log::compression::{compress, Compression};
 use myelin_log::record::{encode_record, BatchBuilder};
 
@@ -121,4 +127,73 @@ fn main() {
     let mut junk = vec![1u8, 0, 16];
     junk.extend_from_slice(&garbage);
     write(&root.join("segment_recovery"), "seed-garbage", &junk);
+    group_records(&root.join("group_records"));
+}
+
+/// `__consumer_offsets` keys and values of every version, and a whole record behind the
+/// byte that splits it into key and value.
+fn group_records(dir: &Path) {
+    let tp = TopicPartition::new("orders", 3);
+    let offset_key = encode_offset_commit_key("payments", &tp).unwrap();
+    write(dir, "seed-offset-key", &offset_key);
+    write(
+        dir,
+        "seed-group-key",
+        &encode_group_metadata_key("payments").unwrap(),
+    );
+    // A KIP-848 ConsumerGroupMetadataKey (type 3): skipped by the decoder.
+    write(
+        dir,
+        "seed-other-key",
+        &[0, 3, 0, 8, b'p', b'a', b'y', b'm', b'e', b'n', b't', b's'],
+    );
+    let offset = CommittedOffset {
+        offset: 1042,
+        leader_epoch: Some(7),
+        metadata: Some("checkpoint".into()),
+        commit_timestamp_ms: 1_700_000_000_000,
+        expire_timestamp_ms: Some(1_700_604_800_000),
+    };
+    for version in [0, 1, 3, 4] {
+        let value = encode_offset_commit_value_version(&offset, version).unwrap();
+        write(dir, &format!("seed-offset-value-v{version}"), &value);
+        if version == 3 {
+            let mut record = vec![offset_key.len() as u8];
+            record.extend_from_slice(&offset_key);
+            record.extend_from_slice(&value);
+            write(dir, "seed-offset-record", &record);
+        }
+    }
+    let member = |id: &str, instance: Option<&str>| MemberMetadata {
+        member_id: id.into(),
+        group_instance_id: instance.map(str::to_owned),
+        client_id: "consumer-payments-1".into(),
+        client_host: "/10.0.0.7".into(),
+        rebalance_timeout_ms: 300_000,
+        session_timeout_ms: 45_000,
+        subscription: vec![0, 3, 0, 0, 0, 1, 0, 6, b'o', b'r', b'd', b'e', b'r', b's'].into(),
+        assignment: vec![
+            0, 3, 0, 0, 0, 1, 0, 6, b'o', b'r', b'd', b'e', b'r', b's', 0, 0, 0, 1, 0, 0, 0, 3,
+        ]
+        .into(),
+    };
+    let group = GroupMetadataValue {
+        protocol_type: "consumer".into(),
+        generation: 12,
+        protocol: Some("range".into()),
+        leader: Some("m-1".into()),
+        current_state_timestamp_ms: Some(1_700_000_000_000),
+        members: vec![member("m-1", None), member("m-2", Some("pod-2"))],
+    };
+    for version in [0, 3, 4] {
+        let value = group.encode_version(version).unwrap();
+        write(dir, &format!("seed-group-value-v{version}"), &value);
+    }
+    let empty = GroupMetadataValue {
+        protocol: None,
+        leader: None,
+        members: vec![],
+        ..group
+    };
+    write(dir, "seed-group-value-empty", &empty.encode().unwrap());
 }

@@ -28,6 +28,7 @@ use crate::error::GroupError;
 use crate::offsets::GroupOffsets;
 
 mod rebalance;
+mod restore;
 
 /// A group member.
 #[derive(Debug, Clone, PartialEq, Eq)]
