@@ -25,6 +25,7 @@ pub mod error;
 pub mod group;
 pub mod offsets;
 pub mod records;
+pub mod service;
 
 #[cfg(test)]
 mod tests;
@@ -38,4 +39,8 @@ pub use crate::error::GroupError;
 pub use crate::group::{ClassicGroup, Member};
 pub use crate::offsets::{
     CommitOutcome, CommittedOffset, ExpiredOffsets, GroupOffsets, OffsetCommit, TopicPartition,
+};
+pub use crate::service::{
+    partition_for, CoordinatorLookup, CoordinatorSettings, GroupCoordinator, GroupDescription,
+    GroupListing, GroupStats, GroupSummary, MemberDescription, OFFSETS_TOPIC,
 };

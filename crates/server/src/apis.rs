@@ -177,7 +177,15 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::fetch::Fetch>(),
     entry::<handlers::list_offsets::ListOffsets>(),
     entry::<handlers::metadata::Metadata>(),
+    entry::<handlers::offset_commit::OffsetCommit>(),
+    entry::<handlers::offset_fetch::OffsetFetch>(),
     entry::<handlers::find_coordinator::FindCoordinator>(),
+    entry::<handlers::join_group::JoinGroup>(),
+    entry::<handlers::heartbeat::Heartbeat>(),
+    entry::<handlers::leave_group::LeaveGroup>(),
+    entry::<handlers::sync_group::SyncGroup>(),
+    entry::<handlers::describe_groups::DescribeGroups>(),
+    entry::<handlers::list_groups::ListGroups>(),
     entry::<handlers::api_versions::ApiVersions>(),
     entry::<handlers::create_topics::CreateTopics>(),
     entry::<handlers::delete_topics::DeleteTopics>(),
@@ -187,8 +195,12 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::alter_configs::AlterConfigs>(),
     entry::<handlers::describe_log_dirs::DescribeLogDirs>(),
     entry::<handlers::create_partitions::CreatePartitions>(),
+    entry::<handlers::delete_groups::DeleteGroups>(),
     entry::<handlers::incremental_alter_configs::IncrementalAlterConfigs>(),
+    entry::<handlers::offset_delete::OffsetDelete>(),
     entry::<handlers::describe_cluster::DescribeCluster>(),
+    entry::<handlers::consumer_group_heartbeat::ConsumerGroupHeartbeat>(),
+    entry::<handlers::consumer_group_describe::ConsumerGroupDescribe>(),
 ];
 
 /// The row for `api_key`, if served.

@@ -118,6 +118,21 @@ impl Config {
         };
         view.log_defaults()
             .map_err(|e| named("", format!("the log defaults are invalid: {e}")))?;
+        if let Some(assignors) = view.value("group.consumer.assignors").value {
+            myelin_coord::consumer::ConsumerGroupConfig::parse_assignors(&assignors)
+                .map_err(|e| named("group.consumer.assignors", e))?;
+        }
+        let coordinator = view.coordinator_settings();
+        coordinator
+            .group
+            .validate()
+            .and_then(|()| coordinator.consumer.validate())
+            .map_err(|e| {
+                named(
+                    "",
+                    format!("the group coordinator settings are invalid: {e}"),
+                )
+            })?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::RequestHeader;
 use myelin_cluster::{MetadataStore, PartitionManager};
+use myelin_coord::GroupCoordinator;
 
 use crate::config::Config;
 use crate::metrics::{Metrics, NoMetrics};
@@ -32,6 +33,8 @@ pub struct ServerContext {
     pub(crate) admin_lock: tokio::sync::Mutex<()>,
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: crate::fetch_session::FetchSessionCache,
+    /// The group coordinator: consumer groups and committed offsets.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl ServerContext {
@@ -62,6 +65,18 @@ impl ServerContext {
         let fetch_sessions = crate::fetch_session::FetchSessionCache::new(
             config.max_incremental_fetch_session_cache_slots,
         );
+        // The coordinator loads `__consumer_offsets` (if it exists) before anything is
+        // served.
+        let state = partitions.metadata();
+        let settings =
+            crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
+                .coordinator_settings();
+        let groups = GroupCoordinator::new(partitions.clone(), settings).map_err(|reason| {
+            crate::config::ConfigError {
+                name: "group coordinator",
+                reason,
+            }
+        })?;
         Ok(Arc::new(Self {
             config,
             metadata,
@@ -70,6 +85,7 @@ impl ServerContext {
             static_broker_configs,
             admin_lock: tokio::sync::Mutex::new(()),
             fetch_sessions,
+            groups,
         }))
     }
 }

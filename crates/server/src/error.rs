@@ -5,6 +5,7 @@ use std::io;
 
 use kafka_protocol::ResponseError;
 use myelin_cluster::{MetadataError, StateError};
+use myelin_coord::GroupError;
 use myelin_log::{BatchError, CodecError, LogError};
 
 /// Why a connection is closed without answering. Each is logged once, with the peer.
@@ -65,6 +66,32 @@ pub enum HandlerError {
     /// of an acks=0 producer whose append failed, so that it refreshes its metadata.
     #[error("{api}: {reason}")]
     CloseConnection { api: &'static str, reason: String },
+}
+
+/// The Kafka error for a group coordinator refusal.
+pub fn group_error_code(error: &GroupError) -> ResponseError {
+    match error {
+        GroupError::UnknownMemberId { .. } => ResponseError::UnknownMemberId,
+        GroupError::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
+        GroupError::MemberIdRequired { .. } => ResponseError::MemberIdRequired,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::FencedInstanceId { .. } => ResponseError::FencedInstanceId,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+        GroupError::GroupIdNotFound { .. } => ResponseError::GroupIdNotFound,
+        GroupError::NonEmptyGroup { .. } => ResponseError::NonEmptyGroup,
+        GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupError::InvalidSessionTimeout { .. } => ResponseError::InvalidSessionTimeout,
+        GroupError::GroupMaxSizeReached { .. } => ResponseError::GroupMaxSizeReached,
+        GroupError::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
+        GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        GroupError::FencedMemberEpoch { .. } => ResponseError::FencedMemberEpoch,
+        GroupError::StaleMemberEpoch { .. } => ResponseError::StaleMemberEpoch,
+        GroupError::UnreleasedInstanceId { .. } => ResponseError::UnreleasedInstanceId,
+        GroupError::UnsupportedAssignor { .. } => ResponseError::UnsupportedAssignor,
+        GroupError::InvalidRequest { .. } => ResponseError::InvalidRequest,
+    }
 }
 
 /// The Kafka error for a metadata record the state machine refused.

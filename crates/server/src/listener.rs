@@ -49,6 +49,12 @@ pub async fn run(listener: TcpListener, server: Arc<ServerContext>, shutdown: im
     if let Ok(addr) = l.listener.local_addr() {
         tracing::info!(%addr, "Kafka listener accepting connections");
     }
+    // The group coordinator's timers (session expiry, join phases, offset expiry) run
+    // while the listener does.
+    let mut timer_stop = l.notify_shutdown.subscribe();
+    let timer = tokio::spawn(l.server.groups.clone().run_timer(async move {
+        let _ = timer_stop.changed().await;
+    }));
     tokio::select! {
         () = l.accept_loop() => {}
         _ = shutdown => tracing::info!("Kafka listener shutting down"),
@@ -63,6 +69,7 @@ pub async fn run(listener: TcpListener, server: Arc<ServerContext>, shutdown: im
     // Every connection task holds a sender: `recv` returns `None` once all are gone.
     let _ = all_closed.recv().await;
     drop(notify_shutdown);
+    let _ = timer.await;
     tracing::info!("Kafka listener stopped");
 }
 

@@ -131,6 +131,82 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          config is turned off.",
     ),
     broker(
+        "group.consumer.assignors",
+        ConfigType::List,
+        Some("uniform,range"),
+        Validator::None,
+        READ_ONLY,
+        "The server-side assignors as a list of either names for builtin assignors or full \
+         class names for customer assignors. The first one in the list is considered as the \
+         default assignor to be used in the case where the consumer does not specify an \
+         assignor. The supported builtin assignors are: uniform, range. Custom assignor \
+         classes are not supported.",
+    ),
+    broker(
+        "group.consumer.heartbeat.interval.ms",
+        ConfigType::Int,
+        Some("5000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The heartbeat interval given to the members of a consumer group (KIP-848 protocol).",
+    ),
+    broker(
+        "group.consumer.max.size",
+        ConfigType::Int,
+        Some("2147483647"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum number of consumers that a single consumer group (KIP-848 protocol) can \
+         accommodate.",
+    ),
+    broker(
+        "group.consumer.session.timeout.ms",
+        ConfigType::Int,
+        Some("45000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The timeout to detect client failures when using the consumer group protocol \
+         (KIP-848).",
+    ),
+    broker(
+        "group.initial.rebalance.delay.ms",
+        ConfigType::Int,
+        Some("3000"),
+        Validator::AtLeast(0),
+        READ_ONLY,
+        "The amount of time the group coordinator will wait for more consumers to join a new \
+         group before performing the first rebalance. A longer delay means potentially fewer \
+         rebalances, but increases the time until processing begins.",
+    ),
+    broker(
+        "group.max.session.timeout.ms",
+        ConfigType::Int,
+        Some("1800000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum allowed session timeout for registered consumers. Longer timeouts give \
+         consumers more time to process messages in between heartbeats at the cost of a longer \
+         time to detect failures.",
+    ),
+    broker(
+        "group.max.size",
+        ConfigType::Int,
+        Some("2147483647"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum number of consumers that a single consumer group can accommodate.",
+    ),
+    broker(
+        "group.min.session.timeout.ms",
+        ConfigType::Int,
+        Some("6000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The minimum allowed session timeout for registered consumers. Shorter timeouts result \
+         in quicker failure detection at the cost of more frequent consumer heartbeating, which \
+         can overwhelm broker resources.",
+    ),
+    broker(
         "listeners",
         ConfigType::String,
         Some("PLAINTEXT://127.0.0.1:9092"),
@@ -528,6 +604,61 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         READ_ONLY,
         "The number of threads per data directory to be used for log recovery at startup and \
          flushing at shutdown. Myelin defaults to the number of CPU cores (Kafka: 1).",
+    ),
+    broker(
+        "offset.metadata.max.bytes",
+        ConfigType::Int,
+        Some("4096"),
+        Validator::AtLeast(0),
+        READ_ONLY,
+        "The maximum size for a metadata entry associated with an offset commit.",
+    ),
+    broker(
+        "offsets.retention.check.interval.ms",
+        ConfigType::Long,
+        Some("600000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "Frequency at which to check for stale offsets",
+    ),
+    broker(
+        "offsets.retention.minutes",
+        ConfigType::Int,
+        Some("10080"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "For subscribed consumers, committed offset of a specific partition will be expired and \
+         discarded when 1) this retention period has elapsed after the consumer group loses all \
+         its consumers (i.e. becomes empty); 2) this retention period has elapsed since the last \
+         time an offset is committed for the partition and the group is no longer subscribed to \
+         the corresponding topic.",
+    ),
+    broker(
+        "offsets.topic.num.partitions",
+        ConfigType::Int,
+        Some("50"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The number of partitions for the offset commit topic (should not change after \
+         deployment).",
+    ),
+    broker(
+        "offsets.topic.replication.factor",
+        ConfigType::Short,
+        Some("1"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The replication factor for the offsets topic. Myelin is a single node and defaults to \
+         1 (Kafka: 3).",
+    ),
+    broker(
+        "offsets.topic.segment.bytes",
+        ConfigType::Int,
+        Some("104857600"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The offsets topic segment bytes should be kept relatively small in order to facilitate \
+         faster log compaction and cache loads.",
     ),
     broker(
         "socket.request.max.bytes",

@@ -301,6 +301,76 @@ impl<'a> BrokerConfigs<'a> {
             .unwrap_or(default)
     }
 
+    fn broker_long(&self, name: &str, default: i64) -> i64 {
+        self.value(name)
+            .value
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// The group coordinator's settings (`group.*`, `offsets.*`).
+    pub fn coordinator_settings(&self) -> myelin_coord::CoordinatorSettings {
+        let defaults = myelin_coord::CoordinatorSettings::default();
+        let group = myelin_coord::GroupConfig {
+            initial_rebalance_delay_ms: self.broker_long(
+                "group.initial.rebalance.delay.ms",
+                defaults.group.initial_rebalance_delay_ms,
+            ),
+            min_session_timeout_ms: self.broker_int(
+                "group.min.session.timeout.ms",
+                defaults.group.min_session_timeout_ms,
+            ),
+            max_session_timeout_ms: self.broker_int(
+                "group.max.session.timeout.ms",
+                defaults.group.max_session_timeout_ms,
+            ),
+            max_size: usize::try_from(self.broker_int("group.max.size", i32::MAX))
+                .unwrap_or(usize::MAX),
+            offsets_retention_ms: self
+                .broker_long("offsets.retention.minutes", 10_080)
+                .saturating_mul(60_000),
+            offset_metadata_max_bytes: usize::try_from(
+                self.broker_int("offset.metadata.max.bytes", 4096),
+            )
+            .unwrap_or(4096),
+            ..defaults.group.clone()
+        };
+        let consumer_defaults = myelin_coord::consumer::ConsumerGroupConfig::default();
+        let consumer = myelin_coord::consumer::ConsumerGroupConfig {
+            session_timeout_ms: self.broker_int(
+                "group.consumer.session.timeout.ms",
+                consumer_defaults.session_timeout_ms,
+            ),
+            heartbeat_interval_ms: self.broker_int(
+                "group.consumer.heartbeat.interval.ms",
+                consumer_defaults.heartbeat_interval_ms,
+            ),
+            max_size: usize::try_from(self.broker_int("group.consumer.max.size", i32::MAX))
+                .unwrap_or(usize::MAX),
+            assignors: self
+                .value("group.consumer.assignors")
+                .value
+                .and_then(|v| myelin_coord::consumer::ConsumerGroupConfig::parse_assignors(&v).ok())
+                .unwrap_or(consumer_defaults.assignors),
+        };
+        myelin_coord::CoordinatorSettings {
+            consumer,
+            group,
+            offsets_topic_partitions: u32::try_from(
+                self.broker_int("offsets.topic.num.partitions", 50),
+            )
+            .unwrap_or(50),
+            offsets_topic_segment_bytes: self.broker_long(
+                "offsets.topic.segment.bytes",
+                defaults.offsets_topic_segment_bytes,
+            ),
+            offsets_retention_check_interval_ms: self.broker_long(
+                "offsets.retention.check.interval.ms",
+                defaults.offsets_retention_check_interval_ms,
+            ),
+        }
+    }
+
     /// `auto.create.topics.enable`.
     pub fn auto_create_topics_enable(&self) -> bool {
         self.broker_bool("auto.create.topics.enable", true)

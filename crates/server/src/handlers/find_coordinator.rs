@@ -1,19 +1,20 @@
 //! FindCoordinator (key 10), v0-4: where a group's or a transactional id's coordinator is.
 //!
-//! The group and transaction coordinators are not built yet (their issues are open), so
-//! every key is answered COORDINATOR_NOT_AVAILABLE (15), with node -1, as a Kafka broker
-//! answers while its coordinator is not loaded: clients retry, and no client is sent to a
-//! coordinator that would then refuse its JoinGroup.
+//! Groups are coordinated by this broker: the first lookup creates `__consumer_offsets`
+//! (Kafka does the same), and a partition of it that is still loading answers
+//! COORDINATOR_LOAD_IN_PROGRESS. Transactional ids get COORDINATOR_NOT_AVAILABLE until the
+//! transaction coordinator exists, as a Kafka broker answers while its coordinator is not
+//! loaded.
 //!
-//! The API is served already because librdkafka takes it as the sign of a Kafka 0.8.2+
-//! broker: without FindCoordinator advertised it silently sends `lz4` batches uncompressed
-//! (`rd_kafka_feature_map` in librdkafka's `src/rdkafka_feature.c`; see
-//! docs/kafka-compat-notes.md).
+//! librdkafka takes this API as the sign of a Kafka 0.8.2+ broker: without it advertised it
+//! silently sends `lz4` batches uncompressed (`rd_kafka_feature_map` in librdkafka's
+//! `src/rdkafka_feature.c`; see docs/kafka-compat-notes.md).
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use myelin_coord::CoordinatorLookup;
 
 use crate::apis::{Handler, Reply};
 use crate::bounds::{self, from, until, Field, Ty};
@@ -45,31 +46,36 @@ impl Handler for FindCoordinator {
         ctx: RequestContext,
         request: FindCoordinatorRequest,
     ) -> Result<Reply<FindCoordinatorResponse>, HandlerError> {
-        let error = ResponseError::CoordinatorNotAvailable.code();
+        let version = ctx.api_version();
+        let key_type = if version >= 1 { request.key_type } else { 0 };
         let mut response = FindCoordinatorResponse::default();
-        if ctx.api_version() >= 4 {
+        if version >= 4 {
             // v4+ (KIP-699): a batch of keys, one coordinator entry each.
-            response.coordinators = request
-                .coordinator_keys
-                .into_iter()
-                .map(|key| {
+            let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
+            for key in request.coordinator_keys {
+                let answer = locate(&ctx, key_type, key.as_str()).await;
+                let (node, host, port, error, message) = answer.fields(&ctx);
+                coordinators.push(
                     Coordinator::default()
                         .with_key(key)
-                        .with_node_id(BrokerId(-1))
-                        .with_host(StrBytes::from_static_str(""))
-                        .with_port(-1)
+                        .with_node_id(node)
+                        .with_host(host)
+                        .with_port(port)
                         .with_error_code(error)
-                        .with_error_message(Some(StrBytes::from_static_str(NOT_AVAILABLE)))
-                })
-                .collect();
+                        .with_error_message(message),
+                );
+            }
+            response.coordinators = coordinators;
         } else {
+            let answer = locate(&ctx, key_type, request.key.as_str()).await;
+            let (node, host, port, error, message) = answer.fields(&ctx);
             response.error_code = error;
-            response.node_id = BrokerId(-1);
-            response.host = StrBytes::from_static_str("");
-            response.port = -1;
+            response.node_id = node;
+            response.host = host;
+            response.port = port;
             // error_message: v1+.
-            if ctx.api_version() >= 1 {
-                response.error_message = Some(StrBytes::from_static_str(NOT_AVAILABLE));
+            if version >= 1 {
+                response.error_message = message;
             }
         }
         Ok(Reply::Ready(response))
@@ -78,5 +84,62 @@ impl Handler for FindCoordinator {
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
         // Flexible from v3 (KIP-482).
         bounds::check(body, SCHEMA, api_version, api_version >= 3)
+    }
+}
+
+/// Kafka's `FindCoordinatorRequest.CoordinatorType` codes.
+mod key_type {
+    pub const GROUP: i8 = 0;
+    pub const TRANSACTION: i8 = 1;
+}
+
+/// Where a key's coordinator is.
+enum Answer {
+    /// Here, on this broker.
+    Here,
+    /// Nowhere for now: the error and its message.
+    Error(ResponseError, &'static str),
+}
+
+impl Answer {
+    /// Node id, host, port, error code and error message as the response carries them.
+    fn fields(&self, ctx: &RequestContext) -> (BrokerId, StrBytes, i32, i16, Option<StrBytes>) {
+        match self {
+            Answer::Here => (
+                BrokerId(ctx.server.config.node_id),
+                StrBytes::from_string(ctx.server.config.advertised_host.clone()),
+                i32::from(ctx.server.config.advertised_port),
+                0,
+                None,
+            ),
+            Answer::Error(e, message) => (
+                BrokerId(-1),
+                StrBytes::from_static_str(""),
+                -1,
+                e.code(),
+                Some(StrBytes::from_static_str(message)),
+            ),
+        }
+    }
+}
+
+/// Finds the coordinator for one key: this broker for groups (creating
+/// `__consumer_offsets` on first use, as Kafka does); transactions are not served yet.
+async fn locate(ctx: &RequestContext, key_type: i8, key: &str) -> Answer {
+    match key_type {
+        key_type::GROUP => match ctx.server.groups.lookup(key).await {
+            CoordinatorLookup::Ready => Answer::Here,
+            CoordinatorLookup::Loading => Answer::Error(
+                ResponseError::CoordinatorLoadInProgress,
+                "The coordinator is loading and hence can't process requests.",
+            ),
+            CoordinatorLookup::Unavailable => {
+                Answer::Error(ResponseError::CoordinatorNotAvailable, NOT_AVAILABLE)
+            }
+        },
+        key_type::TRANSACTION => {
+            Answer::Error(ResponseError::CoordinatorNotAvailable, NOT_AVAILABLE)
+        }
+        _ => Answer::Error(ResponseError::InvalidRequest, "Unknown coordinator type."),
     }
 }

@@ -1,0 +1,173 @@
+//! Replaying a partition of `__consumer_offsets` into its shard (Kafka's
+//! `GroupMetadataManager.loadGroupsAndOffsets`).
+//!
+//! Every batch from the log start to the log end is read in order; for each record the key
+//! says what it is: an offset commit (applied, or removed by a tombstone) or a group's
+//! metadata (the group rebuilt from it, or removed by a tombstone). Later records win, so
+//! the result is the state after the last write whatever compaction kept. Records this
+//! version does not know (KIP-848 group records, future versions) are skipped and counted;
+//! a record whose key or value does not decode is skipped with a warning rather than
+//! failing the whole partition, since one unreadable group must not take every other
+//! group of the partition offline. Control batches (transaction markers) are skipped.
+
+use myelin_log::batch::BatchIter;
+use myelin_log::record::{records_of_batch, RecordIter};
+
+use super::shard::{Shard, Slot};
+use super::OFFSETS_TOPIC;
+use crate::config::GroupConfig;
+use crate::group::ClassicGroup;
+use crate::records::{self, GroupRecord};
+
+/// Bytes read from the log at a time.
+const READ_BYTES: u64 = 1024 * 1024;
+/// The most bytes a compressed batch may inflate to.
+const MAX_INFLATED: usize = 64 * 1024 * 1024;
+
+/// What loading a shard found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoadReport {
+    pub records: u64,
+    pub groups: usize,
+    pub offsets: usize,
+    /// Records skipped: unknown types or undecodable.
+    pub skipped: u64,
+}
+
+/// Replays the shard's partition into its (empty) state and marks it loaded.
+pub(crate) fn load_shard(
+    shard: &Shard,
+    config: &GroupConfig,
+    seed: u64,
+    now_ms: i64,
+) -> Result<LoadReport, String> {
+    let log = &shard.partition().log;
+    let mut report = LoadReport::default();
+    let mut state = shard.lock();
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    let mut buf = Vec::new();
+    while offset < end {
+        let read = log
+            .read(offset, READ_BYTES, end, true)
+            .map_err(|e| e.to_string())?;
+        let Some(slice) = read.slice else { break };
+        buf.clear();
+        slice.read_into(&mut buf).map_err(|e| e.to_string())?;
+        let mut next = offset;
+        for (_, _, batch) in BatchIter::new(&buf) {
+            let (header, records) =
+                records_of_batch(batch, MAX_INFLATED).map_err(|e| e.to_string())?;
+            next = header.last_offset() + 1;
+            if header.is_control() {
+                continue;
+            }
+            for record in RecordIter::new(&records, header.record_count) {
+                let record = record.map_err(|e| e.to_string())?;
+                let at = header.base_offset + i64::from(record.offset_delta);
+                report.records += 1;
+                let Some(key) = record.key else {
+                    report.skipped += 1;
+                    continue;
+                };
+                if !replay(
+                    &mut state.groups,
+                    key,
+                    record.value,
+                    at,
+                    config,
+                    seed,
+                    now_ms,
+                ) {
+                    report.skipped += 1;
+                }
+            }
+        }
+        if next <= offset {
+            // Nothing whole could be read at this offset: stop rather than loop.
+            break;
+        }
+        offset = next;
+    }
+    report.groups = state.groups.len();
+    report.offsets = state.groups.values().map(|s| s.group.offsets().len()).sum();
+    drop(state);
+    shard.set_loaded();
+    Ok(report)
+}
+
+/// Applies one record; false when it was skipped.
+fn replay(
+    groups: &mut super::Groups,
+    key: &[u8],
+    value: Option<&[u8]>,
+    at: i64,
+    config: &GroupConfig,
+    seed: u64,
+    now_ms: i64,
+) -> bool {
+    let new_group = |id: &str| ClassicGroup::new(id, config.clone(), seed, now_ms);
+    let record = match records::decode_record(key, value) {
+        Ok(record) => record,
+        Err(e) => {
+            tracing::warn!(error = %e, offset = at, "skipping an unreadable {OFFSETS_TOPIC} record");
+            return false;
+        }
+    };
+    match record {
+        GroupRecord::OffsetCommit {
+            group,
+            partition,
+            value: Some(committed),
+        } => {
+            let slot = groups
+                .entry(group.clone())
+                .or_insert_with(|| Slot::new(new_group(&group)));
+            slot.apply_commits(at, [(partition, committed)]);
+        }
+        GroupRecord::OffsetCommit {
+            group,
+            partition,
+            value: None,
+        } => {
+            if let Some(slot) = groups.get_mut(&group) {
+                slot.group.remove_offset(&partition);
+                slot.applied.remove(&partition);
+                drop_if_empty(groups, &group);
+            }
+        }
+        GroupRecord::GroupMetadata {
+            group,
+            value: Some(meta),
+        } => {
+            let restored =
+                ClassicGroup::from_metadata_value(&group, config.clone(), seed, meta, now_ms);
+            let slot = groups
+                .entry(group.clone())
+                .or_insert_with(|| Slot::new(new_group(&group)));
+            let offsets = std::mem::take(&mut slot.group.offsets);
+            slot.group = restored;
+            slot.group.offsets = offsets;
+        }
+        GroupRecord::GroupMetadata { group, value: None } => {
+            if let Some(slot) = groups.get_mut(&group) {
+                let offsets = std::mem::take(&mut slot.group.offsets);
+                slot.group = new_group(&group);
+                slot.group.offsets = offsets;
+                drop_if_empty(groups, &group);
+            }
+        }
+        GroupRecord::Other { .. } => return false,
+    }
+    true
+}
+
+/// Forgets a group left with no members, no generation and no offsets.
+fn drop_if_empty(groups: &mut super::Groups, group_id: &str) {
+    let empty = groups.get(group_id).is_some_and(|s| {
+        s.group.is_empty() && s.group.offsets().is_empty() && s.group.generation_id() == 0
+    });
+    if empty {
+        groups.remove(group_id);
+    }
+}

@@ -1,0 +1,348 @@
+//! One partition of `__consumer_offsets` and the groups it holds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use myelin_cluster::{Partition, PartitionManager};
+use myelin_log::record::{encode_record, BatchBuilder};
+use myelin_log::{AppendOptions, DurableWait, LogError};
+use parking_lot::{Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+use super::{route_replies, Effects, Groups};
+use crate::api::{JoinResponse, Reply, SyncResponse};
+use crate::config::GroupState;
+use crate::consumer::ConsumerGroup;
+use crate::error::GroupError;
+use crate::group::ClassicGroup;
+use crate::offsets::{CommittedOffset, TopicPartition};
+use crate::records::{self, RecordError};
+
+/// The most bytes of records put in one batch: well under the default `max.message.bytes`
+/// (1 MiB), so that a commit of many partitions is written as several batches.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// A record to write: key and value (`None` is a tombstone).
+pub(crate) type KeyValue = (Bytes, Option<Bytes>);
+
+/// One group and the requests waiting on it.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// The classic group; for a KIP-848 group, an Empty classic group holding its offsets.
+    pub(crate) group: ClassicGroup,
+    /// Set when this is a KIP-848 consumer group.
+    pub(crate) consumer: Option<ConsumerGroup>,
+    /// Pending JoinGroup responses by member id.
+    pub(crate) joins: HashMap<String, oneshot::Sender<Result<JoinResponse, GroupError>>>,
+    /// Pending SyncGroup responses by member id.
+    pub(crate) syncs: HashMap<String, oneshot::Sender<Result<SyncResponse, GroupError>>>,
+    /// The offset, in this shard's partition, of the record that set each committed offset:
+    /// commits are applied after their fsync, possibly out of order, and an older one must
+    /// not overwrite a newer one.
+    pub(crate) applied: HashMap<TopicPartition, i64>,
+}
+
+impl Slot {
+    pub(crate) fn new(group: ClassicGroup) -> Self {
+        Slot {
+            group,
+            consumer: None,
+            joins: HashMap::new(),
+            syncs: HashMap::new(),
+            applied: HashMap::new(),
+        }
+    }
+
+    /// Whether this is a KIP-848 consumer group with members.
+    pub(crate) fn is_consumer_group(&self) -> bool {
+        self.consumer.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// Applies commits written at offsets `first_offset..`, one record each in order,
+    /// skipping partitions that a later record already set.
+    pub(crate) fn apply_commits(
+        &mut self,
+        first_offset: i64,
+        commits: impl IntoIterator<Item = (TopicPartition, CommittedOffset)>,
+    ) {
+        let mut fresh = Vec::new();
+        for (offset, (tp, committed)) in (first_offset..).zip(commits) {
+            let newer = self.applied.get(&tp).is_some_and(|&at| at > offset);
+            if !newer {
+                self.applied.insert(tp.clone(), offset);
+                fresh.push((tp, committed));
+            }
+        }
+        self.group.complete_commit(fresh);
+    }
+}
+
+/// The groups of one shard.
+#[derive(Debug, Default)]
+pub(crate) struct ShardState {
+    pub(crate) groups: Groups,
+}
+
+impl ShardState {
+    /// The group's slot, created with `make` when it does not exist.
+    pub(crate) fn slot(
+        &mut self,
+        group_id: &str,
+        make: impl FnOnce() -> ClassicGroup,
+    ) -> &mut Slot {
+        self.groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Slot::new(make()))
+    }
+
+    /// Forgets a group that holds nothing worth keeping: Empty or Dead, no members, no
+    /// offsets, never through a generation, nobody waiting. Such a group was created by a
+    /// request that failed and has no record on disk.
+    pub(crate) fn forget_if_unused(&mut self, group_id: &str) {
+        let unused = self.groups.get(group_id).is_some_and(|s| {
+            matches!(s.group.state(), GroupState::Empty | GroupState::Dead)
+                && s.group.is_empty()
+                && s.group.offsets().is_empty()
+                && s.group.generation_id() == 0
+                && s.joins.is_empty()
+                && s.syncs.is_empty()
+                && s.consumer.as_ref().is_none_or(ConsumerGroup::is_empty)
+        });
+        if unused {
+            self.groups.remove(group_id);
+        }
+    }
+}
+
+/// One partition of `__consumer_offsets`.
+#[derive(Debug)]
+pub struct Shard {
+    manager: Arc<PartitionManager>,
+    partition: Arc<Partition>,
+    state: Mutex<ShardState>,
+    loaded: AtomicBool,
+}
+
+/// Records appended, not yet known durable.
+#[derive(Debug)]
+pub(crate) struct Written {
+    first_offset: i64,
+    waits: Vec<DurableWait>,
+}
+
+impl Written {
+    /// Waits until the records are durable; returns the offset of the first.
+    pub(crate) async fn durable(self, shard: &Shard) -> Result<i64, WriteError> {
+        let any = !self.waits.is_empty();
+        for w in self.waits {
+            w.await?;
+        }
+        if any {
+            shard.partition.notify_data();
+        }
+        Ok(self.first_offset)
+    }
+}
+
+impl Shard {
+    pub(crate) fn new(manager: Arc<PartitionManager>, partition: Arc<Partition>) -> Self {
+        Shard {
+            manager,
+            partition,
+            state: Mutex::new(ShardState::default()),
+            loaded: AtomicBool::new(false),
+        }
+    }
+
+    /// The partition index.
+    pub fn index(&self) -> i32 {
+        self.partition.index
+    }
+
+    pub(crate) fn partition(&self) -> &Arc<Partition> {
+        &self.partition
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_loaded(&self) {
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ShardState> {
+        self.state.lock()
+    }
+
+    /// Appends `records` to the partition, in batches of at most [`MAX_BATCH_BYTES`].
+    /// Called with the shard locked, so that the log holds changes in the order they were
+    /// made. Nothing to write is `Ok` with no waits.
+    pub(crate) fn write(&self, records: &[KeyValue], now_ms: i64) -> Result<Written, WriteError> {
+        let logs = self.partition_logs();
+        let mut first_offset = None;
+        let mut waits = Vec::new();
+        let mut raw = Vec::new();
+        let mut count: i32 = 0;
+        let mut flush = |raw: &mut Vec<u8>, count: &mut i32| -> Result<(), LogError> {
+            if *count == 0 {
+                return Ok(());
+            }
+            let builder = BatchBuilder {
+                base_timestamp: now_ms,
+                max_timestamp: now_ms,
+                last_offset_delta: *count - 1,
+                ..BatchBuilder::new()
+            };
+            let mut batch = builder.build(raw, *count).map_err(LogError::from)?;
+            let opts = AppendOptions {
+                leader_epoch: self.partition.leader_epoch,
+                now_ms,
+            };
+            let (info, wait) = logs.append(&self.partition.log, &mut batch, &opts)?;
+            first_offset.get_or_insert(info.base_offset);
+            match wait {
+                Some(w) => waits.push(w),
+                None => self.partition.notify_data(),
+            }
+            raw.clear();
+            *count = 0;
+            Ok(())
+        };
+        for (key, value) in records {
+            encode_record(&mut raw, 0, 0, count, Some(key), value.as_deref(), &[]);
+            count += 1;
+            if raw.len() >= MAX_BATCH_BYTES {
+                flush(&mut raw, &mut count)?;
+            }
+        }
+        flush(&mut raw, &mut count)?;
+        Ok(Written {
+            first_offset: first_offset.unwrap_or(-1),
+            waits,
+        })
+    }
+
+    fn partition_logs(&self) -> &myelin_log::LogManager {
+        self.manager.logs()
+    }
+
+    /// Collects the effects of a state change of `group_id`: the replies to route to
+    /// waiting requests and, when Kafka would persist the group, its metadata record
+    /// appended now. Forgets the group if it ended up Dead.
+    pub(crate) fn effects(
+        &self,
+        state: &mut ShardState,
+        group_id: &str,
+        replies: Vec<Reply>,
+        persist: bool,
+    ) -> Effects {
+        let mut effects = Effects::default();
+        let Some(slot) = state.groups.get_mut(group_id) else {
+            return effects;
+        };
+        route_replies(slot, replies, &mut effects);
+        if persist {
+            let group = (slot.group.state() != GroupState::Dead).then_some(&slot.group);
+            effects.written = Some(
+                group_record(group_id, group)
+                    .map_err(WriteError::from)
+                    .and_then(|record| self.write(&[record], super::now_ms())),
+            );
+        }
+        if slot.group.state() == GroupState::Dead {
+            state.groups.remove(group_id);
+        }
+        effects
+    }
+
+    /// Expires offsets of every group (Kafka's `cleanupGroupMetadata`), writing tombstones
+    /// for the offsets removed and for groups left dead.
+    pub(crate) fn expire_offsets(&self, state: &mut ShardState, now_ms: i64) -> Effects {
+        let mut records = Vec::new();
+        let mut dead = Vec::new();
+        for (id, slot) in state.groups.iter_mut() {
+            if slot.is_consumer_group() {
+                // Offsets of a consumer group with members do not expire.
+                continue;
+            }
+            let expired = slot.group.expire_offsets(now_ms);
+            for tp in &expired.partitions {
+                slot.applied.remove(tp);
+                records.push(offset_record(id, tp, None));
+            }
+            if expired.group_dead {
+                records.push(group_record(id, None));
+                dead.push(id.clone());
+            }
+        }
+        for id in dead {
+            state.groups.remove(&id);
+        }
+        if !records.is_empty() {
+            tracing::info!(
+                partition = self.index(),
+                tombstones = records.len(),
+                "expired committed offsets"
+            );
+        }
+        let written = (!records.is_empty()).then(|| {
+            records
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(WriteError::from)
+                .and_then(|records| self.write(&records, now_ms))
+        });
+        Effects {
+            written,
+            ..Effects::default()
+        }
+    }
+}
+
+/// The offset commit record of `group_id` for `tp` (`None`: a tombstone).
+pub(crate) fn offset_record(
+    group_id: &str,
+    tp: &TopicPartition,
+    value: Option<&CommittedOffset>,
+) -> Result<KeyValue, RecordError> {
+    Ok((
+        records::encode_offset_commit_key(group_id, tp)?,
+        value.map(records::encode_offset_commit_value).transpose()?,
+    ))
+}
+
+/// The group metadata record of `group_id` (`None`: a tombstone).
+pub(crate) fn group_record(
+    group_id: &str,
+    group: Option<&ClassicGroup>,
+) -> Result<KeyValue, RecordError> {
+    Ok((
+        records::encode_group_metadata_key(group_id)?,
+        group.map(|g| g.metadata_value().encode()).transpose()?,
+    ))
+}
+
+/// Encodes records with `encode` and appends them; an encoding failure (a field longer
+/// than the schema allows) writes nothing.
+pub(crate) fn encode_all<T>(
+    items: impl IntoIterator<Item = T>,
+    encode: impl Fn(T) -> Result<KeyValue, RecordError>,
+) -> Result<Vec<KeyValue>, WriteError> {
+    items
+        .into_iter()
+        .map(encode)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(WriteError::Encode)
+}
+
+/// Why records could not be written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WriteError {
+    #[error("cannot encode a record: {0}")]
+    Encode(#[from] RecordError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}

@@ -1,0 +1,263 @@
+//! The service over a real log manager and metadata store in a temporary directory:
+//! offsets and group metadata written to `__consumer_offsets` and reloaded.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use myelin_cluster::{FileMetadataStore, MetadataStore, PartitionManager};
+use myelin_log::{LogConfig, LogManager, ManagerConfig};
+
+use super::*;
+use crate::api::Protocol;
+
+fn open(dir: &std::path::Path) -> Arc<PartitionManager> {
+    let (store, _) = FileMetadataStore::open(dir).unwrap();
+    let store: Arc<dyn MetadataStore> = Arc::new(store);
+    let cfg = ManagerConfig {
+        background_threads: false,
+        ..ManagerConfig::new(dir.join("logs"))
+    };
+    let (logs, _) = LogManager::open(cfg, &|_| LogConfig::default()).unwrap();
+    Arc::new(PartitionManager::open(logs, store, LogConfig::default()).unwrap())
+}
+
+fn settings() -> CoordinatorSettings {
+    CoordinatorSettings {
+        group: GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            ..GroupConfig::default()
+        },
+        offsets_topic_partitions: 3,
+        ..CoordinatorSettings::default()
+    }
+}
+
+fn join_request(member_id: &str) -> JoinRequest {
+    JoinRequest {
+        member_id: member_id.to_string(),
+        group_instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![Protocol {
+            name: "range".into(),
+            metadata: Bytes::from_static(b"sub"),
+        }],
+        require_known_member_id: true,
+        supports_skip_assignment: false,
+    }
+}
+
+fn commit(topic: &str, partition: i32, offset: i64) -> OffsetCommit {
+    OffsetCommit {
+        partition: TopicPartition::new(topic, partition),
+        offset,
+        leader_epoch: Some(0),
+        metadata: Some("m".into()),
+    }
+}
+
+#[test]
+fn java_hash_partitioning_matches_kafka() {
+    // Values from Java: "my-group".hashCode() = 1_315_005_513 -> % 50 = 13 (checked against
+    // Kafka's kafka-consumer-groups placement); "" hashes to 0.
+    assert_eq!(partition_for("", 50), 0);
+    let h = "my-group"
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    assert_eq!(partition_for("my-group", 50), (h & 0x7fff_ffff) % 50);
+    // Negative hashes are masked, not negated.
+    let negative = "polygenelubricants"; // Java hashCode is Integer.MIN_VALUE
+    assert_eq!(partition_for(negative, 50), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_survive_reopen_and_tombstones_remove_them() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+        assert_eq!(coordinator.lookup("g").await, CoordinatorLookup::Ready);
+        let results = coordinator
+            .commit_offsets(
+                "g",
+                "",
+                None,
+                -1,
+                None,
+                vec![commit("t", 0, 5), commit("t", 1, 7)],
+            )
+            .await
+            .unwrap();
+        assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+        coordinator
+            .commit_offsets("g", "", None, -1, None, vec![commit("t", 0, 9)])
+            .await
+            .unwrap();
+        coordinator
+            .commit_offsets("gone", "", None, -1, None, vec![commit("t", 0, 1)])
+            .await
+            .unwrap();
+        coordinator.delete_group("gone").await.unwrap();
+        coordinator
+            .delete_offsets("g", &[TopicPartition::new("t", 1)])
+            .await
+            .unwrap();
+    }
+    let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+    let fetched = coordinator.fetch_offsets("g", None).unwrap();
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    let (tp, committed) = &fetched[0];
+    assert_eq!(tp, &TopicPartition::new("t", 0));
+    let committed = committed.as_ref().unwrap();
+    assert_eq!(committed.offset, 9);
+    assert_eq!(committed.metadata.as_deref(), Some("m"));
+    assert_eq!(committed.leader_epoch, Some(0));
+    assert!(coordinator.fetch_offsets("gone", None).unwrap().is_empty());
+    let listed: Vec<String> = coordinator
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.group_id)
+        .collect();
+    assert_eq!(listed, vec!["g".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_rebalance_and_the_generation_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (member_a, member_b, generation) = {
+        let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+        coordinator.lookup("g").await;
+        // KIP-394: the first join gets a member id to rejoin with.
+        let first = coordinator.join("g", join_request("")).await.unwrap_err();
+        let GroupError::MemberIdRequired { member_id: a } = first else {
+            panic!("{first:?}")
+        };
+        let joined = coordinator.join("g", join_request(&a)).await.unwrap();
+        assert_eq!(joined.leader, a);
+        let sync = SyncRequest {
+            member_id: a.clone(),
+            group_instance_id: None,
+            generation_id: joined.generation_id,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: vec![(a.clone(), Bytes::from_static(b"all"))],
+        };
+        let assigned = coordinator.sync("g", sync).await.unwrap();
+        assert_eq!(&assigned.assignment[..], b"all");
+
+        // A second member: both rejoin, the leader assigns again.
+        let GroupError::MemberIdRequired { member_id: b } =
+            coordinator.join("g", join_request("")).await.unwrap_err()
+        else {
+            panic!()
+        };
+        let c2 = coordinator.clone();
+        let b2 = b.clone();
+        let join_b = tokio::spawn(async move { c2.join("g", join_request(&b2)).await });
+        // A's heartbeat says a rebalance is on; A rejoins.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let hb = HeartbeatRequest {
+            member_id: a.clone(),
+            group_instance_id: None,
+            generation_id: joined.generation_id,
+        };
+        assert_eq!(
+            coordinator.heartbeat("g", hb).await,
+            Err(GroupError::RebalanceInProgress)
+        );
+        let rejoined = coordinator.join("g", join_request(&a)).await.unwrap();
+        let joined_b = join_b.await.unwrap().unwrap();
+        assert_eq!(rejoined.generation_id, joined_b.generation_id);
+        assert_eq!(rejoined.members.len(), 2, "the leader sees both members");
+        let generation = rejoined.generation_id;
+        let c3 = coordinator.clone();
+        let b3 = b.clone();
+        let sync_b = tokio::spawn(async move {
+            c3.sync(
+                "g",
+                SyncRequest {
+                    member_id: b3,
+                    group_instance_id: None,
+                    generation_id: generation,
+                    protocol_type: None,
+                    protocol_name: None,
+                    assignments: vec![],
+                },
+            )
+            .await
+        });
+        let leader_sync = SyncRequest {
+            member_id: a.clone(),
+            group_instance_id: None,
+            generation_id: generation,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignments: vec![
+                (a.clone(), Bytes::from_static(b"half-a")),
+                (b.clone(), Bytes::from_static(b"half-b")),
+            ],
+        };
+        assert_eq!(
+            &coordinator.sync("g", leader_sync).await.unwrap().assignment[..],
+            b"half-a"
+        );
+        assert_eq!(&sync_b.await.unwrap().unwrap().assignment[..], b"half-b");
+        let described = coordinator.describe("g").unwrap();
+        assert_eq!(described.state, "Stable");
+        assert_eq!(described.members.len(), 2);
+        (a, b, generation)
+    };
+    // After a restart the group is back, Stable, with both members at the same generation.
+    let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+    let described = coordinator.describe("g").unwrap();
+    assert_eq!(described.state, "Stable");
+    assert_eq!(described.protocol_name, "range");
+    let mut ids: Vec<_> = described
+        .members
+        .iter()
+        .map(|m| m.member_id.clone())
+        .collect();
+    ids.sort();
+    let mut want = vec![member_a.clone(), member_b];
+    want.sort();
+    assert_eq!(ids, want);
+    let hb = HeartbeatRequest {
+        member_id: member_a,
+        group_instance_id: None,
+        generation_id: generation,
+    };
+    assert_eq!(coordinator.heartbeat("g", hb).await, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_group_refuses_members_and_generations() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+    // Before the topic exists nothing is coordinated here.
+    assert!(matches!(
+        coordinator.fetch_offsets("g", None),
+        Err(GroupError::CoordinatorNotAvailable)
+    ));
+    coordinator.lookup("g").await;
+    assert!(matches!(
+        coordinator
+            .commit_offsets("g", "m", None, 3, None, vec![commit("t", 0, 1)])
+            .await,
+        Err(GroupError::IllegalGeneration { .. })
+    ));
+    assert!(matches!(
+        coordinator.join("g", join_request("someone")).await,
+        Err(GroupError::UnknownMemberId { .. })
+    ));
+    assert!(matches!(
+        coordinator.delete_group("g").await,
+        Err(GroupError::GroupIdNotFound { .. })
+    ));
+    assert!(
+        coordinator.list().unwrap().is_empty(),
+        "failed requests leave no group"
+    );
+}

@@ -1,0 +1,146 @@
+//! ConsumerGroupHeartbeat (key 68), v0-1: the next-generation consumer group protocol
+//! (KIP-848). The member sends its subscription and owned partitions; the broker computes
+//! the assignment with a server-side assignor (`uniform` or `range`) and hands it out in
+//! steps, so that no partition is owned by two members at once.
+//!
+//! v0 lets the broker generate the member id; v1 (KIP-1082) has the client generate it,
+//! so an empty member id is INVALID_REQUEST. Regular-expression subscriptions (v1) are not
+//! supported: a non-empty regex gets INVALID_REGULAR_EXPRESSION.
+
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use kafka_protocol::messages::{
+    ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use myelin_coord::consumer::{self, ConsumerHeartbeatRequest, TopicId};
+use myelin_coord::GroupError;
+
+use crate::apis::{Handler, Reply};
+use crate::bounds::{self, all, from, Field, Ty};
+use crate::context::RequestContext;
+use crate::error::{group_error_code, HandlerError};
+use crate::handlers::groups::{client_host, opt_string, ClusterTopics};
+
+/// The request's layout, for [`bounds::check`].
+const SCHEMA: &[Field] = &[
+    all(Ty::Str),                                        // group_id
+    all(Ty::Str),                                        // member_id
+    all(Ty::Int32),                                      // member_epoch
+    all(Ty::Str),                                        // instance_id
+    all(Ty::Str),                                        // rack_id
+    all(Ty::Int32),                                      // rebalance_timeout_ms
+    all(Ty::Strs),                                       // subscribed_topic_names
+    from(1, Ty::Str),                                    // subscribed_topic_regex
+    all(Ty::Str),                                        // server_assignor
+    all(Ty::Structs(&[all(Ty::Uuid), all(Ty::Int32s)])), // topic_partitions
+];
+
+/// The ConsumerGroupHeartbeat handler.
+#[derive(Debug)]
+pub struct ConsumerGroupHeartbeat;
+
+impl Handler for ConsumerGroupHeartbeat {
+    type Request = ConsumerGroupHeartbeatRequest;
+    type Response = ConsumerGroupHeartbeatResponse;
+    const KEY: ApiKey = ApiKey::ConsumerGroupHeartbeat;
+    const NAME: &'static str = "ConsumerGroupHeartbeat";
+    const MIN_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 1;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: ConsumerGroupHeartbeatRequest,
+    ) -> Result<Reply<ConsumerGroupHeartbeatResponse>, HandlerError> {
+        let version = ctx.api_version();
+        let mut response = ConsumerGroupHeartbeatResponse::default();
+        let fail = |mut response: ConsumerGroupHeartbeatResponse, e: ResponseError, msg: String| {
+            response.error_code = e.code();
+            response.error_message = Some(StrBytes::from_string(msg));
+            Ok(Reply::Ready(response))
+        };
+        if version >= 1 && request.member_id.is_empty() {
+            return fail(
+                response,
+                ResponseError::InvalidRequest,
+                "MemberId can't be empty.".into(),
+            );
+        }
+        if request
+            .subscribed_topic_regex
+            .as_ref()
+            .is_some_and(|r| !r.is_empty())
+        {
+            return fail(
+                response,
+                ResponseError::InvalidRegularExpression,
+                "Regular expression subscriptions are not supported by this broker.".into(),
+            );
+        }
+        let heartbeat = ConsumerHeartbeatRequest {
+            member_id: request.member_id.to_string(),
+            member_epoch: request.member_epoch,
+            instance_id: opt_string(&request.instance_id),
+            rack_id: opt_string(&request.rack_id),
+            rebalance_timeout_ms: request.rebalance_timeout_ms,
+            subscribed_topic_names: request
+                .subscribed_topic_names
+                .map(|names| names.into_iter().map(|n| n.0.to_string()).collect()),
+            subscribed_topic_regex: opt_string(&request.subscribed_topic_regex),
+            server_assignor: opt_string(&request.server_assignor),
+            topic_partitions: request.topic_partitions.map(|tps| {
+                tps.into_iter()
+                    .flat_map(|tp| {
+                        let id = TopicId(*tp.topic_id.as_bytes());
+                        tp.partitions.into_iter().map(move |p| (id, p))
+                    })
+                    .collect()
+            }),
+            client_id: ctx
+                .header
+                .client_id
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            client_host: client_host(&ctx),
+        };
+        let topics = ClusterTopics(ctx.server.metadata.state());
+        match ctx
+            .server
+            .groups
+            .consumer_heartbeat(request.group_id.0.as_str(), heartbeat, &topics)
+        {
+            Ok(r) => {
+                response.member_id = Some(StrBytes::from_string(r.member_id));
+                response.member_epoch = r.member_epoch;
+                response.heartbeat_interval_ms = r.heartbeat_interval_ms;
+                response.assignment = r.assignment.map(wire_assignment);
+                Ok(Reply::Ready(response))
+            }
+            Err(e) => {
+                let code = match &e {
+                    GroupError::InvalidRequest { .. } => ResponseError::InvalidRequest,
+                    other => group_error_code(other),
+                };
+                fail(response, code, e.to_string())
+            }
+        }
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        bounds::check(body, SCHEMA, api_version, true)
+    }
+}
+
+/// An assignment in the response's form.
+fn wire_assignment(a: consumer::Assignment) -> Assignment {
+    Assignment::default().with_topic_partitions(
+        a.topics()
+            .map(|(id, partitions)| {
+                TopicPartitions::default()
+                    .with_topic_id(uuid::Uuid::from_bytes(id.0))
+                    .with_partitions(partitions.iter().copied().collect())
+            })
+            .collect(),
+    )
+}

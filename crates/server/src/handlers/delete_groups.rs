@@ -1,0 +1,56 @@
+//! DeleteGroups (key 42), v0-2: removes empty groups, their metadata and committed
+//! offsets (tombstones in `__consumer_offsets`, durable before the answer). A group with
+//! members gets NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::apis::{Handler, LaterReply, Reply};
+use crate::bounds::{self, all, Field, Ty};
+use crate::context::RequestContext;
+use crate::error::{group_error_code, HandlerError};
+
+/// The request's layout, for [`bounds::check`].
+const SCHEMA: &[Field] = &[all(Ty::Strs)]; // groups_names
+
+/// The DeleteGroups handler.
+#[derive(Debug)]
+pub struct DeleteGroups;
+
+impl Handler for DeleteGroups {
+    type Request = DeleteGroupsRequest;
+    type Response = DeleteGroupsResponse;
+    const KEY: ApiKey = ApiKey::DeleteGroups;
+    const NAME: &'static str = "DeleteGroups";
+    const MIN_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 2;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: DeleteGroupsRequest,
+    ) -> Result<Reply<DeleteGroupsResponse>, HandlerError> {
+        let groups = ctx.server.groups.clone();
+        Ok(Reply::Later(LaterReply(Box::pin(async move {
+            let mut results = Vec::with_capacity(request.groups_names.len());
+            for group_id in request.groups_names {
+                let code = match groups.delete_group(group_id.0.as_str()).await {
+                    Ok(()) => {
+                        tracing::info!(group = %group_id.0.as_str(), "deleted group");
+                        0
+                    }
+                    Err(e) => group_error_code(&e).code(),
+                };
+                results.push(
+                    DeletableGroupResult::default()
+                        .with_group_id(group_id)
+                        .with_error_code(code),
+                );
+            }
+            Ok(DeleteGroupsResponse::default().with_results(results))
+        }))))
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        bounds::check(body, SCHEMA, api_version, api_version >= 2)
+    }
+}

@@ -1,0 +1,92 @@
+//! DescribeGroups (key 15), v0-5: state, protocol and members of groups. A group that
+//! does not exist is described as `Dead` with no error, as Kafka does.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::apis::{Handler, Reply};
+use crate::bounds::{self, all, from, Field, Ty};
+use crate::context::RequestContext;
+use crate::error::{group_error_code, HandlerError};
+
+/// The request's layout, for [`bounds::check`].
+const SCHEMA: &[Field] = &[
+    all(Ty::Strs),     // groups
+    from(3, Ty::Bool), // include_authorized_operations
+];
+
+/// Kafka's `authorized_operations` for a group without ACLs: READ (3), DELETE (6) and
+/// DESCRIBE (8), as bits.
+pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+/// The DescribeGroups handler.
+#[derive(Debug)]
+pub struct DescribeGroups;
+
+impl Handler for DescribeGroups {
+    type Request = DescribeGroupsRequest;
+    type Response = DescribeGroupsResponse;
+    const KEY: ApiKey = ApiKey::DescribeGroups;
+    const NAME: &'static str = "DescribeGroups";
+    const MIN_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 5;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: DescribeGroupsRequest,
+    ) -> Result<Reply<DescribeGroupsResponse>, HandlerError> {
+        let version = ctx.api_version();
+        let operations = if request.include_authorized_operations {
+            GROUP_OPERATIONS
+        } else {
+            i32::MIN
+        };
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|group_id| {
+                let mut out = DescribedGroup::default().with_group_id(group_id.clone());
+                if version >= 3 {
+                    out.authorized_operations = operations;
+                }
+                match ctx.server.groups.describe(group_id.0.as_str()) {
+                    Ok(d) => {
+                        out.group_state = StrBytes::from_static_str(d.state);
+                        out.protocol_type = StrBytes::from_string(d.protocol_type);
+                        out.protocol_data = StrBytes::from_string(d.protocol_name);
+                        out.members = d
+                            .members
+                            .into_iter()
+                            .map(|m| {
+                                let mut member = DescribedGroupMember::default()
+                                    .with_member_id(StrBytes::from_string(m.member_id))
+                                    .with_client_id(StrBytes::from_string(m.client_id))
+                                    .with_client_host(StrBytes::from_string(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment);
+                                if version >= 4 {
+                                    member.group_instance_id =
+                                        m.group_instance_id.map(StrBytes::from_string);
+                                }
+                                member
+                            })
+                            .collect();
+                    }
+                    Err(e) => {
+                        out.error_code = group_error_code(&e).code();
+                        out.group_state = StrBytes::from_static_str("Dead");
+                    }
+                }
+                out
+            })
+            .collect();
+        Ok(Reply::Ready(
+            DescribeGroupsResponse::default().with_groups(groups),
+        ))
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        bounds::check(body, SCHEMA, api_version, api_version >= 5)
+    }
+}

@@ -1,0 +1,43 @@
+//! Heartbeat (key 12), v0-4: a member says it is alive; the answer tells it to rejoin
+//! when a rebalance is on (REBALANCE_IN_PROGRESS).
+
+use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse};
+
+use crate::apis::{Handler, Reply};
+use crate::context::RequestContext;
+use crate::error::{group_error_code, HandlerError};
+use crate::handlers::groups::opt_string;
+
+/// The Heartbeat handler.
+#[derive(Debug)]
+pub struct Heartbeat;
+
+impl Handler for Heartbeat {
+    type Request = HeartbeatRequest;
+    type Response = HeartbeatResponse;
+    const KEY: ApiKey = ApiKey::Heartbeat;
+    const NAME: &'static str = "Heartbeat";
+    const MIN_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 4;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: HeartbeatRequest,
+    ) -> Result<Reply<HeartbeatResponse>, HandlerError> {
+        let heartbeat = myelin_coord::HeartbeatRequest {
+            member_id: request.member_id.to_string(),
+            group_instance_id: opt_string(&request.group_instance_id),
+            generation_id: request.generation_id,
+        };
+        let mut response = HeartbeatResponse::default();
+        if let Err(e) = ctx
+            .server
+            .groups
+            .heartbeat(request.group_id.0.as_str(), heartbeat)
+            .await
+        {
+            response.error_code = group_error_code(&e).code();
+        }
+        Ok(Reply::Ready(response))
+    }
+}

@@ -1,0 +1,172 @@
+//! OffsetCommit (key 8), v2-9: a group's consumed positions, written durably to
+//! `__consumer_offsets` before the answer.
+//!
+//! Partitions of topics this broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as in
+//! Kafka; the rest go to the coordinator in one commit. A group-level refusal (unknown
+//! member, stale generation, rebalance in progress) is every partition's error. Null
+//! metadata and a null (-1) leader epoch are legal and come back as such from OffsetFetch.
+//! `retention_time_ms` (v2-4) other than -1 sets the offsets' own expiry.
+
+use std::collections::HashMap;
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use myelin_coord::{OffsetCommit as Commit, TopicPartition};
+
+use crate::apis::{Handler, LaterReply, Reply};
+use crate::bounds::{self, all, from, Field, Ty};
+use crate::context::RequestContext;
+use crate::error::{group_error_code, HandlerError};
+use crate::handlers::groups::opt_string;
+
+/// The request's layout, for [`bounds::check`].
+const SCHEMA: &[Field] = &[
+    all(Ty::Str),       // group_id
+    from(1, Ty::Int32), // generation_id_or_member_epoch
+    from(1, Ty::Str),   // member_id
+    from(7, Ty::Str),   // group_instance_id
+    Field {
+        ty: Ty::Int64,
+        min_version: 2,
+        max_version: 4,
+    }, // retention_time_ms
+    all(Ty::Structs(&[
+        all(Ty::Str), // name
+        all(Ty::Structs(&[
+            all(Ty::Int32),     // partition_index
+            all(Ty::Int64),     // committed_offset
+            from(6, Ty::Int32), // committed_leader_epoch
+            Field {
+                ty: Ty::Int64,
+                min_version: 1,
+                max_version: 1,
+            }, // commit_timestamp
+            all(Ty::Str),       // committed_metadata
+        ])),
+    ])),
+];
+
+/// A partition and the error it got before the commit, if any.
+type Early = (i32, Option<ResponseError>);
+
+/// The OffsetCommit handler.
+#[derive(Debug)]
+pub struct OffsetCommit;
+
+impl Handler for OffsetCommit {
+    type Request = OffsetCommitRequest;
+    type Response = OffsetCommitResponse;
+    const KEY: ApiKey = ApiKey::OffsetCommit;
+    const NAME: &'static str = "OffsetCommit";
+    const MIN_VERSION: i16 = 2;
+    const MAX_VERSION: i16 = 9;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: OffsetCommitRequest,
+    ) -> Result<Reply<OffsetCommitResponse>, HandlerError> {
+        let version = ctx.api_version();
+        let retention_ms =
+            (version <= 4 && request.retention_time_ms != -1).then_some(request.retention_time_ms);
+        // Every partition, in request order, with the error decided before the commit.
+        let mut order: Vec<(TopicName, Vec<Early>)> = Vec::new();
+        let mut commits = Vec::new();
+        for topic in request.topics {
+            let name = topic.name.0.to_string();
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for p in topic.partitions {
+                if ctx
+                    .server
+                    .partitions
+                    .get(&name, p.partition_index)
+                    .is_none()
+                {
+                    partitions.push((
+                        p.partition_index,
+                        Some(ResponseError::UnknownTopicOrPartition),
+                    ));
+                    continue;
+                }
+                partitions.push((p.partition_index, None));
+                commits.push(Commit {
+                    partition: TopicPartition::new(name.clone(), p.partition_index),
+                    offset: p.committed_offset,
+                    leader_epoch: (version >= 6 && p.committed_leader_epoch >= 0)
+                        .then_some(p.committed_leader_epoch),
+                    metadata: opt_string(&p.committed_metadata),
+                });
+            }
+            order.push((topic.name, partitions));
+        }
+        let group_id = request.group_id.0.to_string();
+        let member_id = request.member_id.to_string();
+        let instance_id = opt_string(&request.group_instance_id);
+        let generation = request.generation_id_or_member_epoch;
+        let groups = ctx.server.groups.clone();
+        Ok(Reply::Later(LaterReply(Box::pin(async move {
+            let outcome = if commits.is_empty() {
+                Ok(Vec::new())
+            } else {
+                groups
+                    .commit_offsets(
+                        &group_id,
+                        &member_id,
+                        instance_id.as_deref(),
+                        generation,
+                        retention_ms,
+                        commits,
+                    )
+                    .await
+            };
+            let (group_error, results): (Option<i16>, HashMap<TopicPartition, i16>) = match outcome
+            {
+                Ok(results) => (
+                    None,
+                    results
+                        .into_iter()
+                        .map(|(tp, r)| {
+                            let code = r.err().map_or(0, |e| group_error_code(&e).code());
+                            (tp, code)
+                        })
+                        .collect(),
+                ),
+                Err(e) => (Some(group_error_code(&e).code()), HashMap::new()),
+            };
+            let code_of = |topic: &str, partition: i32| -> i16 {
+                group_error.unwrap_or_else(|| {
+                    results
+                        .get(&TopicPartition::new(topic, partition))
+                        .copied()
+                        .unwrap_or(0)
+                })
+            };
+            let topics = order
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|(index, early)| {
+                            let code =
+                                early.map_or_else(|| code_of(name.0.as_str(), index), |e| e.code());
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    OffsetCommitResponseTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name.0.to_string())))
+                        .with_partitions(partitions)
+                })
+                .collect();
+            Ok(OffsetCommitResponse::default().with_topics(topics))
+        }))))
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        bounds::check(body, SCHEMA, api_version, api_version >= 8)
+    }
+}

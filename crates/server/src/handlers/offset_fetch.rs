@@ -1,0 +1,215 @@
+//! OffsetFetch (key 9), v1-9: a group's committed offsets. v1-7 ask for one group (with
+//! a null topic list from v2 meaning "every committed offset"); v8+ (KIP-709) for several
+//! groups at once, each with its own topics and error.
+//!
+//! A partition without a committed offset comes back with offset -1, no leader epoch,
+//! empty metadata and no error, as in Kafka; so does null metadata (Kafka stores it as the
+//! empty string). `require_stable` (v7+) asks to wait out pending transactional commits;
+//! there are none until transactions exist, so every offset is stable.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use myelin_coord::{CommittedOffset, GroupCoordinator, TopicPartition};
+
+use crate::apis::{Handler, Reply};
+use crate::bounds::{self, all, from, until, Field, Ty};
+use crate::context::RequestContext;
+use crate::error::{group_error_code, HandlerError};
+
+/// The request's layout, for [`bounds::check`].
+const SCHEMA: &[Field] = &[
+    until(7, Ty::Str),                                       // group_id
+    until(7, Ty::Structs(&[all(Ty::Str), all(Ty::Int32s)])), // topics
+    from(
+        8,
+        Ty::Structs(&[
+            all(Ty::Str),                                       // group_id
+            from(9, Ty::Str),                                   // member_id
+            from(9, Ty::Int32),                                 // member_epoch
+            all(Ty::Structs(&[all(Ty::Str), all(Ty::Int32s)])), // topics
+        ]),
+    ), // groups
+    from(7, Ty::Bool),                                       // require_stable
+];
+
+/// One group's offsets: by topic, then partition.
+type Fetched = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
+
+/// The OffsetFetch handler.
+#[derive(Debug)]
+pub struct OffsetFetch;
+
+impl Handler for OffsetFetch {
+    type Request = OffsetFetchRequest;
+    type Response = OffsetFetchResponse;
+    const KEY: ApiKey = ApiKey::OffsetFetch;
+    const NAME: &'static str = "OffsetFetch";
+    const MIN_VERSION: i16 = 1;
+    const MAX_VERSION: i16 = 9;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: OffsetFetchRequest,
+    ) -> Result<Reply<OffsetFetchResponse>, HandlerError> {
+        let version = ctx.api_version();
+        let groups = &ctx.server.groups;
+        let mut response = OffsetFetchResponse::default();
+        if version >= 8 {
+            response.groups = request
+                .groups
+                .into_iter()
+                .map(|g| {
+                    let wanted = g.topics.map(|ts| {
+                        ts.into_iter()
+                            .flat_map(|t| {
+                                let name = t.name.0.to_string();
+                                t.partition_indexes
+                                    .into_iter()
+                                    .map(move |p| TopicPartition::new(name.clone(), p))
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                    let mut group =
+                        OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                    match fetch(groups, g.group_id.0.as_str(), wanted.as_deref()) {
+                        Ok(fetched) => {
+                            group.topics = fetched
+                                .into_iter()
+                                .map(|(topic, partitions)| {
+                                    OffsetFetchResponseTopics::default()
+                                        .with_name(TopicName(StrBytes::from_string(topic)))
+                                        .with_partitions(
+                                            partitions
+                                                .into_iter()
+                                                .map(|(index, o)| {
+                                                    let (offset, epoch, metadata) = fields(o);
+                                                    OffsetFetchResponsePartitions::default()
+                                                        .with_partition_index(index)
+                                                        .with_committed_offset(offset)
+                                                        .with_committed_leader_epoch(epoch)
+                                                        .with_metadata(Some(metadata))
+                                                })
+                                                .collect(),
+                                        )
+                                })
+                                .collect();
+                        }
+                        Err(code) => group.error_code = code,
+                    }
+                    group
+                })
+                .collect();
+            return Ok(Reply::Ready(response));
+        }
+        let wanted = request.topics.map(|ts| {
+            ts.into_iter()
+                .flat_map(|t| {
+                    let name = t.name.0.to_string();
+                    t.partition_indexes
+                        .into_iter()
+                        .map(move |p| TopicPartition::new(name.clone(), p))
+                })
+                .collect::<Vec<_>>()
+        });
+        match fetch(groups, request.group_id.0.as_str(), wanted.as_deref()) {
+            Ok(fetched) => {
+                response.topics = fetched
+                    .into_iter()
+                    .map(|(topic, partitions)| {
+                        OffsetFetchResponseTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(topic)))
+                            .with_partitions(
+                                partitions
+                                    .into_iter()
+                                    .map(|(index, o)| {
+                                        let (offset, epoch, metadata) = fields(o);
+                                        let mut p = OffsetFetchResponsePartition::default()
+                                            .with_partition_index(index)
+                                            .with_committed_offset(offset)
+                                            .with_metadata(Some(metadata));
+                                        if version >= 5 {
+                                            p.committed_leader_epoch = epoch;
+                                        }
+                                        p
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+            }
+            Err(code) => {
+                if version >= 2 {
+                    response.error_code = code;
+                }
+                // v1 has no top-level error: each requested partition carries it.
+                if let Some(wanted) = &wanted {
+                    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+                    for tp in wanted {
+                        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+                    }
+                    response.topics = by_topic
+                        .into_iter()
+                        .map(|(topic, ps)| {
+                            OffsetFetchResponseTopic::default()
+                                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                                .with_partitions(
+                                    ps.into_iter()
+                                        .map(|index| {
+                                            let mut p = OffsetFetchResponsePartition::default()
+                                                .with_partition_index(index)
+                                                .with_committed_offset(-1)
+                                                .with_metadata(Some(StrBytes::default()))
+                                                .with_error_code(code);
+                                            if version >= 5 {
+                                                p.committed_leader_epoch = -1;
+                                            }
+                                            p
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect();
+                }
+            }
+        }
+        Ok(Reply::Ready(response))
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        bounds::check(body, SCHEMA, api_version, api_version >= 6)
+    }
+}
+
+/// Reads one group's offsets, grouped by topic in request order of partitions.
+fn fetch(
+    groups: &GroupCoordinator,
+    group_id: &str,
+    wanted: Option<&[TopicPartition]>,
+) -> Result<Fetched, i16> {
+    let fetched = groups
+        .fetch_offsets(group_id, wanted)
+        .map_err(|e| group_error_code(&e).code())?;
+    let mut out: Fetched = BTreeMap::new();
+    for (tp, o) in fetched {
+        out.entry(tp.topic).or_default().push((tp.partition, o));
+    }
+    Ok(out)
+}
+
+/// Offset, leader epoch and metadata as the wire carries them.
+fn fields(o: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
+    match o {
+        Some(o) => (
+            o.offset,
+            o.leader_epoch.unwrap_or(-1),
+            StrBytes::from_string(o.metadata.unwrap_or_default()),
+        ),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
