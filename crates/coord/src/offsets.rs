@@ -103,10 +103,10 @@ impl ClassicGroup {
         &self.offsets
     }
 
-    /// OffsetCommit validation (Kafka's `validateOffsetCommit`). A commit naming a member or a
-    /// generation must come from a current member of the current generation; a "simple"
-    /// commit (generation -1, empty member id, no instance id) is allowed only while the
-    /// group has no members.
+    /// OffsetCommit validation (Kafka's `validateOffsetCommit`). A commit with a negative
+    /// generation is a "simple" commit, allowed while the group is Empty; otherwise a commit
+    /// naming a member or a generation must come from a current member of the current
+    /// generation.
     pub fn validate_offset_commit(
         &self,
         member_id: &str,
@@ -115,6 +115,11 @@ impl ClassicGroup {
     ) -> Result<(), GroupError> {
         if self.state() == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if generation_id < 0 && self.state() == GroupState::Empty {
+            // The admin client or a consumer without group management: allowed while the
+            // group has no members, whatever member id it names (Kafka does the same).
+            return Ok(());
         }
         if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
             self.validate_member(member_id, group_instance_id)?;

@@ -481,14 +481,11 @@ impl GroupCoordinator {
             let mut state = shard.lock();
             if !state.groups.contains_key(group_id) {
                 if generation_id >= 0 {
+                    // Kafka answers ILLEGAL_GENERATION for a generation of a group that
+                    // does not exist; a negative one creates the group (simple commits).
                     return Err(GroupError::IllegalGeneration {
                         generation_id,
                         current_generation_id: -1,
-                    });
-                }
-                if !member_id.is_empty() {
-                    return Err(GroupError::UnknownMemberId {
-                        member_id: member_id.to_string(),
                     });
                 }
             }
