@@ -863,3 +863,39 @@ impl Effects {
         }
     }
 }
+
+/// The topic names of a `ConsumerProtocolSubscription` (any version 0-3: an int16 version,
+/// then an int32 count of int16-length strings; later fields are not needed). `None` when
+/// the bytes do not hold that much.
+pub(crate) fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
+    let mut p = metadata.get(2..)?;
+    let count = i32::from_be_bytes(p.get(..4)?.try_into().ok()?);
+    p = &p[4..];
+    // Each name takes at least its 2-byte length: bound the count before allocating.
+    let count = usize::try_from(count).ok().filter(|&c| c <= p.len() / 2)?;
+    let mut topics = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = i16::from_be_bytes(p.get(..2)?.try_into().ok()?);
+        let len = usize::try_from(len).ok()?;
+        let name = p.get(2..2 + len)?;
+        topics.push(String::from_utf8(name.to_vec()).ok()?);
+        p = &p[2 + len..];
+    }
+    Some(topics)
+}
+
+#[cfg(test)]
+mod subscription_tests {
+    use super::subscription_topics;
+
+    #[test]
+    fn consumer_subscriptions_name_their_topics() {
+        // v1: version 1, topics ["a", "bc"], user data null, owned partitions [].
+        let mut m = vec![0, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c'];
+        m.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        assert_eq!(subscription_topics(&m), Some(vec!["a".into(), "bc".into()]));
+        assert_eq!(subscription_topics(&m[..9]), None, "cut inside a name");
+        assert_eq!(subscription_topics(&[0, 1, 0x7f, 0xff, 0xff, 0xff]), None);
+        assert_eq!(subscription_topics(b""), None);
+    }
+}

@@ -220,25 +220,64 @@ impl ClassicGroup {
         }
     }
 
-    /// OffsetDelete: removes committed offsets of a group that is Empty (Kafka also allows
-    /// topics its consumers no longer subscribe to; this crate does not parse subscriptions,
-    /// so a group with members gets GroupSubscribedToTopic). Returns the partitions removed,
-    /// to tombstone.
+    /// OffsetDelete (Kafka's `validateOffsetDelete` and `deleteOffsets`): removes committed
+    /// offsets. An Empty group loses the offsets asked for. A group with members loses
+    /// only those of topics its members do not subscribe to, and only when it uses the
+    /// `consumer` protocol (whose subscriptions the broker can read); the partitions of
+    /// subscribed topics come back in `subscribed`. Other protocol types with members
+    /// get NonEmptyGroup. Returns (partitions removed, to tombstone; partitions refused).
     pub fn delete_offsets(
         &mut self,
         partitions: &[TopicPartition],
-    ) -> Result<Vec<TopicPartition>, GroupError> {
-        match self.state() {
-            GroupState::Dead => Err(GroupError::GroupIdNotFound {
-                group_id: self.group_id().to_owned(),
-            }),
-            GroupState::Empty => Ok(partitions
-                .iter()
-                .filter(|tp| self.offsets.offsets.remove(tp).is_some())
-                .cloned()
-                .collect()),
-            _ => Err(GroupError::GroupSubscribedToTopic),
+    ) -> Result<(Vec<TopicPartition>, Vec<TopicPartition>), GroupError> {
+        let subscribed: Option<std::collections::BTreeSet<String>> = match self.state() {
+            GroupState::Dead => {
+                return Err(GroupError::GroupIdNotFound {
+                    group_id: self.group_id().to_owned(),
+                })
+            }
+            GroupState::Empty => None,
+            _ => {
+                if self.protocol_type() != Some("consumer") {
+                    return Err(GroupError::NonEmptyGroup {
+                        group_id: self.group_id().to_owned(),
+                    });
+                }
+                Some(self.subscribed_topics())
+            }
+        };
+        let mut removed = Vec::new();
+        let mut refused = Vec::new();
+        for tp in partitions {
+            match &subscribed {
+                Some(topics) if topics.contains(&tp.topic) => refused.push(tp.clone()),
+                _ => {
+                    if self.offsets.offsets.remove(tp).is_some() {
+                        removed.push(tp.clone());
+                    }
+                }
+            }
         }
+        Ok((removed, refused))
+    }
+
+    /// The topics the members subscribe to, read from their `consumer` protocol metadata
+    /// (`ConsumerProtocolSubscription`: version, then the topic names). A member whose
+    /// metadata does not parse counts as subscribed to every topic its offsets name, so
+    /// that nothing in use is deleted.
+    fn subscribed_topics(&self) -> std::collections::BTreeSet<String> {
+        let protocol = self.protocol_name().unwrap_or("");
+        let mut topics = std::collections::BTreeSet::new();
+        for member in self.members() {
+            match member
+                .metadata(protocol)
+                .and_then(|m| crate::group::subscription_topics(m))
+            {
+                Some(names) => topics.extend(names),
+                None => topics.extend(self.offsets.offsets.keys().map(|tp| tp.topic.clone())),
+            }
+        }
+        topics
     }
 
     /// Expires offsets (Kafka's `removeExpiredOffsets` and `cleanupGroupMetadata`): an offset

@@ -565,34 +565,34 @@ impl GroupCoordinator {
         })
     }
 
-    /// OffsetDelete: removes the given partitions' offsets of an Empty group, durably.
+    /// OffsetDelete: removes the given partitions' offsets, durably; returns the partitions
+    /// refused because the group's members subscribe to their topics
+    /// (GROUP_SUBSCRIBED_TO_TOPIC each).
     pub async fn delete_offsets(
         &self,
         group_id: &str,
         partitions: &[TopicPartition],
-    ) -> Result<(), GroupError> {
+    ) -> Result<Vec<TopicPartition>, GroupError> {
         let shard = self.shard_for(group_id)?;
         let now = now_ms();
-        let written = {
+        let (refused, written) = {
             let mut state = shard.lock();
             let Some(slot) = state.groups.get_mut(group_id) else {
                 return Err(GroupError::GroupIdNotFound {
                     group_id: group_id.to_string(),
                 });
             };
-            let removed = match &slot.consumer {
+            let (removed, refused) = match &slot.consumer {
                 Some(consumer) if !consumer.is_empty() => {
-                    if partitions
+                    let (subscribed, free): (Vec<_>, Vec<_>) = partitions
                         .iter()
-                        .any(|tp| consumer.is_subscribed_to_topic(&tp.topic))
-                    {
-                        return Err(GroupError::GroupSubscribedToTopic);
-                    }
-                    partitions
-                        .iter()
-                        .filter(|tp| slot.group.remove_offset(tp).is_some())
                         .cloned()
-                        .collect()
+                        .partition(|tp| consumer.is_subscribed_to_topic(&tp.topic));
+                    let removed = free
+                        .into_iter()
+                        .filter(|tp| slot.group.remove_offset(tp).is_some())
+                        .collect();
+                    (removed, subscribed)
                 }
                 _ => slot.group.delete_offsets(partitions)?,
             };
@@ -600,8 +600,10 @@ impl GroupCoordinator {
                 slot.applied.remove(tp);
             }
             state.forget_if_unused(group_id);
-            shard::encode_all(&removed, |tp| shard::offset_record(group_id, tp, None))
-                .and_then(|records| shard.write(&records, now))
+            let written =
+                shard::encode_all(&removed, |tp| shard::offset_record(group_id, tp, None))
+                    .and_then(|records| shard.write(&records, now));
+            (refused, written)
         };
         match written {
             Ok(w) => w.durable(&shard).await.map(|_| ()),
@@ -610,7 +612,8 @@ impl GroupCoordinator {
         .map_err(|e| {
             tracing::warn!(group = group_id, error = %e, "cannot write offset tombstones");
             GroupError::CoordinatorNotAvailable
-        })
+        })?;
+        Ok(refused)
     }
 
     /// DeleteGroups for one group: an Empty group's metadata and offsets are tombstoned.
