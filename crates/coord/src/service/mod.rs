@@ -479,15 +479,13 @@ impl GroupCoordinator {
         let now = now_ms();
         let (outcome, written) = {
             let mut state = shard.lock();
-            if !state.groups.contains_key(group_id) {
-                if generation_id >= 0 {
-                    // Kafka answers ILLEGAL_GENERATION for a generation of a group that
-                    // does not exist; a negative one creates the group (simple commits).
-                    return Err(GroupError::IllegalGeneration {
-                        generation_id,
-                        current_generation_id: -1,
-                    });
-                }
+            if !state.groups.contains_key(group_id) && generation_id >= 0 {
+                // Kafka answers ILLEGAL_GENERATION for a generation of a group that does
+                // not exist; a negative one creates the group (simple commits).
+                return Err(GroupError::IllegalGeneration {
+                    generation_id,
+                    current_generation_id: -1,
+                });
             }
             let slot = state.slot(group_id, || self.new_group(group_id, now));
             let outcome = match &slot.consumer {

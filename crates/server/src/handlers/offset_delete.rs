@@ -1,14 +1,15 @@
 //! OffsetDelete (key 47), v0 (KIP-496): removes committed offsets of some partitions of
-//! a group. The group must exist (GROUP_ID_NOT_FOUND); a group with members gets
-//! GROUP_SUBSCRIBED_TO_TOPIC on each partition; partitions of topics that do not exist
-//! get UNKNOWN_TOPIC_OR_PARTITION.
+//! a group. The group must exist (GROUP_ID_NOT_FOUND). A `consumer` group with members
+//! keeps the offsets of topics its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC on those
+//! partitions) and loses the others; a group of another protocol type with members gets
+//! NON_EMPTY_GROUP; partitions of topics that do not exist get UNKNOWN_TOPIC_OR_PARTITION. An empty group id is INVALID_GROUP_ID, as in Kafka.
 
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse};
 use kafka_protocol::ResponseError;
-use myelin_coord::{GroupError, TopicPartition};
+use myelin_coord::TopicPartition;
 
 use crate::apis::{Handler, LaterReply, Reply};
 use crate::bounds::{self, all, Field, Ty};
@@ -40,6 +41,12 @@ impl Handler for OffsetDelete {
         ctx: RequestContext,
         request: OffsetDeleteRequest,
     ) -> Result<Reply<OffsetDeleteResponse>, HandlerError> {
+        if request.group_id.0.is_empty() {
+            return Ok(Reply::Ready(
+                OffsetDeleteResponse::default()
+                    .with_error_code(ResponseError::InvalidGroupId.code()),
+            ));
+        }
         let server = ctx.server.clone();
         Ok(Reply::Later(LaterReply(Box::pin(async move {
             let mut known = Vec::new();
@@ -55,15 +62,12 @@ impl Handler for OffsetDelete {
                 }
             }
             let mut response = OffsetDeleteResponse::default();
-            let partition_error = match server
+            let refused = match server
                 .groups
                 .delete_offsets(request.group_id.0.as_str(), &known)
                 .await
             {
-                Ok(()) => 0,
-                Err(GroupError::GroupSubscribedToTopic) => {
-                    ResponseError::GroupSubscribedToTopic.code()
-                }
+                Ok(refused) => refused,
                 Err(e) => {
                     response.error_code = group_error_code(&e).code();
                     return Ok(response);
@@ -77,17 +81,17 @@ impl Handler for OffsetDelete {
                         .partitions
                         .iter()
                         .map(|p| {
-                            let exists = server
-                                .partitions
-                                .get(t.name.0.as_str(), p.partition_index)
-                                .is_some();
+                            let tp = TopicPartition::new(t.name.0.to_string(), p.partition_index);
+                            let code = if server.partitions.get(&tp.topic, tp.partition).is_none() {
+                                ResponseError::UnknownTopicOrPartition.code()
+                            } else if refused.contains(&tp) {
+                                ResponseError::GroupSubscribedToTopic.code()
+                            } else {
+                                0
+                            };
                             OffsetDeleteResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(if exists {
-                                    partition_error
-                                } else {
-                                    ResponseError::UnknownTopicOrPartition.code()
-                                })
+                                .with_error_code(code)
                         })
                         .collect();
                     OffsetDeleteResponseTopic::default()
