@@ -1,7 +1,7 @@
-//! The records of `__consumer_offsets` that describe classic groups and committed offsets,
-//! byte for byte as Kafka writes them, so that Kafka's tools (`kafka-console-consumer.sh
-//! --formatter ...OffsetsMessageFormatter`, `kafka-dump-log.sh --offsets-decoder`) read what
-//! Myelin writes, and Myelin loads what Kafka wrote.
+//! The records of `__consumer_offsets` that describe classic groups, KIP-848 consumer groups
+//! and committed offsets, byte for byte as Kafka writes them, so that Kafka's tools
+//! (`kafka-console-consumer.sh --formatter ...OffsetsMessageFormatter`, `kafka-dump-log.sh
+//! --offsets-decoder`) read what Myelin writes, and Myelin loads what Kafka wrote.
 //!
 //! Every key and value starts with an int16 version. Keys (Kafka's `OffsetCommitKey`,
 //! `GroupMetadataKey`; since Kafka 4 the version doubles as the record type):
@@ -10,13 +10,21 @@
 //! |---|---|---|
 //! | 0, 1 | offset commit | group string, topic string, partition int32 |
 //! | 2 | group metadata | group string |
-//! | other | KIP-848 and share groups, later types | skipped ([`RecordKey::Other`]) |
+//! | 3 | KIP-848 consumer group metadata | group string |
+//! | 4 | consumer group partition (subscription) metadata | group string |
+//! | 5 | consumer group member metadata | group string, member id string |
+//! | 6 | consumer group target assignment metadata | group string |
+//! | 7 | consumer group target assignment of a member | group string, member id string |
+//! | 8 | consumer group current assignment of a member | group string, member id string |
+//! | other | share and streams groups, regular expressions, later types | skipped ([`RecordKey::Other`]) |
 //!
 //! Values (`OffsetCommitValue` v0-4, `GroupMetadataValue` v0-4) are laid out field by field
 //! in the functions below and in `docs/on-disk-format.md`. v4 of both is the first flexible
 //! version (compact lengths, tagged fields); Kafka (3.x and 4.x) never writes it but reads it,
 //! so we read it too. We write what Kafka writes: offset commit key v1, value v3 (v1 when the
-//! commit carries its own expire time), group metadata key v2, value v3.
+//! commit carries its own expire time), group metadata key v2, value v3. The values of the
+//! KIP-848 record types 3-8 (one version each, 0, flexible) are in [`consumer`], re-exported
+//! here.
 //!
 //! A null value is a tombstone: it deletes the offset or the group. That is the record's
 //! business, not the value's, so values are plain and [`decode_record`] takes an
@@ -32,8 +40,20 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::offsets::{CommittedOffset, TopicPartition};
 
+pub mod consumer;
 #[cfg(test)]
 mod tests;
+
+pub use self::consumer::{
+    encode_consumer_group_current_member_assignment_key, encode_consumer_group_member_metadata_key,
+    encode_consumer_group_metadata_key, encode_consumer_group_partition_metadata_key,
+    encode_consumer_group_target_assignment_member_key,
+    encode_consumer_group_target_assignment_metadata_key,
+    ConsumerGroupCurrentMemberAssignmentValue, ConsumerGroupMemberMetadataValue,
+    ConsumerGroupMetadataValue, ConsumerGroupPartitionMetadataValue, ConsumerGroupRecord,
+    ConsumerGroupTargetAssignmentMemberValue, ConsumerGroupTargetAssignmentMetadataValue,
+    PartitionMetadataTopic, PartitionRacks,
+};
 
 /// The key version Kafka writes for offset commits (`OffsetCommitKey`, record type 1).
 pub const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
@@ -123,8 +143,24 @@ pub enum RecordKey {
     },
     /// Key version 2: a classic group's metadata.
     GroupMetadata { group: String },
-    /// Any other version: KIP-848 consumer groups, share and streams groups, and types Kafka
-    /// adds later. Kafka's loader skips record types it does not know; so does ours.
+    /// Key version 3: a KIP-848 consumer group's epoch (`ConsumerGroupMetadataKey`).
+    ConsumerGroupMetadata { group: String },
+    /// Key version 4: the metadata of the topics a consumer group subscribes to
+    /// (`ConsumerGroupPartitionMetadataKey`).
+    ConsumerGroupPartitionMetadata { group: String },
+    /// Key version 5: one consumer group member's subscription and client details
+    /// (`ConsumerGroupMemberMetadataKey`).
+    ConsumerGroupMemberMetadata { group: String, member_id: String },
+    /// Key version 6: the epoch of a consumer group's target assignment
+    /// (`ConsumerGroupTargetAssignmentMetadataKey`).
+    ConsumerGroupTargetAssignmentMetadata { group: String },
+    /// Key version 7: one member's target assignment (`ConsumerGroupTargetAssignmentMemberKey`).
+    ConsumerGroupTargetAssignmentMember { group: String, member_id: String },
+    /// Key version 8: one member's current assignment and epochs
+    /// (`ConsumerGroupCurrentMemberAssignmentKey`).
+    ConsumerGroupCurrentMemberAssignment { group: String, member_id: String },
+    /// Any other version: share and streams groups, consumer group regular expressions, and
+    /// types Kafka adds later. Kafka's loader skips record types it does not know; so does ours.
     Other { version: i16 },
 }
 
@@ -144,6 +180,27 @@ pub fn decode_key(key: &[u8]) -> Result<RecordKey> {
         }
         2 => RecordKey::GroupMetadata {
             group: r.string("GroupMetadataKey.group")?,
+        },
+        3 => RecordKey::ConsumerGroupMetadata {
+            group: r.string("ConsumerGroupMetadataKey.groupId")?,
+        },
+        4 => RecordKey::ConsumerGroupPartitionMetadata {
+            group: r.string("ConsumerGroupPartitionMetadataKey.groupId")?,
+        },
+        5 => RecordKey::ConsumerGroupMemberMetadata {
+            group: r.string("ConsumerGroupMemberMetadataKey.groupId")?,
+            member_id: r.string("ConsumerGroupMemberMetadataKey.memberId")?,
+        },
+        6 => RecordKey::ConsumerGroupTargetAssignmentMetadata {
+            group: r.string("ConsumerGroupTargetAssignmentMetadataKey.groupId")?,
+        },
+        7 => RecordKey::ConsumerGroupTargetAssignmentMember {
+            group: r.string("ConsumerGroupTargetAssignmentMemberKey.groupId")?,
+            member_id: r.string("ConsumerGroupTargetAssignmentMemberKey.memberId")?,
+        },
+        8 => RecordKey::ConsumerGroupCurrentMemberAssignment {
+            group: r.string("ConsumerGroupCurrentMemberAssignmentKey.groupId")?,
+            member_id: r.string("ConsumerGroupCurrentMemberAssignmentKey.memberId")?,
         },
         version => RecordKey::Other { version },
     })
@@ -181,6 +238,12 @@ pub enum GroupRecord {
         group: String,
         value: Option<GroupMetadataValue>,
     },
+    /// One of a KIP-848 consumer group's records (key versions 3-8), tombstones included:
+    /// replayed in log order by `consumer::ConsumerGroupBuilder`.
+    ConsumerGroup {
+        group: String,
+        record: ConsumerGroupRecord,
+    },
     /// A record type this coordinator does not load; its value is not looked at.
     Other { version: i16 },
 }
@@ -197,6 +260,59 @@ pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<GroupRecord> {
             group,
             value: value.map(GroupMetadataValue::decode).transpose()?,
         },
+        RecordKey::ConsumerGroupMetadata { group } => GroupRecord::ConsumerGroup {
+            group,
+            record: ConsumerGroupRecord::Metadata {
+                value: value.map(ConsumerGroupMetadataValue::decode).transpose()?,
+            },
+        },
+        RecordKey::ConsumerGroupPartitionMetadata { group } => GroupRecord::ConsumerGroup {
+            group,
+            record: ConsumerGroupRecord::PartitionMetadata {
+                value: value
+                    .map(ConsumerGroupPartitionMetadataValue::decode)
+                    .transpose()?,
+            },
+        },
+        RecordKey::ConsumerGroupMemberMetadata { group, member_id } => GroupRecord::ConsumerGroup {
+            group,
+            record: ConsumerGroupRecord::MemberMetadata {
+                member_id,
+                value: value
+                    .map(ConsumerGroupMemberMetadataValue::decode)
+                    .transpose()?,
+            },
+        },
+        RecordKey::ConsumerGroupTargetAssignmentMetadata { group } => GroupRecord::ConsumerGroup {
+            group,
+            record: ConsumerGroupRecord::TargetAssignmentMetadata {
+                value: value
+                    .map(ConsumerGroupTargetAssignmentMetadataValue::decode)
+                    .transpose()?,
+            },
+        },
+        RecordKey::ConsumerGroupTargetAssignmentMember { group, member_id } => {
+            GroupRecord::ConsumerGroup {
+                group,
+                record: ConsumerGroupRecord::TargetAssignmentMember {
+                    member_id,
+                    value: value
+                        .map(ConsumerGroupTargetAssignmentMemberValue::decode)
+                        .transpose()?,
+                },
+            }
+        }
+        RecordKey::ConsumerGroupCurrentMemberAssignment { group, member_id } => {
+            GroupRecord::ConsumerGroup {
+                group,
+                record: ConsumerGroupRecord::CurrentMemberAssignment {
+                    member_id,
+                    value: value
+                        .map(ConsumerGroupCurrentMemberAssignmentValue::decode)
+                        .transpose()?,
+                },
+            }
+        }
         RecordKey::Other { version } => GroupRecord::Other { version },
     })
 }
@@ -459,6 +575,10 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    fn i8(&mut self, field: &'static str) -> Result<i8> {
+        self.array(field).map(i8::from_be_bytes)
+    }
+
     fn i16(&mut self, field: &'static str) -> Result<i16> {
         self.array(field).map(i16::from_be_bytes)
     }
@@ -539,17 +659,34 @@ impl<'a> Reader<'a> {
             .ok_or(RecordError::UnexpectedNull { field })
     }
 
-    /// Skips a flexible version's tagged fields: none of these schemas defines one, so all
-    /// are unknown. Each costs at least two bytes, so the loop ends with the input.
+    /// Kafka's `uuid`: 16 bytes, most significant first (a topic id).
+    fn uuid(&mut self, field: &'static str) -> Result<[u8; 16]> {
+        self.array(field)
+    }
+
+    /// Skips a flexible version's tagged fields: all are unknown to the schemas of records
+    /// 0-2. Each costs at least two bytes, so the loop ends with the input.
     fn tagged_fields(&mut self, field: &'static str) -> Result<()> {
+        self.tagged_fields_with(field, |_, _| Ok(()))
+    }
+
+    /// Reads a flexible version's tagged fields, handing each (tag, its bytes) to `field_of`,
+    /// which decodes the tags its schema knows and ignores the others (Kafka's generated
+    /// readers skip unknown tags). The bytes were checked against the input, like any length.
+    fn tagged_fields_with(
+        &mut self,
+        field: &'static str,
+        mut field_of: impl FnMut(u32, &'a [u8]) -> Result<()>,
+    ) -> Result<()> {
         if !self.flexible {
             return Ok(());
         }
         let count = self.uvarint(field)?;
         for _ in 0..count {
-            self.uvarint(field)?;
+            let tag = self.uvarint(field)?;
             let size = self.uvarint(field)? as usize;
-            self.take(field, size)?;
+            let bytes = self.take(field, size)?;
+            field_of(tag, bytes)?;
         }
         Ok(())
     }
@@ -572,12 +709,20 @@ impl Writer {
         self.buf.freeze()
     }
 
+    fn i8(&mut self, v: i8) {
+        self.buf.put_i8(v);
+    }
+
     fn i32(&mut self, v: i32) {
         self.buf.put_i32(v);
     }
 
     fn i64(&mut self, v: i64) {
         self.buf.put_i64(v);
+    }
+
+    fn uuid(&mut self, v: &[u8; 16]) {
+        self.buf.put_slice(v);
     }
 
     fn uvarint(&mut self, mut v: u32) {
@@ -649,5 +794,31 @@ impl Writer {
         if self.flexible {
             self.uvarint(0);
         }
+    }
+
+    /// A tagged-field section holding `fields` (tag, encoded field), in increasing tag order
+    /// as Kafka requires; fields at their default are left out by the caller, as Kafka's
+    /// generated writers leave them out. Flexible versions only.
+    fn tagged_fields_with(&mut self, field: &'static str, fields: &[(u32, &[u8])]) -> Result<()> {
+        debug_assert!(
+            self.flexible,
+            "{field}: tagged fields in a non-flexible version"
+        );
+        debug_assert!(
+            fields.windows(2).all(|w| w[0].0 < w[1].0),
+            "{field}: tags out of order"
+        );
+        self.uvarint(fields.len() as u32);
+        for (tag, bytes) in fields {
+            let size = u32::try_from(bytes.len()).map_err(|_| RecordError::TooLong {
+                field,
+                len: bytes.len(),
+                max: u32::MAX as usize,
+            })?;
+            self.uvarint(*tag);
+            self.uvarint(size);
+            self.buf.put_slice(bytes);
+        }
+        Ok(())
     }
 }

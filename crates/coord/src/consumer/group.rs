@@ -26,6 +26,10 @@ use super::config::ConsumerGroupConfig;
 use super::member::{ConsumerMember, MemberState, Reconciliation};
 use crate::error::GroupError;
 
+mod persist;
+
+pub use self::persist::ConsumerGroupBuilder;
+
 /// One consumer group (KIP-848 protocol): its members, epochs and assignments.
 #[derive(Debug, Clone)]
 pub struct ConsumerGroup {

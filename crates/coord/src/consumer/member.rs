@@ -38,6 +38,26 @@ impl MemberState {
             MemberState::UnreleasedPartitions => "UNRELEASED_PARTITIONS",
         }
     }
+
+    /// Kafka's `MemberState.value()`, as `ConsumerGroupCurrentMemberAssignmentValue.state`
+    /// stores it.
+    pub fn kafka_value(self) -> i8 {
+        match self {
+            MemberState::Stable => 0,
+            MemberState::UnrevokedPartitions => 1,
+            MemberState::UnreleasedPartitions => 2,
+        }
+    }
+
+    /// The state stored as `value`; None for Kafka's UNKNOWN (127) and anything else.
+    pub fn from_kafka_value(value: i8) -> Option<MemberState> {
+        match value {
+            0 => Some(MemberState::Stable),
+            1 => Some(MemberState::UnrevokedPartitions),
+            2 => Some(MemberState::UnreleasedPartitions),
+            _ => None,
+        }
+    }
 }
 
 /// A member of a consumer group.

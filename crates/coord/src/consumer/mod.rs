@@ -15,7 +15,12 @@
 //! Not implemented: regular-expression subscriptions (`SubscribedTopicRegex` is refused with
 //! INVALID_REQUEST), client-side assignors, rack-aware assignment, members using the classic
 //! protocol inside a consumer group (online upgrade and downgrade), per-group dynamic configs,
-//! and persistence (the server keeps groups in memory until records for them exist).
+//! and Kafka 4.1's metadata hash (written as 0, see [`crate::records::consumer`]).
+//!
+//! Persistence: [`ConsumerGroup::records`] is the group as Kafka's `__consumer_offsets`
+//! records (types 3-8), [`ConsumerGroup::tombstones_for_removed`] and
+//! [`ConsumerGroup::tombstones`] remove members and groups, and [`ConsumerGroupBuilder`]
+//! replays records into a group (see `group/persist.rs`).
 
 pub mod api;
 pub mod assignor;
@@ -34,5 +39,5 @@ pub use self::api::{
 };
 pub use self::assignor::{AssignmentSpec, MemberSpec, ServerAssignor};
 pub use self::config::ConsumerGroupConfig;
-pub use self::group::ConsumerGroup;
+pub use self::group::{ConsumerGroup, ConsumerGroupBuilder};
 pub use self::member::{ConsumerMember, MemberState};

@@ -57,10 +57,15 @@ fn group_metadata_key_v2() {
 
 #[test]
 fn other_key_versions_are_skipped_not_refused() {
-    // ConsumerGroupMetadataKey (3) with its group id, a bare future type, a negative one.
+    // ShareGroupMetadataKey (10) and ConsumerGroupRegularExpressionKey (16) with their
+    // fields, a bare future type, a negative one.
     assert_eq!(
-        decode_key(&[0, 3, 0, 1, b'g']),
-        Ok(RecordKey::Other { version: 3 })
+        decode_key(&[0, 10, 0, 1, b'g']),
+        Ok(RecordKey::Other { version: 10 })
+    );
+    assert_eq!(
+        decode_key(&[0, 16, 0, 1, b'g', 0, 2, b'.', b'*']),
+        Ok(RecordKey::Other { version: 16 })
     );
     assert_eq!(decode_key(&[0, 99]), Ok(RecordKey::Other { version: 99 }));
     assert_eq!(
@@ -68,8 +73,8 @@ fn other_key_versions_are_skipped_not_refused() {
         Ok(RecordKey::Other { version: -1 })
     );
     assert_eq!(
-        decode_record(&[0, 3, 0, 1, b'g'], Some(b"anything at all")),
-        Ok(GroupRecord::Other { version: 3 })
+        decode_record(&[0, 16, 0, 1, b'g'], Some(b"anything at all")),
+        Ok(GroupRecord::Other { version: 16 })
     );
 }
 
