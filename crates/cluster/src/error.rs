@@ -32,6 +32,12 @@ pub enum StateError {
         current: u32,
         requested: u32,
     },
+    #[error("producer id block {block_start}+{block_size} does not start at the next free id {next} or is empty")]
+    ProducerIdBlock {
+        block_start: i64,
+        block_size: i64,
+        next: i64,
+    },
 }
 
 /// Errors of the metadata log and stores.

@@ -99,6 +99,10 @@ pub enum MetadataRecord {
         scope: BrokerConfigScope,
         configs: BTreeMap<String, String>,
     },
+    /// Producer ids `block_start .. block_start + block_size` were handed to this broker
+    /// for InitProducerId (Kafka's `ProducerIdsRecord`): ids are never reused, across
+    /// restarts included. `block_start` must be the state's next producer id.
+    ProducerIdsAllocated { block_start: i64, block_size: i64 },
 }
 
 impl MetadataRecord {
@@ -110,6 +114,7 @@ impl MetadataRecord {
             MetadataRecord::PartitionsCreated { .. } => "partitions_created",
             MetadataRecord::TopicConfigAltered { .. } => "topic_config_altered",
             MetadataRecord::BrokerConfigAltered { .. } => "broker_config_altered",
+            MetadataRecord::ProducerIdsAllocated { .. } => "producer_ids_allocated",
         }
     }
 }

@@ -36,12 +36,20 @@ pub struct MetadataState {
     broker_configs: BTreeMap<BrokerConfigScope, BTreeMap<String, String>>,
     /// The offset of the last record applied; `None` for the empty log.
     last_applied: Option<MetadataOffset>,
+    /// The first producer id not yet allocated to a broker.
+    next_producer_id: i64,
 }
 
 impl MetadataState {
     /// The empty state: no topics, no configs.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The first producer id not yet allocated (the end of the last
+    /// [`MetadataRecord::ProducerIdsAllocated`] block).
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id
     }
 
     /// The offset of the last record applied; `None` before the first.
@@ -139,6 +147,22 @@ impl MetadataState {
                 Ok(())
             }
             MetadataRecord::BrokerConfigAltered { .. } => Ok(()),
+            MetadataRecord::ProducerIdsAllocated {
+                block_start,
+                block_size,
+            } => {
+                if *block_start != self.next_producer_id
+                    || *block_size <= 0
+                    || block_start.checked_add(*block_size).is_none()
+                {
+                    return Err(StateError::ProducerIdBlock {
+                        block_start: *block_start,
+                        block_size: *block_size,
+                        next: self.next_producer_id,
+                    });
+                }
+                Ok(())
+            }
         }
     }
 
@@ -194,6 +218,12 @@ impl MetadataState {
                 } else {
                     self.broker_configs.insert(*scope, configs.clone());
                 }
+            }
+            MetadataRecord::ProducerIdsAllocated {
+                block_start,
+                block_size,
+            } => {
+                self.next_producer_id = block_start + block_size;
             }
         }
         self.last_applied = Some(offset);
@@ -265,6 +295,27 @@ mod tests {
     fn apply(state: &mut MetadataState, record: MetadataRecord) -> Result<(), StateError> {
         let offset = state.next_offset();
         state.apply(offset, &record)
+    }
+
+    #[test]
+    fn producer_id_blocks_follow_each_other() {
+        let mut s = MetadataState::new();
+        assert_eq!(s.next_producer_id(), 0);
+        let block = |start, size| MetadataRecord::ProducerIdsAllocated {
+            block_start: start,
+            block_size: size,
+        };
+        apply(&mut s, block(0, 1000)).unwrap();
+        assert_eq!(s.next_producer_id(), 1000);
+        // A block that overlaps, skips ahead, is empty or overflows is refused.
+        for bad in [block(0, 1000), block(2000, 10), block(1000, 0), block(1000, i64::MAX)] {
+            assert!(matches!(
+                apply(&mut s, bad),
+                Err(StateError::ProducerIdBlock { .. })
+            ));
+        }
+        apply(&mut s, block(1000, 1000)).unwrap();
+        assert_eq!(s.next_producer_id(), 2000);
     }
 
     #[test]

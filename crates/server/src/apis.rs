@@ -190,6 +190,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::create_topics::CreateTopics>(),
     entry::<handlers::delete_topics::DeleteTopics>(),
     entry::<handlers::delete_records::DeleteRecords>(),
+    entry::<handlers::init_producer_id::InitProducerId>(),
     entry::<handlers::offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     entry::<handlers::describe_configs::DescribeConfigs>(),
     entry::<handlers::alter_configs::AlterConfigs>(),

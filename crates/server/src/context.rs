@@ -35,6 +35,8 @@ pub struct ServerContext {
     pub fetch_sessions: crate::fetch_session::FetchSessionCache,
     /// The group coordinator: consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Producer ids for InitProducerId.
+    pub producer_ids: crate::producer_ids::ProducerIds,
 }
 
 impl ServerContext {
@@ -86,6 +88,7 @@ impl ServerContext {
             admin_lock: tokio::sync::Mutex::new(()),
             fetch_sessions,
             groups,
+            producer_ids: crate::producer_ids::ProducerIds::default(),
         }))
     }
 }

@@ -108,6 +108,7 @@ pub fn state_error_code(error: &StateError) -> ResponseError {
             ResponseError::InvalidPartitions
         }
         StateError::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
+        StateError::ProducerIdBlock { .. } => ResponseError::UnknownServerError,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod frame;
 pub mod handlers;
 mod listener;
 pub mod metrics;
+pub mod producer_ids;
 pub mod response;
 pub mod topics;
 pub mod wire;

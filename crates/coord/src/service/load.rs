@@ -3,9 +3,11 @@
 //!
 //! Every batch from the log start to the log end is read in order; for each record the key
 //! says what it is: an offset commit (applied, or removed by a tombstone) or a group's
-//! metadata (the group rebuilt from it, or removed by a tombstone). Later records win, so
-//! the result is the state after the last write whatever compaction kept. Records this
-//! version does not know (KIP-848 group records, future versions) are skipped and counted;
+//! metadata (the group rebuilt from it, or removed by a tombstone), or a KIP-848 consumer
+//! group's (types 3-8, replayed into a builder per group, finished once the partition is
+//! read). Later records win, so the result is the state after the last write whatever
+//! compaction kept. Records this version does not know (share and streams groups, future
+//! versions) are skipped and counted;
 //! a record whose key or value does not decode is skipped with a warning rather than
 //! failing the whole partition, since one unreadable group must not take every other
 //! group of the partition offline. Control batches (transaction markers) are skipped.
@@ -14,8 +16,11 @@ use myelin_log::batch::BatchIter;
 use myelin_log::record::{records_of_batch, RecordIter};
 
 use super::shard::{Shard, Slot};
+use std::collections::HashMap;
+
 use super::OFFSETS_TOPIC;
 use crate::config::GroupConfig;
+use crate::consumer::{ConsumerGroupBuilder, ConsumerGroupConfig};
 use crate::group::ClassicGroup;
 use crate::records::{self, GroupRecord};
 
@@ -38,9 +43,13 @@ pub(crate) struct LoadReport {
 pub(crate) fn load_shard(
     shard: &Shard,
     config: &GroupConfig,
+    consumer_config: &ConsumerGroupConfig,
     seed: u64,
     now_ms: i64,
 ) -> Result<LoadReport, String> {
+    // KIP-848 groups are rebuilt from all their records at the end: compaction may leave
+    // them in any order.
+    let mut builders: HashMap<String, ConsumerGroupBuilder> = HashMap::new();
     let log = &shard.partition().log;
     let mut report = LoadReport::default();
     let mut state = shard.lock();
@@ -72,10 +81,11 @@ pub(crate) fn load_shard(
                 };
                 if !replay(
                     &mut state.groups,
+                    &mut builders,
                     key,
                     record.value,
                     at,
-                    config,
+                    (config, consumer_config),
                     seed,
                     now_ms,
                 ) {
@@ -89,6 +99,14 @@ pub(crate) fn load_shard(
         }
         offset = next;
     }
+    for (group_id, builder) in builders {
+        if let Some(consumer) = builder.finish(now_ms) {
+            let slot = state.groups.entry(group_id.clone()).or_insert_with(|| {
+                Slot::new(ClassicGroup::new(&group_id, config.clone(), seed, now_ms))
+            });
+            slot.consumer = Some(consumer);
+        }
+    }
     report.groups = state.groups.len();
     report.offsets = state.groups.values().map(|s| s.group.offsets().len()).sum();
     drop(state);
@@ -97,12 +115,14 @@ pub(crate) fn load_shard(
 }
 
 /// Applies one record; false when it was skipped.
+#[allow(clippy::too_many_arguments)]
 fn replay(
     groups: &mut super::Groups,
+    builders: &mut HashMap<String, ConsumerGroupBuilder>,
     key: &[u8],
     value: Option<&[u8]>,
     at: i64,
-    config: &GroupConfig,
+    (config, consumer_config): (&GroupConfig, &ConsumerGroupConfig),
     seed: u64,
     now_ms: i64,
 ) -> bool {
@@ -158,7 +178,13 @@ fn replay(
             }
         }
         // KIP-848 consumer group records are not loaded yet: skipped, as before.
-        GroupRecord::ConsumerGroup { .. } | GroupRecord::Other { .. } => return false,
+        GroupRecord::ConsumerGroup { group, record } => {
+            builders
+                .entry(group.clone())
+                .or_insert_with(|| ConsumerGroupBuilder::new(group, consumer_config.clone(), seed))
+                .replay(record);
+        }
+        GroupRecord::Other { .. } => return false,
     }
     true
 }

@@ -207,8 +207,14 @@ impl GroupCoordinator {
                 ));
             }
             let shard = Shard::new(self.partitions.clone(), p);
-            let report = load::load_shard(&shard, &self.settings.group, self.seed, now)
-                .map_err(|e| format!("cannot load {OFFSETS_TOPIC}-{i}: {e}"))?;
+            let report = load::load_shard(
+                &shard,
+                &self.settings.group,
+                &self.settings.consumer,
+                self.seed,
+                now,
+            )
+            .map_err(|e| format!("cannot load {OFFSETS_TOPIC}-{i}: {e}"))?;
             if report.records > 0 {
                 tracing::info!(
                     partition = i,
@@ -345,7 +351,18 @@ impl GroupCoordinator {
                 // A KIP-848 group with members; classic members cannot join it here.
                 return Err(GroupError::InconsistentGroupProtocol);
             }
-            slot.consumer = None;
+            if let Some(empty) = slot.consumer.take() {
+                // The empty consumer group becomes a classic one: its records go. Their
+                // fsync is covered by any later write of this shard.
+                let tombstones = empty
+                    .tombstones()
+                    .iter()
+                    .map(|r| r.encode(group_id))
+                    .collect::<Result<Vec<_>, _>>();
+                if let Some(Err(e)) = shard.write_changes(tombstones, now) {
+                    tracing::warn!(group = group_id, error = %e, "cannot write consumer group tombstones");
+                }
+            }
             let generation = slot.group.generation_id();
             let outcome = slot.group.join(request, now);
             let (immediate, pending) = match outcome.response {
@@ -634,12 +651,25 @@ impl GroupCoordinator {
                 .iter()
                 .map(|(tp, _)| tp.clone())
                 .collect();
+            let consumer_tombstones = match slot.consumer.as_mut() {
+                Some(consumer) => {
+                    consumer.delete()?;
+                    consumer.tombstones()
+                }
+                None => Vec::new(),
+            };
             slot.group.delete(now)?;
             state.groups.remove(group_id);
             let tombstones = offsets.iter().map(Some).chain([None]);
             shard::encode_all(tombstones, |tp| match tp {
                 Some(tp) => shard::offset_record(group_id, tp, None),
                 None => shard::group_record(group_id, None),
+            })
+            .and_then(|mut records| {
+                for r in &consumer_tombstones {
+                    records.push(r.encode(group_id)?);
+                }
+                Ok(records)
             })
             .and_then(|records| shard.write(&records, now))
         };
@@ -663,46 +693,68 @@ impl GroupCoordinator {
     ///
     /// Membership is kept in memory: after a restart members are unknown, get
     /// UNKNOWN_MEMBER_ID and rejoin with epoch 0 (their committed offsets are durable).
-    pub fn consumer_heartbeat(
+    pub async fn consumer_heartbeat(
         &self,
         group_id: &str,
         request: ConsumerHeartbeatRequest,
-        topics: &dyn TopicMetadata,
+        topics: &(dyn TopicMetadata + Sync),
     ) -> Result<ConsumerHeartbeatResponse, GroupError> {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
         let shard = self.shard_for(group_id)?;
         let now = now_ms();
-        let mut state = shard.lock();
-        if !state.groups.contains_key(group_id) && request.member_epoch != 0 {
-            return Err(GroupError::UnknownMemberId {
-                member_id: request.member_id,
-            });
-        }
-        let slot = state.slot(group_id, || self.new_group(group_id, now));
-        if slot.consumer.is_none() {
-            if !slot.group.is_empty() || slot.group.state() != GroupState::Empty {
-                return Err(GroupError::GroupIdNotFound {
-                    group_id: group_id.to_string(),
+        let (result, written) = {
+            let mut state = shard.lock();
+            if !state.groups.contains_key(group_id) && request.member_epoch != 0 {
+                return Err(GroupError::UnknownMemberId {
+                    member_id: request.member_id,
                 });
             }
-            slot.consumer = Some(ConsumerGroup::new(
-                group_id,
-                self.settings.consumer.clone(),
-                self.seed,
-            ));
+            let slot = state.slot(group_id, || self.new_group(group_id, now));
+            if slot.consumer.is_none() {
+                if !slot.group.is_empty() || slot.group.state() != GroupState::Empty {
+                    return Err(GroupError::GroupIdNotFound {
+                        group_id: group_id.to_string(),
+                    });
+                }
+                slot.consumer = Some(ConsumerGroup::new(
+                    group_id,
+                    self.settings.consumer.clone(),
+                    self.seed,
+                ));
+            }
+            let consumer = slot
+                .consumer
+                .as_mut()
+                .ok_or(GroupError::CoordinatorNotAvailable)?;
+            let before = shard::ConsumerSnapshot::of(consumer);
+            let epoch = consumer.group_epoch();
+            let result = consumer.heartbeat(request, topics, now);
+            if consumer.group_epoch() != epoch {
+                self.rebalances.fetch_add(1, Ordering::Relaxed);
+            }
+            let deleted = slot.is_unused();
+            let changes = slot
+                .consumer
+                .as_ref()
+                .map(|c| before.changes(group_id, c, deleted))
+                .unwrap_or(Ok(Vec::new()));
+            let written = shard.write_changes(changes, now);
+            state.forget_if_unused(group_id);
+            (result, written)
+        };
+        // Kafka answers a heartbeat once the records it wrote are committed.
+        if let Some(written) = written {
+            let durable = match written {
+                Ok(w) => w.durable(&shard).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = durable {
+                tracing::warn!(group = group_id, error = %e, "cannot write consumer group records");
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
         }
-        let consumer = slot
-            .consumer
-            .as_mut()
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
-        let epoch = consumer.group_epoch();
-        let result = consumer.heartbeat(request, topics, now);
-        if consumer.group_epoch() != epoch {
-            self.rebalances.fetch_add(1, Ordering::Relaxed);
-        }
-        state.forget_if_unused(group_id);
         result
     }
 
@@ -851,6 +903,7 @@ impl GroupCoordinator {
                         continue;
                     };
                     if consumer.next_deadline_ms().is_some_and(|d| d <= now) {
+                        let before = shard::ConsumerSnapshot::of(consumer);
                         for removed in consumer.tick(now) {
                             tracing::info!(
                                 group = %id,
@@ -858,6 +911,13 @@ impl GroupCoordinator {
                                 reason = ?removed.reason,
                                 "removed a consumer group member"
                             );
+                        }
+                        let changes = before.changes(id, consumer, false);
+                        if let Some(written) = shard.write_changes(changes, now) {
+                            pending.push(Effects {
+                                written: Some(written),
+                                ..Effects::default()
+                            });
                         }
                     }
                 }

@@ -18,6 +18,7 @@ use crate::consumer::ConsumerGroup;
 use crate::error::GroupError;
 use crate::group::ClassicGroup;
 use crate::offsets::{CommittedOffset, TopicPartition};
+use crate::records::ConsumerGroupRecord;
 use crate::records::{self, RecordError};
 
 /// The most bytes of records put in one batch: well under the default `max.message.bytes`
@@ -53,6 +54,18 @@ impl Slot {
             syncs: HashMap::new(),
             applied: HashMap::new(),
         }
+    }
+
+    /// Nothing worth keeping: Empty or Dead, no members, no offsets, never through a
+    /// generation, nobody waiting.
+    pub(crate) fn is_unused(&self) -> bool {
+        matches!(self.group.state(), GroupState::Empty | GroupState::Dead)
+            && self.group.is_empty()
+            && self.group.offsets().is_empty()
+            && self.group.generation_id() == 0
+            && self.joins.is_empty()
+            && self.syncs.is_empty()
+            && self.consumer.as_ref().is_none_or(ConsumerGroup::is_empty)
     }
 
     /// Whether this is a KIP-848 consumer group with members.
@@ -97,22 +110,60 @@ impl ShardState {
             .or_insert_with(|| Slot::new(make()))
     }
 
+    /// Whether [`Self::forget_if_unused`] would forget the group now.
+    pub(crate) fn is_unused(&self, group_id: &str) -> bool {
+        self.groups.get(group_id).is_some_and(Slot::is_unused)
+    }
+
     /// Forgets a group that holds nothing worth keeping: Empty or Dead, no members, no
     /// offsets, never through a generation, nobody waiting. Such a group was created by a
     /// request that failed and has no record on disk.
     pub(crate) fn forget_if_unused(&mut self, group_id: &str) {
-        let unused = self.groups.get(group_id).is_some_and(|s| {
-            matches!(s.group.state(), GroupState::Empty | GroupState::Dead)
-                && s.group.is_empty()
-                && s.group.offsets().is_empty()
-                && s.group.generation_id() == 0
-                && s.joins.is_empty()
-                && s.syncs.is_empty()
-                && s.consumer.as_ref().is_none_or(ConsumerGroup::is_empty)
-        });
-        if unused {
+        if self.is_unused(group_id) {
             self.groups.remove(group_id);
         }
+    }
+}
+
+/// A KIP-848 group's records at one moment, to write only what a call changed.
+pub(crate) struct ConsumerSnapshot {
+    records: Vec<ConsumerGroupRecord>,
+    member_ids: std::collections::BTreeSet<String>,
+}
+
+impl ConsumerSnapshot {
+    pub(crate) fn of(group: &ConsumerGroup) -> Self {
+        ConsumerSnapshot {
+            records: group.records(),
+            member_ids: group.member_ids(),
+        }
+    }
+
+    /// The records to write after a call: tombstones of the members gone, then every
+    /// record whose value changed (Kafka writes exactly those), encoded; or the group's
+    /// tombstones when it was left empty and deleted.
+    pub(crate) fn changes(
+        self,
+        group_id: &str,
+        group: &ConsumerGroup,
+        deleted: bool,
+    ) -> Result<Vec<KeyValue>, RecordError> {
+        let mut out = Vec::new();
+        if deleted {
+            for r in group.tombstones() {
+                out.push(r.encode(group_id)?);
+            }
+            return Ok(out);
+        }
+        for r in group.tombstones_for_removed(&self.member_ids) {
+            out.push(r.encode(group_id)?);
+        }
+        for r in group.records() {
+            if !self.records.contains(&r) {
+                out.push(r.encode(group_id)?);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -225,6 +276,19 @@ impl Shard {
         })
     }
 
+    /// Appends encoded changes, if there are any.
+    pub(crate) fn write_changes(
+        &self,
+        changes: Result<Vec<KeyValue>, RecordError>,
+        now_ms: i64,
+    ) -> Option<Result<Written, WriteError>> {
+        match changes {
+            Ok(records) if records.is_empty() => None,
+            Ok(records) => Some(self.write(&records, now_ms)),
+            Err(e) => Some(Err(WriteError::Encode(e))),
+        }
+    }
+
     fn partition_logs(&self) -> &myelin_log::LogManager {
         self.manager.logs()
     }
@@ -275,6 +339,9 @@ impl Shard {
             }
             if expired.group_dead {
                 records.push(group_record(id, None));
+                if let Some(consumer) = &slot.consumer {
+                    records.extend(consumer.tombstones().iter().map(|r| r.encode(id)));
+                }
                 dead.push(id.clone());
             }
         }

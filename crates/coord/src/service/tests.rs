@@ -261,3 +261,87 @@ async fn an_unknown_group_refuses_members_and_generations() {
         "failed requests leave no group"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kip848_group_survives_reopen_and_its_members_go_on() {
+    use crate::consumer::{Assignment, ConsumerHeartbeatRequest, TopicId, Topics};
+    let dir = tempfile::tempdir().unwrap();
+    let mut topics = Topics::new();
+    let id = TopicId([7; 16]);
+    topics.insert("events", id, 4);
+    let join = |member: &str| ConsumerHeartbeatRequest {
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["events".into()]),
+        topic_partitions: Some(Assignment::new()),
+        ..ConsumerHeartbeatRequest::default()
+    };
+    let (epoch, owned) = {
+        let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+        coordinator.lookup("g848").await;
+        let r = coordinator
+            .consumer_heartbeat("g848", join("m1"), &topics)
+            .await
+            .unwrap();
+        let owned = r.assignment.clone().unwrap();
+        assert_eq!(owned.len(), 4);
+        // A second member joins and leaves again: its records are written and tombstoned.
+        coordinator
+            .consumer_heartbeat("g848", join("m2"), &topics)
+            .await
+            .unwrap();
+        let leave = ConsumerHeartbeatRequest {
+            member_id: "m2".into(),
+            member_epoch: -1,
+            ..ConsumerHeartbeatRequest::default()
+        };
+        coordinator
+            .consumer_heartbeat("g848", leave, &topics)
+            .await
+            .unwrap();
+        let r = coordinator
+            .consumer_heartbeat(
+                "g848",
+                ConsumerHeartbeatRequest {
+                    member_id: "m1".into(),
+                    member_epoch: r.member_epoch,
+                    topic_partitions: Some(owned.clone()),
+                    ..ConsumerHeartbeatRequest::default()
+                },
+                &topics,
+            )
+            .await
+            .unwrap();
+        (r.member_epoch, owned)
+    };
+    let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+    let described = coordinator
+        .describe_consumer_group("g848", &topics)
+        .unwrap();
+    let members: Vec<_> = described
+        .members
+        .iter()
+        .map(|m| m.member_id.as_str())
+        .collect();
+    assert_eq!(members, ["m1"], "the member that left stays gone");
+    assert_eq!(described.members[0].member_epoch, epoch);
+    // The member goes on with the epoch it had, keeping its partitions.
+    let r = coordinator
+        .consumer_heartbeat(
+            "g848",
+            ConsumerHeartbeatRequest {
+                member_id: "m1".into(),
+                member_epoch: epoch,
+                topic_partitions: Some(owned.clone()),
+                ..ConsumerHeartbeatRequest::default()
+            },
+            &topics,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.member_epoch, epoch);
+    assert!(r.assignment.is_none_or(|a| a == owned));
+    let listed = coordinator.list().unwrap();
+    assert_eq!(listed[0].group_type, "consumer");
+}

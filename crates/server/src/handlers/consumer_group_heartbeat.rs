@@ -109,6 +109,7 @@ impl Handler for ConsumerGroupHeartbeat {
             .server
             .groups
             .consumer_heartbeat(request.group_id.0.as_str(), heartbeat, &topics)
+            .await
         {
             Ok(r) => {
                 response.member_id = Some(StrBytes::from_string(r.member_id));
