@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use myelin_cluster::{log_config_for, FileMetadataStore, MetadataStore, PartitionManager};
+use myelin_coord::GroupCoordinator;
 use myelin_log::{LogManager, StartupReport};
 use myelin_server::ServerContext;
 use tokio::net::TcpListener;
@@ -276,6 +277,9 @@ impl Broker {
                 return Err(fail_start(http, e.into()).await);
             }
         };
+        // The group gauges read the coordinator, which the context created.
+        metrics.set_groups(ctx.groups.clone());
+        let groups = ctx.groups.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(myelin_server::run(listener, ctx, async {
             let _ = stopped.await;
@@ -299,6 +303,7 @@ impl Broker {
             data_dir: self.data_dir,
             startup: storage.startup,
             partitions: storage.partitions,
+            groups,
             metrics,
             ready,
             stop: Some(stop),
@@ -440,6 +445,7 @@ pub struct BrokerHandle {
     data_dir: PathBuf,
     startup: StartupReport,
     partitions: Arc<PartitionManager>,
+    groups: Arc<GroupCoordinator>,
     metrics: Arc<BrokerMetrics>,
     ready: Arc<AtomicBool>,
     stop: Option<oneshot::Sender<()>>,
@@ -490,6 +496,11 @@ impl BrokerHandle {
     /// The partitions (and through them the metadata and the log manager).
     pub fn partitions(&self) -> &Arc<PartitionManager> {
         &self.partitions
+    }
+
+    /// The group coordinator: consumer groups and their committed offsets.
+    pub fn groups(&self) -> &Arc<GroupCoordinator> {
+        &self.groups
     }
 
     /// The metrics registry.

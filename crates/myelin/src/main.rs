@@ -1,5 +1,5 @@
-//! The `myelin` binary: `myelin serve` runs a broker; `myelin topic ...`, `myelin produce`
-//! and `myelin consume` speak the Kafka protocol to any broker.
+//! The `myelin` binary: `myelin serve` runs a broker; `myelin topic ...`, `myelin group
+//! ...`, `myelin produce` and `myelin consume` speak the Kafka protocol to any broker.
 
 mod cli;
 
@@ -36,6 +36,10 @@ fn main() -> ExitCode {
             Command::Consume(args) => {
                 cli::telemetry::init_quiet();
                 cli::consume::run(args).await
+            }
+            Command::Group(command) => {
+                cli::telemetry::init_quiet();
+                cli::group::run(command).await
             }
         }
     });

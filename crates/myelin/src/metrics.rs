@@ -3,7 +3,9 @@
 //! Request, byte and connection counts arrive through the server's
 //! [`myelin_server::metrics::Metrics`] hooks as they happen. Partition gauges (sizes and
 //! offsets) and the storage engine's flush counts are read from the partitions at each
-//! scrape ([`BrokerMetrics::render`]), so a deleted topic's series disappear with it.
+//! scrape ([`BrokerMetrics::render`]), so a deleted topic's series disappear with it; so
+//! are the group gauges, from the group coordinator's [`GroupCoordinator::stats`], and a
+//! deleted group's series disappear the same way.
 //!
 //! | name | type | labels |
 //! |---|---|---|
@@ -16,6 +18,10 @@
 //! | `myelin_partition_size_bytes`, `myelin_partition_log_start_offset`, `myelin_partition_log_end_offset`, `myelin_partition_high_watermark` | gauge | `topic`, `partition` |
 //! | `myelin_topics`, `myelin_partitions` | gauge | |
 //! | `myelin_log_flush_waves_total`, `myelin_log_flushes_total` | counter | |
+//! | `myelin_group_count` | gauge | `state` (every classic state, 0 included) |
+//! | `myelin_group_members` | gauge | |
+//! | `myelin_group_rebalances_total` | counter | |
+//! | `myelin_group_consumer_lag` | gauge | `group`, `topic`, `partition` |
 //! | `myelin_build_info` | gauge (1) | `version` |
 
 use std::collections::HashMap;
@@ -23,6 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use myelin_cluster::PartitionManager;
+use myelin_coord::{GroupCoordinator, GroupStats};
 use myelin_server::metrics::{Metrics, RequestOutcome};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -65,11 +72,39 @@ pub struct BrokerMetrics {
     partitions_count: IntGauge,
     flush_waves: IntCounter,
     log_flushes: IntCounter,
+    /// Groups by Kafka state name.
+    group_count: IntGaugeVec,
+    /// Members of every group.
+    group_members: IntGauge,
+    group_rebalances: IntCounter,
+    /// Per group and committed partition: high watermark minus committed offset, at
+    /// least 0.
+    consumer_lag: IntGaugeVec,
     /// The partitions, once storage is open.
     partitions: OnceLock<Arc<PartitionManager>>,
-    /// Serializes scrapes; holds the flush stats last added to the counters.
-    scrape: Mutex<(u64, u64)>,
+    /// The group coordinator, once the server context exists.
+    groups: OnceLock<Arc<GroupCoordinator>>,
+    /// Serializes scrapes; holds the cumulative figures last added to the counters.
+    scrape: Mutex<Scraped>,
 }
+
+/// The cumulative figures read at the last scrape: counters grow by the difference.
+#[derive(Debug, Default)]
+struct Scraped {
+    flush_waves: u64,
+    log_flushes: u64,
+    rebalances: u64,
+}
+
+/// The classic group states, each exported (0 when no group is in it) so that a state's
+/// series does not vanish when its last group leaves it.
+const GROUP_STATES: &[&str] = &[
+    "Empty",
+    "PreparingRebalance",
+    "CompletingRebalance",
+    "Stable",
+    "Dead",
+];
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
     registry
@@ -191,13 +226,39 @@ impl BrokerMetrics {
                 "myelin_log_flushes_total",
                 "Log flushes done by group-commit waves",
             ),
+            group_count: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("myelin_group_count", "Consumer groups, by state"),
+                    &["state"],
+                )
+                .expect("valid metric"),
+            ),
+            group_members: gauge("myelin_group_members", "Members of every consumer group"),
+            group_rebalances: counter(
+                "myelin_group_rebalances_total",
+                "Consumer group rebalances (join phases) completed",
+            ),
+            consumer_lag: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "myelin_group_consumer_lag",
+                        "A group's lag on a partition: the high watermark minus the committed \
+                         offset (at least 0)",
+                    ),
+                    &["group", "topic", "partition"],
+                )
+                .expect("valid metric"),
+            ),
             registry,
             requests,
             errors,
             latency,
             per_api,
             partitions: OnceLock::new(),
-            scrape: Mutex::new((0, 0)),
+            groups: OnceLock::new(),
+            scrape: Mutex::new(Scraped::default()),
         }
     }
 
@@ -209,6 +270,11 @@ impl BrokerMetrics {
     /// Tells the metrics where the partitions are (once storage is open).
     pub fn set_partitions(&self, partitions: Arc<PartitionManager>) {
         let _ = self.partitions.set(partitions);
+    }
+
+    /// Tells the metrics where the group coordinator is (once the server context exists).
+    pub fn set_groups(&self, groups: Arc<GroupCoordinator>) {
+        let _ = self.groups.set(groups);
     }
 
     fn series(&self, api_key: i16, api: &'static str) -> ApiSeries {
@@ -226,9 +292,12 @@ impl BrokerMetrics {
     /// Prometheus' text format.
     pub fn render(&self) -> String {
         {
-            let mut last_flush = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+            let mut scraped = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(pm) = self.partitions.get() {
-                self.refresh(pm, &mut last_flush);
+                self.refresh(pm, &mut scraped);
+            }
+            if let Some(groups) = self.groups.get() {
+                self.refresh_groups(&groups.stats(), self.partitions.get(), &mut scraped);
             }
             let mut out = Vec::new();
             TextEncoder::new()
@@ -238,7 +307,7 @@ impl BrokerMetrics {
         }
     }
 
-    fn refresh(&self, pm: &PartitionManager, last_flush: &mut (u64, u64)) {
+    fn refresh(&self, pm: &PartitionManager, scraped: &mut Scraped) {
         for v in [
             &self.partition_size,
             &self.log_start_offset,
@@ -266,10 +335,52 @@ impl BrokerMetrics {
         self.partitions_count.set(partitions.len() as i64);
         self.topics.set(pm.metadata().topic_count() as i64);
         let (waves, flushes) = pm.logs().flush_stats();
-        self.flush_waves.inc_by(waves.saturating_sub(last_flush.0));
+        self.flush_waves
+            .inc_by(waves.saturating_sub(scraped.flush_waves));
         self.log_flushes
-            .inc_by(flushes.saturating_sub(last_flush.1));
-        *last_flush = (waves.max(last_flush.0), flushes.max(last_flush.1));
+            .inc_by(flushes.saturating_sub(scraped.log_flushes));
+        scraped.flush_waves = waves.max(scraped.flush_waves);
+        scraped.log_flushes = flushes.max(scraped.log_flushes);
+    }
+
+    /// Sets the group gauges from a coordinator snapshot; the lag of a committed offset
+    /// is against its partition's high watermark (no series for a partition this broker
+    /// does not have, such as one of a deleted topic).
+    fn refresh_groups(
+        &self,
+        stats: &GroupStats,
+        pm: Option<&Arc<PartitionManager>>,
+        scraped: &mut Scraped,
+    ) {
+        self.group_count.reset();
+        for state in GROUP_STATES {
+            self.group_count.with_label_values(&[state]).set(0);
+        }
+        for (state, n) in &stats.groups_by_state {
+            self.group_count
+                .with_label_values(&[state])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        self.group_members
+            .set(i64::try_from(stats.members).unwrap_or(i64::MAX));
+        self.group_rebalances
+            .inc_by(stats.rebalances.saturating_sub(scraped.rebalances));
+        scraped.rebalances = stats.rebalances.max(scraped.rebalances);
+
+        self.consumer_lag.reset();
+        let Some(pm) = pm else { return };
+        for group in &stats.groups {
+            for (tp, committed) in &group.offsets {
+                let Some(p) = pm.get(&tp.topic, tp.partition) else {
+                    continue;
+                };
+                let lag = p.high_watermark().saturating_sub(*committed).max(0);
+                let index = tp.partition.to_string();
+                self.consumer_lag
+                    .with_label_values(&[group.group_id.as_str(), tp.topic.as_str(), &index])
+                    .set(lag);
+            }
+        }
     }
 }
 
@@ -336,5 +447,29 @@ mod tests {
         assert!(text.contains("myelin_kafka_connections 1"));
         assert!(text.contains("myelin_kafka_received_bytes_total 100"));
         assert!(text.contains("myelin_build_info{version="));
+    }
+
+    #[test]
+    fn group_stats_become_gauges_and_a_counter() {
+        let m = BrokerMetrics::new();
+        let mut stats = GroupStats {
+            members: 3,
+            rebalances: 4,
+            ..GroupStats::default()
+        };
+        stats.groups_by_state.insert("Stable", 2);
+        let mut scraped = Scraped::default();
+        m.refresh_groups(&stats, None, &mut scraped);
+        stats.rebalances = 6;
+        m.refresh_groups(&stats, None, &mut scraped);
+        let text = m.render();
+        for expected in [
+            "myelin_group_count{state=\"Stable\"} 2",
+            "myelin_group_count{state=\"Empty\"} 0",
+            "myelin_group_members 3",
+            "myelin_group_rebalances_total 6",
+        ] {
+            assert!(text.contains(expected), "no {expected} in\n{text}");
+        }
     }
 }

@@ -1,7 +1,9 @@
-//! The `myelin` command line: `serve`, the topic commands, `produce` and `consume`.
+//! The `myelin` command line: `serve`, the topic and group commands, `produce` and
+//! `consume`.
 
 pub mod config_file;
 pub mod consume;
+pub mod group;
 pub mod produce;
 pub mod serve;
 pub mod telemetry;
@@ -30,6 +32,10 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Consume records to standard output, one per line (like `kcat -C`).
     Consume(consume::ConsumeArgs),
+    /// List, describe, delete consumer groups and reset their offsets (on any
+    /// Kafka-compatible broker).
+    #[command(subcommand)]
+    Group(group::GroupCommand),
 }
 
 /// Where the client commands connect.

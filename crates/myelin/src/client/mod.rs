@@ -7,11 +7,13 @@
 //! ([`versions`]). Kafka error codes become [`ClientError::Kafka`], printed with Kafka's
 //! error names (`UNKNOWN_TOPIC_OR_PARTITION`), and the broker's message when it sent one.
 //!
-//! [`admin`] has the topic calls, [`data`] produce, offsets and fetch, [`records`] the
-//! record batch encoding on top of `myelin_log`'s batch code.
+//! [`admin`] has the topic calls, [`data`] produce, offsets and fetch, [`groups`] the
+//! consumer group calls, [`records`] the record batch encoding on top of `myelin_log`'s
+//! batch code.
 
 pub mod admin;
 pub mod data;
+pub mod groups;
 pub mod records;
 
 use std::collections::BTreeMap;
@@ -38,6 +40,12 @@ pub mod versions {
     pub const LIST_OFFSETS: RangeInclusive<i16> = 1..=8;
     pub const PRODUCE: RangeInclusive<i16> = 3..=11;
     pub const FETCH: RangeInclusive<i16> = 4..=16;
+    pub const FIND_COORDINATOR: RangeInclusive<i16> = 0..=4;
+    pub const LIST_GROUPS: RangeInclusive<i16> = 0..=5;
+    pub const DESCRIBE_GROUPS: RangeInclusive<i16> = 0..=5;
+    pub const OFFSET_FETCH: RangeInclusive<i16> = 1..=9;
+    pub const OFFSET_COMMIT: RangeInclusive<i16> = 2..=9;
+    pub const DELETE_GROUPS: RangeInclusive<i16> = 0..=2;
 }
 
 /// The largest response frame accepted.
@@ -459,11 +467,49 @@ impl Cluster {
             ))
         })?;
         let address = broker.address();
+        self.connection_to(node_id, &address).await
+    }
+
+    /// A connection to the coordinator of `group` (FindCoordinator on the bootstrap
+    /// connection). While the coordinator is not ready (the first lookup creates
+    /// `__consumer_offsets`; a coordinator loads it at start) the lookup is retried for up
+    /// to the request timeout.
+    pub async fn coordinator(&mut self, group: &str) -> Result<&mut Connection, ClientError> {
+        // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR.
+        const RETRIABLE: [i16; 3] = [14, 15, 16];
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let found = loop {
+            match self.bootstrap.find_coordinator(group).await {
+                Err(ClientError::Kafka(e))
+                    if RETRIABLE.contains(&e.code) && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other?,
+            }
+        };
+        self.connection_to(found.node_id, &found.address()).await
+    }
+
+    /// The bootstrap connection when it is to `address`, else a (cached) connection to
+    /// broker `node_id` at `address`.
+    async fn connection_to(
+        &mut self,
+        node_id: i32,
+        address: &str,
+    ) -> Result<&mut Connection, ClientError> {
         if address == self.bootstrap.address() {
             return Ok(&mut self.bootstrap);
         }
+        if self
+            .brokers
+            .get(&node_id)
+            .is_some_and(|c| c.address() != address)
+        {
+            self.brokers.remove(&node_id);
+        }
         if !self.brokers.contains_key(&node_id) {
-            let c = Connection::connect(&address, self.config.clone()).await?;
+            let c = Connection::connect(address, self.config.clone()).await?;
             self.brokers.insert(node_id, c);
         }
         Ok(self.brokers.get_mut(&node_id).expect("inserted above"))
@@ -498,6 +544,12 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::DescribeConfigs => "DescribeConfigs",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::DeleteGroups => "DeleteGroups",
         _ => "request",
     }
 }
