@@ -35,7 +35,9 @@
 //!
 //! Not done (yet): aborted transactional records and transaction markers are kept as
 //! they are (Kafka removes both), and the last batch of each producer is not kept for its
-//! producer state (the partition's producer state snapshot has to carry it).
+//! producer state: the producer snapshots (`producer_log`) carry it, but a load that has
+//! to replay a compacted range from an older snapshot misses the producers whose batches
+//! the cleaner removed there (they are then taken as unknown, as after expiry).
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;

@@ -77,6 +77,50 @@ pub enum LogError {
     CorruptIndex { path: PathBuf, reason: String },
     #[error("compression: {0}")]
     Codec(#[from] CodecError),
+    /// An idempotent producer's batch does not follow its last one: records were lost in
+    /// between, or a new epoch did not start at 0 (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER).
+    #[error(
+        "out of order sequence for producer {producer_id} epoch {producer_epoch}: the batch \
+         starts at sequence {sequence}, the partition expects {expected}"
+    )]
+    OutOfOrderSequence {
+        producer_id: i64,
+        producer_epoch: i16,
+        sequence: i32,
+        expected: i32,
+    },
+    /// A batch or marker from an epoch older than the producer's current one: a fenced
+    /// zombie (Kafka's INVALID_PRODUCER_EPOCH).
+    #[error(
+        "producer {producer_id} wrote with epoch {producer_epoch}, older than its current \
+         epoch {current_epoch}"
+    )]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        producer_epoch: i16,
+        current_epoch: i16,
+    },
+    /// A non-transactional batch from a producer whose transaction is open (Kafka's
+    /// INVALID_TXN_STATE).
+    #[error(
+        "producer {producer_id} wrote a non-transactional batch while its transaction from \
+         offset {txn_first_offset} is open"
+    )]
+    InvalidTxnState {
+        producer_id: i64,
+        txn_first_offset: i64,
+    },
+    /// A transaction marker from an older transaction coordinator epoch (Kafka's
+    /// TRANSACTION_COORDINATOR_FENCED).
+    #[error(
+        "transaction marker for producer {producer_id} from coordinator epoch \
+         {coordinator_epoch}, older than {current_coordinator_epoch}"
+    )]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current_coordinator_epoch: i32,
+    },
 }
 
 impl LogError {

@@ -41,6 +41,11 @@ pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 pub const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 /// Held locked (flock) while a process owns the data directory.
 pub const LOCK_FILE: &str = ".lock";
+/// A producer state snapshot: `<offset, 20 digits>.snapshot`, the state of every producer
+/// as of the log below that offset (Kafka's `LogFileUtils.PRODUCER_SNAPSHOT_FILE_SUFFIX`).
+pub const PRODUCER_SNAPSHOT_SUFFIX: &str = ".snapshot";
+/// Suffix of a producer snapshot being written (removed at open).
+pub const TMP_SUFFIX: &str = ".tmp";
 
 /// `<base offset, 20 digits><extension>`.
 pub fn segment_file_name(base_offset: i64, kind: FileKind) -> String {
@@ -76,6 +81,27 @@ pub fn parse_segment_file_name(name: &str) -> Option<(i64, FileKind, &str)> {
         }
     }
     None
+}
+
+/// `<offset, 20 digits>.snapshot`.
+pub fn producer_snapshot_file_name(offset: i64) -> String {
+    format!("{offset:020}{PRODUCER_SNAPSHOT_SUFFIX}")
+}
+
+pub fn producer_snapshot_path(dir: &Path, offset: i64) -> PathBuf {
+    dir.join(producer_snapshot_file_name(offset))
+}
+
+/// Parses a producer snapshot file name: (offset, trailing suffix such as `.tmp`).
+pub fn parse_producer_snapshot_file_name(name: &str) -> Option<(i64, &str)> {
+    if name.len() < 20 || !name.as_bytes()[..20].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let suffix = name[20..].strip_prefix(PRODUCER_SNAPSHOT_SUFFIX)?;
+    if !suffix.is_empty() && !suffix.starts_with('.') {
+        return None;
+    }
+    Some((name[..20].parse().ok()?, suffix))
 }
 
 /// `<topic>-<partition>`.
@@ -123,6 +149,26 @@ mod tests {
         );
         assert_eq!(parse_segment_file_name("00000000000000000042.logx"), None);
         assert_eq!(parse_segment_file_name("junk.log"), None);
+        assert_eq!(
+            producer_snapshot_file_name(42),
+            "00000000000000000042.snapshot"
+        );
+        assert_eq!(
+            parse_producer_snapshot_file_name("00000000000000000042.snapshot"),
+            Some((42, ""))
+        );
+        assert_eq!(
+            parse_producer_snapshot_file_name("00000000000000000042.snapshot.tmp"),
+            Some((42, ".tmp"))
+        );
+        assert_eq!(
+            parse_producer_snapshot_file_name("00000000000000000042.snapshots"),
+            None
+        );
+        assert_eq!(
+            parse_segment_file_name("00000000000000000042.snapshot"),
+            None
+        );
         assert_eq!(
             parse_partition_dir_name("my-topic-7"),
             Some(("my-topic", 7))

@@ -7,7 +7,9 @@
 //! async runtime. Every file operation goes through the [`io::Fs`] seam.
 //!
 //! Entry points: [`LogManager`] (a data directory: recovery, group commit, retention,
-//! compaction) and [`Log`] (one partition: append, read, lookups, truncation).
+//! compaction) and [`Log`] (one partition: append, read, lookups, truncation). Each log
+//! also keeps the state of its idempotent and transactional producers
+//! ([`producer_state`]), so that a retried batch is recognised, not written twice.
 
 pub mod batch;
 pub mod cleaner;
@@ -20,6 +22,8 @@ pub mod index;
 pub mod io;
 mod log;
 pub mod manager;
+mod producer_log;
+pub mod producer_state;
 pub mod record;
 mod recovery;
 pub mod scan;
@@ -33,4 +37,5 @@ pub use crate::log::{
     AppendInfo, AppendOptions, LoadReport, LoadState, Log, ReadResult, RetentionOutcome,
 };
 pub use crate::manager::{LogManager, ManagerConfig, StartupReport};
+pub use crate::producer_state::{CompletedTxn, ProducerStateEntry};
 pub use crate::segment::{FileSlice, RecoveryOutcome};

@@ -15,12 +15,16 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
-use crate::batch::{self, BatchHeader, HEADER_LEN};
+use crate::batch::{self, HEADER_LEN};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{BatchError, LogError, Result};
 use crate::files::{self, FileKind};
 use crate::io::Fs;
+use crate::producer_log::ProducerLog;
+use crate::producer_state::{AppendCheck, ProducerBatch, ProducerStateEntry};
 use crate::segment::{BatchMeta, FileSlice, RecoveryOutcome, Segment};
+
+mod timestamps;
 
 /// Options of one append.
 #[derive(Debug, Clone, Copy)]
@@ -34,18 +38,23 @@ pub struct AppendOptions {
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
-    /// Offset of the first record appended.
+    /// Offset of the first record appended (of a duplicate: of the original batch).
     pub base_offset: i64,
-    /// Offset of the last record appended.
+    /// Offset of the last record appended (of a duplicate: of the original batch).
     pub last_offset: i64,
-    /// The broker time stamped on the batches with LogAppendTime, else -1.
+    /// The broker time stamped on the batches with LogAppendTime (of a duplicate: the
+    /// original's), else -1.
     pub log_append_time_ms: i64,
     /// The log start offset after the append.
     pub log_start_offset: i64,
-    /// Records appended.
+    /// Records appended (0 for a duplicate).
     pub record_count: i64,
-    /// Bytes appended.
+    /// Bytes appended (0 for a duplicate).
     pub bytes: u64,
+    /// The append repeated an idempotent producer's batch already in the log: nothing was
+    /// written, and the offsets are the original's. The producer is answered as for the
+    /// original (once the original is durable: wait as for any append).
+    pub duplicate: bool,
 }
 
 /// What a read found.
@@ -73,6 +82,10 @@ pub struct LoadReport {
     /// Half-finished compaction swaps completed or rolled back, stray files removed.
     pub stray_files_removed: usize,
     pub swaps_completed: usize,
+    /// The producer snapshot the producer state was loaded from.
+    pub producer_snapshot: Option<i64>,
+    /// Batches with a producer id read from the log to rebuild the producer state.
+    pub producer_batches_replayed: u64,
 }
 
 /// What the log knows of its previous life.
@@ -91,61 +104,6 @@ pub struct LoadState {
 pub struct RetentionOutcome {
     pub segments_deleted: usize,
     pub bytes_deleted: u64,
-}
-
-/// The earliest record at or after `start` with the largest timestamp in `seg`, as
-/// (timestamp, offset). Batches wholly at or after `start` are judged by their header; only
-/// the one holding `start` and the winner are decoded.
-fn max_record_from(seg: &Segment, start: i64, limit: usize) -> Result<Option<(i64, i64)>> {
-    let mut best: Option<(i64, i64)> = None;
-    let mut winner: Option<(u64, BatchHeader)> = None;
-    let mut failed = None;
-    seg.for_each_header(0, |p, h| {
-        if h.last_offset() < start {
-            return true;
-        }
-        if h.base_offset < start {
-            let scan = seg.read_batch_at(p, h).and_then(|bytes| {
-                let (h, records) = crate::record::records_of_batch(&bytes, limit)?;
-                let mut max: Option<(i64, i64)> = None;
-                for r in crate::record::RecordIter::new(&records, h.record_count) {
-                    let r = r?;
-                    let offset = h.base_offset + i64::from(r.offset_delta);
-                    let ts = if h.is_log_append_time() {
-                        h.max_timestamp
-                    } else {
-                        h.base_timestamp.saturating_add(r.timestamp_delta)
-                    };
-                    if offset >= start && max.is_none_or(|(m, _)| ts > m) {
-                        max = Some((ts, offset));
-                    }
-                }
-                Ok(max)
-            });
-            match scan {
-                Ok(max) => best = max,
-                Err(e) => failed = Some(e),
-            }
-            return failed.is_none();
-        }
-        if best.is_none_or(|(b, _)| h.max_timestamp > b)
-            && winner.is_none_or(|(_, w)| h.max_timestamp > w.max_timestamp)
-        {
-            winner = Some((p, *h));
-        }
-        true
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    match winner {
-        Some((p, h)) if best.is_none_or(|(b, _)| h.max_timestamp > b) => {
-            let bytes = seg.read_batch_at(p, &h)?;
-            let hit = crate::scan::first_at_or_after(&bytes, h.max_timestamp, start, limit)?;
-            Ok(hit.map(|(offset, ts)| (ts, offset)))
-        }
-        _ => Ok(best),
-    }
 }
 
 /// One partition's log.
@@ -175,6 +133,8 @@ pub struct Log {
     /// Set after an I/O error that leaves the log's state unknown: every later operation
     /// fails until the broker restarts and recovers it.
     offline: AtomicBool,
+    /// Idempotent and transactional producers, and their snapshots.
+    producers: ProducerLog,
 }
 
 impl Log {
@@ -195,6 +155,8 @@ impl Log {
             fs.sync_dir(&crate::io::parent_of(dir))
                 .map_err(|e| LogError::io(dir, e))?;
         }
+        let producers =
+            ProducerLog::new(fs.clone(), dir, files::partition_dir_name(topic, partition));
         let log = Log {
             topic: topic.to_string(),
             partition,
@@ -211,12 +173,22 @@ impl Log {
             last_flush_ms: AtomicI64::new(now_ms),
             dir_dirty: AtomicBool::new(false),
             offline: AtomicBool::new(false),
+            producers,
         };
         let report = crate::recovery::load(&log, state)?;
         // What recovery kept or cut may sit only in the page cache: make it durable, so
         // that the recovery point can move to the log end offset (after a clean shutdown
         // this syncs nothing dirty and costs next to nothing).
         log.flush(now_ms)?;
+        // Everything is durable now: a snapshot at the log end spares the next open the
+        // replay this one did (or, for a log from before producer state, a whole scan).
+        let end = log.log_end_offset();
+        log.producers.state().forget_completed_below(end);
+        if !log.producers.has_snapshot_at(end)
+            && (end > log.log_start_offset() || !log.producers.state().is_empty())
+        {
+            log.producers.write_now(end)?;
+        }
         // Everything read at open is synced now: give the descriptors back, so that a
         // broker with thousands of idle partitions holds none for them (index maps hold
         // no descriptor). Files reopen on first use.
@@ -296,6 +268,13 @@ impl Log {
     pub(crate) fn mark_dir_dirty(&self) {
         self.dir_dirty.store(true, Ordering::Release);
     }
+    pub(crate) fn producers(&self) -> &ProducerLog {
+        &self.producers
+    }
+    /// The bound on a batch's decompressed records, for the scans that decode them.
+    pub(crate) fn decode_limit(&self) -> usize {
+        self.config().max_message_bytes.max(1 << 20) * 64
+    }
 
     fn active(&self) -> Result<Arc<Segment>> {
         self.segments
@@ -335,17 +314,24 @@ impl Log {
     ///
     /// Every batch is validated before anything is written: magic 2, lengths, CRC-32C,
     /// record count against the last offset delta, `max.message.bytes`, and on a compacted
-    /// log a key on every record. Then offsets are assigned and stamped into `buf` with the
-    /// leader epoch (LogAppendTime also rewrites the max timestamp and the CRC), and the
-    /// bytes are written as they are. The append is durable only after a flush that covers
-    /// `last_offset` (see [`crate::LogManager::flush_to`]).
+    /// log a key on every record. Then, under the append lock, offsets are assigned and the
+    /// batches with a producer id are checked against the producer state as a whole
+    /// ([`crate::producer_state`]): a refused one fails the append with nothing written,
+    /// and a retry of a batch already written returns the original's offsets with
+    /// [`AppendInfo::duplicate`] set, writing nothing. Then the offsets are stamped into
+    /// `buf` with the leader epoch (LogAppendTime also rewrites the max timestamp and the
+    /// CRC), and the bytes are written as they are. The append is durable only after a
+    /// flush that covers `last_offset` (see [`crate::LogManager::flush_to`]).
     pub fn append(&self, buf: &mut [u8], opts: &AppendOptions) -> Result<AppendInfo> {
         self.check_online()?;
         let cfg = self.config();
         let mut metas = Vec::new();
+        // (index in `metas`, the batch) for every batch with a producer id.
+        let mut producer_batches: Vec<(usize, ProducerBatch)> = Vec::new();
         let mut pos = 0usize;
         let mut records = 0i64;
         let append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
+        let limit = cfg.max_message_bytes.max(1 << 20) * 64;
         while pos < buf.len() {
             let rest = &buf[pos..];
             let total = batch::peek_total_len(rest).ok_or(BatchError::Truncated {
@@ -361,15 +347,25 @@ impl Log {
             }
             let total = total as usize;
             let h = batch::validate_incoming(&rest[..total], cfg.max_message_bytes)?;
-            crate::scan::validate_records(
-                &rest[..total],
-                cfg.max_message_bytes.max(1 << 20) * 64,
-                cfg.cleanup_policy.compact,
-            )?;
+            crate::scan::validate_records(&rest[..total], limit, cfg.cleanup_policy.compact)?;
             let mut max_timestamp = h.max_timestamp;
             if append_time {
                 batch::set_log_append_time(&mut buf[pos..pos + total], opts.now_ms);
                 max_timestamp = opts.now_ms;
+            }
+            if h.producer_id >= 0 {
+                // Kafka's LogValidator: an idempotent data batch carries a sequence.
+                if !h.is_control() && h.base_sequence < 0 {
+                    return Err(BatchError::InvalidRecord(format!(
+                        "invalid sequence number {} in a batch of producer {}",
+                        h.base_sequence, h.producer_id
+                    ))
+                    .into());
+                }
+                if let Some(mut b) = ProducerBatch::from_batch(&buf[pos..pos + total], limit)? {
+                    b.max_timestamp = max_timestamp;
+                    producer_batches.push((metas.len(), b));
+                }
             }
             records += i64::from(h.record_count);
             metas.push(BatchMeta {
@@ -392,22 +388,65 @@ impl Log {
         self.check_online()?;
         let base_offset = self.log_end_offset();
         let mut next = base_offset;
+        let mut bases = Vec::with_capacity(metas.len());
         for m in &mut metas {
-            batch::stamp_offset_and_epoch(
-                &mut buf[m.position..m.position + m.len],
-                next,
-                opts.leader_epoch,
-            );
+            bases.push(next);
             m.last_offset += next;
             next = m.last_offset + 1;
         }
         let last_offset = next - 1;
+        // The producer checks, on the offsets the batches would get; applied once written.
+        let producer_update = if producer_batches.is_empty() {
+            None
+        } else {
+            let batches: Vec<ProducerBatch> = producer_batches
+                .iter()
+                .map(|(i, b)| ProducerBatch {
+                    base_offset: bases[*i],
+                    last_offset: metas[*i].last_offset,
+                    ..*b
+                })
+                .collect();
+            let check = self.producers.state().check_append(&batches)?;
+            match check {
+                AppendCheck::Valid(update) => Some(update),
+                AppendCheck::Duplicate(original) => {
+                    return Ok(AppendInfo {
+                        base_offset: original.first_offset,
+                        last_offset: original.last_offset,
+                        log_append_time_ms: if append_time {
+                            original.max_timestamp
+                        } else {
+                            -1
+                        },
+                        log_start_offset: self.log_start_offset(),
+                        record_count: 0,
+                        bytes: 0,
+                        duplicate: true,
+                    });
+                }
+            }
+        };
+        for (m, base) in metas.iter().zip(&bases) {
+            batch::stamp_offset_and_epoch(
+                &mut buf[m.position..m.position + m.len],
+                *base,
+                opts.leader_epoch,
+            );
+        }
         let result = (|| {
             let active = self.maybe_roll(buf.len() as u64, last_offset, opts.now_ms, &cfg)?;
             active.append(buf, &metas, cfg.index_interval_bytes)
         })();
         if let Err(e) = result {
             return self.fail(e);
+        }
+        if let Some(update) = producer_update {
+            // Before the log end offset moves: whoever computes a last stable offset from
+            // it sees the transactions these batches open.
+            let mut state = self.producers.state();
+            state.apply(update);
+            state.forget_completed_below(self.recovery_point());
         }
         self.log_end_offset.store(next, Ordering::Release);
         self.unflushed_messages.fetch_add(records, Ordering::AcqRel);
@@ -418,7 +457,29 @@ impl Log {
             log_start_offset: self.log_start_offset(),
             record_count: records,
             bytes: buf.len() as u64,
+            duplicate: false,
         })
+    }
+
+    /// The first offset that is not yet stable given `high_watermark`: the first offset of
+    /// the earliest open transaction, or of a completed one whose COMMIT or ABORT marker
+    /// is at or above the high watermark. The last stable offset (what `read_committed`
+    /// consumers may read up to) is `min(this, high_watermark)`. None when every
+    /// transaction below the high watermark is decided.
+    pub fn first_unstable_offset(&self, high_watermark: i64) -> Option<i64> {
+        self.producers.state().first_unstable_offset(high_watermark)
+    }
+
+    /// What the log knows of `producer_id` (DescribeProducers, tests).
+    pub fn producer_entry(&self, producer_id: i64) -> Option<ProducerStateEntry> {
+        self.producers.state().entry(producer_id).cloned()
+    }
+
+    /// Forgets the producers idle for `expiration_ms` (`producer.id.expiration.ms`) without
+    /// an open transaction. Returns how many.
+    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        let _guard = self.append_lock.lock();
+        self.producers.state().remove_expired(now_ms, expiration_ms)
     }
 
     /// Rolls the active segment if `bytes` more up to `last_offset` do not fit it or it is
@@ -449,6 +510,9 @@ impl Log {
             return Ok(active.clone());
         }
         active.seal(true)?;
+        // The producer state as of the new segment's base, written once the log below it
+        // is durable (see `producer_log`).
+        self.producers.stage_snapshot(base);
         let seg = Arc::new(Segment::create(
             self.fs.clone(),
             &self.dir,
@@ -569,91 +633,6 @@ impl Log {
         Ok(())
     }
 
-    /// The first offset whose record timestamp is >= `timestamp`, with that timestamp
-    /// (ListOffsets by timestamp). None when every record is older.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
-        self.check_online()?;
-        let start = self.log_start_offset();
-        for seg in self.segments_snapshot() {
-            self.with_repair(&seg, || seg.ensure_checked())?;
-            if seg.max_timestamp_known()? < timestamp {
-                continue;
-            }
-            let begin = match seg.time_index.lookup_before(timestamp)? {
-                Some(rel) => seg.base_offset + i64::from(rel) + 1,
-                None => seg.base_offset,
-            };
-            let (rel_start, pos) = seg
-                .offset_index
-                .lookup(begin.max(start) - seg.base_offset)?;
-            let _ = rel_start;
-            // The first batch whose max timestamp is late enough may carry it only on
-            // records below the log start offset: then the answer is in a later batch.
-            let limit = self.config().max_message_bytes.max(1 << 20) * 64;
-            let mut hit: Result<Option<(i64, i64)>> = Ok(None);
-            seg.for_each_header(u64::from(pos), |p, h| {
-                if h.max_timestamp < timestamp || h.last_offset() < start {
-                    return true;
-                }
-                hit = seg.read_batch_at(p, h).and_then(|bytes| {
-                    crate::scan::first_at_or_after(&bytes, timestamp, start, limit)
-                });
-                matches!(hit, Ok(None))
-            })?;
-            if let Some(found) = hit? {
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The offset and timestamp of the record with the largest timestamp (ListOffsets
-    /// MAX_TIMESTAMP); the earliest such record when several share it.
-    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        self.check_online()?;
-        let start = self.log_start_offset();
-        let limit = self.config().max_message_bytes.max(1 << 20) * 64;
-        let segs = self.segments_snapshot();
-        // (timestamp, offset) of the best record so far.
-        let mut best: Option<(i64, i64)> = None;
-        let mut best_seg: Option<(i64, Arc<Segment>)> = None;
-        for (i, seg) in segs.iter().enumerate() {
-            let next_base = segs.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
-            if next_base <= start {
-                continue; // wholly below the log start offset: retention will delete it
-            }
-            self.with_repair(seg, || seg.ensure_checked())?;
-            if seg.base_offset < start {
-                // Its max timestamp may belong to records below the log start offset:
-                // look at the records at or after it.
-                best = max_record_from(seg, start, limit)?;
-                continue;
-            }
-            let ts = seg.max_timestamp_known()?;
-            let above = |b: i64| ts > b;
-            if ts >= 0
-                && best.is_none_or(|(b, _)| above(b))
-                && best_seg.as_ref().is_none_or(|(b, _)| above(*b))
-            {
-                best_seg = Some((ts, seg.clone()));
-            }
-        }
-        let Some((ts, seg)) = best_seg.filter(|(ts, _)| best.is_none_or(|(b, _)| *ts > b)) else {
-            return Ok(best.map(|(ts, offset)| (offset, ts)));
-        };
-        let mut hit: Result<Option<(i64, i64)>> = Ok(None);
-        seg.for_each_header(0, |p, h| {
-            if h.max_timestamp != ts {
-                return true;
-            }
-            hit = seg
-                .read_batch_at(p, h)
-                .and_then(|bytes| crate::scan::first_at_or_after(&bytes, ts, start, limit));
-            matches!(hit, Ok(None))
-        })?;
-        hit
-    }
-
     /// Flushes everything appended so far: the log bytes of every segment not yet durable,
     /// sealed segments' indexes, and new directory entries. Returns the new recovery point.
     pub fn flush(&self, now_ms: i64) -> Result<i64> {
@@ -704,6 +683,7 @@ impl Log {
         self.unflushed_messages
             .fetch_sub(unflushed, Ordering::AcqRel);
         self.last_flush_ms.store(now_ms, Ordering::Release);
+        self.producers.write_due(target);
         Ok(target)
     }
 
@@ -720,7 +700,10 @@ impl Log {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        let had_producers = !self.producers.state().is_empty();
         let result = (|| {
+            // The snapshots above the cut describe what it removes: durably gone first.
+            self.producers.delete_above(offset)?;
             let removed: Vec<Arc<Segment>> = {
                 let mut segs = self.segments.write();
                 let first = segs.keys().next().copied().unwrap_or(i64::MIN);
@@ -765,6 +748,22 @@ impl Log {
             // is left, so the log starts afresh there.
             return self.truncate_fully_locked(self.log_start_offset());
         }
+        // The producer state as of the cut: from the latest snapshot at or below it and
+        // the batches after that (Kafka's truncateAndReload). A log without producers
+        // before the cut has none after it.
+        if had_producers {
+            let segs = self.segments_snapshot();
+            let reloaded = self.producers.load(
+                &segs,
+                self.log_start_offset(),
+                new_end,
+                false,
+                self.decode_limit(),
+            );
+            if let Err(e) = reloaded {
+                return self.fail(e);
+            }
+        }
         self.log_end_offset.store(new_end, Ordering::Release);
         self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         self.unflushed_messages.store(0, Ordering::Release);
@@ -784,6 +783,7 @@ impl Log {
     fn truncate_fully_locked(&self, offset: i64) -> Result<()> {
         let cfg = self.config();
         let result = (|| {
+            self.producers.reset()?;
             let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write())
                 .into_values()
                 .collect();
@@ -882,6 +882,7 @@ impl Log {
                 outcome.segments_deleted += 1;
                 outcome.bytes_deleted += seg.size();
             }
+            self.producers.delete_below(self.log_start_offset())?;
             self.mark_dir_dirty();
             info!(log = %self.name(), segments = outcome.segments_deleted, bytes = outcome.bytes_deleted,
                 log_start_offset = self.log_start_offset(), "retention deleted segments");
@@ -900,6 +901,15 @@ impl Log {
         }
         self.flush(now_ms)?;
         let _guard = self.append_lock.lock();
+        // The producer state at the log end, so that the next open reads nothing to rebuild
+        // it. Only over durable data (an append that slipped in after the flush is not).
+        let end = self.log_end_offset();
+        if end <= self.recovery_point()
+            && !self.producers.has_snapshot_at(end)
+            && (end > self.log_start_offset() || !self.producers.state().is_empty())
+        {
+            self.producers.write_now(end)?;
+        }
         let active = self.active()?;
         active.offset_index.trim_and_close(true)?;
         active.time_index.trim_and_close(true)?;

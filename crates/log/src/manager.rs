@@ -53,6 +53,12 @@ pub struct ManagerConfig {
     pub lock_data_dir: bool,
     /// Start the background threads (tests drive the work by hand when off).
     pub background_threads: bool,
+    /// `producer.id.expiration.ms`: a producer idle this long (by its last batch's
+    /// timestamp) and without an open transaction is forgotten; a batch it sends later
+    /// is taken as from a new producer.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
 }
 
 impl ManagerConfig {
@@ -73,6 +79,8 @@ impl ManagerConfig {
                 .unwrap_or(1),
             lock_data_dir: true,
             background_threads: true,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
         }
     }
 }
@@ -226,6 +234,12 @@ impl LogManager {
         config_for: &(dyn Fn(&str) -> LogConfig + Sync),
     ) -> Result<(Self, StartupReport)> {
         config.default_log.validate()?;
+        if config.producer_id_expiration_ms < 1 {
+            return Err(LogError::Config(format!(
+                "producer.id.expiration.ms must be at least 1, got {}",
+                config.producer_id_expiration_ms
+            )));
+        }
         let dir = config.data_dir.clone();
         // Created durably: each new directory's entry synced in its parent, or a power loss
         // soon after the first start loses the whole directory, acknowledged data and all.
@@ -351,6 +365,8 @@ impl LogManager {
             inner,
             threads: Arc::new(Mutex::new(Vec::new())),
         };
+        // As Kafka drops expired producers when it loads a snapshot.
+        mgr.remove_expired_producers(now);
         // A crash before the first periodic checkpoint must not rescan everything.
         mgr.checkpoint()?;
         if mgr.inner.config.background_threads {
@@ -391,12 +407,17 @@ impl LogManager {
         let cfg = &self.inner.config;
         let tick = cfg.flush_scheduler_interval_ms.clamp(10, 1_000);
         let (mut last_retention, mut last_checkpoint) = (wall_clock_ms(), wall_clock_ms());
+        let mut last_expiry = wall_clock_ms();
         while !self.sleep(tick) {
             let now = wall_clock_ms();
             self.flush_due(now);
             if now - last_retention >= cfg.retention_check_interval_ms as i64 {
                 last_retention = now;
                 self.run_retention(now);
+            }
+            if now - last_expiry >= cfg.producer_id_expiration_check_interval_ms as i64 {
+                last_expiry = now;
+                self.remove_expired_producers(now);
             }
             if now - last_checkpoint >= cfg.checkpoint_interval_ms as i64 {
                 last_checkpoint = now;
@@ -442,6 +463,16 @@ impl LogManager {
             }
         }
         deleted
+    }
+
+    /// Forgets, in every log, the producers idle for `producer.id.expiration.ms`; returns
+    /// how many.
+    pub fn remove_expired_producers(&self, now_ms: i64) -> usize {
+        let expiration = self.inner.config.producer_id_expiration_ms;
+        self.logs()
+            .iter()
+            .map(|log| log.remove_expired_producers(now_ms, expiration))
+            .sum()
     }
 
     /// One cleaner pass over the compacted logs that need it; returns how many were
@@ -601,7 +632,8 @@ impl LogManager {
 
     /// Appends to `log` and, when the log acknowledges only durable data (Myelin's
     /// default), returns the wait for the group-commit flush that covers it. Otherwise a
-    /// flush is started once `flush.messages` is exceeded, and nothing waits.
+    /// flush is started once `flush.messages` is exceeded, and nothing waits. A duplicate
+    /// ([`AppendInfo::duplicate`]) waits for its original to be durable, like any append.
     pub fn append(
         &self,
         log: &Arc<Log>,

@@ -13,6 +13,9 @@
 //! 4. Offsets: log end offset from the last segment, log start offset from the checkpoint
 //!    (never below the first segment), and after a crash a flush so that the recovery
 //!    point is the log end offset.
+//! 5. Producer state: the latest valid producer snapshot at or below the log end offset,
+//!    then the batches after it (see `producer_log`); snapshots above the log end offset
+//!    (the log was cut below them) and corrupt ones are removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -258,8 +261,20 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     } else {
         state.recovery_point.unwrap_or(0).min(log_end)
     };
+    let seg_list: Vec<Arc<Segment>> = segs.values().cloned().collect();
     *log.segments_mut() = segs;
     log.set_offsets(log_start, log_end, recovery_point);
+
+    // Pass 5: producer state.
+    let loaded = log.producers().load(
+        &seg_list,
+        log_start,
+        log_end,
+        state.clean_shutdown,
+        log.decode_limit(),
+    )?;
+    report.producer_snapshot = loaded.snapshot;
+    report.producer_batches_replayed = loaded.replayed;
     if report.segments_recovered > 0 || report.stray_files_removed > 0 {
         info!(log = %log.name(), segments = report.segments, recovered = report.segments_recovered,
             cut_bytes = report.bytes_truncated, log_start, log_end, "log loaded");

@@ -161,6 +161,8 @@ fn control_batches_are_copied_unchanged() {
         BatchBuilder {
             attributes: ATTR_CONTROL | ATTR_TRANSACTIONAL,
             producer_id: 77,
+            // The producer's epoch: an older one would be fenced.
+            producer_epoch: 1,
             ..BatchBuilder::new()
         }
         .build(&raw2, 1)

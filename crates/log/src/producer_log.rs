@@ -1,0 +1,380 @@
+//! A log's producer state ([`crate::producer_state`]) on disk: snapshot files and replay.
+//!
+//! A snapshot `<offset>.snapshot` holds the state of every producer as of the log below
+//! `offset`, in Kafka's format (see [`ProducerStateManager::encode_snapshot`] and
+//! `docs/on-disk-format.md`). Opening a log loads the latest valid snapshot at or below
+//! its log end offset and replays the batches from there to the log end, rather than
+//! reading the whole log.
+//!
+//! The invariant that makes a snapshot trustworthy after a crash: **a snapshot at `S`
+//! reaches the disk only once the log below `S` is durable.** So a snapshot taken at a
+//! roll is only staged in memory; the flush that makes the log durable up to it writes it
+//! ([`ProducerLog::write_due`]), and a clean close or an open writes one at the log end
+//! after their flush. Then at open, a snapshot at or below the recovered log end
+//! describes exactly the log below it: recovery never cuts durable data, and a snapshot
+//! above the log end (the log was cut below it, which only a truncation or a damaged disk
+//! does) is deleted. Truncation deletes the snapshots above the cut, durably, before it
+//! cuts.
+//!
+//! Each snapshot is written atomically: `<offset>.snapshot.tmp`, fdatasync'ed, renamed,
+//! directory fsync'ed, through the [`Fs`] seam. At most [`SNAPSHOTS_KEPT`] are kept (the
+//! older one is the fallback for a corrupt newer one), and none below the log start
+//! offset. A corrupt snapshot is skipped with a warning and removed: the load falls back
+//! to an older one, or to the log start.
+//!
+//! As in Kafka, a log without any snapshot after a clean shutdown is taken to have no
+//! producers (it was written before producer state existed), rather than read whole; a
+//! snapshot at its log end is then written, so the next load starts there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+use tracing::{info, warn};
+
+use crate::error::{LogError, Result};
+use crate::files;
+use crate::io::{Fs, OpenMode};
+use crate::producer_state::{ProducerBatch, ProducerStateManager};
+use crate::segment::Segment;
+
+/// Snapshots kept on disk: the newest, and one to fall back on if it is corrupt.
+pub(crate) const SNAPSHOTS_KEPT: usize = 2;
+/// Snapshots staged at rolls and not yet written, at most.
+const MAX_PENDING: usize = 4;
+/// A snapshot file larger than this is taken for corrupt (about 5.8 million producers).
+const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
+
+#[derive(Debug, Default)]
+struct Files {
+    /// Offsets of the snapshot files in the directory.
+    on_disk: BTreeSet<i64>,
+    /// Snapshots taken at rolls, waiting for the log below them to be durable.
+    pending: BTreeMap<i64, Vec<u8>>,
+}
+
+/// What loading the producer state found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Loaded {
+    /// The snapshot the state started from.
+    pub snapshot: Option<i64>,
+    /// Batches with a producer id read from the log after it.
+    pub replayed: u64,
+}
+
+/// The producer state of one log, with its snapshot files.
+#[derive(Debug)]
+pub(crate) struct ProducerLog {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    name: String,
+    state: Mutex<ProducerStateManager>,
+    /// Taken for every file operation on snapshots, after the append lock or the flush
+    /// lock, and before `state` when both are held.
+    files: Mutex<Files>,
+}
+
+impl ProducerLog {
+    pub fn new(fs: Arc<dyn Fs>, dir: &Path, name: String) -> Self {
+        Self {
+            fs,
+            dir: dir.to_path_buf(),
+            name,
+            state: Mutex::new(ProducerStateManager::new()),
+            files: Mutex::new(Files::default()),
+        }
+    }
+
+    /// The state. Appends change it only under the log's append lock.
+    pub fn state(&self) -> MutexGuard<'_, ProducerStateManager> {
+        self.state.lock()
+    }
+
+    fn io(&self, path: &Path, e: std::io::Error) -> LogError {
+        LogError::io(path, e)
+    }
+
+    fn sync_dir(&self) -> Result<()> {
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| self.io(&self.dir, e))
+    }
+
+    fn remove(&self, path: &Path) -> Result<()> {
+        match self.fs.remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(path, e)),
+        }
+    }
+
+    /// Loads the state of the log `segs` holds in `[log_start, log_end)`: from the latest
+    /// valid snapshot at or below `log_end`, then the batches after it. Snapshots above
+    /// `log_end`, corrupt ones and leftover temporary files are removed, durably.
+    /// `clean_shutdown` allows taking a log without any snapshot for one without
+    /// producers. `limit` bounds the decompression of a control batch.
+    pub fn load(
+        &self,
+        segs: &[Arc<Segment>],
+        log_start: i64,
+        log_end: i64,
+        clean_shutdown: bool,
+        limit: usize,
+    ) -> Result<Loaded> {
+        let mut files = self.files.lock();
+        let names = self
+            .fs
+            .list_dir(&self.dir)
+            .map_err(|e| self.io(&self.dir, e))?;
+        let mut offsets = BTreeSet::new();
+        let mut removed = false;
+        for name in names {
+            match files::parse_producer_snapshot_file_name(&name) {
+                Some((offset, "")) => {
+                    offsets.insert(offset);
+                }
+                Some(_) => {
+                    self.remove(&self.dir.join(&name))?;
+                    removed = true;
+                }
+                None => {}
+            }
+        }
+        let had_snapshots = !offsets.is_empty();
+        for stale in offsets.split_off(&log_end.saturating_add(1)) {
+            info!(log = %self.name, snapshot = stale, log_end,
+                "removing a producer snapshot above the log end offset");
+            self.remove(&files::producer_snapshot_path(&self.dir, stale))?;
+            removed = true;
+        }
+        let mut loaded = None;
+        while let Some(&offset) = offsets.last() {
+            match self.read_snapshot(offset) {
+                Ok(state) => {
+                    loaded = Some((offset, state));
+                    break;
+                }
+                Err(e) => {
+                    warn!(log = %self.name, snapshot = offset, error = %e,
+                        "skipping an unreadable producer snapshot");
+                    self.remove(&files::producer_snapshot_path(&self.dir, offset))?;
+                    offsets.remove(&offset);
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            // Durably gone before anything is written above them.
+            self.sync_dir()?;
+        }
+        let (snapshot, mut state) = match loaded {
+            Some((offset, state)) => (Some(offset), state),
+            None => (None, ProducerStateManager::new()),
+        };
+        let from = match snapshot {
+            Some(offset) => offset.max(log_start),
+            None if clean_shutdown && !had_snapshots => log_end,
+            None => log_start,
+        };
+        let replayed = replay(&mut state, segs, from, log_end, limit, &self.name)?;
+        if replayed > 0 {
+            info!(log = %self.name, snapshot, from, log_end, batches = replayed,
+                producers = state.len(), "producer state rebuilt from the log");
+        }
+        *self.state.lock() = state;
+        files.on_disk = offsets;
+        files.pending.retain(|o, _| *o <= log_end);
+        Ok(Loaded { snapshot, replayed })
+    }
+
+    fn read_snapshot(&self, offset: i64) -> Result<ProducerStateManager, String> {
+        let path = files::producer_snapshot_path(&self.dir, offset);
+        let file = self
+            .fs
+            .open(&path, OpenMode::Read)
+            .map_err(|e| e.to_string())?;
+        let len = file.len().map_err(|e| e.to_string())?;
+        if len > MAX_SNAPSHOT_BYTES {
+            return Err(format!("{len} bytes, more than {MAX_SNAPSHOT_BYTES}"));
+        }
+        let mut bytes = vec![0u8; len as usize];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|e| e.to_string())?;
+        ProducerStateManager::decode_snapshot(&bytes).map_err(|e| e.to_string())
+    }
+
+    /// Whether a snapshot at `offset` is on disk.
+    pub fn has_snapshot_at(&self, offset: i64) -> bool {
+        self.files.lock().on_disk.contains(&offset)
+    }
+
+    /// Takes a snapshot of the current state at `offset` (the log end offset), to be
+    /// written once the log below it is durable. Caller holds the append lock.
+    pub fn stage_snapshot(&self, offset: i64) {
+        let bytes = self.state.lock().encode_snapshot();
+        let mut files = self.files.lock();
+        if !files.on_disk.contains(&offset) {
+            files.pending.insert(offset, bytes);
+        }
+        // A log that is never flushed (relaxed durability) must not hoard them: the older
+        // ones are superseded anyway.
+        while files.pending.len() > MAX_PENDING {
+            files.pending.pop_first();
+        }
+    }
+
+    /// Writes the newest staged snapshot at or below `durable` (the log is durable below
+    /// it) and drops the older ones. A failure is only logged: the snapshot is an
+    /// optimization of the next load, which replays more without it.
+    pub fn write_due(&self, durable: i64) {
+        let mut files = self.files.lock();
+        let due = {
+            let later = files.pending.split_off(&durable.saturating_add(1));
+            std::mem::replace(&mut files.pending, later)
+        };
+        if let Some((offset, bytes)) = due.into_iter().next_back() {
+            if let Err(e) = self.write_locked(&mut files, offset, &bytes) {
+                warn!(log = %self.name, snapshot = offset, error = %e,
+                    "writing a producer snapshot failed");
+            }
+        }
+    }
+
+    /// Writes a snapshot of the current state at `offset` now. The caller guarantees the
+    /// log is durable below `offset` and that nothing is appended meanwhile.
+    pub fn write_now(&self, offset: i64) -> Result<()> {
+        let bytes = self.state.lock().encode_snapshot();
+        let mut files = self.files.lock();
+        files.pending.remove(&offset);
+        self.write_locked(&mut files, offset, &bytes)
+    }
+
+    fn write_locked(&self, files: &mut Files, offset: i64, bytes: &[u8]) -> Result<()> {
+        let path = files::producer_snapshot_path(&self.dir, offset);
+        let tmp = files::with_suffix(&path, files::TMP_SUFFIX);
+        let f = self
+            .fs
+            .open(&tmp, OpenMode::ReadWriteCreate)
+            .map_err(|e| self.io(&tmp, e))?;
+        f.set_len(0).map_err(|e| self.io(&tmp, e))?;
+        f.write_all_at(bytes, 0).map_err(|e| self.io(&tmp, e))?;
+        f.sync_data().map_err(|e| self.io(&tmp, e))?;
+        drop(f);
+        self.fs.rename(&tmp, &path).map_err(|e| self.io(&path, e))?;
+        self.sync_dir()?;
+        files.on_disk.insert(offset);
+        // Older ones need not go durably: one that comes back after a crash still
+        // describes the log below it.
+        while files.on_disk.len() > SNAPSHOTS_KEPT {
+            let Some(oldest) = files.on_disk.pop_first() else {
+                break;
+            };
+            self.remove(&files::producer_snapshot_path(&self.dir, oldest))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the snapshots above `offset`, durably, and forgets staged ones: before a
+    /// truncation to `offset` cuts the log they describe.
+    pub fn delete_above(&self, offset: i64) -> Result<()> {
+        let mut files = self.files.lock();
+        files.pending.retain(|o, _| *o <= offset);
+        let above = files.on_disk.split_off(&offset.saturating_add(1));
+        for o in &above {
+            self.remove(&files::producer_snapshot_path(&self.dir, *o))?;
+        }
+        if !above.is_empty() {
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the snapshots below `offset` (the log start offset after retention). Not
+    /// synced: one that comes back is still right about the log below it.
+    pub fn delete_below(&self, offset: i64) -> Result<()> {
+        let mut files = self.files.lock();
+        let kept = files.on_disk.split_off(&offset);
+        let below = std::mem::replace(&mut files.on_disk, kept);
+        for o in below {
+            self.remove(&files::producer_snapshot_path(&self.dir, o))?;
+        }
+        files.pending.retain(|o, _| *o >= offset);
+        Ok(())
+    }
+
+    /// Forgets every producer and removes every snapshot, durably: the log starts afresh.
+    pub fn reset(&self) -> Result<()> {
+        let mut files = self.files.lock();
+        files.pending.clear();
+        for o in std::mem::take(&mut files.on_disk) {
+            self.remove(&files::producer_snapshot_path(&self.dir, o))?;
+        }
+        self.sync_dir()?;
+        *self.state.lock() = ProducerStateManager::new();
+        Ok(())
+    }
+}
+
+/// Applies to `state` every batch with a producer id in `segs` whose last offset is at or
+/// above `from` and whose base offset is below `to`. Returns how many. A control batch
+/// whose marker does not parse is skipped with a warning (the log holds it; the state
+/// cannot use it).
+fn replay(
+    state: &mut ProducerStateManager,
+    segs: &[Arc<Segment>],
+    from: i64,
+    to: i64,
+    limit: usize,
+    log: &str,
+) -> Result<u64> {
+    let mut replayed = 0u64;
+    if from >= to {
+        return Ok(0);
+    }
+    for (i, seg) in segs.iter().enumerate() {
+        let next_base = segs.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
+        if next_base <= from {
+            continue;
+        }
+        if seg.base_offset >= to {
+            break;
+        }
+        let mut failed = None;
+        seg.for_each_header(0, |pos, h| {
+            if h.base_offset >= to {
+                return false;
+            }
+            if h.producer_id < 0 || h.last_offset() < from {
+                return true;
+            }
+            let batch = if h.is_control() {
+                match seg.read_batch_at(pos, h) {
+                    Ok(bytes) => match ProducerBatch::from_batch(&bytes, limit) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            warn!(%log, offset = h.base_offset, error = %e,
+                                "skipping a control batch whose marker does not parse");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        failed = Some(e);
+                        return false;
+                    }
+                }
+            } else {
+                ProducerBatch::from_header(h)
+            };
+            if let Some(b) = batch {
+                state.replay(&b);
+                replayed += 1;
+            }
+            true
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(replayed)
+}
