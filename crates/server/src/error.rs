@@ -176,6 +176,12 @@ pub fn log_error_code(error: &LogError) -> ResponseError {
         LogError::Codec(CodecError::Io { .. }) | LogError::Config(_) => {
             ResponseError::UnknownServerError
         }
+        LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        LogError::TransactionCoordinatorFenced { .. } => {
+            ResponseError::TransactionCoordinatorFenced
+        }
     }
 }
 
