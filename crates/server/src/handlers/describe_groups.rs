@@ -1,5 +1,8 @@
 //! DescribeGroups (key 15), v0-5: state, protocol and members of groups. A group that
-//! does not exist is described as `Dead` with no error, as Kafka does.
+//! does not exist is described as `Dead` with no error, as Kafka does. A group the
+//! coordinator cannot describe now (its partition is loading, or `__consumer_offsets` does
+//! not exist yet) gets the error, an empty state and no authorized operations, as Kafka's
+//! `DescribeGroupsResponse.groupError` has it.
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};
@@ -47,11 +50,12 @@ impl Handler for DescribeGroups {
             .into_iter()
             .map(|group_id| {
                 let mut out = DescribedGroup::default().with_group_id(group_id.clone());
-                if version >= 3 {
-                    out.authorized_operations = operations;
-                }
                 match ctx.server.groups.describe(group_id.0.as_str()) {
                     Ok(d) => {
+                        // authorized_operations: v3+ (KIP-430), on groups described.
+                        if version >= 3 {
+                            out.authorized_operations = operations;
+                        }
                         out.group_state = StrBytes::from_static_str(d.state);
                         out.protocol_type = StrBytes::from_string(d.protocol_type);
                         out.protocol_data = StrBytes::from_string(d.protocol_name);
@@ -73,10 +77,7 @@ impl Handler for DescribeGroups {
                             })
                             .collect();
                     }
-                    Err(e) => {
-                        out.error_code = group_error_code(&e).code();
-                        out.group_state = StrBytes::from_static_str("Dead");
-                    }
+                    Err(e) => out.error_code = group_error_code(&e).code(),
                 }
                 out
             })

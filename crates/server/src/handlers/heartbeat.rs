@@ -1,7 +1,9 @@
 //! Heartbeat (key 12), v0-4: a member says it is alive; the answer tells it to rejoin
-//! when a rebalance is on (REBALANCE_IN_PROGRESS).
+//! when a rebalance is on (REBALANCE_IN_PROGRESS). An empty group id is INVALID_GROUP_ID,
+//! as in Kafka.
 
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse};
+use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
 use crate::context::RequestContext;
@@ -24,12 +26,16 @@ impl Handler for Heartbeat {
         ctx: RequestContext,
         request: HeartbeatRequest,
     ) -> Result<Reply<HeartbeatResponse>, HandlerError> {
+        let mut response = HeartbeatResponse::default();
+        if request.group_id.0.is_empty() {
+            response.error_code = ResponseError::InvalidGroupId.code();
+            return Ok(Reply::Ready(response));
+        }
         let heartbeat = myelin_coord::HeartbeatRequest {
             member_id: request.member_id.to_string(),
             group_instance_id: opt_string(&request.group_instance_id),
             generation_id: request.generation_id,
         };
-        let mut response = HeartbeatResponse::default();
         if let Err(e) = ctx
             .server
             .groups

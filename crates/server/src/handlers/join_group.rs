@@ -4,7 +4,8 @@
 //! comes when the join phase completes (every member rejoined, or the rebalance timeout
 //! ran out), so the handler returns [`Reply::Later`] and the connection goes on reading.
 //! KIP-394 (v4+): a member without an id gets MEMBER_ID_REQUIRED and the id to rejoin
-//! with. KIP-345 (v5+): `group.instance.id`. KIP-814 (v9+): `skip_assignment`.
+//! with. KIP-345 (v5+): `group.instance.id`. KIP-814 (v9+): `skip_assignment`. Any other
+//! error answer echoes the member id of the request, as Kafka's does.
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
@@ -47,6 +48,7 @@ impl Handler for JoinGroup {
     ) -> Result<Reply<JoinGroupResponse>, HandlerError> {
         let version = ctx.api_version();
         let group_id = request.group_id.0.to_string();
+        let requested_member_id = request.member_id.clone();
         let join = JoinRequest {
             member_id: request.member_id.to_string(),
             group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
@@ -82,7 +84,7 @@ impl Handler for JoinGroup {
         let groups = ctx.server.groups.clone();
         Ok(Reply::Later(LaterReply(Box::pin(async move {
             let result = groups.join(&group_id, join).await;
-            Ok(respond(version, result))
+            Ok(respond(version, requested_member_id, result))
         }))))
     }
 
@@ -91,8 +93,14 @@ impl Handler for JoinGroup {
     }
 }
 
-/// The wire response for `result` at `version`.
-fn respond(version: i16, result: Result<JoinResponse, GroupError>) -> JoinGroupResponse {
+/// The wire response for `result` at `version`. An error answer carries the member id the
+/// request named (Kafka's `JoinGroupResult(memberId, error)`), except MEMBER_ID_REQUIRED,
+/// which carries the id generated for the member.
+fn respond(
+    version: i16,
+    requested_member_id: StrBytes,
+    result: Result<JoinResponse, GroupError>,
+) -> JoinGroupResponse {
     let mut response = JoinGroupResponse::default();
     match result {
         Ok(r) => {
@@ -127,9 +135,10 @@ fn respond(version: i16, result: Result<JoinResponse, GroupError>) -> JoinGroupR
             response.generation_id = -1;
             // Nullable from v7; an empty string before.
             response.protocol_name = (version < 7).then(|| StrBytes::from_static_str(""));
-            if let GroupError::MemberIdRequired { member_id } = e {
-                response.member_id = str_of(member_id);
-            }
+            response.member_id = match e {
+                GroupError::MemberIdRequired { member_id } => str_of(member_id),
+                _ => requested_member_id,
+            };
         }
     }
     response
@@ -143,6 +152,7 @@ mod tests {
     fn errors_carry_the_generated_member_id_and_null_protocol() {
         let r = respond(
             9,
+            StrBytes::default(),
             Err(GroupError::MemberIdRequired {
                 member_id: "c-1".into(),
             }),
@@ -151,7 +161,12 @@ mod tests {
         assert_eq!(r.member_id.as_str(), "c-1");
         assert_eq!(r.generation_id, -1);
         assert_eq!(r.protocol_name, None);
-        let old = respond(3, Err(GroupError::RebalanceInProgress));
+        let old = respond(
+            3,
+            StrBytes::from_static_str("m-1"),
+            Err(GroupError::RebalanceInProgress),
+        );
         assert_eq!(old.protocol_name.as_ref().map(|s| s.as_str()), Some(""));
+        assert_eq!(old.member_id.as_str(), "m-1");
     }
 }

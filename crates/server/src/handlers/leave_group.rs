@@ -1,10 +1,12 @@
 //! LeaveGroup (key 13), v0-5: members leave a group at once rather than after their
 //! session times out. v0-2 name one member; v3+ (KIP-345) a batch, by member id or by
-//! `group.instance.id`, answered one by one.
+//! `group.instance.id`, answered one by one. An empty group id is INVALID_GROUP_ID, as in
+//! Kafka.
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use myelin_coord::LeaveMember;
 
 use crate::apis::{Handler, LaterReply, Reply};
@@ -44,6 +46,11 @@ impl Handler for LeaveGroup {
         request: LeaveGroupRequest,
     ) -> Result<Reply<LeaveGroupResponse>, HandlerError> {
         let version = ctx.api_version();
+        if request.group_id.0.is_empty() {
+            return Ok(Reply::Ready(
+                LeaveGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code()),
+            ));
+        }
         let members: Vec<LeaveMember> = if version >= 3 {
             request
                 .members

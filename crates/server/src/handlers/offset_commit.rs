@@ -4,8 +4,11 @@
 //! Partitions of topics this broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as in
 //! Kafka; the rest go to the coordinator in one commit. A group-level refusal (unknown
 //! member, stale generation, rebalance in progress) is every partition's error. Null
-//! metadata and a null (-1) leader epoch are legal and come back as such from OffsetFetch.
-//! `retention_time_ms` (v2-4) other than -1 sets the offsets' own expiry.
+//! metadata is legal and comes back from OffsetFetch as the empty string (Kafka stores null
+//! as ""); a null (-1) leader epoch comes back as -1.
+//! `retention_time_ms` (v2-4) other than -1 sets the offsets' own expiry. A commit naming a
+//! generation to a group that does not exist gets ILLEGAL_GENERATION before v9 and
+//! GROUP_ID_NOT_FOUND from v9, as in Kafka.
 
 use std::collections::HashMap;
 
@@ -15,7 +18,7 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use myelin_coord::{OffsetCommit as Commit, TopicPartition};
+use myelin_coord::{GroupError, OffsetCommit as Commit, TopicPartition};
 
 use crate::apis::{Handler, LaterReply, Reply};
 use crate::bounds::{self, all, from, Field, Ty};
@@ -134,6 +137,15 @@ impl Handler for OffsetCommit {
                         })
                         .collect(),
                 ),
+                // The coordinator refuses a commit naming a generation to a group it does not
+                // know as IllegalGeneration against generation -1 (no group has it). From v9
+                // Kafka answers GROUP_ID_NOT_FOUND instead; older versions keep
+                // ILLEGAL_GENERATION for compatibility (`OffsetMetadataManager
+                // .validateOffsetCommit`).
+                Err(GroupError::IllegalGeneration {
+                    current_generation_id: -1,
+                    ..
+                }) if version >= 9 => (Some(ResponseError::GroupIdNotFound.code()), HashMap::new()),
                 Err(e) => (Some(group_error_code(&e).code()), HashMap::new()),
             };
             let code_of = |topic: &str, partition: i32| -> i16 {

@@ -2,7 +2,8 @@
 //! a group. The group must exist (GROUP_ID_NOT_FOUND). A `consumer` group with members
 //! keeps the offsets of topics its members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC on those
 //! partitions) and loses the others; a group of another protocol type with members gets
-//! NON_EMPTY_GROUP; partitions of topics that do not exist get UNKNOWN_TOPIC_OR_PARTITION. An empty group id is INVALID_GROUP_ID, as in Kafka.
+//! NON_EMPTY_GROUP; partitions of topics that do not exist get UNKNOWN_TOPIC_OR_PARTITION.
+//! An empty group id is INVALID_GROUP_ID, as in Kafka.
 
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,

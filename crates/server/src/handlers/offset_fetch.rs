@@ -2,6 +2,10 @@
 //! a null topic list from v2 meaning "every committed offset"); v8+ (KIP-709) for several
 //! groups at once, each with its own topics and error.
 //!
+//! A group-level error (the coordinator is loading or not available) is the top-level
+//! error from v2, with no partitions; v1 has no top-level error, so each requested
+//! partition carries it, as in Kafka's `OffsetFetchRequest.getErrorResponse`.
+//!
 //! A partition without a committed offset comes back with offset -1, no leader epoch,
 //! empty metadata and no error, as in Kafka; so does null metadata (Kafka stores it as the
 //! empty string). `require_stable` (v7+) asks to wait out pending transactional commits;
@@ -143,10 +147,12 @@ impl Handler for OffsetFetch {
                     })
                     .collect();
             }
+            Err(code) if version >= 2 => {
+                // The top-level error (v2+), and no partitions (Kafka's
+                // `OffsetFetchRequest.getErrorResponse`).
+                response.error_code = code;
+            }
             Err(code) => {
-                if version >= 2 {
-                    response.error_code = code;
-                }
                 // v1 has no top-level error: each requested partition carries it.
                 if let Some(wanted) = &wanted {
                     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
@@ -161,15 +167,11 @@ impl Handler for OffsetFetch {
                                 .with_partitions(
                                     ps.into_iter()
                                         .map(|index| {
-                                            let mut p = OffsetFetchResponsePartition::default()
+                                            OffsetFetchResponsePartition::default()
                                                 .with_partition_index(index)
                                                 .with_committed_offset(-1)
                                                 .with_metadata(Some(StrBytes::default()))
-                                                .with_error_code(code);
-                                            if version >= 5 {
-                                                p.committed_leader_epoch = -1;
-                                            }
-                                            p
+                                                .with_error_code(code)
                                         })
                                         .collect(),
                                 )

@@ -1,9 +1,11 @@
 //! SyncGroup (key 14), v0-5: the leader hands out the assignments; every member gets its
 //! own. Followers wait for the leader's request ([`Reply::Later`]), and everyone waits for
-//! the group's metadata record to be durable in `__consumer_offsets`.
+//! the group's metadata record to be durable in `__consumer_offsets`. An empty group id is
+//! INVALID_GROUP_ID, as in Kafka.
 
 use kafka_protocol::messages::{ApiKey, SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use myelin_coord::SyncRequest;
 
 use crate::apis::{Handler, LaterReply, Reply};
@@ -40,6 +42,11 @@ impl Handler for SyncGroup {
         request: SyncGroupRequest,
     ) -> Result<Reply<SyncGroupResponse>, HandlerError> {
         let version = ctx.api_version();
+        if request.group_id.0.is_empty() {
+            return Ok(Reply::Ready(
+                SyncGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code()),
+            ));
+        }
         let group_id = request.group_id.0.to_string();
         let sync = SyncRequest {
             member_id: request.member_id.to_string(),

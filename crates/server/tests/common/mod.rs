@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod groups;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,6 +86,28 @@ impl TestServer {
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         bounded(&mut self.task).await.unwrap();
+    }
+
+    /// Stops the server and starts a new one with `config` over the same directory: the
+    /// metadata log and the partition logs, as a broker restarted on its data directory. For
+    /// servers built by [`TestServer::start`] (whose metadata log is in that directory).
+    /// Close the clients first: shutdown waits for every connection to end.
+    pub async fn restart(self, config: Config) -> Self {
+        let TestServer {
+            stop,
+            task,
+            _dir: dir,
+            metadata,
+            partitions,
+            context,
+            ..
+        } = self;
+        let _ = stop.unwrap().send(());
+        bounded(task).await.unwrap();
+        // The old logs must be closed (their directory lock released) before reopening.
+        drop((metadata, partitions, context));
+        let (store, _) = FileMetadataStore::open(dir.path()).unwrap();
+        Self::start_with(config, Arc::new(store), dir).await
     }
 }
 
