@@ -183,6 +183,12 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             }
             "log.cleaner.enable" => manager.cleaner_enable = parse_bool(name, value)?,
             "log.cleaner.backoff.ms" => manager.cleaner_backoff_ms = positive(name, value)?,
+            "producer.id.expiration.ms" => {
+                manager.producer_id_expiration_ms = positive(name, value)?
+            }
+            "producer.id.expiration.check.interval.ms" => {
+                manager.producer_id_expiration_check_interval_ms = positive(name, value)?
+            }
             "num.recovery.threads.per.data.dir" => {
                 manager.recovery_threads = positive::<usize>(name, value)?
             }

@@ -179,7 +179,6 @@ async fn the_first_group_lookup_creates_a_compacted_offsets_topic() {
 /// `kafka-topics --exclude-internal` to hide it. crates/server/src/handlers/metadata.rs never
 /// sets `is_internal`.
 #[tokio::test]
-#[ignore = "known bug: Metadata does not mark __consumer_offsets internal (handlers/metadata.rs)"]
 async fn the_offsets_topic_is_internal_in_metadata() {
     let server = TestServer::start(config()).await;
     let mut client = server.connect().await;

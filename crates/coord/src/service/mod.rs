@@ -379,6 +379,12 @@ impl GroupCoordinator {
                 self.rebalances.fetch_add(1, Ordering::Relaxed);
             }
             let effects = shard.effects(&mut state, group_id, outcome.replies, outcome.persist);
+            if matches!(&immediate, Some(Err(e)) if !matches!(e, GroupError::MemberIdRequired { .. }))
+            {
+                // A refused join (bad session timeout, ...) leaves no group behind. (A
+                // member told to rejoin with its new id is pending in the group: kept.)
+                state.forget_if_unused(group_id);
+            }
             (immediate, pending, effects)
         };
         effects.complete(&shard).await;
@@ -489,9 +495,8 @@ impl GroupCoordinator {
         retention_ms: Option<i64>,
         commits: Vec<OffsetCommit>,
     ) -> Result<Vec<PartitionResult>, GroupError> {
-        if group_id.is_empty() {
-            return Err(GroupError::InvalidGroupId);
-        }
+        // An empty group id is legal here: Kafka accepts it for OffsetCommit and
+        // OffsetFetch, for old clients.
         let shard = self.shard_for(group_id)?;
         let now = now_ms();
         let (outcome, written) = {

@@ -661,6 +661,29 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          faster log compaction and cache loads.",
     ),
     broker(
+        "producer.id.expiration.check.interval.ms",
+        ConfigType::Int,
+        Some("600000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The interval at which to remove producer IDs that have expired due to \
+         producer.id.expiration.ms passing.",
+    ),
+    broker(
+        "producer.id.expiration.ms",
+        ConfigType::Int,
+        Some("86400000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The time in ms that a topic partition leader will wait before expiring producer IDs. \
+         Producer IDs will not expire while a transaction associated to them is still \
+         ongoing. Note that producer IDs may expire sooner if the last write from the \
+         producer ID is deleted due to the topic's retention settings. Setting this value the \
+         same or higher than delivery.timeout.ms can help prevent expiration during retries \
+         and protect against message duplication, but the default should be reasonable for \
+         most use cases. Myelin reads it at start (Kafka: dynamic).",
+    ),
+    broker(
         "socket.request.max.bytes",
         ConfigType::Int,
         Some("104857600"),

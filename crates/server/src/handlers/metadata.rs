@@ -270,6 +270,11 @@ fn topic_response(
     if version >= 10 {
         topic.topic_id = t.topic_id.0;
     }
+    // is_internal: v1+. Java consumers leave internal topics out of pattern subscriptions
+    // (`exclude.internal.topics`).
+    if version >= 1 {
+        topic.is_internal = crate::topics::INTERNAL_TOPICS.contains(&t.name.as_str());
+    }
     // topic_authorized_operations: v8+ (KIP-430), only when asked for.
     if version >= 8 && include_ops {
         topic.topic_authorized_operations = TOPIC_OPERATIONS;

@@ -16,6 +16,11 @@
 //!   validation: CORRUPT_MESSAGE (2) for a bad CRC or inconsistent lengths, MESSAGE_TOO_LARGE
 //!   (10) above `max.message.bytes`, INVALID_RECORD for a keyless record on a compacted
 //!   topic, KAFKA_STORAGE_ERROR (56) for the disk.
+//! - Control batches (transaction markers) are refused with INVALID_RECORD, as Kafka does:
+//!   only the transaction coordinator writes them. Transactional batches get
+//!   INVALID_TXN_STATE until the transaction coordinator exists. Idempotent batches are
+//!   checked by the log (sequence and epoch per producer): a retried batch already written
+//!   is answered with its original offsets and not written again.
 //! - A topic whose `compression.type` names a codec gets every batch recompressed to it
 //!   when the producer used another (Kafka's `LogValidator`); `producer` keeps the batch.
 //! - Kafka does not create topics on Produce (only Metadata does, when
@@ -364,13 +369,25 @@ fn check_one_batch(version: i16, records: &[u8]) -> Result<(), (ResponseError, S
             ));
         }
     }
-    // The codec bits are in the attributes, past the magic.
-    if version < 7 && records.len() >= batch::ATTRIBUTES_AT + 2 {
+    // The codec, transactional and control bits are in the attributes, past the magic.
+    if records.len() >= batch::ATTRIBUTES_AT + 2 {
         let attributes = i16::from_be_bytes([
             records[batch::ATTRIBUTES_AT],
             records[batch::ATTRIBUTES_AT + 1],
         ]);
-        if attributes & batch::ATTR_CODEC_MASK == Compression::Zstd.id() {
+        if attributes & batch::ATTR_CONTROL != 0 {
+            // Kafka's LogValidator: markers are the transaction coordinator's to write.
+            return invalid("clients are not allowed to write control records".into());
+        }
+        if attributes & batch::ATTR_TRANSACTIONAL != 0 {
+            // Without a transaction coordinator no transaction can be ended: a stored
+            // transactional batch would hold the last stable offset back for ever.
+            return Err((
+                ResponseError::InvalidTxnState,
+                "transactional produce is not supported by this broker yet".into(),
+            ));
+        }
+        if version < 7 && attributes & batch::ATTR_CODEC_MASK == Compression::Zstd.id() {
             return Err((
                 ResponseError::UnsupportedCompressionType,
                 format!("produce requests v{version} may not use zstd (v7+ may)"),
