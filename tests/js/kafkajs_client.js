@@ -5,8 +5,8 @@
 // Admin: createTopics, listTopics, fetchTopicMetadata, describeConfigs, alterConfigs,
 // createPartitions, fetchTopicOffsets, deleteTopicRecords, describeCluster, deleteTopics.
 // Produce (gzip and uncompressed, keys, headers, a null value) to the topic `js-produced`,
-// which is left for another client to read back: kafkajs consumers always join a group,
-// and groups come with a later issue.
+// which is left for another client to read back (kafkajs consumers always join a group;
+// kafkajs_group.js tests them).
 //
 // Usage: node kafkajs_client.js HOST:PORT. Prints `OK kafkajs` at the end; any failure
 // exits non-zero.

@@ -4,9 +4,12 @@
 //! acknowledged record; [`Ack`] parses those lines, and [`value_id`] reads back the unique
 //! id every value it writes starts with.
 //!
-//! [`broker`] runs the real `myelin` binary for the tests with third-party clients.
+//! [`broker`] runs the real `myelin` binary for the tests with third-party clients;
+//! [`group_member`] parses what `group-member` (a consumer group member in its own process)
+//! prints.
 
 pub mod broker;
+pub mod group_member;
 
 use std::fmt;
 

@@ -1,6 +1,7 @@
 //! Third-party clients in other languages against the real `myelin` binary: the Python
 //! clients (confluent-kafka, kafka-python, aiokafka), kcat (Debian's, librdkafka 2.0) and
-//! kafkajs. Each test runs its own broker.
+//! kafkajs; the Python clients and kafkajs also as consumer group members that commit
+//! and resume. Each test runs its own broker.
 //!
 //! `scripts/test` installs what these need: `.venv` at the repository root with
 //! `tests/python/requirements.txt`, the `kcat` Debian package, and `tests/js/node_modules`
@@ -79,10 +80,25 @@ fn venv_python() -> PathBuf {
     python
 }
 
+/// The broker flags of the consumer group tests: the first rebalance of a group without
+/// waiting, and a small `__consumer_offsets` (created on the first FindCoordinator).
+const GROUP_BROKER_FLAGS: [&str; 4] = [
+    "--override",
+    "group.initial.rebalance.delay.ms=0",
+    "--override",
+    "offsets.topic.num.partitions=5",
+];
+
 /// Runs tests/python/`script` against a new broker and checks its closing line.
 fn python_client(script: &str, ok_line: &str) {
+    python_client_with(script, ok_line, &[]);
+}
+
+/// Runs tests/python/`script` against a new broker started with `broker_flags` and checks
+/// its closing line.
+fn python_client_with(script: &str, ok_line: &str, broker_flags: &[&str]) {
     let python = venv_python();
-    let broker = Broker::start();
+    let broker = Broker::start_with(broker_flags);
     let out = run(
         Command::new(python)
             .arg(workspace_root().join("tests/python").join(script))
@@ -110,6 +126,36 @@ fn python_kafka_python() {
 #[test]
 fn python_aiokafka() {
     python_client("aiokafka_client.py", "OK aiokafka");
+}
+
+// Consumer groups: a group member consumes, commits and stops; a second member of the
+// same group resumes after the committed offsets (the scripts check what it sees).
+
+#[test]
+fn python_confluent_kafka_group() {
+    python_client_with(
+        "confluent_kafka_group.py",
+        "OK confluent-kafka group",
+        &GROUP_BROKER_FLAGS,
+    );
+}
+
+#[test]
+fn python_kafka_python_group() {
+    python_client_with(
+        "kafka_python_group.py",
+        "OK kafka-python group",
+        &GROUP_BROKER_FLAGS,
+    );
+}
+
+#[test]
+fn python_aiokafka_group() {
+    python_client_with(
+        "aiokafka_group.py",
+        "OK aiokafka group",
+        &GROUP_BROKER_FLAGS,
+    );
 }
 
 fn kcat() -> Command {
@@ -205,24 +251,35 @@ fn kcat_metadata_produce_and_consume_with_compression() {
     );
 }
 
-#[test]
-fn kafkajs_admin_and_produce_read_back_by_kcat() {
+/// Runs tests/js/`script` with node against `broker` and checks its closing line.
+fn kafkajs_script(broker: &Broker, script: &str, ok_line: &str) {
     let js = workspace_root().join("tests/js");
     assert!(
         js.join("node_modules/kafkajs/package.json").is_file(),
         "kafkajs is not installed: run scripts/test, which installs it, or \
          `npm ci --prefix tests/js`"
     );
-    let broker = Broker::start();
     let out = run(
         Command::new("node")
-            .arg(js.join("kafkajs_client.js"))
+            .arg(js.join(script))
             .arg(broker.bootstrap())
             .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
         b"",
     );
-    let stdout = check("kafkajs_client.js", &out);
-    assert!(stdout.lines().any(|l| l == "OK kafkajs"), "{stdout}");
+    let stdout = check(script, &out);
+    assert!(stdout.lines().any(|l| l == ok_line), "{stdout}");
+}
+
+#[test]
+fn kafkajs_consumer_group_resumes_after_commits() {
+    let broker = Broker::start_with(&GROUP_BROKER_FLAGS);
+    kafkajs_script(&broker, "kafkajs_group.js", "OK kafkajs group");
+}
+
+#[test]
+fn kafkajs_admin_and_produce_read_back_by_kcat() {
+    let broker = Broker::start();
+    kafkajs_script(&broker, "kafkajs_client.js", "OK kafkajs");
 
     // kafkajs wrote records 0..100 to js-produced/0, every tenth value null.
     let lines = kcat_consume(&broker, "js-produced", "beginning");

@@ -46,7 +46,7 @@ fn producer(broker: &Broker, settings: &[(&str, &str)]) -> FutureProducer {
 
 /// A consumer that only assigns partitions and commits nothing. librdkafka's consumer
 /// refuses `assign` without a `group.id` ("Local: Unknown group"), so it has one, but it
-/// never joins the group: the group coordinator APIs come with a later issue.
+/// never joins the group (consumer groups are tested in `tests/groups`).
 fn consumer(broker: &Broker) -> BaseConsumer {
     let mut config = client_config(broker);
     config
