@@ -308,7 +308,12 @@ mod tests {
         apply(&mut s, block(0, 1000)).unwrap();
         assert_eq!(s.next_producer_id(), 1000);
         // A block that overlaps, skips ahead, is empty or overflows is refused.
-        for bad in [block(0, 1000), block(2000, 10), block(1000, 0), block(1000, i64::MAX)] {
+        for bad in [
+            block(0, 1000),
+            block(2000, 10),
+            block(1000, 0),
+            block(1000, i64::MAX),
+        ] {
             assert!(matches!(
                 apply(&mut s, bad),
                 Err(StateError::ProducerIdBlock { .. })
