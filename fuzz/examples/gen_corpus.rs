@@ -6,9 +6,13 @@
 
 use std::path::Path;
 
+use myelin_coord::consumer::{Assignment, TopicId};
 use myelin_coord::records::{
     encode_group_metadata_key, encode_offset_commit_key, encode_offset_commit_value_version,
-    GroupMetadataValue, MemberMetadata,
+    ConsumerGroupCurrentMemberAssignmentValue, ConsumerGroupMemberMetadataValue,
+    ConsumerGroupMetadataValue, ConsumerGroupPartitionMetadataValue, ConsumerGroupRecord,
+    ConsumerGroupTargetAssignmentMemberValue, ConsumerGroupTargetAssignmentMetadataValue,
+    GroupMetadataValue, MemberMetadata, PartitionMetadataTopic, PartitionRacks,
 };
 use myelin_coord::{CommittedOffset, TopicPartition};
 use myelin_log::compression::{compress, Compression};
@@ -141,11 +145,13 @@ fn group_records(dir: &Path) {
         "seed-group-key",
         &encode_group_metadata_key("payments").unwrap(),
     );
-    // A KIP-848 ConsumerGroupMetadataKey (type 3): skipped by the decoder.
+    // A ConsumerGroupRegularExpressionKey (type 16): skipped by the decoder.
     write(
         dir,
         "seed-other-key",
-        &[0, 3, 0, 8, b'p', b'a', b'y', b'm', b'e', b'n', b't', b's'],
+        &[
+            0, 16, 0, 8, b'p', b'a', b'y', b'm', b'e', b'n', b't', b's', 0, 2, b'.', b'*',
+        ],
     );
     let offset = CommittedOffset {
         offset: 1042,
@@ -196,4 +202,105 @@ fn group_records(dir: &Path) {
         ..group
     };
     write(dir, "seed-group-value-empty", &empty.encode().unwrap());
+    consumer_group_records(dir);
+}
+
+/// A KIP-848 consumer group's records (types 3-8): each key and value, and each whole
+/// record behind its split byte.
+fn consumer_group_records(dir: &Path) {
+    let orders = TopicId([0x4f; 16]);
+    let refunds = TopicId([0x52; 16]);
+    let assignment = |ps: &[(TopicId, i32)]| ps.iter().copied().collect::<Assignment>();
+    let records = [
+        (
+            "metadata",
+            ConsumerGroupRecord::Metadata {
+                value: Some(ConsumerGroupMetadataValue {
+                    epoch: 12,
+                    metadata_hash: 0x5eed_5eed_5eed_5eed,
+                }),
+            },
+        ),
+        (
+            "partition-metadata",
+            ConsumerGroupRecord::PartitionMetadata {
+                value: Some(ConsumerGroupPartitionMetadataValue {
+                    topics: vec![
+                        PartitionMetadataTopic {
+                            topic_id: orders,
+                            topic_name: "orders".into(),
+                            num_partitions: 6,
+                            partition_racks: vec![PartitionRacks {
+                                partition: 0,
+                                racks: vec!["rack-a".into(), "rack-b".into()],
+                            }],
+                        },
+                        PartitionMetadataTopic {
+                            topic_id: refunds,
+                            topic_name: "refunds".into(),
+                            num_partitions: 2,
+                            partition_racks: vec![],
+                        },
+                    ],
+                }),
+            },
+        ),
+        (
+            "member-metadata",
+            ConsumerGroupRecord::MemberMetadata {
+                member_id: "m-1".into(),
+                value: Some(ConsumerGroupMemberMetadataValue {
+                    instance_id: Some("pod-1".into()),
+                    rack_id: Some("rack-a".into()),
+                    client_id: "consumer-payments-1".into(),
+                    client_host: "/10.0.0.7".into(),
+                    subscribed_topic_names: vec!["orders".into(), "refunds".into()],
+                    subscribed_topic_regex: None,
+                    rebalance_timeout_ms: 300_000,
+                    server_assignor: Some("uniform".into()),
+                    classic_member_metadata: Some(vec![1, 0, 0, 0xaf, 0xc8, 1, 0].into()),
+                }),
+            },
+        ),
+        (
+            "target-metadata",
+            ConsumerGroupRecord::TargetAssignmentMetadata {
+                value: Some(ConsumerGroupTargetAssignmentMetadataValue {
+                    assignment_epoch: 12,
+                }),
+            },
+        ),
+        (
+            "target-member",
+            ConsumerGroupRecord::TargetAssignmentMember {
+                member_id: "m-1".into(),
+                value: Some(ConsumerGroupTargetAssignmentMemberValue {
+                    partitions: assignment(&[(orders, 0), (orders, 1), (refunds, 0)]),
+                }),
+            },
+        ),
+        (
+            "current-assignment",
+            ConsumerGroupRecord::CurrentMemberAssignment {
+                member_id: "m-1".into(),
+                value: Some(ConsumerGroupCurrentMemberAssignmentValue {
+                    member_epoch: 11,
+                    previous_member_epoch: 10,
+                    state: 1,
+                    assigned_partitions: assignment(&[(orders, 0), (orders, 1)]),
+                    partitions_pending_revocation: assignment(&[(orders, 2)]),
+                }),
+            },
+        ),
+    ];
+    for (name, record) in records {
+        let key = record.encode_key("payments").unwrap();
+        let value = record.encode_value().unwrap().unwrap();
+        write(dir, &format!("seed-consumer-{name}-key"), &key);
+        write(dir, &format!("seed-consumer-{name}-value"), &value);
+        let mut whole = vec![key.len() as u8];
+        whole.extend_from_slice(&key);
+        whole.extend_from_slice(&value);
+        write(dir, &format!("seed-consumer-{name}-record"), &whole);
+    }
 }

@@ -1,28 +1,63 @@
-//! Arbitrary bytes as a `__consumer_offsets` key, offset commit value and group metadata
-//! value (`myelin_coord::records`): decoding must never panic, and whatever decodes must
-//! encode and decode again to the same thing.
+//! Arbitrary bytes as a `__consumer_offsets` key, offset commit value, group metadata value
+//! and KIP-848 consumer group value (`myelin_coord::records`): decoding must never panic, and
+//! whatever decodes must encode and decode again to the same thing.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use myelin_coord::records::{
-    decode_key, decode_offset_commit_value, decode_record, encode_group_metadata_key,
-    encode_offset_commit_key, encode_offset_commit_value_version, GroupMetadataValue, RecordKey,
+    decode_key, decode_offset_commit_value, decode_record,
+    encode_consumer_group_current_member_assignment_key, encode_consumer_group_member_metadata_key,
+    encode_consumer_group_metadata_key, encode_consumer_group_partition_metadata_key,
+    encode_consumer_group_target_assignment_member_key,
+    encode_consumer_group_target_assignment_metadata_key, encode_group_metadata_key,
+    encode_offset_commit_key, encode_offset_commit_value_version,
+    ConsumerGroupCurrentMemberAssignmentValue, ConsumerGroupMemberMetadataValue,
+    ConsumerGroupMetadataValue, ConsumerGroupPartitionMetadataValue,
+    ConsumerGroupTargetAssignmentMemberValue, ConsumerGroupTargetAssignmentMetadataValue,
+    GroupMetadataValue, GroupRecord, RecordKey,
 };
 
+/// Decodes `data` as one value type; whatever decodes must encode and decode to itself.
+macro_rules! round_trip {
+    ($data:expr, $value:ty) => {
+        if let Ok(value) = <$value>::decode($data) {
+            let again = value.encode().expect("decoded value encodes");
+            assert_eq!(<$value>::decode(&again).as_ref(), Ok(&value));
+        }
+    };
+}
+
 fuzz_target!(|data: &[u8]| {
-    match decode_key(data) {
-        Ok(RecordKey::OffsetCommit { group, partition }) => {
-            let again = encode_offset_commit_key(&group, &partition).expect("decoded key encodes");
-            assert_eq!(
-                decode_key(&again),
-                Ok(RecordKey::OffsetCommit { group, partition })
-            );
+    if let Ok(key) = decode_key(data) {
+        let again = match &key {
+            RecordKey::OffsetCommit { group, partition } => {
+                Some(encode_offset_commit_key(group, partition))
+            }
+            RecordKey::GroupMetadata { group } => Some(encode_group_metadata_key(group)),
+            RecordKey::ConsumerGroupMetadata { group } => {
+                Some(encode_consumer_group_metadata_key(group))
+            }
+            RecordKey::ConsumerGroupPartitionMetadata { group } => {
+                Some(encode_consumer_group_partition_metadata_key(group))
+            }
+            RecordKey::ConsumerGroupMemberMetadata { group, member_id } => {
+                Some(encode_consumer_group_member_metadata_key(group, member_id))
+            }
+            RecordKey::ConsumerGroupTargetAssignmentMetadata { group } => {
+                Some(encode_consumer_group_target_assignment_metadata_key(group))
+            }
+            RecordKey::ConsumerGroupTargetAssignmentMember { group, member_id } => {
+                Some(encode_consumer_group_target_assignment_member_key(group, member_id))
+            }
+            RecordKey::ConsumerGroupCurrentMemberAssignment { group, member_id } => {
+                Some(encode_consumer_group_current_member_assignment_key(group, member_id))
+            }
+            RecordKey::Other { .. } => None,
+        };
+        if let Some(again) = again {
+            let again = again.expect("decoded key encodes");
+            assert_eq!(decode_key(&again), Ok(key));
         }
-        Ok(RecordKey::GroupMetadata { group }) => {
-            let again = encode_group_metadata_key(&group).expect("decoded key encodes");
-            assert_eq!(decode_key(&again), Ok(RecordKey::GroupMetadata { group }));
-        }
-        Ok(RecordKey::Other { .. }) | Err(_) => {}
     }
 
     if let Ok(offset) = decode_offset_commit_value(data) {
@@ -55,11 +90,27 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    round_trip!(data, ConsumerGroupMetadataValue);
+    round_trip!(data, ConsumerGroupPartitionMetadataValue);
+    round_trip!(data, ConsumerGroupMemberMetadataValue);
+    round_trip!(data, ConsumerGroupTargetAssignmentMetadataValue);
+    round_trip!(data, ConsumerGroupTargetAssignmentMemberValue);
+    round_trip!(data, ConsumerGroupCurrentMemberAssignmentValue);
+
     // The same bytes split into a key and a value, as the loader sees a record.
     if let Some((&split, rest)) = data.split_first() {
         let at = usize::from(split).min(rest.len());
         let (key, value) = rest.split_at(at);
         let _ = decode_record(key, Some(value));
         let _ = decode_record(key, None);
+        // A consumer group record that decodes encodes to the same key and value.
+        if let Ok(GroupRecord::ConsumerGroup { group, record }) = decode_record(key, Some(value)) {
+            let key = record.encode_key(&group).expect("decoded key encodes");
+            let value = record.encode_value().expect("decoded value encodes");
+            assert_eq!(
+                decode_record(&key, value.as_deref()),
+                Ok(GroupRecord::ConsumerGroup { group, record })
+            );
+        }
     }
 });
