@@ -345,3 +345,76 @@ async fn a_kip848_group_survives_reopen_and_its_members_go_on() {
     let listed = coordinator.list().unwrap();
     assert_eq!(listed[0].group_type, "consumer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_of_empty_groups_expire_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings();
+    s.group.offsets_retention_ms = 50;
+    {
+        let coordinator = GroupCoordinator::new(open(dir.path()), s.clone()).unwrap();
+        coordinator.lookup("g").await;
+        coordinator
+            .commit_offsets("g", "", None, -1, None, vec![commit("t", 0, 5)])
+            .await
+            .unwrap();
+        // Not yet: the timer's offset expiry has not run.
+        coordinator.tick(false).await;
+        assert_eq!(coordinator.fetch_offsets("g", None).unwrap().len(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        coordinator.tick(true).await;
+        assert!(coordinator.fetch_offsets("g", None).unwrap().is_empty());
+        assert!(
+            coordinator.list().unwrap().is_empty(),
+            "the empty group is gone"
+        );
+    }
+    // The tombstones were written: nothing comes back after a reopen.
+    let coordinator = GroupCoordinator::new(open(dir.path()), s).unwrap();
+    assert!(coordinator.fetch_offsets("g", None).unwrap().is_empty());
+    assert!(coordinator.list().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_the_offsets_topic_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let partitions = open(dir.path());
+    let mut s = settings();
+    s.offsets_topic_partitions = 1;
+    s.offsets_topic_segment_bytes = 4096;
+    let coordinator = GroupCoordinator::new(partitions.clone(), s.clone()).unwrap();
+    coordinator.lookup("g").await;
+    for i in 0..400 {
+        coordinator
+            .commit_offsets(
+                "g",
+                "",
+                None,
+                -1,
+                None,
+                vec![commit("t", 0, i), commit("t", 1, i)],
+            )
+            .await
+            .unwrap();
+    }
+    let log = partitions.logs().get(OFFSETS_TOPIC, 0).unwrap();
+    let before = log.size_bytes();
+    assert!(log.segment_count() > 2, "commits rolled segments");
+    let now = myelin_log::manager::wall_clock_ms();
+    partitions.logs().clean_log(&log, now).unwrap();
+    let after = log.size_bytes();
+    assert!(
+        after * 4 < before,
+        "compaction keeps the latest offset per key: {before} -> {after} bytes"
+    );
+    drop(coordinator);
+    // The latest offsets are still what a reload sees.
+    let coordinator = GroupCoordinator::new(partitions, s).unwrap();
+    let mut fetched = coordinator.fetch_offsets("g", None).unwrap();
+    fetched.sort_by(|a, b| a.0.cmp(&b.0));
+    let offsets: Vec<i64> = fetched
+        .iter()
+        .map(|(_, o)| o.as_ref().unwrap().offset)
+        .collect();
+    assert_eq!(offsets, [399, 399]);
+}
