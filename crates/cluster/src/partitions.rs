@@ -49,9 +49,14 @@ impl Partition {
         }
     }
 
-    /// The last stable offset: the high watermark until transactions exist.
+    /// The last stable offset: the first offset of the earliest transaction still open (or
+    /// whose marker is not below the high watermark yet), else the high watermark.
+    /// read_committed consumers read below it.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        let hw = self.high_watermark();
+        self.log
+            .first_unstable_offset(hw)
+            .map_or(hw, |first| first.min(hw))
     }
 
     /// Wakes the fetches waiting on this partition.
