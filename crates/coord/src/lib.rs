@@ -26,6 +26,7 @@ pub mod group;
 pub mod offsets;
 pub mod records;
 pub mod service;
+pub mod txn;
 
 #[cfg(test)]
 mod tests;
