@@ -76,16 +76,17 @@ impl Default for CoordinatorSettings {
     }
 }
 
-/// Kafka's partition of `__consumer_offsets` for a group: `Utils.abs(groupId.hashCode()) %
-/// partitions`, with Java's `String.hashCode` over UTF-16 code units and `Utils.abs` as
-/// `n & 0x7fffffff`.
-pub fn partition_for(group_id: &str, partitions: u32) -> i32 {
-    let hash = group_id
+/// Kafka's partition of `__consumer_offsets` for a group (and of `__transaction_state`
+/// for a transactional id): `Utils.abs(key.hashCode()) % partitions`, with Java's
+/// `String.hashCode` over UTF-16 code units and Kafka's `Utils.abs`, the absolute value
+/// except 0 for `i32::MIN`.
+pub fn partition_for(key: &str, partitions: u32) -> i32 {
+    let hash = key
         .encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    let positive = hash & 0x7fff_ffff;
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
     // `partitions` is at least 1 and at most i32::MAX (a topic's partition count).
-    positive % i32::try_from(partitions.max(1)).unwrap_or(i32::MAX)
+    abs % i32::try_from(partitions.max(1)).unwrap_or(i32::MAX)
 }
 
 /// Where FindCoordinator sends a group's members.

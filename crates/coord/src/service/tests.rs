@@ -61,16 +61,18 @@ fn commit(topic: &str, partition: i32, offset: i64) -> OffsetCommit {
 
 #[test]
 fn java_hash_partitioning_matches_kafka() {
-    // Values from Java: "my-group".hashCode() = 1_315_005_513 -> % 50 = 13 (checked against
-    // Kafka's kafka-consumer-groups placement); "" hashes to 0.
+    // Java hash codes (computed independently): "my-group" -1_906_497_762, "my-txn"
+    // -1_061_187_895, "schema-registry" -2_135_014_679, "connect-cluster" 1_440_343_063.
+    // Kafka's Utils.abs negates a negative hash: a mask with 0x7fffffff would give 36, 3
+    // and 19 for the first three.
     assert_eq!(partition_for("", 50), 0);
-    let h = "my-group"
-        .encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    assert_eq!(partition_for("my-group", 50), (h & 0x7fff_ffff) % 50);
-    // Negative hashes are masked, not negated.
-    let negative = "polygenelubricants"; // Java hashCode is Integer.MIN_VALUE
-    assert_eq!(partition_for(negative, 50), 0);
+    assert_eq!(partition_for("my-group", 50), 12);
+    assert_eq!(partition_for("my-txn", 50), 45);
+    assert_eq!(partition_for("schema-registry", 50), 29);
+    assert_eq!(partition_for("connect-cluster", 50), 13);
+    // Integer.MIN_VALUE has no absolute value: Kafka's Utils.abs makes it 0.
+    assert_eq!(partition_for("polygenelubricants", 50), 0);
+    assert_eq!(partition_for("my-group", 1), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

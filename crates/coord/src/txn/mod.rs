@@ -106,9 +106,5 @@ impl TxnConfig {
 /// partitions`, with Java's `String.hashCode` over UTF-16 code units and Kafka's
 /// `Utils.abs`, which is the absolute value, except 0 for `i32::MIN`.
 pub fn partition_for_transactional_id(transactional_id: &str, partitions: u32) -> i32 {
-    let hash = transactional_id
-        .encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % i32::try_from(partitions.max(1)).unwrap_or(i32::MAX)
+    crate::service::partition_for(transactional_id, partitions)
 }
