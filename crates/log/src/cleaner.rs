@@ -10,12 +10,16 @@
 //!
 //! 1. Plan. The cleanable dirty range ends at the first sealed segment younger than
 //!    `min.compaction.lag.ms` (by its largest timestamp) or reaching the uncleanable
-//!    offset ([`CleanerOptions::uncleanable_offset`]). Clean when the dirty share of the
-//!    bytes reaches `min.cleanable.dirty.ratio`, when the oldest dirty batch is older than
-//!    `max.compaction.lag.ms`, or when a tombstone's delete horizon has passed.
+//!    offset ([`CleanerOptions::uncleanable_offset`], lowered to the first offset of the
+//!    earliest undecided transaction: nothing of an open transaction is cleaned, nor
+//!    supersedes anything). Clean when the dirty share of the bytes reaches
+//!    `min.cleanable.dirty.ratio`, when the oldest dirty batch is older than
+//!    `max.compaction.lag.ms`, or when the delete horizon of a tombstone or of a
+//!    transaction marker has passed.
 //! 2. Map. Key bytes -> offset of the latest record with that key, over the cleanable dirty
 //!    range, whole segments at a time within [`CleanerOptions::max_map_bytes`] (the first
-//!    segment always fits).
+//!    segment always fits). Records of aborted transactions are not mapped: they supersede
+//!    nothing.
 //! 3. Rewrite every segment from the log start to the end of the mapped range, in groups of
 //!    consecutive segments that fit `segment.bytes` and 32-bit relative offsets. A record
 //!    stays unless a later record has its key; records without a key stay; a tombstone
@@ -23,21 +27,27 @@
 //!    copied as raw bytes, never re-encoded; a batch that lost nothing is copied verbatim.
 //!    A rewritten batch keeps its offsets, producer fields and epoch; its max timestamp
 //!    becomes that of the records it keeps (LogAppendTime batches keep theirs), as Kafka's
-//!    do, so that timestamp lookups and the time index land on a record. A batch that lost every record goes, except the last of a group, kept empty so that
-//!    the group's next offset is unchanged: recovery decides from it which segments a
-//!    `.swap` replaces.
-//! 4. Swap, per group, crash-safely: `<base>.log.cleaned` and its two indexes are written
-//!    and synced, then (under the append lock) renamed to `.swap` and the directory synced:
-//!    from that point recovery completes the swap. Then, also holding the segments lock,
-//!    the old segments' files are removed, the `.swap` files renamed to their final names
-//!    (the log last) and the new segment put in the map. A crash before the `.swap` renames
-//!    leaves `.cleaned` files that recovery deletes; after, a swap recovery completes.
+//!    do, so that timestamp lookups and the time index land on a record. A batch that
+//!    lost every record goes, except the last of a group, kept empty so that the group's
+//!    next offset is unchanged (recovery decides from it which segments a `.swap`
+//!    replaces), and the batch holding a producer's last record, kept empty so that the
+//!    producer state survives a replay of the cleaned log (Kafka's
+//!    `lastRecordsOfActiveProducers`).
 //!
-//! Not done (yet): aborted transactional records and transaction markers are kept as
-//! they are (Kafka removes both), and the last batch of each producer is not kept for its
-//! producer state: the producer snapshots (`producer_log`) carry it, but a load that has
-//! to replay a compacted range from an older snapshot misses the producers whose batches
-//! the cleaner removed there (they are then taken as unknown, as after expiry).
+//!    Transactions, as Kafka's cleaner (`cleaner/txn.rs`): the records of aborted
+//!    transactions go (the segments' `.txnindex` say which producer's batches from which
+//!    offset were aborted); a COMMIT or ABORT marker stays as long as data of its
+//!    transaction does, then gets a delete horizon (`delete.retention.ms` from that
+//!    cleaning, in its attributes) and goes at a pass after it. The cleaned segment's
+//!    `.txnindex` keeps the entries of the ABORT markers it keeps whose transaction still
+//!    had data in the pass.
+//! 4. Swap, per group, crash-safely: `<base>.log.cleaned` and its three indexes are written
+//!    and synced, then (under the append lock) renamed to `.swap` (the transaction index
+//!    first, then the log) and the directory synced: from that point recovery completes
+//!    the swap. Then, also holding the segments lock, the old segments' files are removed,
+//!    the `.swap` files renamed to their final names (the transaction index first, or
+//!    removed when it has no entries; the log last) and the new segment put in the map. A crash before the `.swap` renames leaves
+//!    `.cleaned` files that recovery deletes; after, a swap recovery completes.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -56,10 +66,12 @@ use crate::record::{self, RecordIter};
 use crate::segment::Segment;
 
 mod rewrite;
+mod txn;
 
 use rewrite::{
     clean_group, corrupt, log_path_of, remove_leftovers, suffixed, BatchReader, Filter, Written,
 };
+use txn::{control_of, TxnTracker};
 
 /// What one cleaning pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,8 +84,8 @@ pub struct CleanStats {
     pub bytes_before: u64,
     /// Bytes of the segments that replaced them.
     pub bytes_after: u64,
-    /// Records dropped: superseded by a later record with the same key, or tombstones
-    /// past their delete horizon.
+    /// Records dropped: superseded by a later record with the same key, tombstones and
+    /// transaction markers past their delete horizon, records of aborted transactions.
     pub records_removed: u64,
 }
 
@@ -87,10 +99,12 @@ pub struct CleanerOptions {
     /// Read and write buffer of the rewrite (`log.cleaner.io.buffer.size`).
     pub io_buffer_bytes: usize,
     /// Records at and above this offset are neither cleaned nor allowed to supersede older
-    /// ones: the partition's last stable offset (at most its high watermark), as in
-    /// Kafka. A replica may truncate records above its high watermark, and a record
-    /// compacted away for a later one that a truncation then removes would lose its key.
-    /// The log alone does not know it; `i64::MAX` cleans up to the active segment.
+    /// ones: the partition's high watermark, as in Kafka. A replica may truncate records
+    /// above its high watermark, and a record compacted away for a later one that a
+    /// truncation then removes would lose its key. The log alone does not know it;
+    /// `i64::MAX` cleans up to the active segment. The pass lowers it further to the last
+    /// stable offset it gives ([`Log::last_stable_offset`]): an undecided transaction is
+    /// not cleaned.
     pub uncleanable_offset: i64,
 }
 
@@ -129,27 +143,24 @@ pub fn clean_with_options(
         return Ok(None);
     };
     let all = log.segments_snapshot();
-    let Some(plan) = plan(
-        log,
-        &cfg,
-        &all,
-        clean_offset,
-        now_ms,
-        opts.uncleanable_offset,
-    )?
-    else {
+    let last_records = log.producers().state().last_records();
+    let uncleanable = log.last_stable_offset(opts.uncleanable_offset);
+    let Some(plan) = plan(log, &cfg, &all, clean_offset, now_ms, uncleanable)? else {
         return Ok(None);
     };
 
     let mut map = OffsetMap::new(opts.max_map_bytes);
     let mut map_end = plan.dirty.start;
+    let dirty_end = all[plan.dirty.end].base_offset;
+    let mut map_txns = TxnTracker::new(log.aborted_transactions(plan.first_dirty, dirty_end));
     for (i, seg) in all
         .iter()
         .enumerate()
         .take(plan.dirty.end)
         .skip(plan.dirty.start)
     {
-        if !map_segment(&mut map, seg, i == plan.dirty.start, &cfg, opts)? {
+        let force = i == plan.dirty.start;
+        if !map_segment(&mut map, seg, force, &mut map_txns, &cfg, opts)? {
             break;
         }
         map_end = i + 1;
@@ -169,7 +180,12 @@ pub fn clean_with_options(
         now_ms,
         delete_retention_ms: cfg.delete_retention_ms,
         decompress_limit: decompress_limit(&cfg),
+        last_records: &last_records,
     };
+    // One tracker for the whole rewrite: a transaction's data may lie in a group before the
+    // one holding its marker.
+    let rewrite_end = all[map_end].base_offset;
+    let mut txns = TxnTracker::new(log.aborted_transactions(all[0].base_offset, rewrite_end));
     let mut stats = CleanStats {
         clean_offset: new_clean_offset,
         ..CleanStats::default()
@@ -177,7 +193,7 @@ pub fn clean_with_options(
     let mut next_horizon: Option<i64> = None;
     for group in group_segments(&all, map_end, cfg.segment_bytes) {
         let segs = &all[group];
-        let outcome = clean_group(log, &cfg, segs, &filter, opts)?;
+        let outcome = clean_group(log, &cfg, segs, &filter, &mut txns, opts)?;
         next_horizon = min_opt(next_horizon, outcome.horizon);
         let Some(written) = outcome.written else {
             continue;
@@ -383,12 +399,14 @@ impl OffsetMap {
     }
 }
 
-/// Adds the keys of `seg` to the map. Returns false when the map filled up part way: then
-/// the segment is not cleaned this pass, and lookups end at its base offset.
+/// Adds the keys of `seg` to the map, but not those of aborted transactions (`txns`).
+/// Returns false when the map filled up part way: then the segment is not cleaned this
+/// pass, and lookups end at its base offset.
 fn map_segment(
     map: &mut OffsetMap,
     seg: &Segment,
     force: bool,
+    txns: &mut TxnTracker,
     cfg: &LogConfig,
     opts: &CleanerOptions,
 ) -> Result<bool> {
@@ -398,6 +416,11 @@ fn map_segment(
     while let Some((pos, bytes)) = reader.next()? {
         let h = batch::validate_batch(bytes, usize::MAX).map_err(|e| corrupt(&path, pos, e))?;
         if h.is_control() {
+            let control = control_of(bytes, limit).map_err(|e| corrupt(&path, pos, e))?;
+            txns.on_control(&h, control);
+            continue;
+        }
+        if txns.on_data(&h) {
             continue;
         }
         let (_, section) =
@@ -467,10 +490,18 @@ fn swap_in(
         return Ok(false);
     }
 
-    // `.cleaned` -> `.swap`, the log first: from its rename on, recovery completes the swap
-    // (and without swapped indexes rebuilds them).
+    // `.cleaned` -> `.swap`: from the log's rename on, recovery completes the swap (and
+    // without swapped offset or time indexes rebuilds them). The transaction index goes
+    // before the log: recovery takes a swap without its `.txnindex.swap` for one whose
+    // `.txnindex` is already in place.
     let to_swap = (|| {
-        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+        let kinds = [
+            FileKind::TxnIndex,
+            FileKind::Log,
+            FileKind::Index,
+            FileKind::TimeIndex,
+        ];
+        for kind in kinds {
             let from = suffixed(dir, base, kind, files::CLEANED_SUFFIX);
             let to = suffixed(dir, base, kind, files::SWAP_SUFFIX);
             fs.rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
@@ -491,12 +522,24 @@ fn swap_in(
             seg.delete_files("")?;
         }
         // The log last: while its `.swap` exists, recovery knows what to finish.
-        for kind in [FileKind::Index, FileKind::TimeIndex, FileKind::Log] {
+        let kinds = [
+            FileKind::TxnIndex,
+            FileKind::Index,
+            FileKind::TimeIndex,
+            FileKind::Log,
+        ];
+        for kind in kinds {
             let from = suffixed(dir, base, kind, files::SWAP_SUFFIX);
             let to = files::segment_path(dir, base, kind);
+            if kind == FileKind::TxnIndex && written.txn_entries.is_empty() {
+                // No entries, no file (the old ones are gone already).
+                fs.remove_file(&from).map_err(|e| LogError::io(&from, e))?;
+                continue;
+            }
             fs.rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
         }
         let seg = Segment::existing(fs.clone(), dir, base, cfg.segment_index_bytes)?;
+        seg.txn_index.assume(written.txn_entries.clone());
         seg.mark_synced();
         for old in group {
             segments.remove(&old.base_offset);

@@ -1,6 +1,7 @@
 //! File and directory names, from one place. Kafka's layout, so operators' habits carry
 //! over: a partition is the directory `<topic>-<partition>` under the data directory; a
-//! segment is `<base offset, 20 digits>.log` with `.index` and `.timeindex` beside it.
+//! segment is `<base offset, 20 digits>.log` with `.index`, `.timeindex` and, when it holds
+//! ABORT markers, `.txnindex` beside it.
 
 use std::path::{Path, PathBuf};
 
@@ -10,14 +11,25 @@ pub enum FileKind {
     Log,
     Index,
     TimeIndex,
+    /// The aborted-transaction index (`crate::txn_index`): only where there are entries.
+    TxnIndex,
 }
 
 impl FileKind {
+    /// Every kind of segment file.
+    pub const ALL: [FileKind; 4] = [
+        FileKind::Log,
+        FileKind::Index,
+        FileKind::TimeIndex,
+        FileKind::TxnIndex,
+    ];
+
     pub fn extension(self) -> &'static str {
         match self {
             FileKind::Log => ".log",
             FileKind::Index => ".index",
             FileKind::TimeIndex => ".timeindex",
+            FileKind::TxnIndex => ".txnindex",
         }
     }
 }
@@ -44,7 +56,7 @@ pub const LOCK_FILE: &str = ".lock";
 /// A producer state snapshot: `<offset, 20 digits>.snapshot`, the state of every producer
 /// as of the log below that offset (Kafka's `LogFileUtils.PRODUCER_SNAPSHOT_FILE_SUFFIX`).
 pub const PRODUCER_SNAPSHOT_SUFFIX: &str = ".snapshot";
-/// Suffix of a producer snapshot being written (removed at open).
+/// Suffix of a producer snapshot or a rebuilt `.txnindex` being written (removed at open).
 pub const TMP_SUFFIX: &str = ".tmp";
 
 /// `<base offset, 20 digits><extension>`.
@@ -73,7 +85,7 @@ pub fn parse_segment_file_name(name: &str) -> Option<(i64, FileKind, &str)> {
     }
     let base: i64 = name[..20].parse().ok()?;
     let rest = &name[20..];
-    for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+    for kind in FileKind::ALL {
         if let Some(suffix) = rest.strip_prefix(kind.extension()) {
             if suffix.is_empty() || suffix.starts_with('.') {
                 return Some((base, kind, suffix));
@@ -146,6 +158,10 @@ mod tests {
         assert_eq!(
             parse_segment_file_name("00000000000000000042.log.swap"),
             Some((42, FileKind::Log, ".swap"))
+        );
+        assert_eq!(
+            parse_segment_file_name("00000000000000000042.txnindex.tmp"),
+            Some((42, FileKind::TxnIndex, ".tmp"))
         );
         assert_eq!(parse_segment_file_name("00000000000000000042.logx"), None);
         assert_eq!(parse_segment_file_name("junk.log"), None);

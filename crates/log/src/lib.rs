@@ -9,7 +9,8 @@
 //! Entry points: [`LogManager`] (a data directory: recovery, group commit, retention,
 //! compaction) and [`Log`] (one partition: append, read, lookups, truncation). Each log
 //! also keeps the state of its idempotent and transactional producers
-//! ([`producer_state`]), so that a retried batch is recognised, not written twice.
+//! ([`producer_state`]), so that a retried batch is recognised, not written twice, and an
+//! index of its aborted transactions ([`txn_index`]) for `read_committed` fetches.
 
 pub mod batch;
 pub mod cleaner;
@@ -29,6 +30,7 @@ mod recovery;
 pub mod scan;
 mod segment;
 pub mod sim;
+pub mod txn_index;
 
 pub use crate::config::{CleanupPolicy, LogConfig, TimestampType};
 pub use crate::error::{BatchError, CodecError, LogError, Result};
@@ -39,3 +41,4 @@ pub use crate::log::{
 pub use crate::manager::{LogManager, ManagerConfig, StartupReport};
 pub use crate::producer_state::{CompletedTxn, ProducerStateEntry};
 pub use crate::segment::{FileSlice, RecoveryOutcome};
+pub use crate::txn_index::AbortedTxn;

@@ -25,6 +25,7 @@ use crate::producer_state::{AppendCheck, ProducerBatch, ProducerStateEntry};
 use crate::segment::{BatchMeta, FileSlice, RecoveryOutcome, Segment};
 
 mod timestamps;
+mod txn;
 
 /// Options of one append.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +87,9 @@ pub struct LoadReport {
     pub producer_snapshot: Option<i64>,
     /// Batches with a producer id read from the log to rebuild the producer state.
     pub producer_batches_replayed: u64,
+    /// Aborted-transaction indexes rewritten or removed because they did not match the
+    /// log (segments scanned after a crash, files that failed validation).
+    pub txn_indexes_rebuilt: usize,
 }
 
 /// What the log knows of its previous life.
@@ -436,17 +440,26 @@ impl Log {
         }
         let result = (|| {
             let active = self.maybe_roll(buf.len() as u64, last_offset, opts.now_ms, &cfg)?;
-            active.append(buf, &metas, cfg.index_interval_bytes)
+            active.append(buf, &metas, cfg.index_interval_bytes)?;
+            Ok(active)
         })();
-        if let Err(e) = result {
-            return self.fail(e);
-        }
+        let active = match result {
+            Ok(active) => active,
+            Err(e) => return self.fail(e),
+        };
         if let Some(update) = producer_update {
             // Before the log end offset moves: whoever computes a last stable offset from
-            // it sees the transactions these batches open.
-            let mut state = self.producers.state();
-            state.apply(update);
-            state.forget_completed_below(self.recovery_point());
+            // it sees the transactions these batches open, and a read_committed fetch of
+            // an ABORT marker finds its transaction in the index.
+            let completed = {
+                let mut state = self.producers.state();
+                let completed = state.apply_with_lso(update);
+                state.forget_completed_below(self.recovery_point());
+                completed
+            };
+            if let Err(e) = self.index_aborted(&active, &completed) {
+                return self.fail(e);
+            }
         }
         self.log_end_offset.store(next, Ordering::Release);
         self.unflushed_messages.fetch_add(records, Ordering::AcqRel);
@@ -759,6 +772,7 @@ impl Log {
                 new_end,
                 false,
                 self.decode_limit(),
+                None,
             );
             if let Err(e) = reloaded {
                 return self.fail(e);

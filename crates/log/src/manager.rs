@@ -126,6 +126,8 @@ pub struct StartupReport {
     pub segments_recovered: usize,
     pub bytes_truncated: u64,
     pub indexes_rebuilt: usize,
+    /// Aborted-transaction indexes rewritten because they did not match their log.
+    pub txn_indexes_rebuilt: usize,
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
@@ -338,6 +340,7 @@ impl LogManager {
             report.segments_recovered += r.segments_recovered;
             report.bytes_truncated += r.bytes_truncated;
             report.indexes_rebuilt += r.indexes_rebuilt;
+            report.txn_indexes_rebuilt += r.txn_indexes_rebuilt;
             logs.insert(key, log);
         }
         // From here on a crash must be detected: the marker goes before anything is written.
@@ -499,7 +502,8 @@ impl LogManager {
 
     /// The cleaner's bounds for `log`: nothing at or above the recovery point is cleaned or
     /// supersedes older records, since a crash may still cut it (replication will lower this
-    /// to the high watermark, below which no replica truncates).
+    /// to the high watermark, below which no replica truncates). The cleaner lowers it
+    /// further to the last stable offset: an undecided transaction is not cleaned.
     fn cleaner_options(log: &Log) -> cleaner::CleanerOptions {
         cleaner::CleanerOptions {
             uncleanable_offset: log.recovery_point(),

@@ -25,6 +25,12 @@
 //! As in Kafka, a log without any snapshot after a clean shutdown is taken to have no
 //! producers (it was written before producer state existed), rather than read whole; a
 //! snapshot at its log end is then written, so the next load starts there.
+//!
+//! The same replay rebuilds aborted-transaction indexes (`crate::txn_index`): an entry
+//! needs the producer state at its ABORT marker (where the transaction began, which other
+//! transactions were open). Asked to, the load starts from a snapshot at or below the
+//! first segment to rebuild (or the log start) and reports every ABORT marker it meets
+//! from there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,8 +42,9 @@ use tracing::{info, warn};
 use crate::error::{LogError, Result};
 use crate::files;
 use crate::io::{Fs, OpenMode};
-use crate::producer_state::{ProducerBatch, ProducerStateManager};
+use crate::producer_state::{BatchKind, ProducerBatch, ProducerStateManager};
 use crate::segment::Segment;
+use crate::txn_index::AbortedTxn;
 
 /// Snapshots kept on disk: the newest, and one to fall back on if it is corrupt.
 pub(crate) const SNAPSHOTS_KEPT: usize = 2;
@@ -55,12 +62,25 @@ struct Files {
 }
 
 /// What loading the producer state found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Loaded {
     /// The snapshot the state started from.
     pub snapshot: Option<i64>,
     /// Batches with a producer id read from the log after it.
     pub replayed: u64,
+    /// The ABORT markers at or after the offset given to rebuild transaction indexes from.
+    pub aborts: Vec<AbortMarker>,
+}
+
+/// An ABORT marker met by a replay that rebuilds transaction indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AbortMarker {
+    pub producer_id: i64,
+    pub offset: i64,
+    /// The transaction it aborted, as the replayed state knew it. None when the state knew
+    /// of no open transaction of the producer: none with data, or one that began below
+    /// where the replay started.
+    pub txn: Option<AbortedTxn>,
 }
 
 /// The producer state of one log, with its snapshot files.
@@ -113,7 +133,9 @@ impl ProducerLog {
     /// valid snapshot at or below `log_end`, then the batches after it. Snapshots above
     /// `log_end`, corrupt ones and leftover temporary files are removed, durably.
     /// `clean_shutdown` allows taking a log without any snapshot for one without
-    /// producers. `limit` bounds the decompression of a control batch.
+    /// producers. `limit` bounds the decompression of a control batch. With
+    /// `rebuild_txn_from`, the replay starts at or below that offset and reports the ABORT
+    /// markers from there on.
     pub fn load(
         &self,
         segs: &[Arc<Segment>],
@@ -121,6 +143,7 @@ impl ProducerLog {
         log_end: i64,
         clean_shutdown: bool,
         limit: usize,
+        rebuild_txn_from: Option<i64>,
     ) -> Result<Loaded> {
         let mut files = self.files.lock();
         let names = self
@@ -149,7 +172,9 @@ impl ProducerLog {
             removed = true;
         }
         let mut loaded = None;
-        while let Some(&offset) = offsets.last() {
+        let bound = rebuild_txn_from.map_or(log_end, |r| r.min(log_end));
+        let candidates: Vec<i64> = offsets.range(..=bound).rev().copied().collect();
+        for offset in candidates {
             match self.read_snapshot(offset) {
                 Ok(state) => {
                     loaded = Some((offset, state));
@@ -174,10 +199,12 @@ impl ProducerLog {
         };
         let from = match snapshot {
             Some(offset) => offset.max(log_start),
-            None if clean_shutdown && !had_snapshots => log_end,
+            None if clean_shutdown && !had_snapshots && rebuild_txn_from.is_none() => log_end,
             None => log_start,
         };
-        let replayed = replay(&mut state, segs, from, log_end, limit, &self.name)?;
+        let mut aborts = Vec::new();
+        let rebuild = rebuild_txn_from.map(|r| (r, &mut aborts));
+        let replayed = replay(&mut state, segs, from, log_end, limit, &self.name, rebuild)?;
         if replayed > 0 {
             info!(log = %self.name, snapshot, from, log_end, batches = replayed,
                 producers = state.len(), "producer state rebuilt from the log");
@@ -185,7 +212,11 @@ impl ProducerLog {
         *self.state.lock() = state;
         files.on_disk = offsets;
         files.pending.retain(|o, _| *o <= log_end);
-        Ok(Loaded { snapshot, replayed })
+        Ok(Loaded {
+            snapshot,
+            replayed,
+            aborts,
+        })
     }
 
     fn read_snapshot(&self, offset: i64) -> Result<ProducerStateManager, String> {
@@ -319,7 +350,8 @@ impl ProducerLog {
 /// Applies to `state` every batch with a producer id in `segs` whose last offset is at or
 /// above `from` and whose base offset is below `to`. Returns how many. A control batch
 /// whose marker does not parse is skipped with a warning (the log holds it; the state
-/// cannot use it).
+/// cannot use it). With `aborts`, every ABORT marker at or after its offset is added to
+/// its list.
 fn replay(
     state: &mut ProducerStateManager,
     segs: &[Arc<Segment>],
@@ -327,6 +359,7 @@ fn replay(
     to: i64,
     limit: usize,
     log: &str,
+    mut aborts: Option<(i64, &mut Vec<AbortMarker>)>,
 ) -> Result<u64> {
     let mut replayed = 0u64;
     if from >= to {
@@ -367,8 +400,25 @@ fn replay(
                 ProducerBatch::from_header(h)
             };
             if let Some(b) = batch {
-                state.replay(&b);
+                let done = state.replay_with_lso(&b);
                 replayed += 1;
+                if let (BatchKind::Marker(m), Some((at, out))) = (b.kind, aborts.as_mut()) {
+                    if m.is_abort && b.base_offset >= *at {
+                        let txn = done
+                            .filter(|(t, _)| t.is_aborted)
+                            .map(|(t, lso)| AbortedTxn {
+                                producer_id: t.producer_id,
+                                first_offset: t.first_offset,
+                                last_offset: t.last_offset,
+                                last_stable_offset: lso,
+                            });
+                        out.push(AbortMarker {
+                            producer_id: b.producer_id,
+                            offset: b.base_offset,
+                            txn,
+                        });
+                    }
+                }
             }
             true
         })?;

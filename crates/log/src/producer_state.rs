@@ -268,14 +268,23 @@ pub struct ProducerBatch {
 impl ProducerBatch {
     /// From a data batch's header (its offsets as the header says), None without a
     /// producer id. A control batch needs [`ProducerBatch::from_batch`].
+    ///
+    /// A batch the cleaner emptied carries no max timestamp (so that no timestamp lookup
+    /// stops at it) and keeps the original one as its base timestamp: that is the
+    /// producer's last timestamp, which its expiry counts from.
     pub fn from_header(h: &BatchHeader) -> Option<Self> {
+        let max_timestamp = if h.record_count == 0 && h.max_timestamp < 0 {
+            h.base_timestamp
+        } else {
+            h.max_timestamp
+        };
         (h.producer_id >= 0).then(|| Self {
             producer_id: h.producer_id,
             producer_epoch: h.producer_epoch,
             base_sequence: h.base_sequence,
             base_offset: h.base_offset,
             last_offset: h.last_offset(),
-            max_timestamp: h.max_timestamp,
+            max_timestamp,
             is_transactional: h.is_transactional(),
             kind: BatchKind::Data,
         })
@@ -322,6 +331,16 @@ impl ProducerBatch {
             max_timestamp: self.max_timestamp,
         }
     }
+}
+
+/// A producer's last record, which compaction keeps so that the producer state survives a
+/// replay of the cleaned log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastRecord {
+    /// The last offset of the producer's last data batch; None when it has none in its
+    /// current epoch (its last record is then a transaction marker of that epoch).
+    pub last_data_offset: Option<i64>,
+    pub producer_epoch: i16,
 }
 
 /// The verdict on one append's batches.
@@ -441,21 +460,46 @@ impl ProducerStateManager {
     /// Applies a validated append once its bytes are written. Returns the transactions it
     /// completed.
     pub fn apply(&mut self, append: ProducerAppend) -> Vec<CompletedTxn> {
+        self.apply_with_lso(append)
+            .into_iter()
+            .map(|(txn, _)| txn)
+            .collect()
+    }
+
+    /// [`Self::apply`], each completed transaction with the last stable offset right after
+    /// its marker, as Kafka computes it for the aborted-transaction index
+    /// (`ProducerStateManager.lastStableOffset(completedTxn)`): the first offset of the
+    /// earliest transaction of another producer still open at that point (one completed
+    /// later in the same append counts as open), else the marker's offset + 1.
+    pub fn apply_with_lso(&mut self, append: ProducerAppend) -> Vec<(CompletedTxn, i64)> {
         for e in append.entries {
             self.producers.insert(e.producer_id, e);
         }
         for (first, producer_id) in append.txns.started {
             self.ongoing.insert(first, producer_id);
         }
-        for txn in &append.txns.completed {
+        let mut out = Vec::with_capacity(append.txns.completed.len());
+        for txn in append.txns.completed {
+            let lso = self
+                .ongoing
+                .iter()
+                .find(|(_, &pid)| pid != txn.producer_id)
+                .map_or(txn.last_offset.saturating_add(1), |(&first, _)| first);
             self.ongoing.remove(&txn.first_offset);
-            self.unstable.insert(txn.first_offset, *txn);
+            self.unstable.insert(txn.first_offset, txn);
+            out.push((txn, lso));
         }
-        append.txns.completed
+        out
     }
 
     /// Applies one batch read back from the log, without checks.
     pub fn replay(&mut self, batch: &ProducerBatch) -> Option<CompletedTxn> {
+        self.replay_with_lso(batch).map(|(txn, _)| txn)
+    }
+
+    /// [`Self::replay`], the completed transaction with the last stable offset right after
+    /// its marker (see [`Self::apply_with_lso`]).
+    pub fn replay_with_lso(&mut self, batch: &ProducerBatch) -> Option<(CompletedTxn, i64)> {
         if batch.kind == BatchKind::EmptyControl {
             return None;
         }
@@ -468,7 +512,22 @@ impl ProducerStateManager {
         // Replay never fails: every check is skipped.
         let _ = update(&mut entry, batch, known, Origin::Replay, &mut next.txns);
         next.entries.push(entry);
-        self.apply(next).pop()
+        self.apply_with_lso(next).pop()
+    }
+
+    /// What the cleaner must keep of each producer (Kafka's `lastRecordsOfActiveProducers`):
+    /// the last offset of its last data batch in its current epoch, and its epoch.
+    pub fn last_records(&self) -> HashMap<i64, LastRecord> {
+        self.producers
+            .iter()
+            .map(|(&pid, e)| {
+                let last = LastRecord {
+                    last_data_offset: e.batches.back().map(|b| b.last_offset),
+                    producer_epoch: e.producer_epoch,
+                };
+                (pid, last)
+            })
+            .collect()
     }
 
     /// The first offset that is not yet stable given `high_watermark`: the first offset of

@@ -1,21 +1,39 @@
 //! Loading a log from its directory, in numbered passes:
 //!
-//! 1. Stray files: `.cleaned` (a compaction that did not finish) and `.deleted` files are
-//!    removed; index files without their `.log` are removed.
+//! 1. Stray files: `.cleaned` (a compaction that did not finish), `.deleted` files and
+//!    `.txnindex.tmp` (a rebuilt transaction index not yet renamed) are removed; index files
+//!    without their `.log` are removed.
 //! 2. Swaps: a `.swap` segment is a finished compaction whose files were all written and
 //!    synced before the rename that made them `.swap`. It replaces every segment whose base
 //!    offset lies in `[swap base, swap next offset)`; those are removed and the swap files
-//!    renamed to their final names.
+//!    renamed to their final names, the `.txnindex` first (see below).
 //! 3. Segments: after a clean shutdown only the active segment's tail is read. After a
 //!    crash every segment from the one holding the recovery point onward is scanned: every
 //!    batch validated (lengths, magic, CRC, offsets increasing), the file cut at the first
 //!    invalid byte, both indexes rebuilt. A cut segment takes every later segment with it.
+//!    Then the aborted-transaction indexes (`txn_index`): every `.txnindex` file is read and
+//!    validated against its segment. Those of the segments scanned, whose entries may not
+//!    match what the crash left of the log, and those that do not validate are rebuilt in
+//!    pass 6; a scanned segment without any control batch simply has none.
 //! 4. Offsets: log end offset from the last segment, log start offset from the checkpoint
 //!    (never below the first segment), and after a crash a flush so that the recovery
 //!    point is the log end offset.
 //! 5. Producer state: the latest valid producer snapshot at or below the log end offset,
 //!    then the batches after it (see `producer_log`); snapshots above the log end offset
-//!    (the log was cut below them) and corrupt ones are removed.
+//!    (the log was cut below them) and corrupt ones are removed. When indexes are to be
+//!    rebuilt, the replay starts at or below the first of them instead.
+//! 6. Transaction indexes: each one to rebuild gets the ABORT markers the replay met in its
+//!    segment, with the transaction the producer state knew (or, when the state knew of
+//!    none because the transaction began below where the replay could start, the entry
+//!    the old file had for that very marker). A file is replaced only if it changed.
+//!
+//! A cleaned segment's `.txnindex.swap` is always written (empty when it has no entries),
+//! renamed to `.swap` before the log's, and renamed to its final name (or, empty, removed)
+//! after the old segments' files are removed and before the log's swap is renamed. So in
+//! pass 2, a swap without its `.txnindex.swap` had it handled already: a `.txnindex` there
+//! is the new one and stays, where the other indexes without a swap are removed as stale
+//! (they are rebuilt; a transaction index could only be, by a replay). A `.txnindex.swap`
+//! still there replaces whatever `.txnindex` is left.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -29,6 +47,7 @@ use crate::files::{self, FileKind};
 use crate::io::{Fs, OpenMode};
 use crate::log::{LoadReport, LoadState, Log};
 use crate::segment::Segment;
+use crate::txn_index::AbortedTxn;
 
 fn remove_if_exists(fs: &dyn Fs, path: &Path) -> Result<bool> {
     match fs.remove_file(path) {
@@ -83,6 +102,8 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     let mut logs = BTreeSet::new();
     let mut indexes: Vec<(i64, String)> = Vec::new();
     let mut index_swaps: Vec<(i64, String)> = Vec::new();
+    // Segments with a `.txnindex` file.
+    let mut txn_files = BTreeSet::new();
     for name in &names {
         let Some((base, kind, suffix)) = files::parse_segment_file_name(name) else {
             continue;
@@ -91,8 +112,13 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             "" if kind == FileKind::Log => {
                 logs.insert(base);
             }
-            "" => indexes.push((base, name.clone())),
-            files::CLEANED_SUFFIX | files::DELETED_SUFFIX => {
+            "" => {
+                if kind == FileKind::TxnIndex {
+                    txn_files.insert(base);
+                }
+                indexes.push((base, name.clone()))
+            }
+            files::CLEANED_SUFFIX | files::DELETED_SUFFIX | files::TMP_SUFFIX => {
                 remove_if_exists(fs.as_ref(), &dir.join(name))?;
                 report.stray_files_removed += 1;
             }
@@ -120,20 +146,37 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
         let next = next_offset_of(fs.as_ref(), &swap_log, base)?;
         let replaced: Vec<i64> = logs.range(base..next.max(base + 1)).copied().collect();
         for old in &replaced {
-            for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+            for kind in FileKind::ALL {
                 remove_if_exists(fs.as_ref(), &files::segment_path(&dir, *old, kind))?;
             }
             logs.remove(old);
+            txn_files.remove(old);
         }
-        for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+        // The transaction index before the log: once the log's swap is gone, nothing
+        // says which `.txnindex` is the new one.
+        let kinds = [
+            FileKind::TxnIndex,
+            FileKind::Log,
+            FileKind::Index,
+            FileKind::TimeIndex,
+        ];
+        for kind in kinds {
             let to = files::segment_path(&dir, base, kind);
             let from = files::with_suffix(&to, files::SWAP_SUFFIX);
-            if fs.exists(&from) {
+            let empty_txn_swap =
+                kind == FileKind::TxnIndex && fs.file_len(&from).is_ok_and(|len| len == 0);
+            if empty_txn_swap {
+                remove_if_exists(fs.as_ref(), &to)?;
+                remove_if_exists(fs.as_ref(), &from)?;
+            } else if fs.exists(&from) {
                 fs.rename(&from, &to).map_err(|e| LogError::io(&from, e))?;
-            } else {
+            } else if kind != FileKind::TxnIndex {
                 // No swapped index: the stale one must not describe the new log.
                 remove_if_exists(fs.as_ref(), &to)?;
             }
+        }
+        if fs.exists(&files::segment_path(&dir, base, FileKind::TxnIndex)) {
+            txn_files.insert(base);
         }
         logs.insert(base);
         report.swaps_completed += 1;
@@ -144,6 +187,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
         if !logs.contains(&base) {
             remove_if_exists(fs.as_ref(), &dir.join(&name))?;
             report.stray_files_removed += 1;
+            txn_files.remove(&base);
         }
     }
     if report.stray_files_removed > 0 || report.swaps_completed > 0 {
@@ -178,6 +222,8 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     }
     report.segments = segs.len();
     let last_base = *segs.keys().next_back().expect("at least one segment");
+    // Segments scanned, with how many control batches each holds.
+    let mut scanned: BTreeMap<i64, u64> = BTreeMap::new();
 
     let recover_from = if state.clean_shutdown {
         None
@@ -196,6 +242,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             warn!(log = %log.name(), error = %e, "active segment does not match its index: recovering it");
             let prev_end = active.base_offset;
             let outcome = log.recover_segment(active, prev_end)?;
+            scanned.insert(active.base_offset, outcome.control_batches);
             report.segments_recovered += 1;
             report.indexes_rebuilt += 1;
             report.bytes_truncated += outcome.truncated_bytes;
@@ -206,6 +253,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
         for (i, base) in bases.iter().enumerate() {
             let seg = segs[base].clone();
             let outcome = seg.recover(cfg.index_interval_bytes, prev_end.max(*base))?;
+            scanned.insert(*base, outcome.control_batches);
             report.segments_recovered += 1;
             prev_end = seg.next_offset_hint();
             let is_last = i + 1 == bases.len();
@@ -243,6 +291,8 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
         }
     }
 
+    let txn = load_txn_indexes(log, &segs, &txn_files, &scanned)?;
+
     // Pass 4: offsets.
     let first_base = *segs.keys().next().expect("at least one segment");
     let active = segs
@@ -266,18 +316,107 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     log.set_offsets(log_start, log_end, recovery_point);
 
     // Pass 5: producer state.
+    let rebuild_from = txn.rebuild.keys().next().copied();
     let loaded = log.producers().load(
         &seg_list,
         log_start,
         log_end,
         state.clean_shutdown,
         log.decode_limit(),
+        rebuild_from,
     )?;
     report.producer_snapshot = loaded.snapshot;
     report.producer_batches_replayed = loaded.replayed;
+
+    // Pass 6: transaction indexes.
+    let mut changed = 0;
+    for (i, seg) in seg_list.iter().enumerate() {
+        let end = seg_list.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
+        let fresh = if txn.cleared.contains(&seg.base_offset) {
+            Vec::new()
+        } else if let Some(old) = txn.rebuild.get(&seg.base_offset) {
+            loaded
+                .aborts
+                .iter()
+                .filter(|m| seg.base_offset <= m.offset && m.offset < end)
+                .filter_map(|m| {
+                    m.txn.or_else(|| {
+                        old.iter()
+                            .find(|e| e.last_offset == m.offset && e.producer_id == m.producer_id)
+                            .copied()
+                    })
+                })
+                .collect()
+        } else {
+            continue;
+        };
+        if seg.txn_index.replace(fresh)? {
+            changed += 1;
+        }
+    }
+    if changed > 0 {
+        info!(log = %log.name(), indexes = changed, "rebuilt aborted-transaction indexes");
+        log.mark_dir_dirty();
+    }
+    report.txn_indexes_rebuilt = changed;
     if report.segments_recovered > 0 || report.stray_files_removed > 0 {
         info!(log = %log.name(), segments = report.segments, recovered = report.segments_recovered,
             cut_bytes = report.bytes_truncated, log_start, log_end, "log loaded");
     }
     Ok(report)
+}
+
+/// The transaction indexes pass 6 rewrites.
+#[derive(Debug, Default)]
+struct TxnRebuild {
+    /// Segments whose index is rebuilt from the log, with the old entries that may stand in
+    /// for a transaction the replay cannot see begin.
+    rebuild: BTreeMap<i64, Vec<AbortedTxn>>,
+    /// Scanned segments without any control batch: no entries.
+    cleared: BTreeSet<i64>,
+}
+
+/// Pass 3, transaction indexes: reads the `.txnindex` of every segment that has one
+/// (`txn_files`), and decides which are rebuilt: those of the `scanned` segments that hold
+/// control batches, and those that do not validate.
+fn load_txn_indexes(
+    log: &Log,
+    segs: &BTreeMap<i64, Arc<Segment>>,
+    txn_files: &BTreeSet<i64>,
+    scanned: &BTreeMap<i64, u64>,
+) -> Result<TxnRebuild> {
+    let mut out = TxnRebuild::default();
+    let bases: Vec<i64> = segs.keys().copied().collect();
+    for (i, base) in bases.iter().enumerate() {
+        let seg = &segs[base];
+        let end = bases
+            .get(i + 1)
+            .copied()
+            .unwrap_or_else(|| seg.next_offset_hint().max(*base));
+        let has_file = txn_files.contains(base);
+        match scanned.get(base) {
+            Some(&controls) => {
+                // The entries the crash left for markers that are still there.
+                let mut old = Vec::new();
+                if has_file && seg.txn_index.load(i64::MAX, seg.size())?.is_ok() {
+                    old = seg.txn_index.entries();
+                    old.retain(|e| e.last_offset < end);
+                }
+                if controls == 0 {
+                    out.cleared.insert(*base);
+                } else {
+                    out.rebuild.insert(*base, old);
+                }
+            }
+            None if has_file => {
+                if let Err(e) = seg.txn_index.load(end, seg.size())? {
+                    warn!(log = %log.name(), segment = base, error = %e,
+                        "rebuilding a transaction index that does not match its segment");
+                    out.rebuild.insert(*base, Vec::new());
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(out)
 }

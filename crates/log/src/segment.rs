@@ -1,5 +1,5 @@
 //! A segment: one `.log` file of record batches starting at `base_offset`, with its
-//! `.index` and `.timeindex`.
+//! `.index` and `.timeindex`, and the `.txnindex` of the transactions aborted in it.
 //!
 //! The appender (serialized by the log) writes bytes past `size`, then updates the indexes,
 //! then publishes the new `size`; readers only read below the `size` they loaded, so they
@@ -16,6 +16,7 @@ use crate::error::{LogError, Result};
 use crate::files::{self, FileKind};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::{Fs, FsFile, OpenMode};
+use crate::txn_index::TxnIndex;
 
 /// A read jumps over batches by the offset index (rather than reading each header) when
 /// its budget has room for at least this many more batches the size of its first.
@@ -63,6 +64,9 @@ pub struct RecoveryOutcome {
     pub truncated_bytes: u64,
     /// Batches kept.
     pub batches: u64,
+    /// Control batches (transaction markers) among them: a segment without any has no
+    /// aborted transactions to index.
+    pub control_batches: u64,
 }
 
 #[derive(Debug)]
@@ -77,6 +81,8 @@ pub(crate) struct Segment {
     size: AtomicU64,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
+    /// The transactions whose ABORT marker is here (entries in memory, see `txn_index`).
+    pub txn_index: TxnIndex,
     /// One past the last offset stored here (`base_offset` when empty). -1 until known
     /// (a sealed segment that was never scanned).
     next_offset: AtomicI64,
@@ -128,6 +134,11 @@ impl Segment {
             files::segment_path(dir, base_offset, FileKind::TimeIndex),
             index_bytes,
         );
+        let txn_index = TxnIndex::new(
+            fs.clone(),
+            files::segment_path(dir, base_offset, FileKind::TxnIndex),
+            base_offset,
+        );
         Self {
             base_offset,
             fs,
@@ -136,6 +147,7 @@ impl Segment {
             size: AtomicU64::new(0),
             offset_index,
             time_index,
+            txn_index,
             next_offset: AtomicI64::new(-1),
             max_timestamp: AtomicI64::new(-1),
             offset_of_max_timestamp: AtomicI64::new(-1),
@@ -611,6 +623,7 @@ impl Segment {
         let mut pos: u64 = 0;
         let mut next = min_offset.max(self.base_offset);
         let mut batches = 0u64;
+        let mut control_batches = 0u64;
         loop {
             // Make sure the 12-byte prefix is buffered.
             let need_prefix = pos + LOG_OVERHEAD as u64;
@@ -655,6 +668,7 @@ impl Segment {
             next = h.last_offset() + 1;
             pos += total as u64;
             batches += 1;
+            control_batches += u64::from(h.is_control());
         }
         let truncated = file_len - pos;
         if truncated > 0 {
@@ -663,10 +677,13 @@ impl Segment {
         }
         self.size.store(pos, Ordering::Release);
         self.next_offset.store(next, Ordering::Release);
+        // Entries of markers that were cut go with them.
+        self.txn_index.truncate_to(next)?;
         Ok(RecoveryOutcome {
             valid_bytes: pos,
             truncated_bytes: truncated,
             batches,
+            control_batches,
         })
     }
 
@@ -742,13 +759,15 @@ impl Segment {
     /// point at them. Returns the bytes removed.
     pub fn truncate_to(&self, offset: i64) -> Result<u64> {
         let size = self.size();
-        let cut = match self.find_batch(offset, size)? {
-            Some((pos, _)) => pos,
+        let (cut, first_cut) = match self.find_batch(offset, size)? {
+            Some((pos, h)) => (pos, h.base_offset),
             None => return Ok(0),
         };
         let rel = offset - self.base_offset;
         self.offset_index.truncate_to_relative_offset(rel)?;
         self.time_index.truncate_to_relative_offset(rel)?;
+        // A batch goes whole: so do the entries of the markers from its base offset on.
+        self.txn_index.truncate_to(first_cut)?;
         let file = self.file()?;
         file.set_len(cut)
             .map_err(|e| LogError::io(&self.log_path, e))?;
@@ -770,7 +789,8 @@ impl Segment {
         Ok(())
     }
 
-    /// Makes the log file's bytes (and, for a sealed segment, its indexes) durable.
+    /// Makes the log file's bytes and the transaction index entries written with them
+    /// (and, for a sealed segment, its offset and time indexes) durable.
     pub fn sync(&self, sealed: bool) -> Result<()> {
         // Take the handle out first: a guard in the `if let` scrutinee would be held across
         // the fdatasync and stall every append to this segment for its duration.
@@ -778,6 +798,9 @@ impl Segment {
         if let Some(f) = file {
             f.sync_data().map_err(|e| LogError::io(&self.log_path, e))?;
         }
+        // After the data: a durable entry then names a durable marker (a crash in between
+        // loses only entries, which recovery rebuilds past the recovery point).
+        self.txn_index.sync()?;
         if sealed {
             self.offset_index.flush()?;
             self.time_index.flush()?;
@@ -815,11 +838,13 @@ impl Segment {
         Ok(())
     }
 
-    pub fn paths(&self) -> [PathBuf; 3] {
+    /// The segment's files, the log first (a `.txnindex` may not exist).
+    pub fn paths(&self) -> [PathBuf; 4] {
         [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ]
     }
 

@@ -1,28 +1,34 @@
 //! Rewriting a group of segments into one cleaned segment: which records each batch keeps,
 //! the rebuilt batches, and the `.cleaned` files with their indexes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tracing::warn;
 
+use super::txn::{control_of, TxnTracker};
 use super::{min_opt, CleanerOptions, OffsetMap};
-use crate::batch::{self, BatchHeader, ATTR_DELETE_HORIZON, HEADER_LEN, LOG_OVERHEAD};
+use crate::batch::{
+    self, BatchHeader, ATTR_CODEC_MASK, ATTR_DELETE_HORIZON, HEADER_LEN, LOG_OVERHEAD,
+};
 use crate::compression::Compression;
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::files::{self, FileKind};
 use crate::io::{Fs, FsFile, OpenMode};
 use crate::log::Log;
+use crate::producer_state::LastRecord;
 use crate::record::{self, BatchBuilder, RecordIter, RecordRef};
 use crate::segment::Segment;
+use crate::txn_index::AbortedTxn;
 
 /// Kafka's NO_TIMESTAMP.
 const NO_TIMESTAMP: i64 = -1;
 
 /// The path of a segment's `.log` file.
 pub(super) fn log_path_of(seg: &Segment) -> PathBuf {
-    let [log, _, _] = seg.paths();
+    let [log, ..] = seg.paths();
     log
 }
 
@@ -110,6 +116,9 @@ pub(super) struct Filter<'a> {
     pub(super) now_ms: i64,
     pub(super) delete_retention_ms: i64,
     pub(super) decompress_limit: usize,
+    /// Each producer's last record as the pass began: its batch stays, if only empty, so
+    /// that the producer state survives a replay of the cleaned log.
+    pub(super) last_records: &'a HashMap<i64, LastRecord>,
 }
 
 #[derive(Debug)]
@@ -120,26 +129,131 @@ enum Kept {
     Rewritten(Vec<u8>),
     /// No record stays.
     Empty,
+    /// An empty batch (emptied by an earlier pass) that needs keeping no more: it goes if
+    /// the segment is rewritten anyway, but does not cause a rewrite by itself.
+    AlreadyEmpty,
 }
 
 #[derive(Debug)]
 struct Filtered {
     kept: Kept,
     removed: u64,
-    /// The batch's delete horizon when it keeps a tombstone.
+    /// The batch's delete horizon when it keeps a tombstone, or is a marker waiting to go.
     horizon: Option<i64>,
 }
 
+impl Filtered {
+    fn verbatim() -> Self {
+        Self {
+            kept: Kept::Verbatim,
+            removed: 0,
+            horizon: None,
+        }
+    }
+}
+
 impl Filter<'_> {
-    fn filter(&self, bytes: &[u8], h: &BatchHeader, path: &Path, pos: u64) -> Result<Filtered> {
-        if h.is_control() {
+    /// Is this the batch that holds its producer's last record (Kafka's
+    /// `isBatchLastRecordOfProducer`)? Its last data batch, or, when the producer has none
+    /// in its epoch, a marker of that epoch.
+    fn is_last_of_producer(&self, h: &BatchHeader) -> bool {
+        if h.producer_id < 0 {
+            return false;
+        }
+        self.last_records
+            .get(&h.producer_id)
+            .is_some_and(|r| match r.last_data_offset {
+                Some(offset) => h.last_offset() == offset,
+                None => h.is_control() && h.producer_epoch == r.producer_epoch,
+            })
+    }
+
+    /// What stays of the batch at `pos`, as Kafka's cleaner decides (`checkBatchRetention`,
+    /// `shouldRetainRecord`): the records of aborted transactions go; a marker stays until
+    /// its transaction has no data left and then until its delete horizon; other records
+    /// go when superseded, tombstones after their horizon. A batch left without records
+    /// goes, unless it holds its producer's last record: then it stays, empty.
+    fn filter(
+        &self,
+        bytes: &[u8],
+        h: &BatchHeader,
+        path: &Path,
+        pos: u64,
+        txns: &mut TxnTracker,
+    ) -> Result<Filtered> {
+        let bad = |e: crate::error::BatchError| corrupt(path, pos, e);
+        let control = if h.is_control() {
+            Some(control_of(bytes, self.decompress_limit).map_err(bad)?)
+        } else {
+            None
+        };
+        // A marker of a transaction without data left, or a batch of an aborted one.
+        let discardable = match control {
+            Some(c) => txns.on_control(h, c),
+            None => txns.on_data(h),
+        };
+        let horizon_passed = h.has_delete_horizon() && self.now_ms >= h.base_timestamp;
+        let discard = discardable && (control.is_none() || horizon_passed);
+        let last_of_producer = self.is_last_of_producer(h);
+        if h.record_count == 0 {
+            let kept = if last_of_producer {
+                Kept::Verbatim
+            } else {
+                Kept::AlreadyEmpty
+            };
             return Ok(Filtered {
-                kept: Kept::Verbatim,
-                removed: 0,
+                kept,
+                ..Filtered::verbatim()
+            });
+        }
+        if discard {
+            let kept = if last_of_producer {
+                Kept::Rewritten(empty_batch(h)?)
+            } else {
+                Kept::Empty
+            };
+            return Ok(Filtered {
+                kept,
+                removed: u64::try_from(h.record_count).unwrap_or(0),
                 horizon: None,
             });
         }
-        let bad = |e: crate::error::BatchError| corrupt(path, pos, e);
+        if control.is_some() {
+            if !discardable {
+                return Ok(Filtered::verbatim());
+            }
+            // KIP-534: the first cleaning that finds the transaction empty starts the
+            // marker's delete horizon; a consumer that read the data before still meets it.
+            if h.has_delete_horizon() {
+                return Ok(Filtered {
+                    horizon: Some(h.base_timestamp),
+                    ..Filtered::verbatim()
+                });
+            }
+            let horizon = self.now_ms.saturating_add(self.delete_retention_ms);
+            let (_, section) =
+                record::records_of_batch(bytes, self.decompress_limit).map_err(bad)?;
+            let mut raw = Vec::with_capacity(section.len());
+            for r in RecordIter::new(&section, h.record_count) {
+                let r = r.map_err(bad)?;
+                let ts = h.base_timestamp.wrapping_add(r.timestamp_delta);
+                record::rewrite_record_timestamp_delta(r.raw, ts.wrapping_sub(horizon), &mut raw)
+                    .map_err(bad)?;
+            }
+            let attributes = h.attributes | ATTR_DELETE_HORIZON;
+            let rebuilt = rebuild(
+                h,
+                attributes,
+                (horizon, h.max_timestamp),
+                &raw,
+                h.record_count,
+            )?;
+            return Ok(Filtered {
+                kept: Kept::Rewritten(rebuilt),
+                removed: 0,
+                horizon: Some(horizon),
+            });
+        }
         let (_, section) = record::records_of_batch(bytes, self.decompress_limit).map_err(bad)?;
         let horizon_passed = h.has_delete_horizon() && self.now_ms >= h.base_timestamp;
         let mut kept: Vec<RecordRef<'_>> = Vec::new();
@@ -170,6 +284,8 @@ impl Filter<'_> {
         let horizon = kept_tombstone.then_some(base_timestamp);
         let kept = if removed == 0 && !set_horizon {
             Kept::Verbatim
+        } else if kept.is_empty() && last_of_producer {
+            Kept::Rewritten(empty_batch(h)?)
         } else if kept.is_empty() {
             Kept::Empty
         } else {
@@ -212,6 +328,34 @@ impl Filter<'_> {
     }
 }
 
+/// `h` without its records: the same offsets, producer fields and epoch, so that the
+/// producer state and the segment's end offset survive. No max timestamp, so that no
+/// timestamp lookup stops at it; the original one is kept as its base timestamp, which
+/// the producer state reads as the producer's last timestamp
+/// (`ProducerBatch::from_header`). Uncompressed, and without a delete horizon: there is
+/// nothing left to delete.
+fn empty_batch(h: &BatchHeader) -> Result<Vec<u8>> {
+    let base_timestamp = if h.max_timestamp >= 0 && h.record_count > 0 {
+        h.max_timestamp
+    } else {
+        h.base_timestamp
+    };
+    let attributes = h.attributes & !(ATTR_CODEC_MASK | ATTR_DELETE_HORIZON);
+    Ok(BatchBuilder {
+        base_offset: h.base_offset,
+        partition_leader_epoch: h.partition_leader_epoch,
+        attributes,
+        compression: Compression::None,
+        last_offset_delta: h.last_offset_delta,
+        base_timestamp,
+        max_timestamp: NO_TIMESTAMP,
+        producer_id: h.producer_id,
+        producer_epoch: h.producer_epoch,
+        base_sequence: h.base_sequence,
+    }
+    .build(&[], 0)?)
+}
+
 /// A batch with `h`'s offsets, producer fields and epoch around `records`.
 fn rebuild(
     h: &BatchHeader,
@@ -252,13 +396,18 @@ pub(super) struct GroupOutcome {
 pub(super) struct Written {
     pub(super) base_offset: i64,
     pub(super) size: u64,
+    /// What its `.txnindex` holds.
+    pub(super) txn_entries: Vec<AbortedTxn>,
 }
 
+/// Rewrites `group` through `filter`; `txns` follows the whole pass, of which this group is
+/// the next part.
 pub(super) fn clean_group(
     log: &Log,
     cfg: &LogConfig,
     group: &[Arc<Segment>],
     filter: &Filter<'_>,
+    txns: &mut TxnTracker,
     opts: &CleanerOptions,
 ) -> Result<GroupOutcome> {
     let base = group[0].base_offset;
@@ -284,10 +433,11 @@ pub(super) fn clean_group(
             while let Some((pos, bytes)) = reader.next()? {
                 let h =
                     batch::validate_batch(bytes, usize::MAX).map_err(|e| corrupt(&path, pos, e))?;
-                let f = filter.filter(bytes, &h, &path, pos)?;
+                let f = filter.filter(bytes, &h, &path, pos, txns)?;
                 out.records_removed += f.removed;
                 out.horizon = min_opt(out.horizon, f.horizon);
-                if !matches!(f.kept, Kept::Verbatim) && writer.is_none() {
+                let unchanged = matches!(f.kept, Kept::Verbatim | Kept::AlreadyEmpty);
+                if !unchanged && writer.is_none() {
                     writer = Some(CleanedWriter::start_with_prefix(
                         log,
                         cfg,
@@ -309,18 +459,17 @@ pub(super) fn clean_group(
                         pending_empty = None;
                         w.append(&new)?;
                     }
-                    Kept::Empty => pending_empty = Some(h),
+                    Kept::Empty | Kept::AlreadyEmpty => pending_empty = Some(h),
                 }
             }
         }
         if let (Some(h), Some(w)) = (pending_empty, writer.as_mut()) {
-            // No record, no timestamp: no timestamp lookup stops at an empty batch.
-            let stamps = (h.base_timestamp, NO_TIMESTAMP);
-            let empty = rebuild(&h, h.attributes, stamps, &[], 0)?;
-            w.append(&empty)?;
+            w.append(&empty_batch(&h)?)?;
         }
+        // The index entries of the markers this group keeps.
+        let entries = txns.take_kept();
         match writer.take() {
-            Some(w) if w.batches > 0 => Ok(Some(w.finish()?)),
+            Some(w) if w.batches > 0 => Ok(Some(w.finish(entries)?)),
             Some(w) => {
                 w.discard();
                 Ok(None)
@@ -351,7 +500,7 @@ pub(super) fn suffixed(dir: &Path, base: i64, kind: FileKind, suffix: &str) -> P
 /// part way never leaves a `.log.swap` without the rest.
 pub(super) fn remove_leftovers(fs: &dyn Fs, dir: &Path, base: i64, suffix: &str) -> bool {
     let mut ok = true;
-    for kind in [FileKind::Log, FileKind::Index, FileKind::TimeIndex] {
+    for kind in FileKind::ALL {
         let p = suffixed(dir, base, kind, suffix);
         match fs.remove_file(&p) {
             Ok(()) => {}
@@ -449,15 +598,23 @@ impl CleanedWriter {
         Ok(())
     }
 
-    /// Writes the rest and both indexes, all synced.
-    fn finish(mut self) -> Result<Written> {
+    /// Writes the rest, both indexes and the transaction index with `txn_entries`, all
+    /// synced. The transaction index is written even without entries: its swap then tells
+    /// recovery that a `.txnindex` left by the old segments is stale (see `recovery`).
+    fn finish(mut self, txn_entries: Vec<AbortedTxn>) -> Result<Written> {
         self.flush()?;
         self.file
             .sync_data()
             .map_err(|e| LogError::io(&self.path, e))?;
         let (offsets, times) = (self.index.finish())
             .map_err(|e| LogError::io(&self.path, std::io::Error::other(e)))?;
-        for (kind, bytes) in [(FileKind::Index, offsets), (FileKind::TimeIndex, times)] {
+        let txns: Vec<u8> = txn_entries.iter().flat_map(|e| e.encode()).collect();
+        let kinds = [
+            (FileKind::Index, offsets),
+            (FileKind::TimeIndex, times),
+            (FileKind::TxnIndex, txns),
+        ];
+        for (kind, bytes) in kinds {
             let p = suffixed(&self.dir, self.base_offset, kind, files::CLEANED_SUFFIX);
             let f = self
                 .fs
@@ -470,6 +627,7 @@ impl CleanedWriter {
         Ok(Written {
             base_offset: self.base_offset,
             size: self.flushed,
+            txn_entries,
         })
     }
 

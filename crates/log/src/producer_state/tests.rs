@@ -543,3 +543,75 @@ proptest! {
         prop_assert_eq!(back.encode_snapshot(), s.encode_snapshot());
     }
 }
+
+#[test]
+fn the_last_stable_offset_after_a_completion_is_kafkas() {
+    let mut s = ProducerStateManager::new();
+    ok(&mut s, txn(1, 0, 2, 10));
+    ok(&mut s, txn(2, 0, 1, 12));
+    // One append: producer 3 opens a transaction, 1 aborts, 2 commits, 3 aborts. Each
+    // completion sees those completed after it in the same append as still open.
+    let batches = [
+        txn(3, 0, 1, 13),
+        marker(1, 0, 14, true, 0),
+        marker(2, 0, 15, false, 0),
+        marker(3, 0, 16, true, 0),
+    ];
+    let AppendCheck::Valid(update) = s.check_append(&batches).unwrap() else {
+        panic!()
+    };
+    let done: Vec<(i64, i64)> = s
+        .apply_with_lso(update)
+        .into_iter()
+        .map(|(t, lso)| (t.producer_id, lso))
+        .collect();
+    // 1: producer 2's from 12 is the earliest other; 2: producer 3's from 13; 3: none left.
+    assert_eq!(done, vec![(1, 12), (2, 13), (3, 17)]);
+    // Replay gives the same.
+    let mut r = ProducerStateManager::new();
+    r.replay(&txn(1, 0, 1, 0));
+    r.replay(&txn(2, 0, 1, 1));
+    assert_eq!(
+        r.replay_with_lso(&marker(2, 0, 2, true, 0)).map(|(_, l)| l),
+        Some(0)
+    );
+    assert_eq!(
+        r.replay_with_lso(&marker(1, 0, 3, true, 0)).map(|(_, l)| l),
+        Some(4)
+    );
+}
+
+#[test]
+fn last_records_name_each_producers_last_data_batch_and_epoch() {
+    let mut s = ProducerStateManager::new();
+    ok(&mut s, data(0, 0, 2, 0));
+    ok(&mut s, txn(2, 0, 1, 5));
+    ok(&mut s, marker(2, 0, 6, true, 0));
+    ok(&mut s, marker(3, 4, 7, true, 0));
+    let last = s.last_records();
+    let lr = |d, e| LastRecord {
+        last_data_offset: d,
+        producer_epoch: e,
+    };
+    assert_eq!(last[&PID], lr(Some(1), 0));
+    assert_eq!(last[&2], lr(Some(5), 0));
+    assert_eq!(last[&3], lr(None, 4), "only a marker in its epoch");
+}
+
+#[test]
+fn an_emptied_batch_gives_its_base_timestamp_as_the_producers_last() {
+    let b = crate::record::BatchBuilder {
+        producer_id: PID,
+        producer_epoch: 0,
+        base_sequence: 3,
+        last_offset_delta: 2,
+        base_timestamp: 1_234,
+        max_timestamp: -1,
+        ..crate::record::BatchBuilder::new()
+    }
+    .build(&[], 0)
+    .unwrap();
+    let h = BatchHeader::parse(&b).unwrap();
+    let p = ProducerBatch::from_header(&h).unwrap();
+    assert_eq!((p.max_timestamp, p.last_sequence()), (1_234, 5));
+}

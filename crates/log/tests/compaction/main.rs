@@ -1,6 +1,7 @@
 //! Log compaction: what a cleaning pass keeps and drops, when it runs ([`passes`]), the batch
-//! formats it must preserve ([`formats`]), and reopening and crash safety ([`recovery`], on
-//! the simulated disk crashing at every step). The helpers below are shared.
+//! formats it must preserve ([`formats`]), transactions and producer state
+//! ([`transactions`]), and reopening and crash safety ([`recovery`], on the simulated disk
+//! crashing at every step). The helpers below are shared.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -21,6 +22,7 @@ use myelin_log::{
 mod formats;
 mod passes;
 mod recovery;
+mod transactions;
 
 /// A record as read back, with its absolute timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
