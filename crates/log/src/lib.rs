@@ -39,6 +39,6 @@ pub use crate::log::{
     AppendInfo, AppendOptions, LoadReport, LoadState, Log, ReadResult, RetentionOutcome,
 };
 pub use crate::manager::{LogManager, ManagerConfig, StartupReport};
-pub use crate::producer_state::{CompletedTxn, ProducerStateEntry};
+pub use crate::producer_state::{AppendOrigin, CompletedTxn, ProducerStateEntry};
 pub use crate::segment::{FileSlice, RecoveryOutcome};
 pub use crate::txn_index::AbortedTxn;

@@ -21,9 +21,11 @@ use crate::error::{BatchError, LogError, Result};
 use crate::files::{self, FileKind};
 use crate::io::Fs;
 use crate::producer_log::ProducerLog;
-use crate::producer_state::{AppendCheck, ProducerBatch, ProducerStateEntry};
+use crate::producer_state::{AppendCheck, AppendOrigin, ProducerBatch, ProducerStateEntry};
 use crate::segment::{BatchMeta, FileSlice, RecoveryOutcome, Segment};
 
+#[cfg(test)]
+mod tests;
 mod timestamps;
 mod txn;
 
@@ -327,6 +329,20 @@ impl Log {
     /// CRC), and the bytes are written as they are. The append is durable only after a
     /// flush that covers `last_offset` (see [`crate::LogManager::flush_to`]).
     pub fn append(&self, buf: &mut [u8], opts: &AppendOptions) -> Result<AppendInfo> {
+        self.append_with_origin(buf, opts, AppendOrigin::Client)
+    }
+
+    /// [`Self::append`] for `origin`: a [`AppendOrigin::Coordinator`] append (a group
+    /// coordinator's transactional offset commit) may carry a producer id with no sequence,
+    /// and is neither sequence-checked nor deduplicated; its epoch is still checked and its
+    /// batches still open the producer's transaction, as for Kafka's
+    /// `AppendOrigin.COORDINATOR`.
+    pub fn append_with_origin(
+        &self,
+        buf: &mut [u8],
+        opts: &AppendOptions,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
         self.check_online()?;
         let cfg = self.config();
         let mut metas = Vec::new();
@@ -358,8 +374,8 @@ impl Log {
                 max_timestamp = opts.now_ms;
             }
             if h.producer_id >= 0 {
-                // Kafka's LogValidator: an idempotent data batch carries a sequence.
-                if !h.is_control() && h.base_sequence < 0 {
+                // Kafka's LogValidator: a client's idempotent data batch carries a sequence.
+                if origin == AppendOrigin::Client && !h.is_control() && h.base_sequence < 0 {
                     return Err(BatchError::InvalidRecord(format!(
                         "invalid sequence number {} in a batch of producer {}",
                         h.base_sequence, h.producer_id
@@ -411,7 +427,7 @@ impl Log {
                     ..*b
                 })
                 .collect();
-            let check = self.producers.state().check_append(&batches)?;
+            let check = self.producers.state().check_append_from(&batches, origin)?;
             match check {
                 AppendCheck::Valid(update) => Some(update),
                 AppendCheck::Duplicate(original) => {

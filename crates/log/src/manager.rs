@@ -19,6 +19,7 @@ use crate::files;
 use crate::flusher::{DurableWait, Flusher};
 use crate::io::{Fs, OpenMode, RealFs};
 use crate::log::{AppendInfo, AppendOptions, LoadReport, LoadState, Log};
+use crate::producer_state::AppendOrigin;
 
 /// Milliseconds since the Unix epoch.
 pub fn wall_clock_ms() -> i64 {
@@ -644,7 +645,29 @@ impl LogManager {
         buf: &mut [u8],
         opts: &AppendOptions,
     ) -> Result<(AppendInfo, Option<DurableWait>)> {
-        let info = log.append(buf, opts)?;
+        self.append_with_origin(log, buf, opts, AppendOrigin::Client)
+    }
+
+    /// [`Self::append`] for a coordinator of this broker writing to its internal topic
+    /// (Kafka's `AppendOrigin.COORDINATOR`): a transactional batch may carry the producer's
+    /// id and epoch with no sequence (see [`Log::append_with_origin`]).
+    pub fn append_from_coordinator(
+        &self,
+        log: &Arc<Log>,
+        buf: &mut [u8],
+        opts: &AppendOptions,
+    ) -> Result<(AppendInfo, Option<DurableWait>)> {
+        self.append_with_origin(log, buf, opts, AppendOrigin::Coordinator)
+    }
+
+    fn append_with_origin(
+        &self,
+        log: &Arc<Log>,
+        buf: &mut [u8],
+        opts: &AppendOptions,
+        origin: AppendOrigin,
+    ) -> Result<(AppendInfo, Option<DurableWait>)> {
+        let info = log.append_with_origin(buf, opts, origin)?;
         let cfg = log.config();
         let wait = if cfg.durable_acks() {
             self.inner.flusher.request(log, info.last_offset + 1, true)

@@ -31,6 +31,10 @@
 //!    transaction coordinator) closes it and yields a [`CompletedTxn`]; a marker from an
 //!    older coordinator epoch is `TransactionCoordinatorFenced`.
 //!
+//! A coordinator of this broker appending for a producer ([`AppendOrigin::Coordinator`]:
+//! the group coordinator's transactional offset commits, which carry no sequence) skips
+//! rules 1 and 3; rules 2 and 4 apply.
+//!
 //! Batches without a producer id (-1) are not tracked. Replaying the log at open applies
 //! the same updates without the checks, as Kafka does for replication: what is in the log
 //! was accepted once and must be taken as it is.
@@ -376,11 +380,22 @@ impl ProducerAppend {
     }
 }
 
-/// Whether an update comes from a client (checked) or from the log itself (replayed as it
-/// is, like Kafka's REPLICATION origin).
+/// Who appends (Kafka's `AppendOrigin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer: every rule applies.
+    Client,
+    /// A coordinator of this broker writing for a producer (the group coordinator's
+    /// transactional offset commits, with no sequence): no sequence check and no duplicate
+    /// detection; the epoch, transaction and coordinator epoch rules still apply.
+    Coordinator,
+}
+
+/// Whether an update comes from an append (checked as its origin requires) or from the log
+/// itself (replayed as it is, like Kafka's REPLICATION origin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
-    Client,
+    Append(AppendOrigin),
     Replay,
 }
 
@@ -416,13 +431,22 @@ impl ProducerStateManager {
     /// Checks the batches of one append, in order, against the state and against each
     /// other. The batches carry the offsets the append would give them.
     pub fn check_append(&self, batches: &[ProducerBatch]) -> Result<AppendCheck> {
+        self.check_append_from(batches, AppendOrigin::Client)
+    }
+
+    /// [`Self::check_append`] for an append from `origin`.
+    pub fn check_append_from(
+        &self,
+        batches: &[ProducerBatch],
+        origin: AppendOrigin,
+    ) -> Result<AppendCheck> {
         let mut next = ProducerAppend::default();
         for b in batches {
             if b.kind == BatchKind::EmptyControl {
                 continue;
             }
             let current = self.producers.get(&b.producer_id);
-            if b.kind == BatchKind::Data {
+            if b.kind == BatchKind::Data && origin == AppendOrigin::Client {
                 // Against what is written, as Kafka does: a retry repeats a batch the
                 // partition acknowledged (or wrote without acknowledging), never one of
                 // the same request.
@@ -450,7 +474,7 @@ impl ProducerStateManager {
                 &mut next.entries[at],
                 b,
                 known_epoch,
-                Origin::Client,
+                Origin::Append(origin),
                 &mut next.txns,
             )?;
         }
@@ -697,7 +721,7 @@ fn update(
     origin: Origin,
     next: &mut TxnChanges,
 ) -> Result<()> {
-    let checked = origin == Origin::Client;
+    let checked = origin != Origin::Replay;
     if b.kind == BatchKind::EmptyControl {
         return Ok(());
     }
@@ -711,7 +735,7 @@ fn update(
     match b.kind {
         BatchKind::EmptyControl => {}
         BatchKind::Data => {
-            if checked {
+            if origin == Origin::Append(AppendOrigin::Client) {
                 check_sequence(entry, b, known_epoch)?;
             }
             entry.add_batch(b.producer_epoch, b.metadata());

@@ -615,3 +615,65 @@ fn an_emptied_batch_gives_its_base_timestamp_as_the_producers_last() {
     let p = ProducerBatch::from_header(&h).unwrap();
     assert_eq!((p.max_timestamp, p.last_sequence()), (1_234, 5));
 }
+
+#[test]
+fn a_coordinator_append_has_no_sequence_but_keeps_the_epoch_and_transaction_rules() {
+    // The group coordinator's TxnOffsetCommit batches: producer id and epoch, NO_SEQUENCE.
+    let offsets = |epoch: i16, offset: i64| ProducerBatch {
+        producer_id: PID,
+        producer_epoch: epoch,
+        base_sequence: NO_SEQUENCE,
+        base_offset: offset,
+        last_offset: offset + 1,
+        max_timestamp: 1_000 + offset,
+        is_transactional: true,
+        kind: BatchKind::Data,
+    };
+    let coordinator = |s: &mut ProducerStateManager, b: ProducerBatch| {
+        let check = s.check_append_from(&[b], AppendOrigin::Coordinator)?;
+        if let AppendCheck::Valid(update) = &check {
+            s.apply(update.clone());
+        }
+        Ok::<_, LogError>(check)
+    };
+    let mut s = ProducerStateManager::new();
+    assert!(matches!(
+        coordinator(&mut s, offsets(3, 10)),
+        Ok(AppendCheck::Valid(_))
+    ));
+    assert_eq!(s.entry(PID).unwrap().current_txn_first_offset, Some(10));
+    assert_eq!(s.first_unstable_offset(100), Some(10));
+    // A second commit of the same transaction is not a duplicate of the first (a client's
+    // batch with the same (missing) sequences would be).
+    assert!(matches!(
+        s.check_append(&[offsets(3, 12)]),
+        Ok(AppendCheck::Duplicate(_))
+    ));
+    assert!(matches!(
+        coordinator(&mut s, offsets(3, 12)),
+        Ok(AppendCheck::Valid(_))
+    ));
+    assert_eq!(s.entry(PID).unwrap().current_txn_first_offset, Some(10));
+    // A fenced epoch is still refused.
+    assert!(matches!(
+        coordinator(&mut s, offsets(2, 14)),
+        Err(LogError::InvalidProducerEpoch {
+            producer_epoch: 2,
+            current_epoch: 3,
+            ..
+        })
+    ));
+    // So is a non-transactional batch while the transaction is open.
+    let plain = ProducerBatch {
+        is_transactional: false,
+        ..offsets(3, 14)
+    };
+    assert!(matches!(
+        coordinator(&mut s, plain),
+        Err(LogError::InvalidTxnState { .. })
+    ));
+    // The marker closes the transaction.
+    ok(&mut s, marker(PID, 3, 14, false, 0));
+    assert_eq!(s.entry(PID).unwrap().current_txn_first_offset, None);
+    assert_eq!(s.first_unstable_offset(100), None);
+}
