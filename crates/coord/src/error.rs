@@ -116,4 +116,17 @@ pub enum GroupError {
     /// The request is malformed for its API (INVALID_REQUEST); `reason` is Kafka's message.
     #[error("invalid request: {reason}")]
     InvalidRequest { reason: String },
+
+    /// A TxnOffsetCommit from a producer epoch older than the one `__consumer_offsets`
+    /// last saw for the producer: a fenced zombie (INVALID_PRODUCER_EPOCH).
+    #[error("producer {producer_id} epoch {producer_epoch} is fenced by a newer epoch")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        producer_epoch: i16,
+    },
+
+    /// OffsetFetch with `require_stable`: the partition has transactional offsets whose
+    /// transaction has not ended (UNSTABLE_OFFSET_COMMIT; the client retries).
+    #[error("the partition has pending transactional offsets")]
+    UnstableOffsetCommit,
 }

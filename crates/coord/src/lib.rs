@@ -27,6 +27,7 @@ pub mod offsets;
 pub mod records;
 pub mod service;
 pub mod txn;
+pub mod txn_service;
 
 #[cfg(test)]
 mod tests;

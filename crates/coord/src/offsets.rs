@@ -5,9 +5,12 @@
 //! A commit is two steps so that offsets are durable before they are visible or
 //! acknowledged: [`ClassicGroup::prepare_commit`] validates and stamps the offsets, the
 //! server writes them to `__consumer_offsets`, then [`ClassicGroup::complete_commit`] applies
-//! them (also the path for records replayed while loading).
+//! them (also the path for records replayed while loading). A transactional commit
+//! (TxnOffsetCommit) is validated and stamped by [`ClassicGroup::prepare_txn_commit`]; the
+//! service keeps its offsets pending until the producer's transaction ends and applies them
+//! with `complete_commit` only if it commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::GroupState;
 use crate::error::GroupError;
@@ -140,26 +143,56 @@ impl ClassicGroup {
         Ok(())
     }
 
-    /// Validates an OffsetCommit and stamps its offsets with `now_ms`; renews the member's
-    /// session. `retention_ms` is the request's `retention_time` (None for -1, the broker's
-    /// default). Nothing is visible until [`ClassicGroup::complete_commit`].
-    ///
-    /// A commit to a group the coordinator does not know is legal only as a simple commit
-    /// (generation < 0): the server creates an Empty group for it first, else answers
-    /// IllegalGeneration.
-    pub fn prepare_commit(
-        &mut self,
+    /// TxnOffsetCommit validation (Kafka's `validateOffsetCommit` with `isTransactional`):
+    /// as [`Self::validate_offset_commit`], except that a commit naming no member, no
+    /// instance and generation -1 (TxnOffsetCommit before v3, which has no such fields) is
+    /// accepted whatever the group's state, and that a commit during CompletingRebalance is
+    /// not refused.
+    pub fn validate_txn_offset_commit(
+        &self,
         member_id: &str,
         group_instance_id: Option<&str>,
         generation_id: i32,
-        retention_ms: Option<i64>,
+    ) -> Result<(), GroupError> {
+        if self.state() == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if generation_id < 0 && self.state() == GroupState::Empty {
+            return Ok(());
+        }
+        if generation_id >= 0 || !member_id.is_empty() || group_instance_id.is_some() {
+            self.validate_member(member_id, group_instance_id)?;
+            if generation_id != self.generation_id() {
+                return Err(self.illegal_generation(generation_id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a TxnOffsetCommit ([`Self::validate_txn_offset_commit`]) and stamps its
+    /// offsets with `now_ms`, as Kafka does: no expire time, no session renewal. The
+    /// offsets are written to `__consumer_offsets` in the producer's transaction and
+    /// applied with [`ClassicGroup::complete_commit`] once it commits.
+    pub fn prepare_txn_commit(
+        &self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
         commits: Vec<OffsetCommit>,
         now_ms: i64,
     ) -> Result<CommitOutcome, GroupError> {
-        self.validate_offset_commit(member_id, group_instance_id, generation_id)?;
-        if !self.is_empty() {
-            self.renew(member_id, now_ms);
-        }
+        self.validate_txn_offset_commit(member_id, group_instance_id, generation_id)?;
+        Ok(self.stamp_commits(commits, None, now_ms))
+    }
+
+    /// Stamps accepted commits with `now_ms` (and an expire time from `retention_ms`);
+    /// refuses metadata over `offset.metadata.max.bytes` partition by partition.
+    fn stamp_commits(
+        &self,
+        commits: Vec<OffsetCommit>,
+        retention_ms: Option<i64>,
+        now_ms: i64,
+    ) -> CommitOutcome {
         let max = self.config().offset_metadata_max_bytes;
         let mut outcome = CommitOutcome {
             accepted: Vec::with_capacity(commits.len()),
@@ -184,7 +217,30 @@ impl ClassicGroup {
                 },
             ));
         }
-        Ok(outcome)
+        outcome
+    }
+
+    /// Validates an OffsetCommit and stamps its offsets with `now_ms`; renews the member's
+    /// session. `retention_ms` is the request's `retention_time` (None for -1, the broker's
+    /// default). Nothing is visible until [`ClassicGroup::complete_commit`].
+    ///
+    /// A commit to a group the coordinator does not know is legal only as a simple commit
+    /// (generation < 0): the server creates an Empty group for it first, else answers
+    /// IllegalGeneration.
+    pub fn prepare_commit(
+        &mut self,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+        retention_ms: Option<i64>,
+        commits: Vec<OffsetCommit>,
+        now_ms: i64,
+    ) -> Result<CommitOutcome, GroupError> {
+        self.validate_offset_commit(member_id, group_instance_id, generation_id)?;
+        if !self.is_empty() {
+            self.renew(member_id, now_ms);
+        }
+        Ok(self.stamp_commits(commits, retention_ms, now_ms))
     }
 
     /// Applies offsets once written (or replayed from `__consumer_offsets` while loading).
@@ -288,12 +344,25 @@ impl ClassicGroup {
     /// subscription, which the server may decode and handle). An Empty group left without
     /// offsets becomes Dead.
     pub fn expire_offsets(&mut self, now_ms: i64) -> ExpiredOffsets {
+        self.expire_offsets_except(now_ms, &BTreeSet::new())
+    }
+
+    /// [`Self::expire_offsets`], sparing `pending`: the partitions with transactional
+    /// offsets waiting for their transaction's outcome. Their committed offsets do not
+    /// expire yet, and a group with any does not become Dead (Kafka's
+    /// `cleanupExpiredOffsets`).
+    pub fn expire_offsets_except(
+        &mut self,
+        now_ms: i64,
+        pending: &BTreeSet<TopicPartition>,
+    ) -> ExpiredOffsets {
         let retention = self.config().offsets_retention_ms;
         let empty_since = (self.state() == GroupState::Empty).then(|| self.state_timestamp_ms());
         let expired: Vec<TopicPartition> = self
             .offsets
             .offsets
             .iter()
+            .filter(|(tp, _)| !pending.contains(*tp))
             .filter(|(_, o)| match (o.expire_timestamp_ms, empty_since) {
                 (Some(at), _) => now_ms >= at,
                 // Deliberately the later of the two, so that a fresh simple commit to a long
@@ -306,8 +375,10 @@ impl ClassicGroup {
         for tp in &expired {
             self.offsets.offsets.remove(tp);
         }
-        let group_dead =
-            self.state() == GroupState::Empty && self.offsets.is_empty() && self.is_empty();
+        let group_dead = self.state() == GroupState::Empty
+            && self.offsets.is_empty()
+            && self.is_empty()
+            && pending.is_empty();
         if group_dead {
             self.transition(GroupState::Dead, now_ms);
         }

@@ -127,6 +127,7 @@ impl Config {
             .group
             .validate()
             .and_then(|()| coordinator.consumer.validate())
+            .and_then(|()| view.txn_settings().validate())
             .map_err(|e| {
                 named(
                     "",

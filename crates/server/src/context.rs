@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::RequestHeader;
 use myelin_cluster::{MetadataStore, PartitionManager};
+use myelin_coord::txn_service::TxnCoordinator;
 use myelin_coord::GroupCoordinator;
 
 use crate::config::Config;
@@ -37,6 +38,8 @@ pub struct ServerContext {
     pub groups: Arc<GroupCoordinator>,
     /// Producer ids for InitProducerId.
     pub producer_ids: crate::producer_ids::ProducerIds,
+    /// The transaction coordinator.
+    pub txns: Arc<TxnCoordinator>,
 }
 
 impl ServerContext {
@@ -73,12 +76,21 @@ impl ServerContext {
         let settings =
             crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
                 .coordinator_settings();
+        let txn_settings =
+            crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
+                .txn_settings();
         let groups = GroupCoordinator::new(partitions.clone(), settings).map_err(|reason| {
             crate::config::ConfigError {
                 name: "group coordinator",
                 reason,
             }
         })?;
+        let txns = TxnCoordinator::new(partitions.clone(), groups.clone(), txn_settings).map_err(
+            |reason| crate::config::ConfigError {
+                name: "transaction coordinator",
+                reason,
+            },
+        )?;
         Ok(Arc::new(Self {
             config,
             metadata,
@@ -89,6 +101,7 @@ impl ServerContext {
             fetch_sessions,
             groups,
             producer_ids: crate::producer_ids::ProducerIds::default(),
+            txns,
         }))
     }
 }

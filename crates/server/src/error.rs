@@ -5,6 +5,7 @@ use std::io;
 
 use kafka_protocol::ResponseError;
 use myelin_cluster::{MetadataError, StateError};
+use myelin_coord::txn::TxnError;
 use myelin_coord::GroupError;
 use myelin_log::{BatchError, CodecError, LogError};
 
@@ -91,6 +92,28 @@ pub fn group_error_code(error: &GroupError) -> ResponseError {
         GroupError::UnreleasedInstanceId { .. } => ResponseError::UnreleasedInstanceId,
         GroupError::UnsupportedAssignor { .. } => ResponseError::UnsupportedAssignor,
         GroupError::InvalidRequest { .. } => ResponseError::InvalidRequest,
+        GroupError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
+    }
+}
+
+/// The Kafka error for a transaction coordinator refusal. `fenced_is_epoch`: the request
+/// version predates PRODUCER_FENCED (KIP-588), which is then answered as
+/// INVALID_PRODUCER_EPOCH.
+pub fn txn_error_code(error: &TxnError, fenced_is_epoch: bool) -> ResponseError {
+    match error {
+        TxnError::InvalidRequest { .. } => ResponseError::InvalidRequest,
+        TxnError::InvalidTransactionTimeout { .. } => ResponseError::InvalidTransactionTimeout,
+        TxnError::ConcurrentTransactions { .. } => ResponseError::ConcurrentTransactions,
+        TxnError::ProducerFenced { .. } if fenced_is_epoch => ResponseError::InvalidProducerEpoch,
+        TxnError::ProducerFenced { .. } => ResponseError::ProducerFenced,
+        TxnError::InvalidProducerIdMapping { .. } => ResponseError::InvalidProducerIdMapping,
+        TxnError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+        TxnError::TransactionAbortable => ResponseError::TransactionAbortable,
+        TxnError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+        TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        TxnError::IllegalState { .. } => ResponseError::UnknownServerError,
     }
 }
 

@@ -55,6 +55,11 @@ pub async fn run(listener: TcpListener, server: Arc<ServerContext>, shutdown: im
     let timer = tokio::spawn(l.server.groups.clone().run_timer(async move {
         let _ = timer_stop.changed().await;
     }));
+    // The transaction coordinator's: completions after a crash, timeouts, id expiry.
+    let mut txn_timer_stop = l.notify_shutdown.subscribe();
+    let txn_timer = tokio::spawn(l.server.txns.clone().run_timer(async move {
+        let _ = txn_timer_stop.changed().await;
+    }));
     tokio::select! {
         () = l.accept_loop() => {}
         _ = shutdown => tracing::info!("Kafka listener shutting down"),
@@ -70,6 +75,7 @@ pub async fn run(listener: TcpListener, server: Arc<ServerContext>, shutdown: im
     let _ = all_closed.recv().await;
     drop(notify_shutdown);
     let _ = timer.await;
+    let _ = txn_timer.await;
     tracing::info!("Kafka listener stopped");
 }
 

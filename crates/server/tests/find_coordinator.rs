@@ -5,6 +5,8 @@
 
 mod common;
 
+const TXN_TOPIC: &str = "__transaction_state";
+
 use std::collections::BTreeMap;
 
 use common::groups::{s, COORDINATOR_NOT_AVAILABLE, NONE};
@@ -110,37 +112,32 @@ async fn every_version_finds_this_broker_for_a_group() {
 }
 
 #[tokio::test]
-async fn transactional_ids_have_no_coordinator_yet() {
+async fn transactional_ids_are_coordinated_here() {
     let server = TestServer::start(config()).await;
     let mut client = server.connect().await;
+    assert!(server.partitions.partitions_of(TXN_TOPIC).is_empty());
     for version in 1..=3i16 {
         assert_eq!(
             find_one(&mut client, version, "txn", 1).await,
-            (COORDINATOR_NOT_AVAILABLE, -1, String::new(), -1),
+            (NONE, 0, "broker.test".to_string(), 19092),
             "v{version}"
         );
     }
     assert_eq!(
         find_batch(&mut client, &["t1", "t2"], 1).await,
-        [
-            (
-                "t1".to_string(),
-                COORDINATOR_NOT_AVAILABLE,
-                -1,
-                String::new(),
-                -1
-            ),
-            (
-                "t2".to_string(),
-                COORDINATOR_NOT_AVAILABLE,
-                -1,
-                String::new(),
-                -1
-            ),
-        ]
+        ["t1", "t2"]
+            .iter()
+            .map(|k| (k.to_string(), NONE, 0, "broker.test".to_string(), 19092))
+            .collect::<Vec<_>>()
     );
-    // A transactional lookup creates no offsets topic.
+    // The first transactional lookup created __transaction_state (and no offsets topic).
+    assert!(!server.partitions.partitions_of(TXN_TOPIC).is_empty());
     assert!(server.partitions.partitions_of(OFFSETS_TOPIC).is_empty());
+    // An empty transactional id has no coordinator.
+    assert_eq!(
+        find_one(&mut client, 3, "", 1).await.0,
+        COORDINATOR_NOT_AVAILABLE
+    );
     server.stop().await;
 }
 

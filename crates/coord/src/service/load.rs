@@ -10,13 +10,24 @@
 //! versions) are skipped and counted;
 //! a record whose key or value does not decode is skipped with a warning rather than
 //! failing the whole partition, since one unreadable group must not take every other
-//! group of the partition offline. Control batches (transaction markers) are skipped.
+//! group of the partition offline.
+//!
+//! Transactions: the offset commits of a transactional batch become pending offsets of its
+//! producer, not committed ones; a COMMIT or ABORT marker (a control batch whose record key
+//! is version int16 + type int16, 0 abort and 1 commit) applies or drops that producer's
+//! pending offsets, as [`super::GroupCoordinator::complete_txn_offsets`] does live. What is
+//! still pending at the end stays pending: the transaction coordinator completes it after
+//! its own load.
+
+use std::collections::HashMap;
 
 use myelin_log::batch::BatchIter;
+use myelin_log::producer_state::EndTxnMarker;
 use myelin_log::record::{records_of_batch, RecordIter};
 
-use super::shard::{Shard, Slot};
-use std::collections::HashMap;
+use super::shard::{ShardState, Slot};
+use super::txn_offsets::PendingOffset;
+use super::Shard;
 
 use super::OFFSETS_TOPIC;
 use crate::config::GroupConfig;
@@ -35,6 +46,8 @@ pub(crate) struct LoadReport {
     pub records: u64,
     pub groups: usize,
     pub offsets: usize,
+    /// Transactional offsets still pending at the end.
+    pub pending: usize,
     /// Records skipped: unknown types or undecodable.
     pub skipped: u64,
 }
@@ -69,8 +82,29 @@ pub(crate) fn load_shard(
                 records_of_batch(batch, MAX_INFLATED).map_err(|e| e.to_string())?;
             next = header.last_offset() + 1;
             if header.is_control() {
+                if header.producer_id >= 0 {
+                    let marker = RecordIter::new(&records, header.record_count)
+                        .next()
+                        .and_then(Result::ok)
+                        .map(|r| EndTxnMarker::parse(r.key, r.value));
+                    match marker {
+                        Some(Ok(m)) => {
+                            state.complete_txn(header.producer_id, !m.is_abort);
+                        }
+                        Some(Err(e)) => tracing::warn!(
+                            error = %e,
+                            offset = header.base_offset,
+                            "skipping an unreadable transaction marker in {OFFSETS_TOPIC}"
+                        ),
+                        // The cleaner emptied it: its transaction is long decided.
+                        None => {}
+                    }
+                }
                 continue;
             }
+            // The producer whose transaction holds these records, if any.
+            let txn_producer = (header.is_transactional() && header.producer_id >= 0)
+                .then_some(header.producer_id);
             for record in RecordIter::new(&records, header.record_count) {
                 let record = record.map_err(|e| e.to_string())?;
                 let at = header.base_offset + i64::from(record.offset_delta);
@@ -80,11 +114,11 @@ pub(crate) fn load_shard(
                     continue;
                 };
                 if !replay(
-                    &mut state.groups,
+                    &mut state,
                     &mut builders,
                     key,
                     record.value,
-                    at,
+                    (at, txn_producer),
                     (config, consumer_config),
                     seed,
                     now_ms,
@@ -109,19 +143,21 @@ pub(crate) fn load_shard(
     }
     report.groups = state.groups.len();
     report.offsets = state.groups.values().map(|s| s.group.offsets().len()).sum();
+    report.pending = state.txn_offsets.len();
     drop(state);
     shard.set_loaded();
     Ok(report)
 }
 
-/// Applies one record; false when it was skipped.
+/// Applies one record written at offset `at`, in the transaction of `txn_producer` if any;
+/// false when it was skipped.
 #[allow(clippy::too_many_arguments)]
 fn replay(
-    groups: &mut super::Groups,
+    state: &mut ShardState,
     builders: &mut HashMap<String, ConsumerGroupBuilder>,
     key: &[u8],
     value: Option<&[u8]>,
-    at: i64,
+    (at, txn_producer): (i64, Option<i64>),
     (config, consumer_config): (&GroupConfig, &ConsumerGroupConfig),
     seed: u64,
     now_ms: i64,
@@ -140,21 +176,35 @@ fn replay(
             partition,
             value: Some(committed),
         } => {
-            let slot = groups
+            let slot = state
+                .groups
                 .entry(group.clone())
                 .or_insert_with(|| Slot::new(new_group(&group)));
-            slot.apply_commits(at, [(partition, committed)]);
+            match txn_producer {
+                None => slot.apply_commits(at, [(partition, committed)]),
+                Some(producer_id) => {
+                    let pending = PendingOffset {
+                        record_offset: at,
+                        committed,
+                    };
+                    state
+                        .txn_offsets
+                        .add(producer_id, &group, partition, pending);
+                }
+            }
         }
         GroupRecord::OffsetCommit {
             group,
             partition,
             value: None,
         } => {
-            if let Some(slot) = groups.get_mut(&group) {
+            // A tombstone supersedes pending transactional offsets too, as in Kafka.
+            state.txn_offsets.remove_partition(&group, &partition);
+            if let Some(slot) = state.groups.get_mut(&group) {
                 slot.group.remove_offset(&partition);
                 slot.applied.remove(&partition);
-                drop_if_empty(groups, &group);
             }
+            drop_if_empty(state, &group);
         }
         GroupRecord::GroupMetadata {
             group,
@@ -162,7 +212,8 @@ fn replay(
         } => {
             let restored =
                 ClassicGroup::from_metadata_value(&group, config.clone(), seed, meta, now_ms);
-            let slot = groups
+            let slot = state
+                .groups
                 .entry(group.clone())
                 .or_insert_with(|| Slot::new(new_group(&group)));
             let offsets = std::mem::take(&mut slot.group.offsets);
@@ -170,11 +221,11 @@ fn replay(
             slot.group.offsets = offsets;
         }
         GroupRecord::GroupMetadata { group, value: None } => {
-            if let Some(slot) = groups.get_mut(&group) {
+            if let Some(slot) = state.groups.get_mut(&group) {
                 let offsets = std::mem::take(&mut slot.group.offsets);
                 slot.group = new_group(&group);
                 slot.group.offsets = offsets;
-                drop_if_empty(groups, &group);
+                drop_if_empty(state, &group);
             }
         }
         // KIP-848 consumer group records are not loaded yet: skipped, as before.
@@ -189,12 +240,13 @@ fn replay(
     true
 }
 
-/// Forgets a group left with no members, no generation and no offsets.
-fn drop_if_empty(groups: &mut super::Groups, group_id: &str) {
-    let empty = groups.get(group_id).is_some_and(|s| {
+/// Forgets a group left with no members, no generation and no offsets, pending ones
+/// included.
+fn drop_if_empty(state: &mut ShardState, group_id: &str) {
+    let empty = state.groups.get(group_id).is_some_and(|s| {
         s.group.is_empty() && s.group.offsets().is_empty() && s.group.generation_id() == 0
-    });
+    }) && !state.txn_offsets.has_group(group_id);
     if empty {
-        groups.remove(group_id);
+        state.groups.remove(group_id);
     }
 }

@@ -15,10 +15,15 @@
 //! At start the shards replay their partitions (the records of [`crate::records`]) before
 //! any request is answered; a shard that is not loaded answers COORDINATOR_LOAD_IN_PROGRESS.
 //! The topic itself is created on first use (FindCoordinator for a group), as Kafka does.
+//!
+//! Transactional offset commits (TxnOffsetCommit) are written as the producer's
+//! transactional batches and stay pending until the transaction coordinator completes the
+//! transaction in the partition: see `txn_offsets.rs`.
 
 mod load;
-mod shard;
+pub(crate) mod shard;
 mod stats;
+mod txn_offsets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -222,6 +227,7 @@ impl GroupCoordinator {
                     records = report.records,
                     groups = report.groups,
                     offsets = report.offsets,
+                    pending_txn_offsets = report.pending,
                     skipped = report.skipped,
                     "loaded group coordinator state"
                 );
@@ -388,7 +394,7 @@ impl GroupCoordinator {
             }
             (immediate, pending, effects)
         };
-        effects.complete(&shard).await;
+        effects.complete().await;
         match (immediate, pending) {
             (Some(r), _) => r,
             (None, Some(rx)) => rx.await.unwrap_or(Err(GroupError::RebalanceInProgress)),
@@ -429,7 +435,7 @@ impl GroupCoordinator {
             let effects = shard.effects(&mut state, group_id, outcome.replies, outcome.persist);
             (immediate, pending, effects)
         };
-        effects.complete(&shard).await;
+        effects.complete().await;
         match (immediate, pending) {
             (Some(r), _) => r,
             (None, Some(rx)) => rx.await.unwrap_or(Err(GroupError::RebalanceInProgress)),
@@ -479,7 +485,7 @@ impl GroupCoordinator {
             let effects = shard.effects(&mut state, group_id, outcome.replies, outcome.persist);
             (outcome.response, effects)
         };
-        effects.complete(&shard).await;
+        effects.complete().await;
         Ok(results)
     }
 
@@ -543,7 +549,7 @@ impl GroupCoordinator {
             (outcome, written)
         };
         let written = match written {
-            Ok(w) => w.durable(&shard).await,
+            Ok(w) => w.wait().await,
             Err(e) => Err(e),
         };
         let mut results: Vec<PartitionResult> = Vec::new();
@@ -620,6 +626,10 @@ impl GroupCoordinator {
             for tp in &removed {
                 slot.applied.remove(tp);
             }
+            for tp in &removed {
+                // The tombstone supersedes pending transactional offsets, as its replay does.
+                state.txn_offsets.remove_partition(group_id, tp);
+            }
             state.forget_if_unused(group_id);
             let written =
                 shard::encode_all(&removed, |tp| shard::offset_record(group_id, tp, None))
@@ -627,7 +637,7 @@ impl GroupCoordinator {
             (refused, written)
         };
         match written {
-            Ok(w) => w.durable(&shard).await.map(|_| ()),
+            Ok(w) => w.wait().await.map(|_| ()),
             Err(e) => Err(e),
         }
         .map_err(|e| {
@@ -637,7 +647,8 @@ impl GroupCoordinator {
         Ok(refused)
     }
 
-    /// DeleteGroups for one group: an Empty group's metadata and offsets are tombstoned.
+    /// DeleteGroups for one group: an Empty group's metadata and offsets (pending
+    /// transactional ones included) are tombstoned.
     pub async fn delete_group(&self, group_id: &str) -> Result<(), GroupError> {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
@@ -651,7 +662,7 @@ impl GroupCoordinator {
                     group_id: group_id.to_string(),
                 });
             };
-            let offsets: Vec<TopicPartition> = slot
+            let mut offsets: Vec<TopicPartition> = slot
                 .group
                 .offsets()
                 .iter()
@@ -666,6 +677,13 @@ impl GroupCoordinator {
             };
             slot.group.delete(now)?;
             state.groups.remove(group_id);
+            // Pending transactional offsets go too, with a tombstone for each partition that
+            // has no committed one (Kafka's `deleteAllOffsets`).
+            for tp in state.txn_offsets.remove_group(group_id) {
+                if !offsets.contains(&tp) {
+                    offsets.push(tp);
+                }
+            }
             let tombstones = offsets.iter().map(Some).chain([None]);
             shard::encode_all(tombstones, |tp| match tp {
                 Some(tp) => shard::offset_record(group_id, tp, None),
@@ -680,7 +698,7 @@ impl GroupCoordinator {
             .and_then(|records| shard.write(&records, now))
         };
         match written {
-            Ok(w) => w.durable(&shard).await.map(|_| ()),
+            Ok(w) => w.wait().await.map(|_| ()),
             Err(e) => Err(e),
         }
         .map_err(|e| {
@@ -753,7 +771,7 @@ impl GroupCoordinator {
         // Kafka answers a heartbeat once the records it wrote are committed.
         if let Some(written) = written {
             let durable = match written {
-                Ok(w) => w.durable(&shard).await.map(|_| ()),
+                Ok(w) => w.wait().await.map(|_| ()),
                 Err(e) => Err(e),
             };
             if let Err(e) = durable {
@@ -949,7 +967,7 @@ impl GroupCoordinator {
                 }
             }
             for effects in pending {
-                effects.complete(shard).await;
+                effects.complete().await;
             }
         }
     }
@@ -1001,10 +1019,10 @@ impl Effects {
     /// Waits for the records to be durable, then delivers the answers. When the write
     /// failed, SyncGroup answers become COORDINATOR_NOT_AVAILABLE (the assignment was not
     /// stored) and the members rejoin.
-    async fn complete(self, shard: &Shard) {
+    async fn complete(self) {
         let failed = match self.written {
             None => false,
-            Some(Ok(w)) => match w.durable(shard).await {
+            Some(Ok(w)) => match w.wait().await {
                 Ok(_) => false,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot write group metadata");

@@ -11,6 +11,7 @@ use myelin_log::{AppendOptions, DurableWait, LogError};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
+use super::txn_offsets::TxnOffsets;
 use super::{route_replies, Effects, Groups};
 use crate::api::{JoinResponse, Reply, SyncResponse};
 use crate::config::GroupState;
@@ -80,8 +81,22 @@ impl Slot {
         first_offset: i64,
         commits: impl IntoIterator<Item = (TopicPartition, CommittedOffset)>,
     ) {
+        self.apply_commits_at(
+            (first_offset..)
+                .zip(commits)
+                .map(|(offset, (tp, committed))| (offset, tp, committed)),
+        );
+    }
+
+    /// Applies commits, each with the offset of its record (a committed transaction's
+    /// offsets are older records than the plain commits since), skipping partitions that a
+    /// later record already set: Kafka keeps the commit of the latest record.
+    pub(crate) fn apply_commits_at(
+        &mut self,
+        commits: impl IntoIterator<Item = (i64, TopicPartition, CommittedOffset)>,
+    ) {
         let mut fresh = Vec::new();
-        for (offset, (tp, committed)) in (first_offset..).zip(commits) {
+        for (offset, tp, committed) in commits {
             let newer = self.applied.get(&tp).is_some_and(|&at| at > offset);
             if !newer {
                 self.applied.insert(tp.clone(), offset);
@@ -96,6 +111,8 @@ impl Slot {
 #[derive(Debug, Default)]
 pub(crate) struct ShardState {
     pub(crate) groups: Groups,
+    /// Transactional offsets written to this partition whose transaction has not ended.
+    pub(crate) txn_offsets: TxnOffsets,
 }
 
 impl ShardState {
@@ -113,11 +130,13 @@ impl ShardState {
     /// Whether [`Self::forget_if_unused`] would forget the group now.
     pub(crate) fn is_unused(&self, group_id: &str) -> bool {
         self.groups.get(group_id).is_some_and(Slot::is_unused)
+            && !self.txn_offsets.has_group(group_id)
     }
 
     /// Forgets a group that holds nothing worth keeping: Empty or Dead, no members, no
-    /// offsets, never through a generation, nobody waiting. Such a group was created by a
-    /// request that failed and has no record on disk.
+    /// offsets (pending transactional ones included), never through a generation, nobody
+    /// waiting. Such a group was created by a request that failed and has no record on
+    /// disk.
     pub(crate) fn forget_if_unused(&mut self, group_id: &str) {
         if self.is_unused(group_id) {
             self.groups.remove(group_id);
@@ -176,22 +195,105 @@ pub struct Shard {
     loaded: AtomicBool,
 }
 
+/// Who a coordinator's batch is written for: nobody (plain records), or a producer's
+/// transaction (transactional records, a COMMIT/ABORT marker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchProducer {
+    pub(crate) producer_id: i64,
+    pub(crate) producer_epoch: i16,
+    /// The batch attributes' transactional and control bits.
+    pub(crate) attributes: i16,
+}
+
+impl BatchProducer {
+    pub(crate) const NONE: BatchProducer = BatchProducer {
+        producer_id: -1,
+        producer_epoch: -1,
+        attributes: 0,
+    };
+}
+
+/// Appends `records` to `partition`, in batches of at most [`MAX_BATCH_BYTES`], for
+/// `producer`, as a coordinator appends (Kafka's `AppendOrigin.COORDINATOR`: a producer's
+/// batch carries no sequence). A transactional batch is never split: its records get
+/// consecutive offsets, and Kafka writes one batch per TxnOffsetCommit. The caller
+/// serializes appends that must keep an order.
+pub(crate) fn append_records(
+    logs: &myelin_log::LogManager,
+    partition: &Arc<Partition>,
+    records: &[KeyValue],
+    now_ms: i64,
+    producer: BatchProducer,
+) -> Result<Written, WriteError> {
+    let mut first_offset = None;
+    let mut waits = Vec::new();
+    let mut raw = Vec::new();
+    let mut count: i32 = 0;
+    let mut flush = |raw: &mut Vec<u8>, count: &mut i32| -> Result<(), LogError> {
+        if *count == 0 {
+            return Ok(());
+        }
+        let builder = BatchBuilder {
+            base_timestamp: now_ms,
+            max_timestamp: now_ms,
+            last_offset_delta: *count - 1,
+            producer_id: producer.producer_id,
+            producer_epoch: producer.producer_epoch,
+            attributes: producer.attributes,
+            ..BatchBuilder::new()
+        };
+        let mut batch = builder.build(raw, *count).map_err(LogError::from)?;
+        let opts = AppendOptions {
+            leader_epoch: partition.leader_epoch,
+            now_ms,
+        };
+        let (info, wait) = logs.append_from_coordinator(&partition.log, &mut batch, &opts)?;
+        first_offset.get_or_insert(info.base_offset);
+        match wait {
+            Some(w) => waits.push(w),
+            None => partition.notify_data(),
+        }
+        raw.clear();
+        *count = 0;
+        Ok(())
+    };
+    for (key, value) in records {
+        encode_record(&mut raw, 0, 0, count, Some(key), value.as_deref(), &[]);
+        count += 1;
+        if raw.len() >= MAX_BATCH_BYTES && producer.producer_id < 0 {
+            flush(&mut raw, &mut count)?;
+        }
+    }
+    flush(&mut raw, &mut count)?;
+    Ok(Written {
+        first_offset: first_offset.unwrap_or(-1),
+        partition: partition.clone(),
+        waits,
+    })
+}
+
 /// Records appended, not yet known durable.
 #[derive(Debug)]
 pub(crate) struct Written {
     first_offset: i64,
+    partition: Arc<Partition>,
     waits: Vec<DurableWait>,
 }
 
 impl Written {
+    /// The offset of the first record (-1 when nothing was written), known at once.
+    pub(crate) fn first_offset(&self) -> i64 {
+        self.first_offset
+    }
+
     /// Waits until the records are durable; returns the offset of the first.
-    pub(crate) async fn durable(self, shard: &Shard) -> Result<i64, WriteError> {
+    pub(crate) async fn wait(self) -> Result<i64, WriteError> {
         let any = !self.waits.is_empty();
         for w in self.waits {
             w.await?;
         }
         if any {
-            shard.partition.notify_data();
+            self.partition.notify_data();
         }
         Ok(self.first_offset)
     }
@@ -232,48 +334,30 @@ impl Shard {
     /// Called with the shard locked, so that the log holds changes in the order they were
     /// made. Nothing to write is `Ok` with no waits.
     pub(crate) fn write(&self, records: &[KeyValue], now_ms: i64) -> Result<Written, WriteError> {
-        let logs = self.partition_logs();
-        let mut first_offset = None;
-        let mut waits = Vec::new();
-        let mut raw = Vec::new();
-        let mut count: i32 = 0;
-        let mut flush = |raw: &mut Vec<u8>, count: &mut i32| -> Result<(), LogError> {
-            if *count == 0 {
-                return Ok(());
-            }
-            let builder = BatchBuilder {
-                base_timestamp: now_ms,
-                max_timestamp: now_ms,
-                last_offset_delta: *count - 1,
-                ..BatchBuilder::new()
-            };
-            let mut batch = builder.build(raw, *count).map_err(LogError::from)?;
-            let opts = AppendOptions {
-                leader_epoch: self.partition.leader_epoch,
-                now_ms,
-            };
-            let (info, wait) = logs.append(&self.partition.log, &mut batch, &opts)?;
-            first_offset.get_or_insert(info.base_offset);
-            match wait {
-                Some(w) => waits.push(w),
-                None => self.partition.notify_data(),
-            }
-            raw.clear();
-            *count = 0;
-            Ok(())
-        };
-        for (key, value) in records {
-            encode_record(&mut raw, 0, 0, count, Some(key), value.as_deref(), &[]);
-            count += 1;
-            if raw.len() >= MAX_BATCH_BYTES {
-                flush(&mut raw, &mut count)?;
-            }
-        }
-        flush(&mut raw, &mut count)?;
-        Ok(Written {
-            first_offset: first_offset.unwrap_or(-1),
-            waits,
-        })
+        append_records(
+            self.manager.logs(),
+            &self.partition,
+            records,
+            now_ms,
+            BatchProducer::NONE,
+        )
+    }
+
+    /// Appends `records` as one transactional batch of `producer` (TxnOffsetCommit).
+    /// Called with the shard locked, as [`Self::write`].
+    pub(crate) fn write_transactional(
+        &self,
+        records: &[KeyValue],
+        producer: BatchProducer,
+        now_ms: i64,
+    ) -> Result<Written, WriteError> {
+        append_records(
+            self.manager.logs(),
+            &self.partition,
+            records,
+            now_ms,
+            producer,
+        )
     }
 
     /// Appends encoded changes, if there are any.
@@ -287,10 +371,6 @@ impl Shard {
             Ok(records) => Some(self.write(&records, now_ms)),
             Err(e) => Some(Err(WriteError::Encode(e))),
         }
-    }
-
-    fn partition_logs(&self) -> &myelin_log::LogManager {
-        self.manager.logs()
     }
 
     /// Collects the effects of a state change of `group_id`: the replies to route to
@@ -323,16 +403,23 @@ impl Shard {
     }
 
     /// Expires offsets of every group (Kafka's `cleanupGroupMetadata`), writing tombstones
-    /// for the offsets removed and for groups left dead.
+    /// for the offsets removed and for groups left dead. A partition with pending
+    /// transactional offsets keeps its committed offset, and a group with any is not
+    /// removed, as in Kafka.
     pub(crate) fn expire_offsets(&self, state: &mut ShardState, now_ms: i64) -> Effects {
         let mut records = Vec::new();
         let mut dead = Vec::new();
-        for (id, slot) in state.groups.iter_mut() {
+        let ShardState {
+            groups,
+            txn_offsets,
+        } = state;
+        for (id, slot) in groups.iter_mut() {
             if slot.is_consumer_group() {
                 // Offsets of a consumer group with members do not expire.
                 continue;
             }
-            let expired = slot.group.expire_offsets(now_ms);
+            let pending = txn_offsets.partitions_of(id);
+            let expired = slot.group.expire_offsets_except(now_ms, &pending);
             for tp in &expired.partitions {
                 slot.applied.remove(tp);
                 records.push(offset_record(id, tp, None));

@@ -77,4 +77,9 @@ pub enum TxnError {
     /// Kafka never stores; an epoch that cannot be bumped; a negative new producer id.
     #[error("illegal transaction state: {reason}")]
     IllegalState { reason: String },
+
+    /// The transaction state could not be written or read here (COORDINATOR_NOT_AVAILABLE:
+    /// the client looks the coordinator up again and retries).
+    #[error("the transaction coordinator is not available")]
+    CoordinatorNotAvailable,
 }

@@ -692,6 +692,63 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "The maximum number of bytes in a socket request",
     ),
     broker(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        ConfigType::Int,
+        Some("10000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The interval at which to rollback transactions that have timed out.",
+    ),
+    broker(
+        "transaction.max.timeout.ms",
+        ConfigType::Int,
+        Some("900000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum allowed timeout for transactions. If a client's requested transaction \
+         time exceed this, then the broker will return an error in InitProducerIdRequest. \
+         This prevents a client from too large of a timeout, which can stall consumers reading \
+         from topics included in the transaction.",
+    ),
+    broker(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        ConfigType::Int,
+        Some("3600000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The interval at which to remove transactions that have expired due to \
+         transactional.id.expiration.ms passing.",
+    ),
+    broker(
+        "transaction.state.log.num.partitions",
+        ConfigType::Int,
+        Some("50"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The number of partitions for the transaction topic (should not change after \
+         deployment).",
+    ),
+    broker(
+        "transaction.state.log.replication.factor",
+        ConfigType::Short,
+        Some("1"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The replication factor for the transaction topic. Myelin is a single node and \
+         defaults to 1 (Kafka: 3).",
+    ),
+    broker(
+        "transactional.id.expiration.ms",
+        ConfigType::Int,
+        Some("604800000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The time in ms that the transaction coordinator will wait without receiving any \
+         transaction status updates for the current transaction before expiring its \
+         transactional id. Transactional IDs will not expire while a the transaction is \
+         still ongoing.",
+    ),
+    broker(
         "unclean.leader.election.enable",
         ConfigType::Boolean,
         Some("false"),

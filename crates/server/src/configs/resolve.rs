@@ -308,6 +308,30 @@ impl<'a> BrokerConfigs<'a> {
             .unwrap_or(default)
     }
 
+    /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
+    pub fn txn_settings(&self) -> myelin_coord::txn::TxnConfig {
+        let d = myelin_coord::txn::TxnConfig::default();
+        myelin_coord::txn::TxnConfig {
+            max_timeout_ms: self.broker_int("transaction.max.timeout.ms", d.max_timeout_ms),
+            transactional_id_expiration_ms: self.broker_long(
+                "transactional.id.expiration.ms",
+                d.transactional_id_expiration_ms,
+            ),
+            abort_timed_out_transactions_interval_ms: self.broker_long(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                d.abort_timed_out_transactions_interval_ms,
+            ),
+            remove_expired_transactional_ids_interval_ms: self.broker_long(
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                d.remove_expired_transactional_ids_interval_ms,
+            ),
+            state_log_partitions: u32::try_from(
+                self.broker_int("transaction.state.log.num.partitions", 50),
+            )
+            .unwrap_or(50),
+        }
+    }
+
     /// The group coordinator's settings (`group.*`, `offsets.*`).
     pub fn coordinator_settings(&self) -> myelin_coord::CoordinatorSettings {
         let defaults = myelin_coord::CoordinatorSettings::default();

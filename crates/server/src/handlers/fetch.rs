@@ -408,8 +408,17 @@ impl ReadPlan {
                 continue;
             }
             let aborted_transactions = if read.error_code == 0 && self.read_committed {
-                // Kafka sends an empty list to read_committed consumers and null otherwise.
-                Some(Vec::new())
+                // Kafka sends the aborted transactions overlapping the records returned (an
+                // empty list when none) to read_committed consumers, and null otherwise.
+                Some(match (&read.source, &read.records) {
+                    (Some((p, fetch_offset, bound)), Some(_)) => p
+                        .log
+                        .aborted_transactions(*fetch_offset, *bound)
+                        .into_iter()
+                        .map(|a| (a.producer_id, a.first_offset))
+                        .collect(),
+                    _ => Vec::new(),
+                })
             } else {
                 None
             };

@@ -1,10 +1,9 @@
 //! FindCoordinator (key 10), v0-4: where a group's or a transactional id's coordinator is.
 //!
-//! Groups are coordinated by this broker: the first lookup creates `__consumer_offsets`
-//! (Kafka does the same), and a partition of it that is still loading answers
-//! COORDINATOR_LOAD_IN_PROGRESS. Transactional ids get COORDINATOR_NOT_AVAILABLE until the
-//! transaction coordinator exists, as a Kafka broker answers while its coordinator is not
-//! loaded.
+//! Groups and transactional ids are coordinated by this broker: the first lookup creates
+//! `__consumer_offsets` or `__transaction_state` (Kafka does the same), and a partition of
+//! it that is still loading answers COORDINATOR_LOAD_IN_PROGRESS. An empty transactional id
+//! gets COORDINATOR_NOT_AVAILABLE.
 //!
 //! librdkafka takes this API as the sign of a Kafka 0.8.2+ broker: without it advertised it
 //! silently sends `lz4` batches uncompressed (`rd_kafka_feature_map` in librdkafka's
@@ -123,8 +122,8 @@ impl Answer {
     }
 }
 
-/// Finds the coordinator for one key: this broker for groups (creating
-/// `__consumer_offsets` on first use, as Kafka does); transactions are not served yet.
+/// Finds the coordinator for one key: this broker for groups and transactional ids
+/// (creating `__consumer_offsets` or `__transaction_state` on first use, as Kafka does).
 async fn locate(ctx: &RequestContext, key_type: i8, key: &str) -> Answer {
     match key_type {
         key_type::GROUP => match ctx.server.groups.lookup(key).await {
@@ -137,9 +136,16 @@ async fn locate(ctx: &RequestContext, key_type: i8, key: &str) -> Answer {
                 Answer::Error(ResponseError::CoordinatorNotAvailable, NOT_AVAILABLE)
             }
         },
-        key_type::TRANSACTION => {
-            Answer::Error(ResponseError::CoordinatorNotAvailable, NOT_AVAILABLE)
-        }
+        key_type::TRANSACTION => match ctx.server.txns.lookup(key).await {
+            CoordinatorLookup::Ready => Answer::Here,
+            CoordinatorLookup::Loading => Answer::Error(
+                ResponseError::CoordinatorLoadInProgress,
+                "The coordinator is loading and hence can't process requests.",
+            ),
+            CoordinatorLookup::Unavailable => {
+                Answer::Error(ResponseError::CoordinatorNotAvailable, NOT_AVAILABLE)
+            }
+        },
         _ => Answer::Error(ResponseError::InvalidRequest, "Unknown coordinator type."),
     }
 }

@@ -1,17 +1,21 @@
-//! InitProducerId (key 22), v0-5: a producer id and epoch for an idempotent producer.
+//! InitProducerId (key 22), v0-5: a producer id and epoch for an idempotent or
+//! transactional producer.
 //!
 //! Without a `transactional.id` the producer gets a fresh id (never handed out before,
 //! see [`crate::producer_ids`]) and epoch 0, whatever id and epoch it names (v3+, KIP-360:
-//! Kafka also answers a fresh id). Transactional ids belong to the transaction coordinator,
-//! which does not exist yet: they get COORDINATOR_NOT_AVAILABLE, as FindCoordinator tells
-//! clients for them.
+//! Kafka also answers a fresh id). With one, the transaction coordinator bumps the id's
+//! epoch, fencing the previous producer, and aborts its open transaction first
+//! (CONCURRENT_TRANSACTIONS meanwhile: the client retries). PRODUCER_FENCED is answered as
+//! INVALID_PRODUCER_EPOCH below v4 (KIP-588).
 
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
-use crate::apis::{Handler, Reply};
+use myelin_coord::txn::{ProducerIdAndEpoch, TxnError};
+
+use crate::apis::{Handler, LaterReply, Reply};
 use crate::context::RequestContext;
-use crate::error::{metadata_error_code, HandlerError};
+use crate::error::{metadata_error_code, txn_error_code, HandlerError};
 
 /// The InitProducerId handler.
 #[derive(Debug)]
@@ -39,9 +43,45 @@ impl Handler for InitProducerId {
                 response.error_code = ResponseError::InvalidRequest.code();
                 return Ok(Reply::Ready(response));
             }
-            Some(_) => {
-                response.error_code = ResponseError::CoordinatorNotAvailable.code();
-                return Ok(Reply::Ready(response));
+            Some(id) => {
+                let version = ctx.api_version();
+                let expected = if version >= 3 {
+                    match ProducerIdAndEpoch::from_request(
+                        request.producer_id.0,
+                        request.producer_epoch,
+                    ) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            response.error_code = txn_error_code(&e, version < 4).code();
+                            return Ok(Reply::Ready(response));
+                        }
+                    }
+                } else {
+                    None
+                };
+                let server = ctx.server.clone();
+                let id = id.0.to_string();
+                return Ok(Reply::Later(LaterReply(Box::pin(async move {
+                    let allocator = server.clone();
+                    let allocate = || async move {
+                        allocator.producer_ids.next(&allocator).await.map_err(|e| {
+                            tracing::warn!(error = %e, "cannot allocate a producer id");
+                            TxnError::CoordinatorNotAvailable
+                        })
+                    };
+                    match server
+                        .txns
+                        .init_producer_id(&id, request.transaction_timeout_ms, expected, allocate)
+                        .await
+                    {
+                        Ok((pid, epoch)) => {
+                            response.producer_id = ProducerId(pid);
+                            response.producer_epoch = epoch;
+                        }
+                        Err(e) => response.error_code = txn_error_code(&e, version < 4).code(),
+                    }
+                    Ok(response)
+                }))));
             }
         }
         match ctx.server.producer_ids.next(&ctx.server).await {

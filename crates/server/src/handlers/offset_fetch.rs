@@ -8,8 +8,10 @@
 //!
 //! A partition without a committed offset comes back with offset -1, no leader epoch,
 //! empty metadata and no error, as in Kafka; so does null metadata (Kafka stores it as the
-//! empty string). `require_stable` (v7+) asks to wait out pending transactional commits;
-//! there are none until transactions exist, so every offset is stable.
+//! empty string). With `require_stable` (v7+, KIP-447) a partition with transactional
+//! offsets of the group whose transaction has not ended gets UNSTABLE_OFFSET_COMMIT (offset
+//! -1, empty metadata), and the consumer retries; without it the committed offset is
+//! returned, the pending one not being visible yet.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +21,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use myelin_coord::{CommittedOffset, GroupCoordinator, TopicPartition};
+use myelin_coord::{CommittedOffset, GroupCoordinator, GroupError, TopicPartition};
 
 use crate::apis::{Handler, Reply};
 use crate::bounds::{self, all, from, until, Field, Ty};
@@ -42,8 +44,9 @@ const SCHEMA: &[Field] = &[
     from(7, Ty::Bool),                                       // require_stable
 ];
 
-/// One group's offsets: by topic, then partition.
-type Fetched = BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>>;
+/// One group's offsets: by topic, then partition, each its committed offset or its error
+/// code (UNSTABLE_OFFSET_COMMIT).
+type Fetched = BTreeMap<String, Vec<(i32, Result<Option<CommittedOffset>, i16>)>>;
 
 /// The OffsetFetch handler.
 #[derive(Debug)]
@@ -63,6 +66,8 @@ impl Handler for OffsetFetch {
     ) -> Result<Reply<OffsetFetchResponse>, HandlerError> {
         let version = ctx.api_version();
         let groups = &ctx.server.groups;
+        // require_stable: v7+ (KIP-447); false below.
+        let require_stable = version >= 7 && request.require_stable;
         let mut response = OffsetFetchResponse::default();
         if version >= 8 {
             response.groups = request
@@ -81,7 +86,12 @@ impl Handler for OffsetFetch {
                     });
                     let mut group =
                         OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                    match fetch(groups, g.group_id.0.as_str(), wanted.as_deref()) {
+                    match fetch(
+                        groups,
+                        g.group_id.0.as_str(),
+                        wanted.as_deref(),
+                        require_stable,
+                    ) {
                         Ok(fetched) => {
                             group.topics = fetched
                                 .into_iter()
@@ -92,12 +102,14 @@ impl Handler for OffsetFetch {
                                             partitions
                                                 .into_iter()
                                                 .map(|(index, o)| {
-                                                    let (offset, epoch, metadata) = fields(o);
+                                                    let (offset, epoch, metadata, error) =
+                                                        fields(o);
                                                     OffsetFetchResponsePartitions::default()
                                                         .with_partition_index(index)
                                                         .with_committed_offset(offset)
                                                         .with_committed_leader_epoch(epoch)
                                                         .with_metadata(Some(metadata))
+                                                        .with_error_code(error)
                                                 })
                                                 .collect(),
                                         )
@@ -121,7 +133,12 @@ impl Handler for OffsetFetch {
                 })
                 .collect::<Vec<_>>()
         });
-        match fetch(groups, request.group_id.0.as_str(), wanted.as_deref()) {
+        match fetch(
+            groups,
+            request.group_id.0.as_str(),
+            wanted.as_deref(),
+            require_stable,
+        ) {
             Ok(fetched) => {
                 response.topics = fetched
                     .into_iter()
@@ -132,11 +149,12 @@ impl Handler for OffsetFetch {
                                 partitions
                                     .into_iter()
                                     .map(|(index, o)| {
-                                        let (offset, epoch, metadata) = fields(o);
+                                        let (offset, epoch, metadata, error) = fields(o);
                                         let mut p = OffsetFetchResponsePartition::default()
                                             .with_partition_index(index)
                                             .with_committed_offset(offset)
-                                            .with_metadata(Some(metadata));
+                                            .with_metadata(Some(metadata))
+                                            .with_error_code(error);
                                         if version >= 5 {
                                             p.committed_leader_epoch = epoch;
                                         }
@@ -188,15 +206,30 @@ impl Handler for OffsetFetch {
     }
 }
 
-/// Reads one group's offsets, grouped by topic in request order of partitions.
+/// Reads one group's offsets, grouped by topic in request order of partitions; with
+/// `require_stable`, partitions with pending transactional offsets are errors.
 fn fetch(
     groups: &GroupCoordinator,
     group_id: &str,
     wanted: Option<&[TopicPartition]>,
+    require_stable: bool,
 ) -> Result<Fetched, i16> {
-    let fetched = groups
-        .fetch_offsets(group_id, wanted)
-        .map_err(|e| group_error_code(&e).code())?;
+    let code = |e: GroupError| group_error_code(&e).code();
+    let fetched: Vec<(TopicPartition, Result<Option<CommittedOffset>, i16>)> = if require_stable {
+        groups
+            .fetch_stable_offsets(group_id, wanted)
+            .map_err(code)?
+            .into_iter()
+            .map(|(tp, r)| (tp, r.map_err(code)))
+            .collect()
+    } else {
+        groups
+            .fetch_offsets(group_id, wanted)
+            .map_err(code)?
+            .into_iter()
+            .map(|(tp, o)| (tp, Ok(o)))
+            .collect()
+    };
     let mut out: Fetched = BTreeMap::new();
     for (tp, o) in fetched {
         out.entry(tp.topic).or_default().push((tp.partition, o));
@@ -204,14 +237,17 @@ fn fetch(
     Ok(out)
 }
 
-/// Offset, leader epoch and metadata as the wire carries them.
-fn fields(o: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
+/// Offset, leader epoch, metadata and error code as the wire carries them; a partition in
+/// error has no offset, as in Kafka.
+fn fields(o: Result<Option<CommittedOffset>, i16>) -> (i64, i32, StrBytes, i16) {
     match o {
-        Some(o) => (
+        Ok(Some(o)) => (
             o.offset,
             o.leader_epoch.unwrap_or(-1),
             StrBytes::from_string(o.metadata.unwrap_or_default()),
+            0,
         ),
-        None => (-1, -1, StrBytes::default()),
+        Ok(None) => (-1, -1, StrBytes::default(), 0),
+        Err(code) => (-1, -1, StrBytes::default(), code),
     }
 }

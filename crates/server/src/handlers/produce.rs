@@ -17,8 +17,10 @@
 //!   (10) above `max.message.bytes`, INVALID_RECORD for a keyless record on a compacted
 //!   topic, KAFKA_STORAGE_ERROR (56) for the disk.
 //! - Control batches (transaction markers) are refused with INVALID_RECORD, as Kafka does:
-//!   only the transaction coordinator writes them. Transactional batches get
-//!   INVALID_TXN_STATE until the transaction coordinator exists. Idempotent batches are
+//!   only the transaction coordinator writes them. A transactional batch is appended only
+//!   when its producer's transaction is open and includes the partition (Kafka's KIP-890
+//!   verification), else INVALID_TXN_STATE (INVALID_PRODUCER_EPOCH for a fenced epoch).
+//!   Idempotent batches are
 //!   checked by the log (sequence and epoch per producer): a retried batch already written
 //!   is answered with its original offsets and not written again.
 //! - A topic whose `compression.type` names a codec gets every batch recompressed to it
@@ -46,7 +48,7 @@ use myelin_log::{AppendInfo, AppendOptions, DurableWait, LogError};
 
 use crate::apis::{Handler, LaterReply, Reply};
 use crate::bounds::{self, all, from, until, Field, Ty};
-use crate::context::RequestContext;
+use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
 use crate::response::{ResponseBody, ResponseFrame};
 
@@ -279,6 +281,9 @@ fn append(
     if let Err((error, msg)) = check_one_batch(version, &records) {
         return Outcome::Failed(error, msg);
     }
+    if let Err((error, msg)) = verify_transactional(server, topic, index, &records) {
+        return Outcome::Failed(error, msg);
+    }
     let configs = state.topic_by_name(topic).map(|t| &t.configs);
     let setting = |name: &str| -> Option<String> {
         configs
@@ -379,14 +384,6 @@ fn check_one_batch(version: i16, records: &[u8]) -> Result<(), (ResponseError, S
             // Kafka's LogValidator: markers are the transaction coordinator's to write.
             return invalid("clients are not allowed to write control records".into());
         }
-        if attributes & batch::ATTR_TRANSACTIONAL != 0 {
-            // Without a transaction coordinator no transaction can be ended: a stored
-            // transactional batch would hold the last stable offset back for ever.
-            return Err((
-                ResponseError::InvalidTxnState,
-                "transactional produce is not supported by this broker yet".into(),
-            ));
-        }
         if version < 7 && attributes & batch::ATTR_CODEC_MASK == Compression::Zstd.id() {
             return Err((
                 ResponseError::UnsupportedCompressionType,
@@ -395,6 +392,49 @@ fn check_one_batch(version: i16, records: &[u8]) -> Result<(), (ResponseError, S
         }
     }
     Ok(())
+}
+
+/// KIP-890 part 1 (Kafka's transaction verification): a transactional batch is appended
+/// only when its producer's transaction is open and includes the partition, so that a late
+/// or stray batch cannot open a transaction that nobody ends (it would hold the last stable
+/// offset back for ever).
+fn verify_transactional(
+    server: &ServerContext,
+    topic: &str,
+    index: i32,
+    records: &[u8],
+) -> Result<(), (ResponseError, String)> {
+    if records.len() < batch::RECORDS_AT {
+        return Ok(()); // the log reports the truncation
+    }
+    let attributes = i16::from_be_bytes([
+        records[batch::ATTRIBUTES_AT],
+        records[batch::ATTRIBUTES_AT + 1],
+    ]);
+    if attributes & batch::ATTR_TRANSACTIONAL == 0 {
+        return Ok(());
+    }
+    let mut pid = [0u8; 8];
+    pid.copy_from_slice(&records[batch::PRODUCER_ID_AT..batch::PRODUCER_ID_AT + 8]);
+    let producer_id = i64::from_be_bytes(pid);
+    let producer_epoch = i16::from_be_bytes([
+        records[batch::PRODUCER_EPOCH_AT],
+        records[batch::PRODUCER_EPOCH_AT + 1],
+    ]);
+    let tp = myelin_coord::TopicPartition::new(topic, index);
+    server
+        .txns
+        .verify_produce(producer_id, producer_epoch, &tp)
+        .map_err(|e| {
+            let code = match crate::error::txn_error_code(&e, true) {
+                ResponseError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+                _ => ResponseError::InvalidTxnState,
+            };
+            (
+                code,
+                format!("the transactional batch of producer {producer_id} is not in an open transaction with {topic}-{index}: {e}"),
+            )
+        })
 }
 
 /// The codec a topic's `compression.type` asks for, `None` for `producer` (keep the

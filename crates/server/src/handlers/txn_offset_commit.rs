@@ -1,0 +1,182 @@
+//! TxnOffsetCommit (key 28), v0-3: a transactional producer's commit of its consumer's
+//! offsets, inside its transaction (after AddOffsetsToTxn).
+//!
+//! The group coordinator writes the offsets to the group's partition of
+//! `__consumer_offsets` as one transactional batch of the producer and keeps them pending:
+//! OffsetFetch shows them only once the transaction commits (the transaction coordinator's
+//! marker), and an OffsetFetch with `require_stable` gets UNSTABLE_OFFSET_COMMIT for their
+//! partitions meanwhile. The answer waits for the fsync.
+//!
+//! As in Kafka: partitions of topics this broker does not host get
+//! UNKNOWN_TOPIC_OR_PARTITION and the rest go to the coordinator; a group-level refusal is
+//! every other partition's error: INVALID_GROUP_ID (empty group id), ILLEGAL_GENERATION or
+//! UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID (v3 names a member of a stale generation),
+//! INVALID_PRODUCER_EPOCH (a fenced producer), COORDINATOR_NOT_AVAILABLE or
+//! COORDINATOR_LOAD_IN_PROGRESS. Metadata over `offset.metadata.max.bytes` is
+//! OFFSET_METADATA_TOO_LARGE for its partition. v0-2 carry no member and generation: the
+//! commit is accepted whatever the group's state. librdkafka pins this API to v0-3.
+
+use std::collections::HashMap;
+
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, TopicName, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use myelin_coord::{OffsetCommit as Commit, TopicPartition};
+
+use crate::apis::{Handler, LaterReply, Reply};
+use crate::bounds::{self, all, from, Field, Ty};
+use crate::context::RequestContext;
+use crate::error::{group_error_code, HandlerError};
+use crate::handlers::groups::opt_string;
+
+/// The request's layout, for [`bounds::check`].
+const SCHEMA: &[Field] = &[
+    all(Ty::Str),       // transactional_id
+    all(Ty::Str),       // group_id
+    all(Ty::Int64),     // producer_id
+    all(Ty::Int16),     // producer_epoch
+    from(3, Ty::Int32), // generation_id
+    from(3, Ty::Str),   // member_id
+    from(3, Ty::Str),   // group_instance_id
+    all(Ty::Structs(&[
+        all(Ty::Str), // name
+        all(Ty::Structs(&[
+            all(Ty::Int32),     // partition_index
+            all(Ty::Int64),     // committed_offset
+            from(2, Ty::Int32), // committed_leader_epoch
+            all(Ty::Str),       // committed_metadata
+        ])),
+    ])),
+];
+
+/// A partition and the error it got before the commit, if any.
+type Early = (i32, Option<ResponseError>);
+
+/// The TxnOffsetCommit handler.
+#[derive(Debug)]
+pub struct TxnOffsetCommit;
+
+impl Handler for TxnOffsetCommit {
+    type Request = TxnOffsetCommitRequest;
+    type Response = TxnOffsetCommitResponse;
+    const KEY: ApiKey = ApiKey::TxnOffsetCommit;
+    const NAME: &'static str = "TxnOffsetCommit";
+    const MIN_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 3;
+
+    async fn handle(
+        ctx: RequestContext,
+        request: TxnOffsetCommitRequest,
+    ) -> Result<Reply<TxnOffsetCommitResponse>, HandlerError> {
+        let version = ctx.api_version();
+        // Every partition, in request order, with the error decided before the commit.
+        let mut order: Vec<(TopicName, Vec<Early>)> = Vec::new();
+        let mut commits = Vec::new();
+        for topic in request.topics {
+            let name = topic.name.0.to_string();
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for p in topic.partitions {
+                if ctx
+                    .server
+                    .partitions
+                    .get(&name, p.partition_index)
+                    .is_none()
+                {
+                    partitions.push((
+                        p.partition_index,
+                        Some(ResponseError::UnknownTopicOrPartition),
+                    ));
+                    continue;
+                }
+                partitions.push((p.partition_index, None));
+                commits.push(Commit {
+                    partition: TopicPartition::new(name.clone(), p.partition_index),
+                    offset: p.committed_offset,
+                    // committed_leader_epoch: v2+.
+                    leader_epoch: (version >= 2 && p.committed_leader_epoch >= 0)
+                        .then_some(p.committed_leader_epoch),
+                    metadata: opt_string(&p.committed_metadata),
+                });
+            }
+            order.push((topic.name, partitions));
+        }
+        let transactional_id = request.transactional_id.0.to_string();
+        let group_id = request.group_id.0.to_string();
+        let producer_id = request.producer_id.0;
+        let producer_epoch = request.producer_epoch;
+        // generation_id, member_id, group_instance_id: v3+ (KIP-447); the codec leaves
+        // them -1, "" and null below.
+        let generation = request.generation_id;
+        let member_id = request.member_id.to_string();
+        let instance_id = opt_string(&request.group_instance_id);
+        let groups = ctx.server.groups.clone();
+        Ok(Reply::Later(LaterReply(Box::pin(async move {
+            let outcome = if commits.is_empty() {
+                Ok(Vec::new())
+            } else {
+                groups
+                    .txn_commit_offsets(
+                        &group_id,
+                        &transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        &member_id,
+                        instance_id.as_deref(),
+                        generation,
+                        commits,
+                    )
+                    .await
+            };
+            let (group_error, results): (Option<i16>, HashMap<TopicPartition, i16>) = match outcome
+            {
+                Ok(results) => (
+                    None,
+                    results
+                        .into_iter()
+                        .map(|(tp, r)| {
+                            let code = r.err().map_or(0, |e| group_error_code(&e).code());
+                            (tp, code)
+                        })
+                        .collect(),
+                ),
+                Err(e) => (Some(group_error_code(&e).code()), HashMap::new()),
+            };
+            let code_of = |topic: &str, partition: i32| -> i16 {
+                group_error.unwrap_or_else(|| {
+                    results
+                        .get(&TopicPartition::new(topic, partition))
+                        .copied()
+                        .unwrap_or(0)
+                })
+            };
+            let topics = order
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|(index, early)| {
+                            let code =
+                                early.map_or_else(|| code_of(name.0.as_str(), index), |e| e.code());
+                            TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    TxnOffsetCommitResponseTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name.0.to_string())))
+                        .with_partitions(partitions)
+                })
+                .collect();
+            Ok(TxnOffsetCommitResponse::default().with_topics(topics))
+        }))))
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        bounds::check(body, SCHEMA, api_version, api_version >= 3)
+    }
+}
