@@ -233,3 +233,54 @@ async fn state_survives_reopen_and_timed_out_transactions_are_aborted() {
     let p = partitions.get("orders", 0).unwrap();
     assert_eq!(p.last_stable_offset(), p.high_watermark());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_prepared_before_a_crash_completes_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let partitions = open(dir.path());
+    create_topic(&partitions, "orders");
+    let (pid, epoch) = {
+        let txns = coordinator(&partitions);
+        txns.lookup("crashy").await;
+        let (pid, epoch) = txns
+            .init_producer_id("crashy", 60_000, None, allocate)
+            .await
+            .unwrap();
+        txns.add_partitions("crashy", pid, epoch, vec![TopicPartition::new("orders", 0)])
+            .await
+            .unwrap();
+        produce(&partitions, "orders", pid, epoch, 0).await;
+        // EndTxn got as far as the durable PrepareCommit, then the broker died: no markers.
+        let shard = txns.shard_for("crashy").unwrap();
+        let previous = shard.entries.lock().get("crashy").unwrap().md.clone();
+        let prepared =
+            match txn::end_txn(Some(&previous), pid, epoch, TxnResult::Commit, 0).unwrap() {
+                EndTxnOutcome::Prepare(md) => md,
+                other => panic!("{other:?}"),
+            };
+        txns.write(&shard, "crashy", Some(previous), prepared)
+            .await
+            .unwrap();
+        (pid, epoch)
+    };
+    assert!(markers(&partitions, "orders").is_empty());
+    let txns = coordinator(&partitions);
+    assert_eq!(
+        txns.describe("crashy").unwrap().state,
+        TxnState::PrepareCommit
+    );
+    // The timer's first pass finishes the commit: marker written, state complete, LSO
+    // released.
+    txns.tick(false).await;
+    assert_eq!(markers(&partitions, "orders"), [(true, pid)]);
+    assert_eq!(
+        txns.describe("crashy").unwrap().state,
+        TxnState::CompleteCommit
+    );
+    let p = partitions.get("orders", 0).unwrap();
+    assert_eq!(p.last_stable_offset(), p.high_watermark());
+    // The producer goes on with the same epoch.
+    txns.add_partitions("crashy", pid, epoch, vec![TopicPartition::new("orders", 0)])
+        .await
+        .unwrap();
+}
