@@ -21,10 +21,10 @@
 
 use std::collections::HashMap;
 
-use myelin_log::batch::BatchIter;
 use myelin_log::producer_state::EndTxnMarker;
-use myelin_log::record::{records_of_batch, RecordIter};
+use myelin_log::record::RecordIter;
 
+use super::replay::for_each_batch;
 use super::shard::{ShardState, Slot};
 use super::txn_offsets::PendingOffset;
 use super::Shard;
@@ -34,11 +34,6 @@ use crate::config::GroupConfig;
 use crate::consumer::{ConsumerGroupBuilder, ConsumerGroupConfig};
 use crate::group::ClassicGroup;
 use crate::records::{self, GroupRecord};
-
-/// Bytes read from the log at a time.
-const READ_BYTES: u64 = 1024 * 1024;
-/// The most bytes a compressed batch may inflate to.
-const MAX_INFLATED: usize = 64 * 1024 * 1024;
 
 /// What loading a shard found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -66,73 +61,54 @@ pub(crate) fn load_shard(
     let log = &shard.partition().log;
     let mut report = LoadReport::default();
     let mut state = shard.lock();
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
-    let mut buf = Vec::new();
-    while offset < end {
-        let read = log
-            .read(offset, READ_BYTES, end, true)
-            .map_err(|e| e.to_string())?;
-        let Some(slice) = read.slice else { break };
-        buf.clear();
-        slice.read_into(&mut buf).map_err(|e| e.to_string())?;
-        let mut next = offset;
-        for (_, _, batch) in BatchIter::new(&buf) {
-            let (header, records) =
-                records_of_batch(batch, MAX_INFLATED).map_err(|e| e.to_string())?;
-            next = header.last_offset() + 1;
-            if header.is_control() {
-                if header.producer_id >= 0 {
-                    let marker = RecordIter::new(&records, header.record_count)
-                        .next()
-                        .and_then(Result::ok)
-                        .map(|r| EndTxnMarker::parse(r.key, r.value));
-                    match marker {
-                        Some(Ok(m)) => {
-                            state.complete_txn(header.producer_id, !m.is_abort);
-                        }
-                        Some(Err(e)) => tracing::warn!(
-                            error = %e,
-                            offset = header.base_offset,
-                            "skipping an unreadable transaction marker in {OFFSETS_TOPIC}"
-                        ),
-                        // The cleaner emptied it: its transaction is long decided.
-                        None => {}
+    for_each_batch(log, |header, records| {
+        if header.is_control() {
+            if header.producer_id >= 0 {
+                let marker = RecordIter::new(records, header.record_count)
+                    .next()
+                    .and_then(Result::ok)
+                    .map(|r| EndTxnMarker::parse(r.key, r.value));
+                match marker {
+                    Some(Ok(m)) => {
+                        state.complete_txn(header.producer_id, !m.is_abort);
                     }
+                    Some(Err(e)) => tracing::warn!(
+                        error = %e,
+                        offset = header.base_offset,
+                        "skipping an unreadable transaction marker in {OFFSETS_TOPIC}"
+                    ),
+                    // The cleaner emptied it: its transaction is long decided.
+                    None => {}
                 }
+            }
+            return Ok(());
+        }
+        // The producer whose transaction holds these records, if any.
+        let txn_producer =
+            (header.is_transactional() && header.producer_id >= 0).then_some(header.producer_id);
+        for record in RecordIter::new(records, header.record_count) {
+            let record = record.map_err(|e| e.to_string())?;
+            let at = header.base_offset + i64::from(record.offset_delta);
+            report.records += 1;
+            let Some(key) = record.key else {
+                report.skipped += 1;
                 continue;
-            }
-            // The producer whose transaction holds these records, if any.
-            let txn_producer = (header.is_transactional() && header.producer_id >= 0)
-                .then_some(header.producer_id);
-            for record in RecordIter::new(&records, header.record_count) {
-                let record = record.map_err(|e| e.to_string())?;
-                let at = header.base_offset + i64::from(record.offset_delta);
-                report.records += 1;
-                let Some(key) = record.key else {
-                    report.skipped += 1;
-                    continue;
-                };
-                if !replay(
-                    &mut state,
-                    &mut builders,
-                    key,
-                    record.value,
-                    (at, txn_producer),
-                    (config, consumer_config),
-                    seed,
-                    now_ms,
-                ) {
-                    report.skipped += 1;
-                }
+            };
+            if !replay(
+                &mut state,
+                &mut builders,
+                key,
+                record.value,
+                (at, txn_producer),
+                (config, consumer_config),
+                seed,
+                now_ms,
+            ) {
+                report.skipped += 1;
             }
         }
-        if next <= offset {
-            // Nothing whole could be read at this offset: stop rather than loop.
-            break;
-        }
-        offset = next;
-    }
+        Ok(())
+    })?;
     for (group_id, builder) in builders {
         if let Some(consumer) = builder.finish(now_ms) {
             let slot = state.groups.entry(group_id.clone()).or_insert_with(|| {

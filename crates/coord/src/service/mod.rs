@@ -20,17 +20,19 @@
 //! transactional batches and stay pending until the transaction coordinator completes the
 //! transaction in the partition: see `txn_offsets.rs`.
 
+pub(crate) mod internal;
 mod load;
+pub(crate) mod replay;
 pub(crate) mod shard;
 mod stats;
 mod txn_offsets;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use myelin_cluster::{MetadataError, MetadataRecord, PartitionManager, StateError, TopicId};
+use myelin_cluster::PartitionManager;
 use parking_lot::RwLock;
 use tokio::sync::oneshot;
 
@@ -199,19 +201,12 @@ impl GroupCoordinator {
         if self.shards.read().is_some() {
             return Ok(true);
         }
-        let parts = self.partitions.partitions_of(OFFSETS_TOPIC);
-        if parts.is_empty() {
+        let Some(parts) = internal::partitions_of(&self.partitions, OFFSETS_TOPIC)? else {
             return Ok(false);
-        }
+        };
         let mut built = Vec::with_capacity(parts.len());
         let now = now_ms();
         for (i, p) in parts.into_iter().enumerate() {
-            if usize::try_from(p.index).ok() != Some(i) {
-                return Err(format!(
-                    "{OFFSETS_TOPIC} has a gap in its partitions at {i} (found {})",
-                    p.index
-                ));
-            }
             let shard = Shard::new(self.partitions.clone(), p);
             let report = load::load_shard(
                 &shard,
@@ -265,28 +260,12 @@ impl GroupCoordinator {
         if self.attach_shards()? {
             return Ok(());
         }
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            (
-                "segment.bytes".to_string(),
-                self.settings.offsets_topic_segment_bytes.to_string(),
-            ),
-            ("compression.type".to_string(), "producer".to_string()),
-        ]);
-        let record = MetadataRecord::TopicCreated {
-            name: OFFSETS_TOPIC.to_string(),
-            topic_id: TopicId::random(),
-            partitions: self.settings.offsets_topic_partitions.max(1),
-            configs,
-        };
-        match self.partitions.commit(record) {
-            Ok(_) => tracing::info!(
-                partitions = self.settings.offsets_topic_partitions,
-                "created {OFFSETS_TOPIC}"
-            ),
-            Err(MetadataError::Refused(StateError::TopicAlreadyExists { .. })) => {}
-            Err(e) => return Err(e.to_string()),
-        }
+        internal::create(
+            &self.partitions,
+            OFFSETS_TOPIC,
+            self.settings.offsets_topic_partitions,
+            self.settings.offsets_topic_segment_bytes,
+        )?;
         if self.attach_shards()? {
             Ok(())
         } else {

@@ -26,13 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use myelin_cluster::{
-    MetadataError, MetadataRecord, Partition, PartitionManager, StateError, TopicId,
-};
+use myelin_cluster::{Partition, PartitionManager};
 use myelin_log::batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL};
 use parking_lot::{Mutex, RwLock};
 
 use crate::offsets::TopicPartition;
+use crate::service::internal;
 use crate::service::shard::{append_records, BatchProducer, KeyValue, WriteError};
 use crate::service::{partition_for, GroupCoordinator, OFFSETS_TOPIC};
 use crate::txn::{
@@ -113,17 +112,12 @@ impl TxnCoordinator {
         if self.shards.read().is_some() {
             return Ok(true);
         }
-        let parts = self.partitions.partitions_of(TRANSACTION_STATE_TOPIC);
-        if parts.is_empty() {
+        let Some(parts) = internal::partitions_of(&self.partitions, TRANSACTION_STATE_TOPIC)?
+        else {
             return Ok(false);
-        }
+        };
         let mut built = Vec::with_capacity(parts.len());
         for (i, p) in parts.into_iter().enumerate() {
-            if usize::try_from(p.index).ok() != Some(i) {
-                return Err(format!(
-                    "{TRANSACTION_STATE_TOPIC} has a gap in its partitions at {i}"
-                ));
-            }
             let entries = load::load_partition(&p)
                 .map_err(|e| format!("cannot load {TRANSACTION_STATE_TOPIC}-{i}: {e}"))?;
             if !entries.is_empty() {
@@ -177,28 +171,12 @@ impl TxnCoordinator {
         if self.attach_shards()? {
             return Ok(());
         }
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            (
-                "segment.bytes".to_string(),
-                STATE_LOG_SEGMENT_BYTES.to_string(),
-            ),
-            ("compression.type".to_string(), "producer".to_string()),
-        ]);
-        let record = MetadataRecord::TopicCreated {
-            name: TRANSACTION_STATE_TOPIC.to_string(),
-            topic_id: TopicId::random(),
-            partitions: self.config.state_log_partitions.max(1),
-            configs,
-        };
-        match self.partitions.commit(record) {
-            Ok(_) => tracing::info!(
-                partitions = self.config.state_log_partitions,
-                "created {TRANSACTION_STATE_TOPIC}"
-            ),
-            Err(MetadataError::Refused(StateError::TopicAlreadyExists { .. })) => {}
-            Err(e) => return Err(e.to_string()),
-        }
+        internal::create(
+            &self.partitions,
+            TRANSACTION_STATE_TOPIC,
+            self.config.state_log_partitions,
+            STATE_LOG_SEGMENT_BYTES,
+        )?;
         if self.attach_shards()? {
             Ok(())
         } else {
