@@ -1,7 +1,10 @@
-//! Transactional offset commits over real TCP: TxnOffsetCommit v0-3, OffsetFetch with and
-//! without `require_stable`, and the end of the transaction (the call the transaction
-//! coordinator makes once its marker is written in `__consumer_offsets`, made here
-//! directly), across a restart.
+//! Transactional offset commits over real TCP, driven as a transactional client drives
+//! them: FindCoordinator for the transactional id, InitProducerId, AddOffsetsToTxn for the
+//! group, TxnOffsetCommit v0-3, EndTxn (whose COMMIT or ABORT marker in
+//! `__consumer_offsets` applies or drops the pending offsets); OffsetFetch with and without
+//! `require_stable`; fencing by a second InitProducerId; the transaction coordinator's
+//! verification that AddOffsetsToTxn added the group's partition (Kafka 3.6+); a restart
+//! with a transaction open.
 
 mod common;
 
@@ -15,26 +18,118 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, OffsetFetchRequest, OffsetFetchResponse, ProducerId, TransactionalId,
-    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProducerId, TransactionalId, TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
 };
 use myelin_coord::partition_for;
+use myelin_server::Config;
 
 const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_TXN_STATE: i16 = 48;
+const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+const CONCURRENT_TRANSACTIONS: i16 = 51;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-const PID: i64 = 7_000;
+const PRODUCER_FENCED: i16 = 90;
+
+/// The group test broker (`__consumer_offsets` with 3 partitions) with 3 partitions of
+/// `__transaction_state`.
+fn txn_config() -> Config {
+    config(&[("transaction.state.log.num.partitions", "3")])
+}
+
+/// A transactional producer as the broker knows it: its transactional id, producer id and
+/// epoch.
+#[derive(Debug, Clone, Copy)]
+struct Producer<'a> {
+    id: &'a str,
+    pid: i64,
+    epoch: i16,
+}
+
+/// FindCoordinator v3 for transactional id `id` (which creates `__transaction_state`), then
+/// InitProducerId v4, retried on CONCURRENT_TRANSACTIONS (an open transaction being
+/// aborted), as clients do.
+async fn init<'a>(client: &mut Client, id: &'a str) -> Producer<'a> {
+    let r: FindCoordinatorResponse = client
+        .call(
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(s(id))
+                .with_key_type(1),
+        )
+        .await;
+    assert_eq!(r.error_code, NONE, "{r:?}");
+    loop {
+        let r: InitProducerIdResponse = client
+            .call(
+                ApiKey::InitProducerId,
+                4,
+                &InitProducerIdRequest::default()
+                    .with_transactional_id(Some(TransactionalId(s(id))))
+                    .with_transaction_timeout_ms(60_000)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1),
+            )
+            .await;
+        if r.error_code == CONCURRENT_TRANSACTIONS {
+            continue;
+        }
+        assert_eq!(r.error_code, NONE, "{r:?}");
+        return Producer {
+            id,
+            pid: r.producer_id.0,
+            epoch: r.producer_epoch,
+        };
+    }
+}
+
+/// AddOffsetsToTxn v3: the group's partition of `__consumer_offsets` joins the producer's
+/// transaction. Returns the error code.
+async fn add_offsets(client: &mut Client, producer: Producer<'_>, group: &str) -> i16 {
+    let r: AddOffsetsToTxnResponse = client
+        .call(
+            ApiKey::AddOffsetsToTxn,
+            3,
+            &AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(s(producer.id)))
+                .with_producer_id(ProducerId(producer.pid))
+                .with_producer_epoch(producer.epoch)
+                .with_group_id(gid(group)),
+        )
+        .await;
+    r.error_code
+}
+
+/// EndTxn v3, answered once the markers are durable. Returns the error code.
+async fn end(client: &mut Client, producer: Producer<'_>, commit: bool) -> i16 {
+    let r: EndTxnResponse = client
+        .call(
+            ApiKey::EndTxn,
+            3,
+            &EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(s(producer.id)))
+                .with_producer_id(ProducerId(producer.pid))
+                .with_producer_epoch(producer.epoch)
+                .with_committed(commit),
+        )
+        .await;
+    r.error_code
+}
 
 /// (topic, partition, offset) to commit; each with metadata `m<offset>` and, from v2,
 /// leader epoch 5.
 type Offsets<'a> = &'a [(&'a str, i32, i64)];
 
-/// TxnOffsetCommit at `version` of producer [`PID`] at `epoch`; v3 names `member` at
-/// `generation`. Returns (topic, partition, error) of every partition, in request order.
+/// TxnOffsetCommit at `version` of `producer`; v3 names `member` at `generation`. Returns
+/// (topic, partition, error) of every partition, in request order.
 async fn txn_commit(
     client: &mut Client,
     version: i16,
+    producer: Producer<'_>,
     group: &str,
-    epoch: i16,
     (member, generation): (&str, i32),
     offsets: Offsets<'_>,
 ) -> Vec<(String, i32, i16)> {
@@ -56,10 +151,10 @@ async fn txn_commit(
         }
     }
     let mut request = TxnOffsetCommitRequest::default()
-        .with_transactional_id(TransactionalId(s("txn")))
+        .with_transactional_id(TransactionalId(s(producer.id)))
         .with_group_id(gid(group))
-        .with_producer_id(ProducerId(PID))
-        .with_producer_epoch(epoch)
+        .with_producer_id(ProducerId(producer.pid))
+        .with_producer_epoch(producer.epoch)
         .with_topics(topics);
     if version >= 3 {
         request.member_id = s(member);
@@ -138,25 +233,26 @@ async fn fetch(
     out
 }
 
-/// The group's partition of `__consumer_offsets` (3 partitions, see [`config`]).
-fn offsets_partition(group: &str) -> i32 {
-    partition_for(group, 3)
-}
+/// What OffsetFetch (v8, `require_stable`) shows of partitions 0-1 of `t` when nothing is
+/// committed or pending.
+const NOTHING: [(i32, i64, i32, i16); 2] = [(0, -1, -1, NONE), (1, -1, -1, NONE)];
 
 #[tokio::test]
 async fn transactional_offsets_are_pending_until_the_transaction_commits_in_every_version() {
-    let server = TestServer::start(config(&[])).await;
+    let server = TestServer::start(txn_config()).await;
     let mut client = server.connect().await;
     create_topic(&server, "t", 2, &[]);
-    let groups = &server.context.groups;
+    let producer = init(&mut client, "txn").await;
+    // One transaction per version, one after the other, for the same producer.
     for version in 0..=3i16 {
         let group = format!("txn-v{version}");
         find_coordinator(&mut client, &group).await;
+        assert_eq!(add_offsets(&mut client, producer, &group).await, NONE);
         let results = txn_commit(
             &mut client,
             version,
+            producer,
             &group,
-            0,
             ("", -1),
             &[("t", 0, 10), ("t", 1, 11), ("t", 9, 1), ("nope", 0, 1)],
         )
@@ -175,7 +271,7 @@ async fn transactional_offsets_are_pending_until_the_transaction_commits_in_ever
         for fetch_version in [5, 6, 7, 8, 9] {
             assert_eq!(
                 fetch(&mut client, fetch_version, &group, false).await,
-                [(0, -1, -1, NONE), (1, -1, -1, NONE)],
+                NOTHING,
                 "v{version} fetch v{fetch_version}"
             );
         }
@@ -189,11 +285,9 @@ async fn transactional_offsets_are_pending_until_the_transaction_commits_in_ever
                 "v{version} stable fetch v{fetch_version}"
             );
         }
-        // The transaction coordinator's marker is written: the offsets become visible.
-        assert_eq!(
-            groups.complete_txn_offsets(offsets_partition(&group), PID, true),
-            2
-        );
+        // The transaction commits: its marker in `__consumer_offsets` makes the offsets
+        // visible.
+        assert_eq!(end(&mut client, producer, true).await, NONE, "v{version}");
         // committed_leader_epoch: committed from v2.
         let epoch = if version >= 2 { 5 } else { -1 };
         for (fetch_version, stable) in [(6, false), (7, true), (9, true)] {
@@ -208,56 +302,79 @@ async fn transactional_offsets_are_pending_until_the_transaction_commits_in_ever
 
 #[tokio::test]
 async fn aborted_and_fenced_transactions_commit_nothing() {
-    let server = TestServer::start(config(&[])).await;
+    let server = TestServer::start(txn_config()).await;
     let mut client = server.connect().await;
     create_topic(&server, "t", 2, &[]);
     let group = "aborted";
     find_coordinator(&mut client, group).await;
-    let committed = txn_commit(&mut client, 3, group, 1, ("", -1), &[("t", 0, 10)]).await;
+    let old = init(&mut client, "aborting").await;
+
+    // Aborted by its producer: the pending offsets are dropped.
+    assert_eq!(add_offsets(&mut client, old, group).await, NONE);
+    let committed = txn_commit(&mut client, 3, old, group, ("", -1), &[("t", 0, 10)]).await;
     assert_eq!(committed, [("t".into(), 0, NONE)]);
-    // A zombie of the previous epoch is fenced, for every partition it names.
-    let zombie = txn_commit(
-        &mut client,
-        3,
-        group,
-        0,
-        ("", -1),
-        &[("t", 0, 99), ("t", 1, 99), ("t", 7, 99)],
-    )
-    .await;
-    assert_eq!(
-        zombie,
-        [
-            ("t".into(), 0, INVALID_PRODUCER_EPOCH),
-            ("t".into(), 1, INVALID_PRODUCER_EPOCH),
-            ("t".into(), 7, UNKNOWN_TOPIC_OR_PARTITION),
-        ]
-    );
-    assert_eq!(
-        server
-            .context
-            .groups
-            .complete_txn_offsets(offsets_partition(group), PID, false),
-        1
-    );
+    assert_eq!(end(&mut client, old, false).await, NONE);
+    assert_eq!(fetch(&mut client, 7, group, true).await, NOTHING);
+
+    // Open again, then fenced: a successor's InitProducerId bumps the epoch and aborts the
+    // open transaction, dropping its offsets.
+    assert_eq!(add_offsets(&mut client, old, group).await, NONE);
+    let committed = txn_commit(&mut client, 3, old, group, ("", -1), &[("t", 0, 20)]).await;
+    assert_eq!(committed, [("t".into(), 0, NONE)]);
+    let new = init(&mut client, "aborting").await;
+    assert_eq!(new.pid, old.pid);
+    assert!(new.epoch > old.epoch, "{new:?} after {old:?}");
+    assert_eq!(fetch(&mut client, 7, group, true).await, NOTHING);
+    // The zombie of the previous epoch is fenced, for every partition it names, in every
+    // version (PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH here, as Kafka does).
+    for version in 0..=3i16 {
+        let zombie = txn_commit(
+            &mut client,
+            version,
+            old,
+            group,
+            ("", -1),
+            &[("t", 0, 99), ("t", 1, 99), ("t", 7, 99)],
+        )
+        .await;
+        assert_eq!(
+            zombie,
+            [
+                ("t".into(), 0, INVALID_PRODUCER_EPOCH),
+                ("t".into(), 1, INVALID_PRODUCER_EPOCH),
+                ("t".into(), 7, UNKNOWN_TOPIC_OR_PARTITION),
+            ],
+            "v{version}"
+        );
+    }
+    assert_eq!(end(&mut client, old, true).await, PRODUCER_FENCED);
+    assert_eq!(fetch(&mut client, 7, group, true).await, NOTHING);
+
+    // The successor commits.
+    assert_eq!(add_offsets(&mut client, new, group).await, NONE);
+    let committed = txn_commit(&mut client, 3, new, group, ("", -1), &[("t", 1, 30)]).await;
+    assert_eq!(committed, [("t".into(), 1, NONE)]);
+    assert_eq!(end(&mut client, new, true).await, NONE);
     assert_eq!(
         fetch(&mut client, 7, group, true).await,
-        [(0, -1, -1, NONE), (1, -1, -1, NONE)]
+        [(0, -1, -1, NONE), (1, 30, 5, NONE)]
     );
 }
 
 #[tokio::test]
 async fn group_errors_answer_every_known_partition() {
-    let server = TestServer::start(config(&[])).await;
+    let server = TestServer::start(txn_config()).await;
     let mut client = server.connect().await;
     create_topic(&server, "t", 2, &[]);
     find_coordinator(&mut client, "g").await;
+    let producer = init(&mut client, "grouped").await;
+    assert_eq!(add_offsets(&mut client, producer, "g").await, NONE);
     // v3 names a member of a generation of a group that does not exist.
     let stale = txn_commit(
         &mut client,
         3,
+        producer,
         "g",
-        0,
         ("someone", 4),
         &[("t", 0, 1), ("t", 8, 1)],
     )
@@ -269,41 +386,100 @@ async fn group_errors_answer_every_known_partition() {
             ("t".into(), 8, UNKNOWN_TOPIC_OR_PARTITION),
         ]
     );
-    let empty = txn_commit(&mut client, 3, "", 0, ("", -1), &[("t", 0, 1)]).await;
+    // An empty group id is the group coordinator's refusal, before any verification.
+    let empty = txn_commit(&mut client, 3, producer, "", ("", -1), &[("t", 0, 1)]).await;
     assert_eq!(empty, [("t".into(), 0, INVALID_GROUP_ID)]);
-    // Nothing was left pending by the refusals.
+    // Nothing was left pending by the refusals, and the commit makes nothing visible.
+    assert_eq!(fetch(&mut client, 7, "g", true).await, NOTHING);
+    assert_eq!(end(&mut client, producer, true).await, NONE);
+    assert_eq!(fetch(&mut client, 7, "g", true).await, NOTHING);
+}
+
+#[tokio::test]
+async fn a_commit_outside_the_transaction_is_refused_and_leaves_nothing_pending() {
+    let server = TestServer::start(txn_config()).await;
+    let mut client = server.connect().await;
+    create_topic(&server, "t", 2, &[]);
+    let group = "skipped";
+    find_coordinator(&mut client, group).await;
+    let producer = init(&mut client, "skipper").await;
+    let offsets = [("t", 0, 10), ("t", 1, 11), ("t", 9, 1)];
+    let refused = |code| {
+        vec![
+            ("t".to_string(), 0, code),
+            ("t".to_string(), 1, code),
+            ("t".to_string(), 9, UNKNOWN_TOPIC_OR_PARTITION),
+        ]
+    };
+    // No AddOffsetsToTxn: no transaction at all. Kafka answers v0-3 INVALID_TXN_STATE (the
+    // coordinator's TRANSACTION_ABORTABLE, which these clients do not know).
+    for version in 0..=3i16 {
+        let results = txn_commit(&mut client, version, producer, group, ("", -1), &offsets).await;
+        assert_eq!(results, refused(INVALID_TXN_STATE), "v{version}");
+    }
+    assert_eq!(fetch(&mut client, 7, group, true).await, NOTHING);
+
+    // An open transaction that added another group's partition of `__consumer_offsets`.
+    let other = (0..)
+        .map(|i| format!("other-{i}"))
+        .find(|g| partition_for(g, 3) != partition_for(group, 3))
+        .unwrap();
+    find_coordinator(&mut client, &other).await;
+    assert_eq!(add_offsets(&mut client, producer, &other).await, NONE);
+    for version in 0..=3i16 {
+        let results = txn_commit(&mut client, version, producer, group, ("", -1), &offsets).await;
+        assert_eq!(results, refused(INVALID_TXN_STATE), "v{version}");
+    }
+    assert_eq!(fetch(&mut client, 7, group, true).await, NOTHING);
+
+    // A transactional id the coordinator does not know, or another producer id.
+    let stranger = Producer {
+        id: "stranger",
+        ..producer
+    };
+    let results = txn_commit(&mut client, 3, stranger, group, ("", -1), &offsets).await;
+    assert_eq!(results, refused(INVALID_PRODUCER_ID_MAPPING));
+    let impostor = Producer {
+        pid: producer.pid + 1,
+        ..producer
+    };
+    let results = txn_commit(&mut client, 3, impostor, group, ("", -1), &offsets).await;
+    assert_eq!(results, refused(INVALID_PRODUCER_ID_MAPPING));
+
+    // The transaction ends; still nothing from the refused commits.
+    assert_eq!(end(&mut client, producer, true).await, NONE);
+    assert_eq!(fetch(&mut client, 7, group, true).await, NOTHING);
+    // Once added, the same commit is accepted.
+    assert_eq!(add_offsets(&mut client, producer, group).await, NONE);
+    let results = txn_commit(&mut client, 3, producer, group, ("", -1), &offsets).await;
+    assert_eq!(results, refused(NONE));
+    assert_eq!(end(&mut client, producer, true).await, NONE);
     assert_eq!(
-        server
-            .context
-            .groups
-            .complete_txn_offsets(offsets_partition("g"), PID, true),
-        0
+        fetch(&mut client, 7, group, true).await,
+        [(0, 10, 5, NONE), (1, 11, 5, NONE)]
     );
 }
 
 #[tokio::test]
 async fn pending_offsets_survive_a_restart() {
-    let server = TestServer::start(config(&[])).await;
+    let server = TestServer::start(txn_config()).await;
     let mut client = server.connect().await;
     create_topic(&server, "t", 2, &[]);
     let group = "restarted";
     find_coordinator(&mut client, group).await;
-    let committed = txn_commit(&mut client, 2, group, 0, ("", -1), &[("t", 1, 42)]).await;
+    let producer = init(&mut client, "restarting").await;
+    assert_eq!(add_offsets(&mut client, producer, group).await, NONE);
+    let committed = txn_commit(&mut client, 2, producer, group, ("", -1), &[("t", 1, 42)]).await;
     assert_eq!(committed, [("t".into(), 1, NONE)]);
     drop(client);
-    let server = server.restart(config(&[])).await;
+    let server = server.restart(txn_config()).await;
     let mut client = server.connect().await;
     assert_eq!(
         fetch(&mut client, 8, group, true).await,
         [(0, -1, -1, NONE), (1, -1, -1, UNSTABLE_OFFSET_COMMIT)]
     );
-    assert_eq!(
-        server
-            .context
-            .groups
-            .complete_txn_offsets(offsets_partition(group), PID, true),
-        1
-    );
+    // The transaction survived too: its producer commits it.
+    assert_eq!(end(&mut client, producer, true).await, NONE);
     assert_eq!(
         fetch(&mut client, 8, group, true).await,
         [(0, -1, -1, NONE), (1, 42, 5, NONE)]

@@ -1,20 +1,38 @@
 //! TxnOffsetCommit (key 28), v0-3: a transactional producer's commit of its consumer's
 //! offsets, inside its transaction (after AddOffsetsToTxn).
 //!
-//! The group coordinator writes the offsets to the group's partition of
+//! First the transaction coordinator is asked whether the group's partition of
+//! `__consumer_offsets` is in the producer's open transaction (Kafka 3.6+, KIP-890 part 1:
+//! `GroupCoordinatorService.commitTransactionalOffsets` verifies through
+//! `maybeStartTransactionVerificationForPartition` before it writes). A commit without
+//! AddOffsetsToTxn would otherwise open a transaction in `__consumer_offsets` that no marker
+//! ever closes, its offsets pending for ever. Refusals are every partition's error, as
+//! Kafka's `AddPartitionsToTxnManager` maps them for these versions (`DEFAULT_ERROR`):
+//! INVALID_TXN_STATE for a partition not in the transaction (TRANSACTION_ABORTABLE from v4,
+//! not offered), INVALID_PRODUCER_EPOCH for a fenced producer (PRODUCER_FENCED),
+//! INVALID_PRODUCER_ID_MAPPING (unknown transactional id or another producer id),
+//! CONCURRENT_TRANSACTIONS (the transaction is completing), COORDINATOR_NOT_AVAILABLE (no
+//! `__transaction_state` or `__consumer_offsets` yet). An empty group id skips the check:
+//! INVALID_GROUP_ID comes first, as in Kafka. Unlike Kafka's verification guard, nothing
+//! ties the check to the append: a producer that ends its own transaction while its
+//! TxnOffsetCommit is between the two is not caught (a fencing InitProducerId or a timeout
+//! bumps the epoch, which the append refuses).
+//!
+//! The group coordinator then writes the offsets to the group's partition of
 //! `__consumer_offsets` as one transactional batch of the producer and keeps them pending:
 //! OffsetFetch shows them only once the transaction commits (the transaction coordinator's
 //! marker), and an OffsetFetch with `require_stable` gets UNSTABLE_OFFSET_COMMIT for their
 //! partitions meanwhile. The answer waits for the fsync.
 //!
 //! As in Kafka: partitions of topics this broker does not host get
-//! UNKNOWN_TOPIC_OR_PARTITION and the rest go to the coordinator; a group-level refusal is
-//! every other partition's error: INVALID_GROUP_ID (empty group id), ILLEGAL_GENERATION or
-//! UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID (v3 names a member of a stale generation),
-//! INVALID_PRODUCER_EPOCH (a fenced producer), COORDINATOR_NOT_AVAILABLE or
-//! COORDINATOR_LOAD_IN_PROGRESS. Metadata over `offset.metadata.max.bytes` is
-//! OFFSET_METADATA_TOO_LARGE for its partition. v0-2 carry no member and generation: the
-//! commit is accepted whatever the group's state. librdkafka pins this API to v0-3.
+//! UNKNOWN_TOPIC_OR_PARTITION and the rest go to the coordinator (none: no verification, no
+//! write); a group-level refusal is every other partition's error: INVALID_GROUP_ID (empty
+//! group id), ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID (v3 names a
+//! member of a stale generation), INVALID_PRODUCER_EPOCH (a fenced producer),
+//! COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS. Metadata over
+//! `offset.metadata.max.bytes` is OFFSET_METADATA_TOO_LARGE for its partition. v0-2 carry no
+//! member and generation: the commit is accepted whatever the group's state. librdkafka
+//! pins this API to v0-3.
 
 use std::collections::HashMap;
 
@@ -26,12 +44,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use myelin_coord::{OffsetCommit as Commit, TopicPartition};
+use myelin_coord::txn::TxnError;
+use myelin_coord::{partition_for, OffsetCommit as Commit, TopicPartition, OFFSETS_TOPIC};
 
 use crate::apis::{Handler, LaterReply, Reply};
 use crate::bounds::{self, all, from, Field, Ty};
-use crate::context::RequestContext;
-use crate::error::{group_error_code, HandlerError};
+use crate::context::{RequestContext, ServerContext};
+use crate::error::{group_error_code, txn_error_code, HandlerError};
 use crate::handlers::groups::opt_string;
 
 /// The request's layout, for [`bounds::check`].
@@ -114,38 +133,49 @@ impl Handler for TxnOffsetCommit {
         let generation = request.generation_id;
         let member_id = request.member_id.to_string();
         let instance_id = opt_string(&request.group_instance_id);
-        let groups = ctx.server.groups.clone();
+        let server = ctx.server.clone();
         Ok(Reply::Later(LaterReply(Box::pin(async move {
-            let outcome = if commits.is_empty() {
-                Ok(Vec::new())
-            } else {
-                groups
-                    .txn_commit_offsets(
-                        &group_id,
-                        &transactional_id,
-                        producer_id,
-                        producer_epoch,
-                        &member_id,
-                        instance_id.as_deref(),
-                        generation,
-                        commits,
-                    )
-                    .await
-            };
-            let (group_error, results): (Option<i16>, HashMap<TopicPartition, i16>) = match outcome
-            {
-                Ok(results) => (
-                    None,
-                    results
-                        .into_iter()
-                        .map(|(tp, r)| {
-                            let code = r.err().map_or(0, |e| group_error_code(&e).code());
-                            (tp, code)
-                        })
-                        .collect(),
-                ),
-                Err(e) => (Some(group_error_code(&e).code()), HashMap::new()),
-            };
+            let (group_error, results): (Option<i16>, HashMap<TopicPartition, i16>) =
+                if commits.is_empty() {
+                    // Nothing for the coordinator: Kafka neither verifies nor writes.
+                    (None, HashMap::new())
+                } else if let Err(e) = verify_in_transaction(
+                    &server,
+                    version,
+                    &group_id,
+                    &transactional_id,
+                    producer_id,
+                    producer_epoch,
+                ) {
+                    (Some(e.code()), HashMap::new())
+                } else {
+                    let outcome = server
+                        .groups
+                        .txn_commit_offsets(
+                            &group_id,
+                            &transactional_id,
+                            producer_id,
+                            producer_epoch,
+                            &member_id,
+                            instance_id.as_deref(),
+                            generation,
+                            commits,
+                        )
+                        .await;
+                    match outcome {
+                        Ok(results) => (
+                            None,
+                            results
+                                .into_iter()
+                                .map(|(tp, r)| {
+                                    let code = r.err().map_or(0, |e| group_error_code(&e).code());
+                                    (tp, code)
+                                })
+                                .collect(),
+                        ),
+                        Err(e) => (Some(group_error_code(&e).code()), HashMap::new()),
+                    }
+                };
             let code_of = |topic: &str, partition: i32| -> i16 {
                 group_error.unwrap_or_else(|| {
                     results
@@ -178,5 +208,42 @@ impl Handler for TxnOffsetCommit {
 
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
         bounds::check(body, SCHEMA, api_version, api_version >= 3)
+    }
+}
+
+/// Whether the group's partition of `__consumer_offsets` is in the producer's open
+/// transaction (AddOffsetsToTxn added it), asked of the transaction coordinator; `Err` is
+/// the error for every partition of the request.
+fn verify_in_transaction(
+    server: &ServerContext,
+    version: i16,
+    group_id: &str,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Result<(), ResponseError> {
+    if group_id.is_empty() {
+        // The group coordinator's INVALID_GROUP_ID comes before the verification in Kafka.
+        return Ok(());
+    }
+    let n = server
+        .groups
+        .offsets_partitions()
+        .ok_or(ResponseError::CoordinatorNotAvailable)?;
+    let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group_id, n));
+    let code = |e: &TxnError| match e {
+        // TRANSACTION_ABORTABLE is known to clients from TxnOffsetCommit v4 (KIP-890);
+        // Kafka answers older versions INVALID_TXN_STATE (`DEFAULT_ERROR`).
+        TxnError::TransactionAbortable if version <= 3 => ResponseError::InvalidTxnState,
+        // Kafka answers a fenced producer INVALID_PRODUCER_EPOCH here in every version.
+        e => txn_error_code(e, true),
+    };
+    let verified = server
+        .txns
+        .verify_partitions(transactional_id, producer_id, producer_epoch, vec![tp])
+        .map_err(|e| code(&e))?;
+    match verified.into_values().find_map(Result::err) {
+        Some(e) => Err(code(&e)),
+        None => Ok(()),
     }
 }
