@@ -6,10 +6,11 @@
 //!
 //! [`broker`] runs the real `myelin` binary for the tests with third-party clients;
 //! [`group_member`] parses what `group-member` (a consumer group member in its own process)
-//! prints.
+//! prints; [`proxy`] is a TCP proxy that cuts a client's connections mid-request.
 
 pub mod broker;
 pub mod group_member;
+pub mod proxy;
 
 use std::fmt;
 

@@ -1,7 +1,8 @@
 //! Third-party clients in other languages against the real `myelin` binary: the Python
 //! clients (confluent-kafka, kafka-python, aiokafka), kcat (Debian's, librdkafka 2.0) and
 //! kafkajs; the Python clients and kafkajs also as consumer group members that commit
-//! and resume. Each test runs its own broker.
+//! and resume, and as idempotent and transactional producers (what they wrote read back
+//! by read_committed and read_uncommitted consumers). Each test runs its own broker.
 //!
 //! `scripts/test` installs what these need: `.venv` at the repository root with
 //! `tests/python/requirements.txt`, the `kcat` Debian package, and `tests/js/node_modules`
@@ -302,5 +303,87 @@ fn kafkajs_admin_and_produce_read_back_by_kcat() {
             .map(|b| (b.base_offset, b.codec))
             .collect::<Vec<_>>(),
         vec![(0, 0), (50, 1)]
+    );
+}
+
+// Idempotent and transactional producers. The brokers have small internal topics
+// (`__transaction_state` and `__consumer_offsets`, 3 partitions each) and no initial
+// rebalance delay.
+
+const TXN_BROKER_FLAGS: [&str; 6] = [
+    "--override",
+    "transaction.state.log.num.partitions=3",
+    "--override",
+    "offsets.topic.num.partitions=3",
+    "--override",
+    "group.initial.rebalance.delay.ms=0",
+];
+
+#[test]
+fn python_confluent_kafka_transactions() {
+    python_client_with(
+        "confluent_kafka_txn.py",
+        "OK confluent-kafka transactions",
+        &TXN_BROKER_FLAGS,
+    );
+}
+
+/// kafka-python 3's producer with its defaults (idempotence on), its transactions, and
+/// its admin client's DescribeTransactions and ListTransactions.
+#[test]
+fn python_kafka_python_idempotent_and_transactions() {
+    python_client_with(
+        "kafka_python_idempotent.py",
+        "OK kafka-python idempotent",
+        &TXN_BROKER_FLAGS,
+    );
+}
+
+/// aiokafka's idempotent producer and its transactions, in v0 of every transaction API.
+#[test]
+fn python_aiokafka_idempotent_and_transactions() {
+    python_client_with(
+        "aiokafka_txn.py",
+        "OK aiokafka transactions",
+        &TXN_BROKER_FLAGS,
+    );
+}
+
+/// Consumes partition 0 of `topic` from the beginning to its end with kcat at
+/// `isolation.level=<isolation>`: `offset|value` per record.
+fn kcat_consume_isolated(broker: &Broker, topic: &str, isolation: &str) -> Vec<String> {
+    let out = run(
+        kcat()
+            .args(["-b", &broker.bootstrap(), "-C", "-t", topic, "-p", "0"])
+            .args(["-X", &format!("isolation.level={isolation}")])
+            .args(["-o", "beginning", "-e", "-q", "-f", "%o|%s\\n"]),
+        b"",
+    );
+    check("kcat -C", &out).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn kafkajs_idempotent_and_transactional_producers_read_back_by_kcat() {
+    let broker = Broker::start_with(&TXN_BROKER_FLAGS);
+    kafkajs_script(&broker, "kafkajs_txn.js", "OK kafkajs transactions");
+
+    let idempotent = kcat_consume_isolated(&broker, "js-idempotent", "read_uncommitted");
+    let expected: Vec<String> = (0..30).map(|i| format!("{i}|idempotent {i}")).collect();
+    assert_eq!(idempotent, expected, "js-idempotent");
+
+    // commit1 at 0-4 (its COMMIT marker at 5), abort2 at 6-10 (ABORT at 11), commit3 at
+    // 12-16 (COMMIT at 17); the last transaction held only offsets.
+    let txn = |name: &str, base: usize| -> Vec<String> {
+        (0..5).map(|i| format!("{}|{name}-{i}", base + i)).collect()
+    };
+    assert_eq!(
+        kcat_consume_isolated(&broker, "js-txn", "read_committed"),
+        [txn("commit1", 0), txn("commit3", 12)].concat(),
+        "js-txn, read_committed"
+    );
+    assert_eq!(
+        kcat_consume_isolated(&broker, "js-txn", "read_uncommitted"),
+        [txn("commit1", 0), txn("abort2", 6), txn("commit3", 12)].concat(),
+        "js-txn, read_uncommitted"
     );
 }
