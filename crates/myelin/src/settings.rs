@@ -194,6 +194,16 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             }
             "socket.request.max.bytes" => server.socket_request_max_bytes = positive(name, value)?,
             "max.connections" => server.max_connections = positive(name, value)?,
+            "max.connections.per.ip" => server.max_connections_per_ip = positive(name, value)?,
+            "max.connections.per.ip.overrides" => {
+                server.max_connections_per_ip_overrides =
+                    myelin_server::config::parse_connections_per_ip_overrides(value)
+                        .map_err(|e| invalid(name, e.reason))?
+            }
+            "connections.max.idle.ms" => {
+                server.connections_max_idle =
+                    std::time::Duration::from_millis(positive(name, value)?)
+            }
             _ => {}
         }
         if IDENTITY_CONFIGS.contains(&name.as_str()) {
@@ -237,6 +247,9 @@ mod tests {
         let t = translate(&configs(&[
             ("socket.request.max.bytes", "1000"),
             ("max.connections", "7"),
+            ("max.connections.per.ip", "4"),
+            ("max.connections.per.ip.overrides", "10.0.0.1:9"),
+            ("connections.max.idle.ms", "1500"),
             ("log.cleaner.enable", "false"),
             ("log.retention.check.interval.ms", "5000"),
             ("num.partitions", "3"),
@@ -246,6 +259,12 @@ mod tests {
         .unwrap();
         assert_eq!(t.server.socket_request_max_bytes, 1000);
         assert_eq!(t.server.max_connections, 7);
+        assert_eq!(t.server.max_connections_per_ip, 4);
+        assert_eq!(t.server.max_connections_for("10.0.0.1".parse().unwrap()), 9);
+        assert_eq!(
+            t.server.connections_max_idle,
+            std::time::Duration::from_millis(1500)
+        );
         assert!(!t.manager.cleaner_enable);
         assert_eq!(t.manager.retention_check_interval_ms, 5000);
         assert_eq!(t.server.broker_configs["num.partitions"], "3");
@@ -258,6 +277,8 @@ mod tests {
         for (name, value) in [
             ("socket.request.max.bytes", "-1"),
             ("log.cleaner.enable", "1"),
+            ("max.connections.per.ip.overrides", "somehost:3"),
+            ("connections.max.idle.ms", "0"),
             ("log.flush.scheduler.interval.ms", "0"),
             ("some.unknown.thing", "x"),
         ] {

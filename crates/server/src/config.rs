@@ -2,6 +2,8 @@
 //! The binary merges file, environment and flags into it; this crate only validates.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
 
 /// Configuration of the Kafka wire server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,19 @@ pub struct Config {
     /// `max.connections`: connections served at once; further clients wait in the
     /// listen backlog until one closes.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: connections served at once from one IP address. A new
+    /// connection from an address already at its limit is closed at once (as Kafka does);
+    /// the connections already open are unaffected. Kafka's default, 2147483647.
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides`: per-address limits that replace
+    /// `max_connections_per_ip`, parsed from `ip:count,ip:count` by
+    /// [`parse_connections_per_ip_overrides`] (IP addresses only: Kafka also takes host
+    /// names and resolves them).
+    pub max_connections_per_ip_overrides: BTreeMap<IpAddr, usize>,
+    /// `connections.max.idle.ms`: a connection that completes no request for this long,
+    /// while it owes no response, is closed; a frame arriving slowly (slowloris) does not
+    /// reset the timer, only a complete request or a written response does.
+    pub connections_max_idle: Duration,
     /// Requests read ahead of the response being written, per connection. When this many
     /// are outstanding the connection stops reading until a response is written (Kafka
     /// reads one request at a time; clients pipeline up to
@@ -47,6 +62,9 @@ impl Default for Config {
             cluster_id: None,
             socket_request_max_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
+            max_connections_per_ip: i32::MAX as usize,
+            max_connections_per_ip_overrides: BTreeMap::new(),
+            connections_max_idle: Duration::from_millis(600_000),
             max_in_flight_requests: 32,
             max_incremental_fetch_session_cache_slots: 1000,
             broker_configs: BTreeMap::new(),
@@ -88,6 +106,12 @@ impl Config {
         }
         if self.max_connections == 0 {
             return fail("max.connections", "must be at least 1");
+        }
+        if self.max_connections_per_ip == 0 {
+            return fail("max.connections.per.ip", "must be at least 1");
+        }
+        if self.connections_max_idle.is_zero() {
+            return fail("connections.max.idle.ms", "must be at least 1");
         }
         if self.max_in_flight_requests == 0 {
             return fail("max.in.flight.requests", "must be at least 1");
@@ -138,6 +162,42 @@ impl Config {
     }
 }
 
+/// Parses `max.connections.per.ip.overrides`: comma-separated `ip:count` pairs (an IPv6
+/// address may be bracketed, `[::1]:5`); empty for an empty string. Count 0 refuses every
+/// connection from that address, as in Kafka.
+pub fn parse_connections_per_ip_overrides(
+    value: &str,
+) -> Result<BTreeMap<IpAddr, usize>, ConfigError> {
+    let bad = |entry: &str, why: &str| ConfigError {
+        name: "max.connections.per.ip.overrides",
+        reason: format!("`{entry}`: {why} (expected `ip:count,ip:count`)"),
+    };
+    let mut overrides = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (ip, count) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| bad(entry, "no `:count`"))?;
+        let ip = ip.trim().trim_start_matches('[').trim_end_matches(']');
+        let ip: IpAddr = ip.parse().map_err(|_| bad(entry, "not an IP address"))?;
+        let count: usize = count
+            .trim()
+            .parse()
+            .map_err(|_| bad(entry, "the count is not a number"))?;
+        overrides.insert(ip, count);
+    }
+    Ok(overrides)
+}
+
+impl Config {
+    /// The connection limit of one address: its override, else `max_connections_per_ip`.
+    pub fn max_connections_for(&self, ip: IpAddr) -> usize {
+        self.max_connections_per_ip_overrides
+            .get(&ip)
+            .copied()
+            .unwrap_or(self.max_connections_per_ip)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +215,29 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.validate().is_err());
+        let bad = Config {
+            connections_max_idle: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().name, "connections.max.idle.ms");
+    }
+
+    #[test]
+    fn per_ip_overrides_parse() {
+        let o = parse_connections_per_ip_overrides(" 10.0.0.1:5, [::1]:0 ,").unwrap();
+        assert_eq!(o.get(&"10.0.0.1".parse().unwrap()), Some(&5));
+        assert_eq!(o.get(&"::1".parse().unwrap()), Some(&0));
+        assert!(parse_connections_per_ip_overrides("").unwrap().is_empty());
+        assert!(parse_connections_per_ip_overrides("host:1").is_err());
+        assert!(parse_connections_per_ip_overrides("10.0.0.1").is_err());
+        assert!(parse_connections_per_ip_overrides("10.0.0.1:x").is_err());
+        let config = Config {
+            max_connections_per_ip: 3,
+            max_connections_per_ip_overrides: o,
+            ..Config::default()
+        };
+        assert_eq!(config.max_connections_for("10.0.0.1".parse().unwrap()), 5);
+        assert_eq!(config.max_connections_for("10.0.0.2".parse().unwrap()), 3);
     }
 
     #[test]

@@ -13,14 +13,22 @@
 //! nothing is written. A response is a sequence of chunks: bytes go through the write
 //! buffer, file ranges (Fetch's record batches) straight from the page cache to the socket
 //! ([`crate::zero_copy`]).
+//!
+//! `connections.max.idle.ms`: a connection that completes no request, and is owed no
+//! response, for that long is closed, after the responses already queued are written. The
+//! timer is not reset by bytes of an incomplete frame, so a client trickling a request
+//! (slowloris) is closed as well.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::apis::{self, Encoded, LaterReply, Reply, Route};
 use crate::context::ServerContext;
@@ -46,6 +54,48 @@ enum ReadEnd {
     Shutdown,
     /// The writer stopped (it logs why).
     WriterGone,
+    /// No request completed and no response was owed for `connections.max.idle.ms`.
+    Idle,
+}
+
+/// What the idle timer of one connection needs, shared by its reader and writer.
+#[derive(Debug)]
+struct Activity {
+    /// When the connection was accepted; the origin of `last_active_ms`.
+    start: Instant,
+    /// `connections.max.idle.ms`.
+    max_idle: Duration,
+    /// Milliseconds after `start` of the last complete request read or response written.
+    last_active_ms: AtomicU64,
+    /// Requests read whose response (possibly none) the writer has not finished.
+    owed: AtomicUsize,
+}
+
+impl Activity {
+    fn new(max_idle: Duration) -> Self {
+        Self {
+            start: Instant::now(),
+            max_idle,
+            last_active_ms: AtomicU64::new(0),
+            owed: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records a complete request or a finished response.
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection becomes idle if nothing happens meanwhile; while responses are
+    /// owed it is not idle, and is looked at again `max_idle` later.
+    fn deadline(&self) -> Instant {
+        if self.owed.load(Ordering::Acquire) > 0 {
+            return Instant::now() + self.max_idle;
+        }
+        let last = Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
+        self.start + last + self.max_idle
+    }
 }
 
 /// Serves one connection until the client closes it, a request is malformed, or the
@@ -64,6 +114,7 @@ pub(crate) async fn serve(
     }
     let (read_half, write_half) = stream.into_split();
     let (tx, rx) = mpsc::channel(server.config.max_in_flight_requests);
+    let activity = Activity::new(server.config.connections_max_idle);
     let reader = read_requests(
         BufReader::new(read_half),
         &server,
@@ -71,13 +122,22 @@ pub(crate) async fn serve(
         connection_id,
         tx,
         &mut shutdown,
+        &activity,
     );
-    let writer = write_responses(BufWriter::new(write_half), rx);
+    let writer = write_responses(BufWriter::new(write_half), rx, &activity);
     tokio::pin!(reader);
     tokio::pin!(writer);
 
     let outcome = tokio::select! {
         end = &mut reader => match end {
+            Ok(ReadEnd::Idle) => {
+                tracing::debug!(connection_id, %peer, "closing idle connection");
+                // Nothing is owed; the flush and close get one more idle period, so a
+                // client that stopped reading cannot hold the connection.
+                tokio::time::timeout(activity.max_idle, &mut writer)
+                    .await
+                    .unwrap_or(Ok(()))
+            }
             // The reader's queue sender is gone: the writer drains what was queued.
             Ok(_) => (&mut writer).await,
             Err(e) => Err(e),
@@ -101,18 +161,31 @@ async fn read_requests<R: AsyncRead + Unpin>(
     connection_id: u64,
     tx: mpsc::Sender<Outgoing>,
     shutdown: &mut watch::Receiver<bool>,
+    activity: &Activity,
 ) -> Result<ReadEnd, ConnectionError> {
     let max = server.config.socket_request_max_bytes;
     loop {
-        let frame = tokio::select! {
-            biased;
-            // A dropped sender means the server is gone: shut down as well.
-            _ = shutdown.wait_for(|&stop| stop) => return Ok(ReadEnd::Shutdown),
-            frame = frame::read_frame(&mut reader, max) => frame?,
+        // One read per frame, kept across idle checks so that no byte read is lost.
+        let read = frame::read_frame(&mut reader, max);
+        tokio::pin!(read);
+        let frame = loop {
+            let deadline = activity.deadline();
+            tokio::select! {
+                biased;
+                // A dropped sender means the server is gone: shut down as well.
+                _ = shutdown.wait_for(|&stop| stop) => return Ok(ReadEnd::Shutdown),
+                frame = &mut read => break frame?,
+                () = tokio::time::sleep_until(deadline) => {
+                    if activity.deadline() <= Instant::now() {
+                        return Ok(ReadEnd::Idle);
+                    }
+                }
+            }
         };
         let Some(frame) = frame else {
             return Ok(ReadEnd::Eof);
         };
+        activity.touch();
         server.metrics.bytes_received(frame.len() + 4);
         let outgoing = match apis::route(server, frame, peer, connection_id)? {
             Route::Respond(response) => Outgoing::Ready(Some(response)),
@@ -121,6 +194,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 Reply::Later(LaterReply(completion)) => Outgoing::Later(tokio::spawn(completion)),
             },
         };
+        activity.owed.fetch_add(1, Ordering::AcqRel);
         if tx.send(outgoing).await.is_err() {
             return Ok(ReadEnd::WriterGone);
         }
@@ -130,6 +204,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
 async fn write_responses<W: FileSink>(
     mut writer: BufWriter<W>,
     mut rx: mpsc::Receiver<Outgoing>,
+    activity: &Activity,
 ) -> Result<(), ConnectionError> {
     // The buffer of file ranges that cannot be sent with sendfile, reused.
     let mut scratch = Vec::new();
@@ -157,6 +232,8 @@ async fn write_responses<W: FileSink>(
         if let Some(frame) = response {
             write_frame(&mut writer, &frame, &mut scratch).await?;
         }
+        activity.touch();
+        activity.owed.fetch_sub(1, Ordering::AcqRel);
     }
     writer.flush().await?;
     writer.shutdown().await?;

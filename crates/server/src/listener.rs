@@ -1,12 +1,15 @@
-//! The accept loop: one task per connection, at most `max.connections` at once, and a
-//! graceful shutdown that waits for every connection task to finish.
+//! The accept loop: one task per connection, at most `max.connections` at once and
+//! `max.connections.per.ip` from one address, and a graceful shutdown that waits for every
+//! connection task to finish.
 //!
 //! Shutdown follows tokio's mini-redis: the caller passes a future that resolves when the
 //! server should stop; a `watch` channel tells every connection; each connection task holds
 //! a clone of an `mpsc::Sender` and `run` returns once all of them have been dropped.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -30,6 +33,54 @@ struct Listener {
     shutdown_complete: mpsc::Sender<()>,
     /// The id given to the next connection, for logs.
     next_connection_id: u64,
+    /// Open connections per client address, for `max.connections.per.ip`.
+    per_ip: Arc<PerIpCounts>,
+    /// Connections closed at once because their address was at its limit, for logs.
+    rejected_per_ip: u64,
+}
+
+/// Open connections per client address. An address's entry is removed when its last
+/// connection closes, so the map holds only addresses with open connections.
+#[derive(Debug, Default)]
+struct PerIpCounts(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerIpCounts {
+    /// Counts a new connection from `ip` unless `limit` are already open; the guard
+    /// uncounts it when dropped.
+    fn try_open(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<PerIpGuard> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= limit {
+            if *count == 0 {
+                counts.remove(&ip);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(PerIpGuard {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection counted in [`PerIpCounts`].
+#[derive(Debug)]
+struct PerIpGuard {
+    counts: Arc<PerIpCounts>,
+    ip: IpAddr,
+}
+
+impl Drop for PerIpGuard {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serves the Kafka protocol on `listener` until `shutdown` resolves, then stops accepting,
@@ -45,6 +96,8 @@ pub async fn run(listener: TcpListener, server: Arc<ServerContext>, shutdown: im
         notify_shutdown,
         shutdown_complete,
         next_connection_id: 0,
+        per_ip: Arc::default(),
+        rejected_per_ip: 0,
     };
     if let Ok(addr) = l.listener.local_addr() {
         tracing::info!(%addr, "Kafka listener accepting connections");
@@ -100,6 +153,22 @@ impl Listener {
                     continue;
                 }
             };
+            let ip = peer.ip();
+            let Some(per_ip) = self
+                .per_ip
+                .try_open(ip, self.server.config.max_connections_for(ip))
+            else {
+                // Kafka closes it at once (TooManyConnectionsException); the permit goes
+                // back with it.
+                self.rejected_per_ip += 1;
+                tracing::debug!(
+                    %peer,
+                    rejected_total = self.rejected_per_ip,
+                    "connection closed: max.connections.per.ip reached for its address"
+                );
+                drop(stream);
+                continue;
+            };
             let connection_id = self.next_connection_id;
             self.next_connection_id += 1;
             tracing::debug!(connection_id, %peer, "connection accepted");
@@ -108,6 +177,7 @@ impl Listener {
             let done = self.shutdown_complete.clone();
             tokio::spawn(async move {
                 connection::serve(stream, peer, connection_id, server, shutdown).await;
+                drop(per_ip);
                 drop(permit);
                 drop(done);
             });

@@ -113,6 +113,16 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "The compression level to use if compression.type is set to zstd.",
     ),
     broker(
+        "connections.max.idle.ms",
+        ConfigType::Long,
+        Some("600000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "Idle connections timeout: the server socket processor threads close the connections \
+         that idle more than this. Myelin counts a connection idle while it completes no \
+         request and owes no response; a request arriving slowly does not reset the timer.",
+    ),
+    broker(
         "default.replication.factor",
         ConfigType::Int,
         Some("1"),
@@ -559,6 +569,26 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         READ_ONLY,
         "The maximum number of connections we allow in the broker at any time; further clients \
          wait in the listen backlog. Myelin defaults to 10000 (Kafka: 2147483647).",
+    ),
+    broker(
+        "max.connections.per.ip",
+        ConfigType::Int,
+        Some("2147483647"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum number of connections we allow from each ip address. A new connection \
+         from an address at its limit is closed at once. Myelin requires at least 1 (Kafka \
+         accepts 0 with overrides); an override of 0 refuses one address.",
+    ),
+    broker(
+        "max.connections.per.ip.overrides",
+        ConfigType::String,
+        Some(""),
+        Validator::None,
+        READ_ONLY,
+        "A comma-separated list of per-ip overrides to the default maximum number of \
+         connections, for example 127.0.0.1:200,10.0.0.1:5. Myelin takes IP addresses only \
+         (Kafka also takes host names).",
     ),
     broker(
         "message.max.bytes",
