@@ -33,9 +33,10 @@ pub struct Config {
     /// [`parse_connections_per_ip_overrides`] (IP addresses only: Kafka also takes host
     /// names and resolves them).
     pub max_connections_per_ip_overrides: BTreeMap<IpAddr, usize>,
-    /// `connections.max.idle.ms`: a connection that completes no request for this long,
-    /// while it owes no response, is closed; a frame arriving slowly (slowloris) does not
-    /// reset the timer, only a complete request or a written response does.
+    /// `connections.max.idle.ms`: a connection that completes no request and finishes
+    /// writing no response for this long is closed (not while a handler prepares a reply:
+    /// a long poll); a frame arriving slowly (slowloris) does not reset the timer, nor does
+    /// a client that pipelines requests without reading the responses.
     pub connections_max_idle: Duration,
     /// Requests read ahead of the response being written, per connection. When this many
     /// are outstanding the connection stops reading until a response is written (Kafka

@@ -14,13 +14,15 @@
 //! buffer, file ranges (Fetch's record batches) straight from the page cache to the socket
 //! ([`crate::zero_copy`]).
 //!
-//! `connections.max.idle.ms`: a connection that completes no request, and is owed no
-//! response, for that long is closed, after the responses already queued are written. The
-//! timer is not reset by bytes of an incomplete frame, so a client trickling a request
-//! (slowloris) is closed as well.
+//! `connections.max.idle.ms`: a connection that completes no request and finishes writing
+//! no response for that long is closed, after the responses already queued are written
+//! (given one more idle period). The timer is not reset by bytes of an incomplete frame, so
+//! a client trickling a request (slowloris) is closed as well, and a client that pipelines
+//! requests but never reads the responses is closed once the writer has been stuck that
+//! long. It does not run while the writer waits for a handler's reply (a long poll).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +56,7 @@ enum ReadEnd {
     Shutdown,
     /// The writer stopped (it logs why).
     WriterGone,
-    /// No request completed and no response was owed for `connections.max.idle.ms`.
+    /// No request completed and no response was written for `connections.max.idle.ms`.
     Idle,
 }
 
@@ -67,8 +69,8 @@ struct Activity {
     max_idle: Duration,
     /// Milliseconds after `start` of the last complete request read or response written.
     last_active_ms: AtomicU64,
-    /// Requests read whose response (possibly none) the writer has not finished.
-    owed: AtomicUsize,
+    /// Set while the writer waits for a [`Reply::Later`]: the connection is not idle then.
+    awaiting_reply: AtomicBool,
 }
 
 impl Activity {
@@ -77,7 +79,7 @@ impl Activity {
             start: Instant::now(),
             max_idle,
             last_active_ms: AtomicU64::new(0),
-            owed: AtomicUsize::new(0),
+            awaiting_reply: AtomicBool::new(false),
         }
     }
 
@@ -87,10 +89,10 @@ impl Activity {
         self.last_active_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
-    /// When the connection becomes idle if nothing happens meanwhile; while responses are
-    /// owed it is not idle, and is looked at again `max_idle` later.
+    /// When the connection becomes idle if nothing happens meanwhile; while a handler
+    /// owes a reply it is not idle, and is looked at again `max_idle` later.
     fn deadline(&self) -> Instant {
-        if self.owed.load(Ordering::Acquire) > 0 {
+        if self.awaiting_reply.load(Ordering::Acquire) {
             return Instant::now() + self.max_idle;
         }
         let last = Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
@@ -132,7 +134,7 @@ pub(crate) async fn serve(
         end = &mut reader => match end {
             Ok(ReadEnd::Idle) => {
                 tracing::debug!(connection_id, %peer, "closing idle connection");
-                // Nothing is owed; the flush and close get one more idle period, so a
+                // What is queued, the flush and the close get one more idle period, so a
                 // client that stopped reading cannot hold the connection.
                 tokio::time::timeout(activity.max_idle, &mut writer)
                     .await
@@ -194,9 +196,23 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 Reply::Later(LaterReply(completion)) => Outgoing::Later(tokio::spawn(completion)),
             },
         };
-        activity.owed.fetch_add(1, Ordering::AcqRel);
-        if tx.send(outgoing).await.is_err() {
-            return Ok(ReadEnd::WriterGone);
+        // A full queue (the client is not reading its responses) does not stop the timer.
+        let send = tx.send(outgoing);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|&stop| stop) => return Ok(ReadEnd::Shutdown),
+                sent = &mut send => match sent {
+                    Ok(()) => break,
+                    Err(_) => return Ok(ReadEnd::WriterGone),
+                },
+                () = tokio::time::sleep_until(activity.deadline()) => {
+                    if activity.deadline() <= Instant::now() {
+                        return Ok(ReadEnd::Idle);
+                    }
+                }
+            }
         }
     }
 }
@@ -225,15 +241,18 @@ async fn write_responses<W: FileSink>(
             Outgoing::Ready(response) => response,
             Outgoing::Later(task) => {
                 writer.flush().await?;
-                task.await
-                    .map_err(|e| HandlerError::Task(e.to_string()))??
+                activity.awaiting_reply.store(true, Ordering::Release);
+                let reply = task.await;
+                activity.awaiting_reply.store(false, Ordering::Release);
+                // The wait is activity: the idle time counts from the reply.
+                activity.touch();
+                reply.map_err(|e| HandlerError::Task(e.to_string()))??
             }
         };
         if let Some(frame) = response {
             write_frame(&mut writer, &frame, &mut scratch).await?;
         }
         activity.touch();
-        activity.owed.fetch_sub(1, Ordering::AcqRel);
     }
     writer.flush().await?;
     writer.shutdown().await?;

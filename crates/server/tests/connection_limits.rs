@@ -329,3 +329,58 @@ async fn random_bytes_end_in_a_response_or_a_close_and_the_server_still_answers(
     drop(client);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_responses_is_closed_as_idle() {
+    let idle = Duration::from_millis(200);
+    let server = TestServer::start(Config {
+        connections_max_idle: idle,
+        ..Config::default()
+    })
+    .await;
+    // A small receive buffer, so that the responses back up into the server's writer.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let (mut read_half, mut write_half) = stream.into_split();
+    // Far more responses (about 450 bytes each) than the socket buffers hold.
+    const REQUESTS: usize = 20_000;
+    let frame = common::request_frame(ApiKey::ApiVersions, 3, 1, &api_versions_request());
+    let pipeline: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * REQUESTS)
+        .collect();
+    let sender = tokio::spawn(async move {
+        // The server stops reading (and then closes): a failed write is expected.
+        let _ = write_half.write_all(&pipeline).await;
+        write_half
+    });
+    // Not reading for many idle periods: the writer is stuck, the reader's queue is full,
+    // and no request completes.
+    tokio::time::sleep(idle * 10).await;
+    let mut responses = 0;
+    bounded(async {
+        loop {
+            let Ok(size) = read_half.read_i32().await else {
+                return;
+            };
+            let mut body = vec![0; size as usize];
+            if read_half.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            responses += 1;
+        }
+    })
+    .await;
+    assert!(
+        responses < REQUESTS,
+        "all {REQUESTS} pipelined requests were answered: the connection was never closed"
+    );
+    drop(bounded(sender).await.unwrap());
+    let mut client = server.connect().await;
+    api_versions(&mut client).await;
+    drop(client);
+    server.stop().await;
+}

@@ -120,7 +120,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         READ_ONLY,
         "Idle connections timeout: the server socket processor threads close the connections \
          that idle more than this. Myelin counts a connection idle while it completes no \
-         request and owes no response; a request arriving slowly does not reset the timer.",
+         request and writes no response (not while a handler prepares a reply); a request \
+         arriving slowly does not reset the timer.",
     ),
     broker(
         "default.replication.factor",
