@@ -61,3 +61,24 @@ pub(crate) fn create(
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// Runs `create_and_attach` (blocking: a metadata commit and the load) on a blocking thread,
+/// one at a time under `lock`: whether the coordinator can serve afterwards.
+pub(crate) async fn ensure(
+    lock: &tokio::sync::Mutex<()>,
+    name: &str,
+    create_and_attach: impl FnOnce() -> Result<(), String> + Send + 'static,
+) -> super::CoordinatorLookup {
+    let _creating = lock.lock().await;
+    match tokio::task::spawn_blocking(create_and_attach).await {
+        Ok(Ok(())) => super::CoordinatorLookup::Ready,
+        Ok(Err(e)) => {
+            tracing::warn!(topic = name, error = %e, "cannot create an internal topic");
+            super::CoordinatorLookup::Unavailable
+        }
+        Err(e) => {
+            tracing::warn!(topic = name, error = %e, "the internal topic creation task failed");
+            super::CoordinatorLookup::Unavailable
+        }
+    }
+}

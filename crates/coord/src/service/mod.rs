@@ -240,20 +240,11 @@ impl GroupCoordinator {
         if self.shards.read().is_some() {
             return CoordinatorLookup::Ready;
         }
-        let _creating = self.create_lock.lock().await;
         let this = self.clone();
-        let result = tokio::task::spawn_blocking(move || this.create_and_attach()).await;
-        match result {
-            Ok(Ok(())) => CoordinatorLookup::Ready,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot create the offsets topic");
-                CoordinatorLookup::Unavailable
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the offsets topic creation task failed");
-                CoordinatorLookup::Unavailable
-            }
-        }
+        internal::ensure(&self.create_lock, OFFSETS_TOPIC, move || {
+            this.create_and_attach()
+        })
+        .await
     }
 
     fn create_and_attach(&self) -> Result<(), String> {

@@ -152,19 +152,11 @@ impl TxnCoordinator {
         if self.shards.read().is_some() {
             return CoordinatorLookup::Ready;
         }
-        let _creating = self.create_lock.lock().await;
         let this = self.clone();
-        match tokio::task::spawn_blocking(move || this.create_and_attach()).await {
-            Ok(Ok(())) => CoordinatorLookup::Ready,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot create the transaction state topic");
-                CoordinatorLookup::Unavailable
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the transaction state topic creation task failed");
-                CoordinatorLookup::Unavailable
-            }
-        }
+        internal::ensure(&self.create_lock, TRANSACTION_STATE_TOPIC, move || {
+            this.create_and_attach()
+        })
+        .await
     }
 
     fn create_and_attach(&self) -> Result<(), String> {

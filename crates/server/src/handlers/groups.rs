@@ -39,3 +39,75 @@ impl myelin_coord::consumer::TopicMetadata for ClusterTopics {
         self.0.topic(id).map(|t| t.name.as_str())
     }
 }
+
+/// One partition of an offset commit (OffsetCommit, TxnOffsetCommit) as the wire gives it:
+/// index, offset, leader epoch (-1 for none), metadata.
+pub type WirePartition = (i32, i64, i32, Option<String>);
+
+/// The partitions of an offset commit in request order, each with the error decided before
+/// the commit (`None`: it goes to the coordinator).
+pub type CommitOrder = Vec<(kafka_protocol::messages::TopicName, Vec<(i32, Option<i16>)>)>;
+
+/// Splits an offset commit's partitions: those of partitions this broker does not host get
+/// UNKNOWN_TOPIC_OR_PARTITION, as in Kafka; the others become commits.
+pub fn split_commits(
+    server: &crate::context::ServerContext,
+    topics: impl IntoIterator<Item = (kafka_protocol::messages::TopicName, Vec<WirePartition>)>,
+) -> (CommitOrder, Vec<myelin_coord::OffsetCommit>) {
+    let mut order: CommitOrder = Vec::new();
+    let mut commits = Vec::new();
+    for (topic, partitions) in topics {
+        let name = topic.0.to_string();
+        let mut early = Vec::with_capacity(partitions.len());
+        for (index, offset, leader_epoch, metadata) in partitions {
+            if server.partitions.get(&name, index).is_none() {
+                let code = kafka_protocol::ResponseError::UnknownTopicOrPartition.code();
+                early.push((index, Some(code)));
+                continue;
+            }
+            early.push((index, None));
+            commits.push(myelin_coord::OffsetCommit {
+                partition: myelin_coord::TopicPartition::new(name.clone(), index),
+                offset,
+                leader_epoch: (leader_epoch >= 0).then_some(leader_epoch),
+                metadata,
+            });
+        }
+        order.push((topic, early));
+    }
+    (order, commits)
+}
+
+/// Every partition's error code: the early one, else the group-level error, else the
+/// coordinator's answer for it.
+pub fn commit_codes(
+    order: CommitOrder,
+    group_error: Option<i16>,
+    results: Vec<myelin_coord::service::PartitionResult>,
+) -> Vec<(kafka_protocol::messages::TopicName, Vec<(i32, i16)>)> {
+    let results: std::collections::HashMap<myelin_coord::TopicPartition, i16> = results
+        .into_iter()
+        .map(|(tp, r)| {
+            let code = r
+                .err()
+                .map_or(0, |e| crate::error::group_error_code(&e).code());
+            (tp, code)
+        })
+        .collect();
+    order
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let codes = partitions
+                .into_iter()
+                .map(|(index, early)| {
+                    let code = early.or(group_error).unwrap_or_else(|| {
+                        let tp = myelin_coord::TopicPartition::new(topic.0.to_string(), index);
+                        results.get(&tp).copied().unwrap_or(0)
+                    });
+                    (index, code)
+                })
+                .collect();
+            (topic, codes)
+        })
+        .collect()
+}

@@ -10,21 +10,18 @@
 //! generation to a group that does not exist gets ILLEGAL_GENERATION before v9 and
 //! GROUP_ID_NOT_FOUND from v9, as in Kafka.
 
-use std::collections::HashMap;
-
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError;
-use myelin_coord::{GroupError, OffsetCommit as Commit, TopicPartition};
+use myelin_coord::GroupError;
 
 use crate::apis::{Handler, LaterReply, Reply};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
-use crate::handlers::groups::opt_string;
+use crate::handlers::groups::{commit_codes, opt_string, split_commits};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -53,9 +50,6 @@ const SCHEMA: &[Field] = &[
     ])),
 ];
 
-/// A partition and the error it got before the commit, if any.
-type Early = (i32, Option<ResponseError>);
-
 /// The OffsetCommit handler.
 #[derive(Debug)]
 pub struct OffsetCommit;
@@ -75,36 +69,24 @@ impl Handler for OffsetCommit {
         let version = ctx.api_version();
         let retention_ms =
             (version <= 4 && request.retention_time_ms != -1).then_some(request.retention_time_ms);
-        // Every partition, in request order, with the error decided before the commit.
-        let mut order: Vec<(TopicName, Vec<Early>)> = Vec::new();
-        let mut commits = Vec::new();
-        for topic in request.topics {
-            let name = topic.name.0.to_string();
-            let mut partitions = Vec::with_capacity(topic.partitions.len());
-            for p in topic.partitions {
-                if ctx
-                    .server
-                    .partitions
-                    .get(&name, p.partition_index)
-                    .is_none()
-                {
-                    partitions.push((
-                        p.partition_index,
-                        Some(ResponseError::UnknownTopicOrPartition),
-                    ));
-                    continue;
-                }
-                partitions.push((p.partition_index, None));
-                commits.push(Commit {
-                    partition: TopicPartition::new(name.clone(), p.partition_index),
-                    offset: p.committed_offset,
-                    leader_epoch: (version >= 6 && p.committed_leader_epoch >= 0)
-                        .then_some(p.committed_leader_epoch),
-                    metadata: opt_string(&p.committed_metadata),
-                });
-            }
-            order.push((topic.name, partitions));
-        }
+        let topics = request.topics.into_iter().map(|t| {
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    // committed_leader_epoch: v6+.
+                    let epoch = if version >= 6 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    };
+                    let metadata = opt_string(&p.committed_metadata);
+                    (p.partition_index, p.committed_offset, epoch, metadata)
+                })
+                .collect();
+            (t.name, partitions)
+        });
+        let (order, commits) = split_commits(&ctx.server, topics);
         let group_id = request.group_id.0.to_string();
         let member_id = request.member_id.to_string();
         let instance_id = opt_string(&request.group_instance_id);
@@ -125,18 +107,8 @@ impl Handler for OffsetCommit {
                     )
                     .await
             };
-            let (group_error, results): (Option<i16>, HashMap<TopicPartition, i16>) = match outcome
-            {
-                Ok(results) => (
-                    None,
-                    results
-                        .into_iter()
-                        .map(|(tp, r)| {
-                            let code = r.err().map_or(0, |e| group_error_code(&e).code());
-                            (tp, code)
-                        })
-                        .collect(),
-                ),
+            let (group_error, results) = match outcome {
+                Ok(results) => (None, results),
                 // The coordinator refuses a commit naming a generation to a group it does not
                 // know as IllegalGeneration against generation -1 (no group has it). From v9
                 // Kafka answers GROUP_ID_NOT_FOUND instead; older versions keep
@@ -145,32 +117,22 @@ impl Handler for OffsetCommit {
                 Err(GroupError::IllegalGeneration {
                     current_generation_id: -1,
                     ..
-                }) if version >= 9 => (Some(ResponseError::GroupIdNotFound.code()), HashMap::new()),
-                Err(e) => (Some(group_error_code(&e).code()), HashMap::new()),
+                }) if version >= 9 => (Some(ResponseError::GroupIdNotFound.code()), Vec::new()),
+                Err(e) => (Some(group_error_code(&e).code()), Vec::new()),
             };
-            let code_of = |topic: &str, partition: i32| -> i16 {
-                group_error.unwrap_or_else(|| {
-                    results
-                        .get(&TopicPartition::new(topic, partition))
-                        .copied()
-                        .unwrap_or(0)
-                })
-            };
-            let topics = order
+            let topics = commit_codes(order, group_error, results)
                 .into_iter()
-                .map(|(name, partitions)| {
-                    let partitions = partitions
+                .map(|(name, codes)| {
+                    let partitions = codes
                         .into_iter()
-                        .map(|(index, early)| {
-                            let code =
-                                early.map_or_else(|| code_of(name.0.as_str(), index), |e| e.code());
+                        .map(|(index, code)| {
                             OffsetCommitResponsePartition::default()
                                 .with_partition_index(index)
                                 .with_error_code(code)
                         })
                         .collect();
                     OffsetCommitResponseTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(name.0.to_string())))
+                        .with_name(name)
                         .with_partitions(partitions)
                 })
                 .collect();

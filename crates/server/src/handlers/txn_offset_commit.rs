@@ -34,24 +34,19 @@
 //! member and generation: the commit is accepted whatever the group's state. librdkafka
 //! pins this API to v0-3.
 
-use std::collections::HashMap;
-
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, TopicName, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use kafka_protocol::ResponseError;
 use myelin_coord::txn::TxnError;
-use myelin_coord::{partition_for, OffsetCommit as Commit, TopicPartition, OFFSETS_TOPIC};
+use myelin_coord::{partition_for, TopicPartition, OFFSETS_TOPIC};
 
 use crate::apis::{Handler, LaterReply, Reply};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{group_error_code, txn_error_code, HandlerError};
-use crate::handlers::groups::opt_string;
+use crate::handlers::groups::{commit_codes, opt_string, split_commits};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -73,9 +68,6 @@ const SCHEMA: &[Field] = &[
     ])),
 ];
 
-/// A partition and the error it got before the commit, if any.
-type Early = (i32, Option<ResponseError>);
-
 /// The TxnOffsetCommit handler.
 #[derive(Debug)]
 pub struct TxnOffsetCommit;
@@ -93,37 +85,24 @@ impl Handler for TxnOffsetCommit {
         request: TxnOffsetCommitRequest,
     ) -> Result<Reply<TxnOffsetCommitResponse>, HandlerError> {
         let version = ctx.api_version();
-        // Every partition, in request order, with the error decided before the commit.
-        let mut order: Vec<(TopicName, Vec<Early>)> = Vec::new();
-        let mut commits = Vec::new();
-        for topic in request.topics {
-            let name = topic.name.0.to_string();
-            let mut partitions = Vec::with_capacity(topic.partitions.len());
-            for p in topic.partitions {
-                if ctx
-                    .server
-                    .partitions
-                    .get(&name, p.partition_index)
-                    .is_none()
-                {
-                    partitions.push((
-                        p.partition_index,
-                        Some(ResponseError::UnknownTopicOrPartition),
-                    ));
-                    continue;
-                }
-                partitions.push((p.partition_index, None));
-                commits.push(Commit {
-                    partition: TopicPartition::new(name.clone(), p.partition_index),
-                    offset: p.committed_offset,
+        let topics = request.topics.into_iter().map(|t| {
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
                     // committed_leader_epoch: v2+.
-                    leader_epoch: (version >= 2 && p.committed_leader_epoch >= 0)
-                        .then_some(p.committed_leader_epoch),
-                    metadata: opt_string(&p.committed_metadata),
-                });
-            }
-            order.push((topic.name, partitions));
-        }
+                    let epoch = if version >= 2 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    };
+                    let metadata = opt_string(&p.committed_metadata);
+                    (p.partition_index, p.committed_offset, epoch, metadata)
+                })
+                .collect();
+            (t.name, partitions)
+        });
+        let (order, commits) = split_commits(&ctx.server, topics);
         let transactional_id = request.transactional_id.0.to_string();
         let group_id = request.group_id.0.to_string();
         let producer_id = request.producer_id.0;
@@ -135,70 +114,50 @@ impl Handler for TxnOffsetCommit {
         let instance_id = opt_string(&request.group_instance_id);
         let server = ctx.server.clone();
         Ok(Reply::Later(LaterReply(Box::pin(async move {
-            let (group_error, results): (Option<i16>, HashMap<TopicPartition, i16>) =
-                if commits.is_empty() {
-                    // Nothing for the coordinator: Kafka neither verifies nor writes.
-                    (None, HashMap::new())
-                } else if let Err(e) = verify_in_transaction(
-                    &server,
-                    version,
-                    &group_id,
-                    &transactional_id,
-                    producer_id,
-                    producer_epoch,
-                ) {
-                    (Some(e.code()), HashMap::new())
-                } else {
-                    let outcome = server
-                        .groups
-                        .txn_commit_offsets(
-                            &group_id,
-                            &transactional_id,
-                            producer_id,
-                            producer_epoch,
-                            &member_id,
-                            instance_id.as_deref(),
-                            generation,
-                            commits,
-                        )
-                        .await;
-                    match outcome {
-                        Ok(results) => (
-                            None,
-                            results
-                                .into_iter()
-                                .map(|(tp, r)| {
-                                    let code = r.err().map_or(0, |e| group_error_code(&e).code());
-                                    (tp, code)
-                                })
-                                .collect(),
-                        ),
-                        Err(e) => (Some(group_error_code(&e).code()), HashMap::new()),
-                    }
-                };
-            let code_of = |topic: &str, partition: i32| -> i16 {
-                group_error.unwrap_or_else(|| {
-                    results
-                        .get(&TopicPartition::new(topic, partition))
-                        .copied()
-                        .unwrap_or(0)
-                })
+            let (group_error, results) = if commits.is_empty() {
+                // Nothing for the coordinator: Kafka neither verifies nor writes.
+                (None, Vec::new())
+            } else if let Err(e) = verify_in_transaction(
+                &server,
+                version,
+                &group_id,
+                &transactional_id,
+                producer_id,
+                producer_epoch,
+            ) {
+                (Some(e.code()), Vec::new())
+            } else {
+                let outcome = server
+                    .groups
+                    .txn_commit_offsets(
+                        &group_id,
+                        &transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        &member_id,
+                        instance_id.as_deref(),
+                        generation,
+                        commits,
+                    )
+                    .await;
+                match outcome {
+                    Ok(results) => (None, results),
+                    Err(e) => (Some(group_error_code(&e).code()), Vec::new()),
+                }
             };
-            let topics = order
+            let topics = commit_codes(order, group_error, results)
                 .into_iter()
-                .map(|(name, partitions)| {
-                    let partitions = partitions
+                .map(|(name, codes)| {
+                    let partitions = codes
                         .into_iter()
-                        .map(|(index, early)| {
-                            let code =
-                                early.map_or_else(|| code_of(name.0.as_str(), index), |e| e.code());
+                        .map(|(index, code)| {
                             TxnOffsetCommitResponsePartition::default()
                                 .with_partition_index(index)
                                 .with_error_code(code)
                         })
                         .collect();
                     TxnOffsetCommitResponseTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(name.0.to_string())))
+                        .with_name(name)
                         .with_partitions(partitions)
                 })
                 .collect();
