@@ -58,7 +58,9 @@ fn parse_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Setting
 
 /// Whether Myelin knows the broker config `name`.
 pub fn is_known(name: &str) -> bool {
-    IDENTITY_CONFIGS.contains(&name) || myelin_server::configs::broker_config(name).is_some()
+    IDENTITY_CONFIGS.contains(&name)
+        || name == "log.dir.reserved.bytes"
+        || myelin_server::configs::broker_config(name).is_some()
 }
 
 /// A host and port to listen on or to advertise.
@@ -200,11 +202,23 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
                     myelin_server::config::parse_connections_per_ip_overrides(value)
                         .map_err(|e| invalid(name, e.reason))?
             }
+            "queued.max.request.bytes" => {
+                server.queued_max_request_bytes = match parse_num::<i64>(name, value)? {
+                    -1 => None,
+                    n if n >= 1 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                    _ => return Err(invalid(name, format!("{value} must be -1 or at least 1"))),
+                }
+            }
             "connections.max.idle.ms" => {
                 server.connections_max_idle =
                     std::time::Duration::from_millis(positive(name, value)?)
             }
             _ => {}
+        }
+        if name == "log.dir.reserved.bytes" {
+            // Myelin's own: not one of Kafka's broker configs (DescribeConfigs omits it).
+            manager.reserved_bytes = parse_num(name, value)?;
+            continue;
         }
         if IDENTITY_CONFIGS.contains(&name.as_str()) {
             continue;
@@ -250,6 +264,7 @@ mod tests {
             ("max.connections.per.ip", "4"),
             ("max.connections.per.ip.overrides", "10.0.0.1:9"),
             ("connections.max.idle.ms", "1500"),
+            ("queued.max.request.bytes", "4096"),
             ("log.cleaner.enable", "false"),
             ("log.retention.check.interval.ms", "5000"),
             ("num.partitions", "3"),
@@ -265,6 +280,7 @@ mod tests {
             t.server.connections_max_idle,
             std::time::Duration::from_millis(1500)
         );
+        assert_eq!(t.server.queued_max_request_bytes, Some(4096));
         assert!(!t.manager.cleaner_enable);
         assert_eq!(t.manager.retention_check_interval_ms, 5000);
         assert_eq!(t.server.broker_configs["num.partitions"], "3");
@@ -279,6 +295,7 @@ mod tests {
             ("log.cleaner.enable", "1"),
             ("max.connections.per.ip.overrides", "somehost:3"),
             ("connections.max.idle.ms", "0"),
+            ("queued.max.request.bytes", "0"),
             ("log.flush.scheduler.interval.ms", "0"),
             ("some.unknown.thing", "x"),
         ] {

@@ -43,6 +43,12 @@ pub struct Config {
     /// reads one request at a time; clients pipeline up to
     /// `max.in.flight.requests.per.connection`).
     pub max_in_flight_requests: usize,
+    /// `queued.max.request.bytes`: the declared sizes of the requests being read or handled,
+    /// on all connections together, may not pass this; a connection whose next request does
+    /// not fit waits (reads nothing more) until memory is returned. `None` is unlimited
+    /// (Kafka's -1, its default); a single request larger than the limit waits for all of
+    /// it. Myelin defaults to 512 MiB.
+    pub queued_max_request_bytes: Option<usize>,
     /// `max.incremental.fetch.session.cache.slots`: incremental fetch sessions (KIP-227)
     /// kept at once; 0 disables them (every fetch is then a full one).
     pub max_incremental_fetch_session_cache_slots: usize,
@@ -67,6 +73,7 @@ impl Default for Config {
             max_connections_per_ip_overrides: BTreeMap::new(),
             connections_max_idle: Duration::from_millis(600_000),
             max_in_flight_requests: 32,
+            queued_max_request_bytes: Some(512 * 1024 * 1024),
             max_incremental_fetch_session_cache_slots: 1000,
             broker_configs: BTreeMap::new(),
         }
@@ -113,6 +120,12 @@ impl Config {
         }
         if self.connections_max_idle.is_zero() {
             return fail("connections.max.idle.ms", "must be at least 1");
+        }
+        if self.queued_max_request_bytes == Some(0) {
+            return fail(
+                "queued.max.request.bytes",
+                "must be -1 (unlimited) or at least 1",
+            );
         }
         if self.max_in_flight_requests == 0 {
             return fail("max.in.flight.requests", "must be at least 1");

@@ -19,7 +19,9 @@
 //! (given one more idle period). The timer is not reset by bytes of an incomplete frame, so
 //! a client trickling a request (slowloris) is closed as well, and a client that pipelines
 //! requests but never reads the responses is closed once the writer has been stuck that
-//! long. It does not run while the writer waits for a handler's reply (a long poll).
+//! long. It does not run while the writer waits for a handler's reply (a long poll), nor
+//! while the reader waits for `queued.max.request.bytes` ([`crate::memory`]) to hold the
+//! next request.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,6 +73,9 @@ struct Activity {
     last_active_ms: AtomicU64,
     /// Set while the writer waits for a [`Reply::Later`]: the connection is not idle then.
     awaiting_reply: AtomicBool,
+    /// Set while the reader waits for `queued.max.request.bytes` to free memory for the
+    /// next request's body: not idle either.
+    awaiting_memory: AtomicBool,
 }
 
 impl Activity {
@@ -80,6 +85,7 @@ impl Activity {
             max_idle,
             last_active_ms: AtomicU64::new(0),
             awaiting_reply: AtomicBool::new(false),
+            awaiting_memory: AtomicBool::new(false),
         }
     }
 
@@ -92,7 +98,9 @@ impl Activity {
     /// When the connection becomes idle if nothing happens meanwhile; while a handler
     /// owes a reply it is not idle, and is looked at again `max_idle` later.
     fn deadline(&self) -> Instant {
-        if self.awaiting_reply.load(Ordering::Acquire) {
+        if self.awaiting_reply.load(Ordering::Acquire)
+            || self.awaiting_memory.load(Ordering::Acquire)
+        {
             return Instant::now() + self.max_idle;
         }
         let last = Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed));
@@ -167,8 +175,25 @@ async fn read_requests<R: AsyncRead + Unpin>(
 ) -> Result<ReadEnd, ConnectionError> {
     let max = server.config.socket_request_max_bytes;
     loop {
-        // One read per frame, kept across idle checks so that no byte read is lost.
-        let read = frame::read_frame(&mut reader, max);
+        // One read per frame, kept across idle checks so that no byte read is lost. The
+        // body is read once its declared size is reserved from `queued.max.request.bytes`;
+        // waiting for that memory is the broker's doing, not idleness.
+        let read = async {
+            let Some(size) = frame::read_size(&mut reader, max).await? else {
+                return Ok(None);
+            };
+            let reservation = match &server.request_memory {
+                Some(memory) => {
+                    activity.awaiting_memory.store(true, Ordering::Release);
+                    let reservation = memory.reserve(size).await;
+                    activity.awaiting_memory.store(false, Ordering::Release);
+                    Some(reservation)
+                }
+                None => None,
+            };
+            let body = frame::read_body(&mut reader, size).await?;
+            Ok::<_, ConnectionError>(Some((body, reservation)))
+        };
         tokio::pin!(read);
         let frame = loop {
             let deadline = activity.deadline();
@@ -184,7 +209,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 }
             }
         };
-        let Some(frame) = frame else {
+        let Some((frame, reservation)) = frame else {
             return Ok(ReadEnd::Eof);
         };
         activity.touch();
@@ -196,6 +221,8 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 Reply::Later(LaterReply(completion)) => Outgoing::Later(tokio::spawn(completion)),
             },
         };
+        // The request has been handled: its bytes go back to the pool.
+        drop(reservation);
         // A full queue (the client is not reading its responses) does not stop the timer.
         let send = tx.send(outgoing);
         tokio::pin!(send);

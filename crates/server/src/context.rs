@@ -40,6 +40,8 @@ pub struct ServerContext {
     pub producer_ids: crate::producer_ids::ProducerIds,
     /// The transaction coordinator.
     pub txns: Arc<TxnCoordinator>,
+    /// `queued.max.request.bytes`, shared by every connection (`None`: unlimited).
+    pub request_memory: Option<crate::memory::RequestMemory>,
 }
 
 impl ServerContext {
@@ -91,6 +93,9 @@ impl ServerContext {
                 reason,
             },
         )?;
+        let request_memory = config
+            .queued_max_request_bytes
+            .map(crate::memory::RequestMemory::new);
         Ok(Arc::new(Self {
             config,
             metadata,
@@ -102,6 +107,7 @@ impl ServerContext {
             groups,
             producer_ids: crate::producer_ids::ProducerIds::default(),
             txns,
+            request_memory,
         }))
     }
 }

@@ -20,6 +20,19 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max_size: usize,
 ) -> Result<Option<Bytes>, ConnectionError> {
+    match read_size(reader, max_size).await? {
+        Some(size) => read_body(reader, size).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a frame's 4-byte size prefix and checks it against `max_size` (a negative size is
+/// too large as well). `Ok(None)` when the peer closed the connection cleanly between
+/// frames.
+pub async fn read_size<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_size: usize,
+) -> Result<Option<usize>, ConnectionError> {
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -39,8 +52,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             max: max_size,
         });
     }
-    let size = size as usize;
+    Ok(Some(size as usize))
+}
 
+/// Reads a frame body of `size` bytes (already checked by [`read_size`]), growing the
+/// buffer with what arrives.
+pub async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    size: usize,
+) -> Result<Bytes, ConnectionError> {
     let mut body: Vec<u8> = Vec::with_capacity(size.min(INITIAL_CHUNK));
     while body.len() < size {
         if body.len() == body.capacity() {
@@ -58,7 +78,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             });
         }
     }
-    Ok(Some(Bytes::from(body)))
+    Ok(Bytes::from(body))
 }
 
 /// Starts a response frame: reserves the 4-byte size, to be filled by [`finish_frame`].

@@ -19,6 +19,7 @@ pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
 mod listener;
+pub mod memory;
 pub mod metrics;
 pub mod producer_ids;
 pub mod response;

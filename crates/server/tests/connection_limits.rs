@@ -1,7 +1,8 @@
 //! Hostile network input over real TCP: `max.connections.per.ip` (and its overrides),
 //! `connections.max.idle.ms` (silent and slowloris connections closed, active ones kept),
-//! and random bytes on fresh connections, each of which must end in a response frame or a
-//! closed connection, never a hang.
+//! random bytes on fresh connections, each of which must end in a response frame or a
+//! closed connection, never a hang, and `queued.max.request.bytes` holding requests back
+//! until memory is returned.
 //!
 //! The idle tests run on real time with a short idle setting: paused time auto-advances
 //! whenever the runtime waits on socket I/O, which would expire connections that are
@@ -382,5 +383,91 @@ async fn a_client_that_never_reads_its_responses_is_closed_as_idle() {
     let mut client = server.connect().await;
     api_versions(&mut client).await;
     drop(client);
+    server.stop().await;
+}
+
+/// A Metadata v12 request naming `n` unknown topics: a valid request of about `n * 40`
+/// bytes, answered with UNKNOWN_TOPIC_OR_PARTITION for each.
+fn large_metadata_request(n: usize) -> kafka_protocol::messages::MetadataRequest {
+    use kafka_protocol::messages::{metadata_request::MetadataRequestTopic, TopicName};
+    let topics = (0..n)
+        .map(|i| {
+            MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(
+                format!("no-such-topic-padding-padding-{i:06}"),
+            ))))
+        })
+        .collect();
+    kafka_protocol::messages::MetadataRequest::default()
+        .with_topics(Some(topics))
+        .with_allow_auto_topic_creation(false)
+}
+
+/// Reads one Metadata v12 response and checks its correlation id and topic count.
+async fn expect_metadata(client: &mut Client, correlation_id: i32, topics: usize) {
+    let (got, response): (i32, kafka_protocol::messages::MetadataResponse) = client
+        .read(ApiKey::Metadata.response_header_version(12), 12)
+        .await;
+    assert_eq!(got, correlation_id);
+    assert_eq!(response.topics.len(), topics);
+}
+
+#[tokio::test]
+async fn queued_max_request_bytes_holds_further_requests_until_memory_is_returned() {
+    const POOL: usize = 16 * 1024;
+    let server = TestServer::start(Config {
+        queued_max_request_bytes: Some(POOL),
+        ..Config::default()
+    })
+    .await;
+    let memory = server.context.request_memory.as_ref().unwrap();
+    assert_eq!(memory.capacity(), POOL);
+
+    // The holder announces an 11 KiB request and sends half of it: its declared size is
+    // taken from the pool before the body is read.
+    let request = large_metadata_request(280);
+    let frame = common::request_frame(ApiKey::Metadata, 12, 1, &request);
+    assert!(
+        frame.len() > POOL / 2 && frame.len() < POOL,
+        "{}",
+        frame.len()
+    );
+    let mut holder = server.connect().await;
+    let half = frame.len() / 2;
+    holder.send_raw(&frame[..half]).await;
+    let taken = frame.len() - 4;
+    bounded(async {
+        while memory.available() != POOL - taken {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    // A second client's request of the same size does not fit in what is left: it is not
+    // read, so not answered, while the holder holds its memory.
+    let mut waiter = server.connect().await;
+    waiter.send(ApiKey::Metadata, 12, 2, &request).await;
+    let early = tokio::time::timeout(Duration::from_millis(300), waiter.stream.read_i32()).await;
+    assert!(
+        early.is_err(),
+        "answered a request the pool had no room for"
+    );
+
+    // The holder completes its request: both are answered and the pool is whole again.
+    holder.send_raw(&frame[half..]).await;
+    expect_metadata(&mut holder, 1, 280).await;
+    expect_metadata(&mut waiter, 2, 280).await;
+    bounded(async {
+        while memory.available() != POOL {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    // A request larger than the whole pool takes all of it and is still served.
+    let larger = large_metadata_request(600);
+    waiter.send(ApiKey::Metadata, 12, 3, &larger).await;
+    expect_metadata(&mut waiter, 3, 600).await;
+    api_versions(&mut holder).await;
+    assert_eq!(memory.available(), POOL);
     server.stop().await;
 }
