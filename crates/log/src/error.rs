@@ -69,6 +69,15 @@ pub enum LogError {
         #[source]
         source: io::Error,
     },
+    /// The file system is full (ENOSPC, or EDQUOT for a quota). An append that meets it is
+    /// rolled back and the log stays usable: it is the one I/O error that does not take a
+    /// log offline when it comes from a write the log could undo.
+    #[error("no space left for {path}: {source}")]
+    NoSpace {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("the log {0} is closed or offline")]
     Offline(String),
     #[error("invalid configuration: {0}")]
@@ -124,17 +133,33 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// The error of an I/O call on `path`: [`LogError::NoSpace`] for a full file system
+    /// (ENOSPC, EDQUOT), else [`LogError::Io`].
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        LogError::Io {
-            path: path.into(),
-            source,
+        let path = path.into();
+        if is_no_space(&source) {
+            LogError::NoSpace { path, source }
+        } else {
+            LogError::Io { path, source }
         }
+    }
+    /// True for a full file system.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, LogError::NoSpace { .. })
     }
     /// True when the error comes from the disk rather than from the caller's input:
     /// the server answers these with KAFKA_STORAGE_ERROR.
     pub fn is_storage(&self) -> bool {
-        matches!(self, LogError::Io { .. } | LogError::Offline(_))
+        matches!(
+            self,
+            LogError::Io { .. } | LogError::NoSpace { .. } | LogError::Offline(_)
+        )
     }
+}
+
+/// True when `e` says the file system (or the user's quota) is full.
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 pub type Result<T, E = LogError> = std::result::Result<T, E>;

@@ -65,6 +65,9 @@ struct State {
     entries: usize,
     /// Entries the mapped file can hold.
     capacity: usize,
+    /// Bytes from the start of the file known to have disk blocks (see [`Fs::allocate`]):
+    /// entries are written only below it, so a full disk is an ENOSPC, never a SIGBUS.
+    allocated: usize,
     /// The file was found with a partial entry at its end (not a whole number of entries):
     /// a torn or damaged file, which the sanity check reports as corrupt.
     torn: bool,
@@ -107,6 +110,7 @@ impl<K: EntryKind> Index<K> {
                 map: None,
                 entries: 0,
                 capacity: 0,
+                allocated: 0,
                 torn: false,
             }),
             _kind: std::marker::PhantomData,
@@ -143,7 +147,45 @@ impl<K: EntryKind> Index<K> {
             .map_err(|e| LogError::io(&self.path, e))?;
         s.capacity = self.max_bytes / K::SIZE;
         s.entries = existing.min(s.capacity);
+        s.allocated = 0;
         s.map = Some(map);
+        Ok(())
+    }
+
+    /// Makes sure `n` more entries can be written without allocating disk blocks (the
+    /// append path reserves before writing the log, so that a full disk fails the append
+    /// before anything is written). ENOSPC is [`LogError::NoSpace`].
+    pub fn reserve(&self, n: usize) -> Result<()> {
+        let mut s = self.state.write();
+        if s.map.is_none() {
+            drop(s);
+            self.open_for_append(None)?;
+            s = self.state.write();
+        }
+        let want = s.entries + n;
+        self.allocate_locked(&mut s, want)
+    }
+
+    /// Allocates blocks for the first `entries` entries (within the capacity), a chunk at
+    /// a time.
+    fn allocate_locked(&self, s: &mut State, entries: usize) -> Result<()> {
+        const CHUNK: usize = 64 * 1024;
+        let cap = s.capacity * K::SIZE;
+        let need = entries.min(s.capacity) * K::SIZE;
+        if need <= s.allocated {
+            return Ok(());
+        }
+        let to = need.max(s.allocated + CHUNK).min(cap);
+        let mut result = self.fs.allocate(&self.path, to as u64);
+        let mut got = to;
+        if result.is_err() && to > need {
+            // Short of a chunk: just what is needed (an index rebuilt at start on a full
+            // disk needs only the blocks its trimmed file had).
+            got = need.next_multiple_of(4096).min(cap);
+            result = self.fs.allocate(&self.path, got as u64);
+        }
+        result.map_err(|e| LogError::io(&self.path, e))?;
+        s.allocated = got;
         Ok(())
     }
 
@@ -169,6 +211,7 @@ impl<K: EntryKind> Index<K> {
             .map_err(|e| LogError::io(&self.path, e))?;
         s.entries = len as usize / K::SIZE;
         s.capacity = s.entries;
+        s.allocated = len as usize;
         s.map = Some(map);
         Ok(())
     }
@@ -222,6 +265,8 @@ impl<K: EntryKind> Index<K> {
         if s.entries >= s.capacity {
             return Ok(false);
         }
+        let want = s.entries + 1;
+        self.allocate_locked(&mut s, want)?;
         let at = s.entries * K::SIZE;
         if let Some(map) = s.map.as_mut() {
             map.bytes_mut()[at..at + K::SIZE].copy_from_slice(entry);

@@ -80,6 +80,14 @@ pub trait Fs: Send + Sync + fmt::Debug + 'static {
     fn remove_dir(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries (creations, renames, removals) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Allocates disk blocks for the first `len` bytes of the existing file `path`,
+    /// without changing its length (`fallocate`). A mapped index is preallocated sparse;
+    /// writing into a hole of a mapping on a full file system kills the process with
+    /// SIGBUS, so the index allocates the blocks first and gets ENOSPC instead. A file
+    /// system that cannot allocate ahead (no `fallocate`) answers Ok.
+    fn allocate(&self, _path: &Path, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The real file system.
@@ -201,6 +209,26 @@ impl Fs for RealFs {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
+    }
+
+    fn allocate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let f = OpenOptions::new().write(true).open(path)?;
+        let len = len.min(f.metadata()?.len());
+        if len == 0 {
+            return Ok(());
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+        // SAFETY: a valid descriptor; mode 0 (allocate) within the file's length changes no
+        // content and no size.
+        let rc = unsafe { libc::fallocate(fd, 0, 0, len as libc::off_t) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
+            _ => Err(e),
+        }
     }
 }
 

@@ -30,6 +30,7 @@ mod recovery;
 pub mod scan;
 mod segment;
 pub mod sim;
+pub mod space;
 pub mod txn_index;
 
 pub use crate::config::{CleanupPolicy, LogConfig, TimestampType};

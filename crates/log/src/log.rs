@@ -193,7 +193,10 @@ impl Log {
         if !log.producers.has_snapshot_at(end)
             && (end > log.log_start_offset() || !log.producers.state().is_empty())
         {
-            log.producers.write_now(end)?;
+            // Only a shortcut for the next open: a full disk must not stop this one.
+            if let Err(e) = log.producers.write_now(end) {
+                warn!(log = %log.name(), error = %e, "writing the producer snapshot at open failed");
+            }
         }
         // Everything read at open is synced now: give the descriptors back, so that a
         // broker with thousands of idle partitions holds none for them (index maps hold
@@ -454,13 +457,20 @@ impl Log {
                 opts.leader_epoch,
             );
         }
-        let result = (|| {
+        let result: Result<Arc<Segment>> = (|| {
             let active = self.maybe_roll(buf.len() as u64, last_offset, opts.now_ms, &cfg)?;
             active.append(buf, &metas, cfg.index_interval_bytes)?;
             Ok(active)
         })();
         let active = match result {
             Ok(active) => active,
+            // A full disk: the roll or the segment append undid what it began (see
+            // `Segment::append`, `roll_locked`), nothing is published, and the log stays
+            // online for reads and for the appends that fit once space is freed.
+            Err(e) if e.is_no_space() => {
+                warn!(log = %self.name(), error = %e, "append failed: no space left on the device");
+                return Err(e);
+            }
             Err(e) => return self.fail(e),
         };
         if let Some(update) = producer_update {
@@ -538,16 +548,25 @@ impl Log {
         if active.is_empty() && active.base_offset == base {
             return Ok(active.clone());
         }
-        active.seal(true)?;
-        // The producer state as of the new segment's base, written once the log below it
-        // is durable (see `producer_log`).
-        self.producers.stage_snapshot(base);
+        // The new segment first: on a full disk its creation fails and removes what it
+        // made, leaving `active` as it was (NoSpace keeps the log online). Sealing needs
+        // no new blocks (its last time index entry was reserved by the appends), so an
+        // error there is a real I/O error.
         let seg = Arc::new(Segment::create(
             self.fs.clone(),
             &self.dir,
             base,
             cfg.segment_index_bytes,
         )?);
+        if let Err(e) = active.seal(true) {
+            return Err(match e {
+                LogError::NoSpace { path, source } => LogError::Io { path, source },
+                e => e,
+            });
+        }
+        // The producer state as of the new segment's base, written once the log below it
+        // is durable (see `producer_log`).
+        self.producers.stage_snapshot(base);
         self.segments.write().insert(base, seg.clone());
         self.mark_dir_dirty();
         Ok(seg)

@@ -20,6 +20,7 @@ use crate::flusher::{DurableWait, Flusher};
 use crate::io::{Fs, OpenMode, RealFs};
 use crate::log::{AppendInfo, AppendOptions, LoadReport, LoadState, Log};
 use crate::producer_state::AppendOrigin;
+use crate::space::DiskSpace;
 
 /// Milliseconds since the Unix epoch.
 pub fn wall_clock_ms() -> i64 {
@@ -60,6 +61,9 @@ pub struct ManagerConfig {
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// `log.dir.reserved.bytes` (Myelin's): the free space client appends leave to the
+    /// coordinators (see [`crate::space`]); 0 for none.
+    pub reserved_bytes: u64,
 }
 
 impl ManagerConfig {
@@ -82,6 +86,7 @@ impl ManagerConfig {
             background_threads: true,
             producer_id_expiration_ms: 86_400_000,
             producer_id_expiration_check_interval_ms: 600_000,
+            reserved_bytes: crate::space::DEFAULT_RESERVED_BYTES,
         }
     }
 }
@@ -100,6 +105,8 @@ struct Inner {
     stop: Mutex<bool>,
     stop_cv: Condvar,
     closed: AtomicBool,
+    /// The data directory's free space.
+    space: DiskSpace,
     _lock: Option<File>,
 }
 
@@ -355,6 +362,7 @@ impl LogManager {
 
         let inner = Arc::new(Inner {
             flusher: Flusher::start(config.flush_parallelism),
+            space: DiskSpace::new(&dir, config.reserved_bytes),
             config,
             fs,
             logs: RwLock::new(logs),
@@ -371,8 +379,12 @@ impl LogManager {
         };
         // As Kafka drops expired producers when it loads a snapshot.
         mgr.remove_expired_producers(now);
-        // A crash before the first periodic checkpoint must not rescan everything.
-        mgr.checkpoint()?;
+        // A crash before the first periodic checkpoint must not rescan everything. On a
+        // full disk the broker still starts (the next start then scans more).
+        match mgr.checkpoint() {
+            Err(e) if e.is_no_space() => warn!(error = %e, "writing checkpoints failed"),
+            other => other?,
+        }
         if mgr.inner.config.background_threads {
             mgr.start_threads();
         }
@@ -533,6 +545,11 @@ impl LogManager {
         Ok(stats)
     }
 
+    /// The data directory's free space and the reserve client appends leave.
+    pub fn space(&self) -> &DiskSpace {
+        &self.inner.space
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.inner.config.data_dir
     }
@@ -667,7 +684,15 @@ impl LogManager {
         opts: &AppendOptions,
         origin: AppendOrigin,
     ) -> Result<(AppendInfo, Option<DurableWait>)> {
-        let info = log.append_with_origin(buf, opts, origin)?;
+        let info = match log.append_with_origin(buf, opts, origin) {
+            Ok(info) => info,
+            Err(e) => {
+                if e.is_no_space() {
+                    self.inner.space.invalidate();
+                }
+                return Err(e);
+            }
+        };
         let cfg = log.config();
         let wait = if cfg.durable_acks() {
             self.inner.flusher.request(log, info.last_offset + 1, true)

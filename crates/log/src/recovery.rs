@@ -90,6 +90,43 @@ fn next_offset_of(fs: &dyn Fs, path: &Path, base_offset: i64) -> Result<i64> {
     Ok(next)
 }
 
+/// Whether the `.swap` log at `path` is what the cleaner writes before renaming it: at
+/// least one batch, every byte in whole batches that validate (CRC included), offsets
+/// increasing from `base_offset` on.
+fn is_finished_swap(fs: &dyn Fs, path: &Path, base_offset: i64) -> Result<bool> {
+    let file = fs
+        .open(path, OpenMode::Read)
+        .map_err(|e| LogError::io(path, e))?;
+    let len = file.len().map_err(|e| LogError::io(path, e))?;
+    let mut pos = 0u64;
+    let mut next = base_offset;
+    let mut head = [0u8; HEADER_LEN];
+    let mut b = Vec::new();
+    while pos < len {
+        if len - pos < HEADER_LEN as u64 {
+            return Ok(false);
+        }
+        file.read_exact_at(&mut head, pos)
+            .map_err(|e| LogError::io(path, e))?;
+        let total = batch::peek_total_len(&head).unwrap_or(0);
+        if total < HEADER_LEN as i64 || total as u64 > len - pos {
+            return Ok(false);
+        }
+        b.resize(total as usize, 0);
+        file.read_exact_at(&mut b, pos)
+            .map_err(|e| LogError::io(path, e))?;
+        let Ok(h) = batch::validate_batch(&b, usize::MAX) else {
+            return Ok(false);
+        };
+        if h.base_offset < next {
+            return Ok(false);
+        }
+        next = h.last_offset() + 1;
+        pos += total as u64;
+    }
+    Ok(len > 0)
+}
+
 pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     let fs = log.fs().clone();
     let dir = log.dir().to_path_buf();
@@ -143,6 +180,20 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             &files::segment_path(&dir, base, FileKind::Log),
             files::SWAP_SUFFIX,
         );
+        if !is_finished_swap(fs.as_ref(), &swap_log, base)? {
+            // Not what the cleaner renames to `.swap` (whole, valid batches, synced first):
+            // a damaged or foreign file must not replace the segments it would cover.
+            warn!(log = %log.name(), file = %swap_log.display(),
+                "ignoring a .swap file that is not a whole compacted segment: removed, the segments stay");
+            for kind in FileKind::ALL {
+                let path =
+                    files::with_suffix(&files::segment_path(&dir, base, kind), files::SWAP_SUFFIX);
+                if remove_if_exists(fs.as_ref(), &path)? {
+                    report.stray_files_removed += 1;
+                }
+            }
+            continue;
+        }
         let next = next_offset_of(fs.as_ref(), &swap_log, base)?;
         let replaced: Vec<i64> = logs.range(base..next.max(base + 1)).copied().collect();
         for old in &replaced {

@@ -168,14 +168,22 @@ impl Segment {
         index_bytes: usize,
     ) -> Result<Self> {
         let seg = Self::new(fs, dir, base_offset, index_bytes);
-        let f = seg
-            .fs
-            .open(&seg.log_path, OpenMode::ReadWriteCreate)
-            .map_err(|e| LogError::io(&seg.log_path, e))?;
-        f.set_len(0).map_err(|e| LogError::io(&seg.log_path, e))?;
-        *seg.file.lock() = Some(f);
-        seg.offset_index.open_for_append(Some(0))?;
-        seg.time_index.open_for_append(Some(0))?;
+        let opened = (|| {
+            let f = seg
+                .fs
+                .open(&seg.log_path, OpenMode::ReadWriteCreate)
+                .map_err(|e| LogError::io(&seg.log_path, e))?;
+            f.set_len(0).map_err(|e| LogError::io(&seg.log_path, e))?;
+            *seg.file.lock() = Some(f);
+            seg.offset_index.open_for_append(Some(0))?;
+            seg.time_index.open_for_append(Some(0))
+        })();
+        if let Err(e) = opened {
+            // A full disk: leave no half-created segment behind (best effort; recovery
+            // removes what is left).
+            let _ = seg.delete_files("");
+            return Err(e);
+        }
         seg.next_offset.store(base_offset, Ordering::Release);
         seg.sealed.store(false, Ordering::Release);
         seg.checked.store(true, Ordering::Release);
@@ -292,11 +300,27 @@ impl Segment {
 
     /// Appends whole, validated, offset-stamped batches (laid end to end in `buf`) and
     /// indexes them. Only the log's appender calls this.
+    ///
+    /// A full disk fails it with [`LogError::NoSpace`] and nothing changed: the index
+    /// blocks its entries need (and one more, for the entry sealing adds) are allocated
+    /// before the log is written, and a failed write is cut off again.
     pub fn append(&self, buf: &[u8], metas: &[BatchMeta], index_interval: u64) -> Result<()> {
         let file = self.file()?;
         let start = self.size();
-        file.write_all_at(buf, start)
-            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.offset_index.reserve(metas.len() + 1)?;
+        self.time_index.reserve(metas.len() + 1)?;
+        if let Err(e) = file.write_all_at(buf, start) {
+            let e = LogError::io(&self.log_path, e);
+            // Part of the bytes may be written: cut them, or the file holds bytes past the
+            // segment's size that a later append would have to overwrite.
+            if let Err(cut) = file.set_len(start) {
+                return Err(LogError::Io {
+                    path: self.log_path.clone(),
+                    source: cut,
+                });
+            }
+            return Err(e);
+        }
         for m in metas {
             self.index_batch(
                 start + m.position as u64,

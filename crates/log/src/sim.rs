@@ -46,8 +46,9 @@ const ROOT: Ino = 0;
 /// What kind of failure [`SimFs::inject`] makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// `write_all_at`, `set_len` and `map` fail with ENOSPC (a failing write still writes
-    /// the first half of its buffer).
+    /// `write_all_at`, a growing `set_len` and `map` fail with ENOSPC (a failing write
+    /// still writes the first half of its buffer); shrinking a file still works, as on a
+    /// full disk.
     Writes,
     /// `sync_data`, `sync_dir` and a map's `flush` fail with EIO, changing nothing durable.
     Syncs,
@@ -59,6 +60,8 @@ pub enum Fault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpClass {
     Write,
+    /// A `set_len` that shrinks a file: it frees space, so a full disk does not fail it.
+    Shrink,
     Sync,
     Meta,
 }
@@ -233,6 +236,7 @@ impl State {
         match self.fault {
             Some(f) if f.covers(class) => Err(match class {
                 OpClass::Write => enospc(),
+                OpClass::Shrink => eio("truncate failed"),
                 OpClass::Sync => eio("sync failed"),
                 OpClass::Meta => eio("metadata update failed"),
             }),
@@ -683,10 +687,14 @@ impl FsFile for SimFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.check_writable()?;
         let mut s = self.state.lock();
-        s.file(self.ino)?;
+        let old = s.file(self.ino)?.data.len();
         let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;
-        s.begin(OpClass::Write)?;
+        s.begin(if len <= old {
+            OpClass::Shrink
+        } else {
+            OpClass::Write
+        })?;
         s.file_mut(self.ino)?.data.resize(len, 0);
         Ok(())
     }

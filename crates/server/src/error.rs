@@ -190,7 +190,10 @@ pub fn log_error_code(error: &LogError) -> ResponseError {
     match error {
         LogError::InvalidBatch(e) => batch_error_code(e),
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        LogError::Io { .. } | LogError::Offline(_) | LogError::CorruptIndex { .. } => {
+        LogError::Io { .. }
+        | LogError::NoSpace { .. }
+        | LogError::Offline(_)
+        | LogError::CorruptIndex { .. } => {
             ResponseError::KafkaStorageError
         }
         // Records that do not decompress, or decompress past the bound: the client's bytes.

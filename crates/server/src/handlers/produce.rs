@@ -15,7 +15,8 @@
 //!   acks=all when `min.insync.replicas` exceeds our one replica, then the log's
 //!   validation: CORRUPT_MESSAGE (2) for a bad CRC or inconsistent lengths, MESSAGE_TOO_LARGE
 //!   (10) above `max.message.bytes`, INVALID_RECORD for a keyless record on a compacted
-//!   topic, KAFKA_STORAGE_ERROR (56) for the disk.
+//!   topic, KAFKA_STORAGE_ERROR (56) for the disk: an offline log, a full disk, or less
+//!   free space than `log.dir.reserved.bytes` (kept for the internal topics).
 //! - Control batches (transaction markers) are refused with INVALID_RECORD, as Kafka does:
 //!   only the transaction coordinator writes them. A transactional batch is appended only
 //!   when its producer's transaction is open and includes the partition (Kafka's KIP-890
@@ -310,6 +311,11 @@ fn append(
                 format!("{topic}-{index} has 1 in-sync replica, min.insync.replicas is {min_isr}"),
             );
         }
+    }
+    // A disk below its reserve takes no client records: the last bytes are kept for
+    // offset commits and transaction markers (`log.dir.reserved.bytes`).
+    if let Err(e) = server.partitions.logs().space().check_reserve() {
+        return failed_append(&partition, e);
     }
     // The log stamps offsets into the bytes: one copy, out of the request frame.
     let mut buf = match recompress_if_configured(&records, setting("compression.type"), &partition)
