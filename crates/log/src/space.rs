@@ -41,6 +41,7 @@ pub fn stat(dir: &Path) -> std::io::Result<SpaceStat> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: statvfs is a plain C struct of integers, for which all zeros is valid.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statvfs to fill.
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
