@@ -264,11 +264,18 @@ fn run(durability: Durability, default_kills: usize) {
         std::thread::spawn(move || clients::monitor(bootstrap, stop))
     };
 
-    // The faults: the broker runs 0.4-2.5 s, is SIGKILLed, stays down up to 300 ms, and
+    // The faults: the broker runs a while, is SIGKILLed, stays down up to 300 ms, and
     // restarts on its data directory.
     let mut downtime = Duration::ZERO;
     for _ in 0..kills {
-        std::thread::sleep(Duration::from_millis(rng.gen_range(400..2500)));
+        // Mostly 0.4-2.5 s of uptime; one kill in six strikes while the broker and its
+        // clients are still recovering from the previous one.
+        let uptime = if rng.gen_bool(1.0 / 6.0) {
+            rng.gen_range(50..400)
+        } else {
+            rng.gen_range(400..2500)
+        };
+        std::thread::sleep(Duration::from_millis(uptime));
         for (what, finished) in [
             ("a producer", producers.iter().any(|h| h.is_finished())),
             ("a consumer", consumers.iter().any(|h| h.is_finished())),

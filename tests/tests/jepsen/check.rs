@@ -59,6 +59,8 @@ pub struct Report {
     pub txns_aborted: usize,
     pub txns_unknown_visible: usize,
     pub txns_unknown_invisible: usize,
+    /// Transactions whose commit or abort a kill disturbed.
+    pub txns_disturbed: usize,
     pub producers_replaced: usize,
     pub consumed: usize,
     pub commits_acknowledged: usize,
@@ -94,7 +96,8 @@ impl fmt::Display for Report {
             f,
             "records sent {}, acknowledged {} {:?}, verified {}, lost {}, anomalies {}; \
              unacknowledged records present {} (absent {}); transactions committed {}, \
-             aborted {}, outcome unknown {} (visible {}, invisible {}); producers replaced {}; \
+             aborted {}, outcome unknown {} (visible {}, invisible {}), ended across a kill {}; \
+             producers replaced {}; \
              consumers read {} records, {} offset commits acknowledged, {} committed offsets \
              observed; the log holds {} records, {} of them committed",
             self.sent,
@@ -110,6 +113,7 @@ impl fmt::Display for Report {
             self.txns_unknown_visible + self.txns_unknown_invisible,
             self.txns_unknown_visible,
             self.txns_unknown_invisible,
+            self.txns_disturbed,
             self.producers_replaced,
             self.consumed,
             self.commits_acknowledged,
@@ -245,6 +249,7 @@ pub fn check(run: &Run) -> Report {
     for log in &run.producers {
         r.sent += log.sent.len();
         r.producers_replaced += log.replaced.len();
+        r.txns_disturbed += log.disturbed_ends;
         for seq in &log.double_reports {
             r.issue(
                 Kind::Anomaly,
@@ -452,4 +457,199 @@ pub fn check(run: &Run) -> Report {
         }
     }
     r
+}
+
+/// The checker itself: a clean run has no issue, and each planted fault is found.
+#[test]
+fn the_checker_finds_planted_faults() {
+    use super::clients::Txn;
+
+    let value = |worker, seq, txn| {
+        Payload {
+            worker,
+            session: 0,
+            seq,
+            txn,
+        }
+        .encode()
+    };
+    // Worker 0 (idempotent): q1-q3 acknowledged at 0@0-2, q4 failed and absent. Worker 1
+    // (transactional): transaction 1 (q1, q2) committed at 1@0-1, 2 (q3) aborted at 1@2
+    // (its marker at 1@3), 3 (q4, q5) of unknown outcome, absent.
+    let clean = || {
+        let mut idempotent = ProducerLog {
+            worker: 0,
+            kind: ProducerKind::Idempotent,
+            sent: BTreeMap::new(),
+            deliveries: HashMap::new(),
+            double_reports: Vec::new(),
+            txns: BTreeMap::new(),
+            replaced: Vec::new(),
+            disturbed_ends: 0,
+        };
+        for seq in 1..=4 {
+            idempotent
+                .sent
+                .insert(seq, Payload::parse(&value(0, seq, None)).unwrap());
+            let report = if seq < 4 {
+                Ok((0, seq as i64 - 1))
+            } else {
+                Err("timed out".to_string())
+            };
+            idempotent.deliveries.insert(seq, report);
+        }
+        let mut txns = ProducerLog {
+            worker: 1,
+            kind: ProducerKind::Transactional,
+            sent: BTreeMap::new(),
+            deliveries: HashMap::new(),
+            double_reports: Vec::new(),
+            txns: BTreeMap::new(),
+            replaced: Vec::new(),
+            disturbed_ends: 0,
+        };
+        for (txn, seqs, outcome) in [
+            (1, vec![1, 2], Outcome::Committed),
+            (2, vec![3], Outcome::Aborted),
+            (3, vec![4, 5], Outcome::Unknown),
+        ] {
+            for seq in &seqs {
+                txns.sent
+                    .insert(*seq, Payload::parse(&value(1, *seq, Some(txn))).unwrap());
+            }
+            txns.txns.insert(txn, Txn { seqs, outcome });
+        }
+        let committed: Vec<Stored> = vec![
+            (0, 0, value(0, 1, None)),
+            (0, 1, value(0, 2, None)),
+            (0, 2, value(0, 3, None)),
+            (1, 0, value(1, 1, Some(1))),
+            (1, 1, value(1, 2, Some(1))),
+        ];
+        let mut uncommitted = committed.clone();
+        uncommitted.push((1, 2, value(1, 3, Some(2))));
+        let mut ends = vec![(3, 3), (4, 4)];
+        ends.resize(PARTITIONS as usize, (0, 0));
+        Run {
+            producers: vec![idempotent, txns],
+            consumers: vec![ConsumerLog {
+                name: "c".to_string(),
+                records: committed[..2].to_vec(),
+                acked_commits: vec![(0, 1), (0, 2)],
+                failed_commits: 0,
+                errors: 0,
+            }],
+            offset_observations: vec![(0, -1), (0, 1), (0, 2)],
+            final_offsets: vec![(0, 2)],
+            committed,
+            uncommitted,
+            ends,
+        }
+    };
+    let report = check(&clean());
+    assert!(report.issues.is_empty(), "{:?}", report.issues);
+    assert_eq!((report.acknowledged, report.verified), (5, 5));
+
+    type Plant<'a> = Box<dyn Fn(&mut Run) + 'a>;
+    let planted: Vec<(&str, Kind, Plant<'_>)> = vec![
+        (
+            "stored 2 times",
+            Kind::Anomaly,
+            Box::new(|r| {
+                r.uncommitted.push((2, 0, value(0, 4, None)));
+                r.uncommitted.push((3, 0, value(0, 4, None)));
+            }),
+        ),
+        (
+            "not in produce order",
+            Kind::Anomaly,
+            Box::new(|r| {
+                r.committed.swap(0, 1);
+                r.committed[0].1 = 0;
+                r.committed[1].1 = 1;
+                r.uncommitted = r.committed.clone();
+                r.uncommitted.push((1, 2, value(1, 3, Some(2))));
+                r.consumers.clear();
+            }),
+        ),
+        (
+            "torn",
+            Kind::Anomaly,
+            Box::new(|r| {
+                r.committed.retain(|s| s.0 != 1 || s.1 != 1);
+            }),
+        ),
+        (
+            "aborted but visible",
+            Kind::Anomaly,
+            Box::new(|r| r.committed.push((1, 2, value(1, 3, Some(2))))),
+        ),
+        (
+            "torn",
+            Kind::Anomaly,
+            Box::new(|r| {
+                r.uncommitted.push((1, 4, value(1, 4, Some(3))));
+                r.committed.push((1, 4, value(1, 4, Some(3))));
+                r.ends[1] = (5, 5);
+            }),
+        ),
+        (
+            "not visible to read_committed",
+            Kind::Loss,
+            Box::new(|r| {
+                r.committed.retain(|s| s.0 != 0 || s.1 != 2);
+                r.uncommitted.retain(|s| s.0 != 0 || s.1 != 2);
+            }),
+        ),
+        (
+            "acknowledged at 0@7 is at 0@1",
+            Kind::Loss,
+            Box::new(|r| {
+                r.producers[0].deliveries.insert(2, Ok((0, 7)));
+            }),
+        ),
+        (
+            "went back from 2 to 1",
+            Kind::Loss,
+            Box::new(|r| r.offset_observations.push((0, 1))),
+        ),
+        (
+            "below the acknowledged commit",
+            Kind::Loss,
+            Box::new(|r| r.consumers[0].acked_commits.push((0, 3))),
+        ),
+        (
+            "beyond the last stable offset",
+            Kind::Anomaly,
+            Box::new(|r| r.final_offsets = vec![(0, 9)]),
+        ),
+        (
+            "last stable offset 3 below the high watermark 5",
+            Kind::Anomaly,
+            Box::new(|r| r.ends[0] = (3, 5)),
+        ),
+        (
+            "the log holds",
+            Kind::Loss,
+            Box::new(|r| r.consumers[0].records.push((0, 5, value(0, 9, None)))),
+        ),
+        (
+            "a value no client wrote",
+            Kind::Anomaly,
+            Box::new(|r| r.uncommitted.push((2, 0, "garbage".to_string()))),
+        ),
+    ];
+    for (want, kind, plant) in planted {
+        let mut run = clean();
+        plant(&mut run);
+        let report = check(&run);
+        assert!(
+            report
+                .issues
+                .iter()
+                .any(|i| i.kind == kind && i.what.contains(want)),
+            "planted {want:?} ({kind:?}), found {:?}",
+            report.issues
+        );
+    }
 }

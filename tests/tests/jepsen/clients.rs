@@ -132,6 +132,9 @@ pub struct ProducerLog {
     pub txns: BTreeMap<u64, Txn>,
     /// Producers replaced after a fatal error (or a failed abort), with the error.
     pub replaced: Vec<String>,
+    /// Transactions whose commit or abort met an error or took over 250 ms (a kill
+    /// struck while it ended).
+    pub disturbed_ends: usize,
 }
 
 /// A delivery report: the partition and offset, or the error.
@@ -231,6 +234,7 @@ pub fn produce(
         double_reports: Vec::new(),
         txns: BTreeMap::new(),
         replaced: Vec::new(),
+        disturbed_ends: 0,
     };
     let mut session = 0;
     let mut seq = 0;
@@ -343,7 +347,11 @@ fn transactional(
             }
         }
         let commit = !send_failed && rng.gen_bool(0.75);
-        let (outcome, usable) = end_transaction(p, commit);
+        let ending = Instant::now();
+        let (outcome, usable, failed_once) = end_transaction(p, commit);
+        if failed_once || ending.elapsed() > Duration::from_millis(250) {
+            log.disturbed_ends += 1;
+        }
         log.txns.insert(txn_id, Txn { seqs, outcome });
         if let Err(reason) = usable {
             log.replaced.push(reason);
@@ -354,12 +362,12 @@ fn transactional(
     }
 }
 
-/// Commits or aborts the open transaction. Returns its outcome and whether the producer
-/// can go on (Err with the reason to replace it).
-fn end_transaction(producer: &JepsenProducer, commit: bool) -> (Outcome, Result<(), String>) {
+/// Commits or aborts the open transaction. Returns its outcome, whether the producer can
+/// go on (Err with the reason to replace it), and whether an attempt failed.
+fn end_transaction(producer: &JepsenProducer, commit: bool) -> (Outcome, Result<(), String>, bool) {
     let mut tried_commit = false;
     let mut abort = !commit;
-    for _ in 0..5 {
+    for attempt in 0..5 {
         let result = if abort {
             producer.abort_transaction(CALL_TIMEOUT)
         } else {
@@ -367,27 +375,36 @@ fn end_transaction(producer: &JepsenProducer, commit: bool) -> (Outcome, Result<
             producer.commit_transaction(CALL_TIMEOUT)
         };
         let e = match result {
-            Ok(()) if abort && !tried_commit => return (Outcome::Aborted, Ok(())),
-            Ok(()) if abort => return (Outcome::Unknown, Ok(())),
-            Ok(()) => return (Outcome::Committed, Ok(())),
+            Ok(()) if abort && !tried_commit => return (Outcome::Aborted, Ok(()), attempt > 0),
+            Ok(()) if abort => return (Outcome::Unknown, Ok(()), attempt > 0),
+            Ok(()) => return (Outcome::Committed, Ok(()), attempt > 0),
             Err(e) => e,
         };
         let KafkaError::Transaction(rd) = &e else {
-            return (Outcome::Unknown, Err(format!("end of transaction: {e}")));
+            return (
+                Outcome::Unknown,
+                Err(format!("end of transaction: {e}")),
+                true,
+            );
         };
         if rd.is_fatal() {
-            return (Outcome::Unknown, Err(format!("fatal: {e}")));
+            return (Outcome::Unknown, Err(format!("fatal: {e}")), true);
         }
         if rd.txn_requires_abort() {
             abort = true;
         } else if !rd.is_retriable() {
-            return (Outcome::Unknown, Err(format!("end of transaction: {e}")));
+            return (
+                Outcome::Unknown,
+                Err(format!("end of transaction: {e}")),
+                true,
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     (
         Outcome::Unknown,
         Err("the transaction did not end after 5 attempts".to_string()),
+        true,
     )
 }
 
