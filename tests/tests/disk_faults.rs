@@ -219,3 +219,213 @@ async fn enospc_without_reserve_is_rolled_back() {
     broker.stop();
     eprintln!("ENOSPC without a reserve: {:?}", started.elapsed());
 }
+
+/// The batches of a segment file: (position, base offset, total length).
+fn batches_of(path: &std::path::Path) -> Vec<(usize, i64, usize)> {
+    let bytes = std::fs::read(path).expect("a segment");
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 61 <= bytes.len() {
+        let base = i64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
+        let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+        if len <= 0 || at + 12 + len as usize > bytes.len() {
+            break;
+        }
+        out.push((at, base, 12 + len as usize));
+        at += 12 + len as usize;
+    }
+    out
+}
+
+/// The files of a partition with `ext`, oldest segment first.
+fn files_with(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Files damaged while the broker was down (killed with SIGKILL): a flipped bit, a
+/// truncated segment, garbage indexes, stray `.swap`/`.cleaned`/`.deleted` files. The
+/// broker starts and serves every record before the damage, exactly, and nothing after
+/// it; new records continue the offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_files_at_start() {
+    const PER_PARTITION: usize = 120;
+    const LEN: usize = 300;
+    let started = Instant::now();
+    let mut broker = Broker::start();
+    let topic = "damaged";
+    create_topic(&broker, topic, 4, &[("segment.bytes", "8192")]).await;
+    let producer = producer(&broker);
+    let mut tasks = Vec::new();
+    for p in 0..4 {
+        let producer = producer.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..PER_PARTITION {
+                let offset = produce_one(&producer, topic, p, p as usize * 1000 + i, LEN)
+                    .await
+                    .expect("produce");
+                assert_eq!(offset, i as i64);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(producer);
+    broker.kill();
+
+    let data_dir = broker.data_dir().to_path_buf();
+    let dir = |p: i32| data_dir.join(format!("{topic}-{p}"));
+    let mut expected = [PER_PARTITION as i64; 4];
+    // 0: a bit flipped in a batch in the middle of the last segment.
+    let last = files_with(&dir(0), ".log").pop().unwrap();
+    let batches = batches_of(&last);
+    assert!(batches.len() >= 4, "{batches:?}");
+    let (pos, base, _) = batches[batches.len() / 2];
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes[pos + 61 + 10] ^= 0x04;
+    std::fs::write(&last, &bytes).unwrap();
+    expected[0] = base;
+    // 1: the last segment cut inside its last batch.
+    let last = files_with(&dir(1), ".log").pop().unwrap();
+    let (pos, base, _) = *batches_of(&last).last().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(pos as u64 + 20)
+        .unwrap();
+    expected[1] = base;
+    // 2: every offset and time index overwritten with garbage.
+    let indexes = [
+        files_with(&dir(2), ".index"),
+        files_with(&dir(2), ".timeindex"),
+    ]
+    .concat();
+    assert!(indexes.len() >= 4);
+    for (n, index) in indexes.iter().enumerate() {
+        let len = std::fs::metadata(index).unwrap().len().max(96) as usize;
+        let garbage: Vec<u8> = (0..len).map(|i| (i * 31 + n * 7 + 13) as u8).collect();
+        std::fs::write(index, garbage).unwrap();
+    }
+    // 3: stray files of an unfinished compaction and deletion.
+    let segments = files_with(&dir(3), ".log");
+    assert!(segments.len() >= 2);
+    let garbage: Vec<u8> = (0..3000u32).map(|i| (i * 7919 % 253) as u8).collect();
+    for (file, content) in [
+        (format!("{}.swap", segments[0].display()), &garbage[..]),
+        (
+            format!("{}.swap", segments[0].with_extension("index").display()),
+            &garbage[..96],
+        ),
+        (format!("{}.cleaned", segments[1].display()), &garbage[..]),
+        (format!("{}.deleted", segments[0].display()), &garbage[..]),
+    ] {
+        std::fs::write(file, content).unwrap();
+    }
+
+    broker.restart();
+    for p in 0..4 {
+        let got = read_all(&broker, topic, p);
+        assert_eq!(
+            got.len() as i64,
+            expected[p as usize],
+            "partition {p}: every record before the damage, nothing after"
+        );
+        for (i, (offset, v)) in got.iter().enumerate() {
+            assert_eq!(*offset, i as i64, "partition {p}");
+            assert!(
+                *v == value(p as usize * 1000 + i, LEN),
+                "partition {p}: record {i}"
+            );
+        }
+    }
+    // New records continue where the kept ones end.
+    let producer = harness::producer(&broker);
+    for p in 0..4 {
+        let offset = produce_one(&producer, topic, p, 999, LEN)
+            .await
+            .expect("produce");
+        assert_eq!(offset, expected[p as usize], "partition {p}");
+    }
+    let strays: Vec<_> = [".swap", ".cleaned", ".deleted"]
+        .iter()
+        .flat_map(|ext| files_with(&dir(3), ext))
+        .collect();
+    assert!(strays.is_empty(), "stray files left: {strays:?}");
+    drop(producer);
+    broker.stop();
+    eprintln!("damaged files at start: {:?}", started.elapsed());
+}
+
+/// A partition's directory removed under the running broker: within seconds the
+/// partition is offline (produce KAFKA_STORAGE_ERROR; Metadata LEADER_NOT_AVAILABLE with
+/// no leader), while the broker and the other partition go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_partition_directory_goes_offline_alone() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::types::RDKafkaRespErr;
+    const LEN: usize = 100;
+    let started = Instant::now();
+    let mut broker = Broker::start();
+    let topic = "vanish";
+    create_topic(&broker, topic, 2, &[]).await;
+    let producer = producer(&broker);
+    for p in 0..2 {
+        for i in 0..5 {
+            produce_one(&producer, topic, p, p as usize * 1000 + i, LEN)
+                .await
+                .expect("produce");
+        }
+    }
+    std::fs::remove_dir_all(broker.data_dir().join(format!("{topic}-0"))).unwrap();
+    // Taken offline by the next directory check (every 2 s).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match produce_one(&producer, topic, 0, 99, LEN).await {
+            Err(e) if is_storage_error(&e) => break,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "partition 0 still takes records: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let metadata_client: BaseConsumer = client_config(&broker).create().unwrap();
+    let md = metadata_client
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .expect("Metadata answers");
+    let t = &md.topics()[0];
+    let p0 = t.partitions().iter().find(|p| p.id() == 0).unwrap();
+    assert_eq!(
+        p0.error(),
+        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
+    );
+    assert_eq!(p0.leader(), -1);
+    let p1 = t.partitions().iter().find(|p| p.id() == 1).unwrap();
+    assert_eq!(p1.error(), None);
+    // The other partition goes on.
+    for i in 5..10 {
+        let offset = produce_one(&producer, topic, 1, 1000 + i, LEN)
+            .await
+            .expect("produce to the healthy partition");
+        assert_eq!(offset, i as i64);
+    }
+    let got = read_all(&broker, topic, 1);
+    assert_eq!(got.len(), 10);
+    for (i, (_, v)) in got.iter().enumerate() {
+        assert!(*v == value(1000 + i, LEN));
+    }
+    assert_alive(&broker);
+    assert!(broker.log().contains("the partition's directory is gone"));
+    drop(producer);
+    broker.stop();
+    eprintln!("vanished partition directory: {:?}", started.elapsed());
+}

@@ -93,6 +93,9 @@ impl ManagerConfig {
 
 type LogKey = (String, i32);
 
+/// How often the maintenance thread checks that every log's directory is still there.
+const DIR_CHECK_INTERVAL_MS: i64 = 2_000;
+
 struct Inner {
     config: ManagerConfig,
     fs: Arc<dyn Fs>,
@@ -424,9 +427,14 @@ impl LogManager {
         let tick = cfg.flush_scheduler_interval_ms.clamp(10, 1_000);
         let (mut last_retention, mut last_checkpoint) = (wall_clock_ms(), wall_clock_ms());
         let mut last_expiry = wall_clock_ms();
+        let mut last_dir_check = wall_clock_ms();
         while !self.sleep(tick) {
             let now = wall_clock_ms();
             self.flush_due(now);
+            if now - last_dir_check >= DIR_CHECK_INTERVAL_MS {
+                last_dir_check = now;
+                self.check_log_dirs();
+            }
             if now - last_retention >= cfg.retention_check_interval_ms as i64 {
                 last_retention = now;
                 self.run_retention(now);
@@ -452,6 +460,22 @@ impl LogManager {
                 return;
             }
         }
+    }
+
+    /// Takes offline every log whose directory has vanished (removed under the broker):
+    /// appends would go on into files no name reaches, and be lost at the next start.
+    /// Returns how many were taken offline.
+    pub fn check_log_dirs(&self) -> usize {
+        let mut n = 0;
+        for log in self.logs() {
+            if !log.is_offline() && !self.inner.fs.is_dir(log.dir()) {
+                warn!(log = %log.name(), dir = %log.dir().display(),
+                    "the partition's directory is gone: taking the log offline");
+                log.set_offline();
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Flushes the logs whose `flush.ms` is due, or whose `flush.messages` is exceeded.

@@ -4,7 +4,9 @@
 //! Null `topics` means every partition; otherwise the listed partitions that exist (others
 //! are left out, as Kafka does). Offset lag is 0 and `is_future_key` false: there are no
 //! future logs (replica moves between directories). v3 adds a top-level error code
-//! (KIP-784), v4 the directory's total and usable bytes (KIP-827), from statvfs.
+//! (KIP-784), v4 the directory's total and usable bytes (KIP-827), from statvfs. A data
+//! directory that is gone or read-only answers KAFKA_STORAGE_ERROR (56) with no
+//! partitions, as Kafka does for an offline log directory.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -16,6 +18,7 @@ use kafka_protocol::messages::{
     ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
 use crate::bounds::{self, all, Field, Ty};
@@ -80,6 +83,13 @@ impl Handler for DescribeLogDirs {
         let mut result = DescribeLogDirsResult::default()
             .with_log_dir(StrBytes::from_string(shown.to_string_lossy().into_owned()))
             .with_topics(topics);
+        // A directory gone, unreadable or read-only is offline: KAFKA_STORAGE_ERROR and no
+        // partitions, as Kafka answers for a failed log directory.
+        let usable = myelin_log::space::stat(dir).is_ok_and(|s| !s.read_only);
+        if !usable {
+            result.error_code = ResponseError::KafkaStorageError.code();
+            result.topics = Vec::new();
+        }
         // total_bytes, usable_bytes: v4+ (KIP-827).
         if version >= 4 {
             let (total, usable) = disk_space(dir).unwrap_or((-1, -1));

@@ -113,6 +113,9 @@ impl Handler for Metadata {
             ),
         };
 
+        let mut topics = topics;
+        mark_offline_partitions(&ctx, &mut topics, node, version);
+
         let mut response = MetadataResponse::default()
             .with_brokers(vec![MetadataResponseBroker::default()
                 .with_node_id(node)
@@ -150,6 +153,44 @@ impl Handler for Metadata {
         // string and a tag count (v10+).
         let min_element_bytes = if api_version >= 10 { 18 } else { 2 };
         wire::check_leading_array(body, api_version >= 9, min_element_bytes)
+    }
+}
+
+/// Partitions whose log is offline (an I/O error, a vanished directory) have no leader:
+/// LEADER_NOT_AVAILABLE, leader -1, no in-sync replica, and (v5+) this broker among the
+/// offline replicas, as Kafka shows a partition whose only replica's log directory failed.
+fn mark_offline_partitions(
+    ctx: &RequestContext,
+    topics: &mut [MetadataResponseTopic],
+    node: BrokerId,
+    version: i16,
+) {
+    let offline: HashSet<(String, i32)> = ctx
+        .server
+        .partitions
+        .logs()
+        .logs()
+        .iter()
+        .filter(|l| l.is_offline())
+        .map(|l| (l.topic().to_string(), l.partition()))
+        .collect();
+    if offline.is_empty() {
+        return;
+    }
+    for t in topics.iter_mut() {
+        let Some(name) = t.name.as_ref().map(|n| n.as_str().to_string()) else {
+            continue;
+        };
+        for p in t.partitions.iter_mut() {
+            if offline.contains(&(name.clone(), p.partition_index)) {
+                p.error_code = ResponseError::LeaderNotAvailable.code();
+                p.leader_id = BrokerId(-1);
+                p.isr_nodes = Vec::new();
+                if version >= 5 {
+                    p.offline_replicas = vec![node];
+                }
+            }
+        }
     }
 }
 
