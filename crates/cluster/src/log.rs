@@ -161,8 +161,10 @@ impl MetadataLog {
 
     /// Appends `record` and makes it durable (fdatasync) before returning its offset.
     ///
-    /// On any write or sync failure the log is poisoned: the error is returned, and so is
-    /// [`MetadataError::Poisoned`] for every later append, until the log is reopened.
+    /// On a write or sync failure the log is poisoned: the error is returned, and so is
+    /// [`MetadataError::Poisoned`] for every later append, until the log is reopened. A
+    /// write that fails for a full disk (ENOSPC, EDQUOT) is cut off again instead, and the
+    /// log stays usable.
     pub fn append(&mut self, record: &MetadataRecord) -> Result<MetadataOffset> {
         if self.poisoned {
             return Err(MetadataError::Poisoned {
@@ -173,14 +175,20 @@ impl MetadataLog {
         let payload = serde_json::to_vec(record).map_err(MetadataError::Encode)?;
         let offset = self.next_offset;
         let frame = encode_frame(offset, &payload)?;
-        let written = self
-            .file
-            .write_all_at(&frame, self.end_position)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
+        if let Err(e) = self.file.write_all_at(&frame, self.end_position) {
+            // A later append must not follow a partial frame. On a full disk (nothing of
+            // it synced, cut off again) the log stays usable: appends succeed once space
+            // is freed. Any other failure poisons it (reopening cuts the partial frame).
+            let cut = self.file.set_len(self.end_position);
+            if !(myelin_log::error::is_no_space(&e) && cut.is_ok()) {
+                self.poisoned = true;
+            }
+            return Err(MetadataError::io(&self.path, e));
+        }
+        if let Err(e) = self.file.sync_data() {
+            // What a failed fdatasync leaves is unknown (the kernel may have dropped the
+            // dirty pages): never retried.
             self.poisoned = true;
-            // Best effort: a later append must not follow a partial frame. Reopening cuts
-            // it anyway (it is the last thing in the file).
             let _ = self.file.set_len(self.end_position);
             return Err(MetadataError::io(&self.path, e));
         }

@@ -152,6 +152,21 @@ pub fn consumer(broker: &Broker, group: &str) -> BaseConsumer {
     config.create().expect("a consumer")
 }
 
+/// CreateTopics for `name` (one partition): whether it was created.
+pub async fn try_create_topic(broker: &Broker, name: &str) -> bool {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(broker).create().expect("an admin client");
+    let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics(
+            &[topic],
+            &AdminOptions::new().request_timeout(Some(TIMEOUT)),
+        )
+        .await
+        .expect("CreateTopics answered");
+    results == vec![Ok(name.to_string())]
+}
+
 pub async fn create_topic(broker: &Broker, name: &str, partitions: i32, configs: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> =
         client_config(broker).create().expect("an admin client");
