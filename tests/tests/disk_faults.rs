@@ -445,3 +445,70 @@ async fn vanished_partition_directory_goes_offline_alone() {
     broker.stop();
     eprintln!("vanished partition directory: {:?}", started.elapsed());
 }
+
+/// The disk fails under the running broker (an ext4 file system shut down: every I/O
+/// fails with EIO, as on a dead device): Produce gets KAFKA_STORAGE_ERROR, the partitions
+/// that met the error go offline (Metadata: LEADER_NOT_AVAILABLE, leader -1), the broker
+/// stays up and answers Metadata. With the disk back and a restart, every record
+/// acknowledged before the failure is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_disk_takes_partitions_offline_and_the_broker_stays_up() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::types::RDKafkaRespErr;
+    const LEN: usize = 100;
+    let started = Instant::now();
+    let mut disk = Ext4Mount::new(32);
+    let mut broker = Broker::start_in(disk.path().join("data"), &[]);
+    let topic = "dead";
+    create_topic(&broker, topic, 2, &[]).await;
+    let producer = producer(&broker);
+    for p in 0..2 {
+        for i in 0..5 {
+            produce_one(&producer, topic, p, p as usize * 1000 + i, LEN)
+                .await
+                .expect("produce");
+        }
+    }
+    disk.shut_down();
+    for p in 0..2 {
+        let e = produce_one(&producer, topic, p, 99, LEN)
+            .await
+            .expect_err("produce to a dead disk");
+        assert!(is_storage_error(&e), "partition {p}: {e:?}");
+    }
+    let metadata_client: BaseConsumer = client_config(&broker).create().unwrap();
+    let md = metadata_client
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .expect("Metadata answers on a dead disk");
+    for p in md.topics()[0].partitions() {
+        assert_eq!(
+            p.error(),
+            Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE),
+            "partition {}",
+            p.id()
+        );
+        assert_eq!(p.leader(), -1);
+    }
+    assert_alive(&broker);
+    assert!(broker.log().contains("taking the log offline"));
+    assert!(!broker.log().contains("panicked"), "{}", broker.log());
+
+    drop(producer);
+    broker.kill();
+    disk.remount();
+    broker.restart();
+    for p in 0..2 {
+        let got = read_all(&broker, topic, p);
+        assert_eq!(
+            got.len(),
+            5,
+            "partition {p}: the records acknowledged before"
+        );
+        for (i, (offset, v)) in got.iter().enumerate() {
+            assert_eq!(*offset, i as i64);
+            assert!(*v == value(p as usize * 1000 + i, LEN));
+        }
+    }
+    broker.stop();
+    eprintln!("failed disk: {:?}", started.elapsed());
+}

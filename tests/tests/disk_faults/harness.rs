@@ -287,3 +287,100 @@ pub fn commit(
     );
     Ok(())
 }
+
+/// An ext4 file system in a file, mounted through a loop device on a new temporary
+/// directory, that the test can shut down as a failed disk does (`EXT4_IOC_SHUTDOWN`:
+/// every later read and write fails with EIO). Unmounted on drop (lazily; the loop
+/// device goes with it). Needs root.
+pub struct Ext4Mount {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl Ext4Mount {
+    pub fn new(size_mib: u32) -> Ext4Mount {
+        let dir = tempfile::Builder::new()
+            .prefix("myelin-diskfault-ext4-")
+            .tempdir()
+            .expect("a temporary directory");
+        let image = dir.path().join("image");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(u64::from(size_mib) << 20))
+            .expect("the image file");
+        let out = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .output()
+            .expect("run mkfs.ext4");
+        assert!(
+            out.status.success(),
+            "mkfs.ext4: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::create_dir(dir.path().join("mnt")).unwrap();
+        let mut m = Ext4Mount {
+            dir,
+            mounted: false,
+        };
+        m.mount();
+        m
+    }
+
+    fn mount(&mut self) {
+        let out = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(self.dir.path().join("image"))
+            .arg(self.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "these tests mount a loop device and must run as root (CI does): mount failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.mounted = true;
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// Shuts the file system down: from now on every I/O on it fails with EIO.
+    pub fn shut_down(&self) {
+        let dir = std::fs::File::open(self.path()).expect("open the mount point");
+        const EXT4_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587D;
+        const EXT4_GOING_FLAGS_LOGFLUSH: u32 = 1;
+        let flags = EXT4_GOING_FLAGS_LOGFLUSH;
+        // SAFETY: an ioctl on an open descriptor with a pointer to a u32 that outlives it.
+        let rc = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&dir),
+                EXT4_IOC_SHUTDOWN,
+                &flags as *const u32,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "EXT4_IOC_SHUTDOWN: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Unmounts and mounts the file system again (the disk is back).
+    pub fn remount(&mut self) {
+        let status = Command::new("umount").arg(self.path()).status().unwrap();
+        assert!(status.success(), "umount");
+        self.mounted = false;
+        self.mount();
+    }
+}
+
+impl Drop for Ext4Mount {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+            self.mounted = false;
+        }
+    }
+}
