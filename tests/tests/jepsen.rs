@@ -236,7 +236,7 @@ fn run(durability: Durability, default_kills: usize) {
         ProducerKind::Idempotent,
         ProducerKind::NoRetry,
         ProducerKind::Transactional,
-        ProducerKind::Transactional,
+        ProducerKind::CrashingTransactional,
     ];
     let producers: Vec<_> = kinds
         .iter()
@@ -353,10 +353,15 @@ fn run(durability: Durability, default_kills: usize) {
         started.elapsed().as_secs_f64(),
     );
     for log in &run.producers {
-        if !log.replaced.is_empty() {
+        let reasons: Vec<&String> = log
+            .replaced
+            .iter()
+            .filter(|r| !r.starts_with("abandoned"))
+            .collect();
+        if !reasons.is_empty() {
             eprintln!(
-                "{name}: worker {} ({:?}) replaced or failed: {:?}",
-                log.worker, log.kind, log.replaced
+                "{name}: worker {} ({:?}) replaced its producer or failed: {reasons:?}",
+                log.worker, log.kind
             );
         }
     }

@@ -57,6 +57,7 @@ pub struct Report {
     pub unacknowledged_absent: usize,
     pub txns_committed: usize,
     pub txns_aborted: usize,
+    pub txns_abandoned: usize,
     pub txns_unknown_visible: usize,
     pub txns_unknown_invisible: usize,
     /// Transactions whose commit or abort a kill disturbed.
@@ -96,7 +97,7 @@ impl fmt::Display for Report {
             f,
             "records sent {}, acknowledged {} {:?}, verified {}, lost {}, anomalies {}; \
              unacknowledged records present {} (absent {}); transactions committed {}, \
-             aborted {}, outcome unknown {} (visible {}, invisible {}), ended across a kill {}; \
+             aborted {}, abandoned {}, outcome unknown {} (visible {}, invisible {}), ended across a kill {}; \
              producers replaced {}; \
              consumers read {} records, {} offset commits acknowledged, {} committed offsets \
              observed; the log holds {} records, {} of them committed",
@@ -110,6 +111,7 @@ impl fmt::Display for Report {
             self.unacknowledged_absent,
             self.txns_committed,
             self.txns_aborted,
+            self.txns_abandoned,
             self.txns_unknown_visible + self.txns_unknown_invisible,
             self.txns_unknown_visible,
             self.txns_unknown_invisible,
@@ -129,6 +131,7 @@ fn kind_name(kind: ProducerKind) -> &'static str {
         ProducerKind::Idempotent => "idempotent",
         ProducerKind::NoRetry => "no-retry",
         ProducerKind::Transactional => "transactional",
+        ProducerKind::CrashingTransactional => "crashing transactional",
     }
 }
 
@@ -286,7 +289,10 @@ pub fn check(run: &Run) -> Report {
                 _ => stored_at.get(&id(seq)).is_some_and(|v| v.len() == 1),
             }
         };
-        if log.kind == ProducerKind::Transactional {
+        if matches!(
+            log.kind,
+            ProducerKind::Transactional | ProducerKind::CrashingTransactional
+        ) {
             for (txn, t) in &log.txns {
                 let shown = t
                     .seqs
@@ -317,12 +323,16 @@ pub fn check(run: &Run) -> Report {
                             }
                         }
                     }
-                    Outcome::Aborted => {
-                        r.txns_aborted += 1;
+                    Outcome::Aborted | Outcome::Abandoned => {
+                        if t.outcome == Outcome::Aborted {
+                            r.txns_aborted += 1;
+                        } else {
+                            r.txns_abandoned += 1;
+                        }
                         if shown != 0 {
                             r.issue(
                                 Kind::Anomaly,
-                                format!("aborted but visible: {}", describe()),
+                                format!("never committed but visible: {}", describe()),
                             );
                         }
                     }
@@ -580,7 +590,7 @@ fn the_checker_finds_planted_faults() {
             }),
         ),
         (
-            "aborted but visible",
+            "never committed but visible",
             Kind::Anomaly,
             Box::new(|r| r.committed.push((1, 2, value(1, 3, Some(2))))),
         ),

@@ -96,8 +96,13 @@ pub enum ProducerKind {
     /// `enable.idempotence=false`, `retries=0`: a failed request is never sent again, so a
     /// record is stored at most once even without the broker's deduplication.
     NoRetry,
-    /// `transactional.id`: every record in a transaction that the worker commits or aborts.
+    /// `transactional.id`: every record in a transaction that the worker commits or
+    /// aborts, retrying the end of a transaction until it succeeds.
     Transactional,
+    /// The same, but the worker gives up as a crashing client would: it drops its producer
+    /// (and makes a new one with the same `transactional.id`) in the middle of one
+    /// transaction in 15, and whenever a commit fails or takes over 250 ms.
+    CrashingTransactional,
 }
 
 /// How a transaction ended, as the producer knows it.
@@ -107,8 +112,11 @@ pub enum Outcome {
     Committed,
     /// `abort_transaction` returned Ok, and no commit was attempted.
     Aborted,
-    /// Anything else (a commit that failed, a fatal error, a producer replaced): the
-    /// transaction must be all or nothing.
+    /// No commit was attempted, and the producer was dropped before an abort succeeded:
+    /// the transaction must be invisible (its successor's InitProducerId aborts it).
+    Abandoned,
+    /// A commit was attempted and did not return Ok (it failed, or the producer was
+    /// dropped): the transaction must be all or nothing.
     Unknown,
 }
 
@@ -185,7 +193,7 @@ fn new_producer(
                 .set("retries", "0")
                 .set("max.in.flight.requests.per.connection", "5");
         }
-        ProducerKind::Transactional => {
+        ProducerKind::Transactional | ProducerKind::CrashingTransactional => {
             config
                 .set("transactional.id", format!("jepsen-txn-{worker}"))
                 .set("transaction.timeout.ms", "30000");
@@ -238,8 +246,13 @@ pub fn produce(
     };
     let mut session = 0;
     let mut seq = 0;
-    if kind == ProducerKind::Transactional {
-        transactional(&bootstrap, worker, &mut rng, &stop, &reports, &mut log);
+    if matches!(
+        kind,
+        ProducerKind::Transactional | ProducerKind::CrashingTransactional
+    ) {
+        transactional(
+            &bootstrap, kind, worker, &mut rng, &stop, &reports, &mut log,
+        );
     } else {
         let mut producer = new_producer(&bootstrap, kind, worker, &reports);
         while !stop.load(Ordering::Acquire) {
@@ -282,6 +295,7 @@ pub fn produce(
 /// Transactions of 1-8 records, three in four committed, the rest aborted, until `stop`.
 fn transactional(
     bootstrap: &str,
+    kind: ProducerKind,
     worker: u32,
     rng: &mut StdRng,
     stop: &AtomicBool,
@@ -296,7 +310,7 @@ fn transactional(
         let Some(p) = producer.as_ref() else {
             // A new producer: init_transactions fences the previous one and aborts its
             // open transaction. It fails while the broker is down; try again.
-            let p = new_producer(bootstrap, ProducerKind::Transactional, worker, reports);
+            let p = new_producer(bootstrap, kind, worker, reports);
             let deadline = Instant::now() + Duration::from_secs(120);
             loop {
                 match p.init_transactions(CALL_TIMEOUT) {
@@ -346,9 +360,25 @@ fn transactional(
                 }
             }
         }
+        let crashing = kind == ProducerKind::CrashingTransactional;
+        if crashing && !send_failed && rng.gen_ratio(1, 15) {
+            // Crash in the middle of the transaction.
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..20)));
+            log.txns.insert(
+                txn_id,
+                Txn {
+                    seqs,
+                    outcome: Outcome::Abandoned,
+                },
+            );
+            log.replaced.push(format!("abandoned transaction {txn_id}"));
+            producer = None;
+            session += 1;
+            continue;
+        }
         let commit = !send_failed && rng.gen_bool(0.75);
         let ending = Instant::now();
-        let (outcome, usable, failed_once) = end_transaction(p, commit);
+        let (outcome, usable, failed_once) = end_transaction(p, commit, crashing);
         if failed_once || ending.elapsed() > Duration::from_millis(250) {
             log.disturbed_ends += 1;
         }
@@ -363,16 +393,34 @@ fn transactional(
 }
 
 /// Commits or aborts the open transaction. Returns its outcome, whether the producer can
-/// go on (Err with the reason to replace it), and whether an attempt failed.
-fn end_transaction(producer: &JepsenProducer, commit: bool) -> (Outcome, Result<(), String>, bool) {
+/// go on (Err with the reason to replace it), and whether an attempt failed. `crashing`:
+/// a commit gets 250 ms and one attempt.
+fn end_transaction(
+    producer: &JepsenProducer,
+    commit: bool,
+    crashing: bool,
+) -> (Outcome, Result<(), String>, bool) {
     let mut tried_commit = false;
     let mut abort = !commit;
+    let gave_up = |tried_commit: bool, reason: String| {
+        let outcome = if tried_commit {
+            Outcome::Unknown
+        } else {
+            Outcome::Abandoned
+        };
+        (outcome, Err(reason), true)
+    };
     for attempt in 0..5 {
         let result = if abort {
             producer.abort_transaction(CALL_TIMEOUT)
         } else {
             tried_commit = true;
-            producer.commit_transaction(CALL_TIMEOUT)
+            let timeout = if crashing {
+                Duration::from_millis(250)
+            } else {
+                CALL_TIMEOUT
+            };
+            producer.commit_transaction(timeout)
         };
         let e = match result {
             Ok(()) if abort && !tried_commit => return (Outcome::Aborted, Ok(()), attempt > 0),
@@ -380,31 +428,25 @@ fn end_transaction(producer: &JepsenProducer, commit: bool) -> (Outcome, Result<
             Ok(()) => return (Outcome::Committed, Ok(()), attempt > 0),
             Err(e) => e,
         };
+        if crashing && tried_commit {
+            return gave_up(true, format!("gave up on a commit: {e}"));
+        }
         let KafkaError::Transaction(rd) = &e else {
-            return (
-                Outcome::Unknown,
-                Err(format!("end of transaction: {e}")),
-                true,
-            );
+            return gave_up(tried_commit, format!("end of transaction: {e}"));
         };
         if rd.is_fatal() {
-            return (Outcome::Unknown, Err(format!("fatal: {e}")), true);
+            return gave_up(tried_commit, format!("fatal: {e}"));
         }
         if rd.txn_requires_abort() {
             abort = true;
         } else if !rd.is_retriable() {
-            return (
-                Outcome::Unknown,
-                Err(format!("end of transaction: {e}")),
-                true,
-            );
+            return gave_up(tried_commit, format!("end of transaction: {e}"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    (
-        Outcome::Unknown,
-        Err("the transaction did not end after 5 attempts".to_string()),
-        true,
+    gave_up(
+        tried_commit,
+        "the transaction did not end after 5 attempts".to_string(),
     )
 }
 
