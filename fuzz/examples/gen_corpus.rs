@@ -6,6 +6,10 @@
 
 use std::path::Path;
 
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
 use myelin_coord::consumer::{Assignment, TopicId};
 use myelin_coord::records::{
     encode_group_metadata_key, encode_offset_commit_key, encode_offset_commit_value_version,
@@ -132,6 +136,268 @@ fn main() {
     junk.extend_from_slice(&garbage);
     write(&root.join("segment_recovery"), "seed-garbage", &junk);
     group_records(&root.join("group_records"));
+    requests(
+        &root.join("request_decode"),
+        &batch(Compression::Lz4, 0, 3, 20),
+    );
+    index_open(&root.join("index_open"), &garbage);
+    metadata_replay(&root.join("metadata_replay"), &garbage);
+}
+
+/// A request frame (without its size prefix): header at the version the API key wants,
+/// then the body.
+fn request_frame(key: ApiKey, version: i16, body: &[u8], tagged: bool) -> Vec<u8> {
+    let mut header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(0x5eed)
+        .with_client_id(Some(StrBytes::from_static_str("seed")));
+    let header_version = key.request_header_version(version);
+    if tagged && header_version >= 2 {
+        header
+            .unknown_tagged_fields
+            .insert(77, Bytes::from_static(b"header-tag"));
+    }
+    let mut buf = BytesMut::new();
+    header.encode(&mut buf, header_version).unwrap();
+    buf.extend_from_slice(body);
+    buf.to_vec()
+}
+
+/// The default body of `key`'s request at `version` (with an unknown tagged field when
+/// `tagged`), or `None` when it does not encode at that version.
+fn default_body(key: ApiKey, version: i16, tagged: bool) -> Option<Vec<u8>> {
+    use kafka_protocol::messages::*;
+    let mut buf = BytesMut::new();
+    macro_rules! bodies {
+        ($($k:ident => $t:ty),* $(,)?) => {
+            match key {
+                $(ApiKey::$k => {
+                    let mut r = <$t>::default();
+                    if tagged {
+                        r.unknown_tagged_fields.insert(999, Bytes::from_static(b"body-tag"));
+                    }
+                    r.encode(&mut buf, version).ok()?;
+                })*
+                // Never flexible: no tagged fields.
+                ApiKey::OffsetDelete => OffsetDeleteRequest::default().encode(&mut buf, version).ok()?,
+                _ => return None,
+            }
+        };
+    }
+    bodies!(
+        Produce => ProduceRequest,
+        Fetch => FetchRequest,
+        ListOffsets => ListOffsetsRequest,
+        Metadata => MetadataRequest,
+        OffsetCommit => OffsetCommitRequest,
+        OffsetFetch => OffsetFetchRequest,
+        FindCoordinator => FindCoordinatorRequest,
+        JoinGroup => JoinGroupRequest,
+        Heartbeat => HeartbeatRequest,
+        LeaveGroup => LeaveGroupRequest,
+        SyncGroup => SyncGroupRequest,
+        DescribeGroups => DescribeGroupsRequest,
+        ListGroups => ListGroupsRequest,
+        ApiVersions => ApiVersionsRequest,
+        CreateTopics => CreateTopicsRequest,
+        DeleteTopics => DeleteTopicsRequest,
+        DeleteRecords => DeleteRecordsRequest,
+        InitProducerId => InitProducerIdRequest,
+        OffsetForLeaderEpoch => OffsetForLeaderEpochRequest,
+        AddPartitionsToTxn => AddPartitionsToTxnRequest,
+        AddOffsetsToTxn => AddOffsetsToTxnRequest,
+        EndTxn => EndTxnRequest,
+        TxnOffsetCommit => TxnOffsetCommitRequest,
+        DescribeConfigs => DescribeConfigsRequest,
+        AlterConfigs => AlterConfigsRequest,
+        DescribeLogDirs => DescribeLogDirsRequest,
+        CreatePartitions => CreatePartitionsRequest,
+        DeleteGroups => DeleteGroupsRequest,
+        IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
+        DescribeCluster => DescribeClusterRequest,
+        DescribeTransactions => DescribeTransactionsRequest,
+        ListTransactions => ListTransactionsRequest,
+        ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
+        ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+    );
+    Some(buf.to_vec())
+}
+
+/// For every API in the server's registration table: its default request at the lowest
+/// and highest version served and at the first flexible one, the highest again with
+/// unknown tagged fields in the header and the body, one version past the highest, and a
+/// Produce carrying a record batch.
+fn requests(dir: &Path, batch: &[u8]) {
+    for entry in myelin_server::apis::APIS {
+        let key = entry.key;
+        let name = entry.name.to_lowercase();
+        let first_flexible =
+            (entry.min_version..=entry.max_version).find(|v| key.request_header_version(*v) >= 2);
+        let mut versions = vec![entry.min_version, entry.max_version];
+        versions.extend(first_flexible);
+        versions.dedup();
+        for v in versions {
+            let body = default_body(key, v, false).expect("a default request encodes");
+            write(
+                dir,
+                &format!("seed-default-{name}-v{v}"),
+                &request_frame(key, v, &body, false),
+            );
+        }
+        let v = entry.max_version;
+        if key.request_header_version(v) >= 2 {
+            let body = default_body(key, v, true).expect("a default request encodes");
+            write(
+                dir,
+                &format!("seed-default-{name}-v{v}-tagged"),
+                &request_frame(key, v, &body, true),
+            );
+        }
+        write(
+            dir,
+            &format!("seed-default-{name}-v{}-unserved", v + 1),
+            &request_frame(key, v + 1, &[], false),
+        );
+    }
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("orders")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::copy_from_slice(batch)))])]);
+    let entry = myelin_server::apis::find(ApiKey::Produce as i16).unwrap();
+    for v in [entry.min_version, 9] {
+        let mut body = BytesMut::new();
+        produce.encode(&mut body, v).unwrap();
+        write(
+            dir,
+            &format!("seed-produce-v{v}-batch"),
+            &request_frame(ApiKey::Produce, v, &body, false),
+        );
+    }
+}
+
+/// Flags byte (bits 0-1: segment, bits 2-4: offset/time/txn index, bit 5: clean shutdown,
+/// bit 6: XOR), then a 2-byte length and bytes per chosen index.
+fn index_open(dir: &Path, garbage: &[u8]) {
+    let with = |flags: u8, parts: &[&[u8]]| {
+        let mut v = vec![flags];
+        for p in parts {
+            v.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            v.extend_from_slice(p);
+        }
+        v
+    };
+    write(dir, "seed-intact-crash", &[0]);
+    write(dir, "seed-intact-clean", &[0x20]);
+    write(
+        dir,
+        "seed-offset-garbage-clean",
+        &with(0x24, &[&garbage[..64]]),
+    );
+    write(
+        dir,
+        "seed-time-garbage-clean",
+        &with(0x29, &[&garbage[..96]]),
+    );
+    write(
+        dir,
+        "seed-txn-garbage-clean",
+        &with(0x32, &[&garbage[..68]]),
+    );
+    write(dir, "seed-all-empty-clean", &with(0x3c, &[&[], &[], &[]]));
+    write(
+        dir,
+        "seed-offset-flip-clean",
+        &with(0x64, &[&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]]),
+    );
+    write(
+        dir,
+        "seed-time-flip-clean",
+        &with(0x68, &[&[0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0]]),
+    );
+    write(
+        dir,
+        "seed-txn-flip-crash",
+        &with(0x51, &[&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]]),
+    );
+}
+
+/// Mode byte (bit 0: raw file bytes, bit 1: with the header, bit 2: a raw tail), then
+/// JSON records separated by 0xff, or the file.
+fn metadata_replay(dir: &Path, garbage: &[u8]) {
+    use myelin_cluster::{BrokerConfigScope, MetadataLog, MetadataRecord, TopicId};
+    let topic_id = TopicId(uuid::Uuid::from_u128(0x4f72_6465_7273));
+    let configs = |k: &str, v: &str| [(k.to_string(), v.to_string())].into();
+    let records = [
+        MetadataRecord::TopicCreated {
+            name: "orders".into(),
+            topic_id,
+            partitions: 3,
+            configs: configs("cleanup.policy", "compact"),
+        },
+        MetadataRecord::PartitionsCreated {
+            topic_id,
+            new_total: 6,
+        },
+        MetadataRecord::TopicConfigAltered {
+            topic_id,
+            configs: configs("retention.ms", "60000"),
+        },
+        MetadataRecord::BrokerConfigAltered {
+            scope: BrokerConfigScope::ClusterDefault,
+            configs: configs("log.retention.ms", "1000"),
+        },
+        MetadataRecord::BrokerConfigAltered {
+            scope: BrokerConfigScope::Broker(1),
+            configs: Default::default(),
+        },
+        MetadataRecord::ProducerIdsAllocated {
+            block_start: 0,
+            block_size: 1000,
+        },
+        MetadataRecord::TopicDeleted { topic_id },
+    ];
+    let json: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| serde_json::to_vec(r).unwrap())
+        .collect();
+    let joined = |parts: &[Vec<u8>]| parts.join(&[0xff][..]);
+    let mut valid = vec![0u8];
+    valid.extend(joined(&json));
+    write(dir, "seed-records", &valid);
+    // A refused record: the topic is deleted before its partitions grow.
+    let mut refused = vec![0u8];
+    refused.extend(joined(&[json[0].clone(), json[6].clone(), json[1].clone()]));
+    write(dir, "seed-records-refused", &refused);
+    let mut torn = vec![4u8];
+    torn.extend(joined(&json[..3]));
+    torn.extend_from_slice(&[0xff, 0, 0, 0, 40, 1, 2]);
+    write(dir, "seed-records-torn", &torn);
+    // A whole file written by the log itself.
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _) = MetadataLog::open(tmp.path()).unwrap();
+        for r in &records[..4] {
+            log.append(r).unwrap();
+        }
+    }
+    let file = std::fs::read(tmp.path().join(myelin_cluster::log::METADATA_LOG_FILE)).unwrap();
+    let mut whole = vec![3u8];
+    whole.extend_from_slice(&file);
+    write(dir, "seed-file", &whole);
+    let mut zeros = vec![1u8];
+    zeros.extend_from_slice(&file[16..]);
+    zeros.extend_from_slice(&[0; 40]);
+    write(dir, "seed-file-zero-tail", &zeros);
+    let mut junk = vec![1u8];
+    junk.extend_from_slice(garbage);
+    write(dir, "seed-garbage", &junk);
 }
 
 /// `__consumer_offsets` keys and values of every version, and a whole record behind the
