@@ -471,3 +471,30 @@ async fn queued_max_request_bytes_holds_further_requests_until_memory_is_returne
     assert_eq!(memory.available(), POOL);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn thousands_of_idle_connections_do_not_hold_up_an_active_client() {
+    const IDLE: usize = 2_000;
+    let server = TestServer::start(Config::default()).await;
+    // Open them all and leave them silent (each is served by the broker: its task waits on
+    // a read).
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        idle.push(server.connect().await);
+    }
+    // A well-behaved client is answered at once, again and again.
+    let mut active = server.connect().await;
+    for _ in 0..50 {
+        api_versions(&mut active).await;
+    }
+    // The silent ones are still served when they speak, every hundredth of them.
+    for client in idle.iter_mut().step_by(100) {
+        api_versions(client).await;
+    }
+    // And when they all go, the broker goes on.
+    drop(idle);
+    api_versions(&mut active).await;
+    let mut late = server.connect().await;
+    api_versions(&mut late).await;
+    server.stop().await;
+}
