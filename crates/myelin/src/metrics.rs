@@ -18,6 +18,8 @@
 //! | `myelin_partition_size_bytes`, `myelin_partition_log_start_offset`, `myelin_partition_log_end_offset`, `myelin_partition_high_watermark` | gauge | `topic`, `partition` |
 //! | `myelin_topics`, `myelin_partitions` | gauge | |
 //! | `myelin_log_flush_waves_total`, `myelin_log_flushes_total` | counter | |
+//! | `myelin_log_dir_available_bytes`, `myelin_log_dir_reserved_bytes` | gauge | |
+//! | `myelin_partitions_offline` | gauge | |
 //! | `myelin_group_count` | gauge | `state` (every classic state, 0 included) |
 //! | `myelin_group_members` | gauge | |
 //! | `myelin_group_rebalances_total` | counter | |
@@ -70,6 +72,11 @@ pub struct BrokerMetrics {
     high_watermark: IntGaugeVec,
     topics: IntGauge,
     partitions_count: IntGauge,
+    /// Partitions whose log is offline after an I/O error.
+    partitions_offline: IntGauge,
+    /// Free space of the data directory's file system, and the reserve in force.
+    log_dir_available: IntGauge,
+    log_dir_reserved: IntGauge,
     flush_waves: IntCounter,
     log_flushes: IntCounter,
     /// Groups by Kafka state name.
@@ -218,6 +225,18 @@ impl BrokerMetrics {
             ),
             topics: gauge("myelin_topics", "Topics"),
             partitions_count: gauge("myelin_partitions", "Partitions"),
+            partitions_offline: gauge(
+                "myelin_partitions_offline",
+                "Partitions whose log is offline after an I/O error (until a restart)",
+            ),
+            log_dir_available: gauge(
+                "myelin_log_dir_available_bytes",
+                "Bytes available on the data directory's file system",
+            ),
+            log_dir_reserved: gauge(
+                "myelin_log_dir_reserved_bytes",
+                "Free space kept for the internal topics: client produce is refused below it",
+            ),
             flush_waves: counter(
                 "myelin_log_flush_waves_total",
                 "Group-commit flush waves (each syncs every log with pending appends)",
@@ -333,6 +352,15 @@ impl BrokerMetrics {
                 .set(p.high_watermark());
         }
         self.partitions_count.set(partitions.len() as i64);
+        self.partitions_offline
+            .set(partitions.iter().filter(|p| p.log.is_offline()).count() as i64);
+        let space = pm.logs().space();
+        if let Ok(stat) = myelin_log::space::stat(pm.logs().data_dir()) {
+            self.log_dir_available
+                .set(i64::try_from(stat.available).unwrap_or(i64::MAX));
+        }
+        self.log_dir_reserved
+            .set(i64::try_from(space.effective_reserve()).unwrap_or(i64::MAX));
         self.topics.set(pm.metadata().topic_count() as i64);
         let (waves, flushes) = pm.logs().flush_stats();
         self.flush_waves

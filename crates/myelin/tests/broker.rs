@@ -43,6 +43,9 @@ async fn health_readiness_and_metrics_answer() {
         "myelin_kafka_connections_accepted_total 1",
         "myelin_build_info{version=\"",
         "myelin_partitions 0",
+        "myelin_partitions_offline 0",
+        "myelin_log_dir_available_bytes ",
+        "myelin_log_dir_reserved_bytes ",
     ] {
         assert!(
             text.contains(expected),
