@@ -8,6 +8,10 @@
 //! `std::fs` ceilings, and the report (a line per figure, then a Markdown table).
 //!
 //! Benchmarks never assert on timings: they print.
+//!
+//! [`e2e`] holds the end-to-end bench's parts (`benches/e2e.rs`).
+
+pub mod e2e;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};

@@ -1,0 +1,639 @@
+//! End-to-end produce and consume through real sockets against the real `myelin` binary
+//! (release build, started by the bench), with two load generators: our own pipelined one
+//! (pre-encoded Produce requests, CRCs computed once, several connections with many
+//! requests in flight) and librdkafka. Every figure is printed beside a ceiling measured in
+//! the same run: loopback TCP into a trivial sink for the same byte stream, raw
+//! fdatasync'd sequential writes in the data directory, and the disk's fdatasync latency.
+//! See `docs/performance.md`, "End to end".
+//!
+//! `cargo bench -p myelin-benches --bench e2e [FILTER]` runs the default matrix (a few
+//! minutes); `MYELIN_BENCH_FULL=1` the whole matrix (record size x partitions x acks x
+//! durability x compression x keys); `MYELIN_BENCH_BOOTSTRAP=host:port` points the same
+//! workload at another Kafka-compatible broker (broker CPU and RSS are then n/a).
+//! `cargo test -p myelin-benches --benches` runs one tiny scenario, only to show it works.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use myelin::client::data::LATEST;
+use myelin::client::{ClientConfig, Connection};
+use myelin_benches::e2e::broker::{self, BrokerProcess};
+use myelin_benches::e2e::loadgen::{self, percentile_ms, Pace, RunStats, Sink, Source};
+use myelin_benches::e2e::{rdk, wire};
+use myelin_benches::{median, BenchEnv, Better, Figure, Report, Target};
+use myelin_log::compression::Compression;
+
+/// Connections of our generators.
+const CONNS: usize = 4;
+/// Produce requests in flight per connection.
+const WINDOW: usize = 16;
+/// Bytes of the sink's answer to a produce request (about a Produce v8 response's).
+const PRODUCE_REPLY_BYTES: usize = 64;
+/// Fetch's per-partition limit (Kafka's `max.partition.fetch.bytes` default).
+const PARTITION_MAX_BYTES: i32 = 1 << 20;
+
+#[derive(Debug, Clone)]
+struct Scenario {
+    record_bytes: usize,
+    partitions: i32,
+    acks_all: bool,
+    durable: bool,
+    compression: Compression,
+    keyed: bool,
+    /// Also run librdkafka as the producer.
+    rdkafka: bool,
+}
+
+impl Scenario {
+    fn name(&self) -> String {
+        let size = match self.record_bytes {
+            b if b >= 1024 && b % 1024 == 0 => format!("{}KiB", b / 1024),
+            b => format!("{b}B"),
+        };
+        format!(
+            "{size} p{} acks={} {} {} {}",
+            self.partitions,
+            if self.acks_all { "all" } else { "1" },
+            if self.durable { "durable" } else { "relaxed" },
+            self.compression.name(),
+            if self.keyed { "keyed" } else { "unkeyed" },
+        )
+    }
+    fn shape(&self) -> wire::Shape {
+        wire::Shape {
+            record_bytes: self.record_bytes,
+            keyed: self.keyed,
+            compression: self.compression,
+        }
+    }
+    /// Topic configs: the durability of the scenario, stated explicitly so that another
+    /// broker gets the same (Kafka's default is the relaxed one).
+    fn topic_configs(&self) -> Vec<(String, String)> {
+        if self.durable {
+            vec![("flush.messages".into(), "1".into())]
+        } else {
+            vec![
+                ("flush.messages".into(), i64::MAX.to_string()),
+                ("flush.ms".into(), "1000".into()),
+            ]
+        }
+    }
+}
+
+fn matrix(env: &BenchEnv) -> Vec<Scenario> {
+    let s = |record_bytes, partitions, acks_all, durable, compression, keyed, rdkafka| Scenario {
+        record_bytes,
+        partitions,
+        acks_all,
+        durable,
+        compression,
+        keyed,
+        rdkafka,
+    };
+    if env.quick {
+        return vec![s(1024, 2, true, true, Compression::None, false, true)];
+    }
+    if std::env::var_os("MYELIN_BENCH_FULL").is_some_and(|v| v != "0") {
+        let mut all = Vec::new();
+        for record_bytes in [100, 1024, 16 << 10] {
+            for partitions in [1, 16, 256] {
+                for acks_all in [false, true] {
+                    for durable in [false, true] {
+                        for compression in [Compression::None, Compression::Lz4, Compression::Zstd]
+                        {
+                            for keyed in [false, true] {
+                                all.push(s(
+                                    record_bytes,
+                                    partitions,
+                                    acks_all,
+                                    durable,
+                                    compression,
+                                    keyed,
+                                    true,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return all;
+    }
+    vec![
+        s(1024, 16, true, false, Compression::None, false, true),
+        s(1024, 16, true, true, Compression::None, false, true),
+        s(100, 1, true, true, Compression::None, false, false),
+        s(16 << 10, 256, true, true, Compression::None, false, false),
+        s(1024, 16, true, true, Compression::Lz4, true, false),
+        s(1024, 16, false, false, Compression::Zstd, true, false),
+    ]
+}
+
+/// One row of the summary table.
+struct Row {
+    scenario: String,
+    generator: &'static str,
+    stats: RunStats,
+    ceiling_mib: Option<f64>,
+    latency: Option<[f64; 3]>,
+    e2e: Option<[f64; 3]>,
+    broker_cpu_s_per_gb: Option<f64>,
+    client_cpu_s_per_gb: Option<f64>,
+    rss_mib: Option<f64>,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| {
+        if v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.2}")
+        }
+    })
+}
+
+fn lat(v: Option<[f64; 3]>) -> String {
+    v.map_or("-".into(), |[a, b, c]| format!("{a:.2} / {b:.2} / {c:.2}"))
+}
+
+fn summary(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| scenario | generator | records/s | MiB/s | ceiling MiB/s | ratio | latency p50 / p99 / p99.9 ms | e2e p50 / p99 / p99.9 ms | broker CPU s/GB | client CPU s/GB | broker peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let mib = r.stats.mib_per_s();
+        s.push_str(&format!(
+            "| {} | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.scenario,
+            r.generator,
+            r.stats.records_per_s(),
+            mib,
+            opt(r.ceiling_mib),
+            r.ceiling_mib
+                .map_or("-".into(), |c| format!("{:.3}", mib / c.max(1e-9))),
+            lat(r.latency),
+            lat(r.e2e),
+            opt(r.broker_cpu_s_per_gb),
+            opt(r.client_cpu_s_per_gb),
+            opt(r.rss_mib),
+        ));
+    }
+    s
+}
+
+fn percentiles(v: &mut [u32]) -> Option<[f64; 3]> {
+    (!v.is_empty()).then(|| {
+        [
+            percentile_ms(v, 0.5),
+            percentile_ms(v, 0.99),
+            percentile_ms(v, 0.999),
+        ]
+    })
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The broker under test in a scenario: ours (a fresh process) or the one at
+/// `MYELIN_BENCH_BOOTSTRAP`.
+struct Target2 {
+    addr: SocketAddr,
+    bootstrap: String,
+    process: Option<BrokerProcess>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl Target2 {
+    fn start(env: &BenchEnv, bin: Option<&Path>) -> Self {
+        if let Ok(b) = std::env::var("MYELIN_BENCH_BOOTSTRAP") {
+            let addr = b
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .unwrap_or_else(|| panic!("MYELIN_BENCH_BOOTSTRAP={b} is not HOST:PORT"));
+            return Self {
+                addr,
+                bootstrap: b,
+                process: None,
+                _scratch: None,
+            };
+        }
+        let scratch = env.scratch("e2e");
+        let process = BrokerProcess::start(
+            bin.expect("the myelin binary"),
+            &scratch.path().join("data"),
+            &[("log.segment.bytes", "1073741824")],
+        );
+        Self {
+            addr: process.addr,
+            bootstrap: process.addr.to_string(),
+            process: Some(process),
+            _scratch: Some(scratch),
+        }
+    }
+    fn pid(&self) -> Option<String> {
+        self.process.as_ref().map(|p| p.pid().to_string())
+    }
+    fn cpu(&self) -> Option<f64> {
+        self.pid().and_then(|p| broker::cpu_seconds(&p))
+    }
+    fn rss(&self) -> Option<f64> {
+        self.pid().and_then(|p| broker::peak_rss_mib(&p))
+    }
+}
+
+fn cpu_per_gb(before: Option<f64>, after: Option<f64>, bytes: u64) -> Option<f64> {
+    Some((after? - before?) / (bytes as f64 / 1e9).max(1e-12))
+}
+
+async fn admin(addr: &str) -> Connection {
+    let config = ClientConfig {
+        client_id: "myelin-e2e-bench".into(),
+        request_timeout: Duration::from_secs(60),
+    };
+    Connection::connect(addr, config)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"))
+}
+
+fn main() {
+    let env = BenchEnv::from_args(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let scenarios: Vec<Scenario> = matrix(&env)
+        .into_iter()
+        .filter(|s| env.wants(&s.name()))
+        .collect();
+    if env.list || scenarios.is_empty() {
+        return;
+    }
+    let external = std::env::var("MYELIN_BENCH_BOOTSTRAP").ok();
+    let bin = external.is_none().then(broker::myelin_binary);
+    let secs = |full: f64, quick: f64| Duration::from_secs_f64(env.pick(full, quick));
+    let run = secs(3.0, 0.3);
+    println!(
+        "myelin end-to-end benches ({} mode, {} scenarios), broker {}, scratch in {}, load average {}",
+        if env.quick { "quick test" } else { "full" },
+        scenarios.len(),
+        external
+            .clone()
+            .unwrap_or_else(|| bin.as_ref().unwrap().display().to_string()),
+        env.root.display(),
+        load_average()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut report = Report::default();
+    let mut rows = Vec::new();
+
+    // The disk's fdatasync latency, in the directory the broker's data goes to.
+    let probe = env.scratch("fsync-probe");
+    let mut fsync = loadgen::fdatasync_latencies(probe.path(), env.pick(1000, 50));
+    let fsync_p50 = percentile_ms(&mut fsync, 0.5);
+    let fsync_p99 = percentile_ms(&mut fsync, 0.99);
+    println!("fdatasync of 4 KiB appends: p50 {fsync_p50:.3} ms, p99 {fsync_p99:.3} ms");
+
+    for (n, sc) in scenarios.iter().enumerate() {
+        let name = sc.name();
+        println!("\n== {name}");
+        let shape = sc.shape();
+        let target = Target2::start(&env, bin.as_deref());
+        let topic = format!("e2e-{n}-{}", std::process::id());
+        let topic_id = rt.block_on(async {
+            let mut c = admin(&target.bootstrap).await;
+            c.create_topic(&topic, sc.partitions, 1, &sc.topic_configs(), false)
+                .await
+                .unwrap_or_else(|e| panic!("create {topic}: {e}"))
+        });
+        let _ = topic_id;
+        if external.is_some() {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let acks: i16 = if sc.acks_all { -1 } else { 1 };
+        let per_batch = shape.records_per_batch() as u64;
+        let mut keys = wire::KeyPool::default();
+        let batches: Vec<Vec<myelin::client::records::NewRecord>> = (0..sc.partitions)
+            .map(|p| wire::batch_records(&shape, p, sc.partitions, &mut keys))
+            .collect();
+        let frames: Vec<Bytes> = batches
+            .iter()
+            .enumerate()
+            .map(|(p, records)| {
+                let batch = myelin::client::records::encode_batch(records, shape.compression)
+                    .expect("encode a batch");
+                wire::produce_frame(&topic, p as i32, acks, batch)
+            })
+            .collect();
+        let frame_bytes = frames.iter().map(|f| f.len()).sum::<usize>() / frames.len();
+        let fixed = Source::Fixed(Arc::new(frames));
+
+        // Peak: ours, then the loopback ceiling of the same byte stream.
+        let cpu0 = target.cpu();
+        let peak = loadgen::produce_load(
+            target.addr,
+            CONNS,
+            WINDOW,
+            run,
+            Pace::Peak,
+            &fixed,
+            per_batch,
+            true,
+        );
+        let cpu1 = target.cpu();
+        let sink = Sink::start(PRODUCE_REPLY_BYTES);
+        let ceiling = loadgen::produce_load(
+            sink.addr,
+            CONNS,
+            WINDOW,
+            run,
+            Pace::Peak,
+            &fixed,
+            per_batch,
+            false,
+        );
+        drop(sink);
+        if peak.errors > 0 {
+            println!(
+                "  !! {} of {} produce answers carried an error (first: {})",
+                peak.errors, peak.requests, peak.first_error
+            );
+        }
+        let loop_mib = ceiling.mib_per_s();
+        println!(
+            "  ours, peak: {:.0} records/s, {:.1} MiB/s ({} B requests); loopback {:.1} MiB/s: {:.3}",
+            peak.records_per_s(),
+            peak.mib_per_s(),
+            frame_bytes,
+            loop_mib,
+            peak.mib_per_s() / loop_mib
+        );
+
+        // Fixed rate at half the peak: produce latency and end to end.
+        let ends_before: Vec<i64> = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
+        let stop = Arc::new(AtomicBool::new(false));
+        let consumer = loadgen::e2e_consumer(
+            target.addr,
+            topic.clone(),
+            ends_before.clone(),
+            Arc::clone(&stop),
+        );
+        let built = {
+            let batches = Arc::new(batches.clone());
+            let topic = topic.clone();
+            let parts = sc.partitions as usize;
+            Source::Built(Arc::new(move |i: usize, stamp: u64| {
+                let p = i % parts;
+                let mut records = batches[p].clone();
+                let batch = wire::encode_stamped(&mut records, &shape, stamp);
+                wire::produce_frame(&topic, p as i32, acks, batch)
+            }))
+        };
+        let rate = (peak.requests_per_s() / 2.0).max(10.0);
+        let mut half = loadgen::produce_load(
+            target.addr,
+            CONNS,
+            WINDOW,
+            run,
+            Pace::Rate(rate),
+            &built,
+            per_batch,
+            true,
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        let mut e2e = consumer.join().expect("the consumer");
+        let latency = percentiles(&mut half.latencies_us);
+        let e2e = percentiles(&mut e2e);
+        println!(
+            "  ours at half the peak ({rate:.0} requests/s): latency {}, end to end {}",
+            lat(latency),
+            lat(e2e)
+        );
+
+        // The fdatasync'd write ceiling: one write of what a group-commit wave can carry
+        // at most (every request in flight), then fdatasync, for the run's length.
+        let fsync_mib = sc.durable.then(|| {
+            let dir = env.scratch("fsync-write");
+            loadgen::fsync_write_mib_per_s(dir.path(), CONNS * WINDOW * frame_bytes, secs(1.0, 0.2))
+        });
+
+        // Consume what is there from the page cache, then the same answers from the sink.
+        let ends = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
+        let cpu2 = target.cpu();
+        let consume =
+            loadgen::fetch_load(target.addr, &topic, &ends, CONNS, PARTITION_MAX_BYTES, None);
+        let cpu3 = target.cpu();
+        let per_conn = consume.requests.div_ceil(CONNS.min(ends.len()) as u64);
+        let avg_answer = (consume.bytes / consume.requests.max(1)) as usize;
+        let fsink = Sink::start(avg_answer.saturating_sub(4));
+        let consume_ceiling = loadgen::fetch_load(
+            fsink.addr,
+            &topic,
+            &ends,
+            CONNS,
+            PARTITION_MAX_BYTES,
+            Some(per_conn),
+        );
+        drop(fsink);
+        println!(
+            "  consume: {:.0} records/s, {:.1} MiB/s ({} B answers); loopback {:.1} MiB/s: {:.3}",
+            consume.records_per_s(),
+            consume.mib_per_s(),
+            avg_answer,
+            consume_ceiling.mib_per_s(),
+            consume.mib_per_s() / consume_ceiling.mib_per_s()
+        );
+        if consume.errors > 0 {
+            println!("  !! {} fetch partitions carried an error", consume.errors);
+        }
+
+        let rss = target.rss();
+        rows.push(Row {
+            scenario: name.clone(),
+            generator: "ours, produce",
+            stats: peak.clone(),
+            ceiling_mib: Some(loop_mib),
+            latency,
+            e2e,
+            broker_cpu_s_per_gb: cpu_per_gb(cpu0, cpu1, peak.bytes),
+            client_cpu_s_per_gb: None,
+            rss_mib: rss,
+        });
+        rows.push(Row {
+            scenario: name.clone(),
+            generator: "ours, consume",
+            stats: consume.clone(),
+            ceiling_mib: Some(consume_ceiling.mib_per_s()),
+            latency: None,
+            e2e: None,
+            broker_cpu_s_per_gb: cpu_per_gb(cpu2, cpu3, consume.bytes),
+            client_cpu_s_per_gb: None,
+            rss_mib: rss,
+        });
+
+        // The targets, on the scenarios they name.
+        // (None in quick mode, whose figures mean nothing.)
+        let is_1k16 = sc.record_bytes == 1024 && sc.partitions == 16 && !env.quick;
+        let plain = sc.compression == Compression::None && !sc.keyed;
+        let produce_target = match (is_1k16 && plain, sc.durable) {
+            (true, false) => Some(Target::Ratio(0.7)),
+            (true, true) => Some(Target::AtLeast(
+                (0.5 * loop_mib).min(0.8 * fsync_mib.unwrap_or(f64::INFINITY)),
+            )),
+            _ => None,
+        };
+        report.add(Figure::throughput(
+            format!("produce, ours, {name}"),
+            &[peak.mib_per_s()],
+            &[loop_mib],
+            produce_target,
+            format!(
+                "loopback TCP ceiling: the same {frame_bytes} B requests, {CONNS} connections x {WINDOW} in flight, into a sink{}",
+                fsync_mib.map_or(String::new(), |f| format!(
+                    "; fdatasync'd write ceiling {f:.1} MiB/s (ratio {:.3}); target: at least min(0.5 x loopback, 0.8 x fdatasync'd writes)",
+                    peak.mib_per_s() / f
+                ))
+            ),
+        ));
+        if let Some(f) = fsync_mib {
+            report.add(Figure::throughput(
+                format!("produce vs fdatasync'd writes, ours, {name}"),
+                &[peak.mib_per_s()],
+                &[f],
+                None,
+                format!(
+                    "raw write + fdatasync of {} KiB at a time",
+                    (CONNS * WINDOW * frame_bytes) >> 10
+                ),
+            ));
+        }
+        if let (Some([_, p99, _]), true) = (latency, sc.acks_all && sc.durable) {
+            report.add(Figure {
+                name: format!("produce latency p99 at half the peak, {name}"),
+                value: p99,
+                ceiling: 2.0 * fsync_p99 + 1.0,
+                unit: "ms",
+                better: Better::Lower,
+                target: (is_1k16 && plain).then_some(Target::Ratio(1.0)),
+                note: format!(
+                    "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time"
+                ),
+                paired: None,
+            });
+        }
+        report.add(Figure::throughput(
+            format!("consume from page cache, ours, {name}"),
+            &[consume.mib_per_s()],
+            &[consume_ceiling.mib_per_s()],
+            (sc.record_bytes == 1024 && plain && !env.quick).then_some(Target::Ratio(0.8)),
+            format!(
+                "loopback TCP ceiling: {avg_answer} B answers to the same fetch requests, one in flight per connection"
+            ),
+        ));
+
+        // librdkafka as the producer: its CPU (this process's) against the broker's.
+        if sc.rdkafka {
+            let acks = if sc.acks_all { "all" } else { "1" };
+            let b0 = target.cpu();
+            let c0 = broker::cpu_seconds("self");
+            let mut r = rdk::produce(
+                &target.bootstrap,
+                &topic,
+                sc.partitions,
+                &shape,
+                acks,
+                run,
+                None,
+            );
+            let c1 = broker::cpu_seconds("self");
+            let b1 = target.cpu();
+            let broker_cpu = cpu_per_gb(b0, b1, r.bytes);
+            let client_cpu = cpu_per_gb(c0, c1, r.bytes);
+            let rate = (r.records_per_s() / 2.0).max(100.0);
+            let mut rh = rdk::produce(
+                &target.bootstrap,
+                &topic,
+                sc.partitions,
+                &shape,
+                acks,
+                run,
+                Some(rate),
+            );
+            let latency = percentiles(&mut rh.latencies_us);
+            if r.errors + rh.errors > 0 {
+                println!(
+                    "  !! librdkafka: {} deliveries failed",
+                    r.errors + rh.errors
+                );
+            }
+            // The loopback ceiling in this payload's bytes: ours in records/s.
+            let ceiling = ceiling.records_per_s() * (r.bytes as f64 / r.records.max(1) as f64)
+                / (1 << 20) as f64;
+            println!(
+                "  librdkafka: {:.0} records/s, {:.1} MiB/s of payload; CPU s/GB broker {} client {}; at half the peak: {}",
+                r.records_per_s(),
+                r.mib_per_s(),
+                opt(broker_cpu),
+                opt(client_cpu),
+                lat(latency)
+            );
+            r.latencies_us.clear();
+            if let (Some(b), Some(c)) = (broker_cpu, client_cpu) {
+                report.add(Figure {
+                    name: format!("broker CPU vs librdkafka's, {name}"),
+                    value: b,
+                    ceiling: c,
+                    unit: "CPU s/GB",
+                    better: Better::Lower,
+                    target: (sc.record_bytes == 1024 && !env.quick).then_some(Target::Ratio(2.0)),
+                    note: "ceiling: the librdkafka producer's own CPU for the same records (ratio = client / broker; target: broker < half the client)".into(),
+                    paired: None,
+                });
+            }
+            rows.push(Row {
+                scenario: name.clone(),
+                generator: "librdkafka, produce",
+                stats: r,
+                ceiling_mib: Some(ceiling),
+                latency,
+                e2e: None,
+                broker_cpu_s_per_gb: broker_cpu,
+                client_cpu_s_per_gb: client_cpu,
+                rss_mib: target.rss(),
+            });
+        }
+        drop(target);
+    }
+
+    if env.quick {
+        println!("\n(quick test mode: tiny runs of the debug binary; the figures only show that the scenarios run)");
+    }
+    println!(
+        "\nfdatasync of 4 KiB appends in the bench directory: p50 {fsync_p50:.3} ms, p99 {fsync_p99:.3} ms (median {:.3})",
+        median(&fsync.iter().map(|v| *v as f64 / 1000.0).collect::<Vec<_>>())
+    );
+    println!("\n{}", summary(&rows));
+    println!("{}", report.table());
+    println!("load average at the end: {}", load_average());
+}
+
+/// The log end offset of each partition of `topic`.
+fn end_offsets(rt: &tokio::runtime::Runtime, addr: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    rt.block_on(async {
+        let mut c = admin(addr).await;
+        let ps: Vec<i32> = (0..partitions).collect();
+        c.list_offsets(topic, &ps, LATEST)
+            .await
+            .unwrap_or_else(|e| panic!("ListOffsets of {topic}: {e}"))
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect()
+    })
+}

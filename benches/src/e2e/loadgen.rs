@@ -1,0 +1,447 @@
+//! Our own load generator: pre-encoded Produce requests sent over several connections with
+//! many requests in flight, a fetch generator, the trivial TCP sink that is the loopback
+//! ceiling, and the disk ceilings.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::wire::{self, read_frame};
+
+/// What one load run did.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    /// Requests answered.
+    pub requests: u64,
+    /// Bytes of the answered requests (produce) or of the responses (fetch), frames whole.
+    pub bytes: u64,
+    /// Records in them.
+    pub records: u64,
+    /// From the first send to the last answer.
+    pub elapsed: Duration,
+    /// Latencies (from the scheduled send time to the answer), in microseconds.
+    pub latencies_us: Vec<u32>,
+    /// Answers with an error code (the first code seen is kept).
+    pub errors: u64,
+    pub first_error: i16,
+}
+
+impl RunStats {
+    pub fn mib_per_s(&self) -> f64 {
+        crate::mib_per_s(self.bytes, self.elapsed)
+    }
+    pub fn records_per_s(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    pub fn requests_per_s(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    fn merge(&mut self, o: RunStats) {
+        self.requests += o.requests;
+        self.bytes += o.bytes;
+        self.records += o.records;
+        self.elapsed = self.elapsed.max(o.elapsed);
+        self.latencies_us.extend(o.latencies_us);
+        if self.errors == 0 {
+            self.first_error = o.first_error;
+        }
+        self.errors += o.errors;
+    }
+}
+
+/// Percentile `q` (0..=1) of `v` (sorted in place), in milliseconds.
+pub fn percentile_ms(v: &mut [u32], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i] as f64 / 1000.0
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// As fast as the window allows.
+    Peak,
+    /// This many requests per second in all, spread evenly over the connections, latency
+    /// measured from each request's scheduled time (free of coordinated omission).
+    Rate(f64),
+}
+
+/// Where the requests come from.
+pub enum Source {
+    /// The same pre-encoded frames again and again (connection `c` sends frame
+    /// `(c + i * conns) % len`): CRCs computed once, no per-request work.
+    Fixed(Arc<Vec<Bytes>>),
+    /// A frame built per request from its scheduled time (latency runs stamp payloads).
+    Built(Arc<dyn Fn(usize, u64) -> Bytes + Send + Sync>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Fixed(frames) => write!(f, "Fixed({} frames)", frames.len()),
+            Source::Built(_) => f.write_str("Built"),
+        }
+    }
+}
+
+/// Produce load: `conns` connections to `addr`, `window` requests in flight on each, for
+/// `duration`. `decode` checks each answer's error codes (not for the sink, whose answers
+/// are not Produce responses). `records_per_request` counts records.
+#[allow(clippy::too_many_arguments)]
+pub fn produce_load(
+    addr: SocketAddr,
+    conns: usize,
+    window: usize,
+    duration: Duration,
+    pace: Pace,
+    source: &Source,
+    records_per_request: u64,
+    decode: bool,
+) -> RunStats {
+    let start = Instant::now() + Duration::from_millis(5);
+    let mut handles = Vec::new();
+    for c in 0..conns {
+        let stream = TcpStream::connect(addr).expect("connect the load generator");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let read_half = stream.try_clone().expect("clone the socket");
+        let (tx, rx) = sync_channel::<(Instant, u64)>(window);
+        let frames = match source {
+            Source::Fixed(f) => Source::Fixed(Arc::clone(f)),
+            Source::Built(b) => Source::Built(Arc::clone(b)),
+        };
+        let writer = std::thread::spawn(move || {
+            let mut out = BufWriter::with_capacity(256 << 10, stream);
+            let interval = match pace {
+                Pace::Peak => None,
+                Pace::Rate(r) => Some(Duration::from_secs_f64(conns as f64 / r)),
+            };
+            // Each connection's schedule starts at its own phase.
+            let phase = interval.map(|i| i.mul_f64(c as f64 / conns as f64));
+            let mut i = 0usize;
+            loop {
+                let scheduled = match (interval, phase) {
+                    (Some(iv), Some(ph)) => start + ph + iv.mul_f64(i as f64),
+                    _ => Instant::now().max(start),
+                };
+                if scheduled.duration_since(start) >= duration {
+                    break;
+                }
+                let now = Instant::now();
+                if scheduled > now {
+                    out.flush().expect("send requests");
+                    std::thread::sleep(scheduled - now);
+                }
+                let frame = match &frames {
+                    Source::Fixed(f) => f[(c + i * conns) % f.len()].clone(),
+                    Source::Built(b) => b(c + i * conns, wire::stamp_of(scheduled)),
+                };
+                // A slot in the window first: blocks while `window` requests are out.
+                if tx.try_send((scheduled, frame.len() as u64)).is_err() {
+                    out.flush().expect("send requests");
+                    if tx.send((scheduled, frame.len() as u64)).is_err() {
+                        break;
+                    }
+                }
+                out.write_all(&frame).expect("send a request");
+                if interval.is_some() {
+                    out.flush().expect("send requests");
+                }
+                i += 1;
+            }
+            out.flush().expect("send requests");
+        });
+        let reader = std::thread::spawn(move || {
+            let mut input = BufReader::with_capacity(256 << 10, read_half);
+            let mut body = Vec::new();
+            let mut s = RunStats::default();
+            while let Ok((scheduled, len)) = rx.recv() {
+                if !read_frame(&mut input, &mut body).expect("read an answer") {
+                    panic!("the broker closed the connection");
+                }
+                let now = Instant::now();
+                if decode {
+                    let code = wire::produce_error(&body);
+                    if code != 0 {
+                        if s.errors == 0 {
+                            s.first_error = code;
+                        }
+                        s.errors += 1;
+                    }
+                }
+                s.requests += 1;
+                s.bytes += len;
+                s.records += records_per_request;
+                s.latencies_us
+                    .push(now.saturating_duration_since(scheduled).as_micros() as u32);
+                s.elapsed = now.saturating_duration_since(start);
+            }
+            s
+        });
+        handles.push((writer, reader));
+    }
+    let mut total = RunStats::default();
+    for (w, r) in handles {
+        w.join().expect("a writer thread");
+        total.merge(r.join().expect("a reader thread"));
+    }
+    if matches!(pace, Pace::Peak) {
+        total.latencies_us.clear();
+    }
+    total
+}
+
+/// The loopback ceiling: a TCP server that reads each request frame and discards it, and
+/// answers each with a frame of `reply_bytes` zero bytes, written in one go for every
+/// request read in the same `read`. Serves until dropped.
+#[derive(Debug)]
+pub struct Sink {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    /// Bytes of requests received.
+    pub received: Arc<AtomicU64>,
+}
+
+impl Sink {
+    pub fn start(reply_bytes: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
+        let addr = listener.local_addr().expect("the sink's address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
+        let (stop2, received2) = (Arc::clone(&stop), Arc::clone(&received));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let received = Arc::clone(&received2);
+                std::thread::spawn(move || {
+                    let _ = stream.set_nodelay(true);
+                    let mut reply = vec![0u8; 4 + reply_bytes];
+                    reply[..4].copy_from_slice(&(reply_bytes as i32).to_be_bytes());
+                    let mut out = BufWriter::with_capacity(256 << 10, stream.try_clone().unwrap());
+                    let mut input = BufReader::with_capacity(256 << 10, stream);
+                    let mut size = [0u8; 4];
+                    let mut discard = vec![0u8; 256 << 10];
+                    loop {
+                        if input.read_exact(&mut size).is_err() {
+                            break;
+                        }
+                        let mut n = i32::from_be_bytes(size).max(0) as usize;
+                        received.fetch_add(n as u64 + 4, Ordering::Relaxed);
+                        while n > 0 {
+                            let chunk = n.min(discard.len());
+                            if input.read_exact(&mut discard[..chunk]).is_err() {
+                                return;
+                            }
+                            n -= chunk;
+                        }
+                        if out.write_all(&reply).is_err() {
+                            break;
+                        }
+                        if input.buffer().is_empty() && out.flush().is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            stop,
+            received,
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Fetch load: `conns` connections, each owning every `conns`-th partition of `ends` (the
+/// offset each partition is read up to), one fetch in flight per connection (the next
+/// offsets come from the answer), until every partition is read. Against the sink
+/// (`raw`), each connection sends `raw` requests of the same shape and only reads the
+/// answers.
+pub fn fetch_load(
+    addr: SocketAddr,
+    topic: &str,
+    ends: &[i64],
+    conns: usize,
+    partition_max_bytes: i32,
+    raw: Option<u64>,
+) -> RunStats {
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for c in 0..conns.min(ends.len()) {
+        let mut positions: Vec<(i32, i64)> = (c..ends.len())
+            .step_by(conns)
+            .map(|p| (p as i32, 0i64))
+            .collect();
+        let ends: Vec<i64> = positions.iter().map(|(p, _)| ends[*p as usize]).collect();
+        let topic = topic.to_string();
+        handles.push(std::thread::spawn(move || {
+            let stream = TcpStream::connect(addr).expect("connect the fetch generator");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            let mut out = stream.try_clone().expect("clone the socket");
+            let mut input = BufReader::with_capacity(1 << 20, stream);
+            let mut body = Vec::new();
+            let mut s = RunStats::default();
+            let mut rounds = 0u64;
+            loop {
+                let open: Vec<(i32, i64)> = positions
+                    .iter()
+                    .zip(&ends)
+                    .filter(|((_, o), e)| o < e)
+                    .map(|(p, _)| *p)
+                    .collect();
+                let done = match raw {
+                    Some(n) => rounds >= n,
+                    None => open.is_empty(),
+                };
+                if done {
+                    break;
+                }
+                let asked = if open.is_empty() { &positions } else { &open };
+                let frame = wire::fetch_frame(&topic, asked, partition_max_bytes, 500);
+                out.write_all(&frame).expect("send a fetch");
+                if !read_frame(&mut input, &mut body).expect("read a fetch answer") {
+                    panic!("the broker closed the connection");
+                }
+                rounds += 1;
+                s.requests += 1;
+                s.bytes += body.len() as u64 + 4;
+                if raw.is_some() {
+                    continue;
+                }
+                let parts = wire::fetch_partitions(std::mem::take(&mut body))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                for (p, code, records) in parts {
+                    if code != 0 {
+                        if s.errors == 0 {
+                            s.first_error = code;
+                        }
+                        s.errors += 1;
+                        continue;
+                    }
+                    let (next, n) = wire::walk_batches(&records);
+                    if let Some(next) = next {
+                        if let Some(pos) = positions.iter_mut().find(|(q, _)| *q == p) {
+                            pos.1 = next;
+                        }
+                    }
+                    s.records += n;
+                }
+            }
+            s.elapsed = start.elapsed();
+            s
+        }));
+    }
+    let mut total = RunStats::default();
+    for h in handles {
+        total.merge(h.join().expect("a fetch thread"));
+    }
+    total
+}
+
+/// A consumer for end-to-end latency: fetches every partition of `topic` from `from`
+/// (long polls over one connection) until `stop`, and records, for every record whose
+/// value carries a stamp, the time from that stamp (its scheduled send) to its arrival.
+pub fn e2e_consumer(
+    addr: SocketAddr,
+    topic: String,
+    from: Vec<i64>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u32>> {
+    std::thread::spawn(move || {
+        let stream = TcpStream::connect(addr).expect("connect the consumer");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let mut out = stream.try_clone().expect("clone the socket");
+        let mut input = BufReader::with_capacity(1 << 20, stream);
+        let mut positions: Vec<(i32, i64)> = from
+            .iter()
+            .enumerate()
+            .map(|(p, o)| (p as i32, *o))
+            .collect();
+        let mut body = Vec::new();
+        let mut lat = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let frame = wire::fetch_frame(&topic, &positions, 1 << 20, 100);
+            out.write_all(&frame).expect("send a fetch");
+            if !read_frame(&mut input, &mut body).expect("read a fetch answer") {
+                break;
+            }
+            let now = Instant::now();
+            let parts =
+                wire::fetch_partitions(std::mem::take(&mut body)).unwrap_or_else(|e| panic!("{e}"));
+            for (p, code, records) in parts {
+                if code != 0 || records.is_empty() {
+                    continue;
+                }
+                let Some(pos) = positions.iter_mut().find(|(q, _)| *q == p) else {
+                    continue;
+                };
+                let Ok(decoded) = myelin::client::records::decode_batches(&records, pos.1) else {
+                    continue;
+                };
+                if let Some(next) = decoded.next_offset {
+                    pos.1 = next;
+                }
+                for r in decoded.records {
+                    let Some(v) = r.value else { continue };
+                    if v.len() < 8 {
+                        continue;
+                    }
+                    let stamp = u64::from_le_bytes(v[..8].try_into().unwrap());
+                    if stamp == 0 {
+                        continue;
+                    }
+                    let sent = wire::instant_of(stamp);
+                    lat.push(now.saturating_duration_since(sent).as_micros() as u32);
+                }
+            }
+        }
+        lat
+    })
+}
+
+/// fdatasync latency of the disk under `dir`: `count` times, append 4 KiB to a file and
+/// fdatasync it. Returns the latencies in microseconds.
+pub fn fdatasync_latencies(dir: &Path, count: usize) -> Vec<u32> {
+    let path = dir.join("fdatasync-probe");
+    let mut f = crate::create_file(&path);
+    let block = vec![0x5au8; 4096];
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        f.write_all(&block).expect("probe write");
+        let t = Instant::now();
+        f.sync_data().expect("probe fdatasync");
+        out.push(t.elapsed().as_micros() as u32);
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    out
+}
+
+/// Raw sequential write bandwidth with fdatasync every `chunk` bytes, for `duration`, in
+/// MiB/s.
+pub fn fsync_write_mib_per_s(dir: &Path, chunk: usize, duration: Duration) -> f64 {
+    let path = dir.join("fsync-write-ceiling");
+    let buf = crate::pattern(chunk, 11);
+    let (bytes, took) = crate::raw_write_sync(&path, &buf, duration);
+    let _ = std::fs::remove_file(&path);
+    crate::mib_per_s(bytes, took)
+}

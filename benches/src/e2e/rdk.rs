@@ -1,0 +1,140 @@
+//! librdkafka as the producer: the reference client, to compare the broker's CPU with a
+//! real client's for the same records, and its throughput and latency with ours.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+
+use super::loadgen::RunStats;
+use super::wire::{self, KeyPool, Shape};
+
+/// Counts deliveries; for stamped records, the time from the stamp to the delivery report.
+#[derive(Default)]
+struct Ctx {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    latencies_us: Mutex<Vec<u32>>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ProducerContext for Ctx {
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, stamp: usize) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                if stamp != 0 {
+                    let us = wire::instant_of(stamp as u64).elapsed().as_micros() as u32;
+                    self.latencies_us.lock().unwrap().push(us);
+                }
+            }
+            Err(_) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// One librdkafka producer run: as fast as it goes (`rate` None) or `rate` records/s,
+/// for `duration`, then a flush. Bytes counted are the records' keys and values.
+pub fn produce(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    shape: &Shape,
+    acks: &str,
+    duration: Duration,
+    rate: Option<f64>,
+) -> RunStats {
+    let producer: BaseProducer<Ctx> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("compression.type", shape.compression.name())
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "1000000")
+        .create_with_context(Ctx::default())
+        .expect("a librdkafka producer");
+    let ctx: Arc<Ctx> = Arc::clone(producer.context());
+    let values: Vec<Vec<u8>> = (0..64)
+        .map(|i| wire::value(shape.record_bytes, i))
+        .collect();
+    let mut pool = KeyPool::default();
+    let keys: Vec<Vec<u8>> = (0..1024)
+        .map(|i| pool.next_for(i % partitions, partitions))
+        .collect();
+    let per_record = (shape.record_bytes + if shape.keyed { wire::KEY_BYTES } else { 0 }) as u64;
+    let mut stamped = values[0].clone();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    loop {
+        let now = Instant::now();
+        let elapsed = now - start;
+        if elapsed >= duration {
+            break;
+        }
+        let (due, scheduled) = match rate {
+            None => (sent + 1, None),
+            Some(r) => {
+                let due = (elapsed.as_secs_f64() * r) as u64;
+                if due <= sent {
+                    producer.poll(Duration::ZERO);
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
+                (due, Some(r))
+            }
+        };
+        while sent < due {
+            let i = sent as usize;
+            let (payload, stamp) = match scheduled {
+                Some(r) => {
+                    let at = start + Duration::from_secs_f64(sent as f64 / r);
+                    let stamp = wire::stamp_of(at);
+                    stamped.clear();
+                    stamped.extend_from_slice(&values[i % values.len()]);
+                    let n = stamped.len().min(8);
+                    stamped[..n].copy_from_slice(&stamp.to_le_bytes()[..n]);
+                    (&stamped[..], stamp as usize)
+                }
+                None => (&values[i % values.len()][..], 0),
+            };
+            let mut record =
+                BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, stamp).payload(payload);
+            if shape.keyed {
+                record = record.key(&keys[i % keys.len()][..]);
+            }
+            match producer.send(record) {
+                Ok(()) => sent += 1,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("librdkafka send: {e}"),
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("librdkafka flush");
+    let elapsed = start.elapsed();
+    let delivered = ctx.delivered.load(Ordering::Relaxed);
+    let failed = ctx.failed.load(Ordering::Relaxed);
+    let latencies_us = std::mem::take(&mut *ctx.latencies_us.lock().unwrap());
+    RunStats {
+        requests: delivered,
+        bytes: delivered * per_record,
+        records: delivered,
+        elapsed,
+        latencies_us,
+        errors: failed,
+        first_error: if failed > 0 { -1 } else { 0 },
+    }
+}
