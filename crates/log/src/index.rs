@@ -156,6 +156,13 @@ impl<K: EntryKind> Index<K> {
     /// append path reserves before writing the log, so that a full disk fails the append
     /// before anything is written). ENOSPC is [`LogError::NoSpace`].
     pub fn reserve(&self, n: usize) -> Result<()> {
+        {
+            // The common case, under the shared lock: the blocks are there already.
+            let s = self.state.read();
+            if s.map.is_some() && (s.entries + n).min(s.capacity) * K::SIZE <= s.allocated {
+                return Ok(());
+            }
+        }
         let mut s = self.state.write();
         if s.map.is_none() {
             drop(s);
