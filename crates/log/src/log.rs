@@ -583,6 +583,8 @@ impl Log {
         }
         match self.roll_locked(&active, &cfg) {
             Ok(_) => Ok(()),
+            // Nothing changed (see `roll_locked`): the log stays online.
+            Err(e) if e.is_no_space() => Err(e),
             Err(e) => self.fail(e),
         }
     }
@@ -906,15 +908,27 @@ impl Log {
             excess = excess.saturating_sub(seg.size());
             doomed.push(seg.clone());
         }
+        if doomed.len() == segs.len() {
+            // Everything is expired: roll so that the active segment can go too. On a full
+            // disk (where retention is what frees space) the roll cannot make its segment
+            // and changes nothing: the active segment stays, the others go.
+            let rolled = self
+                .active()
+                .and_then(|active| self.roll_locked(&active, &cfg));
+            match rolled {
+                Ok(_) => {}
+                Err(e) if e.is_no_space() => {
+                    warn!(log = %self.name(), error = %e,
+                        "retention could not roll on a full disk: keeping the active segment");
+                    doomed.pop();
+                }
+                Err(e) => return self.fail(e),
+            }
+        }
         if doomed.is_empty() {
             return Ok(RetentionOutcome::default());
         }
         let result = (|| {
-            if doomed.len() == segs.len() {
-                // Everything is expired: roll so that the active segment can go too.
-                let active = self.active()?;
-                self.roll_locked(&active, &cfg)?;
-            }
             let mut outcome = RetentionOutcome::default();
             for seg in &doomed {
                 self.segments.write().remove(&seg.base_offset);

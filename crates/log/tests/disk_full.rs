@@ -145,3 +145,42 @@ fn enospc_fails_the_append_and_leaves_the_log_usable() {
     log.append(&mut batch(n), &opts()).unwrap();
     assert_values(&log, n + 1);
 }
+
+/// Retention is what frees space: on a full disk it must not fail (it rolls before
+/// deleting an expired active segment, and that roll cannot make its segment).
+#[test]
+fn retention_on_a_full_disk_deletes_what_it_can_and_keeps_the_log_online() {
+    let sim = SimFs::new();
+    let fs: Arc<dyn Fs> = Arc::new(sim.clone());
+    let dir = std::path::Path::new("/data/t-0");
+    let cfg = LogConfig {
+        segment_bytes: 400,
+        retention_ms: 1_000,
+        ..LogConfig::default()
+    };
+    let (log, _) = Log::open(fs, dir, "t", 0, cfg, fresh(), 0).unwrap();
+    for i in 0..20 {
+        log.append(&mut batch(i), &opts()).unwrap();
+    }
+    log.flush(1_000).unwrap();
+    let segments = log.segment_count();
+    assert!(segments > 3);
+    sim.fail_writes(true);
+    // Every batch is older than retention.ms: everything is expired.
+    let outcome = log.apply_retention(1_000_000).unwrap();
+    assert_eq!(
+        outcome.segments_deleted,
+        segments - 1,
+        "all but the active segment"
+    );
+    assert!(!log.is_offline());
+    assert_eq!(log.segment_count(), 1);
+    sim.fail_writes(false);
+    let outcome = log.apply_retention(1_000_000).unwrap();
+    assert_eq!(
+        outcome.segments_deleted, 1,
+        "the active one, once a roll works"
+    );
+    log.append(&mut batch(20), &opts()).unwrap();
+    assert_eq!(log.log_end_offset(), 21);
+}
