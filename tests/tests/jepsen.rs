@@ -1,6 +1,7 @@
 //! A Jepsen-style crash-consistency checker against the real `myelin` binary: producers
 //! with `acks=all` (two idempotent, one non-idempotent without retries, two
-//! transactional) and two group consumers (read_committed, committing their positions) run
+//! transactional, one of which drops its producer mid-transaction and after slow commits
+//! as a crashing client would) and two group consumers (read_committed, committing their positions) run
 //! on threads of this process with librdkafka, while the test SIGKILLs the broker at
 //! random moments and restarts it on the same data directory. Then the checker
 //! (`jepsen/check.rs`) reads every partition back at both isolation levels and the group's
@@ -12,16 +13,17 @@
 //!   watermark once every transaction has ended;
 //! - no record, acknowledged or not, is stored twice, and each producer's records are in
 //!   produce order in each partition;
-//! - committed transactions are wholly visible, aborted ones wholly invisible, and those
-//!   whose outcome a kill made unknown are all or nothing;
+//! - committed transactions are wholly visible, aborted and abandoned ones (never asked
+//!   to commit) wholly invisible, and those whose commit outcome is unknown all or
+//!   nothing;
 //! - what the consumers were given is what the log holds;
 //! - the group's committed offsets, read with OffsetFetch every 200 ms and at the end,
 //!   never move backwards, cover every commit the broker acknowledged, and stay within the
 //!   log.
 //!
 //! It prints the seed and the figures (faults injected, records acknowledged, records
-//! verified, losses, anomalies), and fails on any anomaly with its description.
-//! `relaxed_durability` runs the same with `log.flush.interval.messages` at its maximum
+//! verified, losses, anomalies), and fails on any anomaly or loss with its description.
+//! `relaxed_durability_under_sigkills_reports_what_was_lost` runs the same with `log.flush.interval.messages` at its maximum
 //! (acknowledged before fsync, flushed every second): a SIGKILL keeps the page cache, so it
 //! expects no loss, but only reports losses as figures; it still fails on anomalies. A
 //! SIGKILL cannot show a missing fsync; the power-loss runs of `crates/log/tests/
@@ -353,14 +355,19 @@ fn run(durability: Durability, default_kills: usize) {
         started.elapsed().as_secs_f64(),
     );
     for log in &run.producers {
-        let reasons: Vec<&String> = log
-            .replaced
-            .iter()
-            .filter(|r| !r.starts_with("abandoned"))
-            .collect();
+        let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+        for reason in &log.replaced {
+            let reason = if reason.starts_with("abandoned") {
+                "abandoned a transaction"
+            } else {
+                reason
+            };
+            *reasons.entry(reason).or_default() += 1;
+        }
         if !reasons.is_empty() {
             eprintln!(
-                "{name}: worker {} ({:?}) replaced its producer or failed: {reasons:?}",
+                "{name}: worker {} ({:?}) replaced its producer or failed (times, reason): \
+                 {reasons:?}",
                 log.worker, log.kind
             );
         }
