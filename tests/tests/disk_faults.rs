@@ -179,6 +179,12 @@ async fn full_disk_refuses_produce_and_keeps_reads_and_commits() {
     commit(&broker, "g", topic, 0, n as i64).expect("a commit once space is back");
     assert_records(&broker, topic, 0, n, VALUE_LEN);
     assert_alive(&broker);
+    let log = broker.log();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        !log.contains("taking the log offline"),
+        "a full disk took a log offline:\n{log}"
+    );
     drop(producer);
     broker.stop();
     eprintln!(
