@@ -20,7 +20,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::*;
-use myelin_tests::broker::Broker;
+use myelin_tests::broker::{wait_for, Broker};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
@@ -454,7 +454,12 @@ async fn vanished_partition_directory_goes_offline_alone() {
         assert!(*v == value(1000 + i, LEN));
     }
     assert_alive(&broker);
-    assert!(broker.log().contains("the partition's directory is gone"));
+    wait_for("the vanished-directory warning", TIMEOUT, || {
+        broker
+            .log()
+            .contains("the partition's directory is gone")
+            .then_some(())
+    });
     drop(producer);
     broker.stop();
     eprintln!("vanished partition directory: {:?}", started.elapsed());
@@ -504,7 +509,13 @@ async fn failed_disk_takes_partitions_offline_and_the_broker_stays_up() {
         assert_eq!(p.leader(), -1);
     }
     assert_alive(&broker);
-    assert!(broker.log().contains("taking the log offline"));
+    // The log lines arrive through a reader thread: give it a moment.
+    wait_for("the offline warning", TIMEOUT, || {
+        broker
+            .log()
+            .contains("taking the log offline")
+            .then_some(())
+    });
     assert!(!broker.log().contains("panicked"), "{}", broker.log());
 
     drop(producer);
