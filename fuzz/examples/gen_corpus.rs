@@ -136,10 +136,9 @@ fn main() {
     junk.extend_from_slice(&garbage);
     write(&root.join("segment_recovery"), "seed-garbage", &junk);
     group_records(&root.join("group_records"));
-    requests(
-        &root.join("request_decode"),
-        &batch(Compression::Lz4, 0, 3, 20),
-    );
+    for target in ["request_decode", "request_handle"] {
+        requests(&root.join(target), &batch(Compression::Lz4, 0, 3, 20));
+    }
     index_open(&root.join("index_open"), &garbage);
     metadata_replay(&root.join("metadata_replay"), &garbage);
 }
@@ -270,6 +269,38 @@ fn requests(dir: &Path, batch: &[u8]) {
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(0)
                 .with_records(Some(Bytes::copy_from_slice(batch)))])]);
+    // Requests with content: a topic created, fetched from.
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{CreateTopicsRequest, FetchRequest};
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(1000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("orders")))
+            .with_num_partitions(2)
+            .with_replication_factor(1)]);
+    let mut body = BytesMut::new();
+    create.encode(&mut body, 7).unwrap();
+    write(
+        dir,
+        "seed-createtopics-v7-orders",
+        &request_frame(ApiKey::CreateTopics, 7, &body, false),
+    );
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(500)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("orders")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let mut body = BytesMut::new();
+    fetch.encode(&mut body, 11).unwrap();
+    write(
+        dir,
+        "seed-fetch-v11-orders",
+        &request_frame(ApiKey::Fetch, 11, &body, false),
+    );
     let entry = myelin_server::apis::find(ApiKey::Produce as i16).unwrap();
     for v in [entry.min_version, 9] {
         let mut body = BytesMut::new();

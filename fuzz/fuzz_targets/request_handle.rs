@@ -1,0 +1,85 @@
+//! Arbitrary request frames (after the size prefix) routed and served as a connection does:
+//! `myelin_server::apis::route` (header, version gate, out-of-range answers, body decode)
+//! and then the handler, against one in-process broker (a real `ServerContext` over a
+//! metadata store and logs in a scratch directory) that lives across inputs, so what one
+//! input creates (topics, groups, producer ids) the next one finds. Nothing may panic; the
+//! response is whatever the handler answers. Time is paused and auto-advances, so long
+//! polls and timeouts end at once; a handler still waiting after its timeout is dropped.
+#![no_main]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use myelin_cluster::{FileMetadataStore, MetadataStore, PartitionManager};
+use myelin_log::{LogConfig, LogManager, ManagerConfig};
+use myelin_server::apis::{route, Reply, Route};
+use myelin_server::{Config, ServerContext};
+use tokio::runtime::Runtime;
+
+struct Broker {
+    rt: Runtime,
+    ctx: Arc<ServerContext>,
+    _dir: tempfile::TempDir,
+}
+
+fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::tempdir_in(shm) {
+            return d;
+        }
+    }
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+fn broker() -> &'static Broker {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        let dir = scratch_dir();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let ctx = rt.block_on(async {
+            let (store, _) = FileMetadataStore::open(dir.path()).unwrap();
+            let store: Arc<dyn MetadataStore> = Arc::new(store);
+            let mgr_config = ManagerConfig {
+                background_threads: false,
+                ..ManagerConfig::new(dir.path().join("logs"))
+            };
+            let (logs, _) = LogManager::open(mgr_config, &|_| LogConfig::default()).unwrap();
+            let partitions =
+                Arc::new(PartitionManager::open(logs, store, LogConfig::default()).unwrap());
+            ServerContext::new(Config::default(), partitions).unwrap()
+        });
+        Broker { rt, ctx, _dir: dir }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let broker = broker();
+    let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let frame = bytes::Bytes::copy_from_slice(data);
+    broker.rt.block_on(async {
+        // An Err is what a connection answers by closing.
+        let Ok(route) = route(&broker.ctx, frame, peer, 1) else {
+            return;
+        };
+        let Route::Call(handled) = route else {
+            return;
+        };
+        let served = async {
+            match handled.await {
+                Ok(Reply::Later(later)) => {
+                    let _ = later.0.await;
+                }
+                Ok(Reply::Ready(_)) | Err(_) => {}
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(600), served).await;
+    });
+});
