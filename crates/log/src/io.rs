@@ -165,6 +165,12 @@ impl Fs for RealFs {
         // locked), so no other process truncates them under the mapping; the log trims a
         // file only after dropping its mapping.
         let map = unsafe { memmap2::MmapMut::map_mut(&f)? };
+        // No read-around on faults: an active index is a sparse preallocated file written
+        // one entry at a time, and a fault on a hole otherwise reads ahead (zero-fills)
+        // large folios of holes; with hundreds of partitions that was most of the broker's
+        // CPU in the end-to-end bench (docs/performance.md, "End to end"). Lookups are
+        // binary searches, which read-around does not help either. Advisory: ignore errors.
+        let _ = map.advise(memmap2::Advice::Random);
         Ok(Box::new(RealMap(map)))
     }
 
