@@ -289,6 +289,24 @@ mod tests {
     }
 
     #[test]
+    fn the_free_space_reserve_is_a_manager_setting_not_a_kafka_config() {
+        let t = translate(&configs(&[("log.dir.reserved.bytes", "1048576")])).unwrap();
+        assert_eq!(t.manager.reserved_bytes, 1 << 20);
+        assert!(!t.server.broker_configs.contains_key("log.dir.reserved.bytes"));
+        assert!(is_known("log.dir.reserved.bytes"));
+        let t = translate(&configs(&[("log.dir.reserved.bytes", "0")])).unwrap();
+        assert_eq!(t.manager.reserved_bytes, 0);
+        assert_eq!(
+            translate(&configs(&[])).unwrap().manager.reserved_bytes,
+            myelin_log::space::DEFAULT_RESERVED_BYTES
+        );
+        for bad in ["-1", "lots"] {
+            let err = translate(&configs(&[("log.dir.reserved.bytes", bad)])).unwrap_err();
+            assert_eq!(err.name, "log.dir.reserved.bytes");
+        }
+    }
+
+    #[test]
     fn bad_values_name_the_config() {
         for (name, value) in [
             ("socket.request.max.bytes", "-1"),
