@@ -223,6 +223,13 @@ fn default_body(key: ApiKey, version: i16, tagged: bool) -> Option<Vec<u8>> {
     Some(buf.to_vec())
 }
 
+/// Checks that the server decodes `frame` whole: the seed reaches its API's decoder.
+fn served(frame: &[u8]) {
+    if let Err(e) = myelin_server::apis::decode_frame(Bytes::copy_from_slice(frame)) {
+        panic!("a seed the server does not decode: {e}");
+    }
+}
+
 /// For every API in the server's registration table: its default request at the lowest
 /// and highest version served and at the first flexible one, the highest again with
 /// unknown tagged fields in the header and the body, one version past the highest, and a
@@ -238,20 +245,16 @@ fn requests(dir: &Path, batch: &[u8]) {
         versions.dedup();
         for v in versions {
             let body = default_body(key, v, false).expect("a default request encodes");
-            write(
-                dir,
-                &format!("seed-default-{name}-v{v}"),
-                &request_frame(key, v, &body, false),
-            );
+            let frame = request_frame(key, v, &body, false);
+            served(&frame);
+            write(dir, &format!("seed-default-{name}-v{v}"), &frame);
         }
         let v = entry.max_version;
         if key.request_header_version(v) >= 2 {
             let body = default_body(key, v, true).expect("a default request encodes");
-            write(
-                dir,
-                &format!("seed-default-{name}-v{v}-tagged"),
-                &request_frame(key, v, &body, true),
-            );
+            let frame = request_frame(key, v, &body, true);
+            served(&frame);
+            write(dir, &format!("seed-default-{name}-v{v}-tagged"), &frame);
         }
         write(
             dir,
