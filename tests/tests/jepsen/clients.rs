@@ -402,11 +402,18 @@ fn end_transaction(
 ) -> (Outcome, Result<(), String>, bool) {
     let mut tried_commit = false;
     let mut abort = !commit;
-    let gave_up = |tried_commit: bool, reason: String| {
+    // The errors of the earlier attempts, for the reason.
+    let mut earlier: Vec<String> = Vec::new();
+    let gave_up = |tried_commit: bool, reason: String, earlier: &[String]| {
         let outcome = if tried_commit {
             Outcome::Unknown
         } else {
             Outcome::Abandoned
+        };
+        let reason = if earlier.is_empty() {
+            reason
+        } else {
+            format!("{reason} (after {})", earlier.join("; "))
         };
         (outcome, Err(reason), true)
     };
@@ -429,24 +436,26 @@ fn end_transaction(
             Err(e) => e,
         };
         if crashing && tried_commit {
-            return gave_up(true, format!("gave up on a commit: {e}"));
+            return gave_up(true, format!("gave up on a commit: {e}"), &earlier);
         }
+        let what = if abort { "abort" } else { "commit" };
         let KafkaError::Transaction(rd) = &e else {
-            return gave_up(tried_commit, format!("end of transaction: {e}"));
+            return gave_up(tried_commit, format!("{what}: {e}"), &earlier);
         };
         if rd.is_fatal() {
-            return gave_up(tried_commit, format!("fatal: {e}"));
+            return gave_up(tried_commit, format!("fatal, {what}: {e}"), &earlier);
         }
-        if rd.txn_requires_abort() {
-            abort = true;
-        } else if !rd.is_retriable() {
-            return gave_up(tried_commit, format!("end of transaction: {e}"));
+        if !rd.txn_requires_abort() && !rd.is_retriable() {
+            return gave_up(tried_commit, format!("{what}: {e}"), &earlier);
         }
+        earlier.push(format!("{what}: {e}"));
+        abort |= rd.txn_requires_abort();
         std::thread::sleep(Duration::from_millis(100));
     }
     gave_up(
         tried_commit,
         "the transaction did not end after 5 attempts".to_string(),
+        &earlier,
     )
 }
 
