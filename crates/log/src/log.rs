@@ -458,7 +458,8 @@ impl Log {
             );
         }
         let result: Result<Arc<Segment>> = (|| {
-            let active = self.maybe_roll(buf.len() as u64, last_offset, opts.now_ms, &cfg)?;
+            let max_timestamp = metas.iter().map(|m| m.max_timestamp).max().unwrap_or(-1);
+            let active = self.maybe_roll(buf.len() as u64, last_offset, max_timestamp, &cfg)?;
             active.append(buf, &metas, cfg.index_interval_bytes)?;
             Ok(active)
         })();
@@ -521,20 +522,25 @@ impl Log {
         self.producers.state().remove_expired(now_ms, expiration_ms)
     }
 
-    /// Rolls the active segment if `bytes` more up to `last_offset` do not fit it or it is
-    /// older than `segment.ms`. Returns the segment to append to. Caller holds the append
-    /// lock.
+    /// Rolls the active segment if `bytes` more up to `last_offset` do not fit it, or if
+    /// the batches to append (largest timestamp `max_timestamp`) lie more than
+    /// `segment.ms` after its first batch. Returns the segment to append to. Caller holds
+    /// the append lock.
+    ///
+    /// As Kafka's `LogSegment.shouldRoll`, the age is measured in record time, not against
+    /// the clock: a producer replaying old events (CreateTime years ago) fills segments as
+    /// usual instead of rolling one per append.
     fn maybe_roll(
         &self,
         bytes: u64,
         last_offset: i64,
-        now_ms: i64,
+        max_timestamp: i64,
         cfg: &LogConfig,
     ) -> Result<Arc<Segment>> {
         let active = self.active()?;
         let too_old = !active.is_empty()
             && active.rolling_timestamp() >= 0
-            && now_ms.saturating_sub(active.rolling_timestamp()) > cfg.segment_ms;
+            && max_timestamp.saturating_sub(active.rolling_timestamp()) > cfg.segment_ms;
         if too_old || active.would_overflow(bytes, last_offset, cfg.segment_bytes) {
             return self.roll_locked(&active, cfg);
         }

@@ -239,3 +239,31 @@ fn bad_batches_are_refused_before_touching_the_file() {
     ));
     assert_eq!(log.log_end_offset(), 0);
 }
+
+#[test]
+fn segment_ms_rolls_on_record_time_not_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_ms: 1_000,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), cfg, LoadState::default());
+    let now = 1_800_000_000_000;
+    // Records from years ago, replayed now: they span 500 ms of record time, so they share
+    // one segment (Kafka's LogSegment.shouldRoll measures from the segment's first batch
+    // to the incoming batch, not to the clock).
+    let old = now - 3 * 365 * 24 * 3_600_000;
+    for i in 0..50 {
+        let mut b = simple_batch(&[(None, Some(b"old"))], old + i * 10, Compression::None);
+        log.append(&mut b, &opts(now + i)).unwrap();
+    }
+    assert_eq!(log.segment_count(), 1);
+    // A batch more than segment.ms after the segment's first record rolls it.
+    let mut b = simple_batch(&[(None, Some(b"later"))], old + 1_001, Compression::None);
+    log.append(&mut b, &opts(now + 60)).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, 50]);
+    // And the next one, close to it in record time, joins the new segment.
+    let mut b = simple_batch(&[(None, Some(b"later"))], old + 1_100, Compression::None);
+    log.append(&mut b, &opts(now + 70)).unwrap();
+    assert_eq!(log.segment_count(), 2);
+}
