@@ -29,6 +29,8 @@ const IDLE_RSS_BUDGET_MIB: f64 = 30.0;
 const RESTART_BUDGET_S: f64 = 5.0;
 const SCALE_RSS_BUDGET_MIB: f64 = 512.0;
 const METADATA_BUDGET_MS: f64 = 50.0;
+const CONNECTIONS_TARGET: f64 = 5_000.0;
+const UNCLEAN_RESTART_BUDGET_S: f64 = 10.0;
 
 /// How long a broker may take to start or stop before the bench gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
@@ -42,6 +44,8 @@ fn main() {
         "restart with many partitions",
         "RSS with many partitions",
         "Metadata of every topic",
+        "concurrent connections served",
+        "unclean restart over a large log",
     ];
     let wanted: Vec<bool> = names.iter().map(|n| env.wants(n)).collect();
     if env.list || !wanted.iter().any(|w| *w) {
@@ -69,7 +73,7 @@ fn main() {
 
     if wanted[1] {
         let scratch = env.scratch("idle");
-        let broker = BrokerProcess::start(&bin, &scratch.path().join("data"));
+        let broker = BrokerProcess::start(&bin, &scratch.path().join("data"), &[]);
         // Let the start-up settle (background tasks' first ticks) before reading.
         std::thread::sleep(Duration::from_millis(500));
         let rss = broker.rss_mib();
@@ -82,8 +86,14 @@ fn main() {
         ));
     }
 
-    if wanted[2..].iter().any(|w| *w) {
-        scale(&env, &bin, &mut report, &names[2..]);
+    if wanted[2..5].iter().any(|w| *w) {
+        scale(&env, &bin, &mut report, &names[2..5]);
+    }
+    if wanted[5] {
+        connections(&env, &bin, &mut report, names[5]);
+    }
+    if wanted[6] {
+        unclean_restart(&env, &bin, &mut report, names[6]);
     }
 
     if env.quick {
@@ -110,7 +120,7 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str]) {
         .build()
         .expect("a tokio runtime");
 
-    let broker = BrokerProcess::start(bin, &data);
+    let broker = BrokerProcess::start(bin, &data, &[]);
     let start = Instant::now();
     rt.block_on(async {
         let mut conn = connect(broker.addr).await;
@@ -129,7 +139,7 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str]) {
     broker.stop();
 
     let start = Instant::now();
-    let broker = BrokerProcess::start(bin, &data);
+    let broker = BrokerProcess::start(bin, &data, &[]);
     let restart = start.elapsed().as_secs_f64();
     let rss = broker.rss_mib();
     let (first, rounds) = rt.block_on(async {
@@ -184,6 +194,245 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str]) {
     }
 }
 
+/// Opens `MYELIN_BENCH_CONNECTIONS` (5,000; 300 under `cargo test`) client connections to
+/// one broker and keeps them all open; then every connection asks for Metadata at once.
+/// Counts the connections served, and reports the broker's memory and the latency of that
+/// burst.
+fn connections(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) {
+    let count: usize = std::env::var("MYELIN_BENCH_CONNECTIONS")
+        .ok()
+        .map(|v| v.parse().expect("MYELIN_BENCH_CONNECTIONS is a count"))
+        .unwrap_or(env.pick(5_000, 300));
+    let scratch = env.scratch("connections");
+    let broker = BrokerProcess::start(bin, &scratch.path().join("data"), &[]);
+    let rss_idle = broker.rss_mib();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let addr = broker.addr;
+    let (opened, open_s, latencies, served, rss_open) = rt.block_on(async {
+        // Every connection negotiates versions (ApiVersions) as it opens, one after the
+        // other, so the listen backlog never overflows.
+        let start = Instant::now();
+        let mut conns = Vec::with_capacity(count);
+        for i in 0..count {
+            match Connection::connect(&addr.to_string(), client_config()).await {
+                Ok(c) => conns.push(c),
+                Err(e) => {
+                    println!("connection {i} failed: {e}");
+                    break;
+                }
+            }
+        }
+        let opened = conns.len();
+        let open_s = start.elapsed().as_secs_f64();
+        let rss_open = broker.rss_mib();
+        // All of them at once: each asks for Metadata and times its answer.
+        let mut tasks = tokio::task::JoinSet::new();
+        for mut conn in conns {
+            tasks.spawn(async move {
+                let start = Instant::now();
+                let ok = conn.metadata(None, false).await.is_ok();
+                (ok, start.elapsed().as_secs_f64() * 1e3, conn)
+            });
+        }
+        let mut latencies = Vec::with_capacity(opened);
+        let mut served = 0usize;
+        let mut keep = Vec::with_capacity(opened);
+        while let Some(done) = tasks.join_next().await {
+            let (ok, ms, conn) = done.expect("a connection task");
+            served += usize::from(ok);
+            latencies.push(ms);
+            keep.push(conn);
+        }
+        (opened, open_s, latencies, served, rss_open)
+    });
+    let rss_after = broker.rss_mib();
+    drop(broker);
+    let mut sorted = latencies.clone();
+    sorted.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        sorted
+            .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    report.add(Figure {
+        name: format!("{name}, {count} opened at once"),
+        value: served as f64,
+        ceiling: CONNECTIONS_TARGET,
+        unit: "conns",
+        better: Better::Higher,
+        target: Some(Target::AtLeast(CONNECTIONS_TARGET)),
+        note: format!(
+            "target {CONNECTIONS_TARGET} connections open together, each answering Metadata \
+             in one burst; {opened} opened in {open_s:.2} s; burst latency p50 {:.1} ms, \
+             p99 {:.1} ms, max {:.1} ms; broker RSS {rss_idle:.1} MiB idle, {rss_open:.1} \
+             MiB with them open, {rss_after:.1} MiB after the burst ({:.1} KiB per \
+             connection)",
+            pct(0.5),
+            pct(0.99),
+            pct(1.0),
+            (rss_after - rss_idle) * 1024.0 / opened.max(1) as f64,
+        ),
+        paired: None,
+    });
+}
+
+/// Fills 16 partitions with `MYELIN_BENCH_UNCLEAN_GB` (10; 0.0625 under `cargo test`) GiB
+/// through the Kafka protocol in the default durable mode, waits for a recovery-point
+/// checkpoint, appends `MYELIN_BENCH_UNCLEAN_TAIL_MB` (256; 8) MiB more, kills the broker
+/// (SIGKILL) and times its restart: only what lies past the recovery points is scanned.
+fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) {
+    let gib: f64 = std::env::var("MYELIN_BENCH_UNCLEAN_GB")
+        .ok()
+        .map(|v| v.parse().expect("MYELIN_BENCH_UNCLEAN_GB is a number"))
+        .unwrap_or(env.pick(10.0, 0.0625));
+    let tail_mib: u64 = std::env::var("MYELIN_BENCH_UNCLEAN_TAIL_MB")
+        .ok()
+        .map(|v| v.parse().expect("MYELIN_BENCH_UNCLEAN_TAIL_MB is a count"))
+        .unwrap_or(env.pick(256, 8));
+    const PARTITIONS: i32 = 16;
+    const CHECKPOINT_MS: u64 = 5_000;
+    let scratch = env.scratch("unclean");
+    let data = scratch.path().join("data");
+    // Checkpoints every 5 s instead of Kafka's 60 s, so that the bench need not wait a
+    // minute for one; the tail written after it is what a crash leaves to scan.
+    let overrides = [(
+        "log.flush.offset.checkpoint.interval.ms",
+        CHECKPOINT_MS.to_string(),
+    )];
+    let mut broker = BrokerProcess::start(bin, &data, &overrides);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let fill_bytes = (gib * (1u64 << 30) as f64) as u64;
+    let start = Instant::now();
+    rt.block_on(async {
+        let mut conn = connect(broker.addr).await;
+        conn.create_topic("unclean", PARTITIONS, 1, &[], false)
+            .await
+            .expect("creating the topic");
+        fill(broker.addr, "unclean", PARTITIONS, fill_bytes).await;
+    });
+    let fill_s = start.elapsed().as_secs_f64();
+    let checkpoint = data.join("recovery-point-offset-checkpoint");
+    let before = std::fs::metadata(&checkpoint)
+        .and_then(|m| m.modified())
+        .ok();
+    let waited = Instant::now();
+    while std::fs::metadata(&checkpoint)
+        .and_then(|m| m.modified())
+        .ok()
+        == before
+    {
+        assert!(
+            waited.elapsed() < Duration::from_millis(CHECKPOINT_MS * 4),
+            "no recovery-point checkpoint was written at {}",
+            checkpoint.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.block_on(fill(broker.addr, "unclean", PARTITIONS, tail_mib << 20));
+    let on_disk = dir_bytes(&data);
+    broker.kill();
+
+    let start = Instant::now();
+    let broker = BrokerProcess::start(bin, &data, &overrides);
+    let restart = start.elapsed().as_secs_f64();
+    // Every record is still there: the log end offsets add up to what was acknowledged.
+    let (records, expected) = rt.block_on(async {
+        let mut conn = connect(broker.addr).await;
+        let partitions: Vec<i32> = (0..PARTITIONS).collect();
+        let ends = conn
+            .list_offsets("unclean", &partitions, -1)
+            .await
+            .expect("ListOffsets after the restart");
+        let records: i64 = ends.iter().map(|(_, o)| *o).sum();
+        let batches = (fill_bytes.div_ceil(FILL_BATCH_BYTES as u64 * PARTITIONS as u64)
+            + (tail_mib << 20).div_ceil(FILL_BATCH_BYTES as u64 * PARTITIONS as u64))
+            * PARTITIONS as u64;
+        (records, batches as i64 * FILL_RECORDS as i64)
+    });
+    assert_eq!(
+        records, expected,
+        "the restarted broker lost acknowledged records"
+    );
+    drop(broker);
+    report.add(budget(
+        &format!("{name}, {gib} GiB + {tail_mib} MiB past the checkpoint"),
+        restart,
+        UNCLEAN_RESTART_BUDGET_S,
+        "s",
+        format!(
+            "SIGKILL, then spawn to the `ready` log line; {:.2} GiB on disk in {PARTITIONS} \
+             partitions, written in {fill_s:.1} s over the Kafka protocol (durable \
+             mode); all {records} records there after the restart",
+            on_disk as f64 / (1u64 << 30) as f64,
+        ),
+    ));
+}
+
+/// Records of 1 KiB per batch of the fill.
+const FILL_RECORDS: usize = 256;
+/// Bytes of records per batch of the fill (about 256 KiB).
+const FILL_BATCH_BYTES: usize = FILL_RECORDS * 1024;
+
+/// Produces at least `bytes` of 1 KiB records to every partition of `topic` together
+/// (`bytes` / partitions each, rounded up to whole batches), acks=all, four connections
+/// with one request in flight each.
+async fn fill(addr: SocketAddr, topic: &str, partitions: i32, bytes: u64) {
+    use myelin::client::data::Acks;
+    use myelin::client::records::{encode_batch, NewRecord};
+    let per_partition = bytes.div_ceil(FILL_BATCH_BYTES as u64 * partitions as u64);
+    let records: Vec<NewRecord> = (0..FILL_RECORDS)
+        .map(|i| NewRecord {
+            key: None,
+            value: Some(vec![(i % 251) as u8; 1024]),
+            headers: Vec::new(),
+            timestamp: 1_700_000_000_000,
+        })
+        .collect();
+    let batch = encode_batch(&records, myelin_log::compression::Compression::None)
+        .expect("encoding the fill batch");
+    let mut tasks = tokio::task::JoinSet::new();
+    const CONNECTIONS: i32 = 4;
+    for c in 0..CONNECTIONS {
+        let batch = batch.clone();
+        let topic = topic.to_string();
+        tasks.spawn(async move {
+            let mut conn = connect(addr).await;
+            for _ in 0..per_partition {
+                for p in (c..partitions).step_by(CONNECTIONS as usize) {
+                    conn.produce(&topic, p, batch.clone(), Acks::All)
+                        .await
+                        .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a fill task");
+    }
+}
+
+/// Bytes allocated on disk to the files under `dir` (sparse index files count for what
+/// they hold, not their preallocated length).
+fn dir_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        match entry.metadata() {
+            Ok(m) if m.is_dir() => total += dir_bytes(&entry.path()),
+            Ok(m) => total += m.blocks() * 512,
+            Err(_) => {}
+        }
+    }
+    total
+}
+
 /// Metadata of every topic over `conn`, in ms, checking that it lists `total` partitions.
 async fn timed_metadata(conn: &mut Connection, total: usize) -> f64 {
     let start = Instant::now();
@@ -211,12 +460,15 @@ fn budget(name: &str, value: f64, budget: f64, unit: &'static str, note: String)
     }
 }
 
-async fn connect(addr: SocketAddr) -> Connection {
-    let config = ClientConfig {
+fn client_config() -> ClientConfig {
+    ClientConfig {
         client_id: "myelin-bench".into(),
         request_timeout: Duration::from_secs(120),
-    };
-    Connection::connect(&addr.to_string(), config)
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Connection {
+    Connection::connect(&addr.to_string(), client_config())
         .await
         .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"))
 }
@@ -302,8 +554,9 @@ struct BrokerProcess {
 }
 
 impl BrokerProcess {
-    /// Starts `myelin serve` and returns once its log says `ready`.
-    fn start(bin: &Path, data_dir: &Path) -> Self {
+    /// Starts `myelin serve` with `overrides` (`--override NAME=VALUE`) and returns once
+    /// its log says `ready`.
+    fn start(bin: &Path, data_dir: &Path, overrides: &[(&str, String)]) -> Self {
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--data-dir")
@@ -313,6 +566,9 @@ impl BrokerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        for (name, value) in overrides {
+            cmd.arg("--override").arg(format!("{name}={value}"));
+        }
         for (name, _) in std::env::vars_os() {
             if name.to_str().is_some_and(|n| n.starts_with("MYELIN_")) {
                 cmd.env_remove(name);
@@ -369,6 +625,12 @@ impl BrokerProcess {
             .and_then(|v| v.parse().ok())
             .expect("a VmRSS line");
         kib / 1024.0
+    }
+
+    /// SIGKILL: no shutdown at all, as a crash.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then waits for the graceful shutdown.
