@@ -347,7 +347,7 @@ fn main() {
             true,
         );
         let cpu1 = target.cpu();
-        let sink = Sink::start(PRODUCE_REPLY_BYTES);
+        let sink = Sink::start(PRODUCE_REPLY_BYTES, None);
         let ceiling = loadgen::produce_load(
             sink.addr,
             CONNS,
@@ -359,6 +359,21 @@ fn main() {
             false,
         );
         drop(sink);
+        // Not a target's ceiling: loopback plus a page-cache write of every byte.
+        let write_dir = env.scratch("sink-write");
+        let sink = Sink::start(PRODUCE_REPLY_BYTES, Some(write_dir.path()));
+        let write_ceiling = loadgen::produce_load(
+            sink.addr,
+            CONNS,
+            WINDOW,
+            run,
+            Pace::Peak,
+            &fixed,
+            per_batch,
+            false,
+        );
+        drop(sink);
+        drop(write_dir);
         if peak.errors > 0 {
             println!(
                 "  !! {} of {} produce answers carried an error (first: {})",
@@ -385,14 +400,16 @@ fn main() {
             Arc::clone(&stop),
         );
         let built = {
-            let batches = Arc::new(batches.clone());
-            let topic = topic.clone();
-            let parts = sc.partitions as usize;
+            let stamped: Vec<wire::StampedFrame> = batches
+                .iter()
+                .enumerate()
+                .map(|(p, records)| {
+                    wire::StampedFrame::new(&topic, p as i32, acks, records, &shape)
+                })
+                .collect();
+            let stamped = Arc::new(stamped);
             Source::Built(Arc::new(move |i: usize, stamp: u64| {
-                let p = i % parts;
-                let mut records = batches[p].clone();
-                let batch = wire::encode_stamped(&mut records, &shape, stamp);
-                wire::produce_frame(&topic, p as i32, acks, batch)
+                stamped[i % stamped.len()].stamped(stamp)
             }))
         };
         let rate = (peak.requests_per_s() / 2.0).max(10.0);
@@ -432,7 +449,7 @@ fn main() {
         let cpu3 = target.cpu();
         let per_conn = consume.requests.div_ceil(CONNS.min(ends.len()) as u64);
         let avg_answer = (consume.bytes / consume.requests.max(1)) as usize;
-        let fsink = Sink::start(avg_answer.saturating_sub(4));
+        let fsink = Sink::start(avg_answer.saturating_sub(4), None);
         let consume_ceiling = loadgen::fetch_load(
             fsink.addr,
             &topic,
@@ -501,6 +518,13 @@ fn main() {
                     peak.mib_per_s() / f
                 ))
             ),
+        ));
+        report.add(Figure::throughput(
+            format!("produce vs loopback + page-cache write, ours, {name}"),
+            &[peak.mib_per_s()],
+            &[write_ceiling.mib_per_s()],
+            None,
+            "the sink also appends every request to a file (no fsync)".into(),
         ));
         if let Some(f) = fsync_mib {
             report.add(Figure::throughput(

@@ -4,6 +4,7 @@
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -201,7 +202,9 @@ pub fn produce_load(
 
 /// The loopback ceiling: a TCP server that reads each request frame and discards it, and
 /// answers each with a frame of `reply_bytes` zero bytes, written in one go for every
-/// request read in the same `read`. Serves until dropped.
+/// request read in the same `read`. Serves until dropped. With `write_to`, each connection
+/// also appends the request bytes to a file of its own there (no fsync): the least a
+/// broker does, loopback plus a page-cache write.
 #[derive(Debug)]
 pub struct Sink {
     pub addr: SocketAddr,
@@ -211,7 +214,8 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn start(reply_bytes: usize) -> Self {
+    pub fn start(reply_bytes: usize, write_to: Option<&Path>) -> Self {
+        let write_to = write_to.map(Path::to_path_buf);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
         let addr = listener.local_addr().expect("the sink's address");
         let stop = Arc::new(AtomicBool::new(false));
@@ -224,6 +228,9 @@ impl Sink {
                 }
                 let Ok(stream) = stream else { continue };
                 let received = Arc::clone(&received2);
+                let mut file = write_to.as_ref().map(|dir| {
+                    crate::create_file(&dir.join(format!("sink-{}", stream.as_raw_fd())))
+                });
                 std::thread::spawn(move || {
                     let _ = stream.set_nodelay(true);
                     let mut reply = vec![0u8; 4 + reply_bytes];
@@ -242,6 +249,9 @@ impl Sink {
                             let chunk = n.min(discard.len());
                             if input.read_exact(&mut discard[..chunk]).is_err() {
                                 return;
+                            }
+                            if let Some(f) = file.as_mut() {
+                                f.write_all(&discard[..chunk]).expect("sink file write");
                             }
                             n -= chunk;
                         }
@@ -271,11 +281,14 @@ impl Drop for Sink {
     }
 }
 
+/// The shortest run of the fetch ceiling.
+const RAW_MIN: Duration = Duration::from_millis(1000);
+
 /// Fetch load: `conns` connections, each owning every `conns`-th partition of `ends` (the
 /// offset each partition is read up to), one fetch in flight per connection (the next
 /// offsets come from the answer), until every partition is read. Against the sink
 /// (`raw`), each connection sends `raw` requests of the same shape and only reads the
-/// answers.
+/// answers, at least `n` each and for at least a second.
 pub fn fetch_load(
     addr: SocketAddr,
     topic: &str,
@@ -309,7 +322,9 @@ pub fn fetch_load(
                     .map(|(p, _)| *p)
                     .collect();
                 let done = match raw {
-                    Some(n) => rounds >= n,
+                    // At least `n` answers, and at least `RAW_MIN` of them (a short
+                    // ceiling run is at the mercy of the machine's other load).
+                    Some(n) => rounds >= n && start.elapsed() >= RAW_MIN,
                     None => open.is_empty(),
                 };
                 if done {
@@ -325,6 +340,9 @@ pub fn fetch_load(
                 s.requests += 1;
                 s.bytes += body.len() as u64 + 4;
                 if raw.is_some() {
+                    // The same client work as a broker answer's, but the decoding: the
+                    // decoder takes the buffer, so the next read allocates a fresh one.
+                    drop(std::mem::take(&mut body));
                     continue;
                 }
                 let parts = wire::fetch_partitions(std::mem::take(&mut body))
@@ -394,23 +412,12 @@ pub fn e2e_consumer(
                 let Some(pos) = positions.iter_mut().find(|(q, _)| *q == p) else {
                     continue;
                 };
-                let Ok(decoded) = myelin::client::records::decode_batches(&records, pos.1) else {
-                    continue;
-                };
-                if let Some(next) = decoded.next_offset {
-                    pos.1 = next;
-                }
-                for r in decoded.records {
-                    let Some(v) = r.value else { continue };
-                    if v.len() < 8 {
-                        continue;
-                    }
-                    let stamp = u64::from_le_bytes(v[..8].try_into().unwrap());
-                    if stamp == 0 {
-                        continue;
-                    }
+                let next = wire::each_stamp(&records, |stamp| {
                     let sent = wire::instant_of(stamp);
                     lat.push(now.saturating_duration_since(sent).as_micros() as u32);
+                });
+                if let Some(next) = next {
+                    pos.1 = next;
                 }
             }
         }

@@ -116,6 +116,116 @@ impl KeyPool {
     }
 }
 
+/// A pre-encoded Produce frame whose records' stamp slots are patched per send: for an
+/// uncompressed batch, the stamps are written in place and the CRC recomputed (one copy
+/// and one CRC per request, no encoding); a compressed batch is encoded again.
+#[derive(Debug)]
+pub struct StampedFrame {
+    frame: Vec<u8>,
+    /// Where the batch starts in the frame (it is the frame's last field).
+    batch_at: usize,
+    /// Where each record's stamp slot is in the frame; empty for compressed batches.
+    slots: Vec<usize>,
+    records: Vec<NewRecord>,
+    shape: Shape,
+    topic: String,
+    partition: i32,
+    acks: i16,
+}
+
+/// A stamp no real one equals, to find the slots in an encoded batch.
+const MARKER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl StampedFrame {
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        acks: i16,
+        records: &[NewRecord],
+        shape: &Shape,
+    ) -> Self {
+        let mut marked = records.to_vec();
+        let batch = encode_stamped(&mut marked, shape, MARKER);
+        let batch_len = batch.len();
+        let frame = produce_frame(topic, partition, acks, batch).to_vec();
+        let batch_at = frame.len() - batch_len;
+        let mut slots = Vec::new();
+        if shape.compression == Compression::None && shape.record_bytes >= 8 {
+            let m = MARKER.to_le_bytes();
+            let mut i = batch_at;
+            while i + 8 <= frame.len() {
+                if frame[i..i + 8] == m {
+                    slots.push(i);
+                    i += 8;
+                } else {
+                    i += 1;
+                }
+            }
+            assert_eq!(
+                slots.len(),
+                records.len(),
+                "every record's stamp slot found"
+            );
+        }
+        Self {
+            frame,
+            batch_at,
+            slots,
+            records: records.to_vec(),
+            shape: *shape,
+            topic: topic.to_string(),
+            partition,
+            acks,
+        }
+    }
+
+    /// The frame with every record stamped `stamp`.
+    pub fn stamped(&self, stamp: u64) -> Bytes {
+        if self.slots.is_empty() {
+            let mut records = self.records.clone();
+            let batch = encode_stamped(&mut records, &self.shape, stamp);
+            return produce_frame(&self.topic, self.partition, self.acks, batch);
+        }
+        let mut f = self.frame.clone();
+        for &at in &self.slots {
+            f[at..at + 8].copy_from_slice(&stamp.to_le_bytes());
+        }
+        let b = self.batch_at;
+        let crc = crc32c::crc32c(&f[b + myelin_log::batch::ATTRIBUTES_AT..]);
+        f[b + 17..b + 21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(f)
+    }
+}
+
+/// Calls `f` with the stamp of every stamped record of the whole batches in `records`
+/// (a fetch answer's records of one partition); returns the offset after the last whole
+/// batch. Uncompressed batches are read in place.
+pub fn each_stamp(records: &[u8], mut f: impl FnMut(u64)) -> Option<i64> {
+    let mut pos = 0;
+    let mut next = None;
+    while pos + 61 <= records.len() {
+        let len = i32::from_be_bytes(records[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        if pos + 12 + len > records.len() {
+            break;
+        }
+        let batch = &records[pos..pos + 12 + len];
+        pos += 12 + len;
+        let Ok((h, blob)) = myelin_log::record::records_of_batch(batch, 64 << 20) else {
+            continue;
+        };
+        next = Some(h.base_offset + h.last_offset_delta as i64 + 1);
+        for r in myelin_log::record::RecordIter::new(&blob, h.record_count).flatten() {
+            if let Some(v) = r.value.filter(|v| v.len() >= 8) {
+                let stamp = u64::from_le_bytes(v[..8].try_into().unwrap());
+                if stamp != 0 {
+                    f(stamp);
+                }
+            }
+        }
+    }
+    next
+}
+
 /// Sets the stamp slot of every record to `stamp` and encodes the batch.
 pub fn encode_stamped(records: &mut [NewRecord], shape: &Shape, stamp: u64) -> Vec<u8> {
     for r in records.iter_mut() {
