@@ -1,14 +1,14 @@
 //! Arbitrary request frames (after the size prefix) routed and served as a connection does:
 //! `myelin_server::apis::route` (header, version gate, out-of-range answers, body decode)
 //! and then the handler, against one in-process broker (a real `ServerContext` over a
-//! metadata store and logs in a scratch directory) that lives across inputs, so what one
+//! metadata store and logs in `/dev/shm/myelin-fuzz-request-handle-<pid>`) that lives across inputs, so what one
 //! input creates (topics, groups, producer ids) the next one finds. Nothing may panic; the
 //! response is whatever the handler answers. Time is paused and auto-advances, so long
 //! polls and timeouts end at once; a handler still waiting after its timeout is dropped.
 #![no_main]
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,41 +22,57 @@ use tokio::runtime::Runtime;
 struct Broker {
     rt: Runtime,
     ctx: Arc<ServerContext>,
-    _dir: tempfile::TempDir,
 }
 
-fn scratch_dir() -> tempfile::TempDir {
+/// The broker's data directory. libFuzzer ends the process with `exit`, which drops no
+/// static: each process names its directory after its pid and removes those of processes
+/// that are gone.
+fn data_dir() -> PathBuf {
+    const PREFIX: &str = "myelin-fuzz-request-handle-";
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::tempdir_in(shm) {
-            return d;
+    let parent = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(PREFIX) {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
         }
     }
-    tempfile::tempdir().expect("a temporary directory")
+    let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn broker() -> &'static Broker {
     static BROKER: OnceLock<Broker> = OnceLock::new();
     BROKER.get_or_init(|| {
-        let dir = scratch_dir();
+        let dir = data_dir();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)
             .build()
             .unwrap();
         let ctx = rt.block_on(async {
-            let (store, _) = FileMetadataStore::open(dir.path()).unwrap();
+            let (store, _) = FileMetadataStore::open(&dir).unwrap();
             let store: Arc<dyn MetadataStore> = Arc::new(store);
             let mgr_config = ManagerConfig {
                 background_threads: false,
-                ..ManagerConfig::new(dir.path().join("logs"))
+                ..ManagerConfig::new(dir.join("logs"))
             };
             let (logs, _) = LogManager::open(mgr_config, &|_| LogConfig::default()).unwrap();
             let partitions =
                 Arc::new(PartitionManager::open(logs, store, LogConfig::default()).unwrap());
             ServerContext::new(Config::default(), partitions).unwrap()
         });
-        Broker { rt, ctx, _dir: dir }
+        Broker { rt, ctx }
     })
 }
 
