@@ -292,7 +292,10 @@ mod tests {
     fn the_free_space_reserve_is_a_manager_setting_not_a_kafka_config() {
         let t = translate(&configs(&[("log.dir.reserved.bytes", "1048576")])).unwrap();
         assert_eq!(t.manager.reserved_bytes, 1 << 20);
-        assert!(!t.server.broker_configs.contains_key("log.dir.reserved.bytes"));
+        assert!(!t
+            .server
+            .broker_configs
+            .contains_key("log.dir.reserved.bytes"));
         assert!(is_known("log.dir.reserved.bytes"));
         let t = translate(&configs(&[("log.dir.reserved.bytes", "0")])).unwrap();
         assert_eq!(t.manager.reserved_bytes, 0);

@@ -193,9 +193,7 @@ pub fn log_error_code(error: &LogError) -> ResponseError {
         LogError::Io { .. }
         | LogError::NoSpace { .. }
         | LogError::Offline(_)
-        | LogError::CorruptIndex { .. } => {
-            ResponseError::KafkaStorageError
-        }
+        | LogError::CorruptIndex { .. } => ResponseError::KafkaStorageError,
         // Records that do not decompress, or decompress past the bound: the client's bytes.
         LogError::Codec(CodecError::Unknown(_) | CodecError::Corrupt { .. })
         | LogError::Codec(CodecError::TooLarge { .. }) => ResponseError::CorruptMessage,
