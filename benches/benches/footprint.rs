@@ -13,14 +13,12 @@
 //! the debug binary, only to show that the scenarios work. `MYELIN_BENCH_PARTITIONS`
 //! (a multiple of 100 in full mode) overrides the count, `MYELIN_BIN` the binary.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use myelin::client::{ClientConfig, Connection};
+use myelin_benches::e2e::broker::{myelin_binary, BrokerProcess};
 use myelin_benches::{median, BenchEnv, Better, Figure, Report, Target};
 
 /// The budgets of the issue, on this 2-core machine.
@@ -31,9 +29,6 @@ const SCALE_RSS_BUDGET_MIB: f64 = 512.0;
 const METADATA_BUDGET_MS: f64 = 50.0;
 const CONNECTIONS_TARGET: f64 = 5_000.0;
 const UNCLEAN_RESTART_BUDGET_S: f64 = 10.0;
-
-/// How long a broker may take to start or stop before the bench gives up.
-const START_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn main() {
     let env = BenchEnv::from_args(Path::new(env!("CARGO_TARGET_TMPDIR")));
@@ -299,9 +294,10 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
     let data = scratch.path().join("data");
     // Checkpoints every 5 s instead of Kafka's 60 s, so that the bench need not wait a
     // minute for one; the tail written after it is what a crash leaves to scan.
+    let checkpoint_ms = CHECKPOINT_MS.to_string();
     let overrides = [(
         "log.flush.offset.checkpoint.interval.ms",
-        CHECKPOINT_MS.to_string(),
+        checkpoint_ms.as_str(),
     )];
     let mut broker = BrokerProcess::start(bin, &data, &overrides);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -477,180 +473,4 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
-}
-
-/// The `myelin` binary of this bench's profile directory (`target/release` under `cargo
-/// bench`, `target/debug` under `cargo test`), built first when missing or older than a
-/// source of the workspace's crates, as myelin-tests' harness does. `MYELIN_BIN` overrides.
-fn myelin_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MYELIN_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().expect("the bench executable's path");
-    let mut profile_dir = exe.parent().expect("an executable has a directory");
-    if profile_dir.file_name().is_some_and(|n| n == "deps") {
-        profile_dir = profile_dir.parent().expect("deps/ has a parent");
-    }
-    let bin = profile_dir.join("myelin");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("benches/ sits in the workspace root");
-    if is_fresh(&bin, root) {
-        return bin;
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "myelin", "--bin", "myelin"])
-        .arg("--manifest-path")
-        .arg(root.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(profile_dir.parent().expect("the target directory"));
-    // `cargo bench` builds into target/release with the bench profile; the binary that
-    // ships is the release profile's.
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(status.success(), "{cmd:?} failed: {status}");
-    bin
-}
-
-/// Whether `bin` is newer than the manifests, `Cargo.lock` and every file of `crates/*/src`.
-fn is_fresh(bin: &Path, root: &Path) -> bool {
-    fn newest(path: &Path, seen: &mut std::time::SystemTime) {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return;
-        };
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                newest(&entry.path(), seen);
-            }
-        } else if let Ok(modified) = meta.modified() {
-            *seen = (*seen).max(modified);
-        }
-    }
-    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
-        return false;
-    };
-    let mut seen = std::time::SystemTime::UNIX_EPOCH;
-    newest(&root.join("Cargo.toml"), &mut seen);
-    newest(&root.join("Cargo.lock"), &mut seen);
-    for krate in std::fs::read_dir(root.join("crates"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        newest(&krate.path().join("Cargo.toml"), &mut seen);
-        newest(&krate.path().join("src"), &mut seen);
-    }
-    seen <= built
-}
-
-/// A running `myelin serve` on a data directory, killed when dropped.
-#[derive(Debug)]
-struct BrokerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl BrokerProcess {
-    /// Starts `myelin serve` with `overrides` (`--override NAME=VALUE`) and returns once
-    /// its log says `ready`.
-    fn start(bin: &Path, data_dir: &Path, overrides: &[(&str, String)]) -> Self {
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--http-listen", "off"])
-            .args(["--log-format", "text", "--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, value) in overrides {
-            cmd.arg("--override").arg(format!("{name}={value}"));
-        }
-        for (name, _) in std::env::vars_os() {
-            if name.to_str().is_some_and(|n| n.starts_with("MYELIN_")) {
-                cmd.env_remove(name);
-            }
-        }
-        let mut child = cmd.spawn().expect("the myelin binary starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining the log so the broker never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut addr: Option<SocketAddr> = None;
-            let mut log = Vec::new();
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if addr.is_none() {
-                    addr = line
-                        .split("kafka listener bound to ")
-                        .nth(1)
-                        .and_then(|rest| rest.split_whitespace().next())
-                        .and_then(|a| a.parse().ok());
-                }
-                if !sent {
-                    let ready = line.contains("ready: data in");
-                    log.push(line);
-                    if ready {
-                        sent = true;
-                        let _ = tx.send(addr.ok_or_else(|| log.join("\n")));
-                    }
-                }
-            }
-            if !sent {
-                let _ = tx.send(Err(log.join("\n")));
-            }
-        });
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(Ok(addr)) => Self { child, addr },
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the broker did not become ready: {other:?}");
-            }
-        }
-    }
-
-    /// The process's resident set (`VmRSS` of /proc/<pid>/status), in MiB.
-    fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/<pid>/status");
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("a VmRSS line");
-        kib / 1024.0
-    }
-
-    /// SIGKILL: no shutdown at all, as a crash.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then waits for the graceful shutdown.
-    fn stop(mut self) {
-        // SAFETY: kill(2) on our own child, not yet waited for, so its pid still names it.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
-        let deadline = Instant::now() + START_TIMEOUT;
-        while self.child.try_wait().expect("waitpid").is_none() {
-            assert!(Instant::now() < deadline, "the broker did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }

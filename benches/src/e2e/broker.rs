@@ -1,6 +1,7 @@
 //! The broker under test: the real `myelin` binary started as a child process (the same
-//! launcher logic as `benches/footprint.rs` and `tests/src/broker.rs`), or any broker at
-//! `MYELIN_BENCH_BOOTSTRAP`; and what `/proc` says about a process's CPU and memory.
+//! launcher logic as `tests/src/broker.rs`, which benches do not depend on), or any broker
+//! at `MYELIN_BENCH_BOOTSTRAP`; and what `/proc` says about a process's CPU and memory.
+//! Shared by the end-to-end, footprint and soak benches.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -9,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a broker may take to start or stop (10,000 partitions on a loaded machine
+/// take a while) before the bench gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A running `myelin serve`, killed when dropped.
 #[derive(Debug)]
@@ -82,6 +85,37 @@ impl BrokerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The process's resident set (`VmRSS` of /proc/<pid>/status), in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/<pid>/status");
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("a VmRSS line");
+        kib / 1024.0
+    }
+
+    /// SIGKILL: no shutdown at all, as a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the graceful shutdown.
+    pub fn stop(mut self) {
+        // SAFETY: kill(2) on our own child, not yet waited for, so its pid still names it.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+        let deadline = Instant::now() + START_TIMEOUT;
+        while self.child.try_wait().expect("waitpid").is_none() {
+            assert!(Instant::now() < deadline, "the broker did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
