@@ -26,8 +26,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How long a broker may take to start or to stop (a debug build on a busy 2-core machine).
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a broker may take to start or to stop (a debug build on a busy 2-core machine,
+/// or a release build with 10,000 partitions, in the benches).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The workspace root (the directory of the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -121,6 +122,8 @@ fn is_fresh(bin: &Path) -> bool {
 /// A running `myelin serve`.
 #[derive(Debug)]
 pub struct Broker {
+    /// The `myelin` binary it runs.
+    bin: PathBuf,
     child: Option<Child>,
     addr: SocketAddr,
     data_dir: PathBuf,
@@ -152,10 +155,17 @@ impl Broker {
 
     /// A broker on `data_dir` (created if absent; kept on drop).
     pub fn start_in(data_dir: PathBuf, args: &[&str]) -> Broker {
+        Broker::start_binary(myelin_binary().to_path_buf(), data_dir, args)
+    }
+
+    /// A broker running the binary `bin` on `data_dir` (created if absent; kept on drop):
+    /// for the benches, which measure the release build.
+    pub fn start_binary(bin: PathBuf, data_dir: PathBuf, args: &[&str]) -> Broker {
         let log = Arc::new(Mutex::new(Vec::new()));
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let (child, addr) = spawn(&data_dir, &args, &log);
+        let (child, addr) = spawn(&bin, &data_dir, &args, &log);
         Broker {
+            bin,
             child: Some(child),
             addr,
             data_dir,
@@ -211,7 +221,7 @@ impl Broker {
     /// process first, if any.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, addr) = spawn(&self.data_dir, &self.args, &self.log);
+        let (child, addr) = spawn(&self.bin, &self.data_dir, &self.args, &self.log);
         self.child = Some(child);
         self.addr = addr;
     }
@@ -259,9 +269,14 @@ impl Drop for Broker {
 
 /// Starts `myelin serve` and waits until its log says it is ready; returns the process
 /// and the bound Kafka address. A thread keeps reading the log into `log`.
-fn spawn(data_dir: &Path, args: &[String], log: &Arc<Mutex<Vec<String>>>) -> (Child, SocketAddr) {
+fn spawn(
+    bin: &Path,
+    data_dir: &Path,
+    args: &[String],
+    log: &Arc<Mutex<Vec<String>>>,
+) -> (Child, SocketAddr) {
     let level = std::env::var("MYELIN_E2E_LOG").unwrap_or_else(|_| "info".to_string());
-    let mut cmd = Command::new(myelin_binary());
+    let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
