@@ -4,10 +4,12 @@
 //! acknowledged record; [`Ack`] parses those lines, and [`value_id`] reads back the unique
 //! id every value it writes starts with.
 //!
-//! [`broker`] runs the real `myelin` binary for the tests with third-party clients;
+//! [`admin`] creates topics with librdkafka's admin client; [`broker`] runs the real
+//! `myelin` binary for the tests with third-party clients;
 //! [`group_member`] parses what `group-member` (a consumer group member in its own process)
 //! prints; [`proxy`] is a TCP proxy that cuts a client's connections mid-request.
 
+pub mod admin;
 pub mod broker;
 pub mod group_member;
 pub mod proxy;

@@ -10,8 +10,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use myelin_tests::broker::{wait_for, Broker};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
@@ -143,21 +141,6 @@ fn produce(broker: &Broker, from: usize, n: usize) {
     });
 }
 
-fn create_topic(broker: &Broker) {
-    let admin: AdminClient<DefaultClientContext> = config(broker).create().expect("admin");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        ))
-        .expect("create topics");
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
-}
-
 /// Waits until the members' assignments are disjoint and cover every partition.
 fn wait_balanced(members: &[&Member], what: &str) -> Vec<BTreeSet<i32>> {
     wait_for(what, TIMEOUT, || {
@@ -174,7 +157,7 @@ fn wait_balanced(members: &[&Member], what: &str) -> Vec<BTreeSet<i32>> {
 #[test]
 fn librdkafka_consumers_get_broker_computed_assignments_and_rebalance() {
     let broker = broker();
-    create_topic(&broker);
+    myelin_tests::admin::create_topic(&broker.bootstrap(), TOPIC, PARTITIONS);
     produce(&broker, 0, 120);
 
     let a = Member::start(&broker, "member-a");

@@ -51,8 +51,6 @@ use myelin_tests::broker::Broker;
 use myelin_tests::proxy::{CutPolicy, Proxy};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -115,23 +113,6 @@ fn join<T>(what: &str, handle: JoinHandle<T>, deadline: Instant) -> T {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),
     }
-}
-
-fn create_topic(bootstrap: &str) {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, "jepsen-admin")
-        .create()
-        .expect("an admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1))],
-            &AdminOptions::new().request_timeout(Some(clients::CALL_TIMEOUT)),
-        ))
-        .expect("CreateTopics answered");
-    assert_eq!(results, vec![Ok(TOPIC.to_string())]);
 }
 
 /// Reads every partition from the beginning to its end at `isolation`
@@ -228,7 +209,7 @@ fn run(durability: Durability, default_kills: usize) {
     let mut broker = Broker::start_with(&flags);
     proxy.set_upstream(broker.addr());
     let bootstrap = proxy.addr().to_string();
-    create_topic(&bootstrap);
+    myelin_tests::admin::create_topic(&bootstrap, TOPIC, PARTITIONS);
 
     let stop_producers = Arc::new(AtomicBool::new(false));
     let stop_consumers = Arc::new(AtomicBool::new(false));

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use myelin_tests::admin::create_topic_with as create_topic;
 use myelin_tests::broker::{stored_batches, Broker};
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
@@ -66,27 +67,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// Creates `name` with `partitions` and topic configs, and asserts that it worked.
-async fn create_topic(
-    admin: &AdminClient<DefaultClientContext>,
-    name: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) {
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let results = admin
-        .create_topics(
-            &[topic],
-            &AdminOptions::new().request_timeout(Some(TIMEOUT)),
-        )
-        .await
-        .expect("CreateTopics answered");
-    assert_eq!(results, vec![Ok(name.to_string())]);
 }
 
 /// Assigns `topic`'s partitions at `offsets` and polls until `n` messages arrived.

@@ -168,20 +168,8 @@ pub async fn try_create_topic(broker: &Broker, name: &str) -> bool {
 }
 
 pub async fn create_topic(broker: &Broker, name: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(broker).create().expect("an admin client");
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let results = admin
-        .create_topics(
-            &[topic],
-            &AdminOptions::new().request_timeout(Some(TIMEOUT)),
-        )
-        .await
-        .expect("CreateTopics answered");
-    assert_eq!(results, vec![Ok(name.to_string())]);
+    let admin = myelin_tests::admin::admin_client(&broker.bootstrap());
+    myelin_tests::admin::create_topic_with(&admin, name, partitions, configs).await;
 }
 
 /// The value of record `i`: its number, then bytes derived from it, `len` in all.

@@ -22,9 +22,8 @@ mod harness;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use myelin_tests::admin::create_topic;
 use myelin_tests::broker::Broker;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -53,22 +52,6 @@ pub fn client_config(broker: &Broker) -> ClientConfig {
         .set("broker.address.family", "v4")
         .set("client.id", "myelin-e2e-groups");
     config
-}
-
-fn create_topic(broker: &Broker, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(broker).create().expect("an admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().request_timeout(Some(TIMEOUT)),
-        ))
-        .expect("CreateTopics answered");
-    assert_eq!(results, vec![Ok(name.to_string())]);
 }
 
 /// Waits until `done`, polling every 50 ms; past `timeout`, panics with `what` and what
@@ -128,7 +111,7 @@ fn members_come_and_go(strategy: &'static str) {
     const PARTITIONS: i32 = 6;
     let broker = Broker::start_with(&BROKER_FLAGS);
     let topic = "orders";
-    create_topic(&broker, topic, PARTITIONS);
+    create_topic(&broker.bootstrap(), topic, PARTITIONS);
     let group = format!("orders-{strategy}");
     let strategy_setting: &'static str = match strategy {
         "range" => "partition.assignment.strategy=range",
@@ -273,7 +256,7 @@ fn static_member_restarts_without_rebalance_and_is_evicted_after_session_timeout
     const PARTITIONS: i32 = 6;
     let broker = Broker::start_with(&BROKER_FLAGS);
     let topic = "static";
-    create_topic(&broker, topic, PARTITIONS);
+    create_topic(&broker.bootstrap(), topic, PARTITIONS);
     let group = "static-group";
     let dynamic = [
         "session.timeout.ms=10000",
@@ -368,7 +351,7 @@ fn committed_offsets_survive_restart_and_sigkill() {
     let mut broker = Broker::start_with(&BROKER_FLAGS);
     let topic = "resume";
     let group = "resume-group";
-    create_topic(&broker, topic, PARTITIONS);
+    create_topic(&broker.bootstrap(), topic, PARTITIONS);
     let records = |from: i64, to: i64| -> Vec<(i32, String)> {
         (0..PARTITIONS)
             .flat_map(|p| (from..to).map(move |i| (p, format!("{p}-{i}"))))

@@ -8,14 +8,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+pub use myelin_tests::admin::create_topic;
 
 /// The bound of every wait (a debug broker on a busy 2-core machine).
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,23 +37,6 @@ pub fn client_config(bootstrap: &str, client_id: &str) -> ClientConfig {
         .set("broker.address.family", "v4")
         .set("client.id", client_id);
     config
-}
-
-pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, "myelin-e2e-admin")
-        .create()
-        .expect("an admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().request_timeout(Some(TIMEOUT)),
-        ))
-        .expect("CreateTopics answered");
-    assert_eq!(results, vec![Ok(name.to_string())]);
 }
 
 /// One seed per test: `MYELIN_E2E_SEED`, or a fresh one; printed either way.
