@@ -1,8 +1,10 @@
-//! Group commit: appends that wait for durability at the same time, across all partitions,
-//! share one flush wave. Never one fsync per record: a wave flushes each dirty log once,
-//! however many appends wait on it, and the appends that arrive during a wave go in the next.
+//! Group commit: appends that wait for durability share a flush of their log. Never one
+//! fsync per record: a flush covers every append made to the log before it started,
+//! however many wait on it, and the appends that arrive while it runs go in the log's next
+//! flush, which starts as soon as this one ends. Up to `parallelism` logs flush at once, on
+//! threads kept for the flusher's life.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,29 +101,38 @@ impl Future for DurableWait {
 }
 
 struct Request {
-    log: Arc<Log>,
     offset: i64,
     completion: Option<Arc<Completion>>,
 }
 
+/// What the flush threads share: the requests waiting per log, the logs ready to be
+/// flushed, and the logs being flushed.
 #[derive(Default)]
 struct Queue {
-    requests: Vec<Request>,
+    /// Requests not yet taken by a flush, per log (keyed by the log's address: the `Arc`
+    /// here, or the one its flushing thread holds, keeps the log alive while its key is in
+    /// use).
+    pending: HashMap<usize, (Arc<Log>, Vec<Request>)>,
+    /// Logs with pending requests and no flush running, in arrival order.
+    ready: VecDeque<usize>,
+    /// Logs a thread is flushing now: their new requests wait for that flush to end.
+    busy: HashSet<usize>,
     shutdown: bool,
 }
 
 struct Shared {
     queue: Mutex<Queue>,
     cv: Condvar,
-    /// Waves run so far, and the fsyncs they issued: the bench and tests read them.
+    /// Flushes handed to a thread so far (one log each, however many requests it
+    /// covers), and the fsyncs they issued: the bench and tests read them.
     waves: AtomicU64,
     log_flushes: AtomicU64,
 }
 
-/// The group-commit thread.
+/// The group-commit threads.
 pub(crate) struct Flusher {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Flusher {
@@ -137,7 +148,10 @@ fn now_ms() -> i64 {
 }
 
 impl Flusher {
-    /// Starts the flush thread; a wave flushes up to `parallelism` logs at once.
+    /// Starts `parallelism` flush threads, kept for the flusher's life: up to that many
+    /// logs are flushed at once (their fdatasyncs overlap on the device), and a log whose
+    /// flush ends starts its next one at once for the requests that came meanwhile,
+    /// without waiting for other logs' flushes.
     pub fn start(parallelism: usize) -> Self {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -145,14 +159,23 @@ impl Flusher {
             waves: AtomicU64::new(0),
             log_flushes: AtomicU64::new(0),
         });
-        let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("myelin-flusher".into())
-            .spawn(move || run(&s, parallelism.max(1)))
-            .expect("spawn the flusher thread");
+        let threads = (0..parallelism.max(1))
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(if i == 0 {
+                        "myelin-flusher".into()
+                    } else {
+                        format!("myelin-flush-{i}")
+                    })
+                    .stack_size(256 << 10)
+                    .spawn(move || run(&s))
+                    .expect("spawn a flusher thread")
+            })
+            .collect();
         Self {
             shared,
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(threads),
         }
     }
 
@@ -176,20 +199,32 @@ impl Flusher {
                 }
             });
         }
-        q.requests.push(Request {
-            log: log.clone(),
+        let key = Arc::as_ptr(log) as usize;
+        let queue = &mut *q;
+        let entry = queue
+            .pending
+            .entry(key)
+            .or_insert_with(|| (log.clone(), Vec::new()));
+        let first = entry.1.is_empty();
+        entry.1.push(Request {
             offset,
             completion: completion.clone(),
         });
+        let wake = first && !queue.busy.contains(&key);
+        if wake {
+            queue.ready.push_back(key);
+        }
         drop(q);
-        self.shared.cv.notify_one();
+        if wake {
+            self.shared.cv.notify_one();
+        }
         completion.map(|c| DurableWait {
             completion: c,
             log_name: log.name(),
         })
     }
 
-    /// (waves, log flushes) so far.
+    /// (flushes handed out, log fsyncs) so far.
     pub fn stats(&self) -> (u64, u64) {
         (
             self.shared.waves.load(Ordering::Relaxed),
@@ -197,11 +232,12 @@ impl Flusher {
         )
     }
 
-    /// Finishes the queued requests and stops the thread.
+    /// Finishes the queued requests and stops the threads.
     pub fn stop(&self) {
         self.shared.queue.lock().shutdown = true;
         self.shared.cv.notify_all();
-        if let Some(t) = self.thread.lock().take() {
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -213,63 +249,60 @@ impl Drop for Flusher {
     }
 }
 
-fn run(shared: &Shared, parallelism: usize) {
+/// One flush thread: takes a ready log and every request waiting on it, flushes it once,
+/// completes the requests, and puts the log back in line if more came meanwhile.
+fn run(shared: &Shared) {
+    let mut q = shared.queue.lock();
     loop {
-        let requests = {
-            let mut q = shared.queue.lock();
-            while q.requests.is_empty() && !q.shutdown {
-                shared.cv.wait(&mut q);
-            }
-            if q.requests.is_empty() && q.shutdown {
+        let Some(key) = q.ready.pop_front() else {
+            // Others may still be flushing: their requeued logs go to whoever is awake;
+            // they look at the queue again before they stop.
+            if q.shutdown {
                 return;
             }
-            std::mem::take(&mut q.requests)
+            shared.cv.wait(&mut q);
+            continue;
         };
+        let Some((log, reqs)) = q.pending.remove(&key) else {
+            continue;
+        };
+        q.busy.insert(key);
+        drop(q);
         shared.waves.fetch_add(1, Ordering::Relaxed);
-        // One flush per distinct log, however many requests name it.
-        let mut by_log: HashMap<*const Log, (Arc<Log>, Vec<Request>)> = HashMap::new();
-        for r in requests {
-            by_log
-                .entry(Arc::as_ptr(&r.log))
-                .or_insert_with(|| (r.log.clone(), Vec::new()))
-                .1
-                .push(r);
+        flush_group(shared, &log, &reqs);
+        q = shared.queue.lock();
+        q.busy.remove(&key);
+        if q.pending.get(&key).is_some_and(|(_, r)| !r.is_empty()) {
+            q.ready.push_back(key);
+            // This thread takes it next unless another is idle; either way it is in line.
+            shared.cv.notify_one();
         }
-        let groups: Vec<(Arc<Log>, Vec<Request>)> = by_log.into_values().collect();
-        let flush_group = |(log, reqs): &(Arc<Log>, Vec<Request>)| {
-            let need = reqs.iter().map(|r| r.offset).max().unwrap_or(0);
-            let result = if log.recovery_point() >= need {
-                Ok(())
-            } else {
-                shared.log_flushes.fetch_add(1, Ordering::Relaxed);
-                log.flush(now_ms()).map(|_| ()).map_err(|e| {
-                    warn!(log = %log.name(), error = %e, "flush failed");
-                    e.to_string()
-                })
+    }
+}
+
+/// Flushes `log` once for all of `reqs` (unless a flush already covered them) and
+/// completes them.
+fn flush_group(shared: &Shared, log: &Arc<Log>, reqs: &[Request]) {
+    let need = reqs.iter().map(|r| r.offset).max().unwrap_or(0);
+    let result = if log.recovery_point() >= need {
+        Ok(())
+    } else {
+        shared.log_flushes.fetch_add(1, Ordering::Relaxed);
+        log.flush(now_ms()).map(|_| ()).map_err(|e| {
+            warn!(log = %log.name(), error = %e, "flush failed");
+            e.to_string()
+        })
+    };
+    for r in reqs {
+        if let Some(c) = &r.completion {
+            let r2 = match &result {
+                Ok(()) if log.recovery_point() >= r.offset => Ok(()),
+                Ok(()) => {
+                    Err("the log was truncated below the offset before it was flushed".to_string())
+                }
+                Err(e) => Err(e.clone()),
             };
-            for r in reqs {
-                if let Some(c) = &r.completion {
-                    let r2 = match &result {
-                        Ok(()) if log.recovery_point() >= r.offset => Ok(()),
-                        Ok(()) => Err(
-                            "the log was truncated below the offset before it was flushed"
-                                .to_string(),
-                        ),
-                        Err(e) => Err(e.clone()),
-                    };
-                    c.complete(r2);
-                }
-            }
-        };
-        if groups.len() == 1 || parallelism == 1 {
-            groups.iter().for_each(flush_group);
-        } else {
-            let chunk = groups.len().div_ceil(parallelism);
-            std::thread::scope(|s| {
-                for part in groups.chunks(chunk) {
-                    s.spawn(|| part.iter().for_each(flush_group));
-                }
-            });
+            c.complete(r2);
         }
     }
 }
