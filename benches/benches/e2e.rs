@@ -35,6 +35,8 @@ const WINDOW: usize = 16;
 const PRODUCE_REPLY_BYTES: usize = 64;
 /// Fetch's per-partition limit (Kafka's `max.partition.fetch.bytes` default).
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
+/// Fetches in flight per connection of the fetch generator (and of its ceiling).
+const FETCH_DEPTH: usize = 4;
 
 #[derive(Debug, Clone)]
 struct Scenario {
@@ -444,8 +446,15 @@ fn main() {
         // Consume what is there from the page cache, then the same answers from the sink.
         let ends = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
         let cpu2 = target.cpu();
-        let consume =
-            loadgen::fetch_load(target.addr, &topic, &ends, CONNS, PARTITION_MAX_BYTES, None);
+        let consume = loadgen::fetch_load(
+            target.addr,
+            &topic,
+            &ends,
+            CONNS,
+            FETCH_DEPTH,
+            PARTITION_MAX_BYTES,
+            None,
+        );
         let cpu3 = target.cpu();
         let per_conn = consume.requests.div_ceil(CONNS.min(ends.len()) as u64);
         let avg_answer = (consume.bytes / consume.requests.max(1)) as usize;
@@ -455,6 +464,7 @@ fn main() {
             &topic,
             &ends,
             CONNS,
+            FETCH_DEPTH,
             PARTITION_MAX_BYTES,
             Some(per_conn),
         );
@@ -558,7 +568,7 @@ fn main() {
             &[consume_ceiling.mib_per_s()],
             (sc.record_bytes == 1024 && plain && !env.quick).then_some(Target::Ratio(0.8)),
             format!(
-                "loopback TCP ceiling: {avg_answer} B answers to the same fetch requests, one in flight per connection"
+                "loopback TCP ceiling: {avg_answer} B answers to the same fetch requests, {CONNS} connections x {FETCH_DEPTH} in flight"
             ),
         ));
 

@@ -284,27 +284,42 @@ impl Drop for Sink {
 /// The shortest run of the fetch ceiling.
 const RAW_MIN: Duration = Duration::from_millis(1000);
 
-/// Fetch load: `conns` connections, each owning every `conns`-th partition of `ends` (the
-/// offset each partition is read up to), one fetch in flight per connection (the next
-/// offsets come from the answer), until every partition is read. Against the sink
-/// (`raw`), each connection sends `raw` requests of the same shape and only reads the
-/// answers, at least `n` each and for at least a second.
+/// Fetch load: `conns` connections, `depth` fetches in flight on each (answers come in
+/// order), until every partition is read up to `ends`. The log is cut into readers (a
+/// partition, or an offset range of one when there are fewer partitions than
+/// `conns x depth` fetches in flight), dealt round-robin to the connections; a fetch asks
+/// for one reader's partition from its position, and the reader's next fetch goes out as
+/// soon as its answer is in (the next offset from the answer's batch headers), so a
+/// connection never waits for an answer with nothing else asked. A reader starting inside
+/// a batch gets that batch whole, and one near its range's end reads past it into the
+/// next reader's range: every byte the broker sent counts, repeated or not. Against the
+/// sink (`raw`), each connection keeps the same `depth` requests of the same shape in
+/// flight and only reads the answers, at least `n` each and for at least a second.
 pub fn fetch_load(
     addr: SocketAddr,
     topic: &str,
     ends: &[i64],
     conns: usize,
+    depth: usize,
     partition_max_bytes: i32,
     raw: Option<u64>,
 ) -> RunStats {
     let start = Instant::now();
+    let depth = depth.max(1);
+    // (partition, from, to) readers: at least `conns x depth` when the log allows.
+    let splits = (conns * depth).div_ceil(ends.len().max(1)).max(1) as i64;
+    let mut readers: Vec<(i32, i64, i64)> = Vec::new();
+    for k in 0..splits {
+        for (p, &end) in ends.iter().enumerate() {
+            let (from, to) = (end * k / splits, end * (k + 1) / splits);
+            if from < to || (k == 0 && raw.is_some()) {
+                readers.push((p as i32, from, to));
+            }
+        }
+    }
     let mut handles = Vec::new();
-    for c in 0..conns.min(ends.len()) {
-        let mut positions: Vec<(i32, i64)> = (c..ends.len())
-            .step_by(conns)
-            .map(|p| (p as i32, 0i64))
-            .collect();
-        let ends: Vec<i64> = positions.iter().map(|(p, _)| ends[*p as usize]).collect();
+    for c in 0..conns.min(readers.len()) {
+        let mine: Vec<(i32, i64, i64)> = readers.iter().skip(c).step_by(conns).copied().collect();
         let topic = topic.to_string();
         handles.push(std::thread::spawn(move || {
             let stream = TcpStream::connect(addr).expect("connect the fetch generator");
@@ -314,25 +329,40 @@ pub fn fetch_load(
             let mut body = Vec::new();
             let mut s = RunStats::default();
             let mut rounds = 0u64;
-            loop {
-                let open: Vec<(i32, i64)> = positions
-                    .iter()
-                    .zip(&ends)
-                    .filter(|((_, o), e)| o < e)
-                    .map(|(p, _)| *p)
-                    .collect();
-                let done = match raw {
-                    // At least `n` answers, and at least `RAW_MIN` of them (a short
-                    // ceiling run is at the mercy of the machine's other load).
-                    Some(n) => rounds >= n && start.elapsed() >= RAW_MIN,
-                    None => open.is_empty(),
-                };
-                if done {
-                    break;
-                }
-                let asked = if open.is_empty() { &positions } else { &open };
-                let frame = wire::fetch_frame(&topic, asked, partition_max_bytes, 500);
+            // Positions of this connection's readers, and the readers whose fetch is out,
+            // in the order their answers come.
+            let mut pos: Vec<i64> = mine.iter().map(|r| r.1).collect();
+            let mut in_flight: std::collections::VecDeque<usize> = Default::default();
+            let mut next_reader = 0usize;
+            let send = |out: &mut TcpStream, r: usize, at: i64| {
+                let frame = wire::fetch_frame(&topic, &[(mine[r].0, at)], partition_max_bytes, 500);
                 out.write_all(&frame).expect("send a fetch");
+            };
+            loop {
+                // Fill the window.
+                while in_flight.len() < depth {
+                    let pick = match raw {
+                        Some(n) => {
+                            if rounds + in_flight.len() as u64 >= n && start.elapsed() >= RAW_MIN {
+                                None
+                            } else {
+                                let r = next_reader % mine.len();
+                                next_reader += 1;
+                                Some(r)
+                            }
+                        }
+                        None => (0..mine.len())
+                            .map(|i| (next_reader + i) % mine.len())
+                            .find(|&r| pos[r] < mine[r].2 && !in_flight.contains(&r)),
+                    };
+                    let Some(r) = pick else { break };
+                    next_reader = r + 1;
+                    send(&mut out, r, pos[r]);
+                    in_flight.push_back(r);
+                }
+                let Some(r) = in_flight.pop_front() else {
+                    break;
+                };
                 if !read_frame(&mut input, &mut body).expect("read a fetch answer") {
                     panic!("the broker closed the connection");
                 }
@@ -347,19 +377,20 @@ pub fn fetch_load(
                 }
                 let parts = wire::fetch_partitions(std::mem::take(&mut body))
                     .unwrap_or_else(|e| panic!("{e}"));
-                for (p, code, records) in parts {
+                for (_, code, records) in parts {
                     if code != 0 {
                         if s.errors == 0 {
                             s.first_error = code;
                         }
                         s.errors += 1;
+                        // Give the reader up rather than ask again forever.
+                        pos[r] = mine[r].2;
                         continue;
                     }
                     let (next, n) = wire::walk_batches(&records);
-                    if let Some(next) = next {
-                        if let Some(pos) = positions.iter_mut().find(|(q, _)| *q == p) {
-                            pos.1 = next;
-                        }
+                    match next {
+                        Some(next) if next > pos[r] => pos[r] = next,
+                        _ => pos[r] = mine[r].2,
                     }
                     s.records += n;
                 }
