@@ -249,6 +249,9 @@ impl Drop for Flusher {
     }
 }
 
+/// How long a flush of a single request waits for others to join it.
+const COALESCE: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// One flush thread: takes a ready log and every request waiting on it, flushes it once,
 /// completes the requests, and puts the log back in line if more came meanwhile.
 fn run(shared: &Shared) {
@@ -263,11 +266,19 @@ fn run(shared: &Shared) {
             shared.cv.wait(&mut q);
             continue;
         };
-        let Some((log, reqs)) = q.pending.remove(&key) else {
+        let Some((log, mut reqs)) = q.pending.remove(&key) else {
             continue;
         };
         q.busy.insert(key);
         drop(q);
+        if reqs.len() < 2 {
+            // A lone request: give others a moment to join its flush (an fdatasync per
+            // append costs more CPU than this wait costs latency).
+            std::thread::sleep(COALESCE);
+            if let Some((_, more)) = shared.queue.lock().pending.remove(&key) {
+                reqs.extend(more);
+            }
+        }
         shared.waves.fetch_add(1, Ordering::Relaxed);
         flush_group(shared, &log, &reqs);
         q = shared.queue.lock();
