@@ -1,8 +1,9 @@
 //! Group commit: appends that wait for durability share a flush of their log. Never one
 //! fsync per record: a flush covers every append made to the log before it started,
 //! however many wait on it, and the appends that arrive while it runs go in the log's next
-//! flush, which starts as soon as this one ends. Up to `parallelism` logs flush at once, on
-//! threads kept for the flusher's life.
+//! flush, which starts as soon as this one ends (a flush of a single request first waits
+//! [`COALESCE`] for others to join it). Up to `parallelism` logs flush at once, on threads
+//! kept for the flusher's life.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
