@@ -28,6 +28,19 @@ pub async fn create_topic_with(
     partitions: i32,
     configs: &[(&str, &str)],
 ) {
+    let created = try_create_topic_with(admin, name, partitions, configs).await;
+    assert!(created, "CreateTopics refused {name}");
+}
+
+/// As [`create_topic_with`], returning whether the topic was created instead of asserting
+/// it (for tests where the broker may refuse, on a full disk for example). CreateTopics
+/// must be answered either way.
+pub async fn try_create_topic_with(
+    admin: &AdminClient<DefaultClientContext>,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> bool {
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (k, v) in configs {
         topic = topic.set(k, v);
@@ -39,7 +52,7 @@ pub async fn create_topic_with(
         )
         .await
         .expect("CreateTopics answered");
-    assert_eq!(results, vec![Ok(name.to_string())]);
+    results == vec![Ok(name.to_string())]
 }
 
 /// [`create_topic_with`] from synchronous code, on a runtime of its own (not from inside

@@ -8,8 +8,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use myelin_tests::broker::Broker;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -154,17 +152,8 @@ pub fn consumer(broker: &Broker, group: &str) -> BaseConsumer {
 
 /// CreateTopics for `name` (one partition): whether it was created.
 pub async fn try_create_topic(broker: &Broker, name: &str) -> bool {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(broker).create().expect("an admin client");
-    let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-    let results = admin
-        .create_topics(
-            &[topic],
-            &AdminOptions::new().request_timeout(Some(TIMEOUT)),
-        )
-        .await
-        .expect("CreateTopics answered");
-    results == vec![Ok(name.to_string())]
+    let admin = myelin_tests::admin::admin_client(&broker.bootstrap());
+    myelin_tests::admin::try_create_topic_with(&admin, name, 1, &[]).await
 }
 
 pub async fn create_topic(broker: &Broker, name: &str, partitions: i32, configs: &[(&str, &str)]) {
