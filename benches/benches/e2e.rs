@@ -37,6 +37,12 @@ const PRODUCE_REPLY_BYTES: usize = 64;
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 /// Fetches in flight per connection of the fetch generator (and of its ceiling).
 const FETCH_DEPTH: usize = 4;
+/// Partitions per request of the packed produce shape: a real producer sends one request
+/// per broker carrying a batch of every partition it has ready (librdkafka, Java).
+const PACKED_PARTITIONS: usize = 16;
+/// Packed requests in flight per connection (Java's `max.in.flight.requests.per.connection`
+/// is 5).
+const PACKED_WINDOW: usize = 4;
 
 #[derive(Debug, Clone)]
 struct Scenario {
@@ -265,6 +271,273 @@ async fn admin(addr: &str) -> Connection {
         .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"))
 }
 
+/// How our generator's produce requests are cut.
+#[derive(Debug, Clone, Copy)]
+struct RequestShape {
+    /// Partitions (one batch each) per request.
+    partitions: usize,
+    /// Requests in flight per connection.
+    window: usize,
+}
+
+impl RequestShape {
+    fn new(partitions: usize) -> Self {
+        let window = if partitions > 1 {
+            PACKED_WINDOW
+        } else {
+            WINDOW
+        };
+        Self { partitions, window }
+    }
+    fn packed(&self) -> bool {
+        self.partitions > 1
+    }
+    fn produce_label(&self) -> &'static str {
+        if self.packed() {
+            "ours packed, produce"
+        } else {
+            "ours, produce"
+        }
+    }
+    fn describe(&self) -> String {
+        format!(
+            "{} partition(s) per request, {CONNS} connections x {} in flight",
+            self.partitions, self.window
+        )
+    }
+}
+
+/// What one request shape of our generator got: the peak, its ceilings, the fixed-rate run.
+struct ProducePhase {
+    shape: RequestShape,
+    frame_bytes: usize,
+    peak: RunStats,
+    /// Loopback into the discarding sink, same frames, connections and window.
+    ceiling: RunStats,
+    /// The sink that also appends every request to a file.
+    write_ceiling: RunStats,
+    /// fdatasync'd writes of every request in flight at once (durable scenarios).
+    fsync_mib: Option<f64>,
+    broker_cpu_s_per_gb: Option<f64>,
+    latency: Option<[f64; 3]>,
+    e2e: Option<[f64; 3]>,
+}
+
+/// Our generator in one request shape: its peak, the loopback ceilings of the same byte
+/// stream, then a fixed-rate run at half the peak for produce and end-to-end latency.
+#[allow(clippy::too_many_arguments)]
+fn produce_phase(
+    env: &BenchEnv,
+    rt: &tokio::runtime::Runtime,
+    target: &Target2,
+    sc: &Scenario,
+    topic: &str,
+    acks: i16,
+    batches: &[Vec<myelin::client::records::NewRecord>],
+    shape: RequestShape,
+    run: Duration,
+) -> ProducePhase {
+    let data = sc.shape();
+    let per_request = shape_records(&data, shape.partitions);
+    // Partitions in order, `shape.partitions` to a request.
+    let groups: Vec<Vec<(i32, Vec<myelin::client::records::NewRecord>)>> = batches
+        .iter()
+        .enumerate()
+        .map(|(p, r)| (p as i32, r.clone()))
+        .collect::<Vec<_>>()
+        .chunks(shape.partitions)
+        .map(<[_]>::to_vec)
+        .collect();
+    let frames: Vec<Bytes> = groups
+        .iter()
+        .map(|parts| {
+            let batches = parts
+                .iter()
+                .map(|(p, records)| {
+                    let batch = myelin::client::records::encode_batch(records, data.compression)
+                        .expect("encode a batch");
+                    (*p, batch)
+                })
+                .collect();
+            wire::produce_frame_of(topic, acks, batches)
+        })
+        .collect();
+    let frame_bytes = frames.iter().map(|f| f.len()).sum::<usize>() / frames.len();
+    let fixed = Source::Fixed(Arc::new(frames));
+    let load = |addr, pace, source: &Source, decode| {
+        loadgen::produce_load(
+            addr,
+            CONNS,
+            shape.window,
+            run,
+            pace,
+            source,
+            per_request,
+            decode,
+        )
+    };
+    // Into a sink: loopback alone, or loopback plus a page-cache write into `write_to`.
+    let into_sink = |write_to: Option<&Path>| {
+        let sink = Sink::start(PRODUCE_REPLY_BYTES, write_to);
+        load(sink.addr, Pace::Peak, &fixed, false)
+    };
+
+    // Peak: ours, then the loopback ceilings of the same byte stream.
+    let cpu0 = target.cpu();
+    let peak = load(target.addr, Pace::Peak, &fixed, true);
+    let cpu1 = target.cpu();
+    let ceiling = into_sink(None);
+    let write_dir = env.scratch("sink-write");
+    let write_ceiling = into_sink(Some(write_dir.path()));
+    drop(write_dir);
+    if peak.errors > 0 {
+        println!(
+            "  !! {} of {} produce answers carried an error (first: {})",
+            peak.errors, peak.requests, peak.first_error
+        );
+    }
+    println!(
+        "  {}: {:.0} records/s, {:.1} MiB/s ({frame_bytes} B requests, {}); loopback {:.1} MiB/s: {:.3}",
+        shape.produce_label(),
+        peak.records_per_s(),
+        peak.mib_per_s(),
+        shape.describe(),
+        ceiling.mib_per_s(),
+        peak.mib_per_s() / ceiling.mib_per_s()
+    );
+
+    // Fixed rate at half the peak: produce latency and end to end.
+    let ends_before = end_offsets(rt, &target.bootstrap, topic, sc.partitions);
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = loadgen::e2e_consumer(
+        target.addr,
+        topic.to_string(),
+        ends_before,
+        Arc::clone(&stop),
+    );
+    let stamped: Vec<wire::StampedFrame> = groups
+        .iter()
+        .map(|parts| wire::StampedFrame::new(topic, acks, parts, &data))
+        .collect();
+    let stamped = Arc::new(stamped);
+    let built = Source::Built(Arc::new(move |i: usize, stamp: u64| {
+        stamped[i % stamped.len()].stamped(stamp)
+    }));
+    let rate = (peak.requests_per_s() / 2.0).max(10.0);
+    let mut half = load(target.addr, Pace::Rate(rate), &built, true);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let mut e2e = consumer.join().expect("the consumer");
+    let latency = percentiles(&mut half.latencies_us);
+    let e2e = percentiles(&mut e2e);
+    println!(
+        "  {} at half the peak ({rate:.0} requests/s): latency {}, end to end {}",
+        shape.produce_label(),
+        lat(latency),
+        lat(e2e)
+    );
+
+    // The fdatasync'd write ceiling: one write of what a group-commit wave can carry at
+    // most (every request in flight), then fdatasync, for the run's length.
+    let fsync_mib = sc.durable.then(|| {
+        let dir = env.scratch("fsync-write");
+        loadgen::fsync_write_mib_per_s(
+            dir.path(),
+            CONNS * shape.window * frame_bytes,
+            Duration::from_secs_f64(env.pick(1.0, 0.2)),
+        )
+    });
+    ProducePhase {
+        shape,
+        frame_bytes,
+        broker_cpu_s_per_gb: cpu_per_gb(cpu0, cpu1, peak.bytes),
+        peak,
+        ceiling,
+        write_ceiling,
+        fsync_mib,
+        latency,
+        e2e,
+    }
+}
+
+/// Records in a request of `partitions` batches.
+fn shape_records(data: &wire::Shape, partitions: usize) -> u64 {
+    (data.records_per_batch() * partitions) as u64
+}
+
+/// The report's figures of one produce phase; `targeted`: the scenario the targets name.
+fn produce_figures(
+    report: &mut Report,
+    ph: &ProducePhase,
+    name: &str,
+    targeted: bool,
+    sc: &Scenario,
+    fsync_p99: f64,
+) {
+    let label = if ph.shape.packed() {
+        "ours packed"
+    } else {
+        "ours"
+    };
+    let mib = ph.peak.mib_per_s();
+    let loop_mib = ph.ceiling.mib_per_s();
+    let produce_target = match (targeted, sc.durable) {
+        (true, false) => Some(Target::Ratio(0.7)),
+        (true, true) => Some(Target::AtLeast(
+            (0.5 * loop_mib).min(0.8 * ph.fsync_mib.unwrap_or(f64::INFINITY)),
+        )),
+        _ => None,
+    };
+    report.add(Figure::throughput(
+        format!("produce, {label}, {name}"),
+        &[mib],
+        &[loop_mib],
+        produce_target,
+        format!(
+            "loopback TCP ceiling: the same {} B requests ({}) into a sink{}",
+            ph.frame_bytes,
+            ph.shape.describe(),
+            ph.fsync_mib.map_or(String::new(), |f| format!(
+                "; fdatasync'd write ceiling {f:.1} MiB/s (ratio {:.3}); target: at least min(0.5 x loopback, 0.8 x fdatasync'd writes)",
+                mib / f
+            ))
+        ),
+    ));
+    report.add(Figure::throughput(
+        format!("produce vs loopback + page-cache write, {label}, {name}"),
+        &[mib],
+        &[ph.write_ceiling.mib_per_s()],
+        None,
+        "the sink also appends every request to a file (no fsync)".into(),
+    ));
+    if let Some(f) = ph.fsync_mib {
+        report.add(Figure::throughput(
+            format!("produce vs fdatasync'd writes, {label}, {name}"),
+            &[mib],
+            &[f],
+            None,
+            format!(
+                "raw write + fdatasync of {} KiB at a time",
+                (CONNS * ph.shape.window * ph.frame_bytes) >> 10
+            ),
+        ));
+    }
+    if let (Some([_, p99, _]), true) = (ph.latency, sc.acks_all && sc.durable) {
+        report.add(Figure {
+            name: format!("produce latency p99 at half the peak, {label}, {name}"),
+            value: p99,
+            ceiling: 2.0 * fsync_p99 + 1.0,
+            unit: "ms",
+            better: Better::Lower,
+            target: targeted.then_some(Target::Ratio(1.0)),
+            note: format!(
+                "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time"
+            ),
+            paired: None,
+        });
+    }
+}
+
 fn main() {
     let env = BenchEnv::from_args(Path::new(env!("CARGO_TARGET_TMPDIR")));
     let scenarios: Vec<Scenario> = matrix(&env)
@@ -319,130 +592,20 @@ fn main() {
             std::thread::sleep(Duration::from_secs(2));
         }
         let acks: i16 = if sc.acks_all { -1 } else { 1 };
-        let per_batch = shape.records_per_batch() as u64;
         let mut keys = wire::KeyPool::default();
         let batches: Vec<Vec<myelin::client::records::NewRecord>> = (0..sc.partitions)
             .map(|p| wire::batch_records(&shape, p, sc.partitions, &mut keys))
             .collect();
-        let frames: Vec<Bytes> = batches
-            .iter()
-            .enumerate()
-            .map(|(p, records)| {
-                let batch = myelin::client::records::encode_batch(records, shape.compression)
-                    .expect("encode a batch");
-                wire::produce_frame(&topic, p as i32, acks, batch)
+        let phases: Vec<ProducePhase> = [1, PACKED_PARTITIONS]
+            .into_iter()
+            .filter(|&per| per == 1 || sc.partitions > 1)
+            .map(|per| {
+                let shape_of = RequestShape::new(per.min(sc.partitions as usize));
+                produce_phase(
+                    &env, &rt, &target, sc, &topic, acks, &batches, shape_of, run,
+                )
             })
             .collect();
-        let frame_bytes = frames.iter().map(|f| f.len()).sum::<usize>() / frames.len();
-        let fixed = Source::Fixed(Arc::new(frames));
-
-        // Peak: ours, then the loopback ceiling of the same byte stream.
-        let cpu0 = target.cpu();
-        let peak = loadgen::produce_load(
-            target.addr,
-            CONNS,
-            WINDOW,
-            run,
-            Pace::Peak,
-            &fixed,
-            per_batch,
-            true,
-        );
-        let cpu1 = target.cpu();
-        let sink = Sink::start(PRODUCE_REPLY_BYTES, None);
-        let ceiling = loadgen::produce_load(
-            sink.addr,
-            CONNS,
-            WINDOW,
-            run,
-            Pace::Peak,
-            &fixed,
-            per_batch,
-            false,
-        );
-        drop(sink);
-        // Not a target's ceiling: loopback plus a page-cache write of every byte.
-        let write_dir = env.scratch("sink-write");
-        let sink = Sink::start(PRODUCE_REPLY_BYTES, Some(write_dir.path()));
-        let write_ceiling = loadgen::produce_load(
-            sink.addr,
-            CONNS,
-            WINDOW,
-            run,
-            Pace::Peak,
-            &fixed,
-            per_batch,
-            false,
-        );
-        drop(sink);
-        drop(write_dir);
-        if peak.errors > 0 {
-            println!(
-                "  !! {} of {} produce answers carried an error (first: {})",
-                peak.errors, peak.requests, peak.first_error
-            );
-        }
-        let loop_mib = ceiling.mib_per_s();
-        println!(
-            "  ours, peak: {:.0} records/s, {:.1} MiB/s ({} B requests); loopback {:.1} MiB/s: {:.3}",
-            peak.records_per_s(),
-            peak.mib_per_s(),
-            frame_bytes,
-            loop_mib,
-            peak.mib_per_s() / loop_mib
-        );
-
-        // Fixed rate at half the peak: produce latency and end to end.
-        let ends_before: Vec<i64> = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
-        let stop = Arc::new(AtomicBool::new(false));
-        let consumer = loadgen::e2e_consumer(
-            target.addr,
-            topic.clone(),
-            ends_before.clone(),
-            Arc::clone(&stop),
-        );
-        let built = {
-            let stamped: Vec<wire::StampedFrame> = batches
-                .iter()
-                .enumerate()
-                .map(|(p, records)| {
-                    wire::StampedFrame::new(&topic, p as i32, acks, records, &shape)
-                })
-                .collect();
-            let stamped = Arc::new(stamped);
-            Source::Built(Arc::new(move |i: usize, stamp: u64| {
-                stamped[i % stamped.len()].stamped(stamp)
-            }))
-        };
-        let rate = (peak.requests_per_s() / 2.0).max(10.0);
-        let mut half = loadgen::produce_load(
-            target.addr,
-            CONNS,
-            WINDOW,
-            run,
-            Pace::Rate(rate),
-            &built,
-            per_batch,
-            true,
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        stop.store(true, Ordering::Relaxed);
-        let mut e2e = consumer.join().expect("the consumer");
-        let latency = percentiles(&mut half.latencies_us);
-        let e2e = percentiles(&mut e2e);
-        println!(
-            "  ours at half the peak ({rate:.0} requests/s): latency {}, end to end {}",
-            lat(latency),
-            lat(e2e)
-        );
-
-        // The fdatasync'd write ceiling: one write of what a group-commit wave can carry
-        // at most (every request in flight), then fdatasync, for the run's length.
-        let fsync_mib = sc.durable.then(|| {
-            let dir = env.scratch("fsync-write");
-            loadgen::fsync_write_mib_per_s(dir.path(), CONNS * WINDOW * frame_bytes, secs(1.0, 0.2))
-        });
-
         // Consume what is there from the page cache, then the same answers from the sink.
         let ends = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
         let cpu2 = target.cpu();
@@ -482,17 +645,19 @@ fn main() {
         }
 
         let rss = target.rss();
-        rows.push(Row {
-            scenario: name.clone(),
-            generator: "ours, produce",
-            stats: peak.clone(),
-            ceiling_mib: Some(loop_mib),
-            latency,
-            e2e,
-            broker_cpu_s_per_gb: cpu_per_gb(cpu0, cpu1, peak.bytes),
-            client_cpu_s_per_gb: None,
-            rss_mib: rss,
-        });
+        for ph in &phases {
+            rows.push(Row {
+                scenario: name.clone(),
+                generator: ph.shape.produce_label(),
+                stats: ph.peak.clone(),
+                ceiling_mib: Some(ph.ceiling.mib_per_s()),
+                latency: ph.latency,
+                e2e: ph.e2e,
+                broker_cpu_s_per_gb: ph.broker_cpu_s_per_gb,
+                client_cpu_s_per_gb: None,
+                rss_mib: rss,
+            });
+        }
         rows.push(Row {
             scenario: name.clone(),
             generator: "ours, consume",
@@ -509,58 +674,8 @@ fn main() {
         // (None in quick mode, whose figures mean nothing.)
         let is_1k16 = sc.record_bytes == 1024 && sc.partitions == 16 && !env.quick;
         let plain = sc.compression == Compression::None && !sc.keyed;
-        let produce_target = match (is_1k16 && plain, sc.durable) {
-            (true, false) => Some(Target::Ratio(0.7)),
-            (true, true) => Some(Target::AtLeast(
-                (0.5 * loop_mib).min(0.8 * fsync_mib.unwrap_or(f64::INFINITY)),
-            )),
-            _ => None,
-        };
-        report.add(Figure::throughput(
-            format!("produce, ours, {name}"),
-            &[peak.mib_per_s()],
-            &[loop_mib],
-            produce_target,
-            format!(
-                "loopback TCP ceiling: the same {frame_bytes} B requests, {CONNS} connections x {WINDOW} in flight, into a sink{}",
-                fsync_mib.map_or(String::new(), |f| format!(
-                    "; fdatasync'd write ceiling {f:.1} MiB/s (ratio {:.3}); target: at least min(0.5 x loopback, 0.8 x fdatasync'd writes)",
-                    peak.mib_per_s() / f
-                ))
-            ),
-        ));
-        report.add(Figure::throughput(
-            format!("produce vs loopback + page-cache write, ours, {name}"),
-            &[peak.mib_per_s()],
-            &[write_ceiling.mib_per_s()],
-            None,
-            "the sink also appends every request to a file (no fsync)".into(),
-        ));
-        if let Some(f) = fsync_mib {
-            report.add(Figure::throughput(
-                format!("produce vs fdatasync'd writes, ours, {name}"),
-                &[peak.mib_per_s()],
-                &[f],
-                None,
-                format!(
-                    "raw write + fdatasync of {} KiB at a time",
-                    (CONNS * WINDOW * frame_bytes) >> 10
-                ),
-            ));
-        }
-        if let (Some([_, p99, _]), true) = (latency, sc.acks_all && sc.durable) {
-            report.add(Figure {
-                name: format!("produce latency p99 at half the peak, {name}"),
-                value: p99,
-                ceiling: 2.0 * fsync_p99 + 1.0,
-                unit: "ms",
-                better: Better::Lower,
-                target: (is_1k16 && plain).then_some(Target::Ratio(1.0)),
-                note: format!(
-                    "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time"
-                ),
-                paired: None,
-            });
+        for ph in &phases {
+            produce_figures(&mut report, ph, &name, is_1k16 && plain, sc, fsync_p99);
         }
         report.add(Figure::throughput(
             format!("consume from page cache, ours, {name}"),
@@ -608,7 +723,8 @@ fn main() {
                 );
             }
             // The loopback ceiling in this payload's bytes: ours in records/s.
-            let ceiling = ceiling.records_per_s() * (r.bytes as f64 / r.records.max(1) as f64)
+            let ceiling = phases[0].ceiling.records_per_s()
+                * (r.bytes as f64 / r.records.max(1) as f64)
                 / (1 << 20) as f64;
             println!(
                 "  librdkafka: {:.0} records/s, {:.1} MiB/s of payload; CPU s/GB broker {} client {}; at half the peak: {}",

@@ -116,20 +116,21 @@ impl KeyPool {
     }
 }
 
-/// A pre-encoded Produce frame whose records' stamp slots are patched per send: for an
-/// uncompressed batch, the stamps are written in place and the CRC recomputed (one copy
-/// and one CRC per request, no encoding); a compressed batch is encoded again.
+/// A Produce frame whose records carry a send-time stamp in their first 8 bytes. For
+/// uncompressed batches, the stamps are written in place and each batch's CRC recomputed
+/// (one copy and one CRC per batch, no encoding); compressed batches are encoded again.
+/// A frame carries one batch per partition (one partition, or several packed as a real
+/// producer packs every partition it has ready for a broker).
 #[derive(Debug)]
 pub struct StampedFrame {
     frame: Vec<u8>,
-    /// Where the batch starts in the frame (it is the frame's last field).
-    batch_at: usize,
+    /// Where each batch starts in the frame.
+    batch_at: Vec<usize>,
     /// Where each record's stamp slot is in the frame; empty for compressed batches.
     slots: Vec<usize>,
-    records: Vec<NewRecord>,
+    parts: Vec<(i32, Vec<NewRecord>)>,
     shape: Shape,
     topic: String,
-    partition: i32,
     acks: i16,
 }
 
@@ -137,22 +138,26 @@ pub struct StampedFrame {
 const MARKER: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl StampedFrame {
-    pub fn new(
-        topic: &str,
-        partition: i32,
-        acks: i16,
-        records: &[NewRecord],
-        shape: &Shape,
-    ) -> Self {
-        let mut marked = records.to_vec();
-        let batch = encode_stamped(&mut marked, shape, MARKER);
-        let batch_len = batch.len();
-        let frame = produce_frame(topic, partition, acks, batch).to_vec();
-        let batch_at = frame.len() - batch_len;
+    /// One batch of `records` per `(partition, records)` of `parts`, in one request.
+    pub fn new(topic: &str, acks: i16, parts: &[(i32, Vec<NewRecord>)], shape: &Shape) -> Self {
+        let batches: Vec<(i32, Vec<u8>)> = parts
+            .iter()
+            .map(|(p, records)| (*p, encode_stamped(&mut records.clone(), shape, MARKER)))
+            .collect();
+        let lens: Vec<usize> = batches.iter().map(|(_, b)| b.len()).collect();
+        let frame = produce_frame_of(topic, acks, batches).to_vec();
+        // Produce v8 ends with the partitions' [index i32][size i32][batch] in order: walk
+        // back from the end of the frame.
+        let mut batch_at = vec![0; lens.len()];
+        let mut end = frame.len();
+        for (i, len) in lens.iter().enumerate().rev() {
+            batch_at[i] = end - len;
+            end = batch_at[i] - 8;
+        }
         let mut slots = Vec::new();
         if shape.compression == Compression::None && shape.record_bytes >= 8 {
             let m = MARKER.to_le_bytes();
-            let mut i = batch_at;
+            let mut i = batch_at[0];
             while i + 8 <= frame.len() {
                 if frame[i..i + 8] == m {
                     slots.push(i);
@@ -163,7 +168,7 @@ impl StampedFrame {
             }
             assert_eq!(
                 slots.len(),
-                records.len(),
+                parts.iter().map(|(_, r)| r.len()).sum::<usize>(),
                 "every record's stamp slot found"
             );
         }
@@ -171,10 +176,9 @@ impl StampedFrame {
             frame,
             batch_at,
             slots,
-            records: records.to_vec(),
+            parts: parts.to_vec(),
             shape: *shape,
             topic: topic.to_string(),
-            partition,
             acks,
         }
     }
@@ -182,17 +186,22 @@ impl StampedFrame {
     /// The frame with every record stamped `stamp`.
     pub fn stamped(&self, stamp: u64) -> Bytes {
         if self.slots.is_empty() {
-            let mut records = self.records.clone();
-            let batch = encode_stamped(&mut records, &self.shape, stamp);
-            return produce_frame(&self.topic, self.partition, self.acks, batch);
+            let batches = self
+                .parts
+                .iter()
+                .map(|(p, records)| (*p, encode_stamped(&mut records.clone(), &self.shape, stamp)))
+                .collect();
+            return produce_frame_of(&self.topic, self.acks, batches);
         }
         let mut f = self.frame.clone();
         for &at in &self.slots {
             f[at..at + 8].copy_from_slice(&stamp.to_le_bytes());
         }
-        let b = self.batch_at;
-        let crc = crc32c::crc32c(&f[b + myelin_log::batch::ATTRIBUTES_AT..]);
-        f[b + 17..b + 21].copy_from_slice(&crc.to_be_bytes());
+        for (i, &b) in self.batch_at.iter().enumerate() {
+            let end = self.batch_at.get(i + 1).map_or(f.len(), |next| next - 8);
+            let crc = crc32c::crc32c(&f[b + myelin_log::batch::ATTRIBUTES_AT..end]);
+            f[b + 17..b + 21].copy_from_slice(&crc.to_be_bytes());
+        }
         Bytes::from(f)
     }
 }
@@ -258,14 +267,27 @@ fn frame(key: ApiKey, version: i16, body: impl FnOnce(&mut BytesMut)) -> Bytes {
 /// Every request goes out with correlation id 0: responses come back in order on a
 /// connection, which is all the generator needs.
 pub fn produce_frame(topic: &str, partition: i32, acks: i16, batch: Vec<u8>) -> Bytes {
+    produce_frame_of(topic, acks, vec![(partition, batch)])
+}
+
+/// A whole Produce frame carrying one batch to each of the partitions of `batches`, in
+/// their order.
+pub fn produce_frame_of(topic: &str, acks: i16, batches: Vec<(i32, Vec<u8>)>) -> Bytes {
     let request = ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(30_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(Bytes::from(batch)))])]);
+            .with_partition_data(
+                batches
+                    .into_iter()
+                    .map(|(partition, batch)| {
+                        PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(Bytes::from(batch)))
+                    })
+                    .collect(),
+            )]);
     frame(ApiKey::Produce, PRODUCE_VERSION, |buf| {
         request
             .encode(buf, PRODUCE_VERSION)
@@ -381,4 +403,56 @@ pub fn walk_batches(records: &[u8]) -> (Option<i64>, u64) {
         pos += 12 + len;
     }
     (next, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A packed frame stamped for a send: every partition's batch is whole, carries a valid
+    /// CRC and the stamp in every record, for plain and compressed batches.
+    #[test]
+    fn stamped_frames_of_several_partitions_decode_with_valid_crcs() {
+        for compression in [Compression::None, Compression::Lz4] {
+            let shape = Shape {
+                record_bytes: 1024,
+                keyed: true,
+                compression,
+            };
+            let mut keys = KeyPool::default();
+            let parts: Vec<(i32, Vec<NewRecord>)> = [0, 3, 5]
+                .into_iter()
+                .map(|p| (p, batch_records(&shape, p, 8, &mut keys)))
+                .collect();
+            let frame = StampedFrame::new("t", -1, &parts, &shape);
+            for stamp in [0x0102_0304_0506_0708u64, 42] {
+                let mut bytes = frame.stamped(stamp).slice(4..);
+                let header = RequestHeader::decode(
+                    &mut bytes,
+                    ApiKey::Produce.request_header_version(PRODUCE_VERSION),
+                )
+                .unwrap();
+                assert_eq!(header.request_api_key, ApiKey::Produce as i16);
+                let request = ProduceRequest::decode(&mut bytes, PRODUCE_VERSION).unwrap();
+                assert!(bytes.is_empty(), "the whole frame decodes");
+                let data = &request.topic_data[0].partition_data;
+                assert_eq!(
+                    data.iter().map(|p| p.index).collect::<Vec<_>>(),
+                    vec![0, 3, 5]
+                );
+                for p in data {
+                    let records = p.records.as_ref().unwrap();
+                    myelin_log::batch::validate_batch(records, 1 << 20)
+                        .unwrap_or_else(|e| panic!("partition {}: {e:?}", p.index));
+                    let mut stamps = 0;
+                    let next = each_stamp(records, |s| {
+                        assert_eq!(s, stamp);
+                        stamps += 1;
+                    });
+                    assert_eq!(stamps, shape.records_per_batch());
+                    assert_eq!(next, Some(shape.records_per_batch() as i64));
+                }
+            }
+        }
+    }
 }

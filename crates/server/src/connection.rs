@@ -267,7 +267,11 @@ async fn write_responses<W: FileSink>(
         let response = match next {
             Outgoing::Ready(response) => response,
             Outgoing::Later(task) => {
-                writer.flush().await?;
+                // What is buffered goes out before a wait, not before a reply that is
+                // already there (durable answers completed by one flush share a write).
+                if !task.is_finished() {
+                    writer.flush().await?;
+                }
                 activity.awaiting_reply.store(true, Ordering::Release);
                 let reply = task.await;
                 activity.awaiting_reply.store(false, Ordering::Release);
