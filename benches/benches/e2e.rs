@@ -321,6 +321,8 @@ struct ProducePhase {
     broker_cpu_s_per_gb: Option<f64>,
     latency: Option<[f64; 3]>,
     e2e: Option<[f64; 3]>,
+    /// Latency of the same fixed-rate schedule into the sink (no broker).
+    floor: Option<[f64; 3]>,
 }
 
 /// Our generator in one request shape: its peak, the loopback ceilings of the same byte
@@ -430,11 +432,19 @@ fn produce_phase(
     let mut e2e = consumer.join().expect("the consumer");
     let latency = percentiles(&mut half.latencies_us);
     let e2e = percentiles(&mut e2e);
+    // The same schedule into the sink, which answers at once: the latency of the
+    // generator, its sockets and this machine's scheduling, with no broker.
+    let floor = {
+        let sink = Sink::start(PRODUCE_REPLY_BYTES, None);
+        let mut run = load(sink.addr, Pace::Rate(rate), &built, false);
+        percentiles(&mut run.latencies_us)
+    };
     println!(
-        "  {} at half the peak ({rate:.0} requests/s): latency {}, end to end {}",
+        "  {} at half the peak ({rate:.0} requests/s): latency {}, end to end {}; the same schedule into the sink: {}",
         shape.produce_label(),
         lat(latency),
-        lat(e2e)
+        lat(e2e),
+        lat(floor)
     );
 
     // The fdatasync'd write ceiling: one write of what a group-commit wave can carry at
@@ -457,6 +467,7 @@ fn produce_phase(
         fsync_mib,
         latency,
         e2e,
+        floor,
     }
 }
 
@@ -531,7 +542,8 @@ fn produce_figures(
             better: Better::Lower,
             target: targeted.then_some(Target::Ratio(1.0)),
             note: format!(
-                "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time"
+                "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time; the same schedule into the sink (no broker): p50 / p99 / p99.9 {} ms",
+                lat(ph.floor)
             ),
             paired: None,
         });
