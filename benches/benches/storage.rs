@@ -273,8 +273,8 @@ fn durable_engine(
         .collect();
     // One durable append per log first: file creation and the first fsyncs are not timed.
     for log in &logs {
-        let mut buf = batch.to_vec();
-        let (_, wait) = mgr.append(log, &mut buf, &append_opts()).expect("append");
+        let buf = batch.to_vec();
+        let (_, wait) = mgr.append(log, &buf, &append_opts()).expect("append");
         wait.expect("durable acks wait").wait().expect("flush");
     }
     let stop = AtomicBool::new(false);
@@ -284,13 +284,13 @@ fn durable_engine(
         let workers: Vec<_> = (0..threads)
             .map(|i| {
                 let (mgr, log, stop, barrier) = (&mgr, &logs[i % partitions], &stop, &barrier);
-                let mut buf = batch.to_vec();
+                let buf = batch.to_vec();
                 s.spawn(move || {
                     let opts = append_opts();
                     barrier.wait();
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        let (_, wait) = mgr.append(log, &mut buf, &opts).expect("append");
+                        let (_, wait) = mgr.append(log, &buf, &opts).expect("append");
                         wait.expect("durable acks wait").wait().expect("flush");
                         n += 1;
                     }

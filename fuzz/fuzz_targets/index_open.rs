@@ -115,18 +115,18 @@ fn seed() -> &'static Seed {
         let mut seq = [0i32; 3];
         for round in 0..6i64 {
             t += 10;
-            let mut b = simple_batch(
+            let b = simple_batch(
                 &[(Some(b"key"), Some(b"value")), (None, Some(b"v2"))],
                 t,
                 Compression::None,
             );
-            log.append(&mut b, &opts(t)).unwrap();
+            log.append(&b, &opts(t)).unwrap();
             let pid = 1 + round % 2;
-            let mut b = txn_batch(pid, seq[pid as usize], t + 1);
+            let b = txn_batch(pid, seq[pid as usize], t + 1);
             seq[pid as usize] += 2;
-            log.append(&mut b, &opts(t)).unwrap();
-            let mut m = marker(pid, round % 3 == 0, t + 2);
-            log.append_with_origin(&mut m, &opts(t), AppendOrigin::Coordinator)
+            log.append(&b, &opts(t)).unwrap();
+            let m = marker(pid, round % 3 == 0, t + 2);
+            log.append_with_origin(&m, &opts(t), AppendOrigin::Coordinator)
                 .unwrap();
         }
         let end = log.log_end_offset();
@@ -258,7 +258,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = log.first_unstable_offset(seed.end);
     let _ = log.last_stable_offset(seed.end);
     drop(aborted);
-    let mut b = simple_batch(&[(None, Some(b"x"))], 0, Compression::None);
-    let info = log.append(&mut b, &opts(0)).expect("append after open");
+    let b = simple_batch(&[(None, Some(b"x"))], 0, Compression::None);
+    let info = log.append(&b, &opts(0)).expect("append after open");
     assert_eq!(info.base_offset, seed.end);
 });

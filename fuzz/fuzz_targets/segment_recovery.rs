@@ -131,7 +131,7 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => panic!("timestamp lookup failed: {e}"),
         }
     }
-    let mut b = simple_batch(&[(None, Some(b"x"))], 0, Compression::None);
-    let info = log.append(&mut b, &OPTS).expect("append after recovery");
+    let b = simple_batch(&[(None, Some(b"x"))], 0, Compression::None);
+    let info = log.append(&b, &OPTS).expect("append after recovery");
     assert_eq!(info.base_offset, end);
 });

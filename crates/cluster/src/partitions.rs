@@ -76,7 +76,7 @@ impl Partition {
     pub async fn append(
         &self,
         logs: &LogManager,
-        buf: &mut [u8],
+        buf: &[u8],
         now_ms: i64,
     ) -> std::result::Result<AppendInfo, LogError> {
         let opts = AppendOptions {

@@ -143,6 +143,10 @@ pub struct Log {
     producers: ProducerLog,
 }
 
+/// The bytes at the start of a batch that an append stamps (base offset, batch length,
+/// partition leader epoch): before the CRC's range, so the CRC stays valid.
+const STAMPED_PREFIX: usize = batch::LEADER_EPOCH_AT + 4;
+
 impl Log {
     /// Opens (or creates) the log in `dir`, recovering it as `state` requires.
     pub fn open(
@@ -327,11 +331,13 @@ impl Log {
     /// batches with a producer id are checked against the producer state as a whole
     /// ([`crate::producer_state`]): a refused one fails the append with nothing written,
     /// and a retry of a batch already written returns the original's offsets with
-    /// [`AppendInfo::duplicate`] set, writing nothing. Then the offsets are stamped into
-    /// `buf` with the leader epoch (LogAppendTime also rewrites the max timestamp and the
-    /// CRC), and the bytes are written as they are. The append is durable only after a
-    /// flush that covers `last_offset` (see [`crate::LogManager::flush_to`]).
-    pub fn append(&self, buf: &mut [u8], opts: &AppendOptions) -> Result<AppendInfo> {
+    /// [`AppendInfo::duplicate`] set, writing nothing. Then the batches are written with
+    /// their offsets and the leader epoch stamped: `buf` is not copied, each batch's first
+    /// 16 bytes (base offset, length, leader epoch: outside the CRC) are stamped in a copy
+    /// and written with the rest of the batch in one gathering write. LogAppendTime also
+    /// rewrites the max timestamp and the CRC, on a copy of `buf`. The append is durable
+    /// only after a flush that covers `last_offset` (see [`crate::LogManager::flush_to`]).
+    pub fn append(&self, buf: &[u8], opts: &AppendOptions) -> Result<AppendInfo> {
         self.append_with_origin(buf, opts, AppendOrigin::Client)
     }
 
@@ -342,7 +348,7 @@ impl Log {
     /// `AppendOrigin.COORDINATOR`.
     pub fn append_with_origin(
         &self,
-        buf: &mut [u8],
+        buf: &[u8],
         opts: &AppendOptions,
         origin: AppendOrigin,
     ) -> Result<AppendInfo> {
@@ -371,11 +377,11 @@ impl Log {
             let total = total as usize;
             let h = batch::validate_incoming(&rest[..total], cfg.max_message_bytes)?;
             crate::scan::validate_records(&rest[..total], limit, cfg.cleanup_policy.compact)?;
-            let mut max_timestamp = h.max_timestamp;
-            if append_time {
-                batch::set_log_append_time(&mut buf[pos..pos + total], opts.now_ms);
-                max_timestamp = opts.now_ms;
-            }
+            let max_timestamp = if append_time {
+                opts.now_ms
+            } else {
+                h.max_timestamp
+            };
             if h.producer_id >= 0 {
                 // Kafka's LogValidator: a client's idempotent data batch carries a sequence.
                 if origin == AppendOrigin::Client && !h.is_control() && h.base_sequence < 0 {
@@ -450,17 +456,40 @@ impl Log {
                 }
             }
         };
-        for (m, base) in metas.iter().zip(&bases) {
-            batch::stamp_offset_and_epoch(
-                &mut buf[m.position..m.position + m.len],
-                *base,
-                opts.leader_epoch,
-            );
-        }
+        // LogAppendTime rewrites bytes under the CRC: on a copy. Otherwise the batches are
+        // written from `buf` with only their stamped prefixes copied.
+        let rewritten = append_time.then(|| {
+            let mut copy = buf.to_vec();
+            for m in &metas {
+                batch::set_log_append_time(&mut copy[m.position..m.position + m.len], opts.now_ms);
+            }
+            copy
+        });
+        let src = rewritten.as_deref().unwrap_or(buf);
+        let prefixes: Vec<[u8; STAMPED_PREFIX]> = metas
+            .iter()
+            .zip(&bases)
+            .map(|(m, base)| {
+                let mut prefix = [0u8; STAMPED_PREFIX];
+                prefix.copy_from_slice(&src[m.position..m.position + STAMPED_PREFIX]);
+                batch::stamp_offset_and_epoch(&mut prefix, *base, opts.leader_epoch);
+                prefix
+            })
+            .collect();
+        let parts: Vec<&[u8]> = metas
+            .iter()
+            .zip(&prefixes)
+            .flat_map(|(m, prefix)| {
+                [
+                    &prefix[..],
+                    &src[m.position + STAMPED_PREFIX..m.position + m.len],
+                ]
+            })
+            .collect();
         let result: Result<Arc<Segment>> = (|| {
             let max_timestamp = metas.iter().map(|m| m.max_timestamp).max().unwrap_or(-1);
             let active = self.maybe_roll(buf.len() as u64, last_offset, max_timestamp, &cfg)?;
-            active.append(buf, &metas, cfg.index_interval_bytes)?;
+            active.append(&parts, &metas, cfg.index_interval_bytes)?;
             Ok(active)
         })();
         let active = match result {

@@ -683,7 +683,7 @@ impl LogManager {
     pub fn append(
         &self,
         log: &Arc<Log>,
-        buf: &mut [u8],
+        buf: &[u8],
         opts: &AppendOptions,
     ) -> Result<(AppendInfo, Option<DurableWait>)> {
         self.append_with_origin(log, buf, opts, AppendOrigin::Client)
@@ -695,7 +695,7 @@ impl LogManager {
     pub fn append_from_coordinator(
         &self,
         log: &Arc<Log>,
-        buf: &mut [u8],
+        buf: &[u8],
         opts: &AppendOptions,
     ) -> Result<(AppendInfo, Option<DurableWait>)> {
         self.append_with_origin(log, buf, opts, AppendOrigin::Coordinator)
@@ -704,7 +704,7 @@ impl LogManager {
     fn append_with_origin(
         &self,
         log: &Arc<Log>,
-        buf: &mut [u8],
+        buf: &[u8],
         opts: &AppendOptions,
         origin: AppendOrigin,
     ) -> Result<(AppendInfo, Option<DurableWait>)> {

@@ -298,18 +298,22 @@ impl Segment {
             || self.time_index.is_full()
     }
 
-    /// Appends whole, validated, offset-stamped batches (laid end to end in `buf`) and
+    /// Appends whole, validated, offset-stamped batches (laid end to end in `parts`) and
     /// indexes them. Only the log's appender calls this.
     ///
     /// A full disk fails it with [`LogError::NoSpace`] and nothing changed: the index
     /// blocks its entries need (and one more, for the entry sealing adds) are allocated
     /// before the log is written, and a failed write is cut off again.
-    pub fn append(&self, buf: &[u8], metas: &[BatchMeta], index_interval: u64) -> Result<()> {
+    ///
+    /// The bytes are the concatenation of `parts` (batch positions in `metas` count from
+    /// the start of the first part), written with one gathering write.
+    pub fn append(&self, parts: &[&[u8]], metas: &[BatchMeta], index_interval: u64) -> Result<()> {
         let file = self.file()?;
         let start = self.size();
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         self.offset_index.reserve(metas.len() + 1)?;
         self.time_index.reserve(metas.len() + 1)?;
-        if let Err(e) = file.write_all_at(buf, start) {
+        if let Err(e) = file.write_all_vectored_at(parts, start) {
             let e = LogError::io(&self.log_path, e);
             // Part of the bytes may be written: cut them, or the file holds bytes past the
             // segment's size that a later append would have to overwrite.
@@ -334,7 +338,7 @@ impl Segment {
             self.next_offset
                 .store(last.last_offset + 1, Ordering::Release);
         }
-        self.size.store(start + buf.len() as u64, Ordering::Release);
+        self.size.store(start + len, Ordering::Release);
         self.synced.store(false, Ordering::Release);
         Ok(())
     }

@@ -187,8 +187,8 @@ fn pristine(batches: usize, seed: u64) -> Pristine {
     ];
     for i in 0..batches {
         let n = rng.gen_range(1..=4);
-        let (mut b, recs) = make_batch(&mut rng, n, &mut clock, codecs[i % codecs.len()]);
-        let info = log.append(&mut b, &opts()).unwrap();
+        let (b, recs) = make_batch(&mut rng, n, &mut clock, codecs[i % codecs.len()]);
+        let info = log.append(&b, &opts()).unwrap();
         for (j, (ts, value)) in recs.into_iter().enumerate() {
             records.push(Rec {
                 offset: info.base_offset + j as i64,
@@ -345,12 +345,12 @@ fn verify(log: &Log, want: &[Rec], what: &str) {
 /// Appends one more batch and checks it lands at the log end offset and reads back.
 fn append_continues(log: &Log, want: &[Rec], what: &str) {
     let leo = log.log_end_offset();
-    let mut b = myelin_log::record::simple_batch(
+    let b = myelin_log::record::simple_batch(
         &[(Some(b"k"), Some(b"after"))],
         999_999,
         Compression::None,
     );
-    let info = log.append(&mut b, &opts()).unwrap();
+    let info = log.append(&b, &opts()).unwrap();
     assert_eq!(info.base_offset, leo, "{what}: append after recovery");
     let mut all = want.to_vec();
     all.push(Rec {
@@ -524,10 +524,9 @@ fn bit_flips_anywhere_never_yield_invalid_batches() {
         assert_eq!(held[..before], p.records[..before], "trial {trial}");
         assert!(log.log_end_offset() >= held.last().map_or(0, |r| r.offset + 1));
         let leo = log.log_end_offset();
-        let mut b =
-            myelin_log::record::simple_batch(&[(Some(b"k"), Some(b"x"))], 1, Compression::None);
+        let b = myelin_log::record::simple_batch(&[(Some(b"k"), Some(b"x"))], 1, Compression::None);
         assert_eq!(
-            log.append(&mut b, &opts()).unwrap().base_offset,
+            log.append(&b, &opts()).unwrap().base_offset,
             leo,
             "trial {trial}"
         );

@@ -58,7 +58,7 @@ fn a_swap_file_that_is_not_a_whole_segment_is_removed_not_swapped_in() {
         let path = dir.path().join("t-0");
         let log = open(&path);
         for i in 0..60 {
-            let mut b = simple_batch(
+            let b = simple_batch(
                 &[(Some(b"k"), Some(format!("v{i}").as_bytes()))],
                 i,
                 Compression::None,
@@ -67,7 +67,7 @@ fn a_swap_file_that_is_not_a_whole_segment_is_removed_not_swapped_in() {
                 leader_epoch: 0,
                 now_ms: 1,
             };
-            log.append(&mut b, &opts).unwrap();
+            log.append(&b, &opts).unwrap();
         }
         log.flush(1).unwrap();
         let bases = log.segment_base_offsets();

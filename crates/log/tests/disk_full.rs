@@ -96,7 +96,7 @@ fn enospc_fails_the_append_and_leaves_the_log_usable() {
         let size = log.size_bytes();
         let files = sim.files_under(dir).len();
         sim.fail_writes(true);
-        let e = log.append(&mut batch(n), &opts()).unwrap_err();
+        let e = log.append(&batch(n), &opts()).unwrap_err();
         sim.fail_writes(false);
         assert!(matches!(e, LogError::NoSpace { .. }), "{e:?}");
         assert!(e.is_storage());
@@ -119,7 +119,7 @@ fn enospc_fails_the_append_and_leaves_the_log_usable() {
         );
         // Reads go on.
         assert_values(&log, n);
-        log.append(&mut batch(n), &opts()).unwrap();
+        log.append(&batch(n), &opts()).unwrap();
         n += 1;
         log.flush(1_000).unwrap();
         if log.segment_count() > segments {
@@ -142,7 +142,7 @@ fn enospc_fails_the_append_and_leaves_the_log_usable() {
         "no torn bytes were left: {report:?}"
     );
     assert_values(&log, n);
-    log.append(&mut batch(n), &opts()).unwrap();
+    log.append(&batch(n), &opts()).unwrap();
     assert_values(&log, n + 1);
 }
 
@@ -160,7 +160,7 @@ fn retention_on_a_full_disk_deletes_what_it_can_and_keeps_the_log_online() {
     };
     let (log, _) = Log::open(fs, dir, "t", 0, cfg, fresh(), 0).unwrap();
     for i in 0..20 {
-        log.append(&mut batch(i), &opts()).unwrap();
+        log.append(&batch(i), &opts()).unwrap();
     }
     log.flush(1_000).unwrap();
     let segments = log.segment_count();
@@ -181,6 +181,6 @@ fn retention_on_a_full_disk_deletes_what_it_can_and_keeps_the_log_online() {
         outcome.segments_deleted, 1,
         "the active one, once a roll works"
     );
-    log.append(&mut batch(20), &opts()).unwrap();
+    log.append(&batch(20), &opts()).unwrap();
     assert_eq!(log.log_end_offset(), 21);
 }

@@ -107,8 +107,8 @@ fn unclean() -> LoadState {
     }
 }
 
-fn append(log: &Log, mut b: Vec<u8>) -> Result<AppendInfo, LogError> {
-    log.append(&mut b, &opts(1_000))
+fn append(log: &Log, b: Vec<u8>) -> Result<AppendInfo, LogError> {
+    log.append(&b, &opts(1_000))
 }
 
 fn snapshots(dir: &Path) -> Vec<i64> {
@@ -153,15 +153,15 @@ fn a_retry_is_answered_with_the_original_offsets_and_writes_nothing() {
     };
     let (log, _) = open(dir.path(), cfg, clean());
     let first = batch(1, 0, 0, &values("a", 3), 7, 0);
-    let mut b = first.clone();
-    let original = log.append(&mut b, &opts(5_000)).unwrap();
+    let b = first.clone();
+    let original = log.append(&b, &opts(5_000)).unwrap();
     assert_eq!((original.base_offset, original.last_offset), (0, 2));
-    let mut b = batch(1, 0, 3, &values("b", 2), 7, 0);
-    log.append(&mut b, &opts(6_000)).unwrap();
+    let b = batch(1, 0, 3, &values("b", 2), 7, 0);
+    log.append(&b, &opts(6_000)).unwrap();
     let end = log.log_end_offset();
     let size = log.size_bytes();
-    let mut retry = first.clone();
-    let dup = log.append(&mut retry, &opts(9_000)).unwrap();
+    let retry = first.clone();
+    let dup = log.append(&retry, &opts(9_000)).unwrap();
     assert_eq!(
         dup,
         AppendInfo {
@@ -345,12 +345,12 @@ fn a_log_without_snapshots_after_a_clean_shutdown_has_no_producers() {
     // A log written before producer state existed: taken as is, not read whole.
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = open(dir.path(), config(), clean());
-    let mut b = myelin_log::record::simple_batch(
+    let b = myelin_log::record::simple_batch(
         &[(None, Some(&b"old"[..]))],
         0,
         myelin_log::compression::Compression::None,
     );
-    log.append(&mut b, &opts(0)).unwrap();
+    log.append(&b, &opts(0)).unwrap();
     log.close(0).unwrap();
     drop(log);
     for s in snapshots(dir.path()) {
@@ -630,9 +630,9 @@ fn power_loss_run(seed: u64) -> (u32, u32) {
                 was_durable || ids.iter().all(|i| !before.contains(i)),
                 "{ctx}: half a batch survived"
             );
-            let mut b = bytes.clone();
+            let b = bytes.clone();
             let (info, wait) = mgr
-                .append(&log, &mut b, &opts(0))
+                .append(&log, &b, &opts(0))
                 .unwrap_or_else(|e| panic!("{ctx}: retry of producer {}: {e}", p.pid));
             wait.unwrap().wait().unwrap();
             assert_eq!(info.duplicate, was_durable, "{ctx}: producer {}", p.pid);
@@ -684,8 +684,8 @@ fn power_loss_run(seed: u64) -> (u32, u32) {
             // Wall-clock timestamps: the restart expires producers idle for a day.
             let bytes = batch(p.pid, 0, p.next_seq, &vals, wall_clock_ms(), 0);
             p.in_flight = Some((bytes.clone(), ids.clone()));
-            let mut b = bytes.clone();
-            let written = match mgr.append(&log, &mut b, &opts(0)) {
+            let b = bytes.clone();
+            let written = match mgr.append(&log, &b, &opts(0)) {
                 Ok((info, wait)) => {
                     assert!(!info.duplicate, "{ctx}: a first send taken for a retry");
                     wait.unwrap().wait().is_ok().then_some(info)
@@ -702,8 +702,8 @@ fn power_loss_run(seed: u64) -> (u32, u32) {
             match rng.gen_range(0..60) {
                 // The acknowledgement is lost and the producer resends at once.
                 0..=3 => {
-                    let mut b = bytes;
-                    let Ok((again, wait)) = mgr.append(&log, &mut b, &opts(0)) else {
+                    let b = bytes;
+                    let Ok((again, wait)) = mgr.append(&log, &b, &opts(0)) else {
                         assert!(sim.is_crashed(), "{ctx}: a resend failed");
                         break;
                     };

@@ -54,12 +54,12 @@ fn small_segments() -> LogConfig {
 fn append_values(log: &Log, n: usize, ts: i64) {
     for i in 0..n {
         let v = format!("value-{i:05}");
-        let mut b = simple_batch(
+        let b = simple_batch(
             &[(Some(b"k"), Some(v.as_bytes()))],
             ts + i as i64,
             Compression::None,
         );
-        log.append(&mut b, &opts(ts + i as i64)).unwrap();
+        log.append(&b, &opts(ts + i as i64)).unwrap();
     }
 }
 
@@ -67,12 +67,12 @@ fn append_values(log: &Log, n: usize, ts: i64) {
 fn appends_get_contiguous_offsets_and_read_back_across_segments() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_segments(), LoadState::default());
-    let mut b = simple_batch(
+    let b = simple_batch(
         &[(None, Some(b"a")), (None, Some(b"b"))],
         1000,
         Compression::None,
     );
-    let info = log.append(&mut b, &opts(5)).unwrap();
+    let info = log.append(&b, &opts(5)).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (0, 1));
     append_values(&log, 100, 2000);
     assert_eq!(log.log_end_offset(), 102);
@@ -202,22 +202,22 @@ fn bad_batches_are_refused_before_touching_the_file() {
     let last = b.len() - 1;
     b[last] ^= 0xff;
     assert!(matches!(
-        log.append(&mut b, &opts(0)),
+        log.append(&b, &opts(0)),
         Err(LogError::InvalidBatch(
             myelin_log::BatchError::CrcMismatch { .. }
         ))
     ));
     let mut short = simple_batch(&[(None, Some(b"x"))], 1, Compression::None);
     short.truncate(40);
-    assert!(log.append(&mut short, &opts(0)).is_err());
+    assert!(log.append(&short, &opts(0)).is_err());
     let cfg = LogConfig {
         max_message_bytes: 100,
         ..LogConfig::default()
     };
     log.update_config(cfg).unwrap();
-    let mut big = simple_batch(&[(None, Some(&[7u8; 200]))], 1, Compression::None);
+    let big = simple_batch(&[(None, Some(&[7u8; 200]))], 1, Compression::None);
     assert!(matches!(
-        log.append(&mut big, &opts(0)),
+        log.append(&big, &opts(0)),
         Err(LogError::InvalidBatch(
             myelin_log::BatchError::TooLarge { .. }
         ))
@@ -225,14 +225,14 @@ fn bad_batches_are_refused_before_touching_the_file() {
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
     // A valid CRC over records that do not parse is refused too (Kafka: CORRUPT_MESSAGE).
-    let mut garbage = myelin_log::record::BatchBuilder {
+    let garbage = myelin_log::record::BatchBuilder {
         last_offset_delta: 0,
         ..myelin_log::record::BatchBuilder::new()
     }
     .build(&[2, 0, 0, 0, 0, 0, 0], 1)
     .unwrap();
     assert!(matches!(
-        log.append(&mut garbage, &opts(0)),
+        log.append(&garbage, &opts(0)),
         Err(LogError::InvalidBatch(myelin_log::BatchError::BadRecords(
             _
         )))
@@ -254,16 +254,16 @@ fn segment_ms_rolls_on_record_time_not_the_clock() {
     // to the incoming batch, not to the clock).
     let old = now - 3 * 365 * 24 * 3_600_000;
     for i in 0..50 {
-        let mut b = simple_batch(&[(None, Some(b"old"))], old + i * 10, Compression::None);
-        log.append(&mut b, &opts(now + i)).unwrap();
+        let b = simple_batch(&[(None, Some(b"old"))], old + i * 10, Compression::None);
+        log.append(&b, &opts(now + i)).unwrap();
     }
     assert_eq!(log.segment_count(), 1);
     // A batch more than segment.ms after the segment's first record rolls it.
-    let mut b = simple_batch(&[(None, Some(b"later"))], old + 1_001, Compression::None);
-    log.append(&mut b, &opts(now + 60)).unwrap();
+    let b = simple_batch(&[(None, Some(b"later"))], old + 1_001, Compression::None);
+    log.append(&b, &opts(now + 60)).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 50]);
     // And the next one, close to it in record time, joins the new segment.
-    let mut b = simple_batch(&[(None, Some(b"later"))], old + 1_100, Compression::None);
-    log.append(&mut b, &opts(now + 70)).unwrap();
+    let b = simple_batch(&[(None, Some(b"later"))], old + 1_100, Compression::None);
+    log.append(&b, &opts(now + 70)).unwrap();
     assert_eq!(log.segment_count(), 2);
 }

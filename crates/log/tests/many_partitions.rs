@@ -42,11 +42,11 @@ fn ten_thousand_partitions_open_within_1024_descriptors() {
         for p in 0..PARTITIONS {
             let log = mgr.get_or_create("many", p, small.clone()).unwrap();
             if p % 100 == 0 {
-                let mut b = simple_batch(&[(Some(b"k"), Some(b"v"))], 1, Compression::None);
+                let b = simple_batch(&[(Some(b"k"), Some(b"v"))], 1, Compression::None);
                 let (_, wait) = mgr
                     .append(
                         &log,
-                        &mut b,
+                        &b,
                         &AppendOptions {
                             leader_epoch: 0,
                             now_ms: 1,
@@ -85,11 +85,11 @@ fn ten_thousand_partitions_open_within_1024_descriptors() {
     assert_eq!(with_data, 100);
     // Appends still work everywhere we touch.
     let log: Arc<_> = mgr.get("many", 4242).unwrap();
-    let mut b = simple_batch(&[(Some(b"k"), Some(b"w"))], 2, Compression::None);
+    let b = simple_batch(&[(Some(b"k"), Some(b"w"))], 2, Compression::None);
     let (info, wait) = mgr
         .append(
             &log,
-            &mut b,
+            &b,
             &AppendOptions {
                 leader_epoch: 0,
                 now_ms: 2,

@@ -706,8 +706,8 @@ fn run(cfg: LogConfig, ops: Vec<Op>) {
 fn apply(log: &Log, model: &mut Model, cfg: &LogConfig, op: &Op, probes: &mut Vec<i64>) {
     match op {
         Op::Append(batches, now_ms) => {
-            let mut bytes: Vec<u8> = batches.iter().flat_map(GenBatch::encode).collect();
-            let info = log.append(&mut bytes, &opts(*now_ms)).unwrap();
+            let bytes: Vec<u8> = batches.iter().flat_map(GenBatch::encode).collect();
+            let info = log.append(&bytes, &opts(*now_ms)).unwrap();
             assert_eq!(info.base_offset, model.log_end_offset);
             let append_time = cfg.message_timestamp_type == TimestampType::LogAppendTime;
             for b in batches {
@@ -879,8 +879,8 @@ fn truncate_inside_a_batch_keeps_the_log_end_offset_across_a_restart() {
         records: vec![one.records[0].clone(), one.records[0].clone()],
         codec: Compression::None,
     };
-    log.append(&mut one.encode(), &opts(0)).unwrap();
-    log.append(&mut two.encode(), &opts(0)).unwrap();
+    log.append(&one.encode(), &opts(0)).unwrap();
+    log.append(&two.encode(), &opts(0)).unwrap();
     log.truncate_to(2).unwrap();
     let before = log.log_end_offset();
     assert_eq!(
@@ -923,8 +923,8 @@ fn timestamp_lookups_ignore_records_below_the_log_start_offset() {
         records: vec![rec(4000)],
         codec: Compression::Lz4,
     };
-    log.append(&mut first.encode(), &opts(0)).unwrap();
-    log.append(&mut second.encode(), &opts(0)).unwrap();
+    log.append(&first.encode(), &opts(0)).unwrap();
+    log.append(&second.encode(), &opts(0)).unwrap();
     assert_eq!(log.offset_for_timestamp(3000).unwrap(), Some((1, 5000)));
     assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((1, 5000)));
     // Offset 1, with the largest timestamp, is now below the log start offset.
@@ -956,8 +956,8 @@ fn truncate_inside_a_batch_straddling_the_log_start_offset() {
         records: vec![rec.clone(); n],
         codec: Compression::None,
     };
-    log.append(&mut batch(1).encode(), &opts(0)).unwrap();
-    log.append(&mut batch(4).encode(), &opts(0)).unwrap();
+    log.append(&batch(1).encode(), &opts(0)).unwrap();
+    log.append(&batch(4).encode(), &opts(0)).unwrap();
     log.advance_log_start_offset(2).unwrap();
     log.truncate_to(3).unwrap();
     assert_eq!(log.log_start_offset(), 2);
@@ -967,7 +967,7 @@ fn truncate_inside_a_batch_straddling_the_log_start_offset() {
         "the log ends at its start: nothing is left"
     );
     assert!(read_all(&log, 2, 1 << 20).is_empty());
-    let info = log.append(&mut batch(1).encode(), &opts(0)).unwrap();
+    let info = log.append(&batch(1).encode(), &opts(0)).unwrap();
     assert_eq!(info.base_offset, 2);
     log.close(0).unwrap();
     let state = LoadState {

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use harness::*;
-use myelin_log::batch::BatchIter;
 use myelin_log::compression::Compression;
 use myelin_log::record::{simple_batch, KeyValue};
 use myelin_log::sim::{Fault, SimFs};
@@ -167,12 +166,12 @@ fn write_and_sync_failures_take_the_log_offline_and_lose_nothing_acknowledged() 
         );
         run.sim.inject(None);
         // Offline until a restart, even once the disk works again.
-        let mut again = simple_batch(&[(None, Some(&[0u8; 8][..]))], 0, Compression::None);
+        let again = simple_batch(&[(None, Some(&[0u8; 8][..]))], 0, Compression::None);
         let e = run
             .mgr()
             .append(
                 &log,
-                &mut again,
+                &again,
                 &AppendOptions {
                     leader_epoch: 1,
                     now_ms: 0,
@@ -224,7 +223,8 @@ fn concurrent_appenders_lose_nothing_acknowledged() {
             .map(|p| mgr.get_or_create(TOPIC, p, cfg.clone()).unwrap())
             .collect();
         sim.crash_after_ops(rng.gen_range(20..400));
-        let seen = std::sync::Mutex::new((Vec::new(), Vec::new())); // (acked, written)
+        // (acked, written at a known offset, written at an unknown offset)
+        let seen = std::sync::Mutex::new((Vec::new(), Vec::new(), Vec::new()));
         std::thread::scope(|s| {
             for t in 0..4u64 {
                 let (mgr, logs, seen, sim) = (&mgr, &logs, &seen, &sim);
@@ -241,23 +241,28 @@ fn concurrent_appenders_lose_nothing_acknowledged() {
                             .collect();
                         let kv: Vec<KeyValue<'_>> =
                             recs.iter().map(|(_, v)| (None, Some(&v[..]))).collect();
-                        let mut buf = simple_batch(&kv, 0, Compression::ALL[rng.gen_range(0..5)]);
+                        let buf = simple_batch(&kv, 0, Compression::ALL[rng.gen_range(0..5)]);
                         let result = mgr.append(
                             &logs[p],
-                            &mut buf,
+                            &buf,
                             &AppendOptions {
                                 leader_epoch: 0,
                                 now_ms: 0,
                             },
                         );
-                        let base = BatchIter::new(&buf).next().unwrap().1.base_offset;
-                        let ok = match result {
-                            Ok((_, Some(w))) => w.wait().is_ok(),
+                        // The offsets are known once the append returns them; a failed
+                        // one's records may be on disk at offsets nobody learnt.
+                        let (base, ok) = match result {
+                            Ok((info, Some(w))) => (Some(info.base_offset), w.wait().is_ok()),
                             Ok((_, None)) => panic!("a durable log returned no wait"),
-                            Err(_) => false,
+                            Err(_) => (None, false),
                         };
                         let mut seen = seen.lock().unwrap();
                         for (i, rec) in recs.into_iter().enumerate() {
+                            let Some(base) = base else {
+                                seen.2.push((p as i32, rec));
+                                continue;
+                            };
                             let o = base + i as i64;
                             seen.1.push((p as i32, o, rec.clone()));
                             if ok {
@@ -276,8 +281,11 @@ fn concurrent_appenders_lose_nothing_acknowledged() {
         drop(logs);
         drop(mgr);
         let (mgr, _) = open(&after, &cfg).unwrap();
-        let (acked, written) = seen.into_inner().unwrap();
+        let (acked, written, unplaced) = seen.into_inner().unwrap();
         let mut parts: BTreeMap<i32, Part> = (0..3).map(|p| (p, Part::default())).collect();
+        for (p, rec) in unplaced {
+            parts.get_mut(&p).unwrap().unplaced.push(rec);
+        }
         for (p, o, rec) in written {
             parts
                 .get_mut(&p)
@@ -315,11 +323,11 @@ fn a_data_directory_created_at_first_start_survives_power_loss() {
     };
     let (mgr, _) = open(&sim, &cfg).unwrap();
     let log = mgr.get_or_create(TOPIC, 0, cfg.clone()).unwrap();
-    let mut b = simple_batch(&[(None, Some(&b"acknowledged"[..]))], 0, Compression::None);
+    let b = simple_batch(&[(None, Some(&b"acknowledged"[..]))], 0, Compression::None);
     let (_, wait) = mgr
         .append(
             &log,
-            &mut b,
+            &b,
             &AppendOptions {
                 leader_epoch: 0,
                 now_ms: 0,
@@ -361,8 +369,8 @@ fn truncation_then_roll_under_a_stale_recovery_point_checkpoint() {
             id += 1;
             let mut v = id.to_be_bytes().to_vec();
             v.resize(len, id as u8);
-            let mut b = simple_batch(&[(None, Some(&v[..]))], 0, Compression::None);
-            let info = mgr.append(&log, &mut b, &opts).unwrap().0;
+            let b = simple_batch(&[(None, Some(&v[..]))], 0, Compression::None);
+            let info = mgr.append(&log, &b, &opts).unwrap().0;
             part.written
                 .entry(info.base_offset)
                 .or_default()
@@ -391,8 +399,8 @@ fn truncation_then_roll_under_a_stale_recovery_point_checkpoint() {
         // What follows the restart must read back too, not what the cut segment held.
         for n in 0..3u8 {
             let v = [n; 16];
-            let mut b = simple_batch(&[(None, Some(&v[..]))], 0, Compression::None);
-            let (info, _) = mgr.append(&log, &mut b, &opts).unwrap();
+            let b = simple_batch(&[(None, Some(&v[..]))], 0, Compression::None);
+            let (info, _) = mgr.append(&log, &b, &opts).unwrap();
             part.acked
                 .insert(info.base_offset, ((None, v.to_vec()), true));
         }
@@ -419,12 +427,12 @@ fn segments_sealed_by_recovery_survive_a_second_power_loss_and_retention() {
     // The recovery point checkpoint stays at 0: the restart recovers every segment.
     for i in 0..40u8 {
         let v = [i; 200];
-        let mut b = simple_batch(&[(None, Some(&v[..]))], now, Compression::None);
+        let b = simple_batch(&[(None, Some(&v[..]))], now, Compression::None);
         let opts = AppendOptions {
             leader_epoch: 0,
             now_ms: now,
         };
-        mgr.append(&log, &mut b, &opts)
+        mgr.append(&log, &b, &opts)
             .unwrap()
             .1
             .unwrap()
@@ -466,8 +474,8 @@ fn a_partition_created_again_after_deletion_does_not_inherit_its_checkpoints() {
     };
     let append = |mgr: &LogManager, log: &Arc<Log>, n: u8| {
         for i in 0..n {
-            let mut b = simple_batch(&[(None, Some(&[i; 8][..]))], 0, Compression::None);
-            mgr.append(log, &mut b, &opts)
+            let b = simple_batch(&[(None, Some(&[i; 8][..]))], 0, Compression::None);
+            mgr.append(log, &b, &opts)
                 .unwrap()
                 .1
                 .unwrap()

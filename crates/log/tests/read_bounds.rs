@@ -34,12 +34,12 @@ fn build(index_interval_bytes: u64) -> (tempfile::TempDir, Log, Layout) {
             .map(|j| vec![j as u8; 10 + (i * 37 + j * 91) % 390])
             .collect();
         let kvs: Vec<_> = values.iter().map(|v| (None, Some(&v[..]))).collect();
-        let mut b = simple_batch(&kvs, 1_000 + i as i64, Compression::None);
+        let b = simple_batch(&kvs, 1_000 + i as i64, Compression::None);
         let opts = AppendOptions {
             leader_epoch: 0,
             now_ms: 1_000 + i as i64,
         };
-        let info = log.append(&mut b, &opts).unwrap();
+        let info = log.append(&b, &opts).unwrap();
         layout.push((pos, b.len() as u64, info.base_offset, info.last_offset));
         pos += b.len() as u64;
     }

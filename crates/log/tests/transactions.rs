@@ -106,8 +106,8 @@ fn unclean() -> LoadState {
     }
 }
 
-fn append(log: &Log, mut b: Vec<u8>) -> i64 {
-    log.append(&mut b, &opts()).unwrap().base_offset
+fn append(log: &Log, b: Vec<u8>) -> i64 {
+    log.append(&b, &opts()).unwrap().base_offset
 }
 
 /// Every batch of the log from its start: (header, bytes).
@@ -595,8 +595,7 @@ fn power_loss_run(seed: u64) -> (usize, usize) {
                     }
                 }
             };
-            let mut b = b;
-            match mgr.append(&log, &mut b, &opts()) {
+            match mgr.append(&log, &b, &opts()) {
                 Ok((_, wait)) => {
                     if let Some(w) = wait {
                         if w.wait().is_err() {

@@ -191,7 +191,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 }
                 None => None,
             };
-            let body = frame::read_body(&mut reader, size).await?;
+            let body = frame::read_body(&mut reader, size, reservation.is_some()).await?;
             Ok::<_, ConnectionError>(Some((body, reservation)))
         };
         tokio::pin!(read);

@@ -2,9 +2,10 @@
 //! bytes.
 //!
 //! Reading is bounded twice over: the size is checked against `socket.request.max.bytes`
-//! before anything is allocated, and the buffer then grows with the bytes that actually
-//! arrive (at most doubling), so a client that announces 100 MiB and sends nothing holds
-//! kilobytes, not the announced size.
+//! before anything is allocated, and then either the declared size was reserved from
+//! `queued.max.request.bytes` ([`crate::memory`]) and is allocated at once, or the buffer
+//! grows with the bytes that actually arrive (at most doubling), so that without the pool a
+//! client that announces 100 MiB and sends nothing holds kilobytes, not the announced size.
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -21,7 +22,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     max_size: usize,
 ) -> Result<Option<Bytes>, ConnectionError> {
     match read_size(reader, max_size).await? {
-        Some(size) => read_body(reader, size).await.map(Some),
+        Some(size) => read_body(reader, size, false).await.map(Some),
         None => Ok(None),
     }
 }
@@ -55,13 +56,21 @@ pub async fn read_size<R: AsyncRead + Unpin>(
     Ok(Some(size as usize))
 }
 
-/// Reads a frame body of `size` bytes (already checked by [`read_size`]), growing the
-/// buffer with what arrives.
+/// Reads a frame body of `size` bytes (already checked by [`read_size`]). With `reserved`
+/// (the size is held in the request memory pool) the buffer is allocated whole; otherwise
+/// it grows with what arrives, each growth copying what came before (a 1 MB request was
+/// copied once more that way: `docs/performance.md`, "Allocator").
 pub async fn read_body<R: AsyncRead + Unpin>(
     reader: &mut R,
     size: usize,
+    reserved: bool,
 ) -> Result<Bytes, ConnectionError> {
-    let mut body: Vec<u8> = Vec::with_capacity(size.min(INITIAL_CHUNK));
+    let first = if reserved {
+        size
+    } else {
+        size.min(INITIAL_CHUNK)
+    };
+    let mut body: Vec<u8> = Vec::with_capacity(first);
     while body.len() < size {
         if body.len() == body.capacity() {
             // Grow with what arrived, never past the declared size.
@@ -157,6 +166,25 @@ mod tests {
             err,
             ConnectionError::TruncatedFrame { read: 10, .. }
         ));
+    }
+
+    /// A body arriving in small pieces reads whole, into a buffer allocated at once
+    /// (reserved) or grown as it arrives.
+    #[tokio::test]
+    async fn bodies_larger_than_the_first_chunk_read_whole_in_both_modes() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        for reserved in [false, true] {
+            let (mut client, mut server) = tokio::io::duplex(4096);
+            let sent = body.clone();
+            let writer = tokio::spawn(async move {
+                for piece in sent.chunks(1000) {
+                    client.write_all(piece).await.unwrap();
+                }
+            });
+            let got = read_body(&mut server, body.len(), reserved).await.unwrap();
+            writer.await.unwrap();
+            assert_eq!(&got[..], &body[..], "reserved: {reserved}");
+        }
     }
 
     #[tokio::test]

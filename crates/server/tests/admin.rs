@@ -623,13 +623,13 @@ async fn describe_log_dirs_reports_sizes() {
     .await;
     let partition = server.partitions.get("sized", 1).unwrap();
     let value = vec![7u8; 1000];
-    let mut batch = myelin_log::record::simple_batch(
+    let batch = myelin_log::record::simple_batch(
         &[(Some(b"k".as_slice()), Some(value.as_slice()))],
         1_700_000_000_000,
         Compression::None,
     );
     let batch_len = batch.len() as i64;
-    common::bounded(partition.append(server.partitions.logs(), &mut batch, 1_700_000_000_000))
+    common::bounded(partition.append(server.partitions.logs(), &batch, 1_700_000_000_000))
         .await
         .unwrap();
 

@@ -101,13 +101,13 @@ fn write_forever(mgr: &LogManager, cfg: &LogConfig, p: i32, run: &str, seed: u64
             .collect();
         let records: Vec<KeyValue<'_>> = values.iter().map(|v| (None, Some(&v[..]))).collect();
         let codec = codecs[rng.below(codecs.len() as u64) as usize];
-        let mut batch = simple_batch(&records, seq as i64, codec);
+        let batch = simple_batch(&records, seq as i64, codec);
         let opts = AppendOptions {
             leader_epoch: 0,
             now_ms: myelin_log::manager::wall_clock_ms(),
         };
         let acked = mgr
-            .append(&log, &mut batch, &opts)
+            .append(&log, &batch, &opts)
             .and_then(|(info, wait)| wait.map_or(Ok(()), |w| w.wait()).map(|()| info));
         let info = match acked {
             Ok(info) => info,

@@ -242,12 +242,12 @@ pub(crate) fn append_records(
             attributes: producer.attributes,
             ..BatchBuilder::new()
         };
-        let mut batch = builder.build(raw, *count).map_err(LogError::from)?;
+        let batch = builder.build(raw, *count).map_err(LogError::from)?;
         let opts = AppendOptions {
             leader_epoch: partition.leader_epoch,
             now_ms,
         };
-        let (info, wait) = logs.append_from_coordinator(&partition.log, &mut batch, &opts)?;
+        let (info, wait) = logs.append_from_coordinator(&partition.log, &batch, &opts)?;
         first_offset.get_or_insert(info.base_offset);
         match wait {
             Some(w) => waits.push(w),

@@ -58,7 +58,7 @@ async fn produce(partitions: &PartitionManager, topic: &str, pid: i64, epoch: i1
     let mut raw = Vec::new();
     encode_record(&mut raw, 0, 0, 0, None, Some(b"v"), &[]);
     let now = myelin_log::manager::wall_clock_ms();
-    let mut batch = BatchBuilder {
+    let batch = BatchBuilder {
         attributes: ATTR_TRANSACTIONAL,
         base_timestamp: now,
         max_timestamp: now,
@@ -74,7 +74,7 @@ async fn produce(partitions: &PartitionManager, topic: &str, pid: i64, epoch: i1
         leader_epoch: 0,
         now_ms: now,
     };
-    let (_, wait) = partitions.logs().append(&p.log, &mut batch, &opts).unwrap();
+    let (_, wait) = partitions.logs().append(&p.log, &batch, &opts).unwrap();
     if let Some(w) = wait {
         w.await.unwrap();
     }

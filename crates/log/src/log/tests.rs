@@ -78,7 +78,7 @@ fn a_coordinator_appends_transactional_batches_without_a_sequence() {
     )
     .unwrap();
     // A client may not send a producer's batch without a sequence.
-    let refused = log.append(&mut txn_batch(1, NO_SEQUENCE), &opts());
+    let refused = log.append(&txn_batch(1, NO_SEQUENCE), &opts());
     assert!(
         matches!(
             refused,
@@ -107,7 +107,7 @@ fn a_coordinator_appends_transactional_batches_without_a_sequence() {
         "{fenced:?}"
     );
     // The marker closes the transaction.
-    let marker = log.append(&mut commit_marker(1), &opts()).unwrap();
+    let marker = log.append(&commit_marker(1), &opts()).unwrap();
     assert_eq!(marker.base_offset, 4);
     assert_eq!(log.first_unstable_offset(5), None);
 }

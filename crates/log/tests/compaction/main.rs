@@ -75,20 +75,20 @@ fn batch_of(records: &[In<'_>], codec: Compression) -> Vec<u8> {
 }
 
 fn append(log: &Log, records: &[In<'_>], codec: Compression) -> i64 {
-    let mut b = batch_of(records, codec);
+    let b = batch_of(records, codec);
     let opts = AppendOptions {
         leader_epoch: 5,
         now_ms: records[0].2,
     };
-    log.append(&mut b, &opts).unwrap().base_offset
+    log.append(&b, &opts).unwrap().base_offset
 }
 
-fn append_raw(log: &Log, mut b: Vec<u8>) -> i64 {
+fn append_raw(log: &Log, b: Vec<u8>) -> i64 {
     let opts = AppendOptions {
         leader_epoch: 5,
         now_ms: 0,
     };
-    log.append(&mut b, &opts).unwrap().base_offset
+    log.append(&b, &opts).unwrap().base_offset
 }
 
 /// Every stored batch from the log start, each validated.

@@ -349,10 +349,10 @@ fn an_idempotent_producers_last_batch_stays_empty() {
     assert_eq!(report.producer_snapshot, None);
     let e = log.producer_entry(9).unwrap();
     assert_eq!((e.last_seq(), e.last_timestamp), (0, 1_234));
-    let mut retry = first;
+    let retry = first;
     let info = log
         .append(
-            &mut retry,
+            &retry,
             &AppendOptions {
                 leader_epoch: 5,
                 now_ms: 0,

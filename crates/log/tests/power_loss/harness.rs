@@ -144,6 +144,9 @@ pub struct Part {
     /// Everything written at each offset since the last verification: what may legally be
     /// read there after a crash.
     pub written: HashMap<i64, Vec<Rec>>,
+    /// Records of appends that failed where the offsets they were given are not known
+    /// (concurrent appenders): they may be read at any offset after a crash.
+    pub unplaced: Vec<Rec>,
     /// Base offsets of the batches in the log (truncation points).
     pub bases: BTreeSet<i64>,
     pub log_start: i64,
@@ -169,7 +172,8 @@ impl Part {
         let mut ids = HashSet::new();
         for (o, rec) in &recs {
             let legal = self.written.get(o).is_some_and(|w| w.contains(rec))
-                || self.acked.get(o).is_some_and(|(a, _)| a == rec);
+                || self.acked.get(o).is_some_and(|(a, _)| a == rec)
+                || self.unplaced.contains(rec);
             assert!(
                 legal,
                 "{ctx}: {} holds at {o} a record never written there",
@@ -226,6 +230,7 @@ impl Part {
         // stay, exactly.
         self.acked = recs.into_iter().map(|(o, r)| (o, (r, true))).collect();
         self.written.clear();
+        self.unplaced.clear();
         self.bases = bases;
         self.log_start = start;
         tally
@@ -388,18 +393,22 @@ impl Run {
             leader_epoch: 1,
             now_ms: self.now_ms,
         };
-        let result = self.mgr().append(&log, &mut buf, &opts);
-        // The buffer now carries the offsets the log stamped: register what may be on disk.
+        // The offsets the log gives these batches (one appender, no producer ids): from its
+        // end offset on, in order. Registered before the outcome is known, as what may be
+        // on disk.
+        let mut next = log.log_end_offset();
+        let result = self.mgr().append(&log, &buf, &opts);
         let part = self.parts.get_mut(&p).unwrap();
         let mut stamped = Vec::new();
-        for ((_, h, _), recs) in BatchIter::new(&buf).zip(&batches) {
-            stamped.push(h.base_offset);
+        for recs in &batches {
+            stamped.push(next);
             for (i, rec) in recs.iter().enumerate() {
                 part.written
-                    .entry(h.base_offset + i as i64)
+                    .entry(next + i as i64)
                     .or_default()
                     .push(rec.clone());
             }
+            next += recs.len() as i64;
         }
         let (info, wait) = match result {
             Ok(r) => r,

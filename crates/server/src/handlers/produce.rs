@@ -36,7 +36,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -317,22 +317,19 @@ fn append(
     if let Err(e) = server.partitions.logs().space().check_reserve() {
         return failed_append(&partition, e);
     }
-    // The log stamps offsets into the bytes: one copy, out of the request frame.
-    let mut buf = match recompress_if_configured(&records, setting("compression.type"), &partition)
+    // The log writes the batches from the request frame itself (no copy): only their
+    // stamped headers are copied.
+    let rebuilt = match recompress_if_configured(&records, setting("compression.type"), &partition)
     {
-        Ok(Some(rebuilt)) => BytesMut::from(&rebuilt[..]),
-        Ok(None) => BytesMut::from(&records[..]),
+        Ok(rebuilt) => rebuilt,
         Err(e) => return failed_append(&partition, e),
     };
+    let buf: &[u8] = rebuilt.as_deref().unwrap_or(&records);
     let opts = AppendOptions {
         leader_epoch: LEADER_EPOCH,
         now_ms,
     };
-    match server
-        .partitions
-        .logs()
-        .append(&partition.log, &mut buf, &opts)
-    {
+    match server.partitions.logs().append(&partition.log, buf, &opts) {
         Ok((info, wait)) => {
             if wait.is_none() {
                 // Relaxed durability: visible at once.
@@ -641,6 +638,7 @@ fn old_version_error(version: i16, correlation_id: i32, frame: &Bytes) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::TopicName;
     use kafka_protocol::protocol::Encodable;
