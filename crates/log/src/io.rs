@@ -136,25 +136,25 @@ const IOV_MAX: usize = 1024;
 /// Writes every byte of `parts`, in order, at `pos` of `fd`: `pwritev` calls of up to
 /// [`IOV_MAX`] buffers, resumed where a short write stopped.
 fn pwritev_all(fd: i32, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
-    // What is left to write: `rest[first..]`, its first slice cut where a short write
-    // stopped.
-    let mut rest: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    let mut iov: Vec<libc::iovec> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    // The buffers not yet wholly written: `iov[first..]`, the first one advanced past what
+    // a short write took of it.
     let mut first = 0;
-    while first < rest.len() {
-        let iov: Vec<libc::iovec> = rest[first..]
-            .iter()
-            .take(IOV_MAX)
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
+    while first < iov.len() {
+        let count = (iov.len() - first).min(IOV_MAX);
         let offset = libc::off_t::try_from(pos)
             .map_err(|_| io::Error::other("file offset exceeds off_t"))?;
-        // SAFETY: every iovec points into a slice of `rest`, borrowed for the whole call
-        // and not written to (pwritev only reads them); `iov` outlives the call and its
-        // length (at most IOV_MAX) fits a c_int.
-        let n = unsafe { libc::pwritev(fd, iov.as_ptr(), iov.len() as libc::c_int, offset) };
+        // SAFETY: every iovec describes a live slice of `parts` (borrowed for the whole
+        // function; pwritev only reads them), or the unwritten tail of one; `count` is at
+        // most IOV_MAX, which fits a c_int.
+        let n = unsafe { libc::pwritev(fd, iov[first..].as_ptr(), count as libc::c_int, offset) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -168,12 +168,14 @@ fn pwritev_all(fd: i32, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
         let mut written = n as usize;
         pos += written as u64;
         while written > 0 {
-            let part = rest[first];
-            if written >= part.len() {
-                written -= part.len();
+            let v = &mut iov[first];
+            if written >= v.iov_len {
+                written -= v.iov_len;
                 first += 1;
             } else {
-                rest[first] = &part[written..];
+                // SAFETY: `written` < `iov_len`: the advanced pointer stays inside the slice.
+                v.iov_base = unsafe { v.iov_base.cast::<u8>().add(written) }.cast();
+                v.iov_len -= written;
                 written = 0;
             }
         }
