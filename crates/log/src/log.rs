@@ -413,6 +413,16 @@ impl Log {
             .into());
         }
 
+        // LogAppendTime rewrites bytes under the CRC: on a copy, before the append lock.
+        // Otherwise the batches are written from `buf` with only their stamped prefixes
+        // copied.
+        let rewritten = append_time.then(|| {
+            let mut copy = buf.to_vec();
+            for m in &metas {
+                batch::set_log_append_time(&mut copy[m.position..m.position + m.len], opts.now_ms);
+            }
+            copy
+        });
         let _guard = self.append_lock.lock();
         self.check_online()?;
         let base_offset = self.log_end_offset();
@@ -456,15 +466,6 @@ impl Log {
                 }
             }
         };
-        // LogAppendTime rewrites bytes under the CRC: on a copy. Otherwise the batches are
-        // written from `buf` with only their stamped prefixes copied.
-        let rewritten = append_time.then(|| {
-            let mut copy = buf.to_vec();
-            for m in &metas {
-                batch::set_log_append_time(&mut copy[m.position..m.position + m.len], opts.now_ms);
-            }
-            copy
-        });
         let src = rewritten.as_deref().unwrap_or(buf);
         let prefixes: Vec<[u8; STAMPED_PREFIX]> = metas
             .iter()

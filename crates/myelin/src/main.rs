@@ -63,9 +63,9 @@ fn main() -> ExitCode {
 /// buffers (up to `message.max.bytes` per batch) right after handling it, so each request
 /// faulted its pages in again: with librdkafka's 1 MB produce requests, page faults and the
 /// copies that took them were about a fifth of the broker's CPU (docs/performance.md,
-/// "Allocator"). Keeping up to 64 MiB free at the top of each heap, and mapping only blocks
-/// over 8 MiB on their own, keeps those pages. An idle broker's RSS is unchanged; a busy
-/// one holds on to what its largest bursts used, per allocator arena.
+/// "Third round", the allocator). Keeping up to 64 MiB free at the top of each heap, and
+/// mapping only blocks over 8 MiB on their own, keeps those pages. An idle broker's RSS is
+/// unchanged; a busy one holds on to what its largest bursts used, per allocator arena.
 ///
 /// `GLIBC_TUNABLES` that set `glibc.malloc.*` win: then nothing is changed here.
 fn tune_allocator() {

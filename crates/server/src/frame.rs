@@ -59,7 +59,7 @@ pub async fn read_size<R: AsyncRead + Unpin>(
 /// Reads a frame body of `size` bytes (already checked by [`read_size`]). With `reserved`
 /// (the size is held in the request memory pool) the buffer is allocated whole; otherwise
 /// it grows with what arrives, each growth copying what came before (a 1 MB request was
-/// copied once more that way: `docs/performance.md`, "Allocator").
+/// copied once more that way: `docs/performance.md`, "Third round").
 pub async fn read_body<R: AsyncRead + Unpin>(
     reader: &mut R,
     size: usize,
