@@ -483,3 +483,103 @@ pub fn fsync_write_mib_per_s(dir: &Path, chunk: usize, duration: Duration) -> f6
     let _ = std::fs::remove_file(&path);
     crate::mib_per_s(bytes, took)
 }
+
+/// The latency run's schedule played into the disk with no broker: request `j` is due at
+/// `j / rate` seconds and carries one batch of `batch_bytes` for each partition of
+/// `requests[j % requests.len()]`. Each partition is a file, served by one thread (or
+/// one thread serves several files beyond `MAX_THREADS`) that appends every batch already
+/// due and then fdatasyncs each file it wrote: group commit per file, as a broker can do
+/// at best with this disk. A request is done when the last of its batches is durable and,
+/// as the protocol answers a connection's requests in order, not before the request sent
+/// before it on its connection (request `j` goes on connection `j % conns`, as the
+/// generator sends them). Returns each request's latency from its due time, in
+/// microseconds: free of coordinated omission like the broker's own figure.
+pub fn disk_schedule_latencies(
+    dir: &Path,
+    requests: &[Vec<i32>],
+    batch_bytes: usize,
+    rate: f64,
+    duration: Duration,
+    conns: usize,
+) -> Vec<u32> {
+    const MAX_THREADS: usize = 32;
+    let partitions = requests.iter().flatten().map(|&p| p as usize + 1).max();
+    let Some(partitions) = partitions.filter(|_| rate > 0.0) else {
+        return Vec::new();
+    };
+    let count = ((duration.as_secs_f64() * rate) as usize).max(1);
+    let threads = partitions.min(MAX_THREADS);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let done: Arc<Vec<AtomicU64>> = Arc::new((0..count).map(|_| AtomicU64::new(0)).collect());
+    let batch = Arc::new(crate::pattern(batch_bytes.max(1), 13));
+    let start = Instant::now() + Duration::from_millis(20);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let mut files: Vec<std::fs::File> = (t..partitions)
+                .step_by(threads)
+                .map(|p| crate::create_file(&dir.join(format!("disk-schedule-{p}"))))
+                .collect();
+            // This thread's batches in due order: (request, file index).
+            let work: Vec<(usize, usize)> = (0..count)
+                .flat_map(|j| {
+                    requests[j % requests.len()]
+                        .iter()
+                        .map(|&p| p as usize)
+                        .filter(|p| p % threads == t)
+                        .map(move |p| (j, p / threads))
+                })
+                .collect();
+            let (done, batch) = (done.clone(), batch.clone());
+            std::thread::spawn(move || {
+                let due = |j: usize| start + interval.mul_f64(j as f64);
+                let mut next = 0;
+                let mut written = vec![false; files.len()];
+                while next < work.len() {
+                    let now = Instant::now();
+                    let first_due = due(work[next].0);
+                    if first_due > now {
+                        std::thread::sleep(first_due - now);
+                    }
+                    let now = Instant::now();
+                    let end = work[next..]
+                        .iter()
+                        .position(|&(j, _)| due(j) > now)
+                        .map_or(work.len(), |k| next + k);
+                    for &(_, f) in &work[next..end] {
+                        files[f].write_all(&batch).expect("disk schedule write");
+                        written[f] = true;
+                    }
+                    for (f, w) in files.iter().zip(written.iter_mut()) {
+                        if std::mem::take(w) {
+                            f.sync_data().expect("disk schedule fdatasync");
+                        }
+                    }
+                    let at = start.elapsed().as_nanos() as u64 + 1;
+                    for &(j, _) in &work[next..end] {
+                        done[j].fetch_max(at, Ordering::Relaxed);
+                    }
+                    next = end;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a disk schedule thread");
+    }
+    for p in 0..partitions {
+        let _ = std::fs::remove_file(dir.join(format!("disk-schedule-{p}")));
+    }
+    let mut ends: Vec<u64> = done.iter().map(|e| e.load(Ordering::Relaxed)).collect();
+    let conns = conns.max(1);
+    for j in conns..ends.len() {
+        ends[j] = ends[j].max(ends[j - conns]);
+    }
+    ends.iter()
+        .enumerate()
+        .filter(|(_, &end)| end > 0)
+        .map(|(j, &end)| {
+            let due = interval.mul_f64(j as f64).as_nanos() as u64;
+            (end.saturating_sub(due) / 1_000).min(u32::MAX as u64) as u32
+        })
+        .collect()
+}

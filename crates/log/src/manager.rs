@@ -47,7 +47,8 @@ pub struct ManagerConfig {
     pub cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`: the pause between cleaner passes with nothing to do.
     pub cleaner_backoff_ms: u64,
-    /// Logs one flush wave syncs in parallel.
+    /// `log.flush.threads` (Myelin's): the group-commit threads, so the most logs whose
+    /// fdatasyncs run at once ([`DEFAULT_FLUSH_THREADS`]).
     pub flush_parallelism: usize,
     /// Threads that open logs at start (`num.recovery.threads.per.data.dir`).
     pub recovery_threads: usize,
@@ -66,6 +67,13 @@ pub struct ManagerConfig {
     pub reserved_bytes: u64,
 }
 
+/// `log.flush.threads`' default. Flushes of different partitions overlap on the device
+/// (16 threads carried 2.4 times what 4 did with 256 partitions written one request each
+/// on the 2-core development VM); with few partitions, fewer threads let each flush cover
+/// more appends (4 threads carried more than 16 with 16 partitions there). See
+/// `docs/performance.md`, "Fourth round".
+pub const DEFAULT_FLUSH_THREADS: usize = 16;
+
 impl ManagerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -76,9 +84,7 @@ impl ManagerConfig {
             checkpoint_interval_ms: 60_000,
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
-            // fdatasyncs issued together share a journal commit on ext4 and xfs: a wave
-            // syncs up to this many logs at once.
-            flush_parallelism: 16,
+            flush_parallelism: DEFAULT_FLUSH_THREADS,
             recovery_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),

@@ -56,10 +56,18 @@ fn parse_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Setting
         .map_err(|_| invalid(name, format!("{value:?} is not a valid number")))
 }
 
+/// Myelin's own broker configs: settings of the storage engine, not Kafka configs
+/// (DescribeConfigs does not list them).
+const MANAGER_ONLY_CONFIGS: &[&str] = &["log.dir.reserved.bytes", "log.flush.threads"];
+
+/// `log.flush.threads` above this is taken as this: each thread is a kernel thread with
+/// its own stack, and no disk gains from more fdatasyncs at once.
+const MAX_FLUSH_THREADS: usize = 256;
+
 /// Whether Myelin knows the broker config `name`.
 pub fn is_known(name: &str) -> bool {
     IDENTITY_CONFIGS.contains(&name)
-        || name == "log.dir.reserved.bytes"
+        || MANAGER_ONLY_CONFIGS.contains(&name)
         || myelin_server::configs::broker_config(name).is_some()
 }
 
@@ -215,10 +223,17 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             }
             _ => {}
         }
-        if name == "log.dir.reserved.bytes" {
-            // Myelin's own: not one of Kafka's broker configs (DescribeConfigs omits it).
-            manager.reserved_bytes = parse_num(name, value)?;
-            continue;
+        // Myelin's own: not Kafka's broker configs (DescribeConfigs omits them).
+        match name.as_str() {
+            "log.dir.reserved.bytes" => {
+                manager.reserved_bytes = parse_num(name, value)?;
+                continue;
+            }
+            "log.flush.threads" => {
+                manager.flush_parallelism = positive::<usize>(name, value)?.min(MAX_FLUSH_THREADS);
+                continue;
+            }
+            _ => {}
         }
         if IDENTITY_CONFIGS.contains(&name.as_str()) {
             continue;
@@ -286,6 +301,24 @@ mod tests {
         assert_eq!(t.server.broker_configs["num.partitions"], "3");
         assert_eq!(t.server.broker_configs["log.segment.bytes"], "1048576");
         assert!(!t.server.broker_configs.contains_key("node.id"));
+    }
+
+    #[test]
+    fn flush_threads_is_a_manager_setting_not_a_kafka_config() {
+        let t = translate(&configs(&[("log.flush.threads", "3")])).unwrap();
+        assert_eq!(t.manager.flush_parallelism, 3);
+        assert!(!t.server.broker_configs.contains_key("log.flush.threads"));
+        assert!(is_known("log.flush.threads"));
+        let t = translate(&configs(&[("log.flush.threads", "100000")])).unwrap();
+        assert_eq!(t.manager.flush_parallelism, MAX_FLUSH_THREADS);
+        assert_eq!(
+            translate(&configs(&[])).unwrap().manager.flush_parallelism,
+            myelin_log::DEFAULT_FLUSH_THREADS
+        );
+        for bad in ["0", "-1", "many"] {
+            let err = translate(&configs(&[("log.flush.threads", bad)])).unwrap_err();
+            assert_eq!(err.name, "log.flush.threads");
+        }
     }
 
     #[test]
