@@ -3,7 +3,8 @@
 //! however many wait on it, and the appends that arrive while it runs go in the log's next
 //! flush, which starts as soon as this one ends (a flush of a single request first waits
 //! [`COALESCE`] for others to join it). Up to `parallelism` logs flush at once, on threads
-//! kept for the flusher's life.
+//! kept for the flusher's life, and fewer while flushes find several appends waiting:
+//! holding a log back then lets its next flush cover more of them (see [`Limit`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -108,7 +109,6 @@ struct Request {
 
 /// What the flush threads share: the requests waiting per log, the logs ready to be
 /// flushed, and the logs being flushed.
-#[derive(Default)]
 struct Queue {
     /// Requests not yet taken by a flush, per log (keyed by the log's address: the `Arc`
     /// here, or the one its flushing thread holds, keeps the log alive while its key is in
@@ -118,7 +118,67 @@ struct Queue {
     ready: VecDeque<usize>,
     /// Logs a thread is flushing now: their new requests wait for that flush to end.
     busy: HashSet<usize>,
+    /// How many flushes may run at once now.
+    limit: Limit,
     shutdown: bool,
+}
+
+/// The number of flushes allowed to run at once, between `floor` and `max` (the threads).
+///
+/// Each log taken for a flush says whether holding logs back pays: one that gathered
+/// several appends while it waited would have needed one fdatasync per append had it been
+/// flushed at once. While more than a quarter of recent flushes gathered several (an
+/// average over about the last 64), the limit steps down and logs queue a little longer:
+/// fewer, larger flushes, less kernel CPU per byte. Otherwise it steps up and more flushes
+/// overlap on the device: many partitions written a request at a time, or a light load,
+/// gain nothing from waiting. With few partitions under load the limit settles low; with
+/// many, or under a light load, it stays at the number of threads.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    now: usize,
+    floor: usize,
+    max: usize,
+    running: usize,
+    /// Average share of recent flushes that found several appends waiting.
+    batched: f64,
+}
+
+impl Limit {
+    /// Weight of the latest flush in `batched`.
+    const WEIGHT: f64 = 1.0 / 64.0;
+    /// Above this share of batched flushes, holding back pays.
+    const BATCHED: f64 = 0.25;
+
+    fn new(max: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_floor(max, 2 * cores)
+    }
+
+    fn with_floor(max: usize, floor: usize) -> Self {
+        let max = max.max(1);
+        Self {
+            now: max,
+            floor: floor.clamp(1, max),
+            max,
+            running: 0,
+            batched: 0.0,
+        }
+    }
+
+    fn may_start(&self) -> bool {
+        self.running < self.now
+    }
+
+    /// A log was taken holding `waiting` appends.
+    fn saw(&mut self, waiting: usize) {
+        let batched = if waiting > 1 { 1.0 } else { 0.0 };
+        self.batched += (batched - self.batched) * Self::WEIGHT;
+        self.now = if self.batched > Self::BATCHED {
+            self.now.saturating_sub(1).max(self.floor)
+        } else {
+            (self.now + 1).min(self.max)
+        };
+    }
 }
 
 struct Shared {
@@ -154,13 +214,20 @@ impl Flusher {
     /// flush ends starts its next one at once for the requests that came meanwhile,
     /// without waiting for other logs' flushes.
     pub fn start(parallelism: usize) -> Self {
+        let parallelism = parallelism.max(1);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                pending: HashMap::new(),
+                ready: VecDeque::new(),
+                busy: HashSet::new(),
+                limit: Limit::new(parallelism),
+                shutdown: false,
+            }),
             cv: Condvar::new(),
             waves: AtomicU64::new(0),
             log_flushes: AtomicU64::new(0),
         });
-        let threads = (0..parallelism.max(1))
+        let threads = (0..parallelism)
             .map(|i| {
                 let s = shared.clone();
                 std::thread::Builder::new()
@@ -258,6 +325,11 @@ const COALESCE: std::time::Duration = std::time::Duration::from_micros(100);
 fn run(shared: &Shared) {
     let mut q = shared.queue.lock();
     loop {
+        // At shutdown every thread drains the queue, whatever the limit.
+        if !q.limit.may_start() && !q.shutdown {
+            shared.cv.wait(&mut q);
+            continue;
+        }
         let Some(key) = q.ready.pop_front() else {
             // Others may still be flushing: their requeued logs go to whoever is awake;
             // they look at the queue again before they stop.
@@ -271,7 +343,14 @@ fn run(shared: &Shared) {
             continue;
         };
         q.busy.insert(key);
+        q.limit.saw(reqs.len());
+        q.limit.running += 1;
+        let another = q.limit.may_start() && !q.ready.is_empty();
         drop(q);
+        if another {
+            // The limit may have risen: an idle thread takes the next log.
+            shared.cv.notify_one();
+        }
         if reqs.len() < 2 {
             // A lone request: give others a moment to join its flush (an fdatasync per
             // append costs more CPU than this wait costs latency).
@@ -284,9 +363,13 @@ fn run(shared: &Shared) {
         flush_group(shared, &log, &reqs);
         q = shared.queue.lock();
         q.busy.remove(&key);
+        q.limit.running -= 1;
         if q.pending.get(&key).is_some_and(|(_, r)| !r.is_empty()) {
             q.ready.push_back(key);
-            // This thread takes it next unless another is idle; either way it is in line.
+        }
+        if !q.ready.is_empty() {
+            // This thread takes the next log unless another is idle; a thread held back
+            // by the limit may go now that this flush is done (or the limit rose).
             shared.cv.notify_one();
         }
     }
@@ -316,5 +399,46 @@ fn flush_group(shared: &Shared, log: &Arc<Log>, reqs: &[Request]) {
             };
             c.complete(r2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limit;
+
+    #[test]
+    fn the_limit_falls_while_flushes_batch_and_rises_while_they_do_not() {
+        let mut l = Limit::with_floor(16, 4);
+        assert_eq!(l.now, 16);
+        // Lone appends: nothing to gain from waiting, the limit stays at the threads.
+        for _ in 0..1000 {
+            l.saw(1);
+        }
+        assert_eq!(l.now, 16);
+        // Most flushes gather several appends: it falls to the floor, not below.
+        for i in 0..1000 {
+            l.saw(if i % 2 == 0 { 5 } else { 1 });
+        }
+        assert_eq!(l.now, 4);
+        // A few batched among many lone ones: back up to the threads.
+        for i in 0..1000 {
+            l.saw(if i % 10 == 0 { 3 } else { 1 });
+        }
+        assert_eq!(l.now, 16);
+    }
+
+    #[test]
+    fn the_limit_gates_starts_and_a_single_thread_has_no_room_to_move() {
+        let mut l = Limit::with_floor(16, 4);
+        l.running = 16;
+        assert!(!l.may_start());
+        l.running = 15;
+        assert!(l.may_start());
+        let mut one = Limit::with_floor(1, 4);
+        for _ in 0..100 {
+            one.saw(7);
+        }
+        assert_eq!((one.now, one.floor), (1, 1));
+        assert!(one.may_start());
     }
 }

@@ -70,8 +70,9 @@ pub struct ManagerConfig {
 /// `log.flush.threads`' default. Flushes of different partitions overlap on the device
 /// (16 threads carried 2.4 times what 4 did with 256 partitions written one request each
 /// on the 2-core development VM); with few partitions, fewer threads let each flush cover
-/// more appends (4 threads carried more than 16 with 16 partitions there). See
-/// `docs/performance.md`, "Fourth round".
+/// more appends (4 threads carried more than 16 with 16 partitions there): the flusher
+/// runs fewer at once while that pays (see `flusher::Limit`). See `docs/performance.md`,
+/// "Fourth round".
 pub const DEFAULT_FLUSH_THREADS: usize = 16;
 
 impl ManagerConfig {
