@@ -10,9 +10,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use tracing::warn;
@@ -188,7 +189,12 @@ struct Shared {
     /// covers), and the fsyncs they issued: the bench and tests read them.
     waves: AtomicU64,
     log_flushes: AtomicU64,
+    /// Told how long each log flush took (the broker's flush-time histogram).
+    observer: OnceLock<FlushObserver>,
 }
+
+/// Called with the duration of every log flush the flusher does.
+pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// The group-commit threads.
 pub(crate) struct Flusher {
@@ -226,6 +232,7 @@ impl Flusher {
             cv: Condvar::new(),
             waves: AtomicU64::new(0),
             log_flushes: AtomicU64::new(0),
+            observer: OnceLock::new(),
         });
         let threads = (0..parallelism)
             .map(|i| {
@@ -292,6 +299,12 @@ impl Flusher {
         })
     }
 
+    /// Sets the function told the duration of every log flush (once; later calls are
+    /// ignored).
+    pub fn set_observer(&self, observer: FlushObserver) {
+        let _ = self.shared.observer.set(observer);
+    }
+
     /// (flushes handed out, log fsyncs) so far.
     pub fn stats(&self) -> (u64, u64) {
         (
@@ -318,7 +331,7 @@ impl Drop for Flusher {
 }
 
 /// How long a flush of a single request waits for others to join it.
-const COALESCE: std::time::Duration = std::time::Duration::from_micros(100);
+const COALESCE: Duration = Duration::from_micros(100);
 
 /// One flush thread: takes a ready log and every request waiting on it, flushes it once,
 /// completes the requests, and puts the log back in line if more came meanwhile.
@@ -383,10 +396,15 @@ fn flush_group(shared: &Shared, log: &Arc<Log>, reqs: &[Request]) {
         Ok(())
     } else {
         shared.log_flushes.fetch_add(1, Ordering::Relaxed);
-        log.flush(now_ms()).map(|_| ()).map_err(|e| {
+        let started = Instant::now();
+        let r = log.flush(now_ms()).map(|_| ()).map_err(|e| {
             warn!(log = %log.name(), error = %e, "flush failed");
             e.to_string()
-        })
+        });
+        if let Some(observe) = shared.observer.get() {
+            observe(started.elapsed());
+        }
+        r
     };
     for r in reqs {
         if let Some(c) = &r.completion {

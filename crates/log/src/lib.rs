@@ -35,7 +35,7 @@ pub mod txn_index;
 
 pub use crate::config::{CleanupPolicy, LogConfig, TimestampType};
 pub use crate::error::{BatchError, CodecError, LogError, Result};
-pub use crate::flusher::DurableWait;
+pub use crate::flusher::{DurableWait, FlushObserver};
 pub use crate::log::{
     AppendInfo, AppendOptions, LoadReport, LoadState, Log, ReadResult, RetentionOutcome,
 };

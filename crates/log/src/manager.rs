@@ -756,6 +756,11 @@ impl LogManager {
             .expect("a waiting request always returns a wait")
     }
 
+    /// Sets the function told how long each group-commit log flush took (once).
+    pub fn set_flush_observer(&self, observer: crate::flusher::FlushObserver) {
+        self.inner.flusher.set_observer(observer);
+    }
+
     /// (flush waves, log flushes) since start: how well group commit is batching.
     pub fn flush_stats(&self) -> (u64, u64) {
         self.inner.flusher.stats()

@@ -18,6 +18,7 @@
 //! | `myelin_partition_size_bytes`, `myelin_partition_log_start_offset`, `myelin_partition_log_end_offset`, `myelin_partition_high_watermark` | gauge | `topic`, `partition` |
 //! | `myelin_topics`, `myelin_partitions` | gauge | |
 //! | `myelin_log_flush_waves_total`, `myelin_log_flushes_total` | counter | |
+//! | `myelin_log_flush_duration_seconds` | histogram | |
 //! | `myelin_log_dir_available_bytes`, `myelin_log_dir_reserved_bytes` | gauge | |
 //! | `myelin_partitions_offline` | gauge | |
 //! | `myelin_group_count` | gauge | `state` (every classic state, 0 included) |
@@ -43,6 +44,12 @@ use prometheus::{
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0,
+];
+
+/// Log flush buckets, in seconds: from 50 µs (a flush with nothing new in the page cache
+/// of a fast disk) to 10 s (a disk in trouble).
+const FLUSH_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0,
 ];
 
 /// One API's series, resolved once so the request path does no label lookup.
@@ -79,6 +86,8 @@ pub struct BrokerMetrics {
     log_dir_reserved: IntGauge,
     flush_waves: IntCounter,
     log_flushes: IntCounter,
+    /// How long each group-commit log flush took (Kafka's `LogFlushRateAndTimeMs`).
+    flush_duration: Histogram,
     /// Groups by Kafka state name.
     group_count: IntGaugeVec,
     /// Members of every group.
@@ -245,6 +254,17 @@ impl BrokerMetrics {
                 "myelin_log_flushes_total",
                 "Log flushes done by group-commit waves",
             ),
+            flush_duration: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "myelin_log_flush_duration_seconds",
+                        "Time each group-commit log flush took (its fdatasyncs)",
+                    )
+                    .buckets(FLUSH_BUCKETS.to_vec()),
+                )
+                .expect("valid metric"),
+            ),
             group_count: register(
                 r,
                 IntGaugeVec::new(
@@ -288,6 +308,10 @@ impl BrokerMetrics {
 
     /// Tells the metrics where the partitions are (once storage is open).
     pub fn set_partitions(&self, partitions: Arc<PartitionManager>) {
+        let histogram = self.flush_duration.clone();
+        partitions
+            .logs()
+            .set_flush_observer(Arc::new(move |took| histogram.observe(took.as_secs_f64())));
         let _ = self.partitions.set(partitions);
     }
 

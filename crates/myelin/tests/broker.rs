@@ -3,8 +3,11 @@
 mod common;
 
 use common::{bounded, broker, http_get, start};
+use myelin::client::data::Acks;
+use myelin::client::records::{encode_batch, NewRecord};
 use myelin::client::{ClientConfig, Connection};
 use myelin::{Broker, BrokerError};
+use myelin_log::compression::Compression;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_and_metrics_answer() {
@@ -57,6 +60,37 @@ async fn health_readiness_and_metrics_answer() {
     assert!(
         received > 0.0 && sent > received,
         "{received} in, {sent} out"
+    );
+    assert_eq!(
+        metric(&text, "myelin_log_flush_duration_seconds_count"),
+        0.0
+    );
+
+    // A durable produce (the default) is answered after its group-commit flush, which the
+    // flush counters and the flush-time histogram show.
+    bounded(c.create_topic("flushed", 1, 1, &[], false))
+        .await
+        .unwrap();
+    let batch = encode_batch(
+        &[NewRecord {
+            value: Some(b"durable".to_vec()),
+            ..NewRecord::default()
+        }],
+        Compression::None,
+    )
+    .unwrap();
+    bounded(c.produce("flushed", 0, batch, Acks::All))
+        .await
+        .unwrap();
+    let (_, text) = http_get(http, "/metrics").await;
+    assert!(metric(&text, "myelin_log_flushes_total") >= 1.0, "{text}");
+    assert!(
+        metric(&text, "myelin_log_flush_duration_seconds_count") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("myelin_log_flush_duration_seconds_bucket{le=\"0.00005\"}"),
+        "{text}"
     );
 
     drop(c);
