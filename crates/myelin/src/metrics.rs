@@ -248,7 +248,7 @@ impl BrokerMetrics {
             ),
             flush_waves: counter(
                 "myelin_log_flush_waves_total",
-                "Group-commit flush waves (each syncs every log with pending appends)",
+                "Flushes handed to the group-commit threads (one log each, for every append waiting on it)",
             ),
             log_flushes: counter(
                 "myelin_log_flushes_total",
