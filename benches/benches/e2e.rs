@@ -811,6 +811,52 @@ fn main() {
                 client_cpu_s_per_gb: client_cpu,
                 rss_mib: target.rss(),
             });
+
+            // librdkafka as the consumer, from the page cache: all partitions in one
+            // Fetch per request, as users read them.
+            let ends = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
+            let b0 = target.cpu();
+            let c0 = broker::cpu_seconds("self");
+            let rc = rdk::consume(&target.bootstrap, &topic, &ends, run * 2);
+            let c1 = broker::cpu_seconds("self");
+            let b1 = target.cpu();
+            let broker_cpu = cpu_per_gb(b0, b1, rc.bytes);
+            let client_cpu = cpu_per_gb(c0, c1, rc.bytes);
+            // Our consume's loopback ceiling, in this payload's bytes per record.
+            let ceiling = consume_ceiling.mib_per_s()
+                * (rc.bytes as f64 / rc.records.max(1) as f64)
+                / (consume.bytes as f64 / consume.records.max(1) as f64);
+            println!(
+                "  librdkafka consume: {:.0} records/s, {:.1} MiB/s of payload ({:.2} of our consume's loopback ceiling in payload bytes); CPU s/GB broker {} client {}",
+                rc.records_per_s(),
+                rc.mib_per_s(),
+                rc.mib_per_s() / ceiling,
+                opt(broker_cpu),
+                opt(client_cpu),
+            );
+            if let (Some(b), Some(c)) = (broker_cpu, client_cpu) {
+                report.add(Figure {
+                    name: format!("broker CPU vs librdkafka's, consume, {name}"),
+                    value: b,
+                    ceiling: c,
+                    unit: "CPU s/GB",
+                    better: Better::Lower,
+                    target: None,
+                    note: "ceiling: the librdkafka consumer's own CPU for the same records (ratio = client / broker)".into(),
+                    paired: None,
+                });
+            }
+            rows.push(Row {
+                scenario: name.clone(),
+                generator: "librdkafka, consume",
+                stats: rc,
+                ceiling_mib: Some(ceiling),
+                latency: None,
+                e2e: None,
+                broker_cpu_s_per_gb: broker_cpu,
+                client_cpu_s_per_gb: client_cpu,
+                rss_mib: target.rss(),
+            });
         }
         drop(target);
     }

@@ -299,20 +299,21 @@ pub fn raw_read_crc(path: &Path, chunk: usize) -> (u64, Duration, u32) {
     let mut buf = vec![0u8; chunk];
     let start = Instant::now();
     let mut bytes = 0u64;
-    let mut crc = 0u32;
+    let mut crc = myelin_log::crc::Crc32c::default();
     loop {
         let n = f.read(&mut buf).expect("ceiling read");
         if n == 0 {
             break;
         }
-        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        crc.update(&buf[..n]);
         bytes += n as u64;
     }
-    (bytes, start.elapsed(), crc)
+    (bytes, start.elapsed(), crc.value())
 }
 
-/// MiB/s of CRC-32C alone over `count` copies of `batch` (over the bytes a batch's CRC
-/// covers), best of three: the validation every append pays and no ceiling does.
+/// MiB/s of CRC-32C alone (the broker's, [`myelin_log::crc`]) over `count` copies of
+/// `batch` (over the bytes a batch's CRC covers), best of three: the validation every
+/// append pays and no ceiling does.
 pub fn crc_mib_per_s(batch: &[u8], count: u64) -> f64 {
     let covered = &batch[myelin_log::batch::ATTRIBUTES_AT..];
     let mut best = 0f64;
@@ -320,7 +321,7 @@ pub fn crc_mib_per_s(batch: &[u8], count: u64) -> f64 {
         let start = Instant::now();
         let mut acc = 0u32;
         for _ in 0..count {
-            acc ^= crc32c::crc32c(std::hint::black_box(covered));
+            acc ^= myelin_log::crc::crc32c(std::hint::black_box(covered));
         }
         std::hint::black_box(acc);
         best = best.max(mib_per_s(count * covered.len() as u64, start.elapsed()));

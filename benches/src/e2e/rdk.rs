@@ -1,14 +1,17 @@
-//! librdkafka as the producer: the reference client, to compare the broker's CPU with a
-//! real client's for the same records, and its throughput and latency with ours.
+//! librdkafka as the producer and as the consumer: the reference client, to compare the
+//! broker's CPU with a real client's for the same records, and its throughput and latency
+//! with ours.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::loadgen::RunStats;
 use super::wire::{self, KeyPool, Shape};
@@ -137,4 +140,73 @@ pub fn produce(
         errors: failed,
         first_error: if failed > 0 { -1 } else { 0 },
     }
+}
+
+/// One librdkafka consumer run: every partition of `topic` assigned from its start, read
+/// until each reaches its end offset in `ends` or `cap` has passed. This is what users run:
+/// one Fetch per broker for all assigned partitions (`fetch.max.bytes` and
+/// `max.partition.fetch.bytes` at their defaults), a prefetch queue, and a message object
+/// per record handed to the application. Bytes counted are the records' keys and values,
+/// as for the producer.
+pub fn consume(bootstrap: &str, topic: &str, ends: &[i64], cap: Duration) -> RunStats {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "myelin-bench-consume")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .expect("a librdkafka consumer");
+    let mut assignment = TopicPartitionList::new();
+    let mut left = 0usize;
+    for (p, &end) in ends.iter().enumerate() {
+        if end > 0 {
+            assignment
+                .add_partition_offset(topic, p as i32, Offset::Beginning)
+                .expect("assign a partition");
+            left += 1;
+        }
+    }
+    consumer.assign(&assignment).expect("librdkafka assign");
+    let mut done = vec![false; ends.len()];
+    let mut s = RunStats::default();
+    let start = Instant::now();
+    while left > 0 && start.elapsed() < cap {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                if s.errors == 0 {
+                    println!("  !! librdkafka consumer: {e}");
+                    s.first_error = -1;
+                }
+                s.errors += 1;
+                continue;
+            }
+        };
+        s.records += 1;
+        s.bytes += (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
+        let p = m.partition() as usize;
+        if let Some(&end) = ends.get(p) {
+            if m.offset() + 1 >= end && !done[p] {
+                done[p] = true;
+                left -= 1;
+            }
+        }
+    }
+    s.elapsed = start.elapsed();
+    s.requests = s.records;
+    assert!(
+        s.records > 0 || ends.iter().all(|&e| e == 0),
+        "the librdkafka consumer read no record of {topic} in {:.1} s",
+        cap.as_secs_f64()
+    );
+    if left > 0 && s.errors == 0 {
+        println!(
+            "  librdkafka consumer: {left} partition(s) not read to the end within {:.1} s",
+            cap.as_secs_f64()
+        );
+    }
+    s
 }

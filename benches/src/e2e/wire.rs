@@ -199,7 +199,7 @@ impl StampedFrame {
         }
         for (i, &b) in self.batch_at.iter().enumerate() {
             let end = self.batch_at.get(i + 1).map_or(f.len(), |next| next - 8);
-            let crc = crc32c::crc32c(&f[b + myelin_log::batch::ATTRIBUTES_AT..end]);
+            let crc = myelin_log::crc::crc32c(&f[b + myelin_log::batch::ATTRIBUTES_AT..end]);
             f[b + 17..b + 21].copy_from_slice(&crc.to_be_bytes());
         }
         Bytes::from(f)

@@ -373,9 +373,7 @@ fn encode_frame(offset: MetadataOffset, payload: &[u8]) -> Result<Vec<u8>> {
 
 /// CRC-32C of the length, the offset and the payload (everything but the crc field).
 fn frame_crc(header: &[u8], payload: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&header[0..4]);
-    let crc = crc32c::crc32c_append(crc, &header[8..16]);
-    crc32c::crc32c_append(crc, payload)
+    myelin_log::crc::crc32c_of(&[&header[0..4], &header[8..16], payload])
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

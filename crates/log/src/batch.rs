@@ -158,7 +158,7 @@ pub fn peek_total_len(b: &[u8]) -> Option<i64> {
 
 /// The CRC-32C a batch should carry: over attributes..end.
 pub fn compute_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(&batch[ATTRIBUTES_AT..])
+    crate::crc::crc32c(&batch[ATTRIBUTES_AT..])
 }
 
 /// Validates one complete batch held in `b` (exactly one batch, no trailing bytes):

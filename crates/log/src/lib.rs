@@ -16,6 +16,7 @@ pub mod batch;
 pub mod cleaner;
 pub mod compression;
 pub mod config;
+pub mod crc;
 pub mod error;
 pub mod files;
 mod flusher;

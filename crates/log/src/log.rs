@@ -8,6 +8,7 @@
 //!   only from the segment that holds it.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -673,16 +674,16 @@ impl Log {
         if offset >= max_offset {
             return Ok(result);
         }
-        let candidates: Vec<Arc<Segment>> = {
+        // The segment holding `offset` (or the first), then the ones after it, taken one
+        // at a time: a read near the start of a long log costs no more than one at its end.
+        let mut next = {
             let segs = self.segments.read();
-            let first = segs
-                .range(..=offset)
+            segs.range(..=offset)
                 .next_back()
-                .map(|(b, _)| *b)
-                .unwrap_or(i64::MIN);
-            segs.range(first..).map(|(_, s)| s.clone()).collect()
+                .or_else(|| segs.iter().next())
+                .map(|(_, s)| s.clone())
         };
-        for seg in candidates {
+        while let Some(seg) = next {
             if seg.base_offset >= max_offset {
                 break;
             }
@@ -692,6 +693,12 @@ impl Log {
                 result.slice = Some(slice);
                 break;
             }
+            next = self
+                .segments
+                .read()
+                .range((Bound::Excluded(seg.base_offset), Bound::Unbounded))
+                .next()
+                .map(|(_, s)| s.clone());
         }
         Ok(result)
     }

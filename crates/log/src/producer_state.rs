@@ -628,7 +628,7 @@ impl ProducerStateManager {
             let txn = e.current_txn_first_offset.unwrap_or(-1);
             b.extend_from_slice(&txn.to_be_bytes());
         }
-        let crc = crc32c::crc32c(&b[SNAPSHOT_CRC_FROM..]);
+        let crc = crate::crc::crc32c(&b[SNAPSHOT_CRC_FROM..]);
         b[2..6].copy_from_slice(&crc.to_be_bytes());
         b
     }
@@ -645,7 +645,7 @@ impl ProducerStateManager {
             return corrupt(format!("unknown version {version}"));
         }
         let stored = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
-        let computed = crc32c::crc32c(&bytes[SNAPSHOT_CRC_FROM..]);
+        let computed = crate::crc::crc32c(&bytes[SNAPSHOT_CRC_FROM..]);
         if stored != computed {
             return corrupt(format!(
                 "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
