@@ -316,15 +316,32 @@ pub fn raw_read_crc(path: &Path, chunk: usize) -> (u64, Duration, u32) {
 /// append pays and no ceiling does.
 pub fn crc_mib_per_s(batch: &[u8], count: u64) -> f64 {
     let covered = &batch[myelin_log::batch::ATTRIBUTES_AT..];
-    let mut best = 0f64;
-    for _ in 0..3 {
-        let start = Instant::now();
+    best_of_three(count * covered.len() as u64, || {
         let mut acc = 0u32;
         for _ in 0..count {
             acc ^= myelin_log::crc::crc32c(std::hint::black_box(covered));
         }
         std::hint::black_box(acc);
-        best = best.max(mib_per_s(count * covered.len() as u64, start.elapsed()));
+    })
+}
+
+/// MiB/s of the record check alone ([`myelin_log::scan::validate_records`], as an append
+/// on a non-compacted log runs it) over `count` copies of `batch`, best of three.
+pub fn record_check_mib_per_s(batch: &[u8], count: u64) -> f64 {
+    best_of_three(count * batch.len() as u64, || {
+        for _ in 0..count {
+            myelin_log::scan::validate_records(std::hint::black_box(batch), batch.len(), false)
+                .expect("the bench batch is valid");
+        }
+    })
+}
+
+fn best_of_three(bytes: u64, mut run: impl FnMut()) -> f64 {
+    let mut best = 0f64;
+    for _ in 0..3 {
+        let start = Instant::now();
+        run();
+        best = best.max(mib_per_s(bytes, start.elapsed()));
     }
     best
 }

@@ -36,11 +36,28 @@ fn bad(msg: impl Into<String>) -> BatchError {
 }
 
 /// Reads an unsigned base-128 integer of at most `max_bytes` bytes.
+#[inline]
 fn read_unsigned(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, BatchError> {
+    // Most varints of a record (its deltas, a short key's length) are one byte.
+    if let Some(&b) = buf.get(*pos) {
+        if b & 0x80 == 0 {
+            *pos += 1;
+            return Ok(u64::from(b));
+        }
+    }
+    read_unsigned_long(buf, pos, max_bytes)
+}
+
+#[cold]
+fn truncated_varint() -> BatchError {
+    bad("truncated varint")
+}
+
+fn read_unsigned_long(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, BatchError> {
     let mut raw: u64 = 0;
     let mut p = *pos;
     for i in 0..max_bytes {
-        let b = *buf.get(p).ok_or_else(|| bad("truncated varint"))?;
+        let b = *buf.get(p).ok_or_else(truncated_varint)?;
         p += 1;
         // Bits shifted past the top are dropped, as Java's int/long arithmetic drops them.
         raw |= u64::from(b & 0x7f) << (7 * i);
@@ -56,6 +73,7 @@ fn read_unsigned(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, Bat
 ///
 /// Like Kafka's `ByteUtils.readVarint`, bits of a fifth byte beyond 32 are ignored; a sixth
 /// byte is an error. On error `*pos` is unchanged.
+#[inline]
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, BatchError> {
     let raw = read_unsigned(buf, pos, 5)? as u32;
     Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
@@ -65,6 +83,7 @@ pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, BatchError> {
 ///
 /// Like Kafka's `ByteUtils.readVarlong`, bits of a tenth byte beyond 64 are ignored; an
 /// eleventh byte is an error. On error `*pos` is unchanged.
+#[inline]
 pub fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, BatchError> {
     let raw = read_unsigned(buf, pos, 10)?;
     Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
@@ -139,6 +158,7 @@ impl<'a> RecordRef<'a> {
 }
 
 /// Reads a length-prefixed byte string: -1 is null, other negatives are errors.
+#[inline]
 fn read_nullable<'a>(
     buf: &'a [u8],
     pos: &mut usize,
@@ -152,6 +172,7 @@ fn read_nullable<'a>(
 }
 
 /// Takes `len` bytes at `*pos`, checking `len` against what remains of `buf`.
+#[inline]
 fn take<'a>(buf: &'a [u8], pos: &mut usize, len: i32, what: &str) -> Result<&'a [u8], BatchError> {
     let len = usize::try_from(len).map_err(|_| bad(format!("negative {what} length {len}")))?;
     let s = buf
