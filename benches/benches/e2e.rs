@@ -411,7 +411,11 @@ fn produce_phase(
         peak.mib_per_s() / ceiling.mib_per_s()
     );
 
-    // Fixed rate at half the peak: produce latency and end to end.
+    // Fixed rate at half the peak: produce latency and end to end. The write ceiling
+    // just before left gigabytes written back, or being written back, to the device:
+    // settled first, so that the flushes they cost land in no latency run (the broker's
+    // here, or the disk's alone below, which used to find the device quiet).
+    settle();
     let ends_before = end_offsets(rt, &target.bootstrap, topic, sc.partitions);
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = loadgen::e2e_consumer(
@@ -493,6 +497,14 @@ fn produce_phase(
         floor,
         disk_floor: disk_floor.flatten(),
     }
+}
+
+/// Writes every dirty page back and flushes the device (`sync(2)`; on ext4 this ends
+/// with a cache flush), so that the next measured run does not pay for the last one's
+/// writes. Not timed.
+fn settle() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
 }
 
 /// Records in a request of `partitions` batches.
@@ -629,8 +641,7 @@ fn main() {
         // Dirty pages a scenario before left (a relaxed run's log, the sink's write
         // ceiling) are written back first, so that their writeback does not land in this
         // scenario's fdatasyncs.
-        // SAFETY: sync(2) takes no arguments and cannot fail.
-        unsafe { libc::sync() };
+        settle();
         let shape = sc.shape();
         let target = Target2::start(&env, bin.as_deref());
         let topic = format!("e2e-{n}-{}", std::process::id());
@@ -659,7 +670,10 @@ fn main() {
                 )
             })
             .collect();
-        // Consume what is there from the page cache, then the same answers from the sink.
+        // Consume what is there from the page cache, then the same answers from the sink,
+        // with the produce runs' writeback settled first (it would slow whichever of the
+        // two runs it overlapped).
+        settle();
         let ends = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
         let cpu2 = target.cpu();
         let consume = loadgen::fetch_load(
