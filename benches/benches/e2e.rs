@@ -802,17 +802,14 @@ fn main() {
                 lat(latency)
             );
             r.latencies_us.clear();
-            if let (Some(b), Some(c)) = (broker_cpu, client_cpu) {
-                report.add(Figure {
-                    name: format!("broker CPU vs librdkafka's, {name}"),
-                    value: b,
-                    ceiling: c,
-                    unit: "CPU s/GB",
-                    better: Better::Lower,
-                    target: (sc.record_bytes == 1024 && !env.quick).then_some(Target::Ratio(2.0)),
-                    note: "ceiling: the librdkafka producer's own CPU for the same records (ratio = client / broker; target: broker < half the client)".into(),
-                    paired: None,
-                });
+            if let Some(f) = Figure::cpu_vs_client(
+                format!("broker CPU vs librdkafka's, {name}"),
+                broker_cpu,
+                client_cpu,
+                (sc.record_bytes == 1024 && !env.quick).then_some(Target::Ratio(2.0)),
+                "ceiling: the librdkafka producer's own CPU for the same records (ratio = client / broker; target: broker < half the client)".into(),
+            ) {
+                report.add(f);
             }
             rows.push(Row {
                 scenario: name.clone(),
@@ -848,17 +845,14 @@ fn main() {
                 opt(broker_cpu),
                 opt(client_cpu),
             );
-            if let (Some(b), Some(c)) = (broker_cpu, client_cpu) {
-                report.add(Figure {
-                    name: format!("broker CPU vs librdkafka's, consume, {name}"),
-                    value: b,
-                    ceiling: c,
-                    unit: "CPU s/GB",
-                    better: Better::Lower,
-                    target: None,
-                    note: "ceiling: the librdkafka consumer's own CPU for the same records (ratio = client / broker)".into(),
-                    paired: None,
-                });
+            if let Some(f) = Figure::cpu_vs_client(
+                format!("broker CPU vs librdkafka's, consume, {name}"),
+                broker_cpu,
+                client_cpu,
+                None,
+                "ceiling: the librdkafka consumer's own CPU for the same records (ratio = client / broker)".into(),
+            ) {
+                report.add(f);
             }
             rows.push(Row {
                 scenario: name.clone(),

@@ -430,6 +430,27 @@ impl Figure {
         }
     }
 
+    /// The broker's CPU per GB against a client's for the same records (ratio = client /
+    /// broker): a figure only when both were measured.
+    pub fn cpu_vs_client(
+        name: impl Into<String>,
+        broker_s_per_gb: Option<f64>,
+        client_s_per_gb: Option<f64>,
+        target: Option<Target>,
+        note: String,
+    ) -> Option<Self> {
+        Some(Self {
+            name: name.into(),
+            value: broker_s_per_gb?,
+            ceiling: client_s_per_gb?,
+            unit: "CPU s/GB",
+            better: Better::Lower,
+            target,
+            note,
+            paired: None,
+        })
+    }
+
     /// How much of the ceiling the engine gets: 1.0 is as good as raw `std::fs`.
     pub fn ratio(&self) -> f64 {
         if let Some(r) = self.paired {

@@ -35,38 +35,47 @@ fn bad(msg: impl Into<String>) -> BatchError {
     BatchError::BadRecords(msg.into())
 }
 
-/// Reads an unsigned base-128 integer of at most `max_bytes` bytes.
+/// Decodes an unsigned base-128 integer of at most `max_bytes` bytes at `*pos` and
+/// advances `*pos` past it; `None` (with `*pos` unchanged) if the bytes run out first or
+/// the integer is longer. Bits shifted past the top are dropped, as Java's int/long
+/// arithmetic drops them. The one varint decoder of this crate: the parsers below and the
+/// produce path's record check ([`crate::scan`]) share it.
 #[inline]
-fn read_unsigned(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, BatchError> {
-    // Most varints of a record (its deltas, a short key's length) are one byte.
-    if let Some(&b) = buf.get(*pos) {
-        if b & 0x80 == 0 {
-            *pos += 1;
-            return Ok(u64::from(b));
-        }
-    }
-    read_unsigned_long(buf, pos, max_bytes)
-}
-
-#[cold]
-fn truncated_varint() -> BatchError {
-    bad("truncated varint")
-}
-
-fn read_unsigned_long(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, BatchError> {
+pub(crate) fn decode_unsigned(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Option<u64> {
     let mut raw: u64 = 0;
-    let mut p = *pos;
     for i in 0..max_bytes {
-        let b = *buf.get(p).ok_or_else(truncated_varint)?;
-        p += 1;
-        // Bits shifted past the top are dropped, as Java's int/long arithmetic drops them.
+        let b = *buf.get(*pos + i)?;
         raw |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            *pos = p;
-            return Ok(raw);
+            *pos += i + 1;
+            return Some(raw);
         }
     }
-    Err(bad(format!("varint longer than {max_bytes} bytes")))
+    None
+}
+
+/// Zigzag-decodes a varint (its low 32 bits, as Kafka's `ByteUtils.readVarint` keeps).
+#[inline]
+pub(crate) fn zigzag32(raw: u64) -> i32 {
+    let raw = raw as u32;
+    ((raw >> 1) as i32) ^ -((raw & 1) as i32)
+}
+
+/// Reads an unsigned base-128 integer of at most `max_bytes` bytes.
+#[inline]
+fn read_unsigned(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, BatchError> {
+    decode_unsigned(buf, pos, max_bytes).ok_or_else(|| varint_error(buf, *pos, max_bytes))
+}
+
+/// Why [`decode_unsigned`] failed at `pos`: every byte left had its continuation bit set,
+/// so either fewer than `max_bytes` were left or the integer is longer.
+#[cold]
+fn varint_error(buf: &[u8], pos: usize, max_bytes: usize) -> BatchError {
+    if buf.len().saturating_sub(pos) < max_bytes {
+        bad("truncated varint")
+    } else {
+        bad(format!("varint longer than {max_bytes} bytes"))
+    }
 }
 
 /// Reads a zigzag varint (at most 5 bytes) at `*pos`, advancing `*pos` past it.
@@ -75,8 +84,7 @@ fn read_unsigned_long(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64
 /// byte is an error. On error `*pos` is unchanged.
 #[inline]
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, BatchError> {
-    let raw = read_unsigned(buf, pos, 5)? as u32;
-    Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+    read_unsigned(buf, pos, 5).map(zigzag32)
 }
 
 /// Reads a zigzag varlong (at most 10 bytes) at `*pos`, advancing `*pos` past it.

@@ -2,7 +2,7 @@
 
 use crate::batch::BatchHeader;
 use crate::error::{BatchError, Result};
-use crate::record::{records_of_batch, RecordIter};
+use crate::record::{decode_unsigned, records_of_batch, zigzag32, RecordIter};
 
 /// Validates the records inside an incoming batch, as Kafka's `LogValidator` does before
 /// anything is written: every record well formed (lengths within the record, exactly
@@ -57,7 +57,7 @@ fn records_are_valid(records: &[u8], count: i32, require_keys: bool) -> bool {
         let rec = &records[..end];
         // Attributes, then the timestamp delta.
         p += 1;
-        if p > end || !skip_varint(rec, &mut p, 10) {
+        if p > end || decode_unsigned(rec, &mut p, 10).is_none() {
             return false;
         }
         if varint(rec, &mut p).and_then(|d| usize::try_from(d).ok()) != Some(i) {
@@ -88,36 +88,10 @@ fn records_are_valid(records: &[u8], count: i32, require_keys: bool) -> bool {
     p == records.len()
 }
 
-/// Reads a zigzag varint of at most 5 bytes, as [`crate::record::read_varint`] does
-/// (bits of a fifth byte beyond 32 dropped).
+/// Reads a zigzag varint of at most 5 bytes, as [`crate::record::read_varint`] does.
 #[inline]
 fn varint(buf: &[u8], p: &mut usize) -> Option<i32> {
-    let mut raw = 0u32;
-    for k in 0..5 {
-        let b = *buf.get(*p + k)?;
-        raw |= u32::from(b & 0x7f) << (7 * k);
-        if b & 0x80 == 0 {
-            *p += k + 1;
-            return Some(((raw >> 1) as i32) ^ -((raw & 1) as i32));
-        }
-    }
-    None
-}
-
-/// Skips a varint of at most `max_bytes` bytes.
-#[inline]
-fn skip_varint(buf: &[u8], p: &mut usize, max_bytes: usize) -> bool {
-    for k in 0..max_bytes {
-        match buf.get(*p + k) {
-            Some(&b) if b & 0x80 == 0 => {
-                *p += k + 1;
-                return true;
-            }
-            Some(_) => {}
-            None => return false,
-        }
-    }
-    false
+    decode_unsigned(buf, p, 5).map(zigzag32)
 }
 
 /// Skips a length-prefixed byte string: `Some(false)` for null (-1), `Some(true)` for
