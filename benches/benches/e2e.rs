@@ -37,6 +37,8 @@ const PRODUCE_REPLY_BYTES: usize = 64;
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
 /// Fetches in flight per connection of the fetch generator (and of its ceiling).
 const FETCH_DEPTH: usize = 4;
+/// Rounds of the consume run and its ceilings (the ratio is their median).
+const CONSUME_ROUNDS: usize = 3;
 /// Partitions per request of the packed produce shape: a real producer sends one request
 /// per broker carrying a batch of every partition it has ready (librdkafka, Java).
 const PACKED_PARTITIONS: usize = 16;
@@ -672,44 +674,57 @@ fn main() {
             .collect();
         // Consume what is there from the page cache, then the same answers from the sink,
         // with the produce runs' writeback settled first (it would slow whichever of the
-        // two runs it overlapped).
+        // two runs it overlapped). Rounds of the two runs, the ratio a median over them.
         settle();
         let ends = end_offsets(&rt, &target.bootstrap, &topic, sc.partitions);
-        let cpu2 = target.cpu();
-        let consume = loadgen::fetch_load(
-            target.addr,
-            &topic,
-            &ends,
-            CONNS,
-            FETCH_DEPTH,
-            PARTITION_MAX_BYTES,
-            None,
-        );
-        let cpu3 = target.cpu();
-        let per_conn = consume.requests.div_ceil(CONNS.min(ends.len()) as u64);
-        let avg_answer = (consume.bytes / consume.requests.max(1)) as usize;
-        let fsink = Sink::start(avg_answer.saturating_sub(4), None);
-        let consume_ceiling = loadgen::fetch_load(
-            fsink.addr,
-            &topic,
-            &ends,
-            CONNS,
-            FETCH_DEPTH,
-            PARTITION_MAX_BYTES,
-            Some(per_conn),
-        );
-        drop(fsink);
-        println!(
-            "  consume: {:.0} records/s, {:.1} MiB/s ({} B answers); loopback {:.1} MiB/s: {:.3}",
-            consume.records_per_s(),
-            consume.mib_per_s(),
-            avg_answer,
-            consume_ceiling.mib_per_s(),
-            consume.mib_per_s() / consume_ceiling.mib_per_s()
-        );
-        if consume.errors > 0 {
-            println!("  !! {} fetch partitions carried an error", consume.errors);
+        let mut consume_rounds: Vec<(RunStats, Option<f64>)> = Vec::new();
+        let mut ceilings = Vec::new();
+        for _ in 0..env.pick(CONSUME_ROUNDS, 1) {
+            let cpu2 = target.cpu();
+            let consume = loadgen::fetch_load(
+                target.addr,
+                &topic,
+                &ends,
+                CONNS,
+                FETCH_DEPTH,
+                PARTITION_MAX_BYTES,
+                None,
+            );
+            let cpu3 = target.cpu();
+            let per_conn = consume.requests.div_ceil(CONNS.min(ends.len()) as u64);
+            let avg_answer = (consume.bytes / consume.requests.max(1)) as usize;
+            let sink = Sink::start(avg_answer.saturating_sub(4), None);
+            let ceiling = loadgen::fetch_load(
+                sink.addr,
+                &topic,
+                &ends,
+                CONNS,
+                FETCH_DEPTH,
+                PARTITION_MAX_BYTES,
+                Some(per_conn),
+            );
+            drop(sink);
+            ceilings.push(ceiling.mib_per_s());
+            println!(
+                "  consume: {:.0} records/s, {:.1} MiB/s ({avg_answer} B answers); loopback {:.1} MiB/s: {:.3}",
+                consume.records_per_s(),
+                consume.mib_per_s(),
+                ceiling.mib_per_s(),
+                consume.mib_per_s() / ceiling.mib_per_s()
+            );
+            if consume.errors > 0 {
+                println!("  !! {} fetch partitions carried an error", consume.errors);
+            }
+            let cpu = cpu_per_gb(cpu2, cpu3, consume.bytes);
+            consume_rounds.push((consume, cpu));
         }
+        let consume_mib: Vec<f64> = consume_rounds.iter().map(|(c, _)| c.mib_per_s()).collect();
+        // The table's row: the round of the median throughput.
+        let mut order: Vec<usize> = (0..consume_rounds.len()).collect();
+        order.sort_by(|&i, &j| consume_mib[i].total_cmp(&consume_mib[j]));
+        let mid = order[order.len() / 2];
+        let (consume, consume_cpu) = consume_rounds.swap_remove(mid);
+        let avg_answer = (consume.bytes / consume.requests.max(1)) as usize;
 
         let rss = target.rss();
         for ph in &phases {
@@ -729,10 +744,10 @@ fn main() {
             scenario: name.clone(),
             generator: "ours, consume",
             stats: consume.clone(),
-            ceiling_mib: Some(consume_ceiling.mib_per_s()),
+            ceiling_mib: Some(ceilings[mid]),
             latency: None,
             e2e: None,
-            broker_cpu_s_per_gb: cpu_per_gb(cpu2, cpu3, consume.bytes),
+            broker_cpu_s_per_gb: consume_cpu,
             client_cpu_s_per_gb: None,
             rss_mib: rss,
         });
@@ -746,11 +761,12 @@ fn main() {
         }
         report.add(Figure::throughput(
             format!("consume from page cache, ours, {name}"),
-            &[consume.mib_per_s()],
-            &[consume_ceiling.mib_per_s()],
+            &consume_mib,
+            &ceilings,
             (sc.record_bytes == 1024 && plain && !env.quick).then_some(Target::Ratio(0.8)),
             format!(
-                "loopback TCP ceiling: {avg_answer} B answers to the same fetch requests, {CONNS} connections x {FETCH_DEPTH} in flight"
+                "loopback TCP ceiling: {avg_answer} B answers to the same fetch requests, {CONNS} connections x {FETCH_DEPTH} in flight; median of {} rounds",
+                consume_mib.len()
             ),
         ));
 
@@ -834,8 +850,7 @@ fn main() {
             let broker_cpu = cpu_per_gb(b0, b1, rc.bytes);
             let client_cpu = cpu_per_gb(c0, c1, rc.bytes);
             // Our consume's loopback ceiling, in this payload's bytes per record.
-            let ceiling = consume_ceiling.mib_per_s()
-                * (rc.bytes as f64 / rc.records.max(1) as f64)
+            let ceiling = median(&ceilings) * (rc.bytes as f64 / rc.records.max(1) as f64)
                 / (consume.bytes as f64 / consume.records.max(1) as f64);
             println!(
                 "  librdkafka consume: {:.0} records/s, {:.1} MiB/s of payload ({:.2} of our consume's loopback ceiling in payload bytes); CPU s/GB broker {} client {}",

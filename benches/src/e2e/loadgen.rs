@@ -325,7 +325,8 @@ pub fn fetch_load(
             let stream = TcpStream::connect(addr).expect("connect the fetch generator");
             stream.set_nodelay(true).expect("TCP_NODELAY");
             let mut out = stream.try_clone().expect("clone the socket");
-            let mut input = BufReader::with_capacity(1 << 20, stream);
+            // Smaller than an answer: answers are read past it, straight into `body`.
+            let mut input = BufReader::with_capacity(64 << 10, stream);
             let mut body = Vec::new();
             let mut s = RunStats::default();
             let mut rounds = 0u64;

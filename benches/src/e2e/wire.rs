@@ -339,8 +339,12 @@ pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
     }
     let n = i32::from_be_bytes(size);
     let n = usize::try_from(n).map_err(|_| io::Error::other("negative frame size"))?;
-    buf.resize(n, 0);
-    r.read_exact(buf)?;
+    // Into the vector's spare capacity: no zeroing of a body the socket overwrites.
+    buf.clear();
+    buf.reserve_exact(n);
+    if r.take(n as u64).read_to_end(buf)? < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(true)
 }
 
