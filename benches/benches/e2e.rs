@@ -328,7 +328,14 @@ struct ProducePhase {
     /// Durable mode: latency of the same schedule's batches appended and fdatasync'd
     /// straight to files (no broker).
     disk_floor: Option<[f64; 3]>,
+    /// Lighter loads than half the peak (no target): (fraction of the peak, requests/s,
+    /// the broker's latency, the disk's alone on the same schedule).
+    lighter: Vec<(f64, f64, [f64; 3], [f64; 3])>,
 }
+
+/// Fractions of the peak at which the targeted durable scenarios also measure latency,
+/// beside half the peak: how the latency grows with the load.
+const LIGHTER_LOADS: [f64; 2] = [0.25, 0.1];
 
 /// Our generator in one request shape: its peak, the loopback ceilings of the same byte
 /// stream, then a fixed-rate run at half the peak for produce and end-to-end latency.
@@ -343,6 +350,7 @@ fn produce_phase(
     batches: &[Vec<myelin::client::records::NewRecord>],
     shape: RequestShape,
     run: Duration,
+    lighter_loads: bool,
 ) -> ProducePhase {
     let data = sc.shape();
     let per_request = shape_records(&data, shape.partitions);
@@ -451,7 +459,7 @@ fn produce_phase(
     // In durable mode, the same schedule into the disk: every batch appended to its
     // partition's file and fdatasync'd with group commit per file, with no broker,
     // answered in order per connection.
-    let disk_floor = sc.durable.then(|| {
+    let disk_at = |rate: f64| {
         let dir = env.scratch("disk-schedule");
         let parts: Vec<Vec<i32>> = groups
             .iter()
@@ -466,7 +474,8 @@ fn produce_phase(
             CONNS,
         );
         percentiles(&mut v)
-    });
+    };
+    let disk_floor = sc.durable.then(|| disk_at(rate));
     println!(
         "  {} at half the peak ({rate:.0} requests/s): latency {}, end to end {}; the same schedule into the sink: {}{}",
         shape.produce_label(),
@@ -475,6 +484,27 @@ fn produce_phase(
         lat(floor),
         disk_floor.map_or(String::new(), |d| format!("; into the disk (group commit per file): {}", lat(d)))
     );
+
+    // Lighter loads, in the targeted durable scenarios: the broker, then the disk alone.
+    let mut lighter = Vec::new();
+    if sc.durable && sc.acks_all && lighter_loads {
+        for fraction in LIGHTER_LOADS {
+            settle();
+            let rate = (peak.requests_per_s() * fraction).max(10.0);
+            let mut run = load(target.addr, Pace::Rate(rate), &built, true);
+            let latency = percentiles(&mut run.latencies_us);
+            let disk = disk_at(rate);
+            println!(
+                "  {} at {fraction} of the peak ({rate:.0} requests/s): latency {}; into the disk (group commit per file): {}",
+                shape.produce_label(),
+                lat(latency),
+                lat(disk),
+            );
+            if let (Some(latency), Some(disk)) = (latency, disk) {
+                lighter.push((fraction, rate, latency, disk));
+            }
+        }
+    }
 
     // The fdatasync'd write ceiling: one write of what a group-commit wave can carry at
     // most (every request in flight), then fdatasync, for the run's length.
@@ -498,6 +528,7 @@ fn produce_phase(
         e2e,
         floor,
         disk_floor: disk_floor.flatten(),
+        lighter,
     }
 }
 
@@ -598,6 +629,20 @@ fn produce_figures(
             });
         }
     }
+    for &(fraction, rate, [_, p99, _], [_, disk_p99, _]) in &ph.lighter {
+        report.add(Figure {
+            name: format!("produce latency p99 at {fraction} of the peak, {label}, {name}"),
+            value: p99,
+            ceiling: 2.0 * fsync_p99 + 1.0,
+            unit: "ms",
+            better: Better::Lower,
+            target: None,
+            note: format!(
+                "{rate:.0} requests/s, a lighter load than the target's; ceiling as at half the peak; the disk alone on the same schedule: p99 {disk_p99:.2} ms"
+            ),
+            paired: None,
+        });
+    }
 }
 
 fn main() {
@@ -662,13 +707,26 @@ fn main() {
         let batches: Vec<Vec<myelin::client::records::NewRecord>> = (0..sc.partitions)
             .map(|p| wire::batch_records(&shape, p, sc.partitions, &mut keys))
             .collect();
+        // The scenario the targets name: 1 KiB records, 16 partitions, no compression, no
+        // keys (none in quick mode, whose figures mean nothing).
+        let plain = sc.compression == Compression::None && !sc.keyed;
+        let is_1k16 = sc.record_bytes == 1024 && sc.partitions == 16 && !env.quick;
         let phases: Vec<ProducePhase> = [1, PACKED_PARTITIONS]
             .into_iter()
             .filter(|&per| per == 1 || sc.partitions > 1)
             .map(|per| {
                 let shape_of = RequestShape::new(per.min(sc.partitions as usize));
                 produce_phase(
-                    &env, &rt, &target, sc, &topic, acks, &batches, shape_of, run,
+                    &env,
+                    &rt,
+                    &target,
+                    sc,
+                    &topic,
+                    acks,
+                    &batches,
+                    shape_of,
+                    run,
+                    sc.record_bytes == 1024 && sc.partitions == 16 && plain,
                 )
             })
             .collect();
@@ -753,9 +811,6 @@ fn main() {
         });
 
         // The targets, on the scenarios they name.
-        // (None in quick mode, whose figures mean nothing.)
-        let is_1k16 = sc.record_bytes == 1024 && sc.partitions == 16 && !env.quick;
-        let plain = sc.compression == Compression::None && !sc.keyed;
         for ph in &phases {
             produce_figures(&mut report, ph, &name, is_1k16 && plain, sc, fsync_p99);
         }
