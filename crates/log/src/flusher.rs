@@ -1,8 +1,9 @@
 //! Group commit: appends that wait for durability share a flush of their log. Never one
 //! fsync per record: a flush covers every append made to the log before it started,
 //! however many wait on it, and the appends that arrive while it runs go in the log's next
-//! flush, which starts as soon as this one ends (a flush of a single request first waits
-//! [`COALESCE`] for others to join it). Up to `parallelism` logs flush at once, on threads
+//! flush, which starts as soon as this one ends (under load, a flush of a single request
+//! first waits [`COALESCE`] for others to join it; on a quiet broker it starts at once).
+//! Up to `parallelism` logs flush at once, on threads
 //! kept for the flusher's life, and fewer while flushes find several appends waiting:
 //! holding a log back then lets its next flush cover more of them (see [`Limit`]).
 
@@ -170,11 +171,17 @@ impl Limit {
         self.running < self.now
     }
 
+    /// Whether holding a log back pays now: more than a quarter of recent flushes
+    /// gathered several appends.
+    fn batching(&self) -> bool {
+        self.batched > Self::BATCHED
+    }
+
     /// A log was taken holding `waiting` appends.
     fn saw(&mut self, waiting: usize) {
         let batched = if waiting > 1 { 1.0 } else { 0.0 };
         self.batched += (batched - self.batched) * Self::WEIGHT;
-        self.now = if self.batched > Self::BATCHED {
+        self.now = if self.batching() {
             self.now.saturating_sub(1).max(self.floor)
         } else {
             (self.now + 1).min(self.max)
@@ -330,7 +337,8 @@ impl Drop for Flusher {
     }
 }
 
-/// How long a flush of a single request waits for others to join it.
+/// How long a flush of a single request waits for others to join it, under load (while
+/// flushes batch, [`Limit::batching`], or another log is being flushed).
 const COALESCE: Duration = Duration::from_micros(100);
 
 /// One flush thread: takes a ready log and every request waiting on it, flushes it once,
@@ -359,14 +367,17 @@ fn run(shared: &Shared) {
         q.limit.saw(reqs.len());
         q.limit.running += 1;
         let another = q.limit.may_start() && !q.ready.is_empty();
+        // A lone request waits for company only under load: while flushes batch, or
+        // while another log is being flushed. On a quiet broker it is flushed at once.
+        let coalesce = reqs.len() < 2 && (q.limit.batching() || q.limit.running > 1);
         drop(q);
         if another {
             // The limit may have risen: an idle thread takes the next log.
             shared.cv.notify_one();
         }
-        if reqs.len() < 2 {
-            // A lone request: give others a moment to join its flush (an fdatasync per
-            // append costs more CPU than this wait costs latency).
+        if coalesce {
+            // A lone request under load: give others a moment to join its flush (there,
+            // an fdatasync per append costs more CPU than this wait costs latency).
             std::thread::sleep(COALESCE);
             if let Some((_, more)) = shared.queue.lock().pending.remove(&key) {
                 reqs.extend(more);
@@ -433,16 +444,19 @@ mod tests {
             l.saw(1);
         }
         assert_eq!(l.now, 16);
+        assert!(!l.batching(), "a lone append does not wait");
         // Most flushes gather several appends: it falls to the floor, not below.
         for i in 0..1000 {
             l.saw(if i % 2 == 0 { 5 } else { 1 });
         }
         assert_eq!(l.now, 4);
+        assert!(l.batching(), "under load a lone append waits for company");
         // A few batched among many lone ones: back up to the threads.
         for i in 0..1000 {
             l.saw(if i % 10 == 0 { 3 } else { 1 });
         }
         assert_eq!(l.now, 16);
+        assert!(!l.batching());
     }
 
     #[test]
