@@ -24,7 +24,7 @@ use myelin::client::{ClientConfig, Connection};
 use myelin_benches::e2e::broker::{self, BrokerProcess};
 use myelin_benches::e2e::loadgen::{self, percentile_ms, Pace, RunStats, Sink, Source};
 use myelin_benches::e2e::{rdk, wire};
-use myelin_benches::{median, BenchEnv, Better, Figure, Report, Target};
+use myelin_benches::{median, BenchEnv, Figure, Report, Target};
 use myelin_log::compression::Compression;
 
 /// Connections of our generators.
@@ -603,45 +603,36 @@ fn produce_figures(
         ));
     }
     if let (Some([_, p99, _]), true) = (ph.latency, sc.acks_all && sc.durable) {
-        report.add(Figure {
-            name: format!("produce latency p99 at half the peak, {label}, {name}"),
-            value: p99,
-            ceiling: 2.0 * fsync_p99 + 1.0,
-            unit: "ms",
-            better: Better::Lower,
-            target: targeted.then_some(Target::Ratio(1.0)),
-            note: format!(
+        report.add(Figure::latency_ms(
+            format!("produce latency p99 at half the peak, {label}, {name}"),
+            p99,
+            2.0 * fsync_p99 + 1.0,
+            targeted.then_some(Target::Ratio(1.0)),
+            format!(
                 "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time; the same schedule into the sink (no broker): p50 / p99 / p99.9 {} ms",
                 lat(ph.floor)
             ),
-            paired: None,
-        });
+        ));
         if let Some([_, disk_p99, _]) = ph.disk_floor {
-            report.add(Figure {
-                name: format!("produce latency p99 at half the peak vs the disk's, {label}, {name}"),
-                value: p99,
-                ceiling: disk_p99,
-                unit: "ms",
-                better: Better::Lower,
-                target: None,
-                note: "ceiling: the same schedule with no broker, each batch appended to its partition's file as it falls due and every file written fdatasync'd (one thread per file: group commit per file), a request done when its batches and the request before it on its connection are, p99 from the due time".into(),
-                paired: None,
-            });
+            report.add(Figure::latency_ms(
+                format!("produce latency p99 at half the peak vs the disk's, {label}, {name}"),
+                p99,
+                disk_p99,
+                None,
+                "ceiling: the same schedule with no broker, each batch appended to its partition's file as it falls due and every file written fdatasync'd (one thread per file: group commit per file), a request done when its batches and the request before it on its connection are, p99 from the due time".into(),
+            ));
         }
     }
     for &(fraction, rate, [_, p99, _], [_, disk_p99, _]) in &ph.lighter {
-        report.add(Figure {
-            name: format!("produce latency p99 at {fraction} of the peak, {label}, {name}"),
-            value: p99,
-            ceiling: 2.0 * fsync_p99 + 1.0,
-            unit: "ms",
-            better: Better::Lower,
-            target: None,
-            note: format!(
+        report.add(Figure::latency_ms(
+            format!("produce latency p99 at {fraction} of the peak, {label}, {name}"),
+            p99,
+            2.0 * fsync_p99 + 1.0,
+            None,
+            format!(
                 "{rate:.0} requests/s, a lighter load than the target's; ceiling as at half the peak; the disk alone on the same schedule: p99 {disk_p99:.2} ms"
             ),
-            paired: None,
-        });
+        ));
     }
 }
 

@@ -404,6 +404,26 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// A latency figure in milliseconds, lower being better, against its ceiling.
+    pub fn latency_ms(
+        name: impl Into<String>,
+        value: f64,
+        ceiling: f64,
+        target: Option<Target>,
+        note: String,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            ceiling,
+            unit: "ms",
+            better: Better::Lower,
+            target,
+            note,
+            paired: None,
+        }
+    }
+
     /// A throughput figure from per-round MiB/s of the engine and of the ceiling, round
     /// `i` of each measured back to back: medians, and the median of the paired ratios.
     pub fn throughput(

@@ -177,6 +177,14 @@ impl Limit {
         self.batched > Self::BATCHED
     }
 
+    /// Whether a flush just started (counted in `running`) of `waiting` appends should
+    /// first wait [`COALESCE`] for others to join it: a lone append, under load (while
+    /// flushes batch, or while another log is being flushed). On a quiet broker it is
+    /// flushed at once.
+    fn wait_for_company(&self, waiting: usize) -> bool {
+        waiting < 2 && (self.batching() || self.running > 1)
+    }
+
     /// A log was taken holding `waiting` appends.
     fn saw(&mut self, waiting: usize) {
         let batched = if waiting > 1 { 1.0 } else { 0.0 };
@@ -337,8 +345,8 @@ impl Drop for Flusher {
     }
 }
 
-/// How long a flush of a single request waits for others to join it, under load (while
-/// flushes batch, [`Limit::batching`], or another log is being flushed).
+/// How long a flush of a single request waits for others to join it, under load
+/// ([`Limit::wait_for_company`]).
 const COALESCE: Duration = Duration::from_micros(100);
 
 /// One flush thread: takes a ready log and every request waiting on it, flushes it once,
@@ -367,9 +375,7 @@ fn run(shared: &Shared) {
         q.limit.saw(reqs.len());
         q.limit.running += 1;
         let another = q.limit.may_start() && !q.ready.is_empty();
-        // A lone request waits for company only under load: while flushes batch, or
-        // while another log is being flushed. On a quiet broker it is flushed at once.
-        let coalesce = reqs.len() < 2 && (q.limit.batching() || q.limit.running > 1);
+        let coalesce = q.limit.wait_for_company(reqs.len());
         drop(q);
         if another {
             // The limit may have risen: an idle thread takes the next log.
@@ -444,19 +450,42 @@ mod tests {
             l.saw(1);
         }
         assert_eq!(l.now, 16);
-        assert!(!l.batching(), "a lone append does not wait");
+        assert!(!l.batching());
         // Most flushes gather several appends: it falls to the floor, not below.
         for i in 0..1000 {
             l.saw(if i % 2 == 0 { 5 } else { 1 });
         }
         assert_eq!(l.now, 4);
-        assert!(l.batching(), "under load a lone append waits for company");
+        assert!(l.batching());
         // A few batched among many lone ones: back up to the threads.
         for i in 0..1000 {
             l.saw(if i % 10 == 0 { 3 } else { 1 });
         }
         assert_eq!(l.now, 16);
         assert!(!l.batching());
+    }
+
+    #[test]
+    fn a_lone_append_waits_for_company_only_under_load() {
+        let mut l = Limit::with_floor(16, 4);
+        for _ in 0..1000 {
+            l.saw(1);
+        }
+        // Quiet: this flush is the only one, and flushes have not been batching.
+        l.running = 1;
+        assert!(!l.wait_for_company(1));
+        // Another log is being flushed: the broker is busy, so the lone append waits.
+        l.running = 2;
+        assert!(l.wait_for_company(1));
+        // Appends that already have company never wait.
+        assert!(!l.wait_for_company(2));
+        // Flushes batching: a lone append waits even when no other flush runs.
+        for i in 0..1000 {
+            l.saw(if i % 2 == 0 { 5 } else { 1 });
+        }
+        l.running = 1;
+        assert!(l.wait_for_company(1));
+        assert!(!l.wait_for_company(3));
     }
 
     #[test]
