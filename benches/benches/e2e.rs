@@ -453,8 +453,8 @@ fn produce_phase(
     // generator, its sockets and this machine's scheduling, with no broker.
     let floor = {
         let sink = Sink::start(PRODUCE_REPLY_BYTES, None);
-        let mut run = load(sink.addr, Pace::Rate(rate), &built, false);
-        percentiles(&mut run.latencies_us)
+        let mut stats = load(sink.addr, Pace::Rate(rate), &built, false);
+        percentiles(&mut stats.latencies_us)
     };
     // In durable mode, the same schedule into the disk: every batch appended to its
     // partition's file and fdatasync'd with group commit per file, with no broker,
@@ -491,8 +491,8 @@ fn produce_phase(
         for fraction in LIGHTER_LOADS {
             settle();
             let rate = (peak.requests_per_s() * fraction).max(10.0);
-            let mut run = load(target.addr, Pace::Rate(rate), &built, true);
-            let latency = percentiles(&mut run.latencies_us);
+            let mut stats = load(target.addr, Pace::Rate(rate), &built, true);
+            let latency = percentiles(&mut stats.latencies_us);
             let disk = disk_at(rate);
             println!(
                 "  {} at {fraction} of the peak ({rate:.0} requests/s): latency {}; into the disk (group commit per file): {}",
