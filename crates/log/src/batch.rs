@@ -185,9 +185,7 @@ pub fn validate_batch(b: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, B
             max: max_batch_bytes,
         });
     }
-    if h.magic != MAGIC_V2 {
-        return Err(BatchError::UnsupportedMagic(h.magic));
-    }
+    check_magic(&h)?;
     let crc = compute_crc(b);
     if crc != h.crc {
         return Err(BatchError::CrcMismatch {
@@ -195,6 +193,34 @@ pub fn validate_batch(b: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, B
             computed: crc,
         });
     }
+    check_counts_and_codec(&h)?;
+    Ok(h)
+}
+
+/// What [`validate_batch`] checks of a batch that its header alone can show: the magic,
+/// the record count against the last offset delta and the batch's length, and the codec.
+/// Everything but the CRC (which needs the records) and the length against the bytes
+/// held (the caller checks it against the file).
+pub fn check_header(h: &BatchHeader) -> Result<(), BatchError> {
+    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+        return Err(BatchError::BadLength {
+            batch_length: h.batch_length,
+        });
+    }
+    check_magic(h)?;
+    check_counts_and_codec(h)
+}
+
+fn check_magic(h: &BatchHeader) -> Result<(), BatchError> {
+    if h.magic != MAGIC_V2 {
+        return Err(BatchError::UnsupportedMagic(h.magic));
+    }
+    Ok(())
+}
+
+/// The record count against the last offset delta and the batch's length, and the codec.
+/// The length must already be known to cover the header.
+fn check_counts_and_codec(h: &BatchHeader) -> Result<(), BatchError> {
     if h.record_count < 0 || h.last_offset_delta < 0 {
         return Err(BatchError::BadRecordCount {
             record_count: h.record_count,
@@ -212,7 +238,7 @@ pub fn validate_batch(b: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, B
     // A record is at least 7 bytes (length, attributes, three one-byte varints and two
     // null lengths and a zero header count); an uncompressed batch cannot claim more
     // records than its bytes could hold.
-    if h.codec() == 0 && (h.record_count as usize) > (b.len() - HEADER_LEN) {
+    if h.codec() == 0 && (h.record_count as usize) > (h.total_len() - HEADER_LEN) {
         return Err(BatchError::BadRecordCount {
             record_count: h.record_count,
             last_offset_delta: h.last_offset_delta,
@@ -221,7 +247,7 @@ pub fn validate_batch(b: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, B
     if h.codec() > 4 {
         return Err(BatchError::UnknownCodec(h.codec()));
     }
-    Ok(h)
+    Ok(())
 }
 
 /// Validates a client's batch for append: [`validate_batch`] plus the rule that an incoming

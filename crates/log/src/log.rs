@@ -4,14 +4,15 @@
 //! - `log_start_offset`: the first offset a reader may ask for (moves forward with
 //!   retention and DeleteRecords);
 //! - `log_end_offset`: the offset the next appended record gets;
-//! - `recovery_point`: every offset below it is known durable; recovery after a crash scans
-//!   only from the segment that holds it.
+//! - `recovery_point`: every offset below it is known durable; recovery after a crash reads
+//!   whole (and checks the CRC of) only the batches at or above it, walking the headers of
+//!   those below.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
@@ -77,6 +78,9 @@ pub struct LoadReport {
     pub segments: usize,
     /// Segments whose batches were scanned and validated.
     pub segments_recovered: usize,
+    /// Bytes of those segments read whole and validated, CRC and all: those at or past
+    /// the recovery point (the batches below it were walked by their headers).
+    pub bytes_validated: u64,
     /// Bytes cut by recovery.
     pub bytes_truncated: u64,
     /// Segments removed because an earlier one was cut.
@@ -142,6 +146,20 @@ pub struct Log {
     offline: AtomicBool,
     /// Idempotent and transactional producers, and their snapshots.
     producers: ProducerLog,
+    /// Writes the recovery point checkpoint that holds this log's (set by the
+    /// [`crate::LogManager`] that owns the log).
+    checkpointer: OnceLock<Checkpointer>,
+}
+
+/// What writes the recovery point checkpoint of a log: recovery after a crash trusts every
+/// batch below the checkpointed recovery point without reading its records, so a
+/// truncation below it must reach the checkpoint before anything is appended past the cut.
+pub(crate) struct Checkpointer(pub(crate) Box<dyn Fn() -> Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkpointer")
+    }
 }
 
 /// The bytes at the start of a batch that an append stamps (base offset, batch length,
@@ -185,6 +203,7 @@ impl Log {
             dir_dirty: AtomicBool::new(false),
             offline: AtomicBool::new(false),
             producers,
+            checkpointer: OnceLock::new(),
         };
         let report = crate::recovery::load(&log, state)?;
         // What recovery kept or cut may sit only in the page cache: make it durable, so
@@ -322,6 +341,33 @@ impl Log {
             self.offline.store(true, Ordering::Release);
         }
         Err(e)
+    }
+
+    /// Sets what writes this log's recovery point checkpoint (once; later calls are
+    /// ignored). A log without one (opened alone, not by a manager) has no checkpoint to
+    /// keep in step.
+    pub(crate) fn set_checkpointer(&self, checkpointer: Checkpointer) {
+        let _ = self.checkpointer.set(checkpointer);
+    }
+
+    /// Lowers the recovery point to `end` after a truncation, with the flush and append
+    /// locks held, and writes the checkpoint before they are released when it moved: the
+    /// checkpoint may hold the old one, and a recovery after a crash would trust whatever
+    /// was appended past the cut below it without reading it. A log whose checkpoint
+    /// cannot be written goes offline, so that nothing is appended under the stale one.
+    fn lower_recovery_point(&self, end: i64) -> Result<()> {
+        let before = self.recovery_point.fetch_min(end, Ordering::AcqRel);
+        if before <= end {
+            return Ok(());
+        }
+        let Some(checkpointer) = self.checkpointer.get() else {
+            return Ok(());
+        };
+        (checkpointer.0)().inspect_err(|e| {
+            warn!(log = %self.name(), error = %e,
+                "writing the lowered recovery point failed: taking the log offline");
+            self.offline.store(true, Ordering::Release);
+        })
     }
 
     /// Appends the batches laid end to end in `buf` (as a Produce request carries them).
@@ -859,10 +905,9 @@ impl Log {
             }
         }
         self.log_end_offset.store(new_end, Ordering::Release);
-        self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         self.unflushed_messages.store(0, Ordering::Release);
         self.mark_dir_dirty();
-        Ok(())
+        self.lower_recovery_point(new_end)
     }
 
     /// Deletes every segment and starts empty at `offset`.
@@ -897,9 +942,10 @@ impl Log {
         if let Err(e) = result {
             return self.fail(e);
         }
-        self.set_offsets(offset, offset, offset);
+        let before = self.recovery_point();
+        self.set_offsets(offset, offset, offset.max(before));
         self.mark_dir_dirty();
-        Ok(())
+        self.lower_recovery_point(offset)
     }
 
     /// Moves the log start offset forward to `offset` (DeleteRecords), bounded by the log

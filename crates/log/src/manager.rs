@@ -18,7 +18,7 @@ use crate::error::{LogError, Result};
 use crate::files;
 use crate::flusher::{DurableWait, Flusher};
 use crate::io::{Fs, OpenMode, RealFs};
-use crate::log::{AppendInfo, AppendOptions, LoadReport, LoadState, Log};
+use crate::log::{AppendInfo, AppendOptions, Checkpointer, LoadReport, LoadState, Log};
 use crate::producer_state::AppendOrigin;
 use crate::space::DiskSpace;
 
@@ -120,6 +120,40 @@ struct Inner {
     _lock: Option<File>,
 }
 
+impl Inner {
+    /// Writes the recovery point, log start offset and cleaner checkpoints.
+    fn checkpoint(&self) -> Result<()> {
+        let _guard = self.checkpoint_lock.lock();
+        let logs = self.logs.read().clone();
+        let rps = logs
+            .iter()
+            .map(|(k, l)| (k.clone(), l.recovery_point()))
+            .collect();
+        let starts = logs
+            .iter()
+            .map(|(k, l)| (k.clone(), l.log_start_offset()))
+            .collect();
+        let cleaner = self.cleaner_offsets.lock().clone();
+        let dir = &self.config.data_dir;
+        let fs = self.fs.as_ref();
+        write_checkpoint(fs, &dir.join(files::RECOVERY_POINT_CHECKPOINT), &rps)?;
+        write_checkpoint(fs, &dir.join(files::LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        write_checkpoint(fs, &dir.join(files::CLEANER_CHECKPOINT), &cleaner)?;
+        Ok(())
+    }
+
+    /// What writes the checkpoints for one of this manager's logs, after a truncation
+    /// lowered its recovery point ([`Log`] calls it with its locks held: it takes only the
+    /// checkpoint lock and reads the logs' offsets).
+    fn checkpointer(self: &Arc<Self>) -> Checkpointer {
+        let inner = Arc::downgrade(self);
+        Checkpointer(Box::new(move || match inner.upgrade() {
+            Some(inner) => inner.checkpoint(),
+            None => Err(LogError::Offline("managed by a closed LogManager".into())),
+        }))
+    }
+}
+
 /// Owns the logs of one data directory.
 #[derive(Clone)]
 pub struct LogManager {
@@ -142,6 +176,8 @@ pub struct StartupReport {
     pub clean_shutdown: bool,
     pub logs: usize,
     pub segments_recovered: usize,
+    /// Bytes read whole and validated by recovery: what lay past the recovery points.
+    pub bytes_validated: u64,
     pub bytes_truncated: u64,
     pub indexes_rebuilt: usize,
     /// Aborted-transaction indexes rewritten because they did not match their log.
@@ -356,6 +392,7 @@ impl LogManager {
         for (key, log, r) in opened.into_inner() {
             report.logs += 1;
             report.segments_recovered += r.segments_recovered;
+            report.bytes_validated += r.bytes_validated;
             report.bytes_truncated += r.bytes_truncated;
             report.indexes_rebuilt += r.indexes_rebuilt;
             report.txn_indexes_rebuilt += r.txn_indexes_rebuilt;
@@ -368,7 +405,8 @@ impl LogManager {
             fs.sync_dir(&dir).map_err(|e| LogError::io(&dir, e))?;
         }
         info!(data_dir = %dir.display(), logs = report.logs, clean_shutdown = clean,
-            recovered_segments = report.segments_recovered, cut_bytes = report.bytes_truncated, "log manager started");
+            recovered_segments = report.segments_recovered,
+            validated_bytes = report.bytes_validated, cut_bytes = report.bytes_truncated, "log manager started");
 
         let inner = Arc::new(Inner {
             flusher: Flusher::start(config.flush_parallelism),
@@ -383,6 +421,9 @@ impl LogManager {
             closed: AtomicBool::new(false),
             _lock: lock,
         });
+        for log in inner.logs.read().values() {
+            log.set_checkpointer(inner.checkpointer());
+        }
         let mgr = LogManager {
             inner,
             threads: Arc::new(Mutex::new(Vec::new())),
@@ -390,9 +431,19 @@ impl LogManager {
         // As Kafka drops expired producers when it loads a snapshot.
         mgr.remove_expired_producers(now);
         // A crash before the first periodic checkpoint must not rescan everything. On a
-        // full disk the broker still starts (the next start then scans more).
+        // full disk the broker still starts (the next start then scans more), unless
+        // recovery cut a log below its checkpointed recovery point: the next recovery
+        // would trust what is appended there without reading it.
+        let cut_below_checkpoint = mgr.logs().iter().any(|log| {
+            let key = (log.topic().to_string(), log.partition());
+            recovery_points
+                .get(&key)
+                .is_some_and(|&rp| log.log_end_offset() < rp)
+        });
         match mgr.checkpoint() {
-            Err(e) if e.is_no_space() => warn!(error = %e, "writing checkpoints failed"),
+            Err(e) if e.is_no_space() && !cut_below_checkpoint => {
+                warn!(error = %e, "writing checkpoints failed")
+            }
             other => other?,
         }
         if mgr.inner.config.background_threads {
@@ -641,6 +692,7 @@ impl LogManager {
             state,
             wall_clock_ms(),
         )?;
+        log.set_checkpointer(self.inner.checkpointer());
         let log = Arc::new(log);
         logs.insert(key, log.clone());
         Ok(log)
@@ -768,23 +820,7 @@ impl LogManager {
 
     /// Writes the recovery point, log start offset and cleaner checkpoints.
     pub fn checkpoint(&self) -> Result<()> {
-        let _guard = self.inner.checkpoint_lock.lock();
-        let logs = self.inner.logs.read().clone();
-        let rps = logs
-            .iter()
-            .map(|(k, l)| (k.clone(), l.recovery_point()))
-            .collect();
-        let starts = logs
-            .iter()
-            .map(|(k, l)| (k.clone(), l.log_start_offset()))
-            .collect();
-        let cleaner = self.inner.cleaner_offsets.lock().clone();
-        let dir = &self.inner.config.data_dir;
-        let fs = self.inner.fs.as_ref();
-        write_checkpoint(fs, &dir.join(files::RECOVERY_POINT_CHECKPOINT), &rps)?;
-        write_checkpoint(fs, &dir.join(files::LOG_START_OFFSET_CHECKPOINT), &starts)?;
-        write_checkpoint(fs, &dir.join(files::CLEANER_CHECKPOINT), &cleaner)?;
-        Ok(())
+        self.inner.checkpoint()
     }
 
     /// A clean shutdown: stop the background work, flush and close every log, write the

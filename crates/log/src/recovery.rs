@@ -8,9 +8,15 @@
 //!    offset lies in `[swap base, swap next offset)`; those are removed and the swap files
 //!    renamed to their final names, the `.txnindex` first (see below).
 //! 3. Segments: after a clean shutdown only the active segment's tail is read. After a
-//!    crash every segment from the one holding the recovery point onward is scanned: every
-//!    batch validated (lengths, magic, CRC, offsets increasing), the file cut at the first
-//!    invalid byte, both indexes rebuilt. A cut segment takes every later segment with it.
+//!    crash every segment from the one holding the recovery point onward is scanned, both
+//!    indexes rebuilt. The batches below the recovery point were durable before the crash:
+//!    their headers alone are read and checked (lengths, magic, record count, offsets
+//!    increasing; not the CRC, which needs the records), as Kafka trusts what lies below
+//!    its recovery point. Every batch past it is read whole and validated, CRC and all,
+//!    and the file is cut at the first invalid byte. A cut segment takes every later
+//!    segment with it. A truncation that lowers a recovery point writes the checkpoint
+//!    before anything is appended past the cut (`Log::lower_recovery_point`), so the
+//!    recovery point read here never covers bytes that were not durable.
 //!    Then the aborted-transaction indexes (`txn_index`): every `.txnindex` file is read and
 //!    validated against its segment. Those of the segments scanned, whose entries may not
 //!    match what the crash left of the log, and those that do not validate are rebuilt in
@@ -276,12 +282,13 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     // Segments scanned, with how many control batches each holds.
     let mut scanned: BTreeMap<i64, u64> = BTreeMap::new();
 
+    // Everything below the recovery point was durable before the crash.
+    let durable_below = state.recovery_point.unwrap_or(0);
     let recover_from = if state.clean_shutdown {
         None
     } else {
-        let rp = state.recovery_point.unwrap_or(0);
         Some(
-            segs.range(..=rp)
+            segs.range(..=durable_below)
                 .next_back()
                 .map(|(b, _)| *b)
                 .unwrap_or(i64::MIN),
@@ -295,6 +302,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             let outcome = log.recover_segment(active, prev_end)?;
             scanned.insert(active.base_offset, outcome.control_batches);
             report.segments_recovered += 1;
+            report.bytes_validated += outcome.valid_bytes - outcome.trusted_bytes;
             report.indexes_rebuilt += 1;
             report.bytes_truncated += outcome.truncated_bytes;
         }
@@ -303,9 +311,11 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
         let mut prev_end = i64::MIN;
         for (i, base) in bases.iter().enumerate() {
             let seg = segs[base].clone();
-            let outcome = seg.recover(cfg.index_interval_bytes, prev_end.max(*base))?;
+            let outcome =
+                seg.recover(cfg.index_interval_bytes, prev_end.max(*base), durable_below)?;
             scanned.insert(*base, outcome.control_batches);
             report.segments_recovered += 1;
+            report.bytes_validated += outcome.valid_bytes - outcome.trusted_bytes;
             prev_end = seg.next_offset_hint();
             let is_last = i + 1 == bases.len();
             if !is_last {

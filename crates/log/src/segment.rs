@@ -60,6 +60,8 @@ pub(crate) struct BatchMeta {
 pub struct RecoveryOutcome {
     /// Valid bytes kept.
     pub valid_bytes: u64,
+    /// Bytes of kept batches below the recovery point: only their headers were read.
+    pub trusted_bytes: u64,
     /// Bytes cut from the end (torn write, corruption, garbage).
     pub truncated_bytes: u64,
     /// Batches kept.
@@ -560,7 +562,7 @@ impl Segment {
     /// Rebuilds both indexes by a full recovery scan (which also cuts invalid bytes), and
     /// trims them again if the segment is sealed.
     pub fn rebuild_indexes(&self, index_interval: u64, min_offset: i64) -> Result<RecoveryOutcome> {
-        let outcome = self.recover(index_interval, min_offset)?;
+        let outcome = self.recover(index_interval, min_offset, i64::MIN)?;
         if self.is_sealed() {
             self.seal(true)?;
         }
@@ -632,7 +634,17 @@ impl Segment {
     /// at the first invalid byte. `min_offset` is the lowest offset a batch may start at
     /// (the previous segment's end). Never trusts a length before checking it against the
     /// file.
-    pub fn recover(&self, index_interval: u64, min_offset: i64) -> Result<RecoveryOutcome> {
+    ///
+    /// Batches wholly below `durable_below` (the recovery point: they were made durable
+    /// before the crash) are walked by their headers alone, with every check but the CRC,
+    /// which needs the records: only what lies past the recovery point is read whole. A
+    /// header that fails a check ends the walk, and the full validation takes over there.
+    pub fn recover(
+        &self,
+        index_interval: u64,
+        min_offset: i64,
+        durable_below: i64,
+    ) -> Result<RecoveryOutcome> {
         let file = self.file()?;
         let file_len = file.len().map_err(|e| LogError::io(&self.log_path, e))?;
         self.checked.store(true, Ordering::Release);
@@ -652,6 +664,25 @@ impl Segment {
         let mut next = min_offset.max(self.base_offset);
         let mut batches = 0u64;
         let mut control_batches = 0u64;
+        while next < durable_below {
+            let Some(h) = self.header_at(&*file, pos, file_len)? else {
+                break;
+            };
+            if batch::check_header(&h).is_err()
+                || h.base_offset < next
+                || h.last_offset() >= durable_below
+                || h.last_offset() - self.base_offset > i64::from(i32::MAX)
+            {
+                break;
+            }
+            let total = h.total_len() as u64;
+            self.index_batch(pos, total, h.last_offset(), h.max_timestamp, index_interval)?;
+            next = h.last_offset() + 1;
+            pos += total;
+            batches += 1;
+            control_batches += u64::from(h.is_control());
+        }
+        let trusted_bytes = pos;
         loop {
             // Make sure the 12-byte prefix is buffered.
             let need_prefix = pos + LOG_OVERHEAD as u64;
@@ -709,6 +740,7 @@ impl Segment {
         self.txn_index.truncate_to(next)?;
         Ok(RecoveryOutcome {
             valid_bytes: pos,
+            trusted_bytes,
             truncated_bytes: truncated,
             batches,
             control_batches,

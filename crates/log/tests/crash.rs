@@ -483,16 +483,86 @@ fn bit_flips_cut_the_log_at_the_first_damaged_batch() {
         std::fs::write(&log_path, &bytes).unwrap();
         let first_bad = first_bad.unwrap();
         let want = p.records_of_batches(first_bad);
-        // Recovery must scan the damaged segment: start from its base (or from 0).
-        let state = if trial % 3 == 0 {
-            unclean(0)
-        } else {
-            unclean(seg)
+        // Recovery must read the damaged batch whole: a recovery point at 0, at the
+        // segment's base, or at the damaged batch itself (the batches before it are then
+        // walked by their headers only).
+        let state = match trial % 3 {
+            0 => unclean(0),
+            1 => unclean(seg),
+            _ => unclean(p.batches[first_bad].base_offset),
         };
         let what =
             format!("trial {trial}: {flips} flips in segment {seg}, first in batch {first_bad}");
         let (log, report) = open(&path, state);
         assert!(report.bytes_truncated > 0, "{what}: nothing cut");
+        verify(&log, &want, &what);
+        append_continues(&log, &want, &what);
+    }
+}
+
+/// A batch header below the recovery point that fails its checks (a length past the file,
+/// a bad magic, a negative record count, offsets going back) ends the header walk: the
+/// batch is then read whole, fails validation, and the log is cut there, as a full scan
+/// would cut it.
+#[test]
+fn a_damaged_header_below_the_recovery_point_cuts_the_log_there() {
+    let p = pristine(40, 7);
+    let mut rng = StdRng::seed_from_u64(0x4eade5);
+    for trial in 0..60 {
+        // A batch past the first of its segment, so that the walk has trusted some.
+        let bad = loop {
+            let b = rng.gen_range(1..p.batches.len());
+            if p.batches[b].segment == p.batches[b - 1].segment {
+                break b;
+            }
+        };
+        let batch = &p.batches[bad];
+        let (_dir, path) = p.copy();
+        let log_path = files::segment_path(&path, batch.segment, FileKind::Log);
+        let mut bytes = std::fs::read(&log_path).unwrap();
+        let at = batch.position as usize;
+        let how = match trial % 4 {
+            0 => {
+                // batchLength: far past the end of the file.
+                bytes[at + 8..at + 12].copy_from_slice(&i32::MAX.to_be_bytes());
+                "length"
+            }
+            1 => {
+                bytes[at + 16] = 1;
+                "magic"
+            }
+            2 => {
+                bytes[at + 57..at + 61].copy_from_slice(&(-5i32).to_be_bytes());
+                "record count"
+            }
+            _ => {
+                // A base offset below the batch before it.
+                bytes[at..at + 8].copy_from_slice(&(batch.base_offset - 1).to_be_bytes());
+                "base offset"
+            }
+        };
+        std::fs::write(&log_path, &bytes).unwrap();
+        let what = format!(
+            "trial {trial}: {how} of batch {bad} at offset {}",
+            batch.base_offset
+        );
+        // The recovery point at the segment's base (nothing walked) or at its last offset
+        // (every batch of the segment but its last below it).
+        let seg_last = p
+            .batches
+            .iter()
+            .filter(|b| b.segment == batch.segment)
+            .map(|b| b.last_offset)
+            .max()
+            .unwrap();
+        let rp = if trial % 2 == 0 {
+            batch.segment
+        } else {
+            seg_last
+        };
+        let (log, report) = open(&path, unclean(rp));
+        assert!(report.bytes_truncated > 0, "{what}: nothing cut");
+        let want = p.records_of_batches(bad);
         verify(&log, &want, &what);
         append_continues(&log, &want, &what);
     }
@@ -736,9 +806,11 @@ fn stray_files_are_removed_and_swaps_completed_at_open() {
     verify(&log, &all, "orphan index swap");
 }
 
-/// (e) After a crash only the segments from the one holding the recovery point are scanned.
+/// (e) After a crash only the segments from the one holding the recovery point are
+/// scanned, and of those only the batches at or past the recovery point are read whole and
+/// validated: the indexes rebuilt from the headers of those below answer every lookup.
 #[test]
-fn recovery_scans_only_from_the_recovery_point_segment() {
+fn recovery_reads_whole_only_what_lies_past_the_recovery_point() {
     let p = pristine(60, 6);
     let all = p.records.clone();
     let leo = p.log_end_offset();
@@ -751,9 +823,16 @@ fn recovery_scans_only_from_the_recovery_point_segment() {
             p.segments.len() - holding,
             "recovery point {rp}"
         );
+        let past: u64 = p
+            .batches
+            .iter()
+            .filter(|b| b.last_offset >= rp)
+            .map(|b| b.len)
+            .sum();
+        assert_eq!(report.bytes_validated, past, "recovery point {rp}");
         assert_eq!(report.bytes_truncated, 0);
         assert_eq!(log.recovery_point(), leo);
-        if rp % 7 == 0 {
+        if rp % 3 == 0 {
             verify(&log, &all, &format!("recovery point {rp}"));
         }
     }

@@ -343,9 +343,11 @@ fn a_data_directory_created_at_first_start_survives_power_loss() {
     assert_eq!(log.log_end_offset(), 1);
 }
 
-/// A truncation followed by a roll at the truncation point, with the recovery point
-/// checkpoint still from before the truncation, then a power loss before any flush: the
-/// restart must not trust what the cut segment held past the cut.
+/// A truncation followed by a roll at the truncation point, the recovery point checkpoint
+/// from before the truncation, then a power loss before any flush: the restart must not
+/// trust what the cut segment held past the cut, nor what was appended after it (recovery
+/// reads only the headers of what lies below the checkpointed recovery point, so the
+/// truncation must write the lowered one before anything is appended).
 #[test]
 fn truncation_then_roll_under_a_stale_recovery_point_checkpoint() {
     for seed in seeds(8, 60) {
