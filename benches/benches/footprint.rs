@@ -291,6 +291,15 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         .ok()
         .map(|v| v.parse().expect("MYELIN_BENCH_UNCLEAN_TAIL_MB is a count"))
         .unwrap_or(env.pick(256, 8));
+    let fill_records: usize = std::env::var("MYELIN_BENCH_UNCLEAN_BATCH_RECORDS")
+        .ok()
+        .map(|v| {
+            v.parse()
+                .expect("MYELIN_BENCH_UNCLEAN_BATCH_RECORDS is a count")
+        })
+        .unwrap_or(FILL_RECORDS);
+    // Bytes of records per batch of the fill (about 256 KiB by default).
+    let batch_bytes = fill_records as u64 * 1024;
     const PARTITIONS: i32 = 16;
     const CHECKPOINT_MS: u64 = 5_000;
     let scratch = env.scratch("unclean");
@@ -314,7 +323,7 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         conn.create_topic("unclean", PARTITIONS, 1, &[], false)
             .await
             .expect("creating the topic");
-        fill(broker.addr, "unclean", PARTITIONS, fill_bytes).await;
+        fill(broker.addr, "unclean", PARTITIONS, fill_records, fill_bytes).await;
     });
     let fill_s = start.elapsed().as_secs_f64();
     let checkpoint = data.join("recovery-point-offset-checkpoint");
@@ -334,11 +343,16 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    rt.block_on(fill(broker.addr, "unclean", PARTITIONS, tail_mib << 20));
+    rt.block_on(fill(
+        broker.addr,
+        "unclean",
+        PARTITIONS,
+        fill_records,
+        tail_mib << 20,
+    ));
     let on_disk = dir_bytes(&data);
-    let batches_per_fill = |bytes: u64| {
-        bytes.div_ceil(FILL_BATCH_BYTES as u64 * PARTITIONS as u64) * PARTITIONS as u64
-    };
+    let batches_per_fill =
+        |bytes: u64| bytes.div_ceil(batch_bytes * PARTITIONS as u64) * PARTITIONS as u64;
     let mut expected = batches_per_fill(fill_bytes) + batches_per_fill(tail_mib << 20);
     // A crash with the page cache as the broker left it (a killed process), then, in full
     // mode, one as after a power loss: the same tail written again past the checkpoint
@@ -346,7 +360,13 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
     let cold = !env.quick;
     for round in 0..if cold { 2 } else { 1 } {
         if round == 1 {
-            rt.block_on(fill(broker.addr, "unclean", PARTITIONS, tail_mib << 20));
+            rt.block_on(fill(
+                broker.addr,
+                "unclean",
+                PARTITIONS,
+                fill_records,
+                tail_mib << 20,
+            ));
             expected += batches_per_fill(tail_mib << 20);
         }
         broker.kill();
@@ -372,7 +392,7 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
                 .expect("ListOffsets after the restart");
             ends.iter().map(|(_, o)| *o).sum::<i64>()
         });
-        let expected = expected as i64 * FILL_RECORDS as i64;
+        let expected = expected as i64 * fill_records as i64;
         assert_eq!(
             records, expected,
             "the restarted broker lost acknowledged records"
@@ -409,19 +429,18 @@ fn drop_page_cache() -> std::io::Result<()> {
     std::fs::write("/proc/sys/vm/drop_caches", "3")
 }
 
-/// Records of 1 KiB per batch of the fill.
+/// Records of 1 KiB per batch of the fill, unless `MYELIN_BENCH_UNCLEAN_BATCH_RECORDS`.
 const FILL_RECORDS: usize = 256;
-/// Bytes of records per batch of the fill (about 256 KiB).
-const FILL_BATCH_BYTES: usize = FILL_RECORDS * 1024;
 
-/// Produces at least `bytes` of 1 KiB records to every partition of `topic` together
+/// Produces at least `bytes` of 1 KiB records, in batches of `records`, to every partition
+/// of `topic` together
 /// (`bytes` / partitions each, rounded up to whole batches), acks=all, four connections
 /// with one request in flight each.
-async fn fill(addr: SocketAddr, topic: &str, partitions: i32, bytes: u64) {
+async fn fill(addr: SocketAddr, topic: &str, partitions: i32, records: usize, bytes: u64) {
     use myelin::client::data::Acks;
     use myelin::client::records::{encode_batch, NewRecord};
-    let per_partition = bytes.div_ceil(FILL_BATCH_BYTES as u64 * partitions as u64);
-    let records: Vec<NewRecord> = (0..FILL_RECORDS)
+    let per_partition = bytes.div_ceil(records as u64 * 1024 * partitions as u64);
+    let records: Vec<NewRecord> = (0..records)
         .map(|i| NewRecord {
             key: None,
             value: Some(vec![(i % 251) as u8; 1024]),

@@ -18,6 +18,13 @@ use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::{Fs, FsFile, OpenMode};
 use crate::txn_index::TxnIndex;
 
+/// Recovery walks the headers of the batches below the recovery point (it does not read
+/// their records) by reading each header on its own, except after a batch smaller than
+/// this, where it reads on sequentially: on a cold page cache a header read costs a random
+/// read (about 50 us on the development machine's disk, the time to read about 32 KiB in
+/// sequence at its 640 MB/s).
+const WALK_READ_WHOLE_BELOW: u64 = 32 * 1024;
+
 /// A read jumps over batches by the offset index (rather than reading each header) when
 /// its budget has room for at least this many more batches the size of its first.
 const INDEX_SKIP_MIN_BATCHES: u64 = 4;
@@ -665,8 +672,21 @@ impl Segment {
         let mut batches = 0u64;
         let mut control_batches = 0u64;
         while next < durable_below {
-            let Some(h) = self.header_at(&*file, pos, file_len)? else {
-                break;
+            // The header: from the buffer when it holds it, else read on its own.
+            let held = pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64;
+            let h = if held {
+                let h = BatchHeader::parse(&buf[(pos - buf_pos) as usize..])?;
+                if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
+                    || pos + h.total_len() as u64 > file_len
+                {
+                    break;
+                }
+                h
+            } else {
+                match self.header_at(&*file, pos, file_len)? {
+                    Some(h) => h,
+                    None => break,
+                }
             };
             if batch::check_header(&h).is_err()
                 || h.base_offset < next
@@ -681,6 +701,14 @@ impl Segment {
             pos += total;
             batches += 1;
             control_batches += u64::from(h.is_control());
+            // Past small batches, the next headers come from one sequential read: on a
+            // cold page cache a read per header costs a random read each.
+            if total < WALK_READ_WHOLE_BELOW
+                && pos + HEADER_LEN as u64 > buf_pos + buf.len() as u64
+                && pos + HEADER_LEN as u64 <= file_len
+            {
+                self.refill(&*file, &mut buf, &mut buf_pos, pos, CHUNK, file_len)?;
+            }
         }
         let trusted_bytes = pos;
         loop {
