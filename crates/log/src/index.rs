@@ -71,6 +71,8 @@ struct State {
     /// The file was found with a partial entry at its end (not a whole number of entries):
     /// a torn or damaged file, which the sanity check reports as corrupt.
     torn: bool,
+    /// Entries changed since the map was last flushed.
+    dirty: bool,
 }
 
 /// One index file. Readers and the single appender share it through a short lock; the
@@ -112,6 +114,7 @@ impl<K: EntryKind> Index<K> {
                 capacity: 0,
                 allocated: 0,
                 torn: false,
+                dirty: false,
             }),
             _kind: std::marker::PhantomData,
         }
@@ -149,7 +152,33 @@ impl<K: EntryKind> Index<K> {
         s.entries = existing.min(s.capacity);
         s.allocated = 0;
         s.map = Some(map);
+        s.dirty = false;
         Ok(())
+    }
+
+    /// After a crash: maps the index for appending and keeps, of the entries its file
+    /// holds, the longest prefix that is well formed (keys strictly increasing, relative
+    /// offsets non-negative and non-decreasing) and whose every entry `accept` takes.
+    /// Returns how many entries it kept.
+    pub fn recover_prefix(&self, mut accept: impl FnMut(&[u8]) -> bool) -> Result<usize> {
+        self.open_for_append(Some(0))?;
+        let mut s = self.state.write();
+        let mut n = 0;
+        let mut prev: Option<(i64, i32)> = None;
+        while n < s.capacity {
+            let Some(e) = Self::raw_at(&s, n) else {
+                break;
+            };
+            let (key, rel) = (K::key(e), K::relative_offset(e));
+            let follows = prev.is_none_or(|(pk, pr)| key > pk && rel >= pr);
+            if rel < 0 || !follows || !accept(e) {
+                break;
+            }
+            prev = Some((key, rel));
+            n += 1;
+        }
+        s.entries = n;
+        Ok(n)
     }
 
     /// Makes sure `n` more entries can be written without allocating disk blocks (the
@@ -282,6 +311,7 @@ impl<K: EntryKind> Index<K> {
             map.bytes_mut()[at..at + K::SIZE].copy_from_slice(entry);
         }
         s.entries += 1;
+        s.dirty = true;
         Ok(true)
     }
 
@@ -317,15 +347,48 @@ impl<K: EntryKind> Index<K> {
                 _ => break,
             }
         }
+        Self::zero_from(&mut s, n);
         s.entries = n;
+        s.dirty = true;
         Ok(())
+    }
+
+    /// Zeroes the entries from `from` on, up to the first that is zero already: the file
+    /// past the entries in use holds zeros, so that recovery never takes an entry left
+    /// there by a truncation or a crash for one of the current log.
+    fn zero_from(s: &mut State, from: usize) {
+        let capacity = s.capacity;
+        let Some(map) = s.map.as_mut() else {
+            return;
+        };
+        let bytes = map.bytes_mut();
+        let end = (capacity * K::SIZE).min(bytes.len());
+        let mut at = from * K::SIZE;
+        while at + K::SIZE <= end {
+            let e = &mut bytes[at..at + K::SIZE];
+            if e.iter().all(|b| *b == 0) {
+                break;
+            }
+            e.fill(0);
+            at += K::SIZE;
+        }
+    }
+
+    /// Zeroes what the file holds past the entries in use (after a recovery rebuilt them).
+    pub fn clear_stale_tail(&self) {
+        let mut s = self.state.write();
+        let n = s.entries;
+        Self::zero_from(&mut s, n);
+        s.dirty = true;
     }
 
     /// Removes all entries (before a rebuild).
     pub fn reset(&self) -> Result<()> {
         let mut s = self.state.write();
+        Self::zero_from(&mut s, 0);
         s.entries = 0;
         s.torn = false;
+        s.dirty = true;
         if s.map.is_none() {
             drop(s);
             self.open_for_append(Some(0))?;
@@ -368,6 +431,24 @@ impl<K: EntryKind> Index<K> {
             prev = Some((key, rel));
         }
         Ok(())
+    }
+
+    /// Writes the mapped entries to disk if they changed since the last time. Appenders
+    /// wait for the write (the map is shared under the state lock), so the recovery-point
+    /// checkpoint calls it only on the index recovery will start from.
+    pub fn flush_if_dirty(&self) -> Result<()> {
+        let mut s = self.state.write();
+        if !s.dirty || s.map.is_none() {
+            return Ok(());
+        }
+        s.dirty = false;
+        let s = parking_lot::RwLockWriteGuard::downgrade(s);
+        let flushed = s.map.as_ref().map_or(Ok(()), |m| m.flush());
+        drop(s);
+        flushed.map_err(|e| {
+            self.state.write().dirty = true;
+            LogError::io(&self.path, e)
+        })
     }
 
     /// Writes the mapped entries to disk.

@@ -81,6 +81,9 @@ pub struct LoadReport {
     /// Bytes of those segments read whole and validated, CRC and all: those at or past
     /// the recovery point (the batches below it were walked by their headers).
     pub bytes_validated: u64,
+    /// Bytes below the recovery point that recovery skipped by the offset index of the
+    /// segment holding it, reading neither their headers nor their records.
+    pub bytes_skipped: u64,
     /// Bytes cut by recovery.
     pub bytes_truncated: u64,
     /// Segments removed because an earlier one was cut.
@@ -341,6 +344,23 @@ impl Log {
             self.offline.store(true, Ordering::Release);
         }
         Err(e)
+    }
+
+    /// Makes the index entries below `recovery_point` durable, before a checkpoint records
+    /// it: recovery after a crash starts its walk of the segment holding the recovery point
+    /// from the last of them (the segments before it were sealed, their indexes synced).
+    /// Every entry below a recovery point was written before the recovery point passed it.
+    pub(crate) fn sync_indexes_below(&self, recovery_point: i64) -> Result<()> {
+        let seg = self
+            .segments
+            .read()
+            .range(..=recovery_point)
+            .next_back()
+            .map(|(_, s)| s.clone());
+        match seg {
+            Some(seg) => seg.sync_indexes(),
+            None => Ok(()),
+        }
     }
 
     /// Sets what writes this log's recovery point checkpoint (once; later calls are

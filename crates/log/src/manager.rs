@@ -125,10 +125,20 @@ impl Inner {
     fn checkpoint(&self) -> Result<()> {
         let _guard = self.checkpoint_lock.lock();
         let logs = self.logs.read().clone();
-        let rps = logs
-            .iter()
-            .map(|(k, l)| (k.clone(), l.recovery_point()))
-            .collect();
+        let mut rps = HashMap::with_capacity(logs.len());
+        for (k, l) in &logs {
+            // The recovery point first, then its segment's index entries: every entry
+            // below it was written before it was read. A log whose entries cannot be made
+            // durable is left out, so that its next recovery reads all of it.
+            let rp = l.recovery_point();
+            match l.sync_indexes_below(rp) {
+                Ok(()) => {
+                    rps.insert(k.clone(), rp);
+                }
+                Err(e) => warn!(log = %l.name(), error = %e,
+                    "syncing the index below the recovery point failed: leaving the log out of the checkpoint"),
+            }
+        }
         let starts = logs
             .iter()
             .map(|(k, l)| (k.clone(), l.log_start_offset()))

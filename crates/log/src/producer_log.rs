@@ -373,8 +373,19 @@ fn replay(
         if seg.base_offset >= to {
             break;
         }
+        // From the batch holding `from`, found by the offset index (checked against the
+        // log), not from the segment's first byte: recovery may not have read the batches
+        // below the recovery point. An index that does not match starts the walk at 0.
+        let start = if from > seg.base_offset {
+            match seg.find_batch(from, seg.size()) {
+                Ok(Some((pos, _))) => pos,
+                _ => 0,
+            }
+        } else {
+            0
+        };
         let mut failed = None;
-        seg.for_each_header(0, |pos, h| {
+        seg.for_each_header(start, |pos, h| {
             if h.base_offset >= to {
                 return false;
             }

@@ -316,6 +316,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             scanned.insert(*base, outcome.control_batches);
             report.segments_recovered += 1;
             report.bytes_validated += outcome.valid_bytes - outcome.trusted_bytes;
+            report.bytes_skipped += outcome.skipped_bytes;
             prev_end = seg.next_offset_hint();
             let is_last = i + 1 == bases.len();
             if !is_last {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tracing::warn;
 
 use crate::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use crate::error::{LogError, Result};
@@ -52,6 +53,34 @@ impl FileSlice {
     }
 }
 
+/// Where recovery's walk of a segment starts, and the segment's state there.
+#[derive(Debug, Clone, Copy)]
+struct WalkStart {
+    pos: u64,
+    next: i64,
+    bytes_since_index: u64,
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    rolling_timestamp: i64,
+    /// Control batches there may be before `pos` (0 or 1: unknown, at least one).
+    control_batches: u64,
+}
+
+impl Default for WalkStart {
+    /// The segment's first byte.
+    fn default() -> Self {
+        Self {
+            pos: 0,
+            next: i64::MIN,
+            bytes_since_index: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            rolling_timestamp: -1,
+            control_batches: 0,
+        }
+    }
+}
+
 /// What the appender knows of each batch it writes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BatchMeta {
@@ -67,11 +96,15 @@ pub(crate) struct BatchMeta {
 pub struct RecoveryOutcome {
     /// Valid bytes kept.
     pub valid_bytes: u64,
-    /// Bytes of kept batches below the recovery point: only their headers were read.
+    /// Bytes of kept batches below the recovery point: only their headers were read, or
+    /// not even those (`skipped_bytes`).
     pub trusted_bytes: u64,
+    /// Bytes at the start of the segment that the offset index let recovery skip.
+    pub skipped_bytes: u64,
     /// Bytes cut from the end (torn write, corruption, garbage).
     pub truncated_bytes: u64,
-    /// Batches kept.
+    /// Batches kept whose headers recovery read (those the offset index let it skip are
+    /// not counted).
     pub batches: u64,
     /// Control batches (transaction markers) among them: a segment without any has no
     /// aborted transactions to index.
@@ -646,31 +679,131 @@ impl Segment {
     /// before the crash) are walked by their headers alone, with every check but the CRC,
     /// which needs the records: only what lies past the recovery point is read whole. A
     /// header that fails a check ends the walk, and the full validation takes over there.
+    ///
+    /// The walk starts past the batches the offset index covers below `durable_below`
+    /// when its last entry there names a batch the log holds (see [`Self::index_start`]),
+    /// and the indexes kept must then pass the sanity check at the end; otherwise the walk
+    /// starts at the segment's first byte.
     pub fn recover(
         &self,
         index_interval: u64,
         min_offset: i64,
         durable_below: i64,
     ) -> Result<RecoveryOutcome> {
+        if durable_below > self.base_offset {
+            if let Some(start) = self.index_start(durable_below, min_offset)? {
+                let outcome =
+                    self.recover_from(index_interval, min_offset, durable_below, start)?;
+                match self.sanity_check() {
+                    Ok(()) => return Ok(outcome),
+                    Err(e) => warn!(segment = %self.log_path.display(), error = %e,
+                        "the indexes kept below the recovery point do not match the log: walking the whole segment"),
+                }
+            }
+        }
+        self.recover_from(
+            index_interval,
+            min_offset,
+            durable_below,
+            WalkStart::default(),
+        )
+    }
+
+    /// Where recovery's walk may start in a segment holding `durable_below` (the recovery
+    /// point): just past the last batch its offset index names below it. The recovery-point
+    /// checkpoint made the offset and time index entries below the recovery point it
+    /// recorded durable before recording it (`Log::sync_indexes_below`). The file may hold
+    /// more (entries written back by the kernel, zeros, entries left past a truncation):
+    /// only the well-formed prefix below the recovery point is kept, its last entry must
+    /// name a batch that ends exactly there, and the time index keeps its entries up to
+    /// that batch. `None`: start at the first byte.
+    fn index_start(&self, durable_below: i64, min_offset: i64) -> Result<Option<WalkStart>> {
+        let file = self.file()?;
+        let file_len = file.len().map_err(|e| LogError::io(&self.log_path, e))?;
+        let base = self.base_offset;
+        let mut last_pos = -1i64;
+        let kept = self.offset_index.recover_prefix(|e| {
+            let (rel, pos) = (batch::get_i32(e, 0), i64::from(batch::get_u32(e, 4)));
+            let ok =
+                base + i64::from(rel) < durable_below && pos > last_pos && (pos as u64) < file_len;
+            last_pos = pos;
+            ok
+        })?;
+        if kept == 0 {
+            return Ok(None);
+        }
+        let (rel, pos) = self.offset_index.lookup(i64::from(i32::MAX))?;
+        let pos = u64::from(pos);
+        let Some(h) = self.header_at(&*file, pos, file_len)? else {
+            return Ok(None);
+        };
+        if batch::check_header(&h).is_err()
+            || h.last_offset() != base + i64::from(rel)
+            || h.base_offset < min_offset.max(base)
+        {
+            return Ok(None);
+        }
+        self.time_index
+            .recover_prefix(|e| batch::get_i32(e, 8) <= rel)?;
+        let (max_timestamp, offset_of_max_timestamp) = match self.time_index.last_entry()? {
+            Some((ts, r)) => (ts, base + i64::from(r)),
+            None => (-1, -1),
+        };
+        let rolling_timestamp = match self.header_at(&*file, 0, file_len)? {
+            Some(first) => first.max_timestamp.max(0),
+            None => return Ok(None),
+        };
+        // Control batches among those skipped are not seen: an aborted transaction's
+        // entry (made durable with the log) says there may be some, and the transaction
+        // index is then rebuilt.
+        let txn_entries = self
+            .fs
+            .file_len(self.txn_index.path())
+            .is_ok_and(|len| len > 0);
+        Ok(Some(WalkStart {
+            pos: pos + h.total_len() as u64,
+            next: h.last_offset() + 1,
+            bytes_since_index: h.total_len() as u64,
+            max_timestamp,
+            offset_of_max_timestamp,
+            rolling_timestamp,
+            control_batches: u64::from(txn_entries),
+        }))
+    }
+
+    /// [`Self::recover`] from `start`.
+    fn recover_from(
+        &self,
+        index_interval: u64,
+        min_offset: i64,
+        durable_below: i64,
+        start: WalkStart,
+    ) -> Result<RecoveryOutcome> {
         let file = self.file()?;
         let file_len = file.len().map_err(|e| LogError::io(&self.log_path, e))?;
         self.checked.store(true, Ordering::Release);
-        self.offset_index.open_for_append(Some(0))?;
-        self.time_index.open_for_append(Some(0))?;
-        self.offset_index.reset()?;
-        self.time_index.reset()?;
-        self.max_timestamp.store(-1, Ordering::Release);
-        self.offset_of_max_timestamp.store(-1, Ordering::Release);
-        self.rolling_timestamp.store(-1, Ordering::Release);
-        self.bytes_since_index.store(0, Ordering::Relaxed);
+        if start.pos == 0 {
+            self.offset_index.open_for_append(Some(0))?;
+            self.time_index.open_for_append(Some(0))?;
+            self.offset_index.reset()?;
+            self.time_index.reset()?;
+        }
+        self.max_timestamp
+            .store(start.max_timestamp, Ordering::Release);
+        self.offset_of_max_timestamp
+            .store(start.offset_of_max_timestamp, Ordering::Release);
+        self.rolling_timestamp
+            .store(start.rolling_timestamp, Ordering::Release);
+        self.bytes_since_index
+            .store(start.bytes_since_index, Ordering::Relaxed);
 
         const CHUNK: usize = 8 << 20;
         let mut buf: Vec<u8> = Vec::new();
-        let mut buf_pos: u64 = 0; // file position of buf[0]
-        let mut pos: u64 = 0;
-        let mut next = min_offset.max(self.base_offset);
+        let mut buf_pos: u64 = start.pos; // file position of buf[0]
+        let mut pos: u64 = start.pos;
+        let mut next = min_offset.max(self.base_offset).max(start.next);
         let mut batches = 0u64;
-        let mut control_batches = 0u64;
+        let mut control_batches = start.control_batches;
         while next < durable_below {
             // The header: from the buffer when it holds it, else read on its own.
             let held = pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64;
@@ -766,9 +899,12 @@ impl Segment {
         self.next_offset.store(next, Ordering::Release);
         // Entries of markers that were cut go with them.
         self.txn_index.truncate_to(next)?;
+        self.offset_index.clear_stale_tail();
+        self.time_index.clear_stale_tail();
         Ok(RecoveryOutcome {
             valid_bytes: pos,
             trusted_bytes,
+            skipped_bytes: start.pos,
             truncated_bytes: truncated,
             batches,
             control_batches,
@@ -875,6 +1011,14 @@ impl Segment {
         self.offset_index.trim_and_close(sync)?;
         self.time_index.trim_and_close(sync)?;
         Ok(())
+    }
+
+    /// Writes the offset and time index entries appended since the last time to disk: the
+    /// recovery-point checkpoint does, for the segment holding the recovery point it is
+    /// about to record, so that recovery can start its walk from them.
+    pub fn sync_indexes(&self) -> Result<()> {
+        self.offset_index.flush_if_dirty()?;
+        self.time_index.flush_if_dirty()
     }
 
     /// Makes the log file's bytes and the transaction index entries written with them

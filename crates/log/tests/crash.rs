@@ -500,6 +500,80 @@ fn bit_flips_cut_the_log_at_the_first_damaged_batch() {
     }
 }
 
+/// Below the recovery point, the segment holding it is skipped up to the last batch its
+/// offset index names there, when that entry matches the log; an index that is missing,
+/// whose last entry points elsewhere, or that breaks off early gives a longer walk. Every
+/// way, the log reads back whole and appends continue.
+#[test]
+fn the_offset_index_lets_recovery_skip_what_it_covers() {
+    let p = pristine(60, 8);
+    let all = p.records.clone();
+    let leo = p.log_end_offset();
+    let last = *p.segments.last().unwrap();
+    let index_of = |path: &Path| files::segment_path(path, last, FileKind::Index);
+    let open_unclean = |path: &Path, what: &str| {
+        let (log, report) = open(path, unclean(leo));
+        verify(&log, &all, what);
+        append_continues(&log, &all, what);
+        assert_eq!(report.bytes_validated, 0, "{what}");
+        assert_eq!(report.bytes_truncated, 0, "{what}");
+        report.bytes_skipped
+    };
+    let (_dir, path) = p.copy();
+    let entries = std::fs::read(index_of(&path)).unwrap();
+    assert!(entries.len() >= 16, "the last segment's index has entries");
+    let skipped = open_unclean(&path, "intact index");
+    // The whole segment up to the end of the last batch its index names.
+    let (rel, pos) = {
+        let e = &entries[entries.len() - 8..];
+        (
+            i32::from_be_bytes(e[..4].try_into().unwrap()),
+            u32::from_be_bytes(e[4..].try_into().unwrap()),
+        )
+    };
+    let named = p
+        .batches
+        .iter()
+        .find(|b| b.segment == last && b.position == u64::from(pos))
+        .unwrap();
+    assert_eq!(named.last_offset, last + i64::from(rel));
+    assert_eq!(skipped, named.position + named.len, "intact index");
+
+    let (_dir, path) = p.copy();
+    std::fs::remove_file(index_of(&path)).unwrap();
+    // (A zero-filled file's first entry, (0, 0), may name the first batch truly.)
+    let first = p.batches.iter().find(|b| b.segment == last).unwrap();
+    let none = open_unclean(&path, "no index");
+    assert!(
+        none == 0 || (none == first.len && first.last_offset == last),
+        "no index: skipped {none}"
+    );
+
+    // The last entry one byte off: it names no batch, nothing is skipped.
+    let (_dir, path) = p.copy();
+    let mut bad = entries.clone();
+    let n = bad.len();
+    bad[n - 8..n - 4].copy_from_slice(&(rel - 1).to_be_bytes());
+    std::fs::write(index_of(&path), &bad).unwrap();
+    let shifted = open_unclean(&path, "last entry off by one");
+    assert!(
+        shifted < skipped,
+        "last entry off by one: skipped {shifted} of {skipped}"
+    );
+
+    // An entry half way that goes back: the prefix before it is kept.
+    let (_dir, path) = p.copy();
+    let mut bad = entries.clone();
+    let mid = (n / 8 / 2) * 8;
+    bad[mid..mid + 4].copy_from_slice(&0i32.to_be_bytes());
+    std::fs::write(index_of(&path), &bad).unwrap();
+    let broken = open_unclean(&path, "an entry half way going back");
+    assert!(
+        broken < skipped,
+        "an entry half way going back: skipped {broken} of {skipped}"
+    );
+}
+
 /// Batches of every size below the recovery point: after a small one recovery reads on
 /// sequentially, past a large one it reads the next header alone. Either way the indexes it
 /// rebuilds answer every read and timestamp lookup, exactly the batches past the recovery
@@ -636,6 +710,7 @@ fn a_damaged_header_below_the_recovery_point_cuts_the_log_there() {
         } else {
             seg_last
         };
+        std::fs::remove_file(files::segment_path(&path, batch.segment, FileKind::Index)).unwrap();
         let (log, report) = open(&path, unclean(rp));
         assert!(report.bytes_truncated > 0, "{what}: nothing cut");
         let want = p.records_of_batches(bad);
