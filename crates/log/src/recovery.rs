@@ -9,10 +9,12 @@
 //!    renamed to their final names, the `.txnindex` first (see below).
 //! 3. Segments: after a clean shutdown only the active segment's tail is read. After a
 //!    crash every segment from the one holding the recovery point onward is scanned, both
-//!    indexes rebuilt. The batches below the recovery point were durable before the crash:
-//!    their headers alone are read and checked (lengths, magic, record count, offsets
-//!    increasing; not the CRC, which needs the records), as Kafka trusts what lies below
-//!    its recovery point. Every batch past it is read whole and validated, CRC and all,
+//!    indexes rebuilt. The batches below the recovery point were durable before the crash,
+//!    as Kafka trusts what lies below its recovery point: the walk starts past the last
+//!    batch the offset index names below it (the checkpoint made those entries durable;
+//!    `Segment::index_start` checks the entry against the log), and reads only headers
+//!    from there up to the recovery point (lengths, magic, record count, offsets
+//!    increasing; not the CRC, which needs the records). Every batch past it is read whole and validated, CRC and all,
 //!    and the file is cut at the first invalid byte. A cut segment takes every later
 //!    segment with it. A truncation that lowers a recovery point writes the checkpoint
 //!    before anything is appended past the cut (`Log::lower_recovery_point`), so the
