@@ -343,13 +343,17 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    rt.block_on(fill(
-        broker.addr,
-        "unclean",
-        PARTITIONS,
-        fill_records,
-        tail_mib << 20,
-    ));
+    // The tail past the checkpoint.
+    let fill_tail = |addr| {
+        rt.block_on(fill(
+            addr,
+            "unclean",
+            PARTITIONS,
+            fill_records,
+            tail_mib << 20,
+        ))
+    };
+    fill_tail(broker.addr);
     let on_disk = dir_bytes(&data);
     let batches_per_fill =
         |bytes: u64| bytes.div_ceil(batch_bytes * PARTITIONS as u64) * PARTITIONS as u64;
@@ -360,13 +364,7 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
     let cold = !env.quick;
     for round in 0..if cold { 2 } else { 1 } {
         if round == 1 {
-            rt.block_on(fill(
-                broker.addr,
-                "unclean",
-                PARTITIONS,
-                fill_records,
-                tail_mib << 20,
-            ));
+            fill_tail(broker.addr);
             expected += batches_per_fill(tail_mib << 20);
         }
         broker.kill();

@@ -650,10 +650,12 @@ fn recovery_walks_small_and_large_batches_alike() {
     }
 }
 
-/// A batch header below the recovery point that fails its checks (a length past the file,
-/// a bad magic, a negative record count, offsets going back) ends the header walk: the
-/// batch is then read whole, fails validation, and the log is cut there, as a full scan
-/// would cut it.
+/// A batch header below the recovery point that the walk reads and that fails its checks
+/// (a length past the file, a bad magic, a negative record count, offsets going back) ends
+/// the header walk: the batch is then read whole, fails validation, and the log is cut
+/// there, as a full scan would cut it. (The batches the offset index lets recovery skip are
+/// trusted, as the segments before the one holding the recovery point are: the index is
+/// removed here, so that the walk reads every header.)
 #[test]
 fn a_damaged_header_below_the_recovery_point_cuts_the_log_there() {
     let p = pristine(40, 7);
