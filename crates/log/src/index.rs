@@ -129,6 +129,7 @@ impl<K: EntryKind> Index<K> {
     /// takes the file's length, for a file trimmed at a clean close.
     pub fn open_for_append(&self, entries: Option<usize>) -> Result<()> {
         let mut s = self.state.write();
+        let was_dirty = s.map.is_some() && s.dirty;
         let existing = match entries {
             Some(n) => {
                 s.torn = false;
@@ -152,7 +153,8 @@ impl<K: EntryKind> Index<K> {
         s.entries = existing.min(s.capacity);
         s.allocated = 0;
         s.map = Some(map);
-        s.dirty = false;
+        // Entries written through the map this one replaces may not be on disk yet.
+        s.dirty = was_dirty;
         Ok(())
     }
 
@@ -178,6 +180,9 @@ impl<K: EntryKind> Index<K> {
             n += 1;
         }
         s.entries = n;
+        // What it kept may be in the page cache only (the process was killed, the machine
+        // did not stop): the next checkpoint writes it out.
+        s.dirty = true;
         Ok(n)
     }
 
