@@ -525,7 +525,7 @@ fn indexes_match_the_log_after_power_losses() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let (mut aborts, mut rebuilt) = (0, 0);
-    for seed in 0..16 * scale {
+    for seed in 0..64 * scale {
         let (a, r) = power_loss_run(seed);
         aborts += a;
         rebuilt += r;
