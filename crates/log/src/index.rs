@@ -165,20 +165,16 @@ impl<K: EntryKind> Index<K> {
     pub fn recover_prefix(&self, mut accept: impl FnMut(&[u8]) -> bool) -> Result<usize> {
         self.open_for_append(Some(0))?;
         let mut s = self.state.write();
-        let mut n = 0;
         let mut prev: Option<(i64, i32)> = None;
-        while n < s.capacity {
-            let Some(e) = Self::raw_at(&s, n) else {
-                break;
-            };
+        let n = self.scan_file(0, s.capacity, |e| {
             let (key, rel) = (K::key(e), K::relative_offset(e));
             let follows = prev.is_none_or(|(pk, pr)| key > pk && rel >= pr);
             if rel < 0 || !follows || !accept(e) {
-                break;
+                return false;
             }
             prev = Some((key, rel));
-            n += 1;
-        }
+            true
+        })?;
         s.entries = n;
         // What it kept may be in the page cache only (the process was killed, the machine
         // did not stop): the next checkpoint writes it out.
@@ -352,45 +348,78 @@ impl<K: EntryKind> Index<K> {
                 _ => break,
             }
         }
-        Self::zero_from(&mut s, n);
+        self.zero_from(&mut s, n)?;
         s.entries = n;
         s.dirty = true;
         Ok(())
     }
 
+    /// Calls `f` on the file's entries from `from` on, below `limit`, until it returns
+    /// false or the file ends; returns the index of the entry it stopped at. Reads through
+    /// the file, never the map: past the entries in use the file may have holes, and a
+    /// read of a hole through a shared map allocates a page on tmpfs, which on a full one
+    /// is a SIGBUS.
+    fn scan_file(
+        &self,
+        from: usize,
+        limit: usize,
+        mut f: impl FnMut(&[u8]) -> bool,
+    ) -> Result<usize> {
+        const CHUNK_ENTRIES: usize = 4096;
+        let file = match self.fs.open(&self.path, crate::io::OpenMode::Read) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(from),
+            Err(e) => return Err(LogError::io(&self.path, e)),
+        };
+        let len = file.len().map_err(|e| LogError::io(&self.path, e))?;
+        let end = ((len / K::SIZE as u64) as usize).min(limit);
+        let mut buf = vec![0u8; CHUNK_ENTRIES.min(end.saturating_sub(from)) * K::SIZE];
+        let mut i = from;
+        while i < end {
+            let n = (end - i).min(CHUNK_ENTRIES);
+            let chunk = &mut buf[..n * K::SIZE];
+            file.read_exact_at(chunk, (i * K::SIZE) as u64)
+                .map_err(|e| LogError::io(&self.path, e))?;
+            for e in chunk.chunks_exact(K::SIZE) {
+                if !f(e) {
+                    return Ok(i);
+                }
+                i += 1;
+            }
+        }
+        Ok(i)
+    }
+
     /// Zeroes the entries from `from` on, up to the first that is zero already: the file
     /// past the entries in use holds zeros, so that recovery never takes an entry left
-    /// there by a truncation or a crash for one of the current log.
-    fn zero_from(s: &mut State, from: usize) {
-        let capacity = s.capacity;
-        let Some(map) = s.map.as_mut() else {
-            return;
+    /// there by a truncation or a crash for one of the current log. Only entries that hold
+    /// something are written, so no hole is touched.
+    fn zero_from(&self, s: &mut State, from: usize) -> Result<()> {
+        let Some(map_len) = s.map.as_ref().map(|m| m.bytes().len()) else {
+            return Ok(());
         };
-        let bytes = map.bytes_mut();
-        let end = (capacity * K::SIZE).min(bytes.len());
-        let mut at = from * K::SIZE;
-        while at + K::SIZE <= end {
-            let e = &mut bytes[at..at + K::SIZE];
-            if e.iter().all(|b| *b == 0) {
-                break;
-            }
-            e.fill(0);
-            at += K::SIZE;
+        let limit = s.capacity.min(map_len / K::SIZE);
+        let from = from.min(limit);
+        let end = self.scan_file(from, limit, |e| e.iter().any(|b| *b != 0))?;
+        if let Some(map) = s.map.as_mut() {
+            map.bytes_mut()[from * K::SIZE..end * K::SIZE].fill(0);
         }
+        Ok(())
     }
 
     /// Zeroes what the file holds past the entries in use (after a recovery rebuilt them).
-    pub fn clear_stale_tail(&self) {
+    pub fn clear_stale_tail(&self) -> Result<()> {
         let mut s = self.state.write();
         let n = s.entries;
-        Self::zero_from(&mut s, n);
+        self.zero_from(&mut s, n)?;
         s.dirty = true;
+        Ok(())
     }
 
     /// Removes all entries (before a rebuild).
     pub fn reset(&self) -> Result<()> {
         let mut s = self.state.write();
-        Self::zero_from(&mut s, 0);
+        self.zero_from(&mut s, 0)?;
         s.entries = 0;
         s.torn = false;
         s.dirty = true;

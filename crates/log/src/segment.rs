@@ -899,8 +899,8 @@ impl Segment {
         self.next_offset.store(next, Ordering::Release);
         // Entries of markers that were cut go with them.
         self.txn_index.truncate_to(next)?;
-        self.offset_index.clear_stale_tail();
-        self.time_index.clear_stale_tail();
+        self.offset_index.clear_stale_tail()?;
+        self.time_index.clear_stale_tail()?;
         Ok(RecoveryOutcome {
             valid_bytes: pos,
             trusted_bytes,
