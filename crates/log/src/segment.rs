@@ -691,14 +691,19 @@ impl Segment {
         durable_below: i64,
     ) -> Result<RecoveryOutcome> {
         if durable_below > self.base_offset {
-            if let Some(start) = self.index_start(durable_below, min_offset)? {
-                let outcome =
-                    self.recover_from(index_interval, min_offset, durable_below, start)?;
-                match self.sanity_check() {
-                    Ok(()) => return Ok(outcome),
-                    Err(e) => warn!(segment = %self.log_path.display(), error = %e,
-                        "the indexes kept below the recovery point do not match the log: walking the whole segment"),
+            match self.index_start(durable_below, min_offset) {
+                Ok(Some(start)) => {
+                    let outcome =
+                        self.recover_from(index_interval, min_offset, durable_below, start)?;
+                    match self.sanity_check() {
+                        Ok(()) => return Ok(outcome),
+                        Err(e) => warn!(segment = %self.log_path.display(), error = %e,
+                            "the indexes kept below the recovery point do not match the log: walking the whole segment"),
+                    }
                 }
+                Ok(None) => {}
+                Err(e) => warn!(segment = %self.log_path.display(), error = %e,
+                    "reading the indexes below the recovery point failed: walking the whole segment"),
             }
         }
         self.recover_from(
@@ -745,10 +750,12 @@ impl Segment {
         }
         self.time_index
             .recover_prefix(|e| batch::get_i32(e, 8) <= rel)?;
-        let (max_timestamp, offset_of_max_timestamp) = match self.time_index.last_entry()? {
-            Some((ts, r)) => (ts, base + i64::from(r)),
-            None => (-1, -1),
+        // The first offset entry is written with a time entry: an offset index without
+        // one is not the one the checkpoint synced with its time index.
+        let Some((max_timestamp, max_rel)) = self.time_index.last_entry()? else {
+            return Ok(None);
         };
+        let offset_of_max_timestamp = base + i64::from(max_rel);
         let rolling_timestamp = match self.header_at(&*file, 0, file_len)? {
             Some(first) => first.max_timestamp.max(0),
             None => return Ok(None),
