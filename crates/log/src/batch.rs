@@ -168,11 +168,7 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 /// Nothing in `b` is trusted: every length is checked against the slice before use.
 pub fn validate_batch(b: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, BatchError> {
     let h = BatchHeader::parse(b)?;
-    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-        return Err(BatchError::BadLength {
-            batch_length: h.batch_length,
-        });
-    }
+    check_length(&h)?;
     if h.total_len() != b.len() {
         return Err(BatchError::LengthMismatch {
             declared: h.total_len(),
@@ -202,13 +198,19 @@ pub fn validate_batch(b: &[u8], max_batch_bytes: usize) -> Result<BatchHeader, B
 /// Everything but the CRC (which needs the records) and the length against the bytes
 /// held (the caller checks it against the file).
 pub fn check_header(h: &BatchHeader) -> Result<(), BatchError> {
+    check_length(h)?;
+    check_magic(h)?;
+    check_counts_and_codec(h)
+}
+
+/// The batch length covers at least the fixed header.
+fn check_length(h: &BatchHeader) -> Result<(), BatchError> {
     if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
         return Err(BatchError::BadLength {
             batch_length: h.batch_length,
         });
     }
-    check_magic(h)?;
-    check_counts_and_codec(h)
+    Ok(())
 }
 
 fn check_magic(h: &BatchHeader) -> Result<(), BatchError> {

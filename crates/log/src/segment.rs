@@ -53,6 +53,16 @@ impl FileSlice {
     }
 }
 
+/// The header at the start of `bytes` (at least [`HEADER_LEN`] of them), if its length
+/// covers a header and the batch at `pos` ends within `limit` bytes of the file.
+fn plausible_header(bytes: &[u8], pos: u64, limit: u64) -> Result<Option<BatchHeader>> {
+    let h = BatchHeader::parse(bytes)?;
+    if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > limit {
+        return Ok(None);
+    }
+    Ok(Some(h))
+}
+
 /// Where recovery's walk of a segment starts, and the segment's state there.
 #[derive(Debug, Clone, Copy)]
 struct WalkStart {
@@ -156,12 +166,7 @@ impl Segment {
         let mut buf = [0u8; HEADER_LEN];
         file.read_exact_at(&mut buf, pos)
             .map_err(|e| LogError::io(&self.log_path, e))?;
-        let h = BatchHeader::parse(&buf)?;
-        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_len() as u64 > limit
-        {
-            return Ok(None);
-        }
-        Ok(Some(h))
+        plausible_header(&buf, pos, limit)
     }
 
     fn new(fs: Arc<dyn Fs>, dir: &Path, base_offset: i64, index_bytes: usize) -> Self {
@@ -815,18 +820,12 @@ impl Segment {
             // The header: from the buffer when it holds it, else read on its own.
             let held = pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64;
             let h = if held {
-                let h = BatchHeader::parse(&buf[(pos - buf_pos) as usize..])?;
-                if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
-                    || pos + h.total_len() as u64 > file_len
-                {
-                    break;
-                }
-                h
+                plausible_header(&buf[(pos - buf_pos) as usize..], pos, file_len)?
             } else {
-                match self.header_at(&*file, pos, file_len)? {
-                    Some(h) => h,
-                    None => break,
-                }
+                self.header_at(&*file, pos, file_len)?
+            };
+            let Some(h) = h else {
+                break;
             };
             if batch::check_header(&h).is_err()
                 || h.base_offset < next
