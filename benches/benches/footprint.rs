@@ -298,6 +298,8 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
                 .expect("MYELIN_BENCH_UNCLEAN_BATCH_RECORDS is a count")
         })
         .unwrap_or(FILL_RECORDS);
+    // Idempotent batches unless `MYELIN_BENCH_UNCLEAN_IDEMPOTENT=0`.
+    let idempotent = std::env::var("MYELIN_BENCH_UNCLEAN_IDEMPOTENT").map_or(true, |v| v != "0");
     // Bytes of records per batch of the fill (about 256 KiB by default).
     let batch_bytes = fill_records as u64 * 1024;
     const PARTITIONS: i32 = 16;
@@ -317,13 +319,22 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         .build()
         .expect("a tokio runtime");
     let fill_bytes = (gib * (1u64 << 30) as f64) as u64;
+    let producers = FillProducers::new(idempotent, PARTITIONS);
     let start = Instant::now();
     rt.block_on(async {
         let mut conn = connect(broker.addr).await;
         conn.create_topic("unclean", PARTITIONS, 1, &[], false)
             .await
             .expect("creating the topic");
-        fill(broker.addr, "unclean", PARTITIONS, fill_records, fill_bytes).await;
+        fill(
+            broker.addr,
+            "unclean",
+            PARTITIONS,
+            fill_records,
+            fill_bytes,
+            producers.clone(),
+        )
+        .await;
     });
     let fill_s = start.elapsed().as_secs_f64();
     let checkpoint = data.join("recovery-point-offset-checkpoint");
@@ -351,6 +362,7 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
             PARTITIONS,
             fill_records,
             tail_mib << 20,
+            producers.clone(),
         ))
     };
     fill_tail(broker.addr);
@@ -358,23 +370,28 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
     let batches_per_fill =
         |bytes: u64| bytes.div_ceil(batch_bytes * PARTITIONS as u64) * PARTITIONS as u64;
     let mut expected = batches_per_fill(fill_bytes) + batches_per_fill(tail_mib << 20);
-    // A crash with the page cache as the broker left it (a killed process), then, in full
-    // mode, one as after a power loss: the same tail written again past the checkpoint
-    // the restart wrote, the page cache dropped before the restart.
-    let cold = !env.quick;
+    // In full mode, first a crash as after a power loss: the page cache dropped before the
+    // restart, and no producer snapshot past the last roll (a broker that ran since its last
+    // start). Then a crash with the page cache as the broker left it (a killed process),
+    // the same tail written again past the checkpoint and the snapshot the restart wrote.
+    let mut cold = !env.quick;
     for round in 0..if cold { 2 } else { 1 } {
         if round == 1 {
             fill_tail(broker.addr);
             expected += batches_per_fill(tail_mib << 20);
         }
         broker.kill();
-        let dropped = round == 1
+        let dropped = round == 0
+            && cold
             && drop_page_cache()
                 .map_err(|e| {
                     println!("  the page cache could not be dropped ({e}): no cold restart");
                 })
                 .is_ok();
-        if round == 1 && !dropped {
+        if round == 0 && !dropped {
+            cold = false;
+        }
+        if round == 1 && !cold {
             break;
         }
         let start = Instant::now();
@@ -411,8 +428,13 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
             format!(
                 "{how}, then spawn to the `ready` log line; {:.2} GiB on disk in \
                  {PARTITIONS} partitions, written in {fill_s:.1} s over the Kafka protocol \
-                 (durable mode); all {records} records there after the restart",
+                 (durable mode, {}); all {records} records there after the restart",
                 on_disk as f64 / (1u64 << 30) as f64,
+                if idempotent {
+                    "idempotent producers"
+                } else {
+                    "no producer ids"
+                },
             ),
         ));
     }
@@ -430,14 +452,64 @@ fn drop_page_cache() -> std::io::Result<()> {
 /// Records of 1 KiB per batch of the fill, unless `MYELIN_BENCH_UNCLEAN_BATCH_RECORDS`.
 const FILL_RECORDS: usize = 256;
 
+/// The producers of the fill: with `idempotent`, each partition's batches carry producer
+/// id `FILL_PRODUCER_BASE + partition`, epoch 0 and the next sequence (as an idempotent
+/// client's do, the default of Kafka's Java producer since 3.0), so that a restart has
+/// producer state to recover; without, producer id -1.
+struct FillProducers {
+    idempotent: bool,
+    /// The next base sequence of each partition.
+    next_sequence: Vec<std::sync::atomic::AtomicI32>,
+}
+
+const FILL_PRODUCER_BASE: i64 = 7_000;
+
+impl FillProducers {
+    fn new(idempotent: bool, partitions: i32) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            idempotent,
+            next_sequence: (0..partitions)
+                .map(|_| std::sync::atomic::AtomicI32::new(0))
+                .collect(),
+        })
+    }
+
+    /// `batch` as partition `p`'s next batch: producer fields set and the CRC recomputed.
+    fn stamp(&self, batch: &[u8], p: i32, records: i32) -> Vec<u8> {
+        use myelin_log::batch;
+        let mut b = batch.to_vec();
+        if !self.idempotent {
+            return b;
+        }
+        let seq =
+            self.next_sequence[p as usize].fetch_add(records, std::sync::atomic::Ordering::Relaxed);
+        let pid = FILL_PRODUCER_BASE + i64::from(p);
+        b[batch::PRODUCER_ID_AT..batch::PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
+        b[batch::PRODUCER_EPOCH_AT..batch::PRODUCER_EPOCH_AT + 2]
+            .copy_from_slice(&0i16.to_be_bytes());
+        b[batch::BASE_SEQUENCE_AT..batch::BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
+        let crc = batch::compute_crc(&b);
+        b[batch::CRC_AT..batch::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+}
+
 /// Produces at least `bytes` of 1 KiB records, in batches of `records`, to every partition
 /// of `topic` together
 /// (`bytes` / partitions each, rounded up to whole batches), acks=all, four connections
-/// with one request in flight each.
-async fn fill(addr: SocketAddr, topic: &str, partitions: i32, records: usize, bytes: u64) {
+/// with one request in flight each, the batches stamped by `producers`.
+async fn fill(
+    addr: SocketAddr,
+    topic: &str,
+    partitions: i32,
+    records: usize,
+    bytes: u64,
+    producers: std::sync::Arc<FillProducers>,
+) {
     use myelin::client::data::Acks;
     use myelin::client::records::{encode_batch, NewRecord};
     let per_partition = bytes.div_ceil(records as u64 * 1024 * partitions as u64);
+    let count = records as i32;
     let records: Vec<NewRecord> = (0..records)
         .map(|i| NewRecord {
             key: None,
@@ -453,11 +525,12 @@ async fn fill(addr: SocketAddr, topic: &str, partitions: i32, records: usize, by
     for c in 0..CONNECTIONS {
         let batch = batch.clone();
         let topic = topic.to_string();
+        let producers = producers.clone();
         tasks.spawn(async move {
             let mut conn = connect(addr).await;
             for _ in 0..per_partition {
                 for p in (c..partitions).step_by(CONNECTIONS as usize) {
-                    conn.produce(&topic, p, batch.clone(), Acks::All)
+                    conn.produce(&topic, p, producers.stamp(&batch, p, count), Acks::All)
                         .await
                         .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));
                 }

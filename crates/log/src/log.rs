@@ -587,6 +587,8 @@ impl Log {
         }
         self.log_end_offset.store(next, Ordering::Release);
         self.unflushed_messages.fetch_add(records, Ordering::AcqRel);
+        // In the middle of a segment too, so that a crash replays a bounded stretch.
+        self.producers.note_appended(buf.len() as u64, next);
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -669,7 +671,7 @@ impl Log {
         }
         // The producer state as of the new segment's base, written once the log below it
         // is durable (see `producer_log`).
-        self.producers.stage_snapshot(base);
+        self.producers.stage_snapshot(base, true);
         self.segments.write().insert(base, seg.clone());
         self.mark_dir_dirty();
         Ok(seg)
@@ -844,6 +846,30 @@ impl Log {
         self.last_flush_ms.store(now_ms, Ordering::Release);
         self.producers.write_due(target);
         Ok(target)
+    }
+
+    /// At a recovery-point checkpoint: a log with at least
+    /// [`producer_log::CHECKPOINT_SNAPSHOT_MIN_BYTES`] appended since its last producer
+    /// snapshot stages one at its log end, and writes it at once if the log is durable up
+    /// to there (an idle log would not flush again to write it). So that the replay after
+    /// a crash starts about where the checkpointed recovery point lies, on a log written
+    /// too slowly to reach [`producer_log::SNAPSHOT_INTERVAL_BYTES`] between checkpoints.
+    pub fn snapshot_producers_at_checkpoint(&self) {
+        if self.is_offline() {
+            return;
+        }
+        // The flush lock first, as a flush and a truncation take it.
+        let _flush = self.flush_lock.lock();
+        let staged = {
+            let _guard = self.append_lock.lock();
+            self.producers.stage_if_appended(
+                crate::producer_log::CHECKPOINT_SNAPSHOT_MIN_BYTES,
+                self.log_end_offset(),
+            )
+        };
+        if staged {
+            self.producers.write_due(self.recovery_point());
+        }
     }
 
     /// Removes every record at or after `offset` (a replica following a new leader).

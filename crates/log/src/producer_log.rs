@@ -46,8 +46,17 @@ use crate::producer_state::{BatchKind, ProducerBatch, ProducerStateManager};
 use crate::segment::Segment;
 use crate::txn_index::AbortedTxn;
 
-/// Snapshots kept on disk: the newest, and one to fall back on if it is corrupt.
+/// Snapshots kept on disk: the newest, and one to fall back on if it is corrupt. As many
+/// of those taken at rolls are kept as well, so that a truncation into the segment before
+/// the active one finds a snapshot below the cut.
 pub(crate) const SNAPSHOTS_KEPT: usize = 2;
+/// A snapshot is staged once this many bytes were appended since the last one, in the
+/// middle of a segment too: the replay after a crash reads the headers from the last
+/// snapshot written, and a cold page cache reads them one at a time.
+pub(crate) const SNAPSHOT_INTERVAL_BYTES: u64 = 64 << 20;
+/// At a recovery-point checkpoint, a log with at least this many bytes appended since its
+/// last snapshot stages one (see [`ProducerLog::stage_if_appended`]).
+pub(crate) const CHECKPOINT_SNAPSHOT_MIN_BYTES: u64 = 1 << 20;
 /// Snapshots staged at rolls and not yet written, at most.
 const MAX_PENDING: usize = 4;
 /// A snapshot file larger than this is taken for corrupt (about 5.8 million producers).
@@ -57,8 +66,20 @@ const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 struct Files {
     /// Offsets of the snapshot files in the directory.
     on_disk: BTreeSet<i64>,
-    /// Snapshots taken at rolls, waiting for the log below them to be durable.
-    pending: BTreeMap<i64, Vec<u8>>,
+    /// Those of `on_disk` taken at a roll, a clean close or an open (and every one found
+    /// at load, whose kind is not recorded): at a segment's base or a log end.
+    rolls: BTreeSet<i64>,
+    /// Snapshots staged, waiting for the log below them to be durable, and whether each
+    /// was taken at a roll.
+    pending: BTreeMap<i64, (Vec<u8>, bool)>,
+}
+
+impl Files {
+    /// Removes `offset` from both sets.
+    fn forget(&mut self, offset: i64) {
+        self.on_disk.remove(&offset);
+        self.rolls.remove(&offset);
+    }
 }
 
 /// What loading the producer state found.
@@ -93,6 +114,8 @@ pub(crate) struct ProducerLog {
     /// Taken for every file operation on snapshots, after the append lock or the flush
     /// lock, and before `state` when both are held.
     files: Mutex<Files>,
+    /// Bytes appended since the last snapshot was staged (changed under the append lock).
+    since_staged: std::sync::atomic::AtomicU64,
 }
 
 impl ProducerLog {
@@ -103,6 +126,7 @@ impl ProducerLog {
             name,
             state: Mutex::new(ProducerStateManager::new()),
             files: Mutex::new(Files::default()),
+            since_staged: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -210,6 +234,7 @@ impl ProducerLog {
                 producers = state.len(), "producer state rebuilt from the log");
         }
         *self.state.lock() = state;
+        files.rolls = offsets.clone();
         files.on_disk = offsets;
         files.pending.retain(|o, _| *o <= log_end);
         Ok(Loaded {
@@ -241,18 +266,50 @@ impl ProducerLog {
     }
 
     /// Takes a snapshot of the current state at `offset` (the log end offset), to be
-    /// written once the log below it is durable. Caller holds the append lock.
-    pub fn stage_snapshot(&self, offset: i64) {
+    /// written once the log below it is durable; `at_roll` when `offset` is the base of the
+    /// new active segment. Caller holds the append lock.
+    pub fn stage_snapshot(&self, offset: i64, at_roll: bool) {
+        self.since_staged
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         let bytes = self.state.lock().encode_snapshot();
         let mut files = self.files.lock();
-        if !files.on_disk.contains(&offset) {
-            files.pending.insert(offset, bytes);
+        if files.on_disk.contains(&offset) {
+            // The same state (the log end is where it was): now also a roll's.
+            if at_roll {
+                files.rolls.insert(offset);
+            }
+        } else {
+            let roll = at_roll || files.pending.get(&offset).is_some_and(|(_, r)| *r);
+            files.pending.insert(offset, (bytes, roll));
         }
         // A log that is never flushed (relaxed durability) must not hoard them: the older
         // ones are superseded anyway.
         while files.pending.len() > MAX_PENDING {
             files.pending.pop_first();
         }
+    }
+
+    /// Counts `bytes` appended, the log end offset now `end`, and stages a snapshot there
+    /// once [`SNAPSHOT_INTERVAL_BYTES`] were appended since the last. Caller holds the
+    /// append lock.
+    pub fn note_appended(&self, bytes: u64, end: i64) {
+        let since = self
+            .since_staged
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
+            + bytes;
+        if since >= SNAPSHOT_INTERVAL_BYTES {
+            self.stage_snapshot(end, false);
+        }
+    }
+
+    /// Stages a snapshot at `end` (the log end offset) if at least `min_bytes` were
+    /// appended since the last one was staged. Caller holds the append lock.
+    pub fn stage_if_appended(&self, min_bytes: u64, end: i64) -> bool {
+        if self.since_staged.load(std::sync::atomic::Ordering::Relaxed) < min_bytes.max(1) {
+            return false;
+        }
+        self.stage_snapshot(end, false);
+        true
     }
 
     /// Writes the newest staged snapshot at or below `durable` (the log is durable below
@@ -264,8 +321,8 @@ impl ProducerLog {
             let later = files.pending.split_off(&durable.saturating_add(1));
             std::mem::replace(&mut files.pending, later)
         };
-        if let Some((offset, bytes)) = due.into_iter().next_back() {
-            if let Err(e) = self.write_locked(&mut files, offset, &bytes) {
+        if let Some((offset, (bytes, at_roll))) = due.into_iter().next_back() {
+            if let Err(e) = self.write_locked(&mut files, offset, &bytes, at_roll) {
                 warn!(log = %self.name, snapshot = offset, error = %e,
                     "writing a producer snapshot failed");
             }
@@ -278,10 +335,16 @@ impl ProducerLog {
         let bytes = self.state.lock().encode_snapshot();
         let mut files = self.files.lock();
         files.pending.remove(&offset);
-        self.write_locked(&mut files, offset, &bytes)
+        self.write_locked(&mut files, offset, &bytes, true)
     }
 
-    fn write_locked(&self, files: &mut Files, offset: i64, bytes: &[u8]) -> Result<()> {
+    fn write_locked(
+        &self,
+        files: &mut Files,
+        offset: i64,
+        bytes: &[u8],
+        at_roll: bool,
+    ) -> Result<()> {
         let path = files::producer_snapshot_path(&self.dir, offset);
         let tmp = files::with_suffix(&path, files::TMP_SUFFIX);
         let f = self
@@ -295,13 +358,19 @@ impl ProducerLog {
         self.fs.rename(&tmp, &path).map_err(|e| self.io(&path, e))?;
         self.sync_dir()?;
         files.on_disk.insert(offset);
+        if at_roll {
+            files.rolls.insert(offset);
+        }
         // Older ones need not go durably: one that comes back after a crash still
-        // describes the log below it.
-        while files.on_disk.len() > SNAPSHOTS_KEPT {
-            let Some(oldest) = files.on_disk.pop_first() else {
-                break;
-            };
-            self.remove(&files::producer_snapshot_path(&self.dir, oldest))?;
+        // describes the log below it. Kept: the newest, and the newest taken at rolls.
+        let kept: BTreeSet<i64> = (files.on_disk.iter().rev().take(SNAPSHOTS_KEPT))
+            .chain(files.rolls.iter().rev().take(SNAPSHOTS_KEPT))
+            .copied()
+            .collect();
+        let old: Vec<i64> = files.on_disk.difference(&kept).copied().collect();
+        for o in old {
+            files.forget(o);
+            self.remove(&files::producer_snapshot_path(&self.dir, o))?;
         }
         Ok(())
     }
@@ -312,6 +381,7 @@ impl ProducerLog {
         let mut files = self.files.lock();
         files.pending.retain(|o, _| *o <= offset);
         let above = files.on_disk.split_off(&offset.saturating_add(1));
+        files.rolls.retain(|o| *o <= offset);
         for o in &above {
             self.remove(&files::producer_snapshot_path(&self.dir, *o))?;
         }
@@ -327,6 +397,7 @@ impl ProducerLog {
         let mut files = self.files.lock();
         let kept = files.on_disk.split_off(&offset);
         let below = std::mem::replace(&mut files.on_disk, kept);
+        files.rolls.retain(|o| *o >= offset);
         for o in below {
             self.remove(&files::producer_snapshot_path(&self.dir, o))?;
         }
@@ -338,6 +409,7 @@ impl ProducerLog {
     pub fn reset(&self) -> Result<()> {
         let mut files = self.files.lock();
         files.pending.clear();
+        files.rolls.clear();
         for o in std::mem::take(&mut files.on_disk) {
             self.remove(&files::producer_snapshot_path(&self.dir, o))?;
         }

@@ -281,8 +281,8 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     }
     report.segments = segs.len();
     let last_base = *segs.keys().next_back().expect("at least one segment");
-    // Segments scanned, with how many control batches each holds.
-    let mut scanned: BTreeMap<i64, u64> = BTreeMap::new();
+    // Segments scanned, with what the scan saw of their control batches.
+    let mut scanned: BTreeMap<i64, Scanned> = BTreeMap::new();
 
     // Everything below the recovery point was durable before the crash.
     let durable_below = state.recovery_point.unwrap_or(0);
@@ -302,7 +302,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             warn!(log = %log.name(), error = %e, "active segment does not match its index: recovering it");
             let prev_end = active.base_offset;
             let outcome = log.recover_segment(active, prev_end)?;
-            scanned.insert(active.base_offset, outcome.control_batches);
+            scanned.insert(active.base_offset, Scanned::of(&outcome));
             report.segments_recovered += 1;
             report.bytes_validated += outcome.valid_bytes - outcome.trusted_bytes;
             report.indexes_rebuilt += 1;
@@ -315,7 +315,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
             let seg = segs[base].clone();
             let outcome =
                 seg.recover(cfg.index_interval_bytes, prev_end.max(*base), durable_below)?;
-            scanned.insert(*base, outcome.control_batches);
+            scanned.insert(*base, Scanned::of(&outcome));
             report.segments_recovered += 1;
             report.bytes_validated += outcome.valid_bytes - outcome.trusted_bytes;
             report.bytes_skipped += outcome.skipped_bytes;
@@ -380,7 +380,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     log.set_offsets(log_start, log_end, recovery_point);
 
     // Pass 5: producer state.
-    let rebuild_from = txn.rebuild.keys().next().copied();
+    let rebuild_from = txn.rebuild.values().map(|r| r.from).min();
     let loaded = log.producers().load(
         &seg_list,
         log_start,
@@ -396,21 +396,28 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     let mut changed = 0;
     for (i, seg) in seg_list.iter().enumerate() {
         let end = seg_list.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
-        let fresh = if txn.cleared.contains(&seg.base_offset) {
-            Vec::new()
-        } else if let Some(old) = txn.rebuild.get(&seg.base_offset) {
-            loaded
-                .aborts
-                .iter()
-                .filter(|m| seg.base_offset <= m.offset && m.offset < end)
-                .filter_map(|m| {
-                    m.txn.or_else(|| {
-                        old.iter()
-                            .find(|e| e.last_offset == m.offset && e.producer_id == m.producer_id)
-                            .copied()
-                    })
-                })
-                .collect()
+        let fresh = if let Some(kept) = txn.settled.get(&seg.base_offset) {
+            kept.clone()
+        } else if let Some(r) = txn.rebuild.get(&seg.base_offset) {
+            let from = r.from.max(seg.base_offset);
+            let mut fresh = r.kept.clone();
+            fresh.extend(
+                loaded
+                    .aborts
+                    .iter()
+                    .filter(|m| from <= m.offset && m.offset < end)
+                    .filter_map(|m| {
+                        m.txn.or_else(|| {
+                            r.old
+                                .iter()
+                                .find(|e| {
+                                    e.last_offset == m.offset && e.producer_id == m.producer_id
+                                })
+                                .copied()
+                        })
+                    }),
+            );
+            fresh
         } else {
             continue;
         };
@@ -430,24 +437,54 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     Ok(report)
 }
 
+/// What the recovery scan of a segment saw of its control batches.
+#[derive(Debug, Clone, Copy)]
+struct Scanned {
+    /// Control batches among the batches whose headers it read.
+    controls: u64,
+    /// Below this offset it read no header (see `RecoveryOutcome::skipped_below`).
+    skipped_below: Option<i64>,
+}
+
+impl Scanned {
+    fn of(outcome: &crate::segment::RecoveryOutcome) -> Self {
+        Self {
+            controls: outcome.control_batches,
+            skipped_below: outcome.skipped_below,
+        }
+    }
+}
+
+/// A transaction index pass 6 rebuilds from the log.
+#[derive(Debug)]
+struct Rebuild {
+    /// The entries of markers from here on come from the replay.
+    from: i64,
+    /// The entries of markers below `from`, from the file.
+    kept: Vec<AbortedTxn>,
+    /// The old entries that may stand in for a transaction the replay cannot see begin.
+    old: Vec<AbortedTxn>,
+}
+
 /// The transaction indexes pass 6 rewrites.
 #[derive(Debug, Default)]
 struct TxnRebuild {
-    /// Segments whose index is rebuilt from the log, with the old entries that may stand in
-    /// for a transaction the replay cannot see begin.
-    rebuild: BTreeMap<i64, Vec<AbortedTxn>>,
-    /// Scanned segments without any control batch: no entries.
-    cleared: BTreeSet<i64>,
+    /// Segments whose index is rebuilt from the log.
+    rebuild: BTreeMap<i64, Rebuild>,
+    /// Scanned segments whose entries are known without the log: none past where the scan
+    /// began to read headers (it met no control batch), those the file holds below it.
+    settled: BTreeMap<i64, Vec<AbortedTxn>>,
 }
 
 /// Pass 3, transaction indexes: reads the `.txnindex` of every segment that has one
-/// (`txn_files`), and decides which are rebuilt: those of the `scanned` segments that hold
-/// control batches, and those that do not validate.
+/// (`txn_files`), and decides which are rebuilt: those of the `scanned` segments where the
+/// scan met control batches (from where it began to read headers: the entries below that
+/// are the file's), and those that do not validate.
 fn load_txn_indexes(
     log: &Log,
     segs: &BTreeMap<i64, Arc<Segment>>,
     txn_files: &BTreeSet<i64>,
-    scanned: &BTreeMap<i64, u64>,
+    scanned: &BTreeMap<i64, Scanned>,
 ) -> Result<TxnRebuild> {
     let mut out = TxnRebuild::default();
     let bases: Vec<i64> = segs.keys().copied().collect();
@@ -459,24 +496,37 @@ fn load_txn_indexes(
             .unwrap_or_else(|| seg.next_offset_hint().max(*base));
         let has_file = txn_files.contains(base);
         match scanned.get(base) {
-            Some(&controls) => {
-                // The entries the crash left for markers that are still there.
+            Some(sc) => {
+                let (from, kept) = match sc.skipped_below {
+                    Some(below) if has_file => {
+                        (below, seg.txn_index.read_prefix(below, seg.size())?)
+                    }
+                    Some(below) => (below, Vec::new()),
+                    None => (*base, Vec::new()),
+                };
+                // The entries the crash left for markers that are still there (the load
+                // also tells the index what its file holds, for pass 6 to replace).
                 let mut old = Vec::new();
                 if has_file && seg.txn_index.load(i64::MAX, seg.size())?.is_ok() {
                     old = seg.txn_index.entries();
                     old.retain(|e| e.last_offset < end);
                 }
-                if controls == 0 {
-                    out.cleared.insert(*base);
+                if sc.controls == 0 {
+                    out.settled.insert(*base, kept);
                 } else {
-                    out.rebuild.insert(*base, old);
+                    out.rebuild.insert(*base, Rebuild { from, kept, old });
                 }
             }
             None if has_file => {
                 if let Err(e) = seg.txn_index.load(end, seg.size())? {
                     warn!(log = %log.name(), segment = base, error = %e,
                         "rebuilding a transaction index that does not match its segment");
-                    out.rebuild.insert(*base, Vec::new());
+                    let whole = Rebuild {
+                        from: *base,
+                        kept: Vec::new(),
+                        old: Vec::new(),
+                    };
+                    out.rebuild.insert(*base, whole);
                 }
             }
             None => {}

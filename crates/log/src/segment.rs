@@ -72,8 +72,6 @@ struct WalkStart {
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
     rolling_timestamp: i64,
-    /// Control batches there may be before `pos` (0 or 1: unknown, at least one).
-    control_batches: u64,
 }
 
 impl Default for WalkStart {
@@ -86,7 +84,6 @@ impl Default for WalkStart {
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
             rolling_timestamp: -1,
-            control_batches: 0,
         }
     }
 }
@@ -119,6 +116,10 @@ pub struct RecoveryOutcome {
     /// Control batches (transaction markers) among them: a segment without any has no
     /// aborted transactions to index.
     pub control_batches: u64,
+    /// The offset below which recovery read no header (`skipped_bytes` > 0): the
+    /// aborted-transaction entries of markers below it were durable with them, and only
+    /// those from there on need the log.
+    pub skipped_below: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -765,13 +766,6 @@ impl Segment {
             Some(first) => first.max_timestamp.max(0),
             None => return Ok(None),
         };
-        // Control batches among those skipped are not seen: an aborted transaction's
-        // entry (made durable with the log) says there may be some, and the transaction
-        // index is then rebuilt.
-        let txn_entries = self
-            .fs
-            .file_len(self.txn_index.path())
-            .is_ok_and(|len| len > 0);
         Ok(Some(WalkStart {
             pos: pos + h.total_len() as u64,
             next: h.last_offset() + 1,
@@ -779,7 +773,6 @@ impl Segment {
             max_timestamp,
             offset_of_max_timestamp,
             rolling_timestamp,
-            control_batches: u64::from(txn_entries),
         }))
     }
 
@@ -815,7 +808,7 @@ impl Segment {
         let mut pos: u64 = start.pos;
         let mut next = min_offset.max(self.base_offset).max(start.next);
         let mut batches = 0u64;
-        let mut control_batches = start.control_batches;
+        let mut control_batches = 0;
         while next < durable_below {
             // The header: from the buffer when it holds it, else read on its own.
             let held = pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64;
@@ -914,6 +907,7 @@ impl Segment {
             truncated_bytes: truncated,
             batches,
             control_batches,
+            skipped_below: (start.pos > 0).then_some(start.next),
         })
     }
 

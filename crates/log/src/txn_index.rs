@@ -242,6 +242,39 @@ impl TxnIndex {
         }
     }
 
+    /// The entries of the file whose markers lie below `below`, where recovery read no
+    /// header of the log: those were synced with their markers, so the file's prefix holds
+    /// them. Whatever follows (entries of markers from `below` on, or bytes of writes the
+    /// crash tore) ends the prefix: a partial or invalid entry, one not after the one
+    /// before, or one whose transaction has no data before its marker (as zeros read). A
+    /// missing file has none. Changes nothing in memory.
+    pub fn read_prefix(&self, below: i64, log_bytes: u64) -> Result<Vec<AbortedTxn>> {
+        let file = match self.fs.open(&self.path, OpenMode::Read) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let len = file.len().map_err(|e| self.io(e))?;
+        let max = (log_bytes / HEADER_LEN as u64).saturating_mul(ENTRY_LEN as u64);
+        let whole = len.min(max) / ENTRY_LEN as u64 * ENTRY_LEN as u64;
+        let mut bytes = vec![0u8; whole as usize];
+        file.read_exact_at(&mut bytes, 0).map_err(|e| self.io(e))?;
+        let mut out: Vec<AbortedTxn> = Vec::new();
+        for e in bytes.chunks_exact(ENTRY_LEN) {
+            let Ok(entry) = decode_index(e, self.base_offset, below) else {
+                break;
+            };
+            let txn = entry[0];
+            if txn.first_offset >= txn.last_offset
+                || out.last().is_some_and(|p| txn.last_offset <= p.last_offset)
+            {
+                break;
+            }
+            out.push(txn);
+        }
+        Ok(out)
+    }
+
     /// Takes `entries` for the content of the file, without reading it (a cleaned segment
     /// whose index the cleaner wrote and synced, and removed if it had no entries).
     pub fn assume(&self, entries: Vec<AbortedTxn>) {

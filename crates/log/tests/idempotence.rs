@@ -517,6 +517,112 @@ fn snapshots_below_the_log_start_go_with_retention() {
     assert!(log.producer_entry(1).is_some());
 }
 
+/// Producer 1's batches `seqs`, one record of 512 KiB each, appended; their infos and bytes.
+fn produce_large(log: &Log, seqs: std::ops::Range<i32>) -> Vec<(AppendInfo, Vec<u8>)> {
+    let value = vec![0x5au8; 512 << 10];
+    seqs.map(|seq| {
+        let b = batch(1, 0, seq, std::slice::from_ref(&value), 1_000, 0);
+        let info = append(log, b.clone()).unwrap();
+        assert!(!info.duplicate);
+        (info, b)
+    })
+    .collect()
+}
+
+fn large_segments() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1 << 30,
+        segment_index_bytes: 1 << 20,
+        ..config()
+    }
+}
+
+#[test]
+fn a_crash_replays_from_a_snapshot_taken_in_the_middle_of_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), large_segments(), clean());
+    // 70 MiB in one segment: past the 64 MiB after which a snapshot is taken, no roll.
+    let written = produce_large(&log, 0..140);
+    log.flush(0).unwrap();
+    let end = log.log_end_offset();
+    assert_eq!(log.segment_base_offsets(), vec![0]);
+    let snaps = snapshots(dir.path());
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let mid = snaps[0];
+    assert!(0 < mid && mid < end, "{mid} of {end}");
+    drop(log); // a crash
+    let (log, report) = open(dir.path(), large_segments(), unclean());
+    assert_eq!(report.producer_snapshot, Some(mid));
+    // One record per batch: only the batches past the snapshot are read.
+    assert_eq!(report.producer_batches_replayed, (end - mid) as u64);
+    let (info, last) = written.last().unwrap();
+    let dup = append(&log, last.clone()).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.base_offset, info.base_offset);
+}
+
+#[test]
+fn a_checkpoint_snapshots_a_log_written_since_its_last_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), large_segments(), clean());
+    // Less than a MiB since the last snapshot: the checkpoint takes none.
+    produce_large(&log, 0..1);
+    log.flush(0).unwrap();
+    log.snapshot_producers_at_checkpoint();
+    assert!(snapshots(dir.path()).is_empty());
+    // Past a MiB and durable: staged and written at once (no flush would come).
+    produce_large(&log, 1..3);
+    log.flush(0).unwrap();
+    let durable = log.log_end_offset();
+    log.snapshot_producers_at_checkpoint();
+    assert_eq!(snapshots(dir.path()), vec![durable]);
+    // Not yet durable: staged, and written by the flush that makes the log durable there.
+    let written = produce_large(&log, 3..6);
+    let end = log.log_end_offset();
+    log.snapshot_producers_at_checkpoint();
+    assert_eq!(snapshots(dir.path()), vec![durable]);
+    log.flush(0).unwrap();
+    assert_eq!(snapshots(dir.path()), vec![durable, end]);
+    drop(log); // a crash
+    let (log, report) = open(dir.path(), large_segments(), unclean());
+    assert_eq!(
+        (report.producer_snapshot, report.producer_batches_replayed),
+        (Some(end), 0)
+    );
+    assert!(append(&log, written[2].1.clone()).unwrap().duplicate);
+}
+
+#[test]
+fn snapshots_at_rolls_are_kept_beside_newer_ones_for_truncations() {
+    let dir = tempfile::tempdir().unwrap();
+    // Segments of four batches, a checkpoint after each batch.
+    let cfg = LogConfig {
+        segment_bytes: 4 * (512 << 10) + 1_000,
+        ..large_segments()
+    };
+    let (log, _) = open(dir.path(), cfg.clone(), clean());
+    let mut written = Vec::new();
+    for seq in 0..14 {
+        written.extend(produce_large(&log, seq..seq + 1));
+        log.flush(0).unwrap();
+        log.snapshot_producers_at_checkpoint();
+    }
+    let bases = log.segment_base_offsets();
+    assert_eq!(bases, vec![0, 4, 8, 12]);
+    let end = log.log_end_offset();
+    // Checkpoints took one every other batch (a MiB appended): at 2, 6, 10 and 14; rolls
+    // at 4, 8 and 12 (where a checkpoint's was already). Kept: the two newest, and the two
+    // newest taken at rolls.
+    assert_eq!(end, 14);
+    assert_eq!(snapshots(dir.path()), vec![8, 12, 14]);
+    // A truncation into the segment before the active one finds one below the cut.
+    log.truncate_to(10).unwrap();
+    assert_eq!(snapshots(dir.path()), vec![8]);
+    assert_eq!(log.producer_entry(1).unwrap().last_seq(), 9);
+    assert!(append(&log, written[9].1.clone()).unwrap().duplicate);
+    assert!(!append(&log, written[10].1.clone()).unwrap().duplicate);
+}
+
 // ----- power loss ----------------------------------------------------------------------
 
 const DATA: &str = "/data";

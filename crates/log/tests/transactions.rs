@@ -422,6 +422,107 @@ fn reopening_clean_or_unclean_gives_the_same_index() {
     assert_eq!(all_aborts(&log), want);
 }
 
+/// A plain batch of one record of `len` bytes.
+fn big_plain(len: usize) -> Vec<u8> {
+    let mut raw = Vec::new();
+    encode_record(&mut raw, 0, 0, 0, None, Some(&vec![0x33; len]), &[]);
+    BatchBuilder {
+        base_timestamp: 1_000,
+        max_timestamp: 1_000,
+        ..BatchBuilder::new()
+    }
+    .build(&raw, 1)
+    .unwrap()
+}
+
+#[test]
+fn a_crash_rebuilds_the_index_only_from_where_recovery_read_headers() {
+    let cfg = LogConfig {
+        segment_bytes: 1 << 30,
+        segment_index_bytes: 1 << 20,
+        ..config()
+    };
+    let open_at = |dir: &Path, rp: i64| {
+        let state = LoadState {
+            clean_shutdown: false,
+            recovery_point: Some(rp),
+            log_start_offset: None,
+        };
+        Log::open(Arc::new(RealFs), dir, "t", 0, cfg.clone(), state, 0).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open_at(dir.path(), 0);
+    // Below the recovery point: two aborted transactions, one committed, one left open,
+    // then over a MiB of plain batches and a checkpoint's producer snapshot.
+    append(&log, batch(1, 0, 3, TXN));
+    append(&log, batch(2, 0, 2, TXN));
+    append(&log, marker(1, false));
+    append(&log, batch(3, 0, 1, TXN));
+    append(&log, marker(2, true));
+    append(&log, batch(4, 0, 2, TXN));
+    append(&log, marker(3, false));
+    append(&log, batch(5, 0, 1, TXN)); // open across the recovery point
+    append(&log, big_plain(600 << 10));
+    append(&log, big_plain(600 << 10));
+    log.flush(0).unwrap();
+    log.snapshot_producers_at_checkpoint();
+    let snapshot = log.log_end_offset();
+    append(&log, batch(-1, -1, 2, 0));
+    log.flush(0).unwrap();
+    let rp = log.log_end_offset();
+    // Past it: producer 5's and 4's aborted, 1's second one.
+    append(&log, marker(5, false));
+    append(&log, batch(1, 3, 1, TXN));
+    append(&log, marker(4, false));
+    append(&log, marker(1, false));
+    log.flush(0).unwrap();
+    let want = expected_aborts(&log);
+    assert_eq!(want.len(), 5, "{want:?}");
+    assert_eq!(log.segment_base_offsets(), vec![0]);
+    let files_before = txnindex_files(dir.path());
+    let end = log.log_end_offset();
+    drop(log); // a crash
+
+    // The producer state replays from the snapshot, not from the segment's start: the
+    // entries below where recovery began to read headers are the file's.
+    let (log, report) = open_at(dir.path(), rp);
+    assert!(report.bytes_skipped > 0, "{report:?}");
+    assert_eq!(report.producer_snapshot, Some(snapshot));
+    // The four with a producer id past it.
+    assert_eq!(report.producer_batches_replayed, 4, "{report:?}");
+    assert_eq!(
+        (all_aborts(&log), report.txn_indexes_rebuilt),
+        (want.clone(), 0)
+    );
+    assert_eq!(log.log_end_offset(), end);
+    drop(log);
+
+    // The entries past it lost (as unsynced writes are): rebuilt from the replay, those
+    // below kept from the file.
+    let path = files::segment_path(dir.path(), 0, FileKind::TxnIndex);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..2 * 34]).unwrap();
+    let (log, report) = open_at(dir.path(), rp);
+    assert_eq!(report.producer_snapshot, Some(snapshot));
+    assert_eq!(
+        (all_aborts(&log), report.txn_indexes_rebuilt),
+        (want.clone(), 1)
+    );
+    assert_eq!(txnindex_files(dir.path()), files_before);
+    drop(log);
+
+    // A torn tail (part of an entry, zeros) past the kept ones: the same.
+    let mut torn = bytes[..2 * 34].to_vec();
+    torn.extend_from_slice(&[0u8; 34 + 10]);
+    std::fs::write(&path, &torn).unwrap();
+    let (log, report) = open_at(dir.path(), rp);
+    assert_eq!(
+        (all_aborts(&log), report.txn_indexes_rebuilt),
+        (want.clone(), 1)
+    );
+    assert_eq!(txnindex_files(dir.path()), files_before);
+}
+
 #[test]
 fn truncation_drops_the_entries_of_the_markers_it_cuts() {
     let dir = tempfile::tempdir().unwrap();
