@@ -21,15 +21,17 @@
 //!    recovery point read here never covers bytes that were not durable.
 //!    Then the aborted-transaction indexes (`txn_index`): every `.txnindex` file is read and
 //!    validated against its segment. Those of the segments scanned, whose entries may not
-//!    match what the crash left of the log, and those that do not validate are rebuilt in
-//!    pass 6; a scanned segment without any control batch simply has none.
+//!    match what the crash left of the log, are rebuilt in pass 6 from where the scan began
+//!    to read headers (the entries below it are the file's prefix, synced with their
+//!    markers); those that do not validate, whole. A scanned segment without any control
+//!    batch from there on has no entries past it.
 //! 4. Offsets: log end offset from the last segment, log start offset from the checkpoint
 //!    (never below the first segment), and after a crash a flush so that the recovery
 //!    point is the log end offset.
 //! 5. Producer state: the latest valid producer snapshot at or below the log end offset,
 //!    then the batches after it (see `producer_log`); snapshots above the log end offset
 //!    (the log was cut below them) and corrupt ones are removed. When indexes are to be
-//!    rebuilt, the replay starts at or below the first of them instead.
+//!    rebuilt, the replay starts at or below the first offset they are rebuilt from.
 //! 6. Transaction indexes: each one to rebuild gets the ABORT markers the replay met in its
 //!    segment, with the transaction the producer state knew (or, when the state knew of
 //!    none because the transaction began below where the replay could start, the entry

@@ -38,8 +38,10 @@
 //! by the flush that makes the marker durable, right after the segment's data. A crash may
 //! still keep an entry whose marker was lost, or a marker whose entry was lost (unsynced
 //! writes to two files); so recovery rebuilds the index of every segment it scans (those
-//! past the recovery point) from the log and the producer state, and that of any segment
-//! whose file fails validation. A rebuild replaces the file atomically
+//! past the recovery point) from the log and the producer state, from where it began to
+//! read batch headers: the entries of markers below that offset, below the recovery point,
+//! were synced with them and are the file's ([`TxnIndex::read_prefix`]). So is the index
+//! of any segment whose file fails validation, whole. A rebuild replaces the file atomically
 //! (`<base>.txnindex.tmp`, fdatasync, rename), so that a crash during it leaves either the
 //! old file, which fails validation again or lies past the recovery point, or the new one.
 
