@@ -848,13 +848,13 @@ impl Log {
         Ok(target)
     }
 
-    /// At a recovery-point checkpoint: a log with at least
-    /// [`producer_log::CHECKPOINT_SNAPSHOT_MIN_BYTES`] appended since its last producer
-    /// snapshot stages one at its log end, and writes it at once if the log is durable up
-    /// to there (an idle log would not flush again to write it). So that the replay after
-    /// a crash starts about where the checkpointed recovery point lies, on a log written
-    /// too slowly to reach [`producer_log::SNAPSHOT_INTERVAL_BYTES`] between checkpoints.
-    pub fn snapshot_producers_at_checkpoint(&self) {
+    /// With at least `min_bytes` appended since the last producer snapshot, stages one at
+    /// the log end, and writes it at once if the log is durable up to there (an idle log
+    /// would not flush again to write it). The manager calls it at each recovery-point
+    /// checkpoint with [`crate::CHECKPOINT_SNAPSHOT_MIN_BYTES`], so that the replay after a
+    /// crash starts about where the checkpointed recovery point lies, on a log written too
+    /// slowly to take one every [`crate::producer_log::SNAPSHOT_INTERVAL_BYTES`].
+    pub fn snapshot_producers(&self, min_bytes: u64) {
         if self.is_offline() {
             return;
         }
@@ -862,10 +862,8 @@ impl Log {
         let _flush = self.flush_lock.lock();
         let staged = {
             let _guard = self.append_lock.lock();
-            self.producers.stage_if_appended(
-                crate::producer_log::CHECKPOINT_SNAPSHOT_MIN_BYTES,
-                self.log_end_offset(),
-            )
+            self.producers
+                .stage_if_appended(min_bytes, self.log_end_offset())
         };
         if staged {
             self.producers.write_due(self.recovery_point());

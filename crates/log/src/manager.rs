@@ -514,7 +514,7 @@ impl LogManager {
             if now - last_checkpoint >= cfg.checkpoint_interval_ms as i64 {
                 last_checkpoint = now;
                 for log in self.inner.logs.read().clone().values() {
-                    log.snapshot_producers_at_checkpoint();
+                    log.snapshot_producers(crate::CHECKPOINT_SNAPSHOT_MIN_BYTES);
                 }
                 if let Err(e) = self.checkpoint() {
                     warn!(error = %e, "writing checkpoints failed");

@@ -64,7 +64,7 @@ pub(crate) const SNAPSHOTS_KEPT: usize = 2;
 pub(crate) const SNAPSHOT_INTERVAL_BYTES: u64 = 64 << 20;
 /// At a recovery-point checkpoint, a log with at least this many bytes appended since its
 /// last snapshot stages one (see [`ProducerLog::stage_if_appended`]).
-pub(crate) const CHECKPOINT_SNAPSHOT_MIN_BYTES: u64 = 1 << 20;
+pub const CHECKPOINT_SNAPSHOT_MIN_BYTES: u64 = 1 << 20;
 /// Snapshots staged at rolls and not yet written, at most.
 const MAX_PENDING: usize = 4;
 /// A snapshot file larger than this is taken for corrupt (about 5.8 million producers).

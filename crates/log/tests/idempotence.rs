@@ -15,7 +15,7 @@ use myelin_log::record::{encode_record, records_of_batch, BatchBuilder, RecordIt
 use myelin_log::sim::SimFs;
 use myelin_log::{
     AppendInfo, AppendOptions, LoadReport, LoadState, Log, LogConfig, LogError, LogManager,
-    ManagerConfig, TimestampType,
+    ManagerConfig, TimestampType, CHECKPOINT_SNAPSHOT_MIN_BYTES,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -568,18 +568,18 @@ fn a_checkpoint_snapshots_a_log_written_since_its_last_snapshot() {
     // Less than a MiB since the last snapshot: the checkpoint takes none.
     produce_large(&log, 0..1);
     log.flush(0).unwrap();
-    log.snapshot_producers_at_checkpoint();
+    log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
     assert!(snapshots(dir.path()).is_empty());
     // Past a MiB and durable: staged and written at once (no flush would come).
     produce_large(&log, 1..3);
     log.flush(0).unwrap();
     let durable = log.log_end_offset();
-    log.snapshot_producers_at_checkpoint();
+    log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
     assert_eq!(snapshots(dir.path()), vec![durable]);
     // Not yet durable: staged, and written by the flush that makes the log durable there.
     let written = produce_large(&log, 3..6);
     let end = log.log_end_offset();
-    log.snapshot_producers_at_checkpoint();
+    log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
     assert_eq!(snapshots(dir.path()), vec![durable]);
     log.flush(0).unwrap();
     assert_eq!(snapshots(dir.path()), vec![durable, end]);
@@ -605,7 +605,7 @@ fn snapshots_at_rolls_are_kept_beside_newer_ones_for_truncations() {
     for seq in 0..14 {
         written.extend(produce_large(&log, seq..seq + 1));
         log.flush(0).unwrap();
-        log.snapshot_producers_at_checkpoint();
+        log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
     }
     let bases = log.segment_base_offsets();
     assert_eq!(bases, vec![0, 4, 8, 12]);
@@ -767,6 +767,9 @@ fn power_loss_run(seed: u64) -> (u32, u32) {
                     continue;
                 }
                 1 => {
+                    // A checkpoint, with the producer snapshot it takes of a log written
+                    // since its last one (here after any append).
+                    log.snapshot_producers(1);
                     let _ = mgr.checkpoint();
                     continue;
                 }

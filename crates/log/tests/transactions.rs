@@ -19,6 +19,7 @@ use myelin_log::record::{encode_record, records_of_batch, BatchBuilder, RecordIt
 use myelin_log::sim::SimFs;
 use myelin_log::{
     AbortedTxn, AppendOptions, LoadReport, LoadState, Log, LogConfig, LogManager, ManagerConfig,
+    CHECKPOINT_SNAPSHOT_MIN_BYTES,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -465,7 +466,7 @@ fn a_crash_rebuilds_the_index_only_from_where_recovery_read_headers() {
     append(&log, big_plain(600 << 10));
     append(&log, big_plain(600 << 10));
     log.flush(0).unwrap();
-    log.snapshot_producers_at_checkpoint();
+    log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
     let snapshot = log.log_end_offset();
     append(&log, batch(-1, -1, 2, 0));
     log.flush(0).unwrap();
@@ -675,6 +676,9 @@ fn power_loss_run(seed: u64) -> (usize, usize) {
                     continue;
                 }
                 1 => {
+                    // A checkpoint, with the producer snapshot it takes of a log written
+                    // since its last one (here after any append).
+                    log.snapshot_producers(1);
                     let _ = mgr.checkpoint();
                     continue;
                 }
