@@ -41,6 +41,7 @@ fn main() {
         "Metadata of every topic",
         "concurrent connections served",
         "unclean restart over a large log",
+        "restart with many partitions after SIGKILL",
     ];
     let wanted: Vec<bool> = names.iter().map(|n| env.wants(n)).collect();
     if env.list || !wanted.iter().any(|w| *w) {
@@ -81,8 +82,8 @@ fn main() {
         ));
     }
 
-    if wanted[2..5].iter().any(|w| *w) {
-        scale(&env, &bin, &mut report, &names[2..5]);
+    if wanted[2..5].iter().any(|w| *w) || wanted[7] {
+        scale(&env, &bin, &mut report, &names[2..5], names[7]);
     }
     if wanted[5] {
         connections(&env, &bin, &mut report, names[5]);
@@ -100,7 +101,9 @@ fn main() {
 
 /// Creates `topics` x `per_topic` partitions, restarts the broker on them (clean stop,
 /// then start), and measures the restart, the memory after it and Metadata of every topic.
-fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str]) {
+/// Then (`unclean_name`) writes a record to every partition, kills the broker and measures
+/// the restart after that crash.
+fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclean_name: &str) {
     let total: usize = std::env::var("MYELIN_BENCH_PARTITIONS")
         .ok()
         .map(|v| v.parse().expect("MYELIN_BENCH_PARTITIONS is a count"))
@@ -147,9 +150,48 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str]) {
         (first, rounds)
     });
     let rss_after = broker.rss_mib();
-    drop(broker);
-
     let label = format!("{total} partitions ({topics} topics x {per_topic})");
+    if env.wants(unclean_name) {
+        let mut broker = broker;
+        let start = Instant::now();
+        rt.block_on(one_record_each(broker.addr, topics, per_topic));
+        let written = start.elapsed().as_secs_f64();
+        broker.kill();
+        let start = Instant::now();
+        let broker = BrokerProcess::start(bin, &data, &[]);
+        let restart = start.elapsed().as_secs_f64();
+        // Every acknowledged record is there.
+        let records = rt.block_on(async {
+            let mut conn = connect(broker.addr).await;
+            let partitions: Vec<i32> = (0..per_topic as i32).collect();
+            let mut records = 0;
+            for t in 0..topics {
+                let ends = conn
+                    .list_offsets(&format!("scale-{t:03}"), &partitions, -1)
+                    .await
+                    .expect("ListOffsets after the restart");
+                records += ends.iter().map(|(_, o)| *o).sum::<i64>();
+            }
+            records
+        });
+        assert_eq!(
+            records, total as i64,
+            "the restarted broker lost acknowledged records"
+        );
+        report.add(budget(
+            &format!("{unclean_name}, {label}"),
+            restart,
+            RESTART_BUDGET_S,
+            "s",
+            format!(
+                "a record written to every partition ({written:.2} s, acks=all, durable), \
+                 SIGKILL, then spawn to the `ready` log line; all {records} records there"
+            ),
+        ));
+    } else {
+        drop(broker);
+    }
+
     if env.wants(names[0]) {
         report.add(budget(
             &format!("{}, {label}", names[0]),
@@ -186,6 +228,40 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str]) {
                 rounds.len()
             ),
         ));
+    }
+}
+
+/// Writes one 1 KiB record to each of `per_topic` partitions of `topics` topics named as
+/// `scale` names them, acks=all, over four connections.
+async fn one_record_each(addr: SocketAddr, topics: usize, per_topic: usize) {
+    use myelin::client::data::Acks;
+    use myelin::client::records::{encode_batch, NewRecord};
+    let record = NewRecord {
+        key: None,
+        value: Some(vec![0x42; 1024]),
+        headers: Vec::new(),
+        timestamp: 1_700_000_000_000,
+    };
+    let batch = encode_batch(&[record], myelin_log::compression::Compression::None)
+        .expect("encoding a batch");
+    const CONNECTIONS: usize = 4;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..CONNECTIONS {
+        let batch = batch.clone();
+        tasks.spawn(async move {
+            let mut conn = connect(addr).await;
+            for t in (c..topics).step_by(CONNECTIONS) {
+                let topic = format!("scale-{t:03}");
+                for p in 0..per_topic as i32 {
+                    conn.produce(&topic, p, batch.clone(), Acks::All)
+                        .await
+                        .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a produce task");
     }
 }
 

@@ -373,10 +373,21 @@ impl<K: EntryKind> Index<K> {
         };
         let len = file.len().map_err(|e| LogError::io(&self.path, e))?;
         let end = ((len / K::SIZE as u64) as usize).min(limit);
+        // Most scans stop within the first page (an index holds few entries, the file
+        // past them is a hole): no readahead, and a page first, more only as needed. A
+        // start after a crash scans two indexes of every log, and readahead over their
+        // holes had the page cache allocate and zero hundreds of KiB per log.
+        if let Some(fd) = file.raw_fd() {
+            // SAFETY: an advisory call on a descriptor `file` holds open; no memory is
+            // involved. Its failure changes nothing but speed.
+            unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_RANDOM) };
+        }
+        let mut chunk_entries = (4096 / K::SIZE).max(1);
         let mut buf = vec![0u8; CHUNK_ENTRIES.min(end.saturating_sub(from)) * K::SIZE];
         let mut i = from;
         while i < end {
-            let n = (end - i).min(CHUNK_ENTRIES);
+            let n = (end - i).min(chunk_entries);
+            chunk_entries = (chunk_entries * 2).min(CHUNK_ENTRIES);
             let chunk = &mut buf[..n * K::SIZE];
             file.read_exact_at(chunk, (i * K::SIZE) as u64)
                 .map_err(|e| LogError::io(&self.path, e))?;
@@ -483,6 +494,11 @@ impl<K: EntryKind> Index<K> {
             self.state.write().dirty = true;
             LogError::io(&self.path, e)
         })
+    }
+
+    /// Whether entries changed since the map was last flushed.
+    pub fn is_dirty(&self) -> bool {
+        self.state.read().dirty
     }
 
     /// Writes the mapped entries to disk.

@@ -97,6 +97,8 @@ pub struct LoadReport {
     pub producer_snapshot: Option<i64>,
     /// Batches with a producer id read from the log to rebuild the producer state.
     pub producer_batches_replayed: u64,
+    /// Bytes of log from that snapshot (or the log start, without one) to the log end.
+    pub producer_span_bytes: u64,
     /// Aborted-transaction indexes rewritten or removed because they did not match the
     /// log (segments scanned after a crash, files that failed validation).
     pub txn_indexes_rebuilt: usize,
@@ -214,10 +216,14 @@ impl Log {
         // this syncs nothing dirty and costs next to nothing).
         log.flush(now_ms)?;
         // Everything is durable now: a snapshot at the log end spares the next open the
-        // replay this one did (or, for a log from before producer state, a whole scan).
+        // replay this one did (or, for a log from before producer state, a whole scan),
+        // when that is worth its two syncs: below a MiB, the next checkpoint takes one
+        // once the appends since bring it there (a crash start of thousands of small
+        // logs would otherwise sync twice per log).
         let end = log.log_end_offset();
         log.producers.state().forget_completed_below(end);
-        if !log.producers.has_snapshot_at(end)
+        if report.producer_span_bytes >= crate::CHECKPOINT_SNAPSHOT_MIN_BYTES
+            && !log.producers.has_snapshot_at(end)
             && (end > log.log_start_offset() || !log.producers.state().is_empty())
         {
             // Only a shortcut for the next open: a full disk must not stop this one.
@@ -351,16 +357,25 @@ impl Log {
     /// from the last of them (the segments before it were sealed, their indexes synced).
     /// Every entry below a recovery point was written before the recovery point passed it.
     pub(crate) fn sync_indexes_below(&self, recovery_point: i64) -> Result<()> {
-        let seg = self
-            .segments
-            .read()
-            .range(..=recovery_point)
-            .next_back()
-            .map(|(_, s)| s.clone());
-        match seg {
+        match self.segment_holding(recovery_point) {
             Some(seg) => seg.sync_indexes(),
             None => Ok(()),
         }
+    }
+
+    /// Whether [`Self::sync_indexes_below`] has anything to sync.
+    pub(crate) fn indexes_dirty_below(&self, recovery_point: i64) -> bool {
+        self.segment_holding(recovery_point)
+            .is_some_and(|seg| seg.indexes_dirty())
+    }
+
+    /// The segment whose base offset is the last at or below `offset`.
+    fn segment_holding(&self, offset: i64) -> Option<Arc<Segment>> {
+        self.segments
+            .read()
+            .range(..=offset)
+            .next_back()
+            .map(|(_, s)| s.clone())
     }
 
     /// Sets what writes this log's recovery point checkpoint (once; later calls are

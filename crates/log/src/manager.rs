@@ -123,6 +123,16 @@ struct Inner {
 impl Inner {
     /// Writes the recovery point, log start offset and cleaner checkpoints.
     fn checkpoint(&self) -> Result<()> {
+        self.checkpoint_keeping(None)
+    }
+
+    /// The checkpoints; with `kept`, the recovery points already on disk (read at open): a
+    /// log whose index entries below its recovery point are not yet durable records its
+    /// kept one instead when that is lower, rather than syncing its indexes. At open after
+    /// a crash, recovery changed the indexes of every log written past its checkpoint, and
+    /// syncing them one by one cost a 10,000-partition start about as much as the rest of
+    /// it; a crash before the next checkpoint reads those tails again.
+    fn checkpoint_keeping(&self, kept: Option<&HashMap<LogKey, i64>>) -> Result<()> {
         let _guard = self.checkpoint_lock.lock();
         let logs = self.logs.read().clone();
         let mut rps = HashMap::with_capacity(logs.len());
@@ -131,6 +141,12 @@ impl Inner {
             // below it was written before it was read. A log whose entries cannot be made
             // durable is left out, so that its next recovery reads all of it.
             let rp = l.recovery_point();
+            if let Some(&old) = kept.and_then(|m| m.get(k)) {
+                if old <= rp && l.indexes_dirty_below(rp) {
+                    rps.insert(k.clone(), old);
+                    continue;
+                }
+            }
             match l.sync_indexes_below(rp) {
                 Ok(()) => {
                     rps.insert(k.clone(), rp);
@@ -450,7 +466,7 @@ impl LogManager {
                 .get(&key)
                 .is_some_and(|&rp| log.log_end_offset() < rp)
         });
-        match mgr.checkpoint() {
+        match mgr.inner.checkpoint_keeping(Some(&recovery_points)) {
             Err(e) if e.is_no_space() && !cut_below_checkpoint => {
                 warn!(error = %e, "writing checkpoints failed")
             }

@@ -99,6 +99,9 @@ pub(crate) struct Loaded {
     pub replayed: u64,
     /// The ABORT markers at or after the offset given to rebuild transaction indexes from.
     pub aborts: Vec<AbortMarker>,
+    /// Bytes of log from the snapshot (or the log start, without one) to the log end: what
+    /// a replay after a crash would read if no snapshot were taken now.
+    pub span_bytes: u64,
 }
 
 /// An ABORT marker met by a replay that rebuilds transaction indexes.
@@ -242,6 +245,9 @@ impl ProducerLog {
                 producers = state.len(), "producer state rebuilt from the log");
         }
         *self.state.lock() = state;
+        let span_bytes = bytes_from(segs, snapshot.map_or(log_start, |s| s.max(log_start)));
+        self.since_staged
+            .store(span_bytes, std::sync::atomic::Ordering::Relaxed);
         files.rolls = offsets.clone();
         files.on_disk = offsets;
         files.pending.retain(|o, _| *o <= log_end);
@@ -249,6 +255,7 @@ impl ProducerLog {
             snapshot,
             replayed,
             aborts,
+            span_bytes,
         })
     }
 
@@ -425,6 +432,29 @@ impl ProducerLog {
         *self.state.lock() = ProducerStateManager::new();
         Ok(())
     }
+}
+
+/// Bytes of the log `segs` hold from the batch holding `offset` on (the whole segment
+/// holding it when its index cannot say where that batch is).
+fn bytes_from(segs: &[Arc<Segment>], offset: i64) -> u64 {
+    let mut total = 0;
+    for (i, seg) in segs.iter().enumerate() {
+        let next_base = segs.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
+        if next_base <= offset {
+            continue;
+        }
+        let size = seg.size();
+        let start = if offset > seg.base_offset {
+            match seg.find_batch(offset, size) {
+                Ok(Some((pos, _))) => pos,
+                _ => 0,
+            }
+        } else {
+            0
+        };
+        total += size.saturating_sub(start);
+    }
+    total
 }
 
 /// Applies to `state` every batch with a producer id in `segs` whose last offset is at or

@@ -393,6 +393,7 @@ pub(crate) fn load(log: &Log, state: LoadState) -> Result<LoadReport> {
     )?;
     report.producer_snapshot = loaded.snapshot;
     report.producer_batches_replayed = loaded.replayed;
+    report.producer_span_bytes = loaded.span_bytes;
 
     // Pass 6: transaction indexes.
     let mut changed = 0;

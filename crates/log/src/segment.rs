@@ -1016,6 +1016,11 @@ impl Segment {
     /// Writes the offset and time index entries appended since the last time to disk: the
     /// recovery-point checkpoint does, for the segment holding the recovery point it is
     /// about to record, so that recovery can start its walk from them.
+    /// Whether the offset or time index changed since last made durable.
+    pub fn indexes_dirty(&self) -> bool {
+        self.offset_index.is_dirty() || self.time_index.is_dirty()
+    }
+
     pub fn sync_indexes(&self) -> Result<()> {
         self.offset_index.flush_if_dirty()?;
         self.time_index.flush_if_dirty()

@@ -274,15 +274,40 @@ fn duplicates_survive_an_unclean_reopen_without_any_snapshot() {
         assert!(dup.duplicate);
         assert_eq!(dup.base_offset, info.base_offset);
     }
-    // The open wrote a snapshot at the log end: the next open replays nothing.
-    let end = log.log_end_offset();
-    assert!(snapshots(dir.path()).contains(&end));
+    // Under a MiB replayed: the open wrote no snapshot (two syncs per log on a broker
+    // with thousands), and the next open replays the same.
+    assert!(snapshots(dir.path()).is_empty());
     drop(log);
     let (_, report) = open(dir.path(), config(), unclean());
     assert_eq!(
         (report.producer_snapshot, report.producer_batches_replayed),
+        (None, 8)
+    );
+}
+
+#[test]
+fn an_open_that_replayed_a_mib_or_more_writes_a_snapshot_at_the_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), large_segments(), clean());
+    let written = produce_large(&log, 0..3);
+    log.flush(0).unwrap();
+    drop(log); // a crash: no close, no snapshot
+    assert!(snapshots(dir.path()).is_empty());
+    let (log, report) = open(dir.path(), large_segments(), unclean());
+    assert_eq!(
+        (report.producer_snapshot, report.producer_batches_replayed),
+        (None, 3)
+    );
+    assert!(report.producer_span_bytes >= 3 * (512 << 10));
+    let end = log.log_end_offset();
+    assert_eq!(snapshots(dir.path()), vec![end]);
+    drop(log);
+    let (log, report) = open(dir.path(), large_segments(), unclean());
+    assert_eq!(
+        (report.producer_snapshot, report.producer_batches_replayed),
         (Some(end), 0)
     );
+    assert!(append(&log, written[2].1.clone()).unwrap().duplicate);
 }
 
 #[test]
@@ -342,21 +367,26 @@ fn a_corrupt_snapshot_is_skipped_for_an_older_one_or_the_log() {
 
 #[test]
 fn a_log_without_snapshots_after_a_clean_shutdown_has_no_producers() {
-    // A log written before producer state existed: taken as is, not read whole.
+    // A log written before producer state existed: taken as is, not read whole. Over a
+    // MiB of it, the open writes a snapshot at its end, so that a crash later does not
+    // read it whole either.
     let dir = tempfile::tempdir().unwrap();
-    let (log, _) = open(dir.path(), config(), clean());
-    let b = myelin_log::record::simple_batch(
-        &[(None, Some(&b"old"[..]))],
-        0,
-        myelin_log::compression::Compression::None,
-    );
-    log.append(&b, &opts(0)).unwrap();
+    let (log, _) = open(dir.path(), large_segments(), clean());
+    let value = vec![0x61u8; 600 << 10];
+    for _ in 0..2 {
+        let b = myelin_log::record::simple_batch(
+            &[(None, Some(&value[..]))],
+            0,
+            myelin_log::compression::Compression::None,
+        );
+        log.append(&b, &opts(0)).unwrap();
+    }
     log.close(0).unwrap();
     drop(log);
     for s in snapshots(dir.path()) {
         std::fs::remove_file(snapshot_path(dir.path(), s)).unwrap();
     }
-    let (log, report) = open(dir.path(), config(), clean());
+    let (log, report) = open(dir.path(), large_segments(), clean());
     assert_eq!(report.producer_batches_replayed, 0);
     assert_eq!(snapshots(dir.path()), vec![log.log_end_offset()]);
 }
