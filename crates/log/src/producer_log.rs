@@ -8,27 +8,28 @@
 //!
 //! Snapshots are taken at the log end offset, under the append lock: at each roll, every
 //! [`SNAPSHOT_INTERVAL_BYTES`] appended (in the middle of a segment too), at recovery-point
-//! checkpoints for a log written since its last one, and at a clean close and an open.
-//! Kafka takes them at rolls and shutdown only; the others bound what the replay after a
-//! crash reads, batch headers that a cold page cache serves one random read at a time.
+//! checkpoints for a log with [`CHECKPOINT_SNAPSHOT_MIN_BYTES`] written since its last one,
+//! at a clean close, and at an open whose replay spanned that much. Kafka takes them at
+//! rolls and shutdown only; the others bound what the replay after a crash reads, batch
+//! headers that a cold page cache serves one random read at a time.
 //!
 //! The invariant that makes a snapshot trustworthy after a crash: **a snapshot at `S`
 //! reaches the disk only once the log below `S` is durable.** So a snapshot taken at a
 //! roll, an interval or a checkpoint is only staged in memory; the flush that makes the
 //! log durable up to it writes it ([`ProducerLog::write_due`]), or the checkpoint itself
-//! when the log is durable there already; a clean close or an open writes one at the log
-//! end after their flush. Then at open, a snapshot at or below the recovered log end
-//! describes exactly the log below it: recovery never cuts durable data, and a snapshot
-//! above the log end (the log was cut below it, which only a truncation or a damaged disk
-//! does) is deleted. Truncation deletes the snapshots above the cut, durably, before it
-//! cuts.
+//! when the log is durable there already; a clean close or an open (see above) writes one
+//! at the log end after their flush. Then at open, a snapshot at or below the recovered
+//! log end describes exactly the log below it: recovery never cuts durable data, and a
+//! snapshot above the log end (the log was cut below it, which only a truncation or a
+//! damaged disk does) is deleted. Truncation deletes the snapshots above the cut, durably,
+//! before it cuts.
 //!
 //! Each snapshot is written atomically: `<offset>.snapshot.tmp`, fdatasync'ed, renamed,
 //! directory fsync'ed, through the [`Fs`] seam. The [`SNAPSHOTS_KEPT`] newest are kept (the
 //! older one is the fallback for a corrupt newer one), and as many of the newest taken at
 //! rolls, a close or an open (a truncation into the segment before the active one finds
-//! one below the cut); none below the log start offset. A corrupt snapshot is skipped with a warning and removed: the load falls back
-//! to an older one, or to the log start.
+//! one below the cut); none below the log start offset. A corrupt snapshot is skipped
+//! with a warning and removed: the load falls back to an older one, or to the log start.
 //!
 //! As in Kafka, a log without any snapshot after a clean shutdown is taken to have no
 //! producers (it was written before producer state existed), rather than read whole; a
@@ -65,7 +66,7 @@ pub(crate) const SNAPSHOT_INTERVAL_BYTES: u64 = 64 << 20;
 /// At a recovery-point checkpoint, a log with at least this many bytes appended since its
 /// last snapshot stages one (see [`ProducerLog::stage_if_appended`]).
 pub const CHECKPOINT_SNAPSHOT_MIN_BYTES: u64 = 1 << 20;
-/// Snapshots staged at rolls and not yet written, at most.
+/// Snapshots staged and not yet written, at most.
 const MAX_PENDING: usize = 4;
 /// A snapshot file larger than this is taken for corrupt (about 5.8 million producers).
 const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
