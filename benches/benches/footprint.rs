@@ -374,8 +374,14 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
                 .expect("MYELIN_BENCH_UNCLEAN_BATCH_RECORDS is a count")
         })
         .unwrap_or(FILL_RECORDS);
-    // Idempotent batches unless `MYELIN_BENCH_UNCLEAN_IDEMPOTENT=0`.
-    let idempotent = std::env::var("MYELIN_BENCH_UNCLEAN_IDEMPOTENT").map_or(true, |v| v != "0");
+    let kind = match std::env::var("MYELIN_BENCH_UNCLEAN_PRODUCERS").as_deref() {
+        Err(_) | Ok("idempotent") => FillKind::Idempotent,
+        Ok("none") => FillKind::Plain,
+        Ok("transactional") => FillKind::Transactional,
+        Ok(other) => panic!(
+            "MYELIN_BENCH_UNCLEAN_PRODUCERS is none, idempotent or transactional, not {other}"
+        ),
+    };
     // Bytes of records per batch of the fill (about 256 KiB by default).
     let batch_bytes = fill_records as u64 * 1024;
     const PARTITIONS: i32 = 16;
@@ -395,7 +401,7 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         .build()
         .expect("a tokio runtime");
     let fill_bytes = (gib * (1u64 << 30) as f64) as u64;
-    let producers = FillProducers::new(idempotent, PARTITIONS);
+    let producers = FillProducers::new(kind, PARTITIONS);
     let start = Instant::now();
     rt.block_on(async {
         let mut conn = connect(broker.addr).await;
@@ -483,7 +489,9 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
                 .expect("ListOffsets after the restart");
             ends.iter().map(|(_, o)| *o).sum::<i64>()
         });
-        let expected = expected as i64 * fill_records as i64;
+        // Each transaction marker takes an offset too.
+        let expected = expected as i64 * fill_records as i64
+            + producers.markers.load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(
             records, expected,
             "the restarted broker lost acknowledged records"
@@ -506,11 +514,7 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
                  {PARTITIONS} partitions, written in {fill_s:.1} s over the Kafka protocol \
                  (durable mode, {}); all {records} records there after the restart",
                 on_disk as f64 / (1u64 << 30) as f64,
-                if idempotent {
-                    "idempotent producers"
-                } else {
-                    "no producer ids"
-                },
+                kind.describe(),
             ),
         ));
     }
@@ -528,45 +532,218 @@ fn drop_page_cache() -> std::io::Result<()> {
 /// Records of 1 KiB per batch of the fill, unless `MYELIN_BENCH_UNCLEAN_BATCH_RECORDS`.
 const FILL_RECORDS: usize = 256;
 
-/// The producers of the fill: with `idempotent`, each partition's batches carry producer
-/// id `FILL_PRODUCER_BASE + partition`, epoch 0 and the next sequence (as an idempotent
-/// client's do, the default of Kafka's Java producer since 3.0), so that a restart has
-/// producer state to recover; without, producer id -1.
+/// What the fill's batches carry (`MYELIN_BENCH_UNCLEAN_PRODUCERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FillKind {
+    /// Producer id -1.
+    Plain,
+    /// Each partition's batches carry producer id `FILL_PRODUCER_BASE + partition`, epoch
+    /// 0 and the next sequence, as an idempotent client's do (the default of Kafka's Java
+    /// producer since 3.0), so that a restart has producer state to recover.
+    Idempotent,
+    /// Each connection is a transactional producer (InitProducerId, AddPartitionsToTxn,
+    /// EndTxn) with a transaction per round over its partitions, every fourth aborted: a
+    /// restart has aborted-transaction indexes to recover.
+    Transactional,
+}
+
+impl FillKind {
+    fn describe(self) -> &'static str {
+        match self {
+            FillKind::Plain => "no producer ids",
+            FillKind::Idempotent => "idempotent producers",
+            FillKind::Transactional => {
+                "transactional producers, a quarter of the transactions aborted"
+            }
+        }
+    }
+}
+
+/// The producers of the fill.
 struct FillProducers {
-    idempotent: bool,
-    /// The next base sequence of each partition.
+    kind: FillKind,
+    /// The next base sequence of each partition (idempotent fills).
     next_sequence: Vec<std::sync::atomic::AtomicI32>,
+    /// Transaction markers written (each takes an offset).
+    markers: std::sync::atomic::AtomicI64,
 }
 
 const FILL_PRODUCER_BASE: i64 = 7_000;
 
 impl FillProducers {
-    fn new(idempotent: bool, partitions: i32) -> std::sync::Arc<Self> {
+    fn new(kind: FillKind, partitions: i32) -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
-            idempotent,
+            kind,
             next_sequence: (0..partitions)
                 .map(|_| std::sync::atomic::AtomicI32::new(0))
                 .collect(),
+            markers: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
-    /// `batch` as partition `p`'s next batch: producer fields set and the CRC recomputed.
+    /// `batch` as partition `p`'s next idempotent batch.
     fn stamp(&self, batch: &[u8], p: i32, records: i32) -> Vec<u8> {
-        use myelin_log::batch;
-        let mut b = batch.to_vec();
-        if !self.idempotent {
-            return b;
+        if self.kind != FillKind::Idempotent {
+            return batch.to_vec();
         }
         let seq =
             self.next_sequence[p as usize].fetch_add(records, std::sync::atomic::Ordering::Relaxed);
-        let pid = FILL_PRODUCER_BASE + i64::from(p);
-        b[batch::PRODUCER_ID_AT..batch::PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
-        b[batch::PRODUCER_EPOCH_AT..batch::PRODUCER_EPOCH_AT + 2]
-            .copy_from_slice(&0i16.to_be_bytes());
-        b[batch::BASE_SEQUENCE_AT..batch::BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
-        let crc = batch::compute_crc(&b);
-        b[batch::CRC_AT..batch::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-        b
+        stamp_producer(batch, FILL_PRODUCER_BASE + i64::from(p), 0, seq, false)
+    }
+}
+
+/// `batch` with its producer fields set (and the transactional flag) and its CRC
+/// recomputed.
+fn stamp_producer(batch: &[u8], pid: i64, epoch: i16, seq: i32, transactional: bool) -> Vec<u8> {
+    use myelin_log::batch;
+    let mut b = batch.to_vec();
+    if transactional {
+        let at = batch::ATTRIBUTES_AT;
+        let attrs = i16::from_be_bytes([b[at], b[at + 1]]) | batch::ATTR_TRANSACTIONAL;
+        b[at..at + 2].copy_from_slice(&attrs.to_be_bytes());
+    }
+    b[batch::PRODUCER_ID_AT..batch::PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
+    b[batch::PRODUCER_EPOCH_AT..batch::PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
+    b[batch::BASE_SEQUENCE_AT..batch::BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
+    let crc = batch::compute_crc(&b);
+    b[batch::CRC_AT..batch::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// A transactional producer of the fill over `conn`: its transactional id, producer id
+/// and epoch.
+struct TxnProducer {
+    id: kafka_protocol::messages::TransactionalId,
+    pid: i64,
+    epoch: i16,
+}
+
+impl TxnProducer {
+    /// InitProducerId for `id`, retried while the coordinator is busy (loading its log,
+    /// or aborting a transaction an earlier producer left open).
+    async fn init(conn: &mut Connection, id: &str) -> Self {
+        use kafka_protocol::messages::{InitProducerIdRequest, ProducerId, TransactionalId};
+        use kafka_protocol::protocol::StrBytes;
+        let key = StrBytes::from_string(id.to_string());
+        let id = TransactionalId(key.clone());
+        loop {
+            // As clients do first: it also creates the coordinator's topic on first use.
+            let found = conn
+                .call(
+                    3,
+                    &kafka_protocol::messages::FindCoordinatorRequest::default()
+                        .with_key(key.clone())
+                        .with_key_type(1),
+                )
+                .await
+                .expect("FindCoordinator");
+            if found.error_code != 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            let r = conn
+                .call(
+                    4,
+                    &InitProducerIdRequest::default()
+                        .with_transactional_id(Some(id.clone()))
+                        .with_transaction_timeout_ms(600_000)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1),
+                )
+                .await
+                .expect("InitProducerId");
+            match r.error_code {
+                0 => {
+                    return Self {
+                        id,
+                        pid: r.producer_id.0,
+                        epoch: r.producer_epoch,
+                    }
+                }
+                // CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS,
+                // COORDINATOR_NOT_AVAILABLE (its topic is created on first use),
+                // NOT_COORDINATOR
+                51 | 14 | 15 | 16 => tokio::time::sleep(Duration::from_millis(20)).await,
+                code => panic!("InitProducerId: error {code}"),
+            }
+        }
+    }
+
+    /// AddPartitionsToTxn (v3) of `partitions` of `topic`.
+    async fn add(&self, conn: &mut Connection, topic: &str, partitions: &[i32]) {
+        use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+        use kafka_protocol::messages::{AddPartitionsToTxnRequest, ProducerId, TopicName};
+        use kafka_protocol::protocol::StrBytes;
+        let r = conn
+            .call(
+                3,
+                &AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(self.id.clone())
+                    .with_v3_and_below_producer_id(ProducerId(self.pid))
+                    .with_v3_and_below_producer_epoch(self.epoch)
+                    .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partitions(partitions.to_vec())]),
+            )
+            .await
+            .expect("AddPartitionsToTxn");
+        for t in &r.results_by_topic_v3_and_below {
+            for p in &t.results_by_partition {
+                assert_eq!(
+                    p.partition_error_code, 0,
+                    "AddPartitionsToTxn of {topic}-{}",
+                    p.partition_index
+                );
+            }
+        }
+    }
+
+    /// Produces `batch` (transactional, stamped) to `topic`-`p`, acks=all.
+    async fn produce(&self, conn: &mut Connection, topic: &str, p: i32, batch: Vec<u8>) {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::{ProduceRequest, TopicName};
+        use kafka_protocol::protocol::StrBytes;
+        let r = conn
+            .call(
+                9,
+                &ProduceRequest::default()
+                    .with_transactional_id(Some(self.id.clone()))
+                    .with_acks(-1)
+                    .with_timeout_ms(30_000)
+                    .with_topic_data(vec![TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partition_data(vec![PartitionProduceData::default()
+                            .with_index(p)
+                            .with_records(Some(bytes::Bytes::from(batch)))])]),
+            )
+            .await
+            .expect("a transactional Produce");
+        for t in &r.responses {
+            for part in &t.partition_responses {
+                assert_eq!(
+                    part.error_code, 0,
+                    "transactional produce to {topic}-{p}: {:?}",
+                    part.error_message
+                );
+            }
+        }
+    }
+
+    /// EndTxn: commits or aborts the open transaction.
+    async fn end(&self, conn: &mut Connection, commit: bool) {
+        use kafka_protocol::messages::{EndTxnRequest, ProducerId};
+        let r = conn
+            .call(
+                3,
+                &EndTxnRequest::default()
+                    .with_transactional_id(self.id.clone())
+                    .with_producer_id(ProducerId(self.pid))
+                    .with_producer_epoch(self.epoch)
+                    .with_committed(commit),
+            )
+            .await
+            .expect("EndTxn");
+        assert_eq!(r.error_code, 0, "EndTxn");
     }
 }
 
@@ -604,8 +781,27 @@ async fn fill(
         let producers = producers.clone();
         tasks.spawn(async move {
             let mut conn = connect(addr).await;
+            let mine: Vec<i32> = (c..partitions).step_by(CONNECTIONS as usize).collect();
+            if producers.kind == FillKind::Transactional {
+                // A new epoch each fill: sequences start again at 0.
+                let txn = TxnProducer::init(&mut conn, &format!("unclean-fill-{c}")).await;
+                let mut seq = 0;
+                for round in 0..per_partition {
+                    txn.add(&mut conn, &topic, &mine).await;
+                    for &p in &mine {
+                        let b = stamp_producer(&batch, txn.pid, txn.epoch, seq, true);
+                        txn.produce(&mut conn, &topic, p, b).await;
+                    }
+                    seq += count;
+                    txn.end(&mut conn, round % 4 != 3).await;
+                    producers
+                        .markers
+                        .fetch_add(mine.len() as i64, std::sync::atomic::Ordering::Relaxed);
+                }
+                return;
+            }
             for _ in 0..per_partition {
-                for p in (c..partitions).step_by(CONNECTIONS as usize) {
+                for &p in &mine {
                     conn.produce(&topic, p, producers.stamp(&batch, p, count), Acks::All)
                         .await
                         .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));

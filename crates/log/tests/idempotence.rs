@@ -302,12 +302,18 @@ fn an_open_that_replayed_a_mib_or_more_writes_a_snapshot_at_the_log_end() {
     let end = log.log_end_offset();
     assert_eq!(snapshots(dir.path()), vec![end]);
     drop(log);
-    let (log, report) = open(dir.path(), large_segments(), unclean());
+    reopens_from_the_snapshot_at(dir.path(), end, &written[2].1);
+}
+
+/// Reopens the log of `dir` (`large_segments`) after a crash: its producer state comes
+/// from the snapshot at `end` with nothing replayed, and `retry` is a duplicate.
+fn reopens_from_the_snapshot_at(dir: &Path, end: i64, retry: &[u8]) {
+    let (log, report) = open(dir, large_segments(), unclean());
     assert_eq!(
         (report.producer_snapshot, report.producer_batches_replayed),
         (Some(end), 0)
     );
-    assert!(append(&log, written[2].1.clone()).unwrap().duplicate);
+    assert!(append(&log, retry.to_vec()).unwrap().duplicate);
 }
 
 #[test]
@@ -614,12 +620,7 @@ fn a_checkpoint_snapshots_a_log_written_since_its_last_snapshot() {
     log.flush(0).unwrap();
     assert_eq!(snapshots(dir.path()), vec![durable, end]);
     drop(log); // a crash
-    let (log, report) = open(dir.path(), large_segments(), unclean());
-    assert_eq!(
-        (report.producer_snapshot, report.producer_batches_replayed),
-        (Some(end), 0)
-    );
-    assert!(append(&log, written[2].1.clone()).unwrap().duplicate);
+    reopens_from_the_snapshot_at(dir.path(), end, &written[2].1);
 }
 
 #[test]
