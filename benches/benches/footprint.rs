@@ -160,6 +160,7 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
         let start = Instant::now();
         let broker = BrokerProcess::start(bin, &data, &[]);
         let restart = start.elapsed().as_secs_f64();
+        let rss_unclean = broker.rss_mib();
         // Every acknowledged record is there.
         let records = rt.block_on(async {
             let mut conn = connect(broker.addr).await;
@@ -185,7 +186,8 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
             "s",
             format!(
                 "a record written to every partition ({written:.2} s, acks=all, durable), \
-                 SIGKILL, then spawn to the `ready` log line; all {records} records there"
+                 SIGKILL, then spawn to the `ready` log line; all {records} records there; \
+                 VmRSS at ready {rss_unclean:.1} MiB"
             ),
         ));
     } else {
