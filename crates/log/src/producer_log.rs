@@ -448,7 +448,9 @@ fn bytes_from(segs: &[Arc<Segment>], offset: i64) -> u64 {
         let start = if offset > seg.base_offset {
             match seg.find_batch(offset, size) {
                 Ok(Some((pos, _))) => pos,
-                _ => 0,
+                // No batch at or past `offset` here (a snapshot at the log end).
+                Ok(None) => size,
+                Err(_) => 0,
             }
         } else {
             0

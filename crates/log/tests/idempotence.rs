@@ -238,6 +238,8 @@ fn duplicates_survive_a_clean_reopen() {
     let (log, report) = open(dir.path(), config(), clean());
     assert_eq!(report.producer_snapshot, Some(end));
     assert_eq!(report.producer_batches_replayed, 0);
+    // Nothing past the snapshot: nothing a crash would replay.
+    assert_eq!(report.producer_span_bytes, 0);
     let (info, last) = &written[7];
     let dup = append(&log, last.clone()).unwrap();
     assert!(dup.duplicate);
