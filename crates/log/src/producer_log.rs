@@ -498,7 +498,7 @@ fn replay(
             0
         };
         let mut failed = None;
-        seg.for_each_header(start, |pos, h| {
+        seg.for_each_header_sequential(start, |pos, h| {
             if h.base_offset >= to {
                 return false;
             }

@@ -590,6 +590,46 @@ impl Segment {
         Ok(pos)
     }
 
+    /// [`Self::for_each_header`] for a long walk that may meet a cold page cache (the
+    /// producer-state replay after a crash): after a batch smaller than
+    /// `WALK_READ_WHOLE_BELOW`, the next headers come from one sequential read of up to
+    /// 1 MiB, as in recovery's walk, rather than a random read each.
+    pub fn for_each_header_sequential(
+        &self,
+        start: u64,
+        mut f: impl FnMut(u64, &BatchHeader) -> bool,
+    ) -> Result<u64> {
+        const CHUNK: usize = 1 << 20;
+        let file = self.file()?;
+        let limit = self.size();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_pos = start;
+        let mut pos = start;
+        loop {
+            let held = pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64;
+            let h = if held {
+                plausible_header(&buf[(pos - buf_pos) as usize..], pos, limit)?
+            } else {
+                self.header_at(&*file, pos, limit)?
+            };
+            let Some(h) = h else {
+                break;
+            };
+            if !f(pos, &h) {
+                break;
+            }
+            let total = h.total_len() as u64;
+            pos += total;
+            if total < WALK_READ_WHOLE_BELOW
+                && pos + HEADER_LEN as u64 > buf_pos + buf.len() as u64
+                && pos + HEADER_LEN as u64 <= limit
+            {
+                self.refill(&*file, &mut buf, &mut buf_pos, pos, CHUNK, limit)?;
+            }
+        }
+        Ok(pos)
+    }
+
     pub fn is_sealed(&self) -> bool {
         self.sealed.load(Ordering::Acquire)
     }
