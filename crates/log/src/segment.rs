@@ -605,29 +605,55 @@ impl Segment {
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_pos = start;
         let mut pos = start;
-        loop {
-            let held = pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64;
-            let h = if held {
-                plausible_header(&buf[(pos - buf_pos) as usize..], pos, limit)?
-            } else {
-                self.header_at(&*file, pos, limit)?
-            };
-            let Some(h) = h else {
-                break;
-            };
+        while let Some(h) = self.header_via(&*file, &buf, buf_pos, pos, limit)? {
             if !f(pos, &h) {
                 break;
             }
             let total = h.total_len() as u64;
             pos += total;
-            if total < WALK_READ_WHOLE_BELOW
-                && pos + HEADER_LEN as u64 > buf_pos + buf.len() as u64
-                && pos + HEADER_LEN as u64 <= limit
-            {
-                self.refill(&*file, &mut buf, &mut buf_pos, pos, CHUNK, limit)?;
-            }
+            self.read_ahead_after(&*file, &mut buf, &mut buf_pos, pos, total, CHUNK, limit)?;
         }
         Ok(pos)
+    }
+
+    /// The header at `pos`: from `buf` (the file's bytes from `buf_pos`) when it holds it,
+    /// else read on its own.
+    fn header_via(
+        &self,
+        file: &dyn FsFile,
+        buf: &[u8],
+        buf_pos: u64,
+        pos: u64,
+        limit: u64,
+    ) -> Result<Option<BatchHeader>> {
+        if pos >= buf_pos && pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64 {
+            plausible_header(&buf[(pos - buf_pos) as usize..], pos, limit)
+        } else {
+            self.header_at(file, pos, limit)
+        }
+    }
+
+    /// After a batch of `total` bytes ending at `pos`: past a small one, the next headers
+    /// come from one sequential read of `chunk` bytes into `buf`, since on a cold page
+    /// cache a read per header costs a random read each.
+    #[allow(clippy::too_many_arguments)]
+    fn read_ahead_after(
+        &self,
+        file: &dyn FsFile,
+        buf: &mut Vec<u8>,
+        buf_pos: &mut u64,
+        pos: u64,
+        total: u64,
+        chunk: usize,
+        limit: u64,
+    ) -> Result<()> {
+        if total < WALK_READ_WHOLE_BELOW
+            && pos + HEADER_LEN as u64 > *buf_pos + buf.len() as u64
+            && pos + HEADER_LEN as u64 <= limit
+        {
+            self.refill(file, buf, buf_pos, pos, chunk, limit)?;
+        }
+        Ok(())
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -850,14 +876,7 @@ impl Segment {
         let mut batches = 0u64;
         let mut control_batches = 0;
         while next < durable_below {
-            // The header: from the buffer when it holds it, else read on its own.
-            let held = pos + HEADER_LEN as u64 <= buf_pos + buf.len() as u64;
-            let h = if held {
-                plausible_header(&buf[(pos - buf_pos) as usize..], pos, file_len)?
-            } else {
-                self.header_at(&*file, pos, file_len)?
-            };
-            let Some(h) = h else {
+            let Some(h) = self.header_via(&*file, &buf, buf_pos, pos, file_len)? else {
                 break;
             };
             if batch::check_header(&h).is_err()
@@ -873,14 +892,7 @@ impl Segment {
             pos += total;
             batches += 1;
             control_batches += u64::from(h.is_control());
-            // Past small batches, the next headers come from one sequential read: on a
-            // cold page cache a read per header costs a random read each.
-            if total < WALK_READ_WHOLE_BELOW
-                && pos + HEADER_LEN as u64 > buf_pos + buf.len() as u64
-                && pos + HEADER_LEN as u64 <= file_len
-            {
-                self.refill(&*file, &mut buf, &mut buf_pos, pos, CHUNK, file_len)?;
-            }
+            self.read_ahead_after(&*file, &mut buf, &mut buf_pos, pos, total, CHUNK, file_len)?;
         }
         let trusted_bytes = pos;
         loop {
@@ -1053,14 +1065,14 @@ impl Segment {
         Ok(())
     }
 
-    /// Writes the offset and time index entries appended since the last time to disk: the
-    /// recovery-point checkpoint does, for the segment holding the recovery point it is
-    /// about to record, so that recovery can start its walk from them.
     /// Whether the offset or time index changed since last made durable.
     pub fn indexes_dirty(&self) -> bool {
         self.offset_index.is_dirty() || self.time_index.is_dirty()
     }
 
+    /// Writes the offset and time index entries appended since the last time to disk: the
+    /// recovery-point checkpoint does, for the segment holding the recovery point it is
+    /// about to record, so that recovery can start its walk from them.
     pub fn sync_indexes(&self) -> Result<()> {
         self.offset_index.flush_if_dirty()?;
         self.time_index.flush_if_dirty()
