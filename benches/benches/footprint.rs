@@ -42,6 +42,7 @@ fn main() {
         "concurrent connections served",
         "unclean restart over a large log",
         "restart with many partitions after SIGKILL",
+        "unclean restart after writing without a pause",
     ];
     let wanted: Vec<bool> = names.iter().map(|n| env.wants(n)).collect();
     if env.list || !wanted.iter().any(|w| *w) {
@@ -89,7 +90,10 @@ fn main() {
         connections(&env, &bin, &mut report, names[5]);
     }
     if wanted[6] {
-        unclean_restart(&env, &bin, &mut report, names[6]);
+        unclean_restart(&env, &bin, &mut report, names[6], false);
+    }
+    if wanted[8] {
+        unclean_restart(&env, &bin, &mut report, names[8], true);
     }
 
     if env.quick {
@@ -360,7 +364,18 @@ fn connections(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) {
 /// In full mode it then appends the tail again, kills the broker again, drops the page
 /// cache (when it may: root) and times a restart that reads from the disk, as after a power
 /// loss.
-fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) {
+///
+/// `without_pause`: the broker keeps its default checkpoint settings (every 60 s, and
+/// every `log.flush.offset.checkpoint.interval.bytes` appended), the fill runs to its end
+/// and the broker is killed at once, then restarted once (from a cold page cache when it
+/// may): what lies past the recovery points is whatever the broker left there.
+fn unclean_restart(
+    env: &BenchEnv,
+    bin: &Path,
+    report: &mut Report,
+    name: &str,
+    without_pause: bool,
+) {
     let gib: f64 = std::env::var("MYELIN_BENCH_UNCLEAN_GB")
         .ok()
         .map(|v| v.parse().expect("MYELIN_BENCH_UNCLEAN_GB is a number"))
@@ -393,11 +408,15 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
     // Checkpoints every 5 s instead of Kafka's 60 s, so that the bench need not wait a
     // minute for one; the tail written after it is what a crash leaves to scan.
     let checkpoint_ms = CHECKPOINT_MS.to_string();
-    let overrides = [(
-        "log.flush.offset.checkpoint.interval.ms",
-        checkpoint_ms.as_str(),
-    )];
-    let mut broker = BrokerProcess::start(bin, &data, &overrides);
+    let overrides: &[(&str, &str)] = if without_pause {
+        &[]
+    } else {
+        &[(
+            "log.flush.offset.checkpoint.interval.ms",
+            checkpoint_ms.as_str(),
+        )]
+    };
+    let mut broker = BrokerProcess::start(bin, &data, overrides);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -421,6 +440,48 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         .await;
     });
     let fill_s = start.elapsed().as_secs_f64();
+    let batches_per_fill =
+        |bytes: u64| bytes.div_ceil(batch_bytes * PARTITIONS as u64) * PARTITIONS as u64;
+    if without_pause {
+        let on_disk = dir_bytes(&data);
+        broker.kill();
+        let how = match drop_page_cache() {
+            Ok(()) => "the page cache dropped (as after a power loss)",
+            Err(e) => {
+                println!("  the page cache could not be dropped ({e}): a warm restart");
+                "the page cache as the crash left it"
+            }
+        };
+        let start = Instant::now();
+        let broker = BrokerProcess::start(bin, &data, overrides);
+        let restart = start.elapsed().as_secs_f64();
+        let validated = broker.logged_number("validated_bytes").unwrap_or(0);
+        let records = rt.block_on(end_offsets_sum(broker.addr, "unclean", PARTITIONS));
+        let expected = batches_per_fill(fill_bytes) as i64 * fill_records as i64
+            + producers.markers.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            records, expected,
+            "the restarted broker lost acknowledged records"
+        );
+        report.add(budget(
+            &format!(
+                "{name}, {gib} GiB with default checkpoints, {:.0} MiB past them",
+                validated as f64 / (1u64 << 20) as f64
+            ),
+            restart,
+            UNCLEAN_RESTART_BUDGET_S,
+            "s",
+            format!(
+                "filled without a pause in {fill_s:.1} s ({:.2} GiB on disk in {PARTITIONS} \
+                 partitions, durable mode, {}), SIGKILL at once, {how}, then spawn to the \
+                 `ready` log line; recovery read {validated} bytes whole; all {records} \
+                 records there after the restart",
+                on_disk as f64 / (1u64 << 30) as f64,
+                kind.describe(),
+            ),
+        ));
+        return;
+    }
     let checkpoint = data.join("recovery-point-offset-checkpoint");
     let before = std::fs::metadata(&checkpoint)
         .and_then(|m| m.modified())
@@ -451,8 +512,6 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
     };
     fill_tail(broker.addr);
     let on_disk = dir_bytes(&data);
-    let batches_per_fill =
-        |bytes: u64| bytes.div_ceil(batch_bytes * PARTITIONS as u64) * PARTITIONS as u64;
     let mut expected = batches_per_fill(fill_bytes) + batches_per_fill(tail_mib << 20);
     // In full mode, first a crash as after a power loss: the page cache dropped before the
     // restart, and no producer snapshot past the last roll (a broker that ran since its last
@@ -479,18 +538,10 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
             break;
         }
         let start = Instant::now();
-        broker = BrokerProcess::start(bin, &data, &overrides);
+        broker = BrokerProcess::start(bin, &data, overrides);
         let restart = start.elapsed().as_secs_f64();
         // Every record is still there: the log end offsets add up to what was acknowledged.
-        let records = rt.block_on(async {
-            let mut conn = connect(broker.addr).await;
-            let partitions: Vec<i32> = (0..PARTITIONS).collect();
-            let ends = conn
-                .list_offsets("unclean", &partitions, -1)
-                .await
-                .expect("ListOffsets after the restart");
-            ends.iter().map(|(_, o)| *o).sum::<i64>()
-        });
+        let records = rt.block_on(end_offsets_sum(broker.addr, "unclean", PARTITIONS));
         // Each transaction marker takes an offset too.
         let expected = expected as i64 * fill_records as i64
             + producers.markers.load(std::sync::atomic::Ordering::Relaxed);
@@ -521,6 +572,17 @@ fn unclean_restart(env: &BenchEnv, bin: &Path, report: &mut Report, name: &str) 
         ));
     }
     drop(broker);
+}
+
+/// The sum of the log end offsets of `topic`'s `partitions`.
+async fn end_offsets_sum(addr: SocketAddr, topic: &str, partitions: i32) -> i64 {
+    let mut conn = connect(addr).await;
+    let partitions: Vec<i32> = (0..partitions).collect();
+    let ends = conn
+        .list_offsets(topic, &partitions, -1)
+        .await
+        .expect("ListOffsets after the restart");
+    ends.iter().map(|(_, o)| *o).sum::<i64>()
 }
 
 /// Writes back what is dirty and drops the page cache (root only), so that the next start

@@ -48,6 +48,18 @@ impl BrokerProcess {
         kib / 1024.0
     }
 
+    /// The number the broker's log last gave as `key=N` (a `tracing` field), if any.
+    pub fn logged_number(&self, key: &str) -> Option<u64> {
+        let needle = format!("{key}=");
+        let log = self.broker.log();
+        let at = log.rfind(&needle)? + needle.len();
+        let digits: String = log[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
+    }
+
     /// SIGKILL: no shutdown at all, as a crash.
     pub fn kill(&mut self) {
         self.broker.kill();

@@ -40,7 +40,10 @@ pub use crate::flusher::{DurableWait, FlushObserver};
 pub use crate::log::{
     AppendInfo, AppendOptions, LoadReport, LoadState, Log, ReadResult, RetentionOutcome,
 };
-pub use crate::manager::{LogManager, ManagerConfig, StartupReport, DEFAULT_FLUSH_THREADS};
+pub use crate::manager::{
+    LogManager, ManagerConfig, StartupReport, DEFAULT_CHECKPOINT_INTERVAL_BYTES,
+    DEFAULT_FLUSH_THREADS,
+};
 pub use crate::producer_log::CHECKPOINT_SNAPSHOT_MIN_BYTES;
 pub use crate::producer_state::{AppendOrigin, CompletedTxn, ProducerStateEntry};
 pub use crate::segment::{FileSlice, RecoveryOutcome};

@@ -267,3 +267,53 @@ fn segment_ms_rolls_on_record_time_not_the_clock() {
     log.append(&b, &opts(now + 70)).unwrap();
     assert_eq!(log.segment_count(), 2);
 }
+
+#[test]
+fn a_checkpoint_is_written_once_enough_bytes_are_appended_since_the_last() {
+    use myelin_log::manager::read_checkpoint;
+    use myelin_log::{LogManager, ManagerConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ManagerConfig {
+        // Never by time within the test: only the bytes can trigger one.
+        checkpoint_interval_ms: 3_600_000,
+        checkpoint_interval_bytes: 64 << 10,
+        flush_scheduler_interval_ms: 10,
+        ..ManagerConfig::new(dir.path())
+    };
+    let (mgr, _) = LogManager::open(cfg, &|_| LogConfig::default()).unwrap();
+    let log = mgr.get_or_create("t", 0, LogConfig::default()).unwrap();
+    let path = dir
+        .path()
+        .join(myelin_log::files::RECOVERY_POINT_CHECKPOINT);
+    let checkpointed = || {
+        read_checkpoint(&RealFs, &path)
+            .get(&("t".to_string(), 0))
+            .copied()
+            .unwrap_or(0)
+    };
+    let value = vec![7u8; 16 << 10];
+    let append = |n: usize| {
+        for _ in 0..n {
+            let b = simple_batch(&[(None, Some(&value[..]))], 1, Compression::None);
+            let (_, wait) = mgr.append(&log, &b, &opts(1)).unwrap();
+            wait.expect("durable mode waits").wait().unwrap();
+        }
+    };
+    // 32 KiB durable: under the bound, so the checkpoint still says 0 after many ticks.
+    append(2);
+    assert_eq!(log.recovery_point(), 2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(checkpointed(), 0);
+    // Past 64 KiB: the next tick writes the recovery point.
+    append(3);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while checkpointed() != 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after 80 KiB appended; it says {}",
+            checkpointed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    mgr.shutdown().unwrap();
+}

@@ -58,7 +58,11 @@ fn parse_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Setting
 
 /// Myelin's own broker configs: settings of the storage engine, not Kafka configs
 /// (DescribeConfigs does not list them).
-const MANAGER_ONLY_CONFIGS: &[&str] = &["log.dir.reserved.bytes", "log.flush.threads"];
+const MANAGER_ONLY_CONFIGS: &[&str] = &[
+    "log.dir.reserved.bytes",
+    "log.flush.threads",
+    "log.flush.offset.checkpoint.interval.bytes",
+];
 
 /// `log.flush.threads` above this is taken as this: each thread is a kernel thread with
 /// its own stack, and no disk gains from more fdatasyncs at once.
@@ -233,6 +237,10 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
                 manager.flush_parallelism = positive::<usize>(name, value)?.min(MAX_FLUSH_THREADS);
                 continue;
             }
+            "log.flush.offset.checkpoint.interval.bytes" => {
+                manager.checkpoint_interval_bytes = positive(name, value)?;
+                continue;
+            }
             _ => {}
         }
         if IDENTITY_CONFIGS.contains(&name.as_str()) {
@@ -318,6 +326,26 @@ mod tests {
         for bad in ["0", "-1", "many"] {
             let err = translate(&configs(&[("log.flush.threads", bad)])).unwrap_err();
             assert_eq!(err.name, "log.flush.threads");
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_byte_interval_is_a_manager_setting_not_a_kafka_config() {
+        let name = "log.flush.offset.checkpoint.interval.bytes";
+        let t = translate(&configs(&[(name, "1048576")])).unwrap();
+        assert_eq!(t.manager.checkpoint_interval_bytes, 1 << 20);
+        assert!(!t.server.broker_configs.contains_key(name));
+        assert!(is_known(name));
+        assert_eq!(
+            translate(&configs(&[]))
+                .unwrap()
+                .manager
+                .checkpoint_interval_bytes,
+            myelin_log::DEFAULT_CHECKPOINT_INTERVAL_BYTES
+        );
+        for bad in ["0", "-1", "lots"] {
+            let err = translate(&configs(&[(name, bad)])).unwrap_err();
+            assert_eq!(err.name, name);
         }
     }
 
