@@ -12,6 +12,9 @@
 //! the sources); `cargo test -p myelin-benches --benches` runs 4 x 50 partitions against
 //! the debug binary, only to show that the scenarios work. `MYELIN_BENCH_PARTITIONS`
 //! (a multiple of 100 in full mode) overrides the count, `MYELIN_BIN` the binary.
+//! Before the restart after SIGKILL each partition gets `MYELIN_BENCH_SCALE_BATCHES` (1)
+//! batches of `MYELIN_BENCH_SCALE_BATCH_RECORDS` (1) records. In full mode, run as root,
+//! both restarts start from a dropped page cache.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -140,6 +143,16 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
     );
     broker.stop();
 
+    // From the disk, as after a reboot, when the page cache may be dropped (root).
+    let cold = |what: &str| match drop_page_cache() {
+        Ok(()) if !env.quick => "the page cache dropped, ",
+        Ok(()) => "",
+        Err(e) => {
+            println!("  the page cache could not be dropped ({e}): {what} from a warm cache");
+            ""
+        }
+    };
+    let cold_clean = cold("the restart");
     let start = Instant::now();
     let broker = BrokerProcess::start(bin, &data, &[]);
     let restart = start.elapsed().as_secs_f64();
@@ -156,11 +169,26 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
     let rss_after = broker.rss_mib();
     let label = format!("{total} partitions ({topics} topics x {per_topic})");
     if env.wants(unclean_name) {
+        // One record in every partition unless told more: a tail to recover in each.
+        let count = |var: &str| -> usize {
+            std::env::var(var)
+                .ok()
+                .map(|v| v.parse().expect("a count"))
+                .unwrap_or(1)
+        };
+        let batches = count("MYELIN_BENCH_SCALE_BATCHES");
+        let batch_records = count("MYELIN_BENCH_SCALE_BATCH_RECORDS");
         let mut broker = broker;
         let start = Instant::now();
-        rt.block_on(one_record_each(broker.addr, topics, per_topic));
+        rt.block_on(write_each_partition(
+            broker.addr,
+            topics,
+            per_topic,
+            (batches, batch_records),
+        ));
         let written = start.elapsed().as_secs_f64();
         broker.kill();
+        let cold_unclean = cold("the restart after SIGKILL");
         let start = Instant::now();
         let broker = BrokerProcess::start(bin, &data, &[]);
         let restart = start.elapsed().as_secs_f64();
@@ -179,8 +207,10 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
             }
             records
         });
+        let validated = broker.logged_number("validated_bytes").unwrap_or(0);
         assert_eq!(
-            records, total as i64,
+            records,
+            (total * batches * batch_records) as i64,
             "the restarted broker lost acknowledged records"
         );
         report.add(budget(
@@ -189,9 +219,11 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
             RESTART_BUDGET_S,
             "s",
             format!(
-                "a record written to every partition ({written:.2} s, acks=all, durable), \
-                 SIGKILL, then spawn to the `ready` log line; all {records} records there; \
-                 VmRSS at ready {rss_unclean:.1} MiB"
+                "{batches} batch(es) of {batch_records} 1 KiB record(s) written to \
+                 every partition ({written:.2} s, acks=all, durable), SIGKILL, \
+                 {cold_unclean}then spawn to the `ready` log line; recovery read \
+                 {validated} bytes whole; all {records} records there; VmRSS at ready \
+                 {rss_unclean:.1} MiB"
             ),
         ));
     } else {
@@ -205,7 +237,8 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
             RESTART_BUDGET_S,
             "s",
             format!(
-                "spawn to the `ready` log line after a clean stop; creating them took {:.2} s",
+                "{cold_clean}spawn to the `ready` log line after a clean stop; creating them \
+                 took {:.2} s",
                 created.as_secs_f64()
             ),
         ));
@@ -237,9 +270,14 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
     }
 }
 
-/// Writes one 1 KiB record to each of `per_topic` partitions of `topics` topics named as
-/// `scale` names them, acks=all, over four connections.
-async fn one_record_each(addr: SocketAddr, topics: usize, per_topic: usize) {
+/// Writes `batches` batches of `records` 1 KiB records to each of `per_topic` partitions of
+/// `topics` topics named as `scale` names them, acks=all, over four connections.
+async fn write_each_partition(
+    addr: SocketAddr,
+    topics: usize,
+    per_topic: usize,
+    (batches, records): (usize, usize),
+) {
     use myelin::client::data::Acks;
     use myelin::client::records::{encode_batch, NewRecord};
     let record = NewRecord {
@@ -248,8 +286,11 @@ async fn one_record_each(addr: SocketAddr, topics: usize, per_topic: usize) {
         headers: Vec::new(),
         timestamp: 1_700_000_000_000,
     };
-    let batch = encode_batch(&[record], myelin_log::compression::Compression::None)
-        .expect("encoding a batch");
+    let batch = encode_batch(
+        &vec![record; records],
+        myelin_log::compression::Compression::None,
+    )
+    .expect("encoding a batch");
     const CONNECTIONS: usize = 4;
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..CONNECTIONS {
@@ -259,9 +300,11 @@ async fn one_record_each(addr: SocketAddr, topics: usize, per_topic: usize) {
             for t in (c..topics).step_by(CONNECTIONS) {
                 let topic = format!("scale-{t:03}");
                 for p in 0..per_topic as i32 {
-                    conn.produce(&topic, p, batch.clone(), Acks::All)
-                        .await
-                        .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));
+                    for _ in 0..batches {
+                        conn.produce(&topic, p, batch.clone(), Acks::All)
+                            .await
+                            .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));
+                    }
                 }
             }
         });

@@ -42,7 +42,7 @@ pub use crate::log::{
 };
 pub use crate::manager::{
     LogManager, ManagerConfig, StartupReport, DEFAULT_CHECKPOINT_INTERVAL_BYTES,
-    DEFAULT_FLUSH_THREADS,
+    DEFAULT_FLUSH_THREADS, DEFAULT_RECOVERY_THREADS,
 };
 pub use crate::producer_log::CHECKPOINT_SNAPSHOT_MIN_BYTES;
 pub use crate::producer_state::{AppendOrigin, CompletedTxn, ProducerStateEntry};

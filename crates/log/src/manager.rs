@@ -80,6 +80,15 @@ pub struct ManagerConfig {
 /// "Fourth round".
 pub const DEFAULT_FLUSH_THREADS: usize = 16;
 
+/// `num.recovery.threads.per.data.dir`'s default (Kafka's is 2), also the most taken.
+/// Opening a log reads a few small pieces of several files, and after a crash its tail:
+/// from a cold page cache the threads mostly wait on the disk, and more of them keep more
+/// reads in flight. 10,000 partitions on the 2-core development VM, page cache dropped:
+/// 0.90 s with 2 threads (the core count, the default before), 0.64 s with 16 after a
+/// clean stop; after SIGKILL with 128 KiB past each recovery point, 4.00 s with 2, 2.91 s
+/// with 8, 2.55 s with 16. See `docs/performance.md`, "Eighth round".
+pub const DEFAULT_RECOVERY_THREADS: usize = 16;
+
 /// `log.flush.offset.checkpoint.interval.bytes`' default: 1 GiB. At Kafka's 60 s interval
 /// alone, a broker taking 300 MB/s left 18 GB past its recovery points, which a restart
 /// after a crash reads whole (about 25 s from a cold cache on the 2-core development VM);
@@ -101,9 +110,7 @@ impl ManagerConfig {
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
             flush_parallelism: DEFAULT_FLUSH_THREADS,
-            recovery_threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            recovery_threads: DEFAULT_RECOVERY_THREADS,
             lock_data_dir: true,
             background_threads: true,
             producer_id_expiration_ms: 86_400_000,
@@ -394,7 +401,10 @@ impl LogManager {
         let opened: Mutex<Vec<(LogKey, Arc<Log>, LoadReport)>> = Mutex::new(Vec::new());
         let failed: Mutex<Option<LogError>> = Mutex::new(None);
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = config.recovery_threads.clamp(1, 16).min(found.len().max(1));
+        let threads = config
+            .recovery_threads
+            .clamp(1, DEFAULT_RECOVERY_THREADS)
+            .min(found.len().max(1));
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| loop {

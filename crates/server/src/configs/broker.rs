@@ -630,11 +630,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     broker(
         "num.recovery.threads.per.data.dir",
         ConfigType::Int,
-        None,
+        // myelin_log::DEFAULT_RECOVERY_THREADS (a test keeps them equal).
+        Some("16"),
         Validator::AtLeast(1),
         READ_ONLY,
         "The number of threads per data directory to be used for log recovery at startup and \
-         flushing at shutdown. Myelin defaults to the number of CPU cores (Kafka: 1).",
+         flushing at shutdown. Myelin defaults to 16, also its maximum (Kafka: 2).",
     ),
     broker(
         "offset.metadata.max.bytes",

@@ -232,11 +232,6 @@ fn find(table: &'static [ConfigDef], name: &str) -> Option<&'static ConfigDef> {
 impl ConfigDef {
     /// The default value, normalized; `None` when Kafka's default is null.
     pub fn default_value(&self) -> Option<String> {
-        if self.name == "num.recovery.threads.per.data.dir" {
-            // Myelin's default is computed: as many threads as cores.
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            return Some(cores.to_string());
-        }
         self.default.map(str::to_string)
     }
 

@@ -471,6 +471,19 @@ mod tests {
     }
 
     #[test]
+    fn broker_defaults_the_storage_engine_sets_are_the_ones_described() {
+        let described = |name: &str| broker_config(name).unwrap().default_value();
+        assert_eq!(
+            described("num.recovery.threads.per.data.dir"),
+            Some(myelin_log::DEFAULT_RECOVERY_THREADS.to_string())
+        );
+        assert_eq!(
+            described("log.flush.offset.checkpoint.interval.ms"),
+            Some(myelin_log::ManagerConfig::new("d").checkpoint_interval_ms.to_string())
+        );
+    }
+
+    #[test]
     fn retention_follows_kafkas_synonyms() {
         let empty = BTreeMap::new();
         let retention = topic_config("retention.ms").unwrap();
