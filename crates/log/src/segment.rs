@@ -827,6 +827,13 @@ impl Segment {
         let Some((max_timestamp, max_rel)) = self.time_index.last_entry()? else {
             return Ok(None);
         };
+        // Its last entry must be what the log says, as the sanity check requires: a slot
+        // of zeros (a hole, or an entry a truncation cleared) reads as a time entry for
+        // the segment's first batch, and an offset entry of zeros is a true one when that
+        // batch ends at the base offset, so the offset index's check does not catch it.
+        if !self.time_entry_matches(&*file, max_timestamp, max_rel, file_len)? {
+            return Ok(None);
+        }
         let offset_of_max_timestamp = base + i64::from(max_rel);
         let rolling_timestamp = match self.header_at(&*file, 0, file_len)? {
             Some(first) => first.max_timestamp.max(0),
@@ -1008,19 +1015,8 @@ impl Segment {
             // The last time index entry must name a batch that carries its timestamp:
             // retention trusts it, and a garbage one could expire live data.
             if let Some((ts, rel)) = self.time_index.last_entry()? {
-                let target = self.base_offset + i64::from(rel);
-                let (_, start) = self.offset_index.lookup(i64::from(rel))?;
                 let file = self.file()?;
-                let mut pos = u64::from(start);
-                let mut matched = false;
-                while let Some(h) = self.header_at(file.as_ref(), pos, self.size())? {
-                    if h.last_offset() >= target {
-                        matched = h.last_offset() == target && h.max_timestamp == ts;
-                        break;
-                    }
-                    pos += h.total_len() as u64;
-                }
-                if !matched {
+                if !self.time_entry_matches(file.as_ref(), ts, rel, self.size())? {
                     return Err(LogError::CorruptIndex {
                         path: self.time_index.path().to_path_buf(),
                         reason: format!("last entry ({ts}, {rel}) does not match the log"),
@@ -1029,6 +1025,28 @@ impl Segment {
             }
         }
         Ok(())
+    }
+
+    /// Whether the batch ending at relative offset `rel` is in the log below `limit` and
+    /// carries `timestamp` as its max timestamp: what a time index entry claims. Walks
+    /// headers from the offset index's entry at or below it.
+    fn time_entry_matches(
+        &self,
+        file: &dyn FsFile,
+        timestamp: i64,
+        rel: i32,
+        limit: u64,
+    ) -> Result<bool> {
+        let target = self.base_offset + i64::from(rel);
+        let (_, start) = self.offset_index.lookup(i64::from(rel))?;
+        let mut pos = u64::from(start);
+        while let Some(h) = self.header_at(file, pos, limit)? {
+            if h.last_offset() >= target {
+                return Ok(h.last_offset() == target && h.max_timestamp == timestamp);
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(false)
     }
 
     /// Removes every batch whose last offset is >= `offset`, and the index entries that

@@ -1032,3 +1032,51 @@ fn crash_right_after_a_roll_keeps_the_log_and_appends_continue() {
         assert_eq!(log.log_end_offset(), leo + 1, "{what}: after a restart");
     }
 }
+
+/// After a power loss, an index slot whose entry never reached the disk reads as zeros.
+/// When the segment's first batch holds one record (so it ends at the base offset), a
+/// zeroed first slot reads as an offset entry that is true (that batch, at position 0)
+/// and as a time entry that is not (timestamp 0). Recovery must not keep it: the batches
+/// it walks next add entries after it, which hide it from the check at the end of
+/// recovery, and the next truncation back to that batch finds it last, fails its index
+/// check and takes the log offline (a power-loss test found this).
+#[test]
+fn a_zeroed_time_index_slot_is_not_kept_by_recovery() {
+    let dir = scratch_dir();
+    let path = dir.path().join("crash-0");
+    let open = |state| {
+        let fs: Arc<dyn Fs> = Arc::new(RealFs);
+        let cfg = LogConfig {
+            index_interval_bytes: 300,
+            ..config()
+        };
+        Log::open(fs, &path, "crash", 0, cfg, state, 0).unwrap().0
+    };
+    let batch = |ts: i64| {
+        myelin_log::record::simple_batch(&[(None, Some(&[7u8; 100][..]))], ts, Compression::None)
+    };
+    let log = open(LoadState::default());
+    // Indexed: the third batch only (300 bytes after the start).
+    for ts in [5_000, 6_000, 7_000] {
+        log.append(&batch(ts), &opts()).unwrap();
+    }
+    drop(log); // a power loss that kept the log but not the index entries
+    for (kind, len) in [(FileKind::Index, 8), (FileKind::TimeIndex, 12)] {
+        let index = files::segment_path(&path, 0, kind);
+        let mut bytes = std::fs::read(&index).unwrap();
+        assert!(
+            bytes[..len].iter().any(|b| *b != 0),
+            "{kind:?} has an entry"
+        );
+        bytes[..len].fill(0);
+        std::fs::write(&index, bytes).unwrap();
+    }
+    // The recovery point past the first batch.
+    let log = open(unclean(1));
+    assert_eq!(log.log_end_offset(), 3);
+    log.truncate_to(2).unwrap();
+    assert!(!log.is_offline());
+    assert_eq!(log.log_end_offset(), 2);
+    log.truncate_to(1).unwrap();
+    assert_eq!(log.log_end_offset(), 1);
+}
