@@ -317,3 +317,43 @@ fn a_checkpoint_is_written_once_enough_bytes_are_appended_since_the_last() {
     }
     mgr.shutdown().unwrap();
 }
+
+#[test]
+fn a_checkpoint_rewrites_only_the_files_whose_offsets_changed() {
+    use myelin_log::files::{
+        CLEANER_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    };
+    use myelin_log::manager::read_checkpoint;
+    use myelin_log::{LogManager, ManagerConfig};
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ManagerConfig {
+        background_threads: false,
+        ..ManagerConfig::new(dir.path())
+    };
+    let (mgr, _) = LogManager::open(cfg, &|_| LogConfig::default()).unwrap();
+    let log = mgr.get_or_create("t", 0, LogConfig::default()).unwrap();
+    // Each write renames a new file over the old one: a new inode.
+    let inodes = || {
+        [
+            RECOVERY_POINT_CHECKPOINT,
+            LOG_START_OFFSET_CHECKPOINT,
+            CLEANER_CHECKPOINT,
+        ]
+        .map(|name| std::fs::metadata(dir.path().join(name)).unwrap().ino())
+    };
+    mgr.checkpoint().unwrap();
+    let first = inodes();
+    mgr.checkpoint().unwrap();
+    assert_eq!(inodes(), first, "nothing changed, nothing rewritten");
+    let b = simple_batch(&[(None, Some(b"v"))], 1, Compression::None);
+    let (_, wait) = mgr.append(&log, &b, &opts(1)).unwrap();
+    wait.expect("durable mode waits").wait().unwrap();
+    mgr.checkpoint().unwrap();
+    let second = inodes();
+    assert_ne!(second[0], first[0], "the recovery point moved");
+    assert_eq!(second[1..], first[1..]);
+    let rps = read_checkpoint(&RealFs, &dir.path().join(RECOVERY_POINT_CHECKPOINT));
+    assert_eq!(rps.get(&("t".to_string(), 0)), Some(&1));
+    mgr.shutdown().unwrap();
+}

@@ -479,7 +479,11 @@ mod tests {
         );
         assert_eq!(
             described("log.flush.offset.checkpoint.interval.ms"),
-            Some(myelin_log::ManagerConfig::new("d").checkpoint_interval_ms.to_string())
+            Some(
+                myelin_log::ManagerConfig::new("d")
+                    .checkpoint_interval_ms
+                    .to_string()
+            )
         );
     }
 
