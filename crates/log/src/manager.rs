@@ -80,6 +80,9 @@ pub struct ManagerConfig {
 /// "Fourth round".
 pub const DEFAULT_FLUSH_THREADS: usize = 16;
 
+/// Logs from which a checkpoint syncs their indexes on several threads.
+const PARALLEL_CHECKPOINT_MIN_LOGS: usize = 256;
+
 /// `num.recovery.threads.per.data.dir`'s default (Kafka's is 2), also the most taken.
 /// Opening a log reads a few small pieces of several files, and after a crash its tail:
 /// from a cold page cache the threads mostly wait on the disk, and more of them keep more
@@ -162,27 +165,65 @@ impl Inner {
         let _guard = self.checkpoint_lock.lock();
         // Before the recovery points are read: what is appended from here on is past them.
         self.appended_since_checkpoint.store(0, Ordering::Release);
-        let logs = self.logs.read().clone();
-        let mut rps = HashMap::with_capacity(logs.len());
-        for (k, l) in &logs {
-            // The recovery point first, then its segment's index entries: every entry
-            // below it was written before it was read. A log whose entries cannot be made
-            // durable is left out, so that its next recovery reads all of it.
+        let logs: Vec<(LogKey, Arc<Log>)> = self
+            .logs
+            .read()
+            .iter()
+            .map(|(k, l)| (k.clone(), l.clone()))
+            .collect();
+        // The recovery point first, then its segment's index entries: every entry below it
+        // was written before it was read. A log whose entries cannot be made durable is
+        // left out, so that its next recovery reads all of it.
+        let recovery_point = |(k, l): &(LogKey, Arc<Log>)| -> Option<i64> {
             let rp = l.recovery_point();
             if let Some(&old) = kept.and_then(|m| m.get(k)) {
                 if old <= rp && l.indexes_dirty_below(rp) {
-                    rps.insert(k.clone(), old);
-                    continue;
+                    return Some(old);
                 }
             }
             match l.sync_indexes_below(rp) {
-                Ok(()) => {
-                    rps.insert(k.clone(), rp);
+                Ok(()) => Some(rp),
+                Err(e) => {
+                    warn!(log = %l.name(), error = %e,
+                        "syncing the index below the recovery point failed: leaving the log out of the checkpoint");
+                    None
                 }
-                Err(e) => warn!(log = %l.name(), error = %e,
-                    "syncing the index below the recovery point failed: leaving the log out of the checkpoint"),
             }
-        }
+        };
+        let entries = |part: &mut dyn Iterator<Item = &(LogKey, Arc<Log>)>| {
+            part.filter_map(|e| recovery_point(e).map(|rp| (e.0.clone(), rp)))
+                .collect::<Vec<_>>()
+        };
+        // With many logs, their msyncs on `log.flush.threads` threads: one after another,
+        // 10,000 logs written since the last checkpoint took 0.65 to 2 s on the 2-core
+        // development VM, and what is appended meanwhile lies past the recovery points.
+        let threads = if logs.len() >= PARALLEL_CHECKPOINT_MIN_LOGS {
+            self.config.flush_parallelism.clamp(1, 16)
+        } else {
+            1
+        };
+        let rps: HashMap<LogKey, i64> = if threads == 1 {
+            entries(&mut logs.iter()).into_iter().collect()
+        } else {
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (logs, entries) = (&logs, &entries);
+                        scope.spawn(move || entries(&mut logs.iter().skip(t).step_by(threads)))
+                    })
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|part| {
+                        // A panic leaves its logs out: their next recovery reads them whole.
+                        part.join().unwrap_or_else(|_| {
+                            warn!("a checkpoint thread panicked: its logs are left out");
+                            Vec::new()
+                        })
+                    })
+                    .collect()
+            })
+        };
         let starts = logs
             .iter()
             .map(|(k, l)| (k.clone(), l.log_start_offset()))
