@@ -831,7 +831,13 @@ impl Segment {
         // of zeros (a hole, or an entry a truncation cleared) reads as a time entry for
         // the segment's first batch, and an offset entry of zeros is a true one when that
         // batch ends at the base offset, so the offset index's check does not catch it.
-        if !self.time_entry_matches(&*file, max_timestamp, max_rel, file_len)? {
+        let matches = if max_rel == rel {
+            // The batch just read (the usual case: timestamps grow with offsets).
+            h.max_timestamp == max_timestamp
+        } else {
+            self.time_entry_matches(&*file, max_timestamp, max_rel, file_len)?
+        };
+        if !matches {
             return Ok(None);
         }
         let offset_of_max_timestamp = base + i64::from(max_rel);
