@@ -93,12 +93,13 @@ const PARALLEL_CHECKPOINT_MIN_LOGS: usize = 256;
 pub const DEFAULT_RECOVERY_THREADS: usize = 16;
 
 /// `log.flush.offset.checkpoint.interval.bytes`' default: 1 GiB. At Kafka's 60 s interval
-/// alone, a broker taking 300 MB/s left 18 GB past its recovery points, which a restart
-/// after a crash reads whole (about 25 s from a cold cache on the 2-core development VM);
-/// with this bound it reads at most about 1 GiB more than was appended during one
-/// checkpoint and one maintenance tick. A checkpoint syncs the active index of every log
-/// written since the last: 0.7 to 2 s for 10,000 such logs there, so about once per
-/// 8 s at the 125 MB/s they took. See `docs/performance.md`, "Eighth round".
+/// alone, a 10 GiB fill at full speed (about 14 s, durable, on the 2-core development VM)
+/// left all of it past the recovery points, and a restart after a crash read it whole:
+/// 8.7 to 10.6 s from a cold cache. With this bound a restart reads about 1 GiB more than
+/// was appended during one checkpoint and one maintenance tick. A checkpoint syncs the
+/// active index of every log written since the last: 3 to 17 ms for 16 such logs there,
+/// 0.2 to 0.7 s for 10,000 (on `log.flush.threads` threads), which at the 125 MB/s they
+/// took comes once per 8 s. See `docs/performance.md`, "Eighth round".
 pub const DEFAULT_CHECKPOINT_INTERVAL_BYTES: u64 = 1 << 30;
 
 impl ManagerConfig {
