@@ -144,11 +144,10 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
     broker.stop();
 
     // From the disk, as after a reboot, when the page cache may be dropped (root).
-    let cold = |what: &str| match drop_page_cache() {
-        Ok(()) if !env.quick => "the page cache dropped, ",
-        Ok(()) => "",
-        Err(e) => {
-            println!("  the page cache could not be dropped ({e}): {what} from a warm cache");
+    let cold = |what: &str| {
+        if cold_start(env, what) {
+            "the page cache dropped, "
+        } else {
             ""
         }
     };
@@ -488,12 +487,10 @@ fn unclean_restart(
     if without_pause {
         let on_disk = dir_bytes(&data);
         broker.kill();
-        let how = match drop_page_cache() {
-            Ok(()) => "the page cache dropped (as after a power loss)",
-            Err(e) => {
-                println!("  the page cache could not be dropped ({e}): a warm restart");
-                "the page cache as the crash left it"
-            }
+        let how = if cold_start(env, "the restart") {
+            "the page cache dropped (as after a power loss)"
+        } else {
+            "the page cache as the crash left it"
         };
         let start = Instant::now();
         let broker = BrokerProcess::start(bin, &data, overrides);
@@ -626,6 +623,21 @@ async fn end_offsets_sum(addr: SocketAddr, topic: &str, partitions: i32) -> i64 
         .await
         .expect("ListOffsets after the restart");
     ends.iter().map(|(_, o)| *o).sum::<i64>()
+}
+
+/// In full mode, drops the page cache so that the next start reads from the disk; says
+/// whether it did (quick mode never does: it only shows that the scenarios run).
+fn cold_start(env: &BenchEnv, what: &str) -> bool {
+    if env.quick {
+        return false;
+    }
+    match drop_page_cache() {
+        Ok(()) => true,
+        Err(e) => {
+            println!("  the page cache could not be dropped ({e}): {what} from a warm cache");
+            false
+        }
+    }
 }
 
 /// Writes back what is dirty and drops the page cache (root only), so that the next start
