@@ -323,14 +323,28 @@ struct ProducePhase {
     broker_cpu_s_per_gb: Option<f64>,
     latency: Option<[f64; 3]>,
     e2e: Option<[f64; 3]>,
+    /// Broker CPU per GB produced during the run at half the peak (which also serves the
+    /// end-to-end consumer's fetches).
+    half_cpu_s_per_gb: Option<f64>,
     /// Latency of the same fixed-rate schedule into the sink (no broker).
     floor: Option<[f64; 3]>,
     /// Durable mode: latency of the same schedule's batches appended and fdatasync'd
     /// straight to files (no broker).
     disk_floor: Option<[f64; 3]>,
-    /// Lighter loads than half the peak (no target): (fraction of the peak, requests/s,
-    /// the broker's latency, the disk's alone on the same schedule).
-    lighter: Vec<(f64, f64, [f64; 3], [f64; 3])>,
+    /// Lighter loads than half the peak (no target).
+    lighter: Vec<Lighter>,
+}
+
+/// A fixed-rate run at a lighter load than half the peak.
+struct Lighter {
+    /// Fraction of the peak's request rate.
+    fraction: f64,
+    requests_per_s: f64,
+    /// The broker's latency, p50 / p99 / p99.9 ms.
+    latency: [f64; 3],
+    /// The disk's alone on the same schedule.
+    disk: [f64; 3],
+    broker_cpu_s_per_gb: Option<f64>,
 }
 
 /// Fractions of the peak at which the targeted durable scenarios also measure latency,
@@ -443,7 +457,9 @@ fn produce_phase(
         stamped[i % stamped.len()].stamped(stamp)
     }));
     let rate = (peak.requests_per_s() / 2.0).max(10.0);
+    let cpu_half = target.cpu();
     let mut half = load(target.addr, Pace::Rate(rate), &built, true);
+    let half_cpu_s_per_gb = cpu_per_gb(cpu_half, target.cpu(), half.bytes);
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     let mut e2e = consumer.join().expect("the consumer");
@@ -477,10 +493,11 @@ fn produce_phase(
     };
     let disk_floor = sc.durable.then(|| disk_at(rate));
     println!(
-        "  {} at half the peak ({rate:.0} requests/s): latency {}, end to end {}; the same schedule into the sink: {}{}",
+        "  {} at half the peak ({rate:.0} requests/s): latency {}, end to end {}, broker CPU {} s/GB; the same schedule into the sink: {}{}",
         shape.produce_label(),
         lat(latency),
         lat(e2e),
+        opt(half_cpu_s_per_gb),
         lat(floor),
         disk_floor.map_or(String::new(), |d| format!("; into the disk (group commit per file): {}", lat(d)))
     );
@@ -491,17 +508,26 @@ fn produce_phase(
         for fraction in LIGHTER_LOADS {
             settle();
             let rate = (peak.requests_per_s() * fraction).max(10.0);
+            let cpu0 = target.cpu();
             let mut stats = load(target.addr, Pace::Rate(rate), &built, true);
+            let broker_cpu_s_per_gb = cpu_per_gb(cpu0, target.cpu(), stats.bytes);
             let latency = percentiles(&mut stats.latencies_us);
             let disk = disk_at(rate);
             println!(
-                "  {} at {fraction} of the peak ({rate:.0} requests/s): latency {}; into the disk (group commit per file): {}",
+                "  {} at {fraction} of the peak ({rate:.0} requests/s): latency {}, broker CPU {} s/GB; into the disk (group commit per file): {}",
                 shape.produce_label(),
                 lat(latency),
+                opt(broker_cpu_s_per_gb),
                 lat(disk),
             );
             if let (Some(latency), Some(disk)) = (latency, disk) {
-                lighter.push((fraction, rate, latency, disk));
+                lighter.push(Lighter {
+                    fraction,
+                    requests_per_s: rate,
+                    latency,
+                    disk,
+                    broker_cpu_s_per_gb,
+                });
             }
         }
     }
@@ -526,6 +552,7 @@ fn produce_phase(
         fsync_mib,
         latency,
         e2e,
+        half_cpu_s_per_gb,
         floor,
         disk_floor: disk_floor.flatten(),
         lighter,
@@ -609,8 +636,10 @@ fn produce_figures(
             2.0 * fsync_p99 + 1.0,
             targeted.then_some(Target::Ratio(1.0)),
             format!(
-                "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time; the same schedule into the sink (no broker): p50 / p99 / p99.9 {} ms",
-                lat(ph.floor)
+                "ceiling: 2 x the disk's fdatasync p99 ({fsync_p99:.3} ms) + 1 ms; from the scheduled send time; the same schedule into the sink (no broker): p50 / p99 / p99.9 {} ms; broker CPU {} s/GB, at the peak {}",
+                lat(ph.floor),
+                opt(ph.half_cpu_s_per_gb),
+                opt(ph.broker_cpu_s_per_gb),
             ),
         ));
         if let Some([_, disk_p99, _]) = ph.disk_floor {
@@ -623,14 +652,20 @@ fn produce_figures(
             ));
         }
     }
-    for &(fraction, rate, [_, p99, _], [_, disk_p99, _]) in &ph.lighter {
+    for l in &ph.lighter {
         report.add(Figure::latency_ms(
-            format!("produce latency p99 at {fraction} of the peak, {label}, {name}"),
-            p99,
+            format!(
+                "produce latency p99 at {} of the peak, {label}, {name}",
+                l.fraction
+            ),
+            l.latency[1],
             2.0 * fsync_p99 + 1.0,
             None,
             format!(
-                "{rate:.0} requests/s, a lighter load than the target's; ceiling as at half the peak; the disk alone on the same schedule: p99 {disk_p99:.2} ms"
+                "{:.0} requests/s, a lighter load than the target's; ceiling as at half the peak; the disk alone on the same schedule: p99 {:.2} ms; broker CPU {} s/GB",
+                l.requests_per_s,
+                l.disk[1],
+                opt(l.broker_cpu_s_per_gb),
             ),
         ));
     }

@@ -2,7 +2,8 @@
 //! fsync per record: a flush covers every append made to the log before it started,
 //! however many wait on it, and the appends that arrive while it runs go in the log's next
 //! flush, which starts as soon as this one ends (under load, a flush of a single request
-//! first waits [`COALESCE`] for others to join it; on a quiet broker it starts at once).
+//! first waits [`COALESCE`] for others to join it, while such waits gain company; on a
+//! quiet broker it starts at once).
 //! Up to `parallelism` logs flush at once, on threads
 //! kept for the flusher's life, and fewer while flushes find several appends waiting:
 //! holding a log back then lets its next flush cover more of them (see [`Limit`]).
@@ -143,6 +144,12 @@ struct Limit {
     running: usize,
     /// Average share of recent flushes that found several appends waiting.
     batched: f64,
+    /// Average number of appends that joined a lone append's flush while it waited for
+    /// company (over about the last [`Limit::GAIN_WEIGHT`]⁻¹ waits).
+    gained: f64,
+    /// Lone appends flushed at once, since the last wait, because waits were gaining
+    /// nothing: every [`Limit::PROBE`]-th waits anyway, so that `gained` follows the load.
+    skipped: u32,
 }
 
 impl Limit {
@@ -150,6 +157,14 @@ impl Limit {
     const WEIGHT: f64 = 1.0 / 64.0;
     /// Above this share of batched flushes, holding back pays.
     const BATCHED: f64 = 0.25;
+    /// Weight of the latest wait in `gained`.
+    const GAIN_WEIGHT: f64 = 1.0 / 32.0;
+    /// A wait pays while it gains at least this many appends on average: each saves an
+    /// fdatasync, whose CPU (tens of microseconds of kernel work) is several times what
+    /// the wait's timer and wake-ups cost.
+    const GAIN: f64 = 0.2;
+    /// While waits do not pay, one lone append in this many waits all the same.
+    const PROBE: u32 = 32;
 
     fn new(max: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -164,6 +179,8 @@ impl Limit {
             max,
             running: 0,
             batched: 0.0,
+            gained: 1.0,
+            skipped: 0,
         }
     }
 
@@ -179,10 +196,27 @@ impl Limit {
 
     /// Whether a flush just started (counted in `running`) of `waiting` appends should
     /// first wait [`COALESCE`] for others to join it: a lone append, under load (while
-    /// flushes batch, or while another log is being flushed). On a quiet broker it is
-    /// flushed at once.
-    fn wait_for_company(&self, waiting: usize) -> bool {
-        waiting < 2 && (self.batching() || self.running > 1)
+    /// flushes batch, or while another log is being flushed), while such waits gain
+    /// company ([`Limit::GAIN`]; one in [`Limit::PROBE`] waits regardless, to notice
+    /// when they would again). On a quiet broker it is flushed at once, and so it is
+    /// when the load is spread too thinly for anything to join it in time: many
+    /// partitions written lightly, or one request's batches to many partitions.
+    fn wait_for_company(&mut self, waiting: usize) -> bool {
+        if waiting >= 2 || !(self.batching() || self.running > 1) {
+            return false;
+        }
+        if self.gained >= Self::GAIN || self.skipped + 1 >= Self::PROBE {
+            self.skipped = 0;
+            true
+        } else {
+            self.skipped += 1;
+            false
+        }
+    }
+
+    /// A wait for company ended with `joined` more appends in the flush.
+    fn waited(&mut self, joined: usize) {
+        self.gained += (joined as f64 - self.gained) * Self::GAIN_WEIGHT;
     }
 
     /// A log was taken holding `waiting` appends.
@@ -385,7 +419,11 @@ fn run(shared: &Shared) {
             // A lone request under load: give others a moment to join its flush (there,
             // an fdatasync per append costs more CPU than this wait costs latency).
             std::thread::sleep(COALESCE);
-            if let Some((_, more)) = shared.queue.lock().pending.remove(&key) {
+            let mut q = shared.queue.lock();
+            let more = q.pending.remove(&key).map(|(_, more)| more);
+            q.limit.waited(more.as_ref().map_or(0, |more| more.len()));
+            drop(q);
+            if let Some(more) = more {
                 reqs.extend(more);
             }
         }
@@ -486,6 +524,36 @@ mod tests {
         l.running = 1;
         assert!(l.wait_for_company(1));
         assert!(!l.wait_for_company(3));
+    }
+
+    #[test]
+    fn waits_that_gain_nothing_stop_but_for_probes_and_resume_when_they_gain() {
+        let mut l = Limit::with_floor(16, 4);
+        l.running = 2;
+        // Waits have gained nothing for a while: lone appends are flushed at once, but
+        // for one probe in every PROBE.
+        for _ in 0..200 {
+            l.waited(0);
+        }
+        let waits = (0..Limit::PROBE * 10)
+            .filter(|_| l.wait_for_company(1))
+            .count();
+        assert_eq!(waits, 10);
+        // The load changed: probes find company, and waiting resumes for every lone append.
+        let mut probes = 0;
+        while !(0..Limit::PROBE).all(|_| l.wait_for_company(1)) {
+            l.waited(2);
+            probes += 1;
+            assert!(probes < 100, "waits never resumed");
+        }
+        // A few waits that gain nothing do not stop waiting at once.
+        for _ in 0..5 {
+            l.waited(0);
+        }
+        assert!(l.wait_for_company(1));
+        // On a quiet broker no append waits, whatever waits gained.
+        l.running = 1;
+        assert!(!l.wait_for_company(1));
     }
 
     #[test]
