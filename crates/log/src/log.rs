@@ -217,12 +217,12 @@ impl Log {
         log.flush(now_ms)?;
         // Everything is durable now: a snapshot at the log end spares the next open the
         // replay this one did (or, for a log from before producer state, a whole scan),
-        // when that is worth its two syncs: below a MiB, the next checkpoint takes one
-        // once the appends since bring it there (a crash start of thousands of small
-        // logs would otherwise sync twice per log).
+        // when that is worth its two syncs: below a MiB, the next timed checkpoint takes
+        // one (a crash start of thousands of small logs would otherwise sync twice per log
+        // before it is ready).
         let end = log.log_end_offset();
         log.producers.state().forget_completed_below(end);
-        if report.producer_span_bytes >= crate::CHECKPOINT_SNAPSHOT_MIN_BYTES
+        if report.producer_span_bytes >= crate::producer_log::OPEN_SNAPSHOT_MIN_BYTES
             && !log.producers.has_snapshot_at(end)
             && (end > log.log_start_offset() || !log.producers.state().is_empty())
         {

@@ -557,7 +557,16 @@ fn snapshots_below_the_log_start_go_with_retention() {
 
 /// Producer 1's batches `seqs`, one record of 512 KiB each, appended; their infos and bytes.
 fn produce_large(log: &Log, seqs: std::ops::Range<i32>) -> Vec<(AppendInfo, Vec<u8>)> {
-    let value = vec![0x5au8; 512 << 10];
+    produce_sized(log, seqs, 512 << 10)
+}
+
+/// One batch of one `bytes`-byte record per sequence number, from producer 1.
+fn produce_sized(
+    log: &Log,
+    seqs: std::ops::Range<i32>,
+    bytes: usize,
+) -> Vec<(AppendInfo, Vec<u8>)> {
+    let value = vec![0x5au8; bytes];
     seqs.map(|seq| {
         let b = batch(1, 0, seq, std::slice::from_ref(&value), 1_000, 0);
         let info = append(log, b.clone()).unwrap();
@@ -603,13 +612,14 @@ fn a_crash_replays_from_a_snapshot_taken_in_the_middle_of_a_segment() {
 fn a_checkpoint_snapshots_a_log_written_since_its_last_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = open(dir.path(), large_segments(), clean());
-    // Less than a MiB since the last snapshot: the checkpoint takes none.
-    produce_large(&log, 0..1);
+    // Less than the bound since the last snapshot: the checkpoint takes none.
+    let half = CHECKPOINT_SNAPSHOT_MIN_BYTES as usize / 2;
+    produce_sized(&log, 0..1, half);
     log.flush(0).unwrap();
     log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
     assert!(snapshots(dir.path()).is_empty());
-    // Past a MiB and durable: staged and written at once (no flush would come).
-    produce_large(&log, 1..3);
+    // Past it and durable: staged and written at once (no flush would come).
+    produce_sized(&log, 1..3, half);
     log.flush(0).unwrap();
     let durable = log.log_end_offset();
     log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
@@ -628,22 +638,23 @@ fn a_checkpoint_snapshots_a_log_written_since_its_last_snapshot() {
 #[test]
 fn snapshots_at_rolls_are_kept_beside_newer_ones_for_truncations() {
     let dir = tempfile::tempdir().unwrap();
-    // Segments of four batches, a checkpoint after each batch.
+    // Segments of four batches of half the checkpoint's bound, a checkpoint after each.
+    let half = CHECKPOINT_SNAPSHOT_MIN_BYTES as usize / 2;
     let cfg = LogConfig {
-        segment_bytes: 4 * (512 << 10) + 1_000,
+        segment_bytes: 4 * half as u64 + 1_000,
         ..large_segments()
     };
     let (log, _) = open(dir.path(), cfg.clone(), clean());
     let mut written = Vec::new();
     for seq in 0..14 {
-        written.extend(produce_large(&log, seq..seq + 1));
+        written.extend(produce_sized(&log, seq..seq + 1, half));
         log.flush(0).unwrap();
         log.snapshot_producers(CHECKPOINT_SNAPSHOT_MIN_BYTES);
     }
     let bases = log.segment_base_offsets();
     assert_eq!(bases, vec![0, 4, 8, 12]);
     let end = log.log_end_offset();
-    // Checkpoints took one every other batch (a MiB appended): at 2, 6, 10 and 14; rolls
+    // Checkpoints took one every other batch (the bound appended): at 2, 6, 10 and 14; rolls
     // at 4, 8 and 12 (where a checkpoint's was already). Kept: the two newest, and the two
     // newest taken at rolls.
     assert_eq!(end, 14);

@@ -361,6 +361,59 @@ fn a_checkpoint_rewrites_only_the_files_whose_offsets_changed() {
 }
 
 #[test]
+fn a_timed_checkpoint_snapshots_the_producers_of_every_log_written_past_the_bound() {
+    use myelin_log::files::producer_snapshot_path;
+    use myelin_log::{LogManager, ManagerConfig, CHECKPOINT_SNAPSHOT_MIN_BYTES};
+    // Enough logs that the snapshots are taken on several threads.
+    const LOGS: i32 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ManagerConfig {
+        checkpoint_interval_ms: 100,
+        // Only the timed checkpoints take producer snapshots.
+        checkpoint_interval_bytes: u64::MAX,
+        flush_scheduler_interval_ms: 10,
+        ..ManagerConfig::new(dir.path())
+    };
+    let (mgr, _) = LogManager::open(cfg, &|_| LogConfig::default()).unwrap();
+    // Even logs get one record of the bound (a batch holds a little more): past it. Odd
+    // ones half of it: under it.
+    let bound = CHECKPOINT_SNAPSHOT_MIN_BYTES as usize;
+    let (past, under) = (vec![1u8; bound], vec![2u8; bound / 2]);
+    let mut waits = Vec::new();
+    let mut logs = Vec::new();
+    for p in 0..LOGS {
+        let log = mgr.get_or_create("t", p, LogConfig::default()).unwrap();
+        let value = if p % 2 == 0 { &past } else { &under };
+        let b = simple_batch(&[(None, Some(&value[..]))], 1, Compression::None);
+        let (_, wait) = mgr.append(&log, &b, &opts(1)).unwrap();
+        waits.push(wait.expect("durable mode waits"));
+        logs.push(log);
+    }
+    for wait in waits {
+        wait.wait().unwrap();
+    }
+    let snapshotted = |p: i32| producer_snapshot_path(logs[p as usize].dir(), 1).exists();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(0..LOGS).step_by(2).all(snapshotted) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 60 s, {} of {} logs past the bound have no snapshot",
+            (0..LOGS).step_by(2).filter(|&p| !snapshotted(p)).count(),
+            LOGS / 2
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A few more timed checkpoints: the logs under the bound still have none.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let under: Vec<i32> = (1..LOGS).step_by(2).filter(|&p| snapshotted(p)).collect();
+    assert!(
+        under.is_empty(),
+        "logs under the bound with a snapshot: {under:?}"
+    );
+    mgr.shutdown().unwrap();
+}
+
+#[test]
 fn a_checkpoint_of_many_logs_records_every_recovery_point() {
     use myelin_log::files::RECOVERY_POINT_CHECKPOINT;
     use myelin_log::manager::read_checkpoint;
