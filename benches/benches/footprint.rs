@@ -13,8 +13,10 @@
 //! the debug binary, only to show that the scenarios work. `MYELIN_BENCH_PARTITIONS`
 //! (a multiple of 100 in full mode) overrides the count, `MYELIN_BIN` the binary.
 //! Before the restart after SIGKILL each partition gets `MYELIN_BENCH_SCALE_BATCHES` (1)
-//! batches of `MYELIN_BENCH_SCALE_BATCH_RECORDS` (1) records. In full mode, run as root,
-//! both restarts start from a dropped page cache.
+//! batches of `MYELIN_BENCH_SCALE_BATCH_RECORDS` (1) records: each partition's in turn,
+//! or with `MYELIN_BENCH_SCALE_ROUND_ROBIN=1` one batch to every partition, then the next
+//! (all partitions written steadily). In full mode, run as root, both restarts start from
+//! a dropped page cache.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -177,6 +179,8 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
         };
         let batches = count("MYELIN_BENCH_SCALE_BATCHES");
         let batch_records = count("MYELIN_BENCH_SCALE_BATCH_RECORDS");
+        let round_robin =
+            std::env::var_os("MYELIN_BENCH_SCALE_ROUND_ROBIN").is_some_and(|v| v != "0");
         let mut broker = broker;
         let start = Instant::now();
         rt.block_on(write_each_partition(
@@ -184,6 +188,7 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
             topics,
             per_topic,
             (batches, batch_records),
+            round_robin,
         ));
         let written = start.elapsed().as_secs_f64();
         broker.kill();
@@ -219,10 +224,15 @@ fn scale(env: &BenchEnv, bin: &Path, report: &mut Report, names: &[&str], unclea
             "s",
             format!(
                 "{batches} batch(es) of {batch_records} 1 KiB record(s) written to \
-                 every partition ({written:.2} s, acks=all, durable), SIGKILL, \
+                 every partition{} ({written:.2} s, acks=all, durable), SIGKILL, \
                  {cold_unclean}then spawn to the `ready` log line; recovery read \
                  {validated} bytes whole; all {records} records there; VmRSS at ready \
-                 {rss_unclean:.1} MiB"
+                 {rss_unclean:.1} MiB",
+                if round_robin {
+                    ", a batch to each in turn"
+                } else {
+                    ""
+                }
             ),
         ));
     } else {
@@ -276,6 +286,7 @@ async fn write_each_partition(
     topics: usize,
     per_topic: usize,
     (batches, records): (usize, usize),
+    round_robin: bool,
 ) {
     use myelin::client::data::Acks;
     use myelin::client::records::{encode_batch, NewRecord};
@@ -296,13 +307,21 @@ async fn write_each_partition(
         let batch = batch.clone();
         tasks.spawn(async move {
             let mut conn = connect(addr).await;
-            for t in (c..topics).step_by(CONNECTIONS) {
-                let topic = format!("scale-{t:03}");
-                for p in 0..per_topic as i32 {
-                    for _ in 0..batches {
-                        conn.produce(&topic, p, batch.clone(), Acks::All)
-                            .await
-                            .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));
+            // (rounds, batches per partition per round)
+            let (rounds, each) = if round_robin {
+                (batches, 1)
+            } else {
+                (1, batches)
+            };
+            for _ in 0..rounds {
+                for t in (c..topics).step_by(CONNECTIONS) {
+                    let topic = format!("scale-{t:03}");
+                    for p in 0..per_topic as i32 {
+                        for _ in 0..each {
+                            conn.produce(&topic, p, batch.clone(), Acks::All)
+                                .await
+                                .unwrap_or_else(|e| panic!("producing to {topic}-{p}: {e}"));
+                        }
                     }
                 }
             }

@@ -869,9 +869,10 @@ impl Log {
     /// checkpoint with [`crate::CHECKPOINT_SNAPSHOT_MIN_BYTES`], so that the replay after a
     /// crash starts about where the checkpointed recovery point lies, on a log written too
     /// slowly to take one every [`crate::producer_log::SNAPSHOT_INTERVAL_BYTES`].
-    pub fn snapshot_producers(&self, min_bytes: u64) {
+    /// Returns whether it staged one.
+    pub fn snapshot_producers(&self, min_bytes: u64) -> bool {
         if self.is_offline() {
-            return;
+            return false;
         }
         // The flush lock first, as a flush and a truncation take it.
         let _flush = self.flush_lock.lock();
@@ -883,6 +884,13 @@ impl Log {
         if staged {
             self.producers.write_due(self.recovery_point());
         }
+        staged
+    }
+
+    /// Bytes appended since the last producer snapshot was staged: about what the
+    /// producer-state replay after a crash would read of this log.
+    pub fn producer_replay_bytes(&self) -> u64 {
+        self.producers.appended_since_snapshot()
     }
 
     /// Removes every record at or after `offset` (a replica following a new leader).

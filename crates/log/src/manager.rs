@@ -83,6 +83,27 @@ pub const DEFAULT_FLUSH_THREADS: usize = 16;
 /// Logs from which a checkpoint syncs their indexes on several threads.
 const PARALLEL_CHECKPOINT_MIN_LOGS: usize = 256;
 
+/// The items to take, by index, so that the sum of `sizes` left over is at most `bound`:
+/// the largest first, none under `min` (their sum is left, bounded by `min` per item).
+/// Empty when the sum is within `bound` already.
+fn largest_until_within(sizes: &[u64], bound: u64, min: u64) -> Vec<usize> {
+    let mut left: u64 = sizes.iter().sum();
+    if left <= bound {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_unstable_by(|&a, &b| sizes[b].cmp(&sizes[a]));
+    let mut taken = Vec::new();
+    for i in order {
+        if left <= bound || sizes[i] < min {
+            break;
+        }
+        left -= sizes[i];
+        taken.push(i);
+    }
+    taken
+}
+
 /// `num.recovery.threads.per.data.dir`'s default (Kafka's is 2), also the most taken.
 /// Opening a log reads a few small pieces of several files, and after a crash its tail:
 /// from a cold page cache the threads mostly wait on the disk, and more of them keep more
@@ -643,30 +664,56 @@ impl LogManager {
             let on_time = now - last_checkpoint >= cfg.checkpoint_interval_ms as i64;
             let appended = self.inner.appended_since_checkpoint.load(Ordering::Acquire);
             if on_time || appended >= cfg.checkpoint_interval_bytes {
-                // Producer snapshots only on the interval: a log written fast takes one
-                // every 64 MiB anyway, and each costs two syncs, which at a checkpoint per
-                // GiB appended slowed a 16-partition fill by several percent.
-                let started = std::time::Instant::now();
                 if on_time {
                     last_checkpoint = now;
-                    let logs: Vec<Arc<Log>> = self.inner.logs.read().values().cloned().collect();
-                    self.inner.on_checkpoint_threads(&logs, |log| {
-                        log.snapshot_producers(crate::CHECKPOINT_SNAPSHOT_MIN_BYTES);
-                    });
                 }
-                let snapshots_us = started.elapsed().as_micros() as u64;
-                match self.checkpoint() {
-                    Ok(()) => debug!(
-                        on_time,
-                        appended,
-                        snapshots_us,
-                        elapsed_us = started.elapsed().as_micros() as u64,
-                        "checkpoint written"
-                    ),
-                    Err(e) => warn!(error = %e, "writing checkpoints failed"),
+                if let Err(e) = self.checkpoint_with_producer_snapshots(on_time) {
+                    warn!(error = %e, "writing checkpoints failed");
                 }
             }
         }
+    }
+
+    /// Takes the producer snapshots that go with a recovery-point checkpoint, then writes
+    /// the checkpoint; returns how many snapshots were taken. A `timed` one (every
+    /// `log.flush.offset.checkpoint.interval.ms`) takes one of every log with
+    /// [`crate::CHECKPOINT_SNAPSHOT_MIN_BYTES`] appended since its last. One for the bytes
+    /// appended (`log.flush.offset.checkpoint.interval.bytes`) takes them only where the
+    /// producer-state replay after a crash would otherwise pass that same bound in all:
+    /// of the logs with the most to replay, until the rest is within it. Each costs two
+    /// syncs, and a log written fast takes one every 64 MiB anyway: with 16 partitions
+    /// none is taken there (at every such checkpoint, they slowed a 16-partition fill by
+    /// several percent).
+    pub fn checkpoint_with_producer_snapshots(&self, timed: bool) -> Result<usize> {
+        let started = std::time::Instant::now();
+        let mut logs: Vec<Arc<Log>> = self.inner.logs.read().values().cloned().collect();
+        if !timed {
+            let replay: Vec<u64> = logs.iter().map(|l| l.producer_replay_bytes()).collect();
+            let chosen = largest_until_within(
+                &replay,
+                self.inner.config.checkpoint_interval_bytes,
+                crate::CHECKPOINT_SNAPSHOT_MIN_BYTES,
+            );
+            logs = chosen.into_iter().map(|i| logs[i].clone()).collect();
+        }
+        let snapshotted = self
+            .inner
+            .on_checkpoint_threads(&logs, |log| {
+                log.snapshot_producers(crate::CHECKPOINT_SNAPSHOT_MIN_BYTES)
+            })
+            .into_iter()
+            .filter(|&staged| staged)
+            .count();
+        let snapshots_us = started.elapsed().as_micros() as u64;
+        self.checkpoint()?;
+        debug!(
+            timed,
+            snapshotted,
+            snapshots_us,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "checkpoint written"
+        );
+        Ok(snapshotted)
     }
 
     fn cleaner_loop(&self) {
@@ -1025,5 +1072,26 @@ impl LogManager {
         }
         info!(data_dir = %self.inner.config.data_dir.display(), clean = all_ok, "log manager shut down");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_until_within;
+
+    #[test]
+    fn a_checkpoint_for_the_bytes_snapshots_the_largest_replays_until_the_rest_is_within_the_bound()
+    {
+        // Within the bound: none (16 partitions under the 64 MiB snapshot interval).
+        assert!(largest_until_within(&[64, 64, 64], 200, 10).is_empty());
+        assert!(largest_until_within(&[], 0, 10).is_empty());
+        // Over it: the largest first, until what is left fits.
+        assert_eq!(largest_until_within(&[50, 300, 20, 120], 200, 10), vec![1]);
+        assert_eq!(
+            largest_until_within(&[50, 110, 100, 90], 120, 10),
+            vec![1, 2, 3]
+        );
+        // None under the minimum, even when what is left stays over the bound.
+        assert_eq!(largest_until_within(&[5, 6, 7, 300], 10, 8), vec![3]);
     }
 }

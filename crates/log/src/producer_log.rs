@@ -326,6 +326,12 @@ impl ProducerLog {
         }
     }
 
+    /// Bytes appended since the last snapshot was staged: about what a replay after a
+    /// crash would read (more while a staged one waits for its flush).
+    pub fn appended_since_snapshot(&self) -> u64 {
+        self.since_staged.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stages a snapshot at `end` (the log end offset) if at least `min_bytes` were
     /// appended since the last one was staged. Caller holds the append lock.
     pub fn stage_if_appended(&self, min_bytes: u64, end: i64) -> bool {

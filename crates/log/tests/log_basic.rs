@@ -414,6 +414,64 @@ fn a_timed_checkpoint_snapshots_the_producers_of_every_log_written_past_the_boun
 }
 
 #[test]
+fn a_checkpoint_for_the_bytes_snapshots_only_what_keeps_the_replay_within_its_bound() {
+    use myelin_log::files::producer_snapshot_path;
+    use myelin_log::{LogManager, ManagerConfig, CHECKPOINT_SNAPSHOT_MIN_BYTES};
+    let bound = CHECKPOINT_SNAPSHOT_MIN_BYTES as usize;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ManagerConfig {
+        background_threads: false,
+        // What a crash may leave to replay, in all.
+        checkpoint_interval_bytes: 5 * bound as u64 / 2,
+        ..ManagerConfig::new(dir.path())
+    };
+    let (mgr, _) = LogManager::open(cfg, &|_| LogConfig::default()).unwrap();
+    // Four logs past the snapshot bound (a little over 2, 4, 1 and 3 times it) and four
+    // under it (half of it each), in batches of a quarter of it: 12 bounds to replay,
+    // against 2.5 allowed.
+    let mut logs = Vec::new();
+    let quarter = vec![7u8; bound / 4];
+    for (p, quarters) in [
+        (0, 8),
+        (1, 2),
+        (2, 16),
+        (3, 2),
+        (4, 4),
+        (5, 2),
+        (6, 12),
+        (7, 2),
+    ] {
+        let log = mgr.get_or_create("t", p, LogConfig::default()).unwrap();
+        for _ in 0..quarters {
+            let b = simple_batch(&[(None, Some(&quarter[..]))], 1, Compression::None);
+            let (_, wait) = mgr.append(&log, &b, &opts(1)).unwrap();
+            wait.expect("durable mode waits").wait().unwrap();
+        }
+        logs.push(log);
+    }
+    let snapshotted =
+        |p: usize| producer_snapshot_path(logs[p].dir(), logs[p].log_end_offset()).exists();
+    // The largest first: 4, 3 and 2 bounds leave 1 + 4 x 0.5 = 3, over 2.5; the 1-bound
+    // log leaves 2.
+    assert_eq!(mgr.checkpoint_with_producer_snapshots(false).unwrap(), 4);
+    assert_eq!(
+        (0..8).filter(|&p| snapshotted(p)).collect::<Vec<_>>(),
+        vec![0, 2, 4, 6]
+    );
+    // Nothing appended since: nothing more to take, even on the timer.
+    assert_eq!(mgr.checkpoint_with_producer_snapshots(false).unwrap(), 0);
+    assert_eq!(mgr.checkpoint_with_producer_snapshots(true).unwrap(), 0);
+    // The logs under the snapshot bound are left to the replay: a timed checkpoint takes
+    // none of them either.
+    assert!((0..8).filter(|&p| p % 2 == 1).all(|p| !snapshotted(p)));
+    for p in 0..4 {
+        assert!(logs[2 * p].producer_replay_bytes() < 1024, "t-{}", 2 * p);
+        assert!(logs[2 * p + 1].producer_replay_bytes() >= bound as u64 / 2);
+    }
+    mgr.shutdown().unwrap();
+}
+
+#[test]
 fn a_checkpoint_of_many_logs_records_every_recovery_point() {
     use myelin_log::files::RECOVERY_POINT_CHECKPOINT;
     use myelin_log::manager::read_checkpoint;
