@@ -177,12 +177,6 @@ impl Inner {
         self.checkpoint_keeping(None)
     }
 
-    /// The checkpoints; with `kept`, the recovery points already on disk (read at open): a
-    /// log whose index entries below its recovery point are not yet durable records its
-    /// kept one instead when that is lower, rather than syncing its indexes. At open after
-    /// a crash, recovery changed the indexes of every log written past its checkpoint, and
-    /// syncing them one by one cost a 10,000-partition start about as much as the rest of
-    /// it; a crash before the next checkpoint reads those tails again.
     /// Runs `f` on each of `items`: on `log.flush.threads` threads (at most 16) from
     /// [`PARALLEL_CHECKPOINT_MIN_LOGS`] items, else on this thread. The results come in no
     /// particular order; those of a thread that panicked are left out (and logged).
@@ -218,6 +212,12 @@ impl Inner {
         })
     }
 
+    /// The checkpoints; with `kept`, the recovery points already on disk (read at open): a
+    /// log whose index entries below its recovery point are not yet durable records its
+    /// kept one instead when that is lower, rather than syncing its indexes. At open after
+    /// a crash, recovery changed the indexes of every log written past its checkpoint, and
+    /// syncing them one by one cost a 10,000-partition start about as much as the rest of
+    /// it; a crash before the next checkpoint reads those tails again.
     fn checkpoint_keeping(&self, kept: Option<&HashMap<LogKey, i64>>) -> Result<()> {
         let _guard = self.checkpoint_lock.lock();
         // Before the recovery points are read: what is appended from here on is past them.
