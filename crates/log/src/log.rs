@@ -217,9 +217,9 @@ impl Log {
         log.flush(now_ms)?;
         // Everything is durable now: a snapshot at the log end spares the next open the
         // replay this one did (or, for a log from before producer state, a whole scan),
-        // when that is worth its two syncs: below a MiB, the next timed checkpoint takes
-        // one (a crash start of thousands of small logs would otherwise sync twice per log
-        // before it is ready).
+        // when that is worth its two syncs: below a MiB, a later checkpoint takes one once
+        // the log holds 256 KiB past its last (a crash start of thousands of small logs
+        // would otherwise sync twice per log before it is ready).
         let end = log.log_end_offset();
         log.producers.state().forget_completed_below(end);
         if report.producer_span_bytes >= crate::producer_log::OPEN_SNAPSHOT_MIN_BYTES
@@ -865,7 +865,7 @@ impl Log {
 
     /// With at least `min_bytes` appended since the last producer snapshot, stages one at
     /// the log end, and writes it at once if the log is durable up to there (an idle log
-    /// would not flush again to write it). The manager calls it at each recovery-point
+    /// would not flush again to write it). The manager calls it at recovery-point
     /// checkpoint with [`crate::CHECKPOINT_SNAPSHOT_MIN_BYTES`], so that the replay after a
     /// crash starts about where the checkpointed recovery point lies, on a log written too
     /// slowly to take one every [`crate::producer_log::SNAPSHOT_INTERVAL_BYTES`].

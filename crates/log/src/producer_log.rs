@@ -7,9 +7,10 @@
 //! reading the whole log.
 //!
 //! Snapshots are taken at the log end offset, under the append lock: at each roll, every
-//! [`SNAPSHOT_INTERVAL_BYTES`] appended (in the middle of a segment too), at timed
-//! recovery-point checkpoints for a log with [`CHECKPOINT_SNAPSHOT_MIN_BYTES`] written
-//! since its last one, at a clean close, and at an open whose replay spanned
+//! [`SNAPSHOT_INTERVAL_BYTES`] appended (in the middle of a segment too), at recovery-point
+//! checkpoints for a log with [`CHECKPOINT_SNAPSHOT_MIN_BYTES`] written since its last one
+//! (every such log at the timed ones; at those taken for the bytes appended, only the logs
+//! with the most to replay), at a clean close, and at an open whose replay spanned
 //! [`OPEN_SNAPSHOT_MIN_BYTES`]. Kafka takes them at
 //! rolls and shutdown only; the others bound what the replay after a crash reads, batch
 //! headers that a cold page cache serves one random read at a time.
@@ -64,11 +65,11 @@ pub(crate) const SNAPSHOTS_KEPT: usize = 2;
 /// middle of a segment too: the replay after a crash reads the headers from the last
 /// snapshot written, and a cold page cache reads them one at a time.
 pub(crate) const SNAPSHOT_INTERVAL_BYTES: u64 = 64 << 20;
-/// At a timed recovery-point checkpoint, a log with at least this many bytes appended
-/// since its last snapshot stages one (see [`ProducerLog::stage_if_appended`]). What a
-/// crash leaves to replay is then at most this much per log, plus what was appended
-/// since that checkpoint: with 10,000 partitions of just under 1 MiB each (the bound
-/// until the ninth performance round), the replay read 9.7 GiB from a cold cache.
+/// At a recovery-point checkpoint, a log with at least this many bytes appended since its
+/// last snapshot may stage one (see [`ProducerLog::stage_if_appended`] and
+/// `LogManager::checkpoint_with_producer_snapshots`); below it a log is left to the
+/// replay. With 10,000 partitions of just under 1 MiB each (the bound until the ninth
+/// performance round), the replay after a crash read 9.7 GiB from a cold cache.
 pub const CHECKPOINT_SNAPSHOT_MIN_BYTES: u64 = 256 << 10;
 /// At open, a log whose replay spanned at least this many bytes writes a snapshot at its
 /// log end (two syncs): below it, the next timed checkpoint takes one, so that a crash

@@ -369,7 +369,7 @@ fn a_timed_checkpoint_snapshots_the_producers_of_every_log_written_past_the_boun
     let dir = tempfile::tempdir().unwrap();
     let cfg = ManagerConfig {
         checkpoint_interval_ms: 100,
-        // Only the timed checkpoints take producer snapshots.
+        // No checkpoint for the bytes appended: only the timed ones run.
         checkpoint_interval_bytes: u64::MAX,
         flush_scheduler_interval_ms: 10,
         ..ManagerConfig::new(dir.path())
