@@ -132,8 +132,13 @@ pub(crate) struct ProducerLog {
     dir: PathBuf,
     name: String,
     state: Mutex<ProducerStateManager>,
-    /// Taken for every file operation on snapshots, after the append lock or the flush
-    /// lock, and before `state` when both are held.
+    /// Held for every file operation on snapshots (writes, removals, the load), after the
+    /// append lock or the flush lock, and before `files`.
+    writing: Mutex<()>,
+    /// What is on disk and staged: held only to read or change that, never across I/O,
+    /// so that an appender staging a snapshot does not wait for a snapshot being written
+    /// (two fdatasyncs, up to 250 ms under a heavy writeback; `docs/performance.md`,
+    /// tenth round). Taken before `state` when both are held.
     files: Mutex<Files>,
     /// Bytes appended since the last snapshot was staged (changed under the append lock).
     since_staged: std::sync::atomic::AtomicU64,
@@ -146,6 +151,7 @@ impl ProducerLog {
             dir: dir.to_path_buf(),
             name,
             state: Mutex::new(ProducerStateManager::new()),
+            writing: Mutex::new(()),
             files: Mutex::new(Files::default()),
             since_staged: std::sync::atomic::AtomicU64::new(0),
         }
@@ -190,6 +196,7 @@ impl ProducerLog {
         limit: usize,
         rebuild_txn_from: Option<i64>,
     ) -> Result<Loaded> {
+        let _writing = self.writing.lock();
         let mut files = self.files.lock();
         let names = self
             .fs
@@ -347,13 +354,14 @@ impl ProducerLog {
     /// it) and drops the older ones. A failure is only logged: the snapshot is an
     /// optimization of the next load, which replays more without it.
     pub fn write_due(&self, durable: i64) {
-        let mut files = self.files.lock();
+        let _writing = self.writing.lock();
         let due = {
+            let mut files = self.files.lock();
             let later = files.pending.split_off(&durable.saturating_add(1));
             std::mem::replace(&mut files.pending, later)
         };
         if let Some((offset, (bytes, at_roll))) = due.into_iter().next_back() {
-            if let Err(e) = self.write_locked(&mut files, offset, &bytes, at_roll) {
+            if let Err(e) = self.write_file(offset, &bytes, at_roll) {
                 warn!(log = %self.name, snapshot = offset, error = %e,
                     "writing a producer snapshot failed");
             }
@@ -364,18 +372,14 @@ impl ProducerLog {
     /// log is durable below `offset` and that nothing is appended meanwhile.
     pub fn write_now(&self, offset: i64) -> Result<()> {
         let bytes = self.state.lock().encode_snapshot();
-        let mut files = self.files.lock();
-        files.pending.remove(&offset);
-        self.write_locked(&mut files, offset, &bytes, true)
+        let _writing = self.writing.lock();
+        self.files.lock().pending.remove(&offset);
+        self.write_file(offset, &bytes, true)
     }
 
-    fn write_locked(
-        &self,
-        files: &mut Files,
-        offset: i64,
-        bytes: &[u8],
-        at_roll: bool,
-    ) -> Result<()> {
+    /// Writes the snapshot file at `offset` and records it, removing those it supersedes.
+    /// Caller holds `writing`.
+    fn write_file(&self, offset: i64, bytes: &[u8], at_roll: bool) -> Result<()> {
         let path = files::producer_snapshot_path(&self.dir, offset);
         let tmp = files::with_suffix(&path, files::TMP_SUFFIX);
         let f = self
@@ -388,19 +392,25 @@ impl ProducerLog {
         drop(f);
         self.fs.rename(&tmp, &path).map_err(|e| self.io(&path, e))?;
         self.sync_dir()?;
-        files.on_disk.insert(offset);
-        if at_roll {
-            files.rolls.insert(offset);
-        }
-        // Older ones need not go durably: one that comes back after a crash still
-        // describes the log below it. Kept: the newest, and the newest taken at rolls.
-        let kept: BTreeSet<i64> = (files.on_disk.iter().rev().take(SNAPSHOTS_KEPT))
-            .chain(files.rolls.iter().rev().take(SNAPSHOTS_KEPT))
-            .copied()
-            .collect();
-        let old: Vec<i64> = files.on_disk.difference(&kept).copied().collect();
+        let old: Vec<i64> = {
+            let mut files = self.files.lock();
+            files.on_disk.insert(offset);
+            if at_roll {
+                files.rolls.insert(offset);
+            }
+            // Older ones need not go durably: one that comes back after a crash still
+            // describes the log below it. Kept: the newest, and the newest taken at rolls.
+            let kept: BTreeSet<i64> = (files.on_disk.iter().rev().take(SNAPSHOTS_KEPT))
+                .chain(files.rolls.iter().rev().take(SNAPSHOTS_KEPT))
+                .copied()
+                .collect();
+            let old: Vec<i64> = files.on_disk.difference(&kept).copied().collect();
+            for o in &old {
+                files.forget(*o);
+            }
+            old
+        };
         for o in old {
-            files.forget(o);
             self.remove(&files::producer_snapshot_path(&self.dir, o))?;
         }
         Ok(())
@@ -409,6 +419,7 @@ impl ProducerLog {
     /// Removes the snapshots above `offset`, durably, and forgets staged ones: before a
     /// truncation to `offset` cuts the log they describe.
     pub fn delete_above(&self, offset: i64) -> Result<()> {
+        let _writing = self.writing.lock();
         let mut files = self.files.lock();
         files.pending.retain(|o, _| *o <= offset);
         let above = files.on_disk.split_off(&offset.saturating_add(1));
@@ -425,6 +436,7 @@ impl ProducerLog {
     /// Removes the snapshots below `offset` (the log start offset after retention). Not
     /// synced: one that comes back is still right about the log below it.
     pub fn delete_below(&self, offset: i64) -> Result<()> {
+        let _writing = self.writing.lock();
         let mut files = self.files.lock();
         let kept = files.on_disk.split_off(&offset);
         let below = std::mem::replace(&mut files.on_disk, kept);
@@ -438,6 +450,7 @@ impl ProducerLog {
 
     /// Forgets every producer and removes every snapshot, durably: the log starts afresh.
     pub fn reset(&self) -> Result<()> {
+        let _writing = self.writing.lock();
         let mut files = self.files.lock();
         files.pending.clear();
         files.rolls.clear();
