@@ -137,8 +137,9 @@ pub(crate) struct ProducerLog {
     writing: Mutex<()>,
     /// What is on disk and staged: held only to read or change that, never across I/O,
     /// so that an appender staging a snapshot does not wait for a snapshot being written
-    /// (two fdatasyncs, up to 250 ms under a heavy writeback; `docs/performance.md`,
-    /// tenth round). Taken before `state` when both are held.
+    /// (a file and its directory synced; under a heavy writeback the maintenance thread's
+    /// syncs took up to 140 ms each, `docs/performance.md`, tenth round). Taken before
+    /// `state` when both are held.
     files: Mutex<Files>,
     /// Bytes appended since the last snapshot was staged (changed under the append lock).
     since_staged: std::sync::atomic::AtomicU64,
