@@ -7,6 +7,9 @@
 //! Up to `parallelism` logs flush at once, on threads
 //! kept for the flusher's life, and fewer while flushes find several appends waiting:
 //! holding a log back then lets its next flush cover more of them (see [`Limit`]).
+//!
+//! One more thread starts the writeback of logs flushed only now and then (`flush.ms`)
+//! every [`crate::log::WRITE_BEHIND_BYTES`] appended to one ([`Log::write_behind`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -18,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::error::{LogError, Result};
 use crate::log::Log;
@@ -245,9 +248,17 @@ struct Shared {
 /// Called with the duration of every log flush the flusher does.
 pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
+/// The logs waiting for a write-behind, and whether the flusher is stopping.
+#[derive(Default)]
+struct Behind {
+    queue: Mutex<(VecDeque<Arc<Log>>, bool)>,
+    cv: Condvar,
+}
+
 /// The group-commit threads.
 pub(crate) struct Flusher {
     shared: Arc<Shared>,
+    behind: Arc<Behind>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -283,7 +294,8 @@ impl Flusher {
             log_flushes: AtomicU64::new(0),
             observer: OnceLock::new(),
         });
-        let threads = (0..parallelism)
+        let behind = Arc::new(Behind::default());
+        let mut threads: Vec<JoinHandle<()>> = (0..parallelism)
             .map(|i| {
                 let s = shared.clone();
                 std::thread::Builder::new()
@@ -297,10 +309,31 @@ impl Flusher {
                     .expect("spawn a flusher thread")
             })
             .collect();
+        let b = behind.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("myelin-write-behind".into())
+                .stack_size(256 << 10)
+                .spawn(move || run_write_behind(&b))
+                .expect("spawn the write-behind thread"),
+        );
         Self {
             shared,
+            behind,
             threads: Mutex::new(threads),
         }
+    }
+
+    /// Queues a write-behind of `log` (the caller saw [`Log::note_for_write_behind`] say
+    /// one is due, so the log is queued at most once).
+    pub fn write_behind(&self, log: &Arc<Log>) {
+        let mut q = self.behind.queue.lock();
+        if q.1 {
+            return;
+        }
+        q.0.push_back(log.clone());
+        drop(q);
+        self.behind.cv.notify_one();
     }
 
     /// Asks for `log` to be durable up to `offset` (exclusive); the result resolves when it
@@ -366,6 +399,8 @@ impl Flusher {
     pub fn stop(&self) {
         self.shared.queue.lock().shutdown = true;
         self.shared.cv.notify_all();
+        self.behind.queue.lock().1 = true;
+        self.behind.cv.notify_all();
         let threads = std::mem::take(&mut *self.threads.lock());
         for t in threads {
             let _ = t.join();
@@ -440,6 +475,27 @@ fn run(shared: &Shared) {
             // by the limit may go now that this flush is done (or the limit rose).
             shared.cv.notify_one();
         }
+    }
+}
+
+/// The write-behind thread: starts the writeback of each queued log until the flusher
+/// stops (what is still queued then is left to the flushes).
+fn run_write_behind(behind: &Behind) {
+    let mut q = behind.queue.lock();
+    loop {
+        if q.1 {
+            return;
+        }
+        let Some(log) = q.0.pop_front() else {
+            behind.cv.wait(&mut q);
+            continue;
+        };
+        drop(q);
+        if let Err(e) = log.write_behind() {
+            // The next flush of the log reports a write error; this one only started it.
+            debug!(log = %log.name(), error = %e, "write-behind failed");
+        }
+        q = behind.queue.lock();
     }
 }
 

@@ -36,6 +36,13 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data (and its length) durable.
     fn sync_data(&self) -> io::Result<()>;
+    /// Starts writing the dirty pages of `[pos, pos + len)` to the device, without waiting
+    /// and without making anything durable (a write-behind: the next `sync_data` finds
+    /// them written or in flight). Its errors are reported by that `sync_data` too. The
+    /// default does nothing.
+    fn start_write_back(&self, _pos: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
     /// The OS file descriptor, where there is one: the server uses it for `sendfile`.
     fn raw_fd(&self) -> Option<i32>;
 
@@ -134,6 +141,28 @@ impl FsFile for RealFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+    fn start_write_back(&self, pos: u64, len: u64) -> io::Result<()> {
+        let (Ok(pos), Ok(len)) = (libc::off64_t::try_from(pos), libc::off64_t::try_from(len))
+        else {
+            return Ok(());
+        };
+        // SAFETY: a plain syscall on a descriptor this file owns; no memory is passed.
+        // SYNC_FILE_RANGE_WRITE alone neither waits nor consumes the file's writeback
+        // error, which the next fdatasync reports.
+        let r = unsafe {
+            libc::sync_file_range(
+                std::os::fd::AsRawFd::as_raw_fd(&self.0),
+                pos,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
     fn raw_fd(&self) -> Option<i32> {
         Some(std::os::fd::AsRawFd::as_raw_fd(&self.0))

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
@@ -122,6 +122,9 @@ pub struct RetentionOutcome {
     pub bytes_deleted: u64,
 }
 
+/// A log not flushed at every append asks for a write-behind every this many bytes.
+pub(crate) const WRITE_BEHIND_BYTES: u64 = 1 << 20;
+
 /// One partition's log.
 #[derive(Debug)]
 pub struct Log {
@@ -146,6 +149,10 @@ pub struct Log {
     last_flush_ms: AtomicI64,
     /// New segment files whose directory entries are not yet synced.
     dir_dirty: AtomicBool,
+    /// Bytes appended since the last write-behind was asked for, and whether one is
+    /// waiting for the write-behind thread.
+    since_write_behind: AtomicU64,
+    write_behind_queued: AtomicBool,
     /// Set after an I/O error that leaves the log's state unknown: every later operation
     /// fails until the broker restarts and recovers it.
     offline: AtomicBool,
@@ -206,6 +213,8 @@ impl Log {
             unflushed_messages: AtomicI64::new(0),
             last_flush_ms: AtomicI64::new(now_ms),
             dir_dirty: AtomicBool::new(false),
+            since_write_behind: AtomicU64::new(0),
+            write_behind_queued: AtomicBool::new(false),
             offline: AtomicBool::new(false),
             producers,
             checkpointer: OnceLock::new(),
@@ -316,6 +325,32 @@ impl Log {
     /// The bound on a batch's decompressed records, for the scans that decode them.
     pub(crate) fn decode_limit(&self) -> usize {
         self.config().max_message_bytes.max(1 << 20) * 64
+    }
+
+    /// Counts `bytes` appended to a log not flushed at every append; true when a
+    /// write-behind is due ([`WRITE_BEHIND_BYTES`] since the last) and none is queued:
+    /// the caller queues one ([`Self::write_behind`]).
+    pub(crate) fn note_for_write_behind(&self, bytes: u64) -> bool {
+        let since = self.since_write_behind.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        if since < WRITE_BEHIND_BYTES || self.write_behind_queued.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.since_write_behind.store(0, Ordering::Release);
+        true
+    }
+
+    /// Starts the writeback of what the active segment holds beyond the last write-behind
+    /// (without waiting, without making it durable). A log flushed only by `flush.ms`
+    /// otherwise leaves a second of appends to one fdatasync, whose writeback then holds
+    /// page-cache folios and the inode's block-allocation lock for long enough that
+    /// appends wait behind it (p99 at half the peak 9.5 to 569 ms in the relaxed scenario,
+    /// under 1 ms with no `flush.ms` flush at all: `docs/performance.md`, tenth round).
+    pub fn write_behind(&self) -> Result<()> {
+        self.write_behind_queued.store(false, Ordering::Release);
+        if self.is_offline() {
+            return Ok(());
+        }
+        self.active()?.write_behind()
     }
 
     fn active(&self) -> Result<Arc<Segment>> {

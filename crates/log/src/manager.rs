@@ -993,6 +993,8 @@ impl LogManager {
         } else {
             if log.unflushed_messages() >= cfg.flush_messages {
                 self.inner.flusher.request(log, info.last_offset + 1, false);
+            } else if log.note_for_write_behind(info.bytes) {
+                self.inner.flusher.write_behind(log);
             }
             None
         };

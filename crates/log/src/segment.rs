@@ -30,6 +30,10 @@ const WALK_READ_WHOLE_BELOW: u64 = 32 * 1024;
 /// its budget has room for at least this many more batches the size of its first.
 const INDEX_SKIP_MIN_BATCHES: u64 = 4;
 
+/// A write-behind stays this far short of the segment's end, so that it never takes the
+/// page-cache folio an append is writing into.
+const WRITE_BEHIND_LAG_BYTES: u64 = 64 << 10;
+
 /// A range of a log file: what a read returns, so that the server can send it with
 /// `sendfile` (or read it) without copying through a codec.
 #[derive(Debug, Clone)]
@@ -148,6 +152,8 @@ pub(crate) struct Segment {
     bytes_since_index: AtomicU64,
     /// A sealed segment whose log and indexes have been made durable.
     synced: AtomicBool,
+    /// Where the last write-behind of the log file ended (lowered by a truncation).
+    written_behind: AtomicU64,
     /// No longer appended to; its indexes are trimmed.
     sealed: AtomicBool,
     /// The indexes passed a sanity check (or were rebuilt) since the segment was opened.
@@ -202,6 +208,7 @@ impl Segment {
             rolling_timestamp: AtomicI64::new(-1),
             bytes_since_index: AtomicU64::new(0),
             synced: AtomicBool::new(false),
+            written_behind: AtomicU64::new(0),
             sealed: AtomicBool::new(true),
             checked: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
@@ -1073,6 +1080,7 @@ impl Segment {
             .map_err(|e| LogError::io(&self.log_path, e))?;
         self.size.store(cut, Ordering::Release);
         self.synced.store(false, Ordering::Release);
+        self.written_behind.fetch_min(cut, Ordering::AcqRel);
         Ok(size - cut)
     }
 
@@ -1100,6 +1108,24 @@ impl Segment {
     pub fn sync_indexes(&self) -> Result<()> {
         self.offset_index.flush_if_dirty()?;
         self.time_index.flush_if_dirty()
+    }
+
+    /// Starts the writeback of the log file's whole pages written since the last call, up
+    /// to [`WRITE_BEHIND_LAG_BYTES`] short of its end (see `Log::write_behind`).
+    pub fn write_behind(&self) -> Result<()> {
+        const PAGE: u64 = 4096;
+        let from = self.written_behind.load(Ordering::Acquire) / PAGE * PAGE;
+        let to = self.size().saturating_sub(WRITE_BEHIND_LAG_BYTES) / PAGE * PAGE;
+        if to <= from {
+            return Ok(());
+        }
+        let Some(file) = self.file.lock().clone() else {
+            return Ok(());
+        };
+        file.start_write_back(from, to - from)
+            .map_err(|e| LogError::io(&self.log_path, e))?;
+        self.written_behind.fetch_max(to, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Makes the log file's bytes and the transaction index entries written with them

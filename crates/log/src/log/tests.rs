@@ -111,3 +111,36 @@ fn a_coordinator_appends_transactional_batches_without_a_sequence() {
     assert_eq!(marker.base_offset, 4);
     assert_eq!(log.first_unstable_offset(5), None);
 }
+
+/// A write-behind is due once per [`WRITE_BEHIND_BYTES`] appended, and not again while
+/// one is queued; once it has run, the next can be queued.
+#[test]
+fn a_write_behind_is_due_every_so_many_bytes_and_queued_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = LoadState {
+        clean_shutdown: true,
+        recovery_point: None,
+        log_start_offset: None,
+    };
+    let (log, _) = Log::open(
+        Arc::new(RealFs),
+        dir.path(),
+        "t",
+        0,
+        LogConfig::default(),
+        state,
+        0,
+    )
+    .unwrap();
+    let quarter = WRITE_BEHIND_BYTES / 4;
+    let due: Vec<bool> = (0..4).map(|_| log.note_for_write_behind(quarter)).collect();
+    assert_eq!(due, [false, false, false, true]);
+    // Queued: another MiB asks for none until it has run.
+    assert!(!log.note_for_write_behind(WRITE_BEHIND_BYTES));
+    for i in 0..3 {
+        log.append(&txn_batch(1, 2 * i), &opts()).unwrap();
+    }
+    log.write_behind().unwrap();
+    assert!(log.note_for_write_behind(WRITE_BEHIND_BYTES));
+    assert_eq!(log.log_end_offset(), 6);
+}
