@@ -59,24 +59,30 @@ fn commit_marker(epoch: i16) -> Vec<u8> {
     .unwrap()
 }
 
-#[test]
-fn a_coordinator_appends_transactional_batches_without_a_sequence() {
-    let dir = tempfile::tempdir().unwrap();
+/// Partition 0 of `topic`, new, under `dir`.
+fn open_log(dir: &std::path::Path, topic: &str) -> Log {
     let state = LoadState {
         clean_shutdown: true,
         recovery_point: None,
         log_start_offset: None,
     };
-    let (log, _) = Log::open(
+    Log::open(
         Arc::new(RealFs),
-        dir.path(),
-        "__consumer_offsets",
+        dir,
+        topic,
         0,
         LogConfig::default(),
         state,
         0,
     )
-    .unwrap();
+    .unwrap()
+    .0
+}
+
+#[test]
+fn a_coordinator_appends_transactional_batches_without_a_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path(), "__consumer_offsets");
     // A client may not send a producer's batch without a sequence.
     let refused = log.append(&txn_batch(1, NO_SEQUENCE), &opts());
     assert!(
@@ -117,21 +123,7 @@ fn a_coordinator_appends_transactional_batches_without_a_sequence() {
 #[test]
 fn a_write_behind_is_due_every_so_many_bytes_and_queued_once() {
     let dir = tempfile::tempdir().unwrap();
-    let state = LoadState {
-        clean_shutdown: true,
-        recovery_point: None,
-        log_start_offset: None,
-    };
-    let (log, _) = Log::open(
-        Arc::new(RealFs),
-        dir.path(),
-        "t",
-        0,
-        LogConfig::default(),
-        state,
-        0,
-    )
-    .unwrap();
+    let log = open_log(dir.path(), "t");
     let quarter = WRITE_BEHIND_BYTES / 4;
     let due: Vec<bool> = (0..4).map(|_| log.note_for_write_behind(quarter)).collect();
     assert_eq!(due, [false, false, false, true]);
