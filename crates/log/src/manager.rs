@@ -247,7 +247,7 @@ impl Inner {
                 }
             }
         };
-        // With many logs, their msyncs on several threads: one after another, 10,000 logs
+        // With many logs, their index syncs on several threads: one after another, 10,000 logs
         // written since the last checkpoint took 0.65 to 2 s on the 2-core development
         // VM, and what is appended meanwhile lies past the recovery points. A log whose
         // thread panicked is left out: its next recovery reads it whole.
