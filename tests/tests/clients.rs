@@ -1,12 +1,13 @@
 //! Third-party clients in other languages against the real `myelin` binary: the Python
-//! clients (confluent-kafka, kafka-python, aiokafka), kcat (Debian's, librdkafka 2.0) and
-//! kafkajs; the Python clients and kafkajs also as consumer group members that commit
+//! clients (confluent-kafka, kafka-python, aiokafka), kcat (Debian's, librdkafka 2.0),
+//! kafkajs and Sarama (Go, Debian's 1.22); the Python clients and kafkajs also as consumer group members that commit
 //! and resume, and as idempotent and transactional producers (what they wrote read back
 //! by read_committed and read_uncommitted consumers). Each test runs its own broker.
 //!
 //! `scripts/test` installs what these need: `.venv` at the repository root with
-//! `tests/python/requirements.txt`, the `kcat` Debian package, and `tests/js/node_modules`
-//! from `tests/js/package-lock.json`. A missing one fails the test with the command that
+//! `tests/python/requirements.txt`, the `kcat` Debian package, `tests/js/node_modules`
+//! from `tests/js/package-lock.json`, and the `golang-go` and
+//! `golang-github-shopify-sarama-dev` Debian packages. A missing one fails the test with the command that
 //! installs it: nothing is skipped.
 
 use std::io::{Read, Write};
@@ -385,5 +386,51 @@ fn kafkajs_idempotent_and_transactional_producers_read_back_by_kcat() {
         kcat_consume_isolated(&broker, "js-txn", "read_uncommitted"),
         [txn("commit1", 0), txn("abort2", 6), txn("commit3", 12)].concat(),
         "js-txn, read_uncommitted"
+    );
+}
+
+// Sarama (Go): Debian's golang-github-shopify-sarama-dev, built in GOPATH mode.
+
+/// Builds tests/go/src/sarama_client with Debian's Go toolchain and Sarama sources
+/// (`/usr/share/gocode`), into `target/go`.
+fn sarama_client() -> PathBuf {
+    let gocode = PathBuf::from("/usr/share/gocode/src/github.com/Shopify/sarama");
+    assert!(
+        gocode.is_dir() && Command::new("go").arg("version").output().is_ok(),
+        "Go or Sarama is missing: run scripts/test, which installs them, or \
+         `apt-get install golang-go golang-github-shopify-sarama-dev`"
+    );
+    let root = workspace_root();
+    let out_dir = root.join("target/go");
+    let binary = out_dir.join("sarama_client");
+    let gopath = format!("{}:/usr/share/gocode", root.join("tests/go").display());
+    let out = run(
+        Command::new("go")
+            .args(["build", "-o"])
+            .arg(&binary)
+            .arg("sarama_client")
+            .env("GO111MODULE", "off")
+            .env("GOPATH", gopath)
+            .env("GOCACHE", out_dir.join("cache"))
+            .env("GOFLAGS", ""),
+        b"",
+    );
+    check("go build sarama_client", &out);
+    binary
+}
+
+/// Sarama 1.22 configured for Kafka 2.1: admin (create, add partitions, describe, delete),
+/// acks=all produce with every codec it sends (zstd in Produce v3 is refused as Kafka
+/// refuses it), an idempotent producer, and a consumer group whose offsets (committed
+/// with OffsetCommit v1, Sarama's default) a second member resumes from.
+#[test]
+fn go_sarama_admin_produce_consume_and_group() {
+    let binary = sarama_client();
+    let broker = Broker::start_with(&GROUP_BROKER_FLAGS);
+    let out = run(Command::new(binary).arg(broker.bootstrap()), b"");
+    let stdout = check("sarama_client", &out);
+    assert!(
+        stdout.lines().any(|l| l == "OK sarama"),
+        "sarama_client did not print OK sarama:\n{stdout}"
     );
 }

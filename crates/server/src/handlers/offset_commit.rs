@@ -1,5 +1,12 @@
-//! OffsetCommit (key 8), v2-9: a group's consumed positions, written durably to
+//! OffsetCommit (key 8), v0-9: a group's consumed positions, written durably to
 //! `__consumer_offsets` before the answer.
+//!
+//! v0 and v1 are served although Kafka 4.0 dropped them (KIP-896): Sarama's offset manager
+//! sends v1 whenever `Consumer.Offsets.Retention` is zero, its default, up to at least
+//! 1.38, so its consumer groups could not commit. `kafka-protocol` 0.18 parses from v2, so
+//! [`AnyOffsetCommitRequest`] reads v0-1 itself; their responses are v2's layout. v1's
+//! per-partition `commit_timestamp` is read and not used: offsets are stamped with the
+//! time the broker stores them, and expire after `offsets.retention.minutes` as others do.
 //!
 //! Partitions of topics this broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as in
 //! Kafka; the rest go to the coordinator in one commit. A group-level refusal (unknown
@@ -10,10 +17,17 @@
 //! generation to a group that does not exist gets ILLEGAL_GENERATION before v9 and
 //! GROUP_ID_NOT_FOUND from v9, as in Kafka.
 
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::{
+    ApiKey, GroupId, OffsetCommitRequest, OffsetCommitResponse, TopicName,
+};
+use kafka_protocol::protocol::buf::ByteBuf;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
 use myelin_coord::GroupError;
 
@@ -22,6 +36,7 @@ use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
 use crate::handlers::groups::{commit_codes, opt_string, split_commits};
+use crate::response::{ResponseBody, ResponseFrame};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -50,22 +65,122 @@ const SCHEMA: &[Field] = &[
     ])),
 ];
 
+/// An OffsetCommit request of any served version: the codec's for v2-9, read here for v0-1
+/// (after [`bounds::check`] has checked the body against [`SCHEMA`]).
+#[derive(Debug)]
+pub struct AnyOffsetCommitRequest(pub OffsetCommitRequest);
+
+/// Readers of v0-1 fields. The bounds check has already vetted every length against the
+/// body; these check again, so that a short body is an error here too, never a panic.
+fn need<B: ByteBuf>(buf: &B, n: usize) -> anyhow::Result<()> {
+    if buf.remaining() < n {
+        anyhow::bail!("{n} bytes needed, {} left", buf.remaining());
+    }
+    Ok(())
+}
+
+fn int32<B: ByteBuf>(buf: &mut B) -> anyhow::Result<i32> {
+    need(buf, 4)?;
+    Ok(buf.get_i32())
+}
+
+fn int64<B: ByteBuf>(buf: &mut B) -> anyhow::Result<i64> {
+    need(buf, 8)?;
+    Ok(buf.get_i64())
+}
+
+/// A nullable string (int16 length, -1 for null).
+fn string<B: ByteBuf>(buf: &mut B) -> anyhow::Result<Option<StrBytes>> {
+    need(buf, 2)?;
+    let Ok(len) = usize::try_from(buf.get_i16()) else {
+        return Ok(None);
+    };
+    need(buf, len)?;
+    Ok(Some(StrBytes::from_utf8(buf.get_bytes(len))?))
+}
+
+/// A string that must not be null.
+fn non_null<B: ByteBuf>(buf: &mut B, field: &str) -> anyhow::Result<StrBytes> {
+    string(buf)?.ok_or_else(|| anyhow::anyhow!("null {field}"))
+}
+
+/// An array's count; null (-1) is not legal in these arrays.
+fn array_len<B: ByteBuf>(buf: &mut B) -> anyhow::Result<usize> {
+    let n = int32(buf)?;
+    usize::try_from(n).map_err(|_| anyhow::anyhow!("array count {n}"))
+}
+
+impl Decodable for AnyOffsetCommitRequest {
+    fn decode<B: ByteBuf>(buf: &mut B, version: i16) -> anyhow::Result<Self> {
+        if version >= 2 {
+            return OffsetCommitRequest::decode(buf, version).map(Self);
+        }
+        if version < 0 {
+            anyhow::bail!("OffsetCommit v{version}");
+        }
+        // v0: group_id, topics; v1 adds generation_id and member_id, and each partition's
+        // commit_timestamp. A v0 commit is a simple consumer's: generation -1, no member.
+        let mut request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(non_null(buf, "group_id")?))
+            .with_retention_time_ms(-1);
+        if version == 1 {
+            request.generation_id_or_member_epoch = int32(buf)?;
+            request.member_id = non_null(buf, "member_id")?;
+        }
+        let mut topics = Vec::new();
+        for _ in 0..array_len(buf)? {
+            let name = TopicName(non_null(buf, "name")?);
+            let mut topic = OffsetCommitRequestTopic::default().with_name(name);
+            for _ in 0..array_len(buf)? {
+                let mut partition = OffsetCommitRequestPartition::default()
+                    .with_partition_index(int32(buf)?)
+                    .with_committed_offset(int64(buf)?);
+                if version == 1 {
+                    let _commit_timestamp = int64(buf)?;
+                }
+                partition.committed_metadata = string(buf)?;
+                topic.partitions.push(partition);
+            }
+            topics.push(topic);
+        }
+        request.topics = topics;
+        Ok(Self(request))
+    }
+}
+
+/// An OffsetCommit response: v0 and v1 have v2's layout (v3 added the throttle time), which
+/// the codec encodes.
+#[derive(Debug)]
+pub struct AnyOffsetCommitResponse(pub OffsetCommitResponse);
+
+impl ResponseBody for AnyOffsetCommitResponse {
+    fn into_frame(
+        self,
+        api: &'static str,
+        correlation_id: i32,
+        version: i16,
+    ) -> Result<Option<ResponseFrame>, HandlerError> {
+        self.0.into_frame(api, correlation_id, version.max(2))
+    }
+}
+
 /// The OffsetCommit handler.
 #[derive(Debug)]
 pub struct OffsetCommit;
 
 impl Handler for OffsetCommit {
-    type Request = OffsetCommitRequest;
-    type Response = OffsetCommitResponse;
+    type Request = AnyOffsetCommitRequest;
+    type Response = AnyOffsetCommitResponse;
     const KEY: ApiKey = ApiKey::OffsetCommit;
     const NAME: &'static str = "OffsetCommit";
-    const MIN_VERSION: i16 = 2;
+    const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 9;
+    const BELOW_CODEC: bool = true;
 
     async fn handle(
         ctx: RequestContext,
-        request: OffsetCommitRequest,
-    ) -> Result<Reply<OffsetCommitResponse>, HandlerError> {
+        AnyOffsetCommitRequest(request): AnyOffsetCommitRequest,
+    ) -> Result<Reply<AnyOffsetCommitResponse>, HandlerError> {
         let version = ctx.api_version();
         let retention_ms =
             (version <= 4 && request.retention_time_ms != -1).then_some(request.retention_time_ms);
@@ -136,7 +251,9 @@ impl Handler for OffsetCommit {
                         .with_partitions(partitions)
                 })
                 .collect();
-            Ok(OffsetCommitResponse::default().with_topics(topics))
+            Ok(AnyOffsetCommitResponse(
+                OffsetCommitResponse::default().with_topics(topics),
+            ))
         }))))
     }
 

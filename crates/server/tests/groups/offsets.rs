@@ -1,4 +1,4 @@
-//! Committed offsets over real TCP: OffsetCommit v2-9 and OffsetFetch v1-9, from simple
+//! Committed offsets over real TCP: OffsetCommit v0-9 and OffsetFetch v1-9, from simple
 //! consumers (generation -1, no member) and from group members, their errors, and their
 //! durability across a restart.
 
@@ -6,13 +6,13 @@ use kafka_protocol::messages::offset_delete_request::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetDeleteResponse,
+    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetDeleteRequest, OffsetDeleteResponse,
 };
 
 use crate::common::data::{create_topic, name};
 use crate::common::groups::*;
-use crate::common::TestServer;
+use crate::common::{Client, TestServer};
 
 #[tokio::test]
 async fn offsets_committed_in_every_version_are_fetched_in_every_version() {
@@ -78,6 +78,127 @@ async fn offsets_committed_in_every_version_are_fetched_in_every_version() {
     );
     let (_, parts) = fetch_offsets(&mut client, 9, "commit-v9", Some(&[("t", &[0])])).await;
     assert_eq!(parts, [fetched("t", 0, 500, -1, "")]);
+    server.stop().await;
+}
+
+/// An OffsetCommit v0 or v1 request, encoded here: `kafka-protocol` 0.18 encodes from v2
+/// (Kafka 4.0 dropped v0-1; Sarama's offset manager still sends v1 by default). Each
+/// partition is (partition, offset, metadata); v1 adds the generation, the member id and
+/// a commit timestamp per partition.
+fn old_commit_frame(
+    version: i16,
+    group: &str,
+    generation: i32,
+    member: &str,
+    topic: &str,
+    partitions: &[(i32, i64, Option<&str>)],
+) -> Vec<u8> {
+    fn string(buf: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                buf.extend_from_slice(&(s.len() as i16).to_be_bytes());
+                buf.extend_from_slice(s.as_bytes());
+            }
+            None => buf.extend_from_slice(&(-1i16).to_be_bytes()),
+        }
+    }
+    // Header v1: api key, version, correlation id, client id.
+    let mut frame = vec![0; 4];
+    frame.extend_from_slice(&(ApiKey::OffsetCommit as i16).to_be_bytes());
+    frame.extend_from_slice(&version.to_be_bytes());
+    frame.extend_from_slice(&31i32.to_be_bytes());
+    string(&mut frame, Some("sarama"));
+    string(&mut frame, Some(group));
+    if version == 1 {
+        frame.extend_from_slice(&generation.to_be_bytes());
+        string(&mut frame, Some(member));
+    }
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    string(&mut frame, Some(topic));
+    frame.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
+    for &(partition, offset, metadata) in partitions {
+        frame.extend_from_slice(&partition.to_be_bytes());
+        frame.extend_from_slice(&offset.to_be_bytes());
+        if version == 1 {
+            // commit_timestamp: -1, "now", as Sarama sends it.
+            frame.extend_from_slice(&(-1i64).to_be_bytes());
+        }
+        string(&mut frame, metadata);
+    }
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    frame
+}
+
+/// Sends an old commit and returns (partition, error) from its response, which has v2's
+/// layout.
+async fn old_commit(client: &mut Client, frame: &[u8]) -> Vec<(i32, i16)> {
+    client.send_raw(frame).await;
+    let (correlation_id, r): (i32, OffsetCommitResponse) = client.read(0, 2).await;
+    assert_eq!(correlation_id, 31);
+    r.topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn offsets_committed_with_v0_and_v1_are_fetched() {
+    let server = TestServer::start(config(&[])).await;
+    let mut client = server.connect().await;
+    find_coordinator(&mut client, "old").await;
+    create_topic(&server, "t", 2, &[]);
+    let wanted: Topics<'_> = &[("t", &[0, 1])];
+
+    let v0 = old_commit_frame(0, "old-v0", 0, "", "t", &[(0, 5, Some("m0")), (1, 6, None)]);
+    assert_eq!(old_commit(&mut client, &v0).await, [(0, NONE), (1, NONE)]);
+    // A simple consumer's v1 commit: generation -1, no member.
+    let v1 = old_commit_frame(1, "old-v1", -1, "", "t", &[(1, 9, Some("m1"))]);
+    assert_eq!(old_commit(&mut client, &v1).await, [(1, NONE)]);
+    for version in [1i16, 5, 9] {
+        assert_eq!(
+            fetch_offsets(&mut client, version, "old-v0", Some(wanted)).await,
+            (
+                NONE,
+                vec![fetched("t", 0, 5, -1, "m0"), fetched("t", 1, 6, -1, "")]
+            ),
+            "fetched v{version}"
+        );
+        assert_eq!(
+            fetch_offsets(&mut client, version, "old-v1", Some(wanted)).await,
+            (
+                NONE,
+                vec![fetched("t", 0, -1, -1, ""), fetched("t", 1, 9, -1, "m1")]
+            ),
+            "fetched v{version}"
+        );
+    }
+    // A v1 commit naming a generation of a group that does not exist is refused as at v2.
+    let stale = old_commit_frame(1, "no-such-group", 3, "m-1", "t", &[(0, 1, None)]);
+    assert_eq!(
+        old_commit(&mut client, &stale).await,
+        [(0, ILLEGAL_GENERATION)]
+    );
+
+    // A v1 body cut short closes the connection (the broker goes on serving others).
+    let mut cut = old_commit_frame(1, "old-v1", -1, "", "t", &[(0, 1, Some("m"))]);
+    cut.truncate(cut.len() - 3);
+    let size = (cut.len() - 4) as i32;
+    cut[..4].copy_from_slice(&size.to_be_bytes());
+    client.send_raw(&cut).await;
+    client.expect_closed().await;
+    let mut client = server.connect().await;
+    assert_eq!(
+        fetch_offsets(&mut client, 1, "old-v1", Some(wanted)).await,
+        (
+            NONE,
+            vec![fetched("t", 0, -1, -1, ""), fetched("t", 1, 9, -1, "m1")]
+        )
+    );
     server.stop().await;
 }
 
