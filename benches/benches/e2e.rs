@@ -454,7 +454,7 @@ fn produce_phase(
         .collect();
     let stamped = Arc::new(stamped);
     let built = Source::Built(Arc::new(move |i: usize, stamp: u64| {
-        stamped[i % stamped.len()].stamped(stamp)
+        stamped[i % stamped.len()].for_request(i / stamped.len(), stamp)
     }));
     let rate = (peak.requests_per_s() / 2.0).max(10.0);
     let cpu_half = target.cpu();
