@@ -204,7 +204,7 @@ impl StampedFrame {
     /// unstamped).
     pub fn for_request(&self, i: usize, stamp: u64) -> Bytes {
         match &self.unstamped {
-            Some(frame) if i % STAMP_EVERY != 0 => frame.clone(),
+            Some(frame) if !i.is_multiple_of(STAMP_EVERY) => frame.clone(),
             _ => self.stamped(stamp),
         }
     }
