@@ -412,7 +412,8 @@ fn sarama_client() -> PathBuf {
             .env("GO111MODULE", "off")
             .env("GOPATH", gopath)
             .env("GOCACHE", out_dir.join("cache"))
-            .env("GOFLAGS", ""),
+            .env("GOFLAGS", "")
+            .env("GOENV", "off"),
         b"",
     );
     check("go build sarama_client", &out);
