@@ -88,8 +88,12 @@ pub fn produce(
             Some(r) => {
                 let due = (elapsed.as_secs_f64() * r) as u64;
                 if due <= sent {
-                    producer.poll(Duration::ZERO);
-                    std::thread::sleep(Duration::from_micros(200));
+                    // Wait by polling: `poll` with a timeout handles every delivery
+                    // report that arrives until it ends, where `poll(0)` handles one
+                    // event. One event per wake-up (a sleep, then `poll(0)`) fell behind
+                    // librdkafka's reports when batches were small (256 partitions at half
+                    // the peak: a report per record), and the latency grew with the queue.
+                    producer.poll(Duration::from_micros(200));
                     continue;
                 }
                 (due, Some(r))
