@@ -1,14 +1,15 @@
 //! Third-party clients in other languages against the real `myelin` binary: the Python
 //! clients (confluent-kafka, kafka-python, aiokafka), kcat (Debian's, librdkafka 2.0),
-//! kafkajs and Sarama (Go, Debian's 1.22); the Python clients and kafkajs also as consumer group members that commit
-//! and resume, and as idempotent and transactional producers (what they wrote read back
-//! by read_committed and read_uncommitted consumers). Each test runs its own broker.
+//! kafkajs and Sarama (Go, Debian's 1.22); the Python clients, kafkajs and Sarama also as
+//! consumer group members that commit and resume, and the Python clients and kafkajs as
+//! idempotent and transactional producers (what they wrote read back by read_committed
+//! and read_uncommitted consumers). Each test runs its own broker.
 //!
 //! `scripts/test` installs what these need: `.venv` at the repository root with
 //! `tests/python/requirements.txt`, the `kcat` Debian package, `tests/js/node_modules`
 //! from `tests/js/package-lock.json`, and the `golang-go` and
-//! `golang-github-shopify-sarama-dev` Debian packages. A missing one fails the test with the command that
-//! installs it: nothing is skipped.
+//! `golang-github-shopify-sarama-dev` Debian packages. A missing one fails the test with
+//! the command that installs it: nothing is skipped.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
