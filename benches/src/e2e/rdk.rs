@@ -44,6 +44,9 @@ impl ProducerContext for Ctx {
     }
 }
 
+/// How many events the fixed-rate loop handles each time it wakes.
+const REPORTS_PER_WAKE: usize = 64;
+
 /// One librdkafka producer run: as fast as it goes (`rate` None) or `rate` records/s,
 /// for `duration`, then a flush. Bytes counted are the records' keys and values.
 pub fn produce(
@@ -88,12 +91,17 @@ pub fn produce(
             Some(r) => {
                 let due = (elapsed.as_secs_f64() * r) as u64;
                 if due <= sent {
-                    // Wait by polling: `poll` with a timeout handles every delivery
-                    // report that arrives until it ends, where `poll(0)` handles one
-                    // event. One event per wake-up (a sleep, then `poll(0)`) fell behind
-                    // librdkafka's reports when batches were small (256 partitions at half
-                    // the peak: a report per record), and the latency grew with the queue.
-                    producer.poll(Duration::from_micros(200));
+                    // `poll(0)` handles one event (a batch's delivery reports). One per
+                    // wake-up fell behind librdkafka when batches were small (256
+                    // partitions at half the peak: a report per record), and the latency,
+                    // taken at the report, grew with the queue. So up to
+                    // `REPORTS_PER_WAKE` each time. Not `poll(200 us)`: librdkafka's
+                    // timeout is in whole milliseconds, and rust-rdkafka spins on a
+                    // shorter one, which took a core from the broker.
+                    for _ in 0..REPORTS_PER_WAKE {
+                        producer.poll(Duration::ZERO);
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
                     continue;
                 }
                 (due, Some(r))
