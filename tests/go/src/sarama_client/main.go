@@ -1,7 +1,8 @@
 // sarama (Debian's golang-github-shopify-sarama-dev, 1.22) against a Myelin broker: admin
 // (create, describe, add partitions, delete), a synchronous producer with acks=all and
 // each codec, a partition consumer that reads everything back, an idempotent producer,
-// and a consumer group that commits and whose next member resumes after the commits.
+// a consumer group that commits and whose next member resumes after the commits, and two
+// members of one group at once that split a topic's partitions.
 //
 // Built in GOPATH mode (GO111MODULE=off) from /usr/share/gocode by tests/tests/clients.rs.
 // Usage: sarama_client HOST:PORT. Prints "OK sarama" last when every check passed; any
@@ -406,6 +407,137 @@ func consumerGroup(addr string) {
 	fmt.Println("consumer group ok")
 }
 
+// memberHandler records each claim's partition and every record it is handed.
+type memberHandler struct {
+	mu     sync.Mutex
+	claims map[int32]bool
+	seen   map[string]int
+}
+
+func (h *memberHandler) Setup(s sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.claims = map[int32]bool{}
+	for _, p := range s.Claims()["sarama-pair"] {
+		h.claims[p] = true
+	}
+	return nil
+}
+func (h *memberHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *memberHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for m := range claim.Messages() {
+		h.mu.Lock()
+		h.seen[string(m.Value)]++
+		h.mu.Unlock()
+		s.MarkMessage(m, "")
+	}
+	return nil
+}
+
+// twoMembers runs two members of one group at once on a 4-partition topic: after the
+// rebalance each holds two partitions (Sarama's range balancer, run by the leader), no
+// partition is held by both, and together they read every record once.
+func twoMembers(addr string) {
+	adm, err := sarama.NewClusterAdmin([]string{addr}, config())
+	must(err, "NewClusterAdmin")
+	must(adm.CreateTopic("sarama-pair", &sarama.TopicDetail{NumPartitions: 4, ReplicationFactor: 1}, false), "CreateTopic")
+	adm.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var handlers []*memberHandler
+	var groups []sarama.ConsumerGroup
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		c := config()
+		c.Consumer.Offsets.CommitInterval = 100 * time.Millisecond
+		g, err := sarama.NewConsumerGroup([]string{addr}, "sarama-pair-g", c)
+		must(err, "NewConsumerGroup")
+		go func() {
+			for err := range g.Errors() {
+				fmt.Fprintf(os.Stderr, "pair group error: %v\n", err)
+			}
+		}()
+		h := &memberHandler{seen: map[string]int{}}
+		handlers = append(handlers, h)
+		groups = append(groups, g)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{"sarama-pair"}, h); err != nil {
+					fmt.Fprintf(os.Stderr, "pair Consume: %v\n", err)
+					return
+				}
+			}
+		}()
+	}
+	// Both members hold two partitions each, and not the same ones.
+	settled := func() bool {
+		held := map[int32]int{}
+		for _, h := range handlers {
+			h.mu.Lock()
+			n := len(h.claims)
+			for p := range h.claims {
+				held[p]++
+			}
+			h.mu.Unlock()
+			if n != 2 {
+				return false
+			}
+		}
+		return len(held) == 4
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !settled() {
+		if time.Now().After(deadline) {
+			fail("two members did not split 4 partitions 2 and 2 in 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	produceValues(addr, "sarama-pair", 0, 40)
+	total := func() (int, int) {
+		n, dup := 0, 0
+		for _, h := range handlers {
+			h.mu.Lock()
+			for _, c := range h.seen {
+				n += c
+				if c > 1 {
+					dup++
+				}
+			}
+			h.mu.Unlock()
+		}
+		return n, dup
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		n, dup := total()
+		if dup > 0 {
+			fail("a record was handed to the members more than once")
+		}
+		if n == 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail("the two members read %d of 40 records in 30 s", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, h := range handlers {
+		h.mu.Lock()
+		if len(h.seen) == 0 {
+			fail("a member holding two partitions read nothing")
+		}
+		h.mu.Unlock()
+	}
+	cancel()
+	wg.Wait()
+	for _, g := range groups {
+		must(g.Close(), "ConsumerGroup.Close")
+	}
+	fmt.Println("two members ok")
+}
+
 func main() {
 	if len(os.Args) != 2 {
 		fail("usage: sarama_client HOST:PORT")
@@ -415,5 +547,6 @@ func main() {
 	produceAndRead(addr)
 	idempotent(addr)
 	consumerGroup(addr)
+	twoMembers(addr)
 	fmt.Println("OK sarama")
 }
