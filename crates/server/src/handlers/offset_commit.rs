@@ -2,8 +2,8 @@
 //! `__consumer_offsets` before the answer.
 //!
 //! v0 and v1 are served although Kafka 4.0 dropped them (KIP-896): Sarama's offset manager
-//! sends v1 whenever `Consumer.Offsets.Retention` is zero, its default, up to at least
-//! 1.38, so its consumer groups could not commit. `kafka-protocol` 0.18 parses from v2, so
+//! sends v1 whenever `Consumer.Offsets.Retention` is zero, its default (in 1.22 and still
+//! in 1.38), so its consumer groups could not commit. `kafka-protocol` 0.18 parses from v2, so
 //! [`AnyOffsetCommitRequest`] reads v0-1 itself; their responses are v2's layout. v1's
 //! per-partition `commit_timestamp` is read and not used: offsets are stamped with the
 //! time the broker stores them, and expire after `offsets.retention.minutes` as others do.
