@@ -240,7 +240,14 @@ fn requests(dir: &Path, batch: &[u8]) {
         let name = entry.name.to_lowercase();
         let first_flexible =
             (entry.min_version..=entry.max_version).find(|v| key.request_header_version(*v) >= 2);
-        let mut versions = vec![entry.min_version, entry.max_version];
+        // Versions below the codec's range (OffsetCommit v0-1) do not encode here: their
+        // seeds are written by hand below.
+        let lowest = if entry.below_codec {
+            entry.min_version.max(key.valid_versions().min)
+        } else {
+            entry.min_version
+        };
+        let mut versions = vec![lowest, entry.max_version];
         versions.extend(first_flexible);
         versions.dedup();
         for v in versions {
@@ -261,6 +268,31 @@ fn requests(dir: &Path, batch: &[u8]) {
             &format!("seed-default-{name}-v{}-unserved", v + 1),
             &request_frame(key, v + 1, &[], false),
         );
+    }
+    // OffsetCommit v0 and v1 (Sarama commits with v1), read by the handler itself.
+    fn string(buf: &mut Vec<u8>, s: &str) {
+        buf.extend_from_slice(&(s.len() as i16).to_be_bytes());
+        buf.extend_from_slice(s.as_bytes());
+    }
+    for v in [0i16, 1] {
+        let mut body = Vec::new();
+        string(&mut body, "group");
+        if v == 1 {
+            body.extend_from_slice(&(-1i32).to_be_bytes()); // generation
+            string(&mut body, ""); // member
+        }
+        body.extend_from_slice(&1i32.to_be_bytes());
+        string(&mut body, "orders");
+        body.extend_from_slice(&1i32.to_be_bytes());
+        body.extend_from_slice(&0i32.to_be_bytes()); // partition
+        body.extend_from_slice(&5i64.to_be_bytes()); // offset
+        if v == 1 {
+            body.extend_from_slice(&(-1i64).to_be_bytes()); // commit timestamp
+        }
+        string(&mut body, "meta");
+        let frame = request_frame(ApiKey::OffsetCommit, v, &body, false);
+        served(&frame);
+        write(dir, &format!("seed-offsetcommit-v{v}-by-hand"), &frame);
     }
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, TopicName};
