@@ -485,4 +485,46 @@ mod tests {
             }
         }
     }
+
+    /// The stamps `for_request` gives request `i`: every plain request is stamped; of
+    /// compressed ones, one in `STAMP_EVERY`, the others carry no stamp a reader counts.
+    #[test]
+    fn compressed_requests_are_stamped_one_in_stamp_every() {
+        let stamps_of = |frame: Bytes| {
+            let mut bytes = frame.slice(4..);
+            RequestHeader::decode(
+                &mut bytes,
+                ApiKey::Produce.request_header_version(PRODUCE_VERSION),
+            )
+            .unwrap();
+            let request = ProduceRequest::decode(&mut bytes, PRODUCE_VERSION).unwrap();
+            let records = request.topic_data[0].partition_data[0]
+                .records
+                .clone()
+                .unwrap();
+            myelin_log::batch::validate_batch(&records, 1 << 20).unwrap();
+            let mut stamps = Vec::new();
+            each_stamp(&records, |s| stamps.push(s));
+            stamps
+        };
+        for compression in [Compression::None, Compression::Zstd] {
+            let shape = Shape {
+                record_bytes: 100,
+                keyed: false,
+                compression,
+            };
+            let parts = vec![(0, batch_records(&shape, 0, 4, &mut KeyPool::default()))];
+            let frame = StampedFrame::new("t", -1, &parts, &shape);
+            for i in 0..2 * STAMP_EVERY {
+                let stamps = stamps_of(frame.for_request(i, 77));
+                let stamped = compression == Compression::None || i.is_multiple_of(STAMP_EVERY);
+                let want = if stamped {
+                    vec![77; shape.records_per_batch()]
+                } else {
+                    Vec::new()
+                };
+                assert_eq!(stamps, want, "{compression:?}, request {i}");
+            }
+        }
+    }
 }
