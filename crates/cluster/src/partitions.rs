@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use myelin_log::{AppendInfo, AppendOptions, Log, LogConfig, LogError, LogManager};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
 use crate::error::{MetadataError, Result};
@@ -100,6 +100,11 @@ pub struct PartitionManager {
     /// Broker-wide log defaults (`log.segment.bytes`, ...), under topic overrides.
     defaults: RwLock<LogConfig>,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    /// One reconciliation at a time. Each reads the committed state when it starts; two
+    /// running at once (a DeleteTopics commit and a CreateTopics commit on two blocking
+    /// threads) could each remove what the other just created, leaving a partition over a
+    /// deleted log.
+    reconciling: Mutex<()>,
 }
 
 /// The log config of a topic: `defaults` with the topic's overrides applied. Overrides
@@ -132,6 +137,7 @@ impl PartitionManager {
             metadata,
             defaults: RwLock::new(defaults),
             partitions: RwLock::new(HashMap::new()),
+            reconciling: Mutex::new(()),
         };
         pm.reconcile()?;
         Ok(pm)
@@ -199,6 +205,7 @@ impl PartitionManager {
 
     /// Makes the partitions match the committed metadata.
     pub fn reconcile(&self) -> Result<()> {
+        let _one_at_a_time = self.reconciling.lock();
         let state = self.metadata.state();
         let defaults = self.defaults();
         let mut wanted: HashSet<(String, i32)> = HashSet::new();
@@ -272,5 +279,92 @@ impl PartitionManager {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileMetadataStore;
+    use myelin_log::ManagerConfig;
+
+    fn open(dir: &std::path::Path) -> Arc<PartitionManager> {
+        let (store, _) = FileMetadataStore::open(dir).unwrap();
+        let cfg = ManagerConfig {
+            background_threads: false,
+            ..ManagerConfig::new(dir.join("logs"))
+        };
+        let (logs, _) = LogManager::open(cfg, &|_| LogConfig::default()).unwrap();
+        Arc::new(PartitionManager::open(logs, Arc::new(store), LogConfig::default()).unwrap())
+    }
+
+    fn create(pm: &PartitionManager, name: &str) -> TopicId {
+        let topic_id = TopicId::random();
+        pm.commit(MetadataRecord::TopicCreated {
+            name: name.to_string(),
+            topic_id,
+            partitions: 4,
+            configs: BTreeMap::new(),
+        })
+        .unwrap();
+        topic_id
+    }
+
+    /// DeleteTopics and CreateTopics commit on separate blocking threads. Found by
+    /// librdkafka's test suite: a reconciliation for a deletion that read the state before
+    /// a creation was committed removed the new topic's logs as owned by no topic, and its
+    /// partitions answered every produce with "the log is closed or offline".
+    #[test]
+    fn concurrent_creations_and_deletions_leave_every_partition_on_a_live_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let pm = open(dir.path());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for k in 0..40 {
+                    let id = create(&pm, &format!("gone-{k}"));
+                    pm.commit(MetadataRecord::TopicDeleted { topic_id: id })
+                        .unwrap();
+                }
+            });
+            s.spawn(|| {
+                for k in 0..40 {
+                    create(&pm, &format!("kept-{k}"));
+                }
+            });
+        });
+        let state = pm.metadata();
+        let mut partitions: Vec<(String, i32)> = pm
+            .all()
+            .iter()
+            .map(|p| {
+                assert!(
+                    !p.log.is_offline(),
+                    "{}-{} is on a deleted log",
+                    p.topic,
+                    p.index
+                );
+                (p.topic.clone(), p.index)
+            })
+            .collect();
+        partitions.sort();
+        let mut expected: Vec<(String, i32)> = state
+            .topics()
+            .flat_map(|t| (0..t.partitions as i32).map(move |i| (t.name.clone(), i)))
+            .collect();
+        expected.sort();
+        assert_eq!(expected.len(), 40 * 4);
+        assert_eq!(partitions, expected);
+        let mut logs: Vec<(String, i32)> = pm
+            .logs()
+            .logs()
+            .iter()
+            .map(|l| (l.topic().to_string(), l.partition()))
+            .collect();
+        logs.sort();
+        assert_eq!(logs, expected);
+        for (topic, index) in &expected {
+            let p = pm.get(topic, *index).unwrap();
+            assert!(Arc::ptr_eq(&p.log, &pm.logs().get(topic, *index).unwrap()));
+        }
     }
 }
