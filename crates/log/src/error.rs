@@ -27,8 +27,11 @@ pub enum BatchError {
     UnknownCodec(i16),
     #[error("malformed records: {0}")]
     BadRecords(String),
-    #[error("compacted topics require a key on every record")]
-    MissingKey,
+    /// Kafka's `LogValidator.validateKey`: every keyless record of the batch, by its index
+    /// in the batch (Kafka's `RecordError.batchIndex`), so that the producer fails only
+    /// those (KIP-467).
+    #[error("compacted topics require a key on every record: {} of the batch's records have none (indexes {:?}{})", .records.len(), &.records[..records.len().min(3)], if .records.len() > 3 { ", ..." } else { "" })]
+    MissingKey { records: Vec<i32> },
     /// Well-formed records that break a rule (offsets not consecutive): Kafka's
     /// InvalidRecordException, where malformed bytes are its CorruptRecordException.
     #[error("invalid record: {0}")]

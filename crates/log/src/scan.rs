@@ -19,7 +19,10 @@ pub fn validate_records(batch: &[u8], limit: usize, require_keys: bool) -> Resul
 }
 
 /// [`validate_records`]' check with the record parser, which names the first fault.
+/// Malformed records and broken offsets come first; keyless records on a compacted topic
+/// are all listed, as Kafka lists every record that breaks that rule.
 fn check_records(records: &[u8], count: i32, require_keys: bool) -> Result<(), BatchError> {
+    let mut keyless = Vec::new();
     for (i, r) in RecordIter::new(records, count).enumerate() {
         let r = r?;
         if i64::from(r.offset_delta) != i as i64 {
@@ -29,10 +32,15 @@ fn check_records(records: &[u8], count: i32, require_keys: bool) -> Result<(), B
             )));
         }
         if require_keys && r.key.is_none() {
-            return Err(BatchError::MissingKey);
+            // `i` < `count`, an i32.
+            keyless.push(i as i32);
         }
     }
-    Ok(())
+    if keyless.is_empty() {
+        Ok(())
+    } else {
+        Err(BatchError::MissingKey { records: keyless })
+    }
 }
 
 /// The check of [`validate_records`] on a records section, without building records or

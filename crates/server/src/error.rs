@@ -174,7 +174,9 @@ pub fn batch_error_code(error: &BatchError) -> ResponseError {
         // Kafka's `ProduceRequest.validateRecords`: v3+ takes magic 2 only.
         BatchError::UnsupportedMagic(_) => ResponseError::InvalidRecord,
         // Kafka's `LogValidator`: "Compacted topic cannot accept message without key".
-        BatchError::MissingKey | BatchError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        BatchError::MissingKey { .. } | BatchError::InvalidRecord(_) => {
+            ResponseError::InvalidRecord
+        }
         BatchError::Truncated { .. }
         | BatchError::BadLength { .. }
         | BatchError::LengthMismatch { .. }
@@ -248,7 +250,7 @@ mod tests {
             2
         );
         assert_eq!(batch(BatchError::TooLarge { size: 2, max: 1 }), 10);
-        assert_eq!(batch(BatchError::MissingKey), 87);
+        assert_eq!(batch(BatchError::MissingKey { records: vec![0] }), 87);
         assert_eq!(
             log_error_code(&LogError::OffsetOutOfRange {
                 offset: 9,

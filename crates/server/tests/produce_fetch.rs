@@ -185,6 +185,39 @@ async fn per_partition_errors() {
     let keyless = myelin_log::record::simple_batch(&[(None, Some(b"v"))], now(), Compression::None);
     let r = produce(&mut client, 9, "table", 0, keyless).await;
     assert_eq!(code(&r), Some(ResponseError::InvalidRecord));
+    // From v8 the answer names each keyless record by its index in the batch (KIP-467),
+    // so that the producer fails those and retries the others; before v8 it cannot.
+    let k: &[u8] = b"k";
+    let mixed = myelin_log::record::simple_batch(
+        &[
+            (Some(k), Some(b"a")),
+            (None, Some(b"b")),
+            (Some(k), Some(b"c")),
+            (None, Some(b"d")),
+        ],
+        now(),
+        Compression::Lz4,
+    );
+    for version in [7i16, 8, 11] {
+        let r = produce(&mut client, version, "table", 0, mixed.clone()).await;
+        assert_eq!(code(&r), Some(ResponseError::InvalidRecord), "v{version}");
+        assert_eq!(r.base_offset, -1);
+        let indexes: Vec<i32> = r.record_errors.iter().map(|e| e.batch_index).collect();
+        if version < 8 {
+            assert!(indexes.is_empty(), "v{version}: {indexes:?}");
+            continue;
+        }
+        assert_eq!(indexes, [1, 3], "v{version}");
+        for e in &r.record_errors {
+            let m = e.batch_index_error_message.as_deref().unwrap_or_default();
+            assert!(m.contains("without key") && m.contains("table-0"), "{m}");
+        }
+        assert!(r
+            .error_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("2 of the batch"));
+    }
 
     // Unknown topics and partitions, invalid and internal names.
     for (topic, partition, error) in [

@@ -37,7 +37,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -45,7 +47,7 @@ use myelin_cluster::{BrokerConfigScope, MetadataState, Partition};
 use myelin_log::batch::{self, HEADER_LEN, MAGIC_AT, MAGIC_V2};
 use myelin_log::compression::Compression;
 use myelin_log::record::{records_of_batch, BatchBuilder, RecordIter};
-use myelin_log::{AppendInfo, AppendOptions, DurableWait, LogError};
+use myelin_log::{AppendInfo, AppendOptions, BatchError, DurableWait, LogError};
 
 use crate::apis::{Handler, LaterReply, Reply};
 use crate::bounds::{self, all, from, until, Field, Ty};
@@ -106,6 +108,11 @@ impl ResponseBody for ProduceReply {
 /// One partition's outcome while the request is handled.
 enum Outcome {
     Failed(ResponseError, String),
+    /// Refused for some of its records (Kafka's `RecordValidationException`): the batch
+    /// index and message of each, for the answer's `record_errors` (v8+, KIP-467), from
+    /// which the producer fails only those records and retries the others
+    /// (librdkafka: `_INVALID_DIFFERENT_RECORD` for them).
+    Refused(ResponseError, String, Vec<BatchIndexAndErrorMessage>),
     /// Appended; durable once `wait` (if any) resolves.
     Appended {
         partition: Arc<Partition>,
@@ -163,7 +170,9 @@ impl Handler for Produce {
                 .iter()
                 .flat_map(|(t, ps)| ps.iter().map(move |(i, o)| (t, i, o)))
                 .filter_map(|(t, i, o)| match o {
-                    Outcome::Failed(e, msg) => Some(format!("{}-{i}: {e:?} ({msg})", t.as_str())),
+                    Outcome::Failed(e, msg) | Outcome::Refused(e, msg, _) => {
+                        Some(format!("{}-{i}: {e:?} ({msg})", t.as_str()))
+                    }
                     Outcome::Appended { .. } => None,
                 })
                 .collect();
@@ -352,7 +361,27 @@ fn failed_append(partition: &Partition, e: LogError) -> Outcome {
     } else {
         tracing::debug!(topic = %partition.topic, partition = partition.index, error = %e, "batch refused");
     }
-    Outcome::Failed(code, e.to_string())
+    match &e {
+        LogError::InvalidBatch(BatchError::MissingKey { records }) => {
+            // Kafka's words, for each keyless record.
+            let message = format!(
+                "Compacted topic cannot accept message without key in topic partition {}-{}.",
+                partition.topic, partition.index
+            );
+            let record_errors = records
+                .iter()
+                .map(|&i| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i)
+                        .with_batch_index_error_message(Some(StrBytes::from_string(
+                            message.clone(),
+                        )))
+                })
+                .collect();
+            Outcome::Refused(code, e.to_string(), record_errors)
+        }
+        _ => Outcome::Failed(code, e.to_string()),
+    }
 }
 
 /// Kafka's `ProduceRequest.validateRecords` for v3+: exactly one batch, of magic 2, and no
@@ -498,7 +527,7 @@ fn recompress_if_configured(
 }
 
 /// A partition's answer: the append, or the error and its message.
-type PartitionResult = Result<AppendInfo, (ResponseError, String)>;
+type PartitionResult = Result<AppendInfo, (ResponseError, String, Vec<BatchIndexAndErrorMessage>)>;
 /// Answers by topic, in request order.
 type TopicResults = Vec<(StrBytes, Vec<(i32, PartitionResult)>)>;
 
@@ -514,7 +543,8 @@ fn complete(
                 .into_iter()
                 .map(|(index, outcome)| {
                     let result = match outcome {
-                        Outcome::Failed(e, msg) => Err((e, msg)),
+                        Outcome::Failed(e, msg) => Err((e, msg, Vec::new())),
+                        Outcome::Refused(e, msg, records) => Err((e, msg, records)),
                         Outcome::Appended {
                             partition, info, ..
                         } => match durable(&partition) {
@@ -525,7 +555,7 @@ fn complete(
                             Err(e) => {
                                 tracing::warn!(topic = %partition.topic, partition = partition.index,
                                     error = %e, "flush failed: the append is not acknowledged");
-                                Err((log_error_code(&e), e.to_string()))
+                                Err((log_error_code(&e), e.to_string(), Vec::new()))
                             }
                         },
                     };
@@ -554,16 +584,17 @@ fn respond(version: i16, topics: TopicResults) -> ProduceResponse {
                                 r.log_start_offset = info.log_start_offset;
                             }
                         }
-                        Err((error, message)) => {
+                        Err((error, message, record_errors)) => {
                             r.error_code = error.code();
                             r.base_offset = -1;
                             r.log_append_time_ms = -1;
                             if version >= 5 {
                                 r.log_start_offset = -1;
                             }
-                            // error_message: v8+ (KIP-467).
+                            // error_message and record_errors: v8+ (KIP-467).
                             if version >= 8 {
                                 r.error_message = Some(StrBytes::from_string(message));
+                                r.record_errors = record_errors;
                             }
                         }
                     }
