@@ -472,77 +472,83 @@ impl GroupCoordinator {
         retention_ms: Option<i64>,
         commits: Vec<OffsetCommit>,
     ) -> Result<Vec<PartitionResult>, GroupError> {
+        self.start_commit_offsets(
+            group_id,
+            member_id,
+            group_instance_id,
+            generation_id,
+            retention_ms,
+            commits,
+        )?
+        .finish()
+        .await
+    }
+
+    /// The first half of [`Self::commit_offsets`], which returns once the offsets are
+    /// validated and written (not yet durable): call it while the request is handled, so
+    /// that the commits of one connection are written in the order they were sent, as
+    /// Kafka handles a connection's requests one at a time. A client that commits
+    /// asynchronously pipelines its commits, and the last one sent must be the one that
+    /// stays. Then await [`PendingCommit::finish`].
+    pub fn start_commit_offsets(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+        retention_ms: Option<i64>,
+        commits: Vec<OffsetCommit>,
+    ) -> Result<PendingCommit, GroupError> {
         // An empty group id is legal here: Kafka accepts it for OffsetCommit and
         // OffsetFetch, for old clients.
         let shard = self.shard_for(group_id)?;
         let now = now_ms();
-        let (outcome, written) = {
-            let mut state = shard.lock();
-            if !state.groups.contains_key(group_id) && generation_id >= 0 {
-                // Kafka answers ILLEGAL_GENERATION for a generation of a group that does
-                // not exist; a negative one creates the group (simple commits).
-                return Err(GroupError::IllegalGeneration {
-                    generation_id,
-                    current_generation_id: -1,
-                });
-            }
-            let slot = state.slot(group_id, || self.new_group(group_id, now));
-            let outcome = match &slot.consumer {
-                // KIP-848: the member epoch stands in for the generation; the offsets are
-                // kept with the (empty) classic group as simple commits.
-                Some(consumer) if !consumer.is_empty() => consumer
-                    .validate_offset_commit(member_id, generation_id)
-                    .and_then(|()| {
-                        slot.group
-                            .prepare_commit("", None, -1, retention_ms, commits, now)
-                    }),
-                _ => slot.group.prepare_commit(
-                    member_id,
-                    group_instance_id,
-                    generation_id,
-                    retention_ms,
-                    commits,
-                    now,
-                ),
-            };
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(e) => {
-                    state.forget_if_unused(group_id);
-                    return Err(e);
-                }
-            };
-            let written = shard::encode_all(&outcome.accepted, |(tp, o)| {
-                shard::offset_record(group_id, tp, Some(o))
-            })
-            .and_then(|records| shard.write(&records, now));
-            (outcome, written)
-        };
-        let written = match written {
-            Ok(w) => w.wait().await,
-            Err(e) => Err(e),
-        };
-        let mut results: Vec<PartitionResult> = Vec::new();
-        match written {
-            Ok(first_offset) => {
-                let mut state = shard.lock();
-                if let Some(slot) = state.groups.get_mut(group_id) {
-                    slot.apply_commits(first_offset, outcome.accepted.iter().cloned());
-                }
-                results.extend(outcome.accepted.into_iter().map(|(tp, _)| (tp, Ok(()))));
-            }
-            Err(e) => {
-                tracing::warn!(group = group_id, error = %e, "cannot write offsets");
-                results.extend(
-                    outcome
-                        .accepted
-                        .into_iter()
-                        .map(|(tp, _)| (tp, Err(GroupError::CoordinatorNotAvailable))),
-                );
-            }
+        let mut state = shard.lock();
+        if !state.groups.contains_key(group_id) && generation_id >= 0 {
+            // Kafka answers ILLEGAL_GENERATION for a generation of a group that does
+            // not exist; a negative one creates the group (simple commits).
+            return Err(GroupError::IllegalGeneration {
+                generation_id,
+                current_generation_id: -1,
+            });
         }
-        results.extend(outcome.rejected.into_iter().map(|(tp, e)| (tp, Err(e))));
-        Ok(results)
+        let slot = state.slot(group_id, || self.new_group(group_id, now));
+        let outcome = match &slot.consumer {
+            // KIP-848: the member epoch stands in for the generation; the offsets are
+            // kept with the (empty) classic group as simple commits.
+            Some(consumer) if !consumer.is_empty() => consumer
+                .validate_offset_commit(member_id, generation_id)
+                .and_then(|()| {
+                    slot.group
+                        .prepare_commit("", None, -1, retention_ms, commits, now)
+                }),
+            _ => slot.group.prepare_commit(
+                member_id,
+                group_instance_id,
+                generation_id,
+                retention_ms,
+                commits,
+                now,
+            ),
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                state.forget_if_unused(group_id);
+                return Err(e);
+            }
+        };
+        let written = shard::encode_all(&outcome.accepted, |(tp, o)| {
+            shard::offset_record(group_id, tp, Some(o))
+        })
+        .and_then(|records| shard.write(&records, now));
+        drop(state);
+        Ok(PendingCommit {
+            shard,
+            group_id: group_id.to_string(),
+            outcome,
+            written,
+        })
     }
 
     /// OffsetFetch for one group: the requested partitions (None = every committed one),
@@ -1041,3 +1047,59 @@ type Groups = HashMap<String, shard::Slot>;
 
 #[cfg(test)]
 mod tests;
+
+/// Offsets written by [`GroupService::start_commit_offsets`], visible once durable.
+#[must_use = "the offsets are visible only once `finish` has run"]
+pub struct PendingCommit {
+    shard: Arc<Shard>,
+    group_id: String,
+    outcome: crate::offsets::CommitOutcome,
+    written: Result<shard::Written, shard::WriteError>,
+}
+
+impl std::fmt::Debug for PendingCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCommit")
+            .field("group_id", &self.group_id)
+            .field("accepted", &self.outcome.accepted.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingCommit {
+    /// Waits until the offsets are durable, then makes them visible: each partition's
+    /// result (`Err` per partition when the write failed).
+    pub async fn finish(self) -> Result<Vec<PartitionResult>, GroupError> {
+        let Self {
+            shard,
+            group_id,
+            outcome,
+            written,
+        } = self;
+        let written = match written {
+            Ok(w) => w.wait().await,
+            Err(e) => Err(e),
+        };
+        let mut results: Vec<PartitionResult> = Vec::new();
+        match written {
+            Ok(first_offset) => {
+                let mut state = shard.lock();
+                if let Some(slot) = state.groups.get_mut(&group_id) {
+                    slot.apply_commits(first_offset, outcome.accepted.iter().cloned());
+                }
+                results.extend(outcome.accepted.into_iter().map(|(tp, _)| (tp, Ok(()))));
+            }
+            Err(e) => {
+                tracing::warn!(group = %group_id, error = %e, "cannot write offsets");
+                results.extend(
+                    outcome
+                        .accepted
+                        .into_iter()
+                        .map(|(tp, _)| (tp, Err(GroupError::CoordinatorNotAvailable))),
+                );
+            }
+        }
+        results.extend(outcome.rejected.into_iter().map(|(tp, e)| (tp, Err(e))));
+        Ok(results)
+    }
+}

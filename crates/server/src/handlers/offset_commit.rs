@@ -206,21 +206,26 @@ impl Handler for OffsetCommit {
         let member_id = request.member_id.to_string();
         let instance_id = opt_string(&request.group_instance_id);
         let generation = request.generation_id_or_member_epoch;
-        let groups = ctx.server.groups.clone();
+        // Validated and written now, in the connection's request order (a client committing
+        // asynchronously pipelines its commits, and the last one sent must win); made
+        // visible once durable, in the reply.
+        let pending = if commits.is_empty() {
+            None
+        } else {
+            Some(ctx.server.groups.start_commit_offsets(
+                &group_id,
+                &member_id,
+                instance_id.as_deref(),
+                generation,
+                retention_ms,
+                commits,
+            ))
+        };
         Ok(Reply::Later(LaterReply(Box::pin(async move {
-            let outcome = if commits.is_empty() {
-                Ok(Vec::new())
-            } else {
-                groups
-                    .commit_offsets(
-                        &group_id,
-                        &member_id,
-                        instance_id.as_deref(),
-                        generation,
-                        retention_ms,
-                        commits,
-                    )
-                    .await
+            let outcome = match pending {
+                None => Ok(Vec::new()),
+                Some(Ok(pending)) => pending.finish().await,
+                Some(Err(e)) => Err(e),
             };
             let (group_error, results) = match outcome {
                 Ok(results) => (None, results),

@@ -552,3 +552,50 @@ async fn committed_offsets_survive_a_restart() {
     assert_eq!(code, NONE);
     server.stop().await;
 }
+
+/// A client committing asynchronously (librdkafka's `rd_kafka_commit_message(..., async)`,
+/// Java's `commitAsync`, auto-commit) pipelines its OffsetCommits on one connection: the
+/// last one sent must be the one that stays, as Kafka handles a connection's requests in
+/// order. Found by librdkafka's test 0030, which committed 1 to 50 and read back 49. On a
+/// runtime with several workers, as the broker's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_commits_leave_the_last_one_sent() {
+    let server = TestServer::start(config(&[])).await;
+    let mut client = server.connect().await;
+    find_coordinator(&mut client, "pipelined").await;
+    create_topic(&server, "t", 2, &[]);
+    const COMMITS: i32 = 200;
+    for round in 0..3 {
+        let group = format!("pipelined-{round}");
+        for i in 1..=COMMITS {
+            let request = commit_request(
+                9,
+                &group,
+                -1,
+                "",
+                &[
+                    ("t", 0, i64::from(i), -1, None),
+                    ("t", 1, i64::from(2 * i), -1, None),
+                ],
+            );
+            client.send(ApiKey::OffsetCommit, 9, i, &request).await;
+        }
+        for i in 1..=COMMITS {
+            let (correlation_id, r): (i32, OffsetCommitResponse) = client
+                .read(ApiKey::OffsetCommit.response_header_version(9), 9)
+                .await;
+            assert_eq!(correlation_id, i, "answers come in order");
+            for p in r.topics.iter().flat_map(|t| &t.partitions) {
+                assert_eq!(p.error_code, NONE, "commit {i}");
+            }
+        }
+        let (error, parts) = fetch_offsets(&mut client, 9, &group, Some(&[("t", &[0, 1])])).await;
+        assert_eq!(error, NONE);
+        let offsets: Vec<i64> = parts.iter().map(|p| p.2).collect();
+        assert_eq!(
+            offsets,
+            [i64::from(COMMITS), i64::from(2 * COMMITS)],
+            "{group}"
+        );
+    }
+}
