@@ -15,7 +15,7 @@
 //!   acks=all when `min.insync.replicas` exceeds our one replica, then the log's
 //!   validation: CORRUPT_MESSAGE (2) for a bad CRC or inconsistent lengths, MESSAGE_TOO_LARGE
 //!   (10) above `max.message.bytes`, INVALID_RECORD for a keyless record on a compacted
-//!   topic, KAFKA_STORAGE_ERROR (56) for the disk: an offline log, a full disk, or less
+//!   topic (from v8 with `record_errors` naming each such record, KIP-467), KAFKA_STORAGE_ERROR (56) for the disk: an offline log, a full disk, or less
 //!   free space than `log.dir.reserved.bytes` (kept for the internal topics).
 //! - Control batches (transaction markers) are refused with INVALID_RECORD, as Kafka does:
 //!   only the transaction coordinator writes them. A transactional batch is appended only
