@@ -113,6 +113,11 @@ pub enum GroupError {
     #[error("server assignor {name:?} is not supported; supported assignors: {supported}")]
     UnsupportedAssignor { name: String, supported: String },
 
+    /// KIP-848: a `SubscribedTopicRegex` that is not a regular expression
+    /// (INVALID_REGULAR_EXPRESSION).
+    #[error("SubscribedTopicRegex `{regex}` is not a valid regular expression: {reason}")]
+    InvalidRegularExpression { regex: String, reason: String },
+
     /// The request is malformed for its API (INVALID_REQUEST); `reason` is Kafka's message.
     #[error("invalid request: {reason}")]
     InvalidRequest { reason: String },

@@ -92,6 +92,7 @@ pub fn group_error_code(error: &GroupError) -> ResponseError {
         GroupError::UnreleasedInstanceId { .. } => ResponseError::UnreleasedInstanceId,
         GroupError::UnsupportedAssignor { .. } => ResponseError::UnsupportedAssignor,
         GroupError::InvalidRequest { .. } => ResponseError::InvalidRequest,
+        GroupError::InvalidRegularExpression { .. } => ResponseError::InvalidRegularExpression,
         GroupError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
     }

@@ -158,6 +158,8 @@ pub trait TopicMetadata {
     fn topic(&self, name: &str) -> Option<TopicInfo>;
     /// The name of the topic with id `id`, if it exists (ConsumerGroupDescribe names topics).
     fn topic_name(&self, id: &TopicId) -> Option<&str>;
+    /// Every topic's name (a regular-expression subscription is resolved against them).
+    fn topic_names(&self) -> Vec<String>;
 }
 
 /// A plain [`TopicMetadata`]: topics by name and by id.
@@ -199,6 +201,9 @@ impl TopicMetadata for Topics {
     fn topic_name(&self, id: &TopicId) -> Option<&str> {
         self.by_id.get(id).map(String::as_str)
     }
+    fn topic_names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
+    }
 }
 
 /// The epoch a member sends to join (or rejoin after being fenced).
@@ -228,9 +233,9 @@ pub struct ConsumerHeartbeatRequest {
     pub rebalance_timeout_ms: i32,
     /// Null unless changed; required on join (or `subscribed_topic_regex`).
     pub subscribed_topic_names: Option<Vec<String>>,
-    /// A regular-expression subscription. Not supported: a non-empty regex is refused with
-    /// `GroupError::InvalidRequest` (the server may map it to INVALID_REQUEST or
-    /// INVALID_REGULAR_EXPRESSION); empty is treated as no regex.
+    /// A regular-expression subscription (RE2 syntax, matched against whole topic names;
+    /// internal topics never match), null unless changed; empty removes it. One that does
+    /// not compile is refused with `GroupError::InvalidRegularExpression`.
     pub subscribed_topic_regex: Option<String>,
     /// The server-side assignor the member prefers (`uniform`, `range`): null unless it
     /// changed. Unknown names are refused with UNSUPPORTED_ASSIGNOR.
@@ -323,7 +328,8 @@ pub struct DescribedMember {
     pub client_host: String,
     /// Sorted.
     pub subscribed_topic_names: Vec<String>,
-    /// Always null: regex subscriptions are not supported.
+    /// The member's regular-expression subscription, if any (the topics it matches are
+    /// not in `subscribed_topic_names`, which are the names the member sent).
     pub subscribed_topic_regex: Option<String>,
     /// The member's reconciliation state (not on the wire; for logs and tests).
     pub state: MemberState,

@@ -259,12 +259,8 @@ impl ConsumerGroup {
             e if e < LEAVE_GROUP_STATIC_MEMBER_EPOCH => return invalid("MemberEpoch is invalid."),
             _ => {}
         }
-        if req
-            .subscribed_topic_regex
-            .as_deref()
-            .is_some_and(|r| !r.is_empty())
-        {
-            return invalid("SubscribedTopicRegex is not supported; subscribe to topic names.");
+        if let Some(regex) = req.subscribed_topic_regex.as_deref() {
+            compile_topic_regex(regex)?;
         }
         if let Some(name) = &req.server_assignor {
             if self.config.assignor(name).is_none() {
@@ -463,12 +459,21 @@ impl ConsumerGroup {
             }
         }
         let before = self.members[&member_id].assigned_partitions.clone();
-        if let Some(names) = &req.subscribed_topic_names {
-            let names: BTreeSet<String> = names.iter().cloned().collect();
-            if names != self.members[&member_id].subscribed_topic_names {
-                self.set_subscription(&member_id, names);
-                bump = true;
+        {
+            let member = self.members.get_mut(&member_id).expect("resolved");
+            if let Some(names) = &req.subscribed_topic_names {
+                member.named_topics = names.iter().cloned().collect();
             }
+            if let Some(regex) = &req.subscribed_topic_regex {
+                member.subscribed_topic_regex = (!regex.is_empty()).then(|| regex.clone());
+            }
+        }
+        // The member's topics: its names, and what its regex matches now (Kafka resolves
+        // regexes as topics come and go; here at each of the member's heartbeats).
+        let subscription = self.subscription_of(&member_id, topics)?;
+        if subscription != self.members[&member_id].subscribed_topic_names {
+            self.set_subscription(&member_id, subscription);
+            bump = true;
         }
         {
             let member = self.members.get_mut(&member_id).expect("resolved");
@@ -509,7 +514,7 @@ impl ConsumerGroup {
             now_ms.saturating_add(i64::from(self.config.session_timeout_ms));
         let full_request = req.member_epoch == JOIN_GROUP_MEMBER_EPOCH
             || (req.rebalance_timeout_ms != -1
-                && req.subscribed_topic_names.is_some()
+                && (req.subscribed_topic_names.is_some() || req.subscribed_topic_regex.is_some())
                 && req.topic_partitions.is_some());
         let assignment = (full_request || member.assigned_partitions != before)
             .then(|| member.assigned_partitions.clone());
@@ -641,8 +646,8 @@ impl ConsumerGroup {
                     member_epoch: m.member_epoch,
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    subscribed_topic_names: m.subscribed_topic_names.iter().cloned().collect(),
-                    subscribed_topic_regex: None,
+                    subscribed_topic_names: m.named_topics.iter().cloned().collect(),
+                    subscribed_topic_regex: m.subscribed_topic_regex.clone(),
                     state: m.state,
                     assignment: describe(&m.assigned_partitions),
                     target_assignment: describe(
@@ -784,6 +789,27 @@ impl ConsumerGroup {
         self.members.insert(new_member_id.to_owned(), new);
     }
 
+    /// The topics `member_id` subscribes to: the names it sent, and the topics other than
+    /// Kafka's internal ones whose whole name its regex matches.
+    fn subscription_of(
+        &self,
+        member_id: &str,
+        topics: &dyn TopicMetadata,
+    ) -> Result<BTreeSet<String>, GroupError> {
+        let member = &self.members[member_id];
+        let mut names = member.named_topics.clone();
+        if let Some(regex) = &member.subscribed_topic_regex {
+            let regex = compile_topic_regex(regex)?;
+            names.extend(
+                topics
+                    .topic_names()
+                    .into_iter()
+                    .filter(|name| regex_may_match(&regex, name)),
+            );
+        }
+        Ok(names)
+    }
+
     fn set_subscription(&mut self, member_id: &str, names: BTreeSet<String>) {
         let member = self.members.get_mut(member_id).expect("resolved");
         let old = std::mem::replace(&mut member.subscribed_topic_names, names.clone());
@@ -875,4 +901,25 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Kafka's internal topics, which a regular-expression subscription never matches (as a
+/// Java consumer's pattern subscription leaves them out by default).
+const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+
+/// Whether a compiled subscription regex takes `topic`: never an internal topic.
+fn regex_may_match(regex: &regex::Regex, topic: &str) -> bool {
+    !INTERNAL_TOPICS.contains(&topic) && regex.is_match(topic)
+}
+
+/// Compiles a `SubscribedTopicRegex` to match whole topic names (Kafka's RE2/J
+/// `Pattern.matcher(topic).matches()`), its compiled form bounded to 1 MiB.
+fn compile_topic_regex(regex: &str) -> Result<regex::Regex, GroupError> {
+    regex::RegexBuilder::new(&format!("^(?:{regex})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| GroupError::InvalidRegularExpression {
+            regex: regex.to_owned(),
+            reason: e.to_string(),
+        })
 }

@@ -69,9 +69,14 @@ pub struct ConsumerMember {
     pub rack_id: Option<String>,
     pub client_id: String,
     pub client_host: String,
-    /// The subscribed topic names (the member's subscription; topics that do not exist yet
-    /// are kept and get assigned once created).
+    /// The topics the member subscribes to: the names it sent and the topics its regex
+    /// matched at its last heartbeat (topics that do not exist yet are kept and get
+    /// assigned once created).
     pub subscribed_topic_names: BTreeSet<String>,
+    /// The names the member sent (`SubscribedTopicNames`).
+    pub named_topics: BTreeSet<String>,
+    /// The member's regular-expression subscription (`SubscribedTopicRegex`), if any.
+    pub subscribed_topic_regex: Option<String>,
     /// The server assignor the member prefers, if it named one.
     pub server_assignor: Option<String>,
     /// How long the member may take to revoke partitions.
@@ -103,6 +108,8 @@ impl ConsumerMember {
             client_id: String::new(),
             client_host: String::new(),
             subscribed_topic_names: BTreeSet::new(),
+            named_topics: BTreeSet::new(),
+            subscribed_topic_regex: None,
             server_assignor: None,
             rebalance_timeout_ms: 0,
             member_epoch: 0,

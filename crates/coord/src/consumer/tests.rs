@@ -548,20 +548,9 @@ fn invalid_requests_are_refused_without_changes() {
         subscribed_topic_names: None,
         ..join("a", &["foo"])
     };
-    let regex = ConsumerHeartbeatRequest {
-        subscribed_topic_regex: Some("fo.*".into()),
-        ..join("a", &["foo"])
-    };
     let bad_epoch = hb("a", -3, None);
     let no_id = hb("", 1, None);
-    for req in [
-        no_timeout,
-        owned_on_join,
-        no_subscription,
-        regex,
-        bad_epoch,
-        no_id,
-    ] {
+    for req in [no_timeout, owned_on_join, no_subscription, bad_epoch, no_id] {
         let err = g.heartbeat(req.clone(), &t, 0).unwrap_err();
         assert!(
             matches!(err, GroupError::InvalidRequest { .. }),
@@ -680,4 +669,74 @@ fn config_defaults_and_assignor_list() {
         ..c
     };
     assert!(bad.validate().is_err());
+}
+
+/// KIP-848 regex subscriptions: the coordinator resolves the regex against whole topic
+/// names, never internal topics, at each of the member's heartbeats, so a topic created
+/// later is assigned without the member asking; a regex that does not compile is refused
+/// with INVALID_REGULAR_EXPRESSION, and an empty one drops the regex.
+#[test]
+fn a_regex_subscription_follows_the_topics_it_matches() {
+    const FOX: TopicId = TopicId([3; 16]);
+    let mut t = topics(2, 2);
+    t.insert("__consumer_offsets", TopicId([9; 16]), 3);
+    t.insert("xfoo", TopicId([8; 16]), 1);
+    let mut g = group();
+    let by_regex = ConsumerHeartbeatRequest {
+        subscribed_topic_names: None,
+        subscribed_topic_regex: Some("fo.*|__.*".into()),
+        ..join("a", &[])
+    };
+    let r = g.heartbeat(by_regex, &t, 0).unwrap();
+    // foo matches; bar does not, xfoo only in part, __consumer_offsets is internal.
+    assert_eq!(r.assignment, Some(parts(FOO, 0..2)));
+    let epoch = g.group_epoch();
+
+    // Nothing new: a plain heartbeat changes nothing.
+    let r = g
+        .heartbeat(hb("a", r.member_epoch, None), &t, 1_000)
+        .unwrap();
+    assert_eq!((r.assignment, g.group_epoch()), (None, epoch));
+
+    // A topic the regex matches appears: the next heartbeat assigns it.
+    t.insert("fox", FOX, 3);
+    let r = g
+        .heartbeat(hb("a", r.member_epoch, None), &t, 2_000)
+        .unwrap();
+    assert_eq!(g.group_epoch(), epoch + 1);
+    let want: Assignment = [(FOO, 0), (FOO, 1), (FOX, 0), (FOX, 1), (FOX, 2)]
+        .into_iter()
+        .collect();
+    assert_eq!(r.assignment, Some(want));
+
+    // Described with the regex and no names.
+    let d = g.describe(&t);
+    assert_eq!(
+        d.members[0].subscribed_topic_regex.as_deref(),
+        Some("fo.*|__.*")
+    );
+    assert!(d.members[0].subscribed_topic_names.is_empty());
+
+    // Names beside the regex are added to it; an empty regex removes it.
+    let names_only = ConsumerHeartbeatRequest {
+        subscribed_topic_names: Some(vec!["bar".into()]),
+        subscribed_topic_regex: Some(String::new()),
+        ..hb("a", r.member_epoch, None)
+    };
+    g.heartbeat(names_only, &t, 3_000).unwrap();
+    assert_eq!(g.group_epoch(), epoch + 2);
+    let d = g.describe(&t);
+    assert_eq!(d.members[0].subscribed_topic_regex, None);
+    assert_eq!(d.members[0].subscribed_topic_names, ["bar"]);
+
+    // A regex that does not compile.
+    let bad = ConsumerHeartbeatRequest {
+        subscribed_topic_regex: Some("fo(".into()),
+        ..join("b", &[])
+    };
+    let err = g.heartbeat(bad, &t, 4_000).unwrap_err();
+    assert!(
+        matches!(err, GroupError::InvalidRegularExpression { .. }),
+        "{err:?}"
+    );
 }

@@ -84,6 +84,9 @@ impl Handler for ConsumerGroupDescribe {
                                             .map(|n| TopicName(StrBytes::from_string(n)))
                                             .collect(),
                                     )
+                                    .with_subscribed_topic_regex(
+                                        m.subscribed_topic_regex.map(StrBytes::from_string),
+                                    )
                                     .with_assignment(wire_assignment(m.assignment))
                                     .with_target_assignment(wire_assignment(m.target_assignment));
                                 if version >= 1 {

@@ -4,8 +4,9 @@
 //! steps, so that no partition is owned by two members at once.
 //!
 //! v0 lets the broker generate the member id; v1 (KIP-1082) has the client generate it,
-//! so an empty member id is INVALID_REQUEST. Regular-expression subscriptions (v1) are not
-//! supported: a non-empty regex gets INVALID_REGULAR_EXPRESSION.
+//! so an empty member id is INVALID_REQUEST. A regular-expression subscription (v1) is
+//! resolved by the coordinator against the topics at each of the member's heartbeats; one
+//! that does not compile gets INVALID_REGULAR_EXPRESSION.
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{
@@ -66,17 +67,6 @@ impl Handler for ConsumerGroupHeartbeat {
                 "MemberId can't be empty.".into(),
             );
         }
-        if request
-            .subscribed_topic_regex
-            .as_ref()
-            .is_some_and(|r| !r.is_empty())
-        {
-            return fail(
-                response,
-                ResponseError::InvalidRegularExpression,
-                "Regular expression subscriptions are not supported by this broker.".into(),
-            );
-        }
         let heartbeat = ConsumerHeartbeatRequest {
             member_id: request.member_id.to_string(),
             member_epoch: request.member_epoch,
@@ -121,6 +111,9 @@ impl Handler for ConsumerGroupHeartbeat {
             Err(e) => {
                 let code = match &e {
                     GroupError::InvalidRequest { .. } => ResponseError::InvalidRequest,
+                    GroupError::InvalidRegularExpression { .. } => {
+                        ResponseError::InvalidRegularExpression
+                    }
                     other => group_error_code(other),
                 };
                 fail(response, code, e.to_string())

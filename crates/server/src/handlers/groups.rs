@@ -38,6 +38,10 @@ impl myelin_coord::consumer::TopicMetadata for ClusterTopics {
         let id = myelin_cluster::TopicId(uuid::Uuid::from_bytes(id.0));
         self.0.topic(id).map(|t| t.name.as_str())
     }
+
+    fn topic_names(&self) -> Vec<String> {
+        self.0.topics().map(|t| t.name.clone()).collect()
+    }
 }
 
 /// One partition of an offset commit (OffsetCommit, TxnOffsetCommit) as the wire gives it:

@@ -165,16 +165,16 @@ fn member_tombstones(member_id: &str) -> [ConsumerGroupRecord; 3] {
     ]
 }
 
-/// Kafka's `newConsumerGroupMemberSubscriptionRecord`: topic names sorted, no regex, no
-/// classic metadata.
+/// Kafka's `newConsumerGroupMemberSubscriptionRecord`: the names the member sent, sorted,
+/// its regex, no classic metadata.
 fn member_metadata_value(member: &ConsumerMember) -> ConsumerGroupMemberMetadataValue {
     ConsumerGroupMemberMetadataValue {
         instance_id: member.instance_id.clone(),
         rack_id: member.rack_id.clone(),
         client_id: member.client_id.clone(),
         client_host: member.client_host.clone(),
-        subscribed_topic_names: member.subscribed_topic_names.iter().cloned().collect(),
-        subscribed_topic_regex: None,
+        subscribed_topic_names: member.named_topics.iter().cloned().collect(),
+        subscribed_topic_regex: member.subscribed_topic_regex.clone(),
         rebalance_timeout_ms: member.rebalance_timeout_ms,
         server_assignor: member.server_assignor.clone(),
         classic_member_metadata: None,
@@ -357,7 +357,7 @@ impl ConsumerGroupBuilder {
     }
 
     /// Kafka's `ConsumerGroupMember.Builder.updateWith(ConsumerGroupMemberMetadataValue)`.
-    /// A regular-expression subscription and classic-protocol metadata are not kept.
+    /// Classic-protocol metadata is not kept.
     fn apply_member_metadata(
         &mut self,
         member_id: String,
@@ -368,7 +368,10 @@ impl ConsumerGroupBuilder {
         member.rack_id = value.rack_id;
         member.client_id = value.client_id;
         member.client_host = value.client_host;
-        member.subscribed_topic_names = value.subscribed_topic_names.into_iter().collect();
+        member.named_topics = value.subscribed_topic_names.into_iter().collect();
+        // The regex's topics join the subscription at the member's next heartbeat.
+        member.subscribed_topic_names = member.named_topics.clone();
+        member.subscribed_topic_regex = value.subscribed_topic_regex.filter(|r| !r.is_empty());
         member.rebalance_timeout_ms = value.rebalance_timeout_ms;
         member.server_assignor = value.server_assignor;
         let instance_id = member.instance_id.clone();
@@ -450,6 +453,20 @@ impl ConsumerGroupBuilder {
         group.assignment_epoch = self.assignment_epoch;
         let session_timeout = i64::from(group.config.session_timeout_ms);
         for (member_id, mut member) in self.members {
+            // A regex's topics as they were written: those of the subscribed topics'
+            // metadata that it matches (the member's next heartbeat matches it again).
+            if let Some(regex) = member
+                .subscribed_topic_regex
+                .as_deref()
+                .and_then(|r| super::compile_topic_regex(r).ok())
+            {
+                let matched = self
+                    .subscription_metadata
+                    .keys()
+                    .filter(|name| super::regex_may_match(&regex, name))
+                    .cloned();
+                member.subscribed_topic_names.extend(matched);
+            }
             for name in &member.subscribed_topic_names {
                 *group
                     .subscribed_topic_counts

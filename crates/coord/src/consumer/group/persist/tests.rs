@@ -501,3 +501,36 @@ fn member_states_map_to_kafka_values() {
     assert_eq!(MemberState::UnreleasedPartitions.kafka_value(), 2);
     assert_eq!(MemberState::from_kafka_value(127), None);
 }
+
+/// A member's regex is written with its subscription record (Kafka's
+/// `subscribedTopicRegex`) and its topics are matched again after a load: the restored
+/// group describes the same, and the member's next heartbeat keeps its partitions without
+/// a new group epoch.
+#[test]
+fn a_regex_subscription_survives_a_load() {
+    let t = topics();
+    let mut g = group();
+    let r = g
+        .heartbeat(
+            ConsumerHeartbeatRequest {
+                subscribed_topic_names: None,
+                subscribed_topic_regex: Some("f.*".into()),
+                ..join("a", &[])
+            },
+            &t,
+            0,
+        )
+        .unwrap();
+    let assigned = r.assignment.expect("a full answer");
+    assert!(!assigned.is_empty());
+    let mut restored = replay(g.records(), LOADED_AT).expect("the group exists");
+    assert_eq!(restored.describe(&t), g.describe(&t));
+    assert_eq!(restored.records(), g.records());
+    let epoch = restored.group_epoch();
+    let r = restored
+        .heartbeat(hb("a", r.member_epoch, None), &t, LOADED_AT)
+        .unwrap();
+    assert_eq!(restored.group_epoch(), epoch);
+    assert_eq!(restored.member("a").unwrap().assigned_partitions, assigned);
+    assert_eq!(r.assignment, None);
+}
