@@ -504,15 +504,7 @@ impl GroupCoordinator {
         let shard = self.shard_for(group_id)?;
         let now = now_ms();
         let mut state = shard.lock();
-        if !state.groups.contains_key(group_id) && generation_id >= 0 {
-            // Kafka answers ILLEGAL_GENERATION for a generation of a group that does
-            // not exist; a negative one creates the group (simple commits).
-            return Err(GroupError::IllegalGeneration {
-                generation_id,
-                current_generation_id: -1,
-            });
-        }
-        let slot = state.slot(group_id, || self.new_group(group_id, now));
+        let slot = state.commit_slot(group_id, generation_id, || self.new_group(group_id, now))?;
         let outcome = match &slot.consumer {
             // KIP-848: the member epoch stands in for the generation; the offsets are
             // kept with the (empty) classic group as simple commits.

@@ -127,6 +127,24 @@ impl ShardState {
             .or_insert_with(|| Slot::new(make()))
     }
 
+    /// The slot an offset commit (plain or transactional) goes to: Kafka answers
+    /// ILLEGAL_GENERATION for a generation of a group that does not exist, and a negative
+    /// one (a simple commit) creates the group.
+    pub(crate) fn commit_slot(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        make: impl FnOnce() -> ClassicGroup,
+    ) -> Result<&mut Slot, GroupError> {
+        if !self.groups.contains_key(group_id) && generation_id >= 0 {
+            return Err(GroupError::IllegalGeneration {
+                generation_id,
+                current_generation_id: -1,
+            });
+        }
+        Ok(self.slot(group_id, make))
+    }
+
     /// Whether [`Self::forget_if_unused`] would forget the group now.
     pub(crate) fn is_unused(&self, group_id: &str) -> bool {
         self.groups.get(group_id).is_some_and(Slot::is_unused)

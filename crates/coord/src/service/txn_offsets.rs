@@ -237,13 +237,8 @@ impl GroupCoordinator {
         let now = now_ms();
         let (outcome, written) = {
             let mut state = shard.lock();
-            if !state.groups.contains_key(group_id) && generation_id >= 0 {
-                return Err(GroupError::IllegalGeneration {
-                    generation_id,
-                    current_generation_id: -1,
-                });
-            }
-            let slot = state.slot(group_id, || self.new_group(group_id, now));
+            let slot =
+                state.commit_slot(group_id, generation_id, || self.new_group(group_id, now))?;
             let outcome = match &slot.consumer {
                 Some(consumer) if !consumer.is_empty() => {
                     // KIP-848: the member epoch stands in for the generation; the offsets
