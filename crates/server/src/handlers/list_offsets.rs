@@ -1,4 +1,4 @@
-//! ListOffsets (key 2), v1-8: offsets by time, as Kafka's `Partition.fetchOffsetForTimestamp`
+//! ListOffsets (key 2), v1-10: offsets by time, as Kafka's `Partition.fetchOffsetForTimestamp`
 //! computes them.
 //!
 //! | timestamp | answer |
@@ -6,6 +6,7 @@
 //! | -2 EARLIEST, -4 EARLIEST_LOCAL (v8+, KIP-405; no tiered storage, so the same) | the log start offset |
 //! | -1 LATEST | the high watermark (read_uncommitted), the last stable offset (read_committed); the log end offset for a replica (`replica_id` >= 0) or the debugging id -2 |
 //! | -3 MAX_TIMESTAMP (KIP-734) | the first record with the largest timestamp |
+//! | -5 LATEST_TIERED (v9+, KIP-1005) | offset -1, leader epoch -1: nothing is in remote storage, as Kafka answers without tiered storage |
 //! | t | the first record with a timestamp >= t |
 //!
 //! Earliest and latest carry timestamp -1. A lookup by time (or max timestamp) only finds
@@ -14,7 +15,8 @@
 //! gets its leader, so even an empty log has one. A partition named twice in one request
 //! gets INVALID_REQUEST (42) for each; an unknown one UNKNOWN_TOPIC_OR_PARTITION (3); a
 //! current leader epoch below / above ours (v4+) FENCED_LEADER_EPOCH (74) /
-//! UNKNOWN_LEADER_EPOCH (75).
+//! UNKNOWN_LEADER_EPOCH (75). v10's `timeout_ms` (KIP-1075) bounds remote-storage lookups,
+//! which there are none of.
 
 use std::collections::HashMap;
 
@@ -54,6 +56,7 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 /// The consumers' replica id; any other makes the request a replica's or a debugger's.
 const CONSUMER_REPLICA_ID: i32 = -1;
@@ -67,7 +70,7 @@ impl Handler for ListOffsets {
     const KEY: ApiKey = ApiKey::ListOffsets;
     const NAME: &'static str = "ListOffsets";
     const MIN_VERSION: i16 = 1;
-    const MAX_VERSION: i16 = 8;
+    const MAX_VERSION: i16 = 10;
 
     async fn handle(
         ctx: RequestContext,
@@ -171,6 +174,7 @@ fn list_partition(
     let lookup = match p.timestamp {
         EARLIEST | EARLIEST_LOCAL => return found(-1, log.log_start_offset()),
         LATEST => return found(-1, last_fetchable),
+        LATEST_TIERED => return found(-1, -1).with_leader_epoch(-1),
         MAX_TIMESTAMP => log.offset_of_max_timestamp(),
         t => log.offset_for_timestamp(t),
     };
@@ -195,7 +199,7 @@ mod tests {
 
     #[test]
     fn request_shape_accepts_codec_requests() {
-        for version in 1..=8i16 {
+        for version in 1..=10i16 {
             let request =
                 ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
                     .with_name(TopicName(StrBytes::from_static_str("t")))

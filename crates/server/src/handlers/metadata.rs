@@ -50,7 +50,7 @@ mod acl_op {
 
 /// With no authorizer every operation a topic supports is allowed (Kafka's
 /// `AclEntry.supportedOperations(TOPIC)`).
-const TOPIC_OPERATIONS: i32 = acl_op::READ
+pub(crate) const TOPIC_OPERATIONS: i32 = acl_op::READ
     | acl_op::WRITE
     | acl_op::CREATE
     | acl_op::DESCRIBE
@@ -165,15 +165,7 @@ fn mark_offline_partitions(
     node: BrokerId,
     version: i16,
 ) {
-    let offline: HashSet<(String, i32)> = ctx
-        .server
-        .partitions
-        .logs()
-        .logs()
-        .iter()
-        .filter(|l| l.is_offline())
-        .map(|l| (l.topic().to_string(), l.partition()))
-        .collect();
+    let offline = offline_partitions(ctx);
     if offline.is_empty() {
         return;
     }
@@ -192,6 +184,18 @@ fn mark_offline_partitions(
             }
         }
     }
+}
+
+/// The partitions whose log is offline, as (topic, partition).
+pub(crate) fn offline_partitions(ctx: &RequestContext) -> HashSet<(String, i32)> {
+    ctx.server
+        .partitions
+        .logs()
+        .logs()
+        .iter()
+        .filter(|l| l.is_offline())
+        .map(|l| (l.topic().to_string(), l.partition()))
+        .collect()
 }
 
 fn all_topics(
