@@ -659,9 +659,16 @@ impl Log {
         self.producers.state().first_unstable_offset(high_watermark)
     }
 
-    /// What the log knows of `producer_id` (DescribeProducers, tests).
+    /// What the log knows of `producer_id` (tests).
     pub fn producer_entry(&self, producer_id: i64) -> Option<ProducerStateEntry> {
         self.producers.state().entry(producer_id).cloned()
+    }
+
+    /// Every producer the log knows (DescribeProducers), by producer id.
+    pub fn active_producers(&self) -> Vec<ProducerStateEntry> {
+        let mut all: Vec<_> = self.producers.state().entries().cloned().collect();
+        all.sort_by_key(|e| e.producer_id);
+        all
     }
 
     /// Forgets the producers idle for `expiration_ms` (`producer.id.expiration.ms`) without

@@ -428,6 +428,11 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
+    /// Every producer known, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &ProducerStateEntry> + '_ {
+        self.producers.values()
+    }
+
     /// Checks the batches of one append, in order, against the state and against each
     /// other. The batches carry the offsets the append would give them.
     pub fn check_append(&self, batches: &[ProducerBatch]) -> Result<AppendCheck> {

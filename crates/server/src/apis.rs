@@ -217,6 +217,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::partition_reassignments::ListPartitionReassignments>(),
     entry::<handlers::offset_delete::OffsetDelete>(),
     entry::<handlers::describe_cluster::DescribeCluster>(),
+    entry::<handlers::describe_producers::DescribeProducers>(),
     entry::<handlers::describe_transactions::DescribeTransactions>(),
     entry::<handlers::list_transactions::ListTransactions>(),
     entry::<handlers::consumer_group_heartbeat::ConsumerGroupHeartbeat>(),

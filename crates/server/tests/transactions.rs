@@ -355,3 +355,97 @@ async fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
     drop(client);
     server.stop().await;
 }
+
+/// (producer id, epoch, last sequence, coordinator epoch, open transaction's first offset)
+/// of each producer DescribeProducers lists for `topic`-0, and the partition's error.
+async fn producers(client: &mut Client, topic: &str) -> (i16, Vec<(i64, i32, i32, i32, i64)>) {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse};
+    let r: DescribeProducersResponse = client
+        .call(
+            ApiKey::DescribeProducers,
+            0,
+            &DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+                .with_name(name(topic))
+                .with_partition_indexes(vec![0])]),
+        )
+        .await;
+    let p = &r.topics[0].partitions[0];
+    let list = p
+        .active_producers
+        .iter()
+        .map(|s| {
+            (
+                s.producer_id.0,
+                s.producer_epoch,
+                s.last_sequence,
+                s.coordinator_epoch,
+                s.current_txn_start_offset,
+            )
+        })
+        .collect();
+    (p.error_code, list)
+}
+
+#[tokio::test]
+async fn describe_producers_shows_the_open_transaction() {
+    let server = TestServer::start(config()).await;
+    create_topic(&server, "ledger", 1, &[]);
+    let mut client = server.connect().await;
+    assert_eq!(producers(&mut client, "ledger").await, (0, vec![]));
+    assert_eq!(producers(&mut client, "no-such-topic").await.0, 3);
+
+    let (pid, epoch) = init(&mut client, "ledger-tx").await;
+    let epoch32 = i32::from(epoch);
+    // Two committed records first, so that the open transaction starts at offset 3.
+    assert_eq!(
+        add_v0(&mut client, "ledger-tx", pid, epoch, "ledger").await,
+        0
+    );
+    let p = produce(
+        &mut client,
+        9,
+        "ledger",
+        0,
+        txn_batch(pid, epoch, 0, &["a", "b"]),
+    )
+    .await;
+    assert_eq!(p.error_code, 0);
+    assert_eq!(
+        producers(&mut client, "ledger").await,
+        (0, vec![(pid, epoch32, 1, -1, 0)]),
+        "open from offset 0, no marker yet"
+    );
+    assert_eq!(end(&mut client, "ledger-tx", pid, epoch, true).await, 0);
+    // The commit marker is at offset 2, written by the coordinator (epoch 0 here).
+    let (_, after_commit) = producers(&mut client, "ledger").await;
+    assert_eq!(after_commit.len(), 1);
+    let (_, _, last_seq, coordinator_epoch, open) = after_commit[0];
+    assert_eq!((last_seq, open), (1, -1), "the transaction is closed");
+    assert!(coordinator_epoch >= 0, "{coordinator_epoch}");
+
+    // A hanging transaction: opened and never ended.
+    let mut add = 0;
+    for _ in 0..50 {
+        add = add_v0(&mut client, "ledger-tx", pid, epoch, "ledger").await;
+        if add != ResponseError::ConcurrentTransactions.code() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(add, 0);
+    let p = produce(
+        &mut client,
+        9,
+        "ledger",
+        0,
+        txn_batch(pid, epoch, 2, &["c"]),
+    )
+    .await;
+    assert_eq!((p.error_code, p.base_offset), (0, 3));
+    assert_eq!(
+        producers(&mut client, "ledger").await,
+        (0, vec![(pid, epoch32, 2, coordinator_epoch, 3)])
+    );
+    server.stop().await;
+}
