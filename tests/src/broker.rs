@@ -277,10 +277,12 @@ fn spawn(
 ) -> (Child, SocketAddr) {
     let level = std::env::var("MYELIN_E2E_LOG").unwrap_or_else(|_| "info".to_string());
     let mut cmd = Command::new(bin);
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0", "--http-listen", "off"])
+    cmd.arg("serve").arg("--data-dir").arg(data_dir);
+    // A test may name its own listener (`--listen SASL_PLAINTEXT://127.0.0.1:0`).
+    if !args.iter().any(|a| a == "--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.args(["--http-listen", "off"])
         .args(["--log-format", "text", "--log-level", &level])
         .args(args)
         .stdin(Stdio::null())

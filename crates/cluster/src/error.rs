@@ -38,6 +38,12 @@ pub enum StateError {
         block_size: i64,
         next: i64,
     },
+    #[error("invalid SCRAM credential for user {user:?}, mechanism {mechanism}: {reason}")]
+    InvalidScramCredential {
+        user: String,
+        mechanism: String,
+        reason: &'static str,
+    },
 }
 
 /// Errors of the metadata log and stores.

@@ -103,7 +103,36 @@ pub enum MetadataRecord {
     /// for InitProducerId (Kafka's `ProducerIdsRecord`): ids are never reused, across
     /// restarts included. `block_start` must be the state's next producer id.
     ProducerIdsAllocated { block_start: i64, block_size: i64 },
+    /// A user's SCRAM credential for `mechanism` (`SCRAM-SHA-256` or `SCRAM-SHA-512`) was
+    /// set, or removed when `credential` is `None` (Kafka's `UserScramCredentialRecord` and
+    /// `RemoveUserScramCredentialRecord`).
+    ScramCredentialAltered {
+        user: String,
+        mechanism: String,
+        credential: Option<ScramCredentialRecord>,
+    },
 }
+
+/// A stored SCRAM credential (RFC 5802): never the password, only what checks a proof.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramCredentialRecord {
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+/// The keys stay out of logs.
+impl fmt::Debug for ScramCredentialRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramCredentialRecord")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SCRAM mechanisms a [`MetadataRecord::ScramCredentialAltered`] may name.
+pub const SCRAM_MECHANISMS: [&str; 2] = ["SCRAM-SHA-256", "SCRAM-SHA-512"];
 
 impl MetadataRecord {
     /// A short name for logs and errors.
@@ -115,6 +144,7 @@ impl MetadataRecord {
             MetadataRecord::TopicConfigAltered { .. } => "topic_config_altered",
             MetadataRecord::BrokerConfigAltered { .. } => "broker_config_altered",
             MetadataRecord::ProducerIdsAllocated { .. } => "producer_ids_allocated",
+            MetadataRecord::ScramCredentialAltered { .. } => "scram_credential_altered",
         }
     }
 }
@@ -153,6 +183,22 @@ mod tests {
         assert_eq!(
             json,
             r#"{"type":"broker_config_altered","scope":{"scope":"cluster_default"},"configs":{}}"#
+        );
+        assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
+        let rec = MetadataRecord::ScramCredentialAltered {
+            user: "alice".into(),
+            mechanism: "SCRAM-SHA-256".into(),
+            credential: Some(ScramCredentialRecord {
+                salt: vec![1],
+                stored_key: vec![2],
+                server_key: vec![3],
+                iterations: 4096,
+            }),
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"scram_credential_altered","user":"alice","mechanism":"SCRAM-SHA-256","credential":{"salt":[1],"stored_key":[2],"server_key":[3],"iterations":4096}}"#
         );
         assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
     }

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::StateError;
-use crate::record::{BrokerConfigScope, MetadataOffset, MetadataRecord, TopicId};
+use crate::record::{
+    BrokerConfigScope, MetadataOffset, MetadataRecord, ScramCredentialRecord, TopicId,
+};
 
 /// Kafka's longest legal topic name.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -38,6 +40,8 @@ pub struct MetadataState {
     last_applied: Option<MetadataOffset>,
     /// The first producer id not yet allocated to a broker.
     next_producer_id: i64,
+    /// SCRAM credentials by (user, mechanism).
+    scram_credentials: BTreeMap<(String, String), ScramCredentialRecord>,
 }
 
 impl MetadataState {
@@ -87,6 +91,21 @@ impl MetadataState {
     pub fn broker_configs(&self, scope: BrokerConfigScope) -> &BTreeMap<String, String> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
         self.broker_configs.get(&scope).unwrap_or(&EMPTY)
+    }
+
+    /// The SCRAM credential of `user` for `mechanism` (`SCRAM-SHA-256`, `SCRAM-SHA-512`).
+    pub fn scram_credential(&self, user: &str, mechanism: &str) -> Option<&ScramCredentialRecord> {
+        self.scram_credentials
+            .get(&(user.to_string(), mechanism.to_string()))
+    }
+
+    /// Every SCRAM credential, as (user, mechanism, credential), by user then mechanism.
+    pub fn scram_credentials(
+        &self,
+    ) -> impl Iterator<Item = (&str, &str, &ScramCredentialRecord)> + '_ {
+        self.scram_credentials
+            .iter()
+            .map(|((u, m), c)| (u.as_str(), m.as_str(), c))
     }
 
     /// Checks that `record` can be applied to this state, without changing it.
@@ -147,6 +166,31 @@ impl MetadataState {
                 Ok(())
             }
             MetadataRecord::BrokerConfigAltered { .. } => Ok(()),
+            MetadataRecord::ScramCredentialAltered {
+                user,
+                mechanism,
+                credential,
+            } => {
+                let invalid = |reason| {
+                    Err(StateError::InvalidScramCredential {
+                        user: user.clone(),
+                        mechanism: mechanism.clone(),
+                        reason,
+                    })
+                };
+                if user.is_empty() {
+                    return invalid("the user name is empty");
+                }
+                if !crate::record::SCRAM_MECHANISMS.contains(&mechanism.as_str()) {
+                    return invalid("not a SCRAM mechanism");
+                }
+                if let Some(c) = credential {
+                    if c.iterations <= 0 || c.stored_key.is_empty() || c.server_key.is_empty() {
+                        return invalid("no iterations or no keys");
+                    }
+                }
+                Ok(())
+            }
             MetadataRecord::ProducerIdsAllocated {
                 block_start,
                 block_size,
@@ -225,6 +269,21 @@ impl MetadataState {
             } => {
                 self.next_producer_id = block_start + block_size;
             }
+            MetadataRecord::ScramCredentialAltered {
+                user,
+                mechanism,
+                credential,
+            } => {
+                let key = (user.clone(), mechanism.clone());
+                match credential {
+                    Some(c) => {
+                        self.scram_credentials.insert(key, c.clone());
+                    }
+                    None => {
+                        self.scram_credentials.remove(&key);
+                    }
+                }
+            }
         }
         self.last_applied = Some(offset);
         Ok(())
@@ -295,6 +354,68 @@ mod tests {
     fn apply(state: &mut MetadataState, record: MetadataRecord) -> Result<(), StateError> {
         let offset = state.next_offset();
         state.apply(offset, &record)
+    }
+
+    #[test]
+    fn scram_credentials_are_set_replaced_and_removed() {
+        let mut s = MetadataState::new();
+        let credential = |iterations| ScramCredentialRecord {
+            salt: vec![1; 16],
+            stored_key: vec![2; 32],
+            server_key: vec![3; 32],
+            iterations,
+        };
+        let alter = |user: &str, mechanism: &str, c: Option<ScramCredentialRecord>| {
+            MetadataRecord::ScramCredentialAltered {
+                user: user.into(),
+                mechanism: mechanism.into(),
+                credential: c,
+            }
+        };
+        apply(
+            &mut s,
+            alter("alice", "SCRAM-SHA-256", Some(credential(4096))),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            alter("alice", "SCRAM-SHA-512", Some(credential(8192))),
+        )
+        .unwrap();
+        apply(
+            &mut s,
+            alter("alice", "SCRAM-SHA-256", Some(credential(5000))),
+        )
+        .unwrap();
+        let listed: Vec<_> = s
+            .scram_credentials()
+            .map(|(u, m, c)| (u.to_string(), m.to_string(), c.iterations))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("alice".into(), "SCRAM-SHA-256".into(), 5000),
+                ("alice".into(), "SCRAM-SHA-512".into(), 8192)
+            ]
+        );
+        apply(&mut s, alter("alice", "SCRAM-SHA-256", None)).unwrap();
+        assert!(s.scram_credential("alice", "SCRAM-SHA-256").is_none());
+        assert_eq!(
+            s.scram_credential("alice", "SCRAM-SHA-512")
+                .unwrap()
+                .iterations,
+            8192
+        );
+        for bad in [
+            alter("", "SCRAM-SHA-256", Some(credential(4096))),
+            alter("bob", "PLAIN", Some(credential(4096))),
+            alter("bob", "SCRAM-SHA-256", Some(credential(0))),
+        ] {
+            assert!(matches!(
+                apply(&mut s, bad),
+                Err(StateError::InvalidScramCredential { .. })
+            ));
+        }
     }
 
     #[test]

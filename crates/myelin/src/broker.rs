@@ -196,16 +196,31 @@ impl Broker {
                     reason: format!("{v:?} is not a number of at least 0"),
                 })?,
         };
+        let protocol = settings::ListenerProtocol::of(&self.listen);
         let translated = settings::translate(&self.configs)?;
         let mut server_config = translated.server;
         server_config.node_id = node_id;
+        if protocol == settings::ListenerProtocol::SaslPlaintext {
+            if translated.sasl.plain_users.is_empty()
+                && translated.sasl.mechanisms == [myelin_server::sasl::Mechanism::Plain]
+            {
+                return Err(SettingError {
+                    name: settings::PLAIN_JAAS_CONFIG.into(),
+                    reason: "PLAIN is the only SASL mechanism enabled and no user is configured"
+                        .into(),
+                }
+                .into());
+            }
+            server_config.sasl = Some(translated.sasl);
+        }
+        let scheme = protocol.name();
         server_config
             .broker_configs
-            .insert("listeners".into(), format!("PLAINTEXT://{listen}"));
+            .insert("listeners".into(), format!("{scheme}://{listen}"));
         if let Some(a) = &advertised {
             server_config
                 .broker_configs
-                .insert("advertised.listeners".into(), format!("PLAINTEXT://{a}"));
+                .insert("advertised.listeners".into(), format!("{scheme}://{a}"));
         }
         // Every value is checked before anything is bound or opened.
         server_config.validate()?;

@@ -102,14 +102,14 @@ impl HostPort {
         }
         let address = match first.split_once("://") {
             Some((protocol, address)) => {
-                if !protocol.eq_ignore_ascii_case("PLAINTEXT") {
-                    return Err(invalid(
+                ListenerProtocol::parse(protocol).ok_or_else(|| {
+                    invalid(
                         name,
                         format!(
-                            "listener {first:?}: only PLAINTEXT listeners are supported (not {protocol})"
+                            "listener {first:?}: only PLAINTEXT and SASL_PLAINTEXT listeners are supported (not {protocol})"
                         ),
-                    ));
-                }
+                    )
+                })?;
                 address
             }
             None => first,
@@ -167,6 +167,49 @@ impl fmt::Display for HostPort {
     }
 }
 
+/// A listener's security protocol (the scheme of `listeners`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// No authentication: every client is `User:ANONYMOUS`.
+    Plaintext,
+    /// SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), no TLS.
+    SaslPlaintext,
+}
+
+impl ListenerProtocol {
+    fn parse(scheme: &str) -> Option<Self> {
+        if scheme.eq_ignore_ascii_case("PLAINTEXT") {
+            Some(Self::Plaintext)
+        } else if scheme.eq_ignore_ascii_case("SASL_PLAINTEXT") {
+            Some(Self::SaslPlaintext)
+        } else {
+            None
+        }
+    }
+
+    /// The protocol of a `listeners` value (`PLAINTEXT` when it names none). The value's
+    /// other errors are [`HostPort::parse`]'s.
+    pub fn of(value: &str) -> Self {
+        value
+            .trim()
+            .split_once("://")
+            .and_then(|(scheme, _)| Self::parse(scheme))
+            .unwrap_or(Self::Plaintext)
+    }
+
+    /// Kafka's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plaintext => "PLAINTEXT",
+            Self::SaslPlaintext => "SASL_PLAINTEXT",
+        }
+    }
+}
+
+/// The JAAS config of the SASL listener's PLAIN mechanism (Kafka's listener- and
+/// mechanism-prefixed name).
+pub const PLAIN_JAAS_CONFIG: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
+
 /// The typed configs that a set of broker configs yields.
 #[derive(Debug, Clone)]
 pub struct Translated {
@@ -177,6 +220,9 @@ pub struct Translated {
     /// parts only known after binding (advertised address) and opening storage (cluster
     /// id) are left for the caller.
     pub server: myelin_server::Config,
+    /// The SASL settings, for a `SASL_PLAINTEXT` listener (the caller sets
+    /// `server.sasl` from them when the listener is one).
+    pub sasl: myelin_server::sasl::SaslConfig,
 }
 
 /// Translates Kafka-named broker configs. Identity configs (`node.id`, `listeners`, ...)
@@ -184,7 +230,31 @@ pub struct Translated {
 pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, SettingError> {
     let mut manager = ManagerConfig::new("myelin-data");
     let mut server = myelin_server::Config::default();
+    let mut sasl = myelin_server::sasl::SaslConfig::default();
     for (name, value) in configs {
+        // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
+        // out of `broker_configs` (they hold passwords). SCRAM's JAAS config only names
+        // the login module (for inter-broker connections, which Myelin has none of).
+        if name == PLAIN_JAAS_CONFIG {
+            sasl.plain_users = myelin_server::sasl::parse_plain_jaas(value)
+                .map_err(|reason| invalid(name, reason))?;
+            continue;
+        }
+        if name.starts_with("listener.name.sasl_plaintext.scram-sha-")
+            && name.ends_with(".sasl.jaas.config")
+        {
+            continue;
+        }
+        match name.as_str() {
+            "sasl.enabled.mechanisms" => {
+                sasl.mechanisms = myelin_server::sasl::parse_mechanisms(value)
+                    .map_err(|reason| invalid(name, reason))?
+            }
+            "connection.failed.authentication.delay.ms" => {
+                sasl.failed_authentication_delay_ms = parse_num(name, value)?
+            }
+            _ => {}
+        }
         match name.as_str() {
             "log.retention.check.interval.ms" => {
                 manager.retention_check_interval_ms = positive(name, value)?
@@ -254,7 +324,11 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
         }
         server.broker_configs.insert(name.clone(), value.clone());
     }
-    Ok(Translated { manager, server })
+    Ok(Translated {
+        manager,
+        server,
+        sasl,
+    })
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(

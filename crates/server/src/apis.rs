@@ -192,6 +192,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::sync_group::SyncGroup>(),
     entry::<handlers::describe_groups::DescribeGroups>(),
     entry::<handlers::list_groups::ListGroups>(),
+    entry::<handlers::sasl::SaslHandshake>(),
     entry::<handlers::api_versions::ApiVersions>(),
     entry::<handlers::create_topics::CreateTopics>(),
     entry::<handlers::delete_topics::DeleteTopics>(),
@@ -209,6 +210,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::alter_configs::AlterConfigs>(),
     entry::<handlers::alter_replica_log_dirs::AlterReplicaLogDirs>(),
     entry::<handlers::describe_log_dirs::DescribeLogDirs>(),
+    entry::<handlers::sasl::SaslAuthenticate>(),
     entry::<handlers::create_partitions::CreatePartitions>(),
     entry::<handlers::delete_groups::DeleteGroups>(),
     entry::<handlers::elect_leaders::ElectLeaders>(),
@@ -216,6 +218,8 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::partition_reassignments::AlterPartitionReassignments>(),
     entry::<handlers::partition_reassignments::ListPartitionReassignments>(),
     entry::<handlers::offset_delete::OffsetDelete>(),
+    entry::<handlers::scram_credentials::DescribeUserScramCredentials>(),
+    entry::<handlers::scram_credentials::AlterUserScramCredentials>(),
     entry::<handlers::describe_cluster::DescribeCluster>(),
     entry::<handlers::describe_producers::DescribeProducers>(),
     entry::<handlers::describe_transactions::DescribeTransactions>(),
@@ -282,6 +286,7 @@ pub fn route(
     mut frame: Bytes,
     peer: SocketAddr,
     connection_id: u64,
+    session: &Arc<crate::sasl::Session>,
 ) -> Result<Route, ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::MalformedHeader(format!(
@@ -298,6 +303,11 @@ pub fn route(
             api_version,
         });
     };
+    // On a SASL listener, nothing but ApiVersions and the SASL exchange before
+    // authentication (Kafka's `SaslServerAuthenticator` closes the connection).
+    if session.gate(api_key) == crate::sasl::Gate::Close {
+        return Err(ConnectionError::Unauthenticated { api: entry.name });
+    }
     if !entry.supports(api_version) {
         // Only the fixed-position fields are trusted: the rest of the header's layout
         // depends on the version we do not serve.
@@ -319,6 +329,7 @@ pub fn route(
         peer,
         connection_id,
         server: server.clone(),
+        session: session.clone(),
     };
     let metrics = server.metrics.clone();
     Ok(Route::Call(observe(

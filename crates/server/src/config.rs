@@ -58,6 +58,10 @@ pub struct Config {
     /// [`crate::configs::BROKER_CONFIGS`]. The typed fields above win over entries of the
     /// same name here (`node.id`, `socket.request.max.bytes`, `max.connections`).
     pub broker_configs: BTreeMap<String, String>,
+    /// SASL on the listener (`listeners=SASL_PLAINTEXT://...`): every connection must
+    /// authenticate before anything but ApiVersions and the SASL requests. `None` for a
+    /// `PLAINTEXT` listener, whose clients are `User:ANONYMOUS`.
+    pub sasl: Option<crate::sasl::SaslConfig>,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             queued_max_request_bytes: Some(512 * 1024 * 1024),
             max_incremental_fetch_session_cache_slots: 1000,
             broker_configs: BTreeMap::new(),
+            sasl: None,
         }
     }
 }

@@ -60,6 +60,8 @@ enum ReadEnd {
     WriterGone,
     /// No request completed and no response was written for `connections.max.idle.ms`.
     Idle,
+    /// SASL authentication failed: the answer is written, then the connection closes.
+    AuthenticationFailed,
 }
 
 /// What the idle timer of one connection needs, shared by its reader and writer.
@@ -123,13 +125,17 @@ pub(crate) async fn serve(
         tracing::debug!(connection_id, %peer, error = %e, "cannot set TCP_NODELAY");
     }
     let (read_half, write_half) = stream.into_split();
+    let session = Arc::new(crate::sasl::Session::new(server.config.sasl.is_some()));
     let (tx, rx) = mpsc::channel(server.config.max_in_flight_requests);
     let activity = Activity::new(server.config.connections_max_idle);
     let reader = read_requests(
         BufReader::new(read_half),
         &server,
-        peer,
-        connection_id,
+        Client {
+            peer,
+            connection_id,
+            session: &session,
+        },
         tx,
         &mut shutdown,
         &activity,
@@ -164,11 +170,18 @@ pub(crate) async fn serve(
     server.metrics.connection_closed();
 }
 
+/// Who is at the other end of a connection.
+#[derive(Clone, Copy)]
+struct Client<'a> {
+    peer: SocketAddr,
+    connection_id: u64,
+    session: &'a Arc<crate::sasl::Session>,
+}
+
 async fn read_requests<R: AsyncRead + Unpin>(
     mut reader: R,
     server: &Arc<ServerContext>,
-    peer: SocketAddr,
-    connection_id: u64,
+    client: Client<'_>,
     tx: mpsc::Sender<Outgoing>,
     shutdown: &mut watch::Receiver<bool>,
     activity: &Activity,
@@ -214,7 +227,13 @@ async fn read_requests<R: AsyncRead + Unpin>(
         };
         activity.touch();
         server.metrics.bytes_received(frame.len() + 4);
-        let outgoing = match apis::route(server, frame, peer, connection_id)? {
+        let outgoing = match apis::route(
+            server,
+            frame,
+            client.peer,
+            client.connection_id,
+            client.session,
+        )? {
             Route::Respond(response) => Outgoing::Ready(Some(response)),
             Route::Call(handler) => match handler.await? {
                 Reply::Ready(response) => Outgoing::Ready(response),
@@ -240,6 +259,10 @@ async fn read_requests<R: AsyncRead + Unpin>(
                     }
                 }
             }
+        }
+        // A failed SASL authentication: its answer is queued; then the connection closes.
+        if client.session.failed() {
+            return Ok(ReadEnd::AuthenticationFailed);
         }
     }
 }

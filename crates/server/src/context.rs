@@ -124,6 +124,8 @@ pub struct RequestContext {
     pub connection_id: u64,
     /// The server's shared state.
     pub server: Arc<ServerContext>,
+    /// The connection's authentication (SASL), shared by its requests.
+    pub session: Arc<crate::sasl::Session>,
 }
 
 impl RequestContext {

@@ -22,6 +22,8 @@ pub enum ConnectionError {
     MalformedHeader(String),
     #[error("unknown or unsupported API key {api_key} (version {api_version})")]
     UnknownApiKey { api_key: i16, api_version: i16 },
+    #[error("unexpected {api} request during SASL authentication")]
+    Unauthenticated { api: &'static str },
     #[error("{api} v{api_version} is outside the supported range {min}..={max} and no error response exists for it")]
     UnsupportedVersion {
         api: &'static str,
@@ -133,6 +135,7 @@ pub fn state_error_code(error: &StateError) -> ResponseError {
         }
         StateError::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
         StateError::ProducerIdBlock { .. } => ResponseError::UnknownServerError,
+        StateError::InvalidScramCredential { .. } => ResponseError::UnacceptableCredential,
     }
 }
 

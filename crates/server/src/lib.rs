@@ -9,6 +9,7 @@
 //! [`Config`] and the broker's services in a [`ServerContext`].
 
 pub mod apis;
+pub mod audit;
 pub mod bounds;
 pub mod config;
 pub mod configs;
@@ -23,6 +24,7 @@ pub mod memory;
 pub mod metrics;
 pub mod producer_ids;
 pub mod response;
+pub mod sasl;
 pub mod topics;
 pub mod wire;
 mod zero_copy;

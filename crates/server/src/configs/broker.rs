@@ -113,6 +113,16 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "The compression level to use if compression.type is set to zstd.",
     ),
     broker(
+        "connection.failed.authentication.delay.ms",
+        ConfigType::Int,
+        Some("100"),
+        Validator::AtLeast(0),
+        READ_ONLY,
+        "Connection close delay on failed authentication: the time (in milliseconds) by \
+         which the answer to a failed authentication is delayed before the connection is \
+         closed, to slow down password guessing.",
+    ),
+    broker(
         "connections.max.idle.ms",
         ConfigType::Long,
         Some("600000"),
@@ -725,6 +735,16 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          the declared size of every request being read or handled, on all connections \
          together, and reads no further request bodies while the total would pass the limit; \
          -1 is unlimited. Myelin defaults to 536870912 (Kafka: -1).",
+    ),
+    broker(
+        "sasl.enabled.mechanisms",
+        ConfigType::List,
+        Some("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"),
+        Validator::ListOf(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
+        READ_ONLY,
+        "The list of SASL mechanisms enabled on a SASL_PLAINTEXT listener. Myelin serves \
+         PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 and enables all three by default (Kafka \
+         enables GSSAPI, which Myelin does not serve).",
     ),
     broker(
         "socket.request.max.bytes",

@@ -1,0 +1,76 @@
+//! The audit log: who authenticated, and who changed what, as `tracing` events with the
+//! target `myelin::audit` at INFO (WARN for refusals), so that they can be routed apart
+//! (`--log-level info,myelin::audit=info`, JSON output with `--log-format json`).
+//!
+//! Each event names the principal (`User:<name>`, or `User:ANONYMOUS` on a listener
+//! without SASL), the client's address, its client id and the connection.
+
+use crate::context::RequestContext;
+
+/// The outcome of one SASL exchange (success, or failure with its reason).
+pub fn authentication(
+    ctx: &RequestContext,
+    mechanism: &str,
+    user: Option<&str>,
+    outcome: Result<(), &str>,
+) {
+    let client_id = ctx.header.client_id.as_deref().unwrap_or("");
+    match outcome {
+        Ok(()) => tracing::info!(
+            target: "myelin::audit",
+            event = "authentication",
+            outcome = "success",
+            principal = %crate::sasl::principal(user.unwrap_or("")),
+            mechanism,
+            peer = %ctx.peer,
+            client_id,
+            connection_id = ctx.connection_id,
+            "authenticated"
+        ),
+        Err(reason) => tracing::warn!(
+            target: "myelin::audit",
+            event = "authentication",
+            outcome = "failure",
+            mechanism,
+            reason,
+            peer = %ctx.peer,
+            client_id,
+            connection_id = ctx.connection_id,
+            "authentication failed"
+        ),
+    }
+}
+
+/// A change to the cluster's resources (topics, configs, credentials, records, groups):
+/// `operation` on `resource`, with its outcome (`None` for success, else the error).
+pub fn change(ctx: &RequestContext, operation: &str, resource: &str, error: Option<&str>) {
+    let client_id = ctx.header.client_id.as_deref().unwrap_or("");
+    let principal = ctx.session.principal();
+    match error {
+        None => tracing::info!(
+            target: "myelin::audit",
+            event = "change",
+            outcome = "success",
+            operation,
+            resource,
+            principal,
+            peer = %ctx.peer,
+            client_id,
+            connection_id = ctx.connection_id,
+            "{operation} {resource}"
+        ),
+        Some(error) => tracing::warn!(
+            target: "myelin::audit",
+            event = "change",
+            outcome = "refused",
+            operation,
+            resource,
+            error,
+            principal,
+            peer = %ctx.peer,
+            client_id,
+            connection_id = ctx.connection_id,
+            "{operation} {resource} refused: {error}"
+        ),
+    }
+}

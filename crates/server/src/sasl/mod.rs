@@ -1,0 +1,495 @@
+//! SASL authentication on a `SASL_PLAINTEXT` listener (KIP-43, KIP-152): the mechanisms
+//! PLAIN (RFC 4616) and SCRAM-SHA-256/512 (RFC 5802, RFC 7677, KIP-84), as Kafka's
+//! `SaslServerAuthenticator` runs them.
+//!
+//! A connection starts unauthenticated: it may send ApiVersions, then SaslHandshake (v1)
+//! naming a mechanism, then SaslAuthenticate with that mechanism's tokens until the
+//! exchange succeeds. Any other request before that closes the connection, as Kafka does.
+//! A failed exchange is answered with SASL_AUTHENTICATION_FAILED after
+//! `connection.failed.authentication.delay.ms` and the connection is closed.
+//!
+//! PLAIN checks the password against the users of the listener's JAAS config
+//! (`listener.name.sasl_plaintext.plain.sasl.jaas.config`, `user_<name>="<password>"`).
+//! SCRAM checks the client's proof against the credentials stored in the metadata log
+//! (AlterUserScramCredentials, `kafka-configs.sh --alter --add-config
+//! 'SCRAM-SHA-256=[password=...]'`): the broker keeps the salt, the iteration count and the
+//! stored and server keys, never the password.
+
+pub mod plain;
+pub mod scram;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use parking_lot::Mutex;
+
+pub use scram::ScramCredential;
+
+/// A SASL mechanism Myelin serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl Mechanism {
+    /// Every mechanism served, in the order the default enables them.
+    pub const ALL: [Mechanism; 3] = [
+        Mechanism::Plain,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha512,
+    ];
+
+    /// The mechanism's SASL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// The mechanism named `name` (SASL names are case-sensitive, as in Kafka).
+    pub fn from_name(name: &str) -> Option<Mechanism> {
+        Mechanism::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The SCRAM mechanism's code in the SCRAM credential APIs (Kafka's `ScramMechanism`:
+    /// 1 SHA-256, 2 SHA-512); `None` for PLAIN.
+    pub fn scram_type(self) -> Option<i8> {
+        match self {
+            Mechanism::Plain => None,
+            Mechanism::ScramSha256 => Some(1),
+            Mechanism::ScramSha512 => Some(2),
+        }
+    }
+
+    /// The SCRAM mechanism with code `code`.
+    pub fn from_scram_type(code: i8) -> Option<Mechanism> {
+        match code {
+            1 => Some(Mechanism::ScramSha256),
+            2 => Some(Mechanism::ScramSha512),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The SASL settings of a `SASL_PLAINTEXT` listener.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    /// `sasl.enabled.mechanisms`, in the configured order.
+    pub mechanisms: Vec<Mechanism>,
+    /// PLAIN's users and passwords, from the listener's JAAS config.
+    pub plain_users: BTreeMap<String, String>,
+    /// `connection.failed.authentication.delay.ms`: how long a failed authentication
+    /// waits before its answer (Kafka's default, 100 ms), to slow down password guessing.
+    pub failed_authentication_delay_ms: u64,
+}
+
+impl Default for SaslConfig {
+    fn default() -> Self {
+        Self {
+            mechanisms: Mechanism::ALL.to_vec(),
+            plain_users: BTreeMap::new(),
+            failed_authentication_delay_ms: 100,
+        }
+    }
+}
+
+/// Passwords stay out of logs.
+impl fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslConfig")
+            .field("mechanisms", &self.mechanisms)
+            .field("plain_users", &self.plain_users.keys().collect::<Vec<_>>())
+            .field(
+                "failed_authentication_delay_ms",
+                &self.failed_authentication_delay_ms,
+            )
+            .finish()
+    }
+}
+
+/// Parses `sasl.enabled.mechanisms`: a comma-separated list of the mechanisms above.
+pub fn parse_mechanisms(value: &str) -> Result<Vec<Mechanism>, String> {
+    let mut out = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let m = Mechanism::from_name(name).ok_or_else(|| {
+            format!("{name} is not a SASL mechanism Myelin serves (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+        })?;
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    if out.is_empty() {
+        return Err("no SASL mechanism enabled".to_string());
+    }
+    Ok(out)
+}
+
+/// Parses the users of a PLAIN JAAS config, Kafka's `PlainLoginModule` syntax:
+/// `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin"
+/// password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";`. The
+/// `user_<name>` options are the users the broker accepts; `username` and `password` are
+/// the broker's own (for inter-broker connections) and are ignored here.
+pub fn parse_plain_jaas(value: &str) -> Result<BTreeMap<String, String>, String> {
+    let value = value.trim();
+    let body = value
+        .strip_suffix(';')
+        .ok_or("a JAAS config ends with ';'")?
+        .trim();
+    let (module, rest) = body
+        .split_once(char::is_whitespace)
+        .ok_or("a JAAS config names a login module and a control flag")?;
+    if !module.ends_with("PlainLoginModule") {
+        return Err(format!(
+            "the PLAIN mechanism takes PlainLoginModule, not {module}"
+        ));
+    }
+    let rest = rest.trim_start();
+    let (flag, mut options) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if !["required", "requisite", "sufficient", "optional"].contains(&flag) {
+        return Err(format!("{flag:?} is not a JAAS control flag"));
+    }
+    let mut users = BTreeMap::new();
+    loop {
+        options = options.trim_start();
+        if options.is_empty() {
+            break;
+        }
+        let (key, after) = options
+            .split_once('=')
+            .ok_or_else(|| format!("option {options:?} has no '='"))?;
+        let key = key.trim();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted
+                .find('"')
+                .ok_or_else(|| format!("option {key}: unterminated quote"))?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            after.split_once(char::is_whitespace).unwrap_or((after, ""))
+        };
+        if let Some(user) = key.strip_prefix("user_") {
+            if user.is_empty() {
+                return Err("an option user_ names no user".to_string());
+            }
+            users.insert(user.to_string(), value.to_string());
+        }
+        options = remaining;
+    }
+    Ok(users)
+}
+
+/// The principal of an authenticated connection: Kafka's `User:<name>`.
+pub fn principal(user: &str) -> String {
+    format!("User:{user}")
+}
+
+/// Where a connection's authentication stands.
+#[derive(Debug, Default)]
+enum Stage {
+    /// No handshake yet.
+    #[default]
+    Start,
+    /// SaslHandshake chose this mechanism; SaslAuthenticate comes next.
+    Handshaken(Mechanism),
+    /// A SCRAM exchange waits for the client's final message.
+    ScramFirstDone(Box<scram::ServerFirst>),
+    /// Authenticated as this user.
+    Done { user: String },
+    /// The exchange failed; the connection closes once the answer is written.
+    Failed,
+}
+
+/// One connection's authentication state, shared by the connection loop (which gates
+/// requests on it) and the SASL handlers (which advance it). Requests are handled in the
+/// order they arrive, so the handlers see the stages in order.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Whether this connection must authenticate (a `SASL_PLAINTEXT` listener).
+    required: bool,
+    stage: Mutex<Stage>,
+}
+
+/// What the connection loop does with a request of a connection that is not
+/// authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Serve it.
+    Pass,
+    /// Close the connection: Kafka's "Unexpected Kafka request during SASL handshake".
+    Close,
+}
+
+impl Session {
+    /// The state of a new connection; `required` on a SASL listener.
+    pub fn new(required: bool) -> Self {
+        Self {
+            required,
+            stage: Mutex::new(Stage::Start),
+        }
+    }
+
+    /// Whether a request with `api_key` may be served now.
+    pub fn gate(&self, api_key: i16) -> Gate {
+        const SASL_HANDSHAKE: i16 = 17;
+        const API_VERSIONS: i16 = 18;
+        const SASL_AUTHENTICATE: i16 = 36;
+        if !self.required {
+            return Gate::Pass;
+        }
+        match &*self.stage.lock() {
+            Stage::Done { .. } => Gate::Pass,
+            Stage::Failed => Gate::Close,
+            Stage::Start => {
+                if api_key == API_VERSIONS || api_key == SASL_HANDSHAKE {
+                    Gate::Pass
+                } else {
+                    Gate::Close
+                }
+            }
+            Stage::Handshaken(_) | Stage::ScramFirstDone(_) => {
+                if api_key == SASL_AUTHENTICATE {
+                    Gate::Pass
+                } else {
+                    Gate::Close
+                }
+            }
+        }
+    }
+
+    /// Whether the connection must authenticate.
+    pub fn required(&self) -> bool {
+        self.required
+    }
+
+    /// The authenticated user, if any.
+    pub fn user(&self) -> Option<String> {
+        match &*self.stage.lock() {
+            Stage::Done { user } => Some(user.clone()),
+            _ => None,
+        }
+    }
+
+    /// The principal requests are made as: `User:<name>` once authenticated,
+    /// `User:ANONYMOUS` on a listener without SASL (as Kafka names it).
+    pub fn principal(&self) -> String {
+        principal(self.user().as_deref().unwrap_or("ANONYMOUS"))
+    }
+
+    /// The mechanism of the exchange under way, if any.
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        match &*self.stage.lock() {
+            Stage::Handshaken(m) => Some(*m),
+            Stage::ScramFirstDone(first) => Some(first.mechanism()),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection failed to authenticate and must close.
+    pub fn failed(&self) -> bool {
+        matches!(&*self.stage.lock(), Stage::Failed)
+    }
+
+    /// SaslHandshake chose `mechanism` (already checked to be enabled). `false` when the
+    /// connection is not waiting for a handshake.
+    pub fn handshake(&self, mechanism: Mechanism) -> bool {
+        let mut stage = self.stage.lock();
+        if matches!(*stage, Stage::Start) {
+            *stage = Stage::Handshaken(mechanism);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Fails the exchange: the connection closes once the answer is written.
+    pub fn fail(&self) {
+        *self.stage.lock() = Stage::Failed;
+    }
+
+    /// One SaslAuthenticate token: what the exchange answers.
+    pub fn authenticate(
+        &self,
+        token: &[u8],
+        config: &SaslConfig,
+        credentials: &dyn Fn(&str, Mechanism) -> Option<ScramCredential>,
+    ) -> Step {
+        let mut stage = self.stage.lock();
+        let current = std::mem::take(&mut *stage);
+        let (next, step) = match current {
+            Stage::Handshaken(Mechanism::Plain) => match plain::verify(token, config) {
+                Ok(user) => (
+                    Stage::Done { user: user.clone() },
+                    Step::Done {
+                        user,
+                        reply: Vec::new(),
+                    },
+                ),
+                Err(reason) => (Stage::Failed, Step::Failed(reason)),
+            },
+            Stage::Handshaken(m) => match scram::ServerFirst::start(m, token, credentials) {
+                Ok(first) => {
+                    let reply = first.message().as_bytes().to_vec();
+                    (
+                        Stage::ScramFirstDone(Box::new(first)),
+                        Step::Continue(reply),
+                    )
+                }
+                Err(reason) => (Stage::Failed, Step::Failed(reason)),
+            },
+            Stage::ScramFirstDone(first) => match first.finish(token) {
+                Ok((user, reply)) => (
+                    Stage::Done { user: user.clone() },
+                    Step::Done {
+                        user,
+                        reply: reply.into_bytes(),
+                    },
+                ),
+                Err(reason) => (Stage::Failed, Step::Failed(reason)),
+            },
+            other => {
+                let illegal = Step::Illegal;
+                (other, illegal)
+            }
+        };
+        *stage = next;
+        step
+    }
+}
+
+/// The outcome of one SaslAuthenticate token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The exchange goes on: send these bytes back.
+    Continue(Vec<u8>),
+    /// Authenticated as `user`; send `reply` back (SCRAM's server-final message).
+    Done { user: String, reply: Vec<u8> },
+    /// Authentication failed, with the reason for the log (the client gets Kafka's
+    /// generic message).
+    Failed(String),
+    /// No exchange is under way (SaslAuthenticate without a handshake, or after one
+    /// ended): ILLEGAL_SASL_STATE.
+    Illegal,
+}
+
+/// The SCRAM credential of `user` for `mechanism` stored in the metadata.
+pub fn stored_credential(
+    state: &myelin_cluster::MetadataState,
+    user: &str,
+    mechanism: Mechanism,
+) -> Option<ScramCredential> {
+    mechanism.scram_type()?;
+    state
+        .scram_credential(user, mechanism.name())
+        .map(|c| ScramCredential {
+            salt: c.salt.clone(),
+            stored_key: c.stored_key.clone(),
+            server_key: c.server_key.clone(),
+            iterations: c.iterations,
+        })
+}
+
+/// Compares secrets in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mechanisms_parse_in_order_without_duplicates() {
+        assert_eq!(
+            parse_mechanisms("SCRAM-SHA-512, PLAIN,SCRAM-SHA-512").unwrap(),
+            vec![Mechanism::ScramSha512, Mechanism::Plain]
+        );
+        assert!(parse_mechanisms("GSSAPI").is_err());
+        assert!(
+            parse_mechanisms("plain").is_err(),
+            "names are case-sensitive"
+        );
+        assert!(parse_mechanisms(" , ").is_err());
+    }
+
+    #[test]
+    fn plain_jaas_users() {
+        let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required
+            username="admin" password="admin-secret"
+            user_admin="admin-secret" user_alice="with space; and = signs";"#;
+        let users = parse_plain_jaas(jaas).unwrap();
+        assert_eq!(
+            users.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("admin".to_string(), "admin-secret".to_string()),
+                ("alice".to_string(), "with space; and = signs".to_string())
+            ]
+        );
+        for bad in [
+            "org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"x\"",
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "org.apache.kafka.common.security.plain.PlainLoginModule maybe;",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"x;",
+        ] {
+            assert!(parse_plain_jaas(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_gate_opens_only_after_authentication() {
+        let config = SaslConfig {
+            plain_users: BTreeMap::from([("alice".to_string(), "pw".to_string())]),
+            ..SaslConfig::default()
+        };
+        let none = |_: &str, _: Mechanism| None;
+        let s = Session::new(true);
+        assert_eq!(s.gate(18), Gate::Pass, "ApiVersions");
+        assert_eq!(s.gate(17), Gate::Pass, "SaslHandshake");
+        assert_eq!(s.gate(3), Gate::Close, "Metadata before the handshake");
+        assert_eq!(
+            s.gate(36),
+            Gate::Close,
+            "SaslAuthenticate before the handshake"
+        );
+        assert!(s.handshake(Mechanism::Plain));
+        assert!(!s.handshake(Mechanism::Plain), "one handshake");
+        assert_eq!(s.gate(3), Gate::Close);
+        assert_eq!(s.gate(36), Gate::Pass);
+        assert_eq!(
+            s.authenticate(b"\0alice\0pw", &config, &none),
+            Step::Done {
+                user: "alice".into(),
+                reply: vec![]
+            }
+        );
+        assert_eq!(s.gate(3), Gate::Pass);
+        assert_eq!(s.principal(), "User:alice");
+        assert_eq!(
+            s.authenticate(b"\0alice\0pw", &config, &none),
+            Step::Illegal
+        );
+
+        let s = Session::new(true);
+        assert!(s.handshake(Mechanism::Plain));
+        assert!(matches!(
+            s.authenticate(b"\0alice\0wrong", &config, &none),
+            Step::Failed(_)
+        ));
+        assert!(s.failed());
+        assert_eq!(s.gate(18), Gate::Close);
+
+        let open = Session::new(false);
+        assert_eq!(open.gate(3), Gate::Pass);
+        assert_eq!(open.principal(), "User:ANONYMOUS");
+    }
+}
