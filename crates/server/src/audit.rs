@@ -7,6 +7,15 @@
 
 use crate::context::RequestContext;
 
+/// Who a connection's client is, for events outside a request (SASL tokens after
+/// SaslHandshake v0 come without a request header).
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    pub peer: std::net::SocketAddr,
+    pub connection_id: u64,
+    pub client_id: &'a str,
+}
+
 /// The outcome of one SASL exchange (success, or failure with its reason).
 pub fn authentication(
     ctx: &RequestContext,
@@ -14,7 +23,26 @@ pub fn authentication(
     user: Option<&str>,
     outcome: Result<(), &str>,
 ) {
-    let client_id = ctx.header.client_id.as_deref().unwrap_or("");
+    let client = Client {
+        peer: ctx.peer,
+        connection_id: ctx.connection_id,
+        client_id: ctx.header.client_id.as_deref().unwrap_or(""),
+    };
+    authentication_of(&client, mechanism, user, outcome);
+}
+
+/// [`authentication`] for a client known by its connection.
+pub fn authentication_of(
+    client: &Client<'_>,
+    mechanism: &str,
+    user: Option<&str>,
+    outcome: Result<(), &str>,
+) {
+    let Client {
+        peer,
+        connection_id,
+        client_id,
+    } = *client;
     match outcome {
         Ok(()) => tracing::info!(
             target: "myelin::audit",
@@ -22,9 +50,9 @@ pub fn authentication(
             outcome = "success",
             principal = %crate::sasl::principal(user.unwrap_or("")),
             mechanism,
-            peer = %ctx.peer,
+            peer = %peer,
             client_id,
-            connection_id = ctx.connection_id,
+            connection_id,
             "authenticated"
         ),
         Err(reason) => tracing::warn!(
@@ -33,9 +61,9 @@ pub fn authentication(
             outcome = "failure",
             mechanism,
             reason,
-            peer = %ctx.peer,
+            peer = %peer,
             client_id,
-            connection_id = ctx.connection_id,
+            connection_id,
             "authentication failed"
         ),
     }

@@ -227,6 +227,40 @@ async fn read_requests<R: AsyncRead + Unpin>(
         };
         activity.touch();
         server.metrics.bytes_received(frame.len() + 4);
+        // After SaslHandshake v0 the SASL tokens come as bare frames.
+        if client.session.expects_raw_token() {
+            let who = crate::audit::Client {
+                peer: client.peer,
+                connection_id: client.connection_id,
+                client_id: "",
+            };
+            let reply = match crate::handlers::sasl::raw_token(server, client.session, &who, &frame)
+            {
+                Ok(reply) => reply,
+                Err(reason) => {
+                    // v0 has no error answer: the close is it, after the same delay.
+                    let delay = server
+                        .config
+                        .sasl
+                        .as_ref()
+                        .map_or(0, |s| s.failed_authentication_delay_ms);
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    return Err(ConnectionError::AuthenticationFailed { reason });
+                }
+            };
+            let mut raw = crate::response::FrameBuilder::new(reply.len());
+            raw.buf().extend_from_slice(&reply);
+            let raw = raw
+                .finish()
+                .map_err(|size| ConnectionError::AuthenticationFailed {
+                    reason: format!("a SASL token of {size} bytes"),
+                })?;
+            drop(reservation);
+            if tx.send(Outgoing::Ready(Some(raw))).await.is_err() {
+                return Ok(ReadEnd::WriterGone);
+            }
+            continue;
+        }
         let outgoing = match apis::route(
             server,
             frame,

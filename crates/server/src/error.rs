@@ -24,6 +24,8 @@ pub enum ConnectionError {
     UnknownApiKey { api_key: i16, api_version: i16 },
     #[error("unexpected {api} request during SASL authentication")]
     Unauthenticated { api: &'static str },
+    #[error("SASL authentication failed: {reason}")]
+    AuthenticationFailed { reason: String },
     #[error("{api} v{api_version} is outside the supported range {min}..={max} and no error response exists for it")]
     UnsupportedVersion {
         api: &'static str,

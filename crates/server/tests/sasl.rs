@@ -425,3 +425,66 @@ async fn a_plaintext_listener_answers_the_sasl_requests_with_illegal_state() {
     assert_eq!(metadata(&mut client).await.brokers.len(), 1);
     server.stop().await;
 }
+
+/// After SaslHandshake v0 the tokens are bare size-prefixed frames, and so are the
+/// answers (Kafka before 1.0; Sarama's default).
+#[tokio::test]
+async fn handshake_v0_takes_bare_tokens() {
+    let server = TestServer::start(config()).await;
+    let raw = |token: &[u8]| {
+        let mut frame = (token.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(token);
+        frame
+    };
+    // PLAIN: the answer is an empty frame, then requests are served.
+    let mut client = server.connect().await;
+    let r: SaslHandshakeResponse = client
+        .call(
+            ApiKey::SaslHandshake,
+            0,
+            &SaslHandshakeRequest::default().with_mechanism(s("PLAIN")),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    client.send_raw(&raw(b"\0admin\0admin-secret")).await;
+    assert!(client.read_frame().await.is_empty());
+    assert_eq!(metadata(&mut client).await.brokers.len(), 1);
+
+    // A wrong password: the connection closes (v0 has no error answer).
+    let mut client = server.connect().await;
+    let _: SaslHandshakeResponse = client
+        .call(
+            ApiKey::SaslHandshake,
+            0,
+            &SaslHandshakeRequest::default().with_mechanism(s("PLAIN")),
+        )
+        .await;
+    client.send_raw(&raw(b"\0admin\0wrong")).await;
+    client.expect_closed().await;
+
+    // SCRAM: the server-first message comes back bare.
+    let (mut admin, _) = plain(&server, "admin", "admin-secret").await;
+    alter(
+        &mut admin,
+        vec![],
+        vec![upsert(
+            "alice",
+            Mechanism::ScramSha256,
+            "alice-secret",
+            4096,
+        )],
+    )
+    .await;
+    let mut client = server.connect().await;
+    let _: SaslHandshakeResponse = client
+        .call(
+            ApiKey::SaslHandshake,
+            0,
+            &SaslHandshakeRequest::default().with_mechanism(s("SCRAM-SHA-256")),
+        )
+        .await;
+    client.send_raw(&raw(b"n,,n=alice,r=abc")).await;
+    let first = client.read_frame().await;
+    assert!(first.starts_with(b"r=abc"), "{first:?}");
+    server.stop().await;
+}

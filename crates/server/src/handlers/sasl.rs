@@ -4,7 +4,10 @@
 //! As Kafka's `SaslServerAuthenticator` and `KafkaApis` answer them:
 //! - SaslHandshake names an enabled mechanism: NONE and the enabled mechanisms; another
 //!   mechanism: UNSUPPORTED_SASL_MECHANISM (33) with the enabled ones, and the connection
-//!   closes. v0 (tokens without Kafka framing, removed by Kafka 4.0) is not served.
+//!   closes. After v0 the client sends its tokens as bare size-prefixed frames, answered
+//!   the same way (the connection loop runs them, [`raw_token`]); a failure there closes
+//!   the connection, the only answer v0 has. librdkafka before 2.x needs v0 advertised to
+//!   use SASL at all; Sarama sends v0 by default.
 //! - SaslAuthenticate carries the mechanism's tokens. A failed exchange answers
 //!   SASL_AUTHENTICATION_FAILED (58) after `connection.failed.authentication.delay.ms`
 //!   and closes the connection. `session_lifetime_ms` (v1+, KIP-368) is 0: sessions do not
@@ -39,7 +42,7 @@ impl Handler for SaslHandshake {
     type Response = SaslHandshakeResponse;
     const KEY: ApiKey = ApiKey::SaslHandshake;
     const NAME: &'static str = "SaslHandshake";
-    const MIN_VERSION: i16 = 1;
+    const MIN_VERSION: i16 = 0;
     const MAX_VERSION: i16 = 1;
 
     async fn handle(
@@ -67,23 +70,46 @@ impl Handler for SaslHandshake {
                 response.with_error_code(ResponseError::UnsupportedSaslMechanism.code()),
             ));
         };
-        if !ctx.session.handshake(mechanism) {
+        let started = if ctx.api_version() == 0 {
+            ctx.session.handshake_raw(mechanism)
+        } else {
+            ctx.session.handshake(mechanism)
+        };
+        if !started {
             return Ok(Reply::Ready(
                 response.with_error_code(ResponseError::IllegalSaslState.code()),
             ));
         }
         Ok(Reply::Ready(response))
     }
+}
 
-    fn unsupported_version(api_version: i16) -> Option<(i16, SaslHandshakeResponse)> {
-        // v0's body is v1's: an error code and the mechanisms.
-        (api_version == 0).then(|| {
-            (
-                0,
-                SaslHandshakeResponse::default()
-                    .with_error_code(ResponseError::UnsupportedVersion.code()),
-            )
-        })
+/// A bare SASL token after SaslHandshake v0: the answer as a bare size-prefixed frame, or
+/// `Err` (the reason) when the exchange failed and the connection must close.
+pub fn raw_token(
+    server: &crate::context::ServerContext,
+    session: &crate::sasl::Session,
+    client: &audit::Client<'_>,
+    token: &[u8],
+) -> Result<Vec<u8>, String> {
+    let Some(sasl) = &server.config.sasl else {
+        return Err("no SASL on this listener".to_string());
+    };
+    let mechanism = session.mechanism();
+    let mechanism_name = mechanism.map_or("?", Mechanism::name);
+    let state = server.metadata.state();
+    let credentials = |user: &str, m: Mechanism| crate::sasl::stored_credential(&state, user, m);
+    match session.authenticate(token, sasl, &credentials) {
+        Step::Continue(reply) => Ok(reply),
+        Step::Done { user, reply } => {
+            audit::authentication_of(client, mechanism_name, Some(&user), Ok(()));
+            Ok(reply)
+        }
+        Step::Failed(reason) => {
+            audit::authentication_of(client, mechanism_name, None, Err(&reason));
+            Err(reason)
+        }
+        Step::Illegal => Err("no SASL exchange under way".to_string()),
     }
 }
 

@@ -217,6 +217,9 @@ pub struct Session {
     /// Whether this connection must authenticate (a `SASL_PLAINTEXT` listener).
     required: bool,
     stage: Mutex<Stage>,
+    /// SaslHandshake v0 was used: the tokens that follow come as bare size-prefixed
+    /// frames, not SaslAuthenticate requests (Kafka before 1.0; Sarama's default).
+    raw_tokens: std::sync::atomic::AtomicBool,
 }
 
 /// What the connection loop does with a request of a connection that is not
@@ -235,7 +238,29 @@ impl Session {
         Self {
             required,
             stage: Mutex::new(Stage::Start),
+            raw_tokens: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the next frame is a bare SASL token (after SaslHandshake v0, until the
+    /// exchange ends).
+    pub fn expects_raw_token(&self) -> bool {
+        self.raw_tokens.load(std::sync::atomic::Ordering::Acquire)
+            && matches!(
+                &*self.stage.lock(),
+                Stage::Handshaken(_) | Stage::ScramFirstDone(_)
+            )
+    }
+
+    /// SaslHandshake v0 chose `mechanism`: as [`Session::handshake`], and the tokens come
+    /// as bare frames.
+    pub fn handshake_raw(&self, mechanism: Mechanism) -> bool {
+        let ok = self.handshake(mechanism);
+        if ok {
+            self.raw_tokens
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        ok
     }
 
     /// Whether a request with `api_key` may be served now.

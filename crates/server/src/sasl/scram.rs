@@ -101,12 +101,14 @@ pub fn salted_password(mechanism: Mechanism, password: &[u8], salt: &[u8], i: i3
     out
 }
 
-/// A fresh server nonce: 32 random bytes as printable base64 (no ','), as Kafka's
-/// `ScramFormatter.secureRandomString`.
+/// A fresh server nonce: 32 random letters and digits, as Kafka's
+/// `ScramFormatter.secureRandomString` makes them.
 fn server_nonce() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    BASE64.encode(bytes)
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::thread_rng();
+    (0..32)
+        .map(|_| ALPHABET[(rng.next_u32() % ALPHABET.len() as u32) as usize] as char)
+        .collect()
 }
 
 /// Decodes a SCRAM `saslname` (`=2C` is ',', `=3D` is '=').
@@ -267,7 +269,10 @@ impl ServerFirst {
         if BASE64.decode(binding).ok().as_deref() != Some(self.gs2_header.as_bytes()) {
             return Err("the channel binding does not repeat the GS2 header".into());
         }
-        if nonce != self.nonce {
+        // Kafka checks that the nonce *ends with* the server's (`ScramSaslServer`), and
+        // librdkafka 2.0 depends on it: it sends its client nonce, then the whole combined
+        // nonce again. The proof covers the message as sent, so nothing is lost.
+        if !nonce.ends_with(&self.nonce) {
             return Err("Invalid client nonce in the final client message.".into());
         }
         let proof = BASE64
@@ -329,6 +334,7 @@ mod tests {
         m: Mechanism,
         stored_password: &str,
         client_password: &str,
+        nonce_prefix: &str,
         tamper: impl Fn(String) -> String,
     ) -> Result<String, String> {
         let salt = b"salty".to_vec();
@@ -343,7 +349,7 @@ mod tests {
         };
         let first = ServerFirst::start(m, b"n,,n=a=2Cb=3Dc,r=clientnonce", &lookup)?;
         let nonce = first.message().split(',').next().unwrap()[2..].to_string();
-        let without_proof = format!("c=biws,r={nonce}");
+        let without_proof = format!("c=biws,r={nonce_prefix}{nonce}");
         let auth = format!(
             "n=a=2Cb=3Dc,r=clientnonce,{},{without_proof}",
             first.message()
@@ -366,18 +372,32 @@ mod tests {
     #[test]
     fn sha_512_exchange_and_its_failures() {
         let m = Mechanism::ScramSha512;
-        assert_eq!(exchange(m, "pw", "pw", |s| s).unwrap(), "a,b=c");
-        assert!(exchange(m, "pw", "other", |s| s).is_err(), "wrong password");
+        assert_eq!(exchange(m, "pw", "pw", "", |s| s).unwrap(), "a,b=c");
         assert!(
-            exchange(m, "pw", "pw", |s| s.replace("c=biws", "c=eSws")).is_err(),
+            exchange(m, "pw", "other", "", |s| s).is_err(),
+            "wrong password"
+        );
+        assert!(
+            exchange(m, "pw", "pw", "", |s| s.replace("c=biws", "c=eSws")).is_err(),
             "channel binding flag changed"
         );
         assert!(
-            exchange(m, "pw", "pw", |s| s.replacen("r=client", "r=CLIENT", 1)).is_err(),
+            exchange(m, "pw", "pw", "", |s| s.replacen("r=client", "r=CLIENT", 1)).is_err(),
             "nonce changed"
         );
+        // librdkafka 2.0 repeats its client nonce before the combined one: Kafka accepts a
+        // nonce that ends with the server's, and so does Myelin (the proof covers the
+        // message as sent).
+        assert_eq!(
+            exchange(m, "pw", "pw", "clientnonce", |s| s).unwrap(),
+            "a,b=c"
+        );
         assert!(
-            exchange(Mechanism::ScramSha256, "pw", "pw", |s| s).is_ok(),
+            exchange(m, "pw", "pw", "", |s| s.replacen("r=", "r=x", 1)).is_err(),
+            "a prefix the proof does not cover"
+        );
+        assert!(
+            exchange(Mechanism::ScramSha256, "pw", "pw", "", |s| s).is_ok(),
             "SHA-256 too"
         );
     }
