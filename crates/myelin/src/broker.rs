@@ -213,6 +213,10 @@ impl Broker {
             }
             server_config.sasl = Some(translated.sasl);
         }
+        let sasl_summary = server_config.sasl.as_ref().map(|s| {
+            let names: Vec<&str> = s.mechanisms.iter().map(|m| m.name()).collect();
+            format!("{} ({} PLAIN users)", names.join(", "), s.plain_users.len())
+        });
         let scheme = protocol.name();
         server_config
             .broker_configs
@@ -304,6 +308,9 @@ impl Broker {
             "kafka listener bound to {kafka_addr} (advertised as {advertised}); data in {}",
             self.data_dir.display()
         );
+        if let Some(sasl) = &sasl_summary {
+            tracing::info!("the listener is SASL_PLAINTEXT: clients authenticate with {sasl}");
+        }
 
         let (http, http_addr) = match http {
             Some((s, a)) => (Some(s), Some(a)),
