@@ -558,4 +558,10 @@ fn sasl_plain_and_scram_with_real_clients() {
             && l.contains("principal=\"User:admin\"")),
         "no credential change in the audit log"
     );
+    assert!(
+        log.lines().any(|l| l.contains("myelin::audit")
+            && l.contains("create topic \"sasl-topic\"")
+            && l.contains("principal=\"User:admin\"")),
+        "no topic creation in the audit log"
+    );
 }

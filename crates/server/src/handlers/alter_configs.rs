@@ -219,6 +219,10 @@ pub(crate) async fn apply(
 ) -> Outcome {
     let server = &ctx.server;
     let state = server.metadata.state();
+    let topic_name = match &target {
+        Target::Topic { name, .. } => Some(name.clone()),
+        Target::Broker { .. } => None,
+    };
     let record = match target {
         Target::Topic { name, topic_id, .. } => {
             let view =
@@ -267,7 +271,26 @@ pub(crate) async fn apply(
     if validate_only {
         return Ok(());
     }
-    match topics::commit(server, record).await {
+    let resource = match &record {
+        MetadataRecord::TopicConfigAltered { configs, .. } => {
+            format!(
+                "configs of topic {:?}: {configs:?}",
+                topic_name.unwrap_or_default()
+            )
+        }
+        MetadataRecord::BrokerConfigAltered { scope, configs } => {
+            format!("broker configs {scope:?}: {configs:?}")
+        }
+        other => other.kind().to_string(),
+    };
+    let outcome = topics::commit(server, record).await;
+    crate::audit::change(
+        ctx,
+        "alter",
+        &resource,
+        outcome.as_ref().err().map(|e| e.to_string()).as_deref(),
+    );
+    match outcome {
         Ok(_) => Ok(()),
         // Deleted since it was looked up.
         Err(MetadataError::Refused(StateError::UnknownTopicId { .. })) => Err((

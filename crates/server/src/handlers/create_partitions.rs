@@ -156,6 +156,8 @@ async fn create(
     if validate_only {
         return Ok(());
     }
+    let operation = format!("add partitions ({current} to {requested})");
+    let resource = format!("topic {name:?}");
     match topics::commit(&ctx.server, record).await {
         Ok(_) => {
             tracing::info!(
@@ -164,6 +166,7 @@ async fn create(
                 to = requested,
                 "added partitions"
             );
+            crate::audit::change(ctx, &operation, &resource, None);
             Ok(())
         }
         Err(MetadataError::Refused(StateError::UnknownTopicId { .. })) => {

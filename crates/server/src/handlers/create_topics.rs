@@ -133,10 +133,13 @@ async fn create(
     *budget -= plan.partitions;
     let (topic_id, configs) = (plan.topic_id, plan.configs);
     if !validate_only {
+        let resource = format!("topic {:?}", topic.name.as_str());
         if let Err(e) = topics::commit(&ctx.server, plan.record).await {
             tracing::info!(topic = topic.name.as_str(), error = %e, "CreateTopics refused");
+            crate::audit::change(ctx, "create", &resource, Some(&e.to_string()));
             return failure(topic, metadata_error_code(&e), e.to_string());
         }
+        crate::audit::change(ctx, "create", &resource, None);
         tracing::info!(
             topic = topic.name.as_str(),
             partitions = plan.partitions,

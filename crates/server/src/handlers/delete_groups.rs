@@ -36,6 +36,12 @@ impl Handler for DeleteGroups {
                 let code = match groups.delete_group(group_id.0.as_str()).await {
                     Ok(()) => {
                         tracing::info!(group = %group_id.0.as_str(), "deleted group");
+                        crate::audit::change(
+                            &ctx,
+                            "delete",
+                            &format!("group {:?}", group_id.0.as_str()),
+                            None,
+                        );
                         0
                     }
                     Err(e) => group_error_code(&e).code(),

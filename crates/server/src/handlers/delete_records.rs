@@ -60,7 +60,7 @@ impl Handler for DeleteRecords {
                     .partitions
                     .iter()
                     .map(|p| {
-                        let r = delete(&ctx.server, t.name.as_str(), p);
+                        let r = delete(&ctx, t.name.as_str(), p);
                         moved |= r.error_code == 0;
                         r
                     })
@@ -103,10 +103,11 @@ impl Handler for DeleteRecords {
 }
 
 fn delete(
-    server: &ServerContext,
+    ctx: &RequestContext,
     topic: &str,
     p: &DeleteRecordsPartition,
 ) -> DeleteRecordsPartitionResult {
+    let server: &ServerContext = &ctx.server;
     let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
     let error = |e: ResponseError| {
         result
@@ -137,6 +138,12 @@ fn delete(
                 offset,
                 low_watermark,
                 "records deleted"
+            );
+            crate::audit::change(
+                ctx,
+                &format!("delete records below offset {offset}"),
+                &format!("partition {topic}-{}", p.partition_index),
+                None,
             );
             result.with_low_watermark(low_watermark)
         }

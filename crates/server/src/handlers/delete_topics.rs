@@ -133,9 +133,11 @@ async fn delete(
     topic_id: TopicId,
     name: &str,
 ) -> (Option<ResponseError>, Option<String>) {
+    let resource = format!("topic {name:?}");
     match topics::commit(&ctx.server, MetadataRecord::TopicDeleted { topic_id }).await {
         Ok(_) => {
             tracing::info!(topic = name, %topic_id, "deleted topic");
+            crate::audit::change(ctx, "delete", &resource, None);
             (None, None)
         }
         // Deleted concurrently.
@@ -144,6 +146,7 @@ async fn delete(
         }
         Err(e) => {
             tracing::warn!(topic = name, error = %e, "cannot delete topic");
+            crate::audit::change(ctx, "delete", &resource, Some(&e.to_string()));
             (Some(metadata_error_code(&e)), Some(e.to_string()))
         }
     }
