@@ -399,6 +399,11 @@ fn kafkajs_idempotent_and_transactional_producers_read_back_by_kcat() {
 /// Builds tests/go/src/sarama_client with Debian's Go toolchain and Sarama sources
 /// (`/usr/share/gocode`), into `target/go`.
 fn sarama_client() -> PathBuf {
+    go_program("sarama_client")
+}
+
+/// Builds tests/go/src/`name` (a Sarama program) into `target/go`.
+fn go_program(name: &str) -> PathBuf {
     let gocode = PathBuf::from("/usr/share/gocode/src/github.com/Shopify/sarama");
     assert!(
         gocode.is_dir() && Command::new("go").arg("version").output().is_ok(),
@@ -407,13 +412,13 @@ fn sarama_client() -> PathBuf {
     );
     let root = workspace_root();
     let out_dir = root.join("target/go");
-    let binary = out_dir.join("sarama_client");
+    let binary = out_dir.join(name);
     let gopath = format!("{}:/usr/share/gocode", root.join("tests/go").display());
     let out = run(
         Command::new("go")
             .args(["build", "-o"])
             .arg(&binary)
-            .arg("sarama_client")
+            .arg(name)
             .env("GO111MODULE", "off")
             .env("GOPATH", gopath)
             .env("GOCACHE", out_dir.join("cache"))
@@ -421,7 +426,7 @@ fn sarama_client() -> PathBuf {
             .env("GOENV", "off"),
         b"",
     );
-    check("go build sarama_client", &out);
+    check(&format!("go build {name}"), &out);
     binary
 }
 
@@ -563,5 +568,25 @@ fn sasl_plain_and_scram_with_real_clients() {
             && l.contains("create topic \"sasl-topic\"")
             && l.contains("principal=\"User:admin\"")),
         "no topic creation in the audit log"
+    );
+}
+
+/// Sarama 1.22 with SASL/PLAIN: SaslHandshake v0, then the token as a bare frame.
+#[test]
+fn go_sarama_sasl_plain_with_handshake_v0() {
+    let binary = go_program("sarama_sasl");
+    let broker = Broker::start_with(&SASL_BROKER_FLAGS);
+    let out = run(Command::new(binary).arg(broker.bootstrap()), b"");
+    let stdout = check("sarama_sasl", &out);
+    assert!(
+        stdout.lines().any(|l| l == "OK sarama sasl"),
+        "sarama_sasl did not print OK sarama sasl:\n{stdout}"
+    );
+    let log = broker.log();
+    assert!(
+        log.lines().any(|l| l.contains("myelin::audit")
+            && l.contains("authenticated")
+            && l.contains("principal=User:admin")),
+        "no authentication of admin in the audit log:\n{log}"
     );
 }
