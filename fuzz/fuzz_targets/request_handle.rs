@@ -82,7 +82,9 @@ fuzz_target!(|data: &[u8]| {
     let frame = bytes::Bytes::copy_from_slice(data);
     broker.rt.block_on(async {
         // An Err is what a connection answers by closing.
-        let Ok(route) = route(&broker.ctx, frame, peer, 1) else {
+        // A PLAINTEXT listener's session: every API is reachable.
+        let session = Arc::new(myelin_server::sasl::Session::new(false));
+        let Ok(route) = route(&broker.ctx, frame, peer, 1, &session) else {
             return;
         };
         let Route::Call(handled) = route else {
