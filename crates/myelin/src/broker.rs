@@ -200,7 +200,16 @@ impl Broker {
         let translated = settings::translate(&self.configs)?;
         let mut server_config = translated.server;
         server_config.node_id = node_id;
-        if protocol == settings::ListenerProtocol::SaslPlaintext {
+        if protocol.tls() {
+            server_config.tls = Some(translated.tls.clone().ok_or_else(|| SettingError {
+                name: "ssl.keystore.location".into(),
+                reason: format!(
+                    "a {} listener needs a keystore (ssl.keystore.type=PEM and ssl.keystore.location)",
+                    protocol.name()
+                ),
+            })?);
+        }
+        if protocol.sasl() {
             if translated.sasl.plain_users.is_empty()
                 && translated.sasl.mechanisms == [myelin_server::sasl::Mechanism::Plain]
             {
@@ -309,7 +318,7 @@ impl Broker {
             self.data_dir.display()
         );
         if let Some(sasl) = &sasl_summary {
-            tracing::info!("the listener is SASL_PLAINTEXT: clients authenticate with {sasl}");
+            tracing::info!("the listener is {scheme}: clients authenticate with {sasl}");
         }
 
         let (http, http_addr) = match http {

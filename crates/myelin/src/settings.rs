@@ -106,7 +106,7 @@ impl HostPort {
                     invalid(
                         name,
                         format!(
-                            "listener {first:?}: only PLAINTEXT and SASL_PLAINTEXT listeners are supported (not {protocol})"
+                            "listener {first:?}: the security protocol is PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, not {protocol}"
                         ),
                     )
                 })?;
@@ -174,17 +174,22 @@ pub enum ListenerProtocol {
     Plaintext,
     /// SASL authentication (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), no TLS.
     SaslPlaintext,
+    /// TLS, no authentication.
+    Ssl,
+    /// SASL authentication over TLS.
+    SaslSsl,
 }
 
 impl ListenerProtocol {
     fn parse(scheme: &str) -> Option<Self> {
-        if scheme.eq_ignore_ascii_case("PLAINTEXT") {
-            Some(Self::Plaintext)
-        } else if scheme.eq_ignore_ascii_case("SASL_PLAINTEXT") {
-            Some(Self::SaslPlaintext)
-        } else {
-            None
-        }
+        [
+            Self::Plaintext,
+            Self::SaslPlaintext,
+            Self::Ssl,
+            Self::SaslSsl,
+        ]
+        .into_iter()
+        .find(|p| scheme.eq_ignore_ascii_case(p.name()))
     }
 
     /// The protocol of a `listeners` value (`PLAINTEXT` when it names none). The value's
@@ -202,13 +207,26 @@ impl ListenerProtocol {
         match self {
             Self::Plaintext => "PLAINTEXT",
             Self::SaslPlaintext => "SASL_PLAINTEXT",
+            Self::Ssl => "SSL",
+            Self::SaslSsl => "SASL_SSL",
         }
+    }
+
+    /// Whether clients authenticate with SASL.
+    pub fn sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+
+    /// Whether the connections are TLS.
+    pub fn tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
     }
 }
 
 /// The JAAS config of the SASL listener's PLAIN mechanism (Kafka's listener- and
-/// mechanism-prefixed name).
+/// mechanism-prefixed name), for a `SASL_PLAINTEXT` and a `SASL_SSL` listener.
 pub const PLAIN_JAAS_CONFIG: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
+pub const PLAIN_JAAS_CONFIG_SSL: &str = "listener.name.sasl_ssl.plain.sasl.jaas.config";
 
 /// The typed configs that a set of broker configs yields.
 #[derive(Debug, Clone)]
@@ -223,6 +241,9 @@ pub struct Translated {
     /// The SASL settings, for a `SASL_PLAINTEXT` listener (the caller sets
     /// `server.sasl` from them when the listener is one).
     pub sasl: myelin_server::sasl::SaslConfig,
+    /// The TLS keystore, for an `SSL` or `SASL_SSL` listener (the caller sets
+    /// `server.tls` from it when the listener is one).
+    pub tls: Option<myelin_server::tls::TlsConfig>,
 }
 
 /// Translates Kafka-named broker configs. Identity configs (`node.id`, `listeners`, ...)
@@ -231,19 +252,74 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
     let mut manager = ManagerConfig::new("myelin-data");
     let mut server = myelin_server::Config::default();
     let mut sasl = myelin_server::sasl::SaslConfig::default();
+    let mut tls_keystore = None;
+    let mut tls_chain: Option<String> = None;
+    let mut tls_key: Option<String> = None;
     for (name, value) in configs {
         // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
         // out of `broker_configs` (they hold passwords). SCRAM's JAAS config only names
         // the login module (for inter-broker connections, which Myelin has none of).
-        if name == PLAIN_JAAS_CONFIG {
+        if name == PLAIN_JAAS_CONFIG || name == PLAIN_JAAS_CONFIG_SSL {
             sasl.plain_users = myelin_server::sasl::parse_plain_jaas(value)
                 .map_err(|reason| invalid(name, reason))?;
             continue;
         }
-        if name.starts_with("listener.name.sasl_plaintext.scram-sha-")
+        if (name.starts_with("listener.name.sasl_plaintext.scram-sha-")
+            || name.starts_with("listener.name.sasl_ssl.scram-sha-"))
             && name.ends_with(".sasl.jaas.config")
         {
             continue;
+        }
+        // TLS: Kafka's PEM keystore (KIP-651), kept out of `broker_configs` (the key is a
+        // secret).
+        match name.as_str() {
+            "ssl.keystore.type" => {
+                if !value.trim().eq_ignore_ascii_case("PEM") {
+                    return Err(invalid(
+                        name,
+                        "only PEM keystores are supported (convert a JKS or PKCS12 one with keytool and openssl)",
+                    ));
+                }
+                continue;
+            }
+            "ssl.keystore.location" => {
+                let pem = std::fs::read_to_string(value.trim())
+                    .map_err(|e| invalid(name, format!("cannot read {value}: {e}")))?;
+                tls_keystore = Some(myelin_server::tls::TlsConfig::from_keystore_pem(&pem));
+                continue;
+            }
+            "ssl.keystore.certificate.chain" => {
+                tls_chain = Some(value.clone());
+                continue;
+            }
+            "ssl.keystore.key" => {
+                tls_key = Some(value.clone());
+                continue;
+            }
+            "ssl.key.password" | "ssl.keystore.password" => {
+                if !value.is_empty() {
+                    return Err(invalid(
+                        name,
+                        "encrypted keys are not supported: give an unencrypted PEM key",
+                    ));
+                }
+                continue;
+            }
+            "ssl.client.auth" => {
+                if value.trim() != "none" {
+                    return Err(invalid(
+                        name,
+                        "client certificates are not supported yet: only \"none\"",
+                    ));
+                }
+                continue;
+            }
+            "ssl.enabled.protocols" | "ssl.protocol" | "ssl.endpoint.identification.algorithm" => {
+                // rustls speaks TLS 1.2 and 1.3 and nothing older; the broker verifies no
+                // peer host name. Accepted for the configs that set them to the usual.
+                continue;
+            }
+            _ => {}
         }
         match name.as_str() {
             "sasl.enabled.mechanisms" => {
@@ -324,10 +400,25 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
         }
         server.broker_configs.insert(name.clone(), value.clone());
     }
+    let tls = match (tls_keystore, tls_chain, tls_key) {
+        (Some(keystore), None, None) => Some(keystore),
+        (None, Some(chain), Some(key)) => Some(myelin_server::tls::TlsConfig {
+            certificate_chain_pem: chain,
+            private_key_pem: key,
+        }),
+        (None, None, None) => None,
+        _ => {
+            return Err(invalid(
+                "ssl.keystore.location",
+                "give either ssl.keystore.location or both ssl.keystore.certificate.chain and ssl.keystore.key",
+            ))
+        }
+    };
     Ok(Translated {
         manager,
         server,
         sasl,
+        tls,
     })
 }
 

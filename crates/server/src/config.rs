@@ -62,6 +62,9 @@ pub struct Config {
     /// authenticate before anything but ApiVersions and the SASL requests. `None` for a
     /// `PLAINTEXT` listener, whose clients are `User:ANONYMOUS`.
     pub sasl: Option<crate::sasl::SaslConfig>,
+    /// TLS on the listener (`SSL://` or `SASL_SSL://`): the broker's certificate and key.
+    /// `None` for a plaintext listener.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             max_incremental_fetch_session_cache_slots: 1000,
             broker_configs: BTreeMap::new(),
             sasl: None,
+            tls: None,
         }
     }
 }

@@ -118,13 +118,46 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     connection_id: u64,
     server: Arc<ServerContext>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    server.metrics.connection_opened();
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(connection_id, %peer, error = %e, "cannot set TCP_NODELAY");
     }
-    let (read_half, write_half) = stream.into_split();
+    let Some(acceptor) = server.tls.clone() else {
+        let (read_half, write_half) = stream.into_split();
+        return serve_halves(read_half, write_half, peer, connection_id, server, shutdown).await;
+    };
+    // The TLS handshake gets the idle timeout: a client that opens a connection and says
+    // nothing is closed as an idle one would be.
+    match tokio::time::timeout(
+        server.config.connections_max_idle,
+        acceptor.0.accept(stream),
+    )
+    .await
+    {
+        Ok(Ok(tls)) => {
+            let (read_half, write_half) = tokio::io::split(tls);
+            serve_halves(read_half, write_half, peer, connection_id, server, shutdown).await;
+        }
+        Ok(Err(e)) => {
+            tracing::info!(connection_id, %peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            tracing::info!(connection_id, %peer, "TLS handshake timed out");
+        }
+    }
+}
+
+/// [`serve`] over the two halves of a connection (plaintext or TLS).
+async fn serve_halves<R: tokio::io::AsyncRead + Unpin + Send, W: FileSink>(
+    read_half: R,
+    write_half: W,
+    peer: SocketAddr,
+    connection_id: u64,
+    server: Arc<ServerContext>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    server.metrics.connection_opened();
     let session = Arc::new(crate::sasl::Session::new(server.config.sasl.is_some()));
     let (tx, rx) = mpsc::channel(server.config.max_in_flight_requests);
     let activity = Activity::new(server.config.connections_max_idle);

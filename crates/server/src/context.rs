@@ -42,6 +42,8 @@ pub struct ServerContext {
     pub txns: Arc<TxnCoordinator>,
     /// `queued.max.request.bytes`, shared by every connection (`None`: unlimited).
     pub request_memory: Option<crate::memory::RequestMemory>,
+    /// The TLS handshake of an `SSL` or `SASL_SSL` listener (`None`: plaintext).
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl ServerContext {
@@ -96,6 +98,15 @@ impl ServerContext {
         let request_memory = config
             .queued_max_request_bytes
             .map(crate::memory::RequestMemory::new);
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::tls::TlsConfig::acceptor)
+            .transpose()
+            .map_err(|reason| crate::config::ConfigError {
+                name: "ssl.keystore.location",
+                reason,
+            })?;
         Ok(Arc::new(Self {
             config,
             metadata,
@@ -108,6 +119,7 @@ impl ServerContext {
             producer_ids: crate::producer_ids::ProducerIds::default(),
             txns,
             request_memory,
+            tls,
         }))
     }
 }

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod producer_ids;
 pub mod response;
 pub mod sasl;
+pub mod tls;
 pub mod topics;
 pub mod wire;
 mod zero_copy;

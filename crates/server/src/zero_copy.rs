@@ -44,6 +44,14 @@ impl FileSink for OwnedWriteHalf {
     }
 }
 
+/// A TLS connection's writer: the bytes must pass through the TLS stream, so file ranges are
+/// read and copied (Kafka does the same over TLS).
+impl FileSink for tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    async fn write_file(&mut self, slice: &FileSlice, scratch: &mut Vec<u8>) -> io::Result<()> {
+        copy_range(self, slice, 0, scratch).await
+    }
+}
+
 /// Writes `slice` from byte `from` on by reading it into `scratch`.
 pub(crate) async fn copy_range<W: AsyncWrite + Unpin + ?Sized>(
     writer: &mut W,

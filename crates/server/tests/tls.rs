@@ -1,0 +1,223 @@
+//! TLS listeners over real TCP: the handshake against a certificate made here, produce and
+//! fetch through TLS (the fetch answer copied through the TLS stream rather than sent with
+//! `sendfile`), SASL over TLS, and a plaintext client refused by a TLS listener.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::data::{batch, create_topic, fetch_request, produce_request, split_batches};
+use common::TestServer;
+use kafka_protocol::messages::{
+    ApiKey, FetchResponse, MetadataRequest, MetadataResponse, ProduceResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use myelin_log::compression::Compression;
+use myelin_server::sasl::SaslConfig;
+use myelin_server::tls::TlsConfig;
+use myelin_server::Config;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// A CA, and the broker's certificate for 127.0.0.1 signed by it.
+struct Certs {
+    ca: CertificateDer<'static>,
+    tls: TlsConfig,
+}
+
+fn certs() -> Certs {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "myelin test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    // Kafka's PEM keystore: the key and the chain in one text.
+    let keystore = format!("{}{}", key.serialize_pem(), cert.pem());
+    Certs {
+        ca: ca.der().clone(),
+        tls: TlsConfig::from_keystore_pem(&keystore),
+    }
+}
+
+struct TlsClient {
+    stream: TlsStream<TcpStream>,
+}
+
+impl TlsClient {
+    async fn connect(server: &TestServer, ca: &CertificateDer<'static>) -> TlsClient {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let stream = common::bounded(connector.connect(name, tcp)).await.unwrap();
+        TlsClient { stream }
+    }
+
+    async fn call<R: Encodable, S: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        body: &R,
+    ) -> S {
+        let frame = common::request_frame(api_key, version, 7, body);
+        self.stream.write_all(&frame).await.unwrap();
+        let mut response = common::bounded(async {
+            let size = self.stream.read_i32().await.unwrap();
+            let mut bytes = vec![0; size as usize];
+            self.stream.read_exact(&mut bytes).await.unwrap();
+            Bytes::from(bytes)
+        })
+        .await;
+        let (correlation_id, body) = common::decode_response(
+            &mut response,
+            api_key.response_header_version(version),
+            version,
+        );
+        assert_eq!(correlation_id, 7);
+        body
+    }
+}
+
+#[tokio::test]
+async fn produce_and_fetch_through_tls() {
+    let certs = certs();
+    let config = Config {
+        tls: Some(certs.tls.clone()),
+        ..Config::default()
+    };
+    let server = TestServer::start(config).await;
+    let topic_id = create_topic(&server, "secure", 1, &[]);
+    let mut client = TlsClient::connect(&server, &certs.ca).await;
+    let r: MetadataResponse = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(None),
+        )
+        .await;
+    assert_eq!(r.topics.len(), 1);
+
+    // Batches large enough that the fetch answer spans several copy chunks.
+    let mut sent = Vec::new();
+    for i in 0..4 {
+        let records = batch(
+            &format!("tls-{i}-{}", "x".repeat(40_000)),
+            3,
+            1_700_000_000_000,
+            Compression::None,
+        );
+        let r: ProduceResponse = client
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_request("secure", 0, records.clone(), -1),
+            )
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, i * 3));
+        sent.push(records);
+    }
+    let r: FetchResponse = client
+        .call(
+            ApiKey::Fetch,
+            13,
+            &fetch_request(13, "secure", topic_id, &[(0, 0)], 10 << 20),
+        )
+        .await;
+    let records = r.responses[0].partitions[0].records.clone().unwrap();
+    let batches = split_batches(&records);
+    assert_eq!(batches.len(), 4);
+    for (i, (header, bytes)) in batches.iter().enumerate() {
+        assert_eq!(header.base_offset, i as i64 * 3);
+        // The stored batch is the sent one, with its offset and leader epoch filled in.
+        assert_eq!(bytes.len(), sent[i].len(), "batch {i}");
+        assert!(
+            bytes[16..] == sent[i][16..],
+            "batch {i} differs after its header"
+        );
+    }
+
+    // A plaintext client gets no Kafka answer from a TLS listener.
+    let mut plain = server.connect().await;
+    plain
+        .send(ApiKey::Metadata, 12, 1, &MetadataRequest::default())
+        .await;
+    plain.expect_closed().await;
+    drop(client);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sasl_over_tls() {
+    let certs = certs();
+    let config = Config {
+        tls: Some(certs.tls.clone()),
+        sasl: Some(SaslConfig {
+            plain_users: BTreeMap::from([("admin".to_string(), "admin-secret".to_string())]),
+            failed_authentication_delay_ms: 10,
+            ..SaslConfig::default()
+        }),
+        ..Config::default()
+    };
+    let server = TestServer::start(config).await;
+    let mut client = TlsClient::connect(&server, &certs.ca).await;
+    let r: SaslHandshakeResponse = client
+        .call(
+            ApiKey::SaslHandshake,
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let mut token = BytesMut::new();
+    token.put_slice(b"\0admin\0admin-secret");
+    let r: SaslAuthenticateResponse = client
+        .call(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(token.freeze()),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let r: MetadataResponse = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(None),
+        )
+        .await;
+    assert_eq!(r.brokers.len(), 1);
+    drop(client);
+    server.stop().await;
+}
+
+#[test]
+fn a_keystore_without_a_key_or_a_certificate_is_refused() {
+    let certs = certs();
+    let only_chain = TlsConfig {
+        certificate_chain_pem: certs.tls.certificate_chain_pem.clone(),
+        private_key_pem: "no key here".into(),
+    };
+    assert!(only_chain.acceptor().is_err());
+    assert!(TlsConfig::from_keystore_pem("nothing").acceptor().is_err());
+    assert!(certs.tls.acceptor().is_ok());
+}
