@@ -590,3 +590,156 @@ fn go_sarama_sasl_plain_with_handshake_v0() {
         "no authentication of admin in the audit log:\n{log}"
     );
 }
+
+/// A CA and the broker's PEM keystore for 127.0.0.1, written to `dir`: (CA file,
+/// keystore file).
+fn tls_files(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "myelin e2e CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let (ca_file, keystore) = (dir.join("ca.pem"), dir.join("keystore.pem"));
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&keystore, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
+    (ca_file, keystore)
+}
+
+/// TLS end to end: an SSL listener with kafka-python, confluent-kafka and aiokafka
+/// (tests/python/tls_clients.py), kafkajs and kcat, each verifying the broker's
+/// certificate; then a SASL_SSL listener where SCRAM-SHA-512 runs inside TLS.
+#[test]
+fn tls_listeners_with_real_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, keystore) = tls_files(dir.path());
+    let keystore_flag = format!("ssl.keystore.location={}", keystore.display());
+    let ca_arg = ca.display().to_string();
+    let python = |broker: &Broker, mode: &str| {
+        let out = run(
+            Command::new(venv_python())
+                .arg(workspace_root().join("tests/python/tls_clients.py"))
+                .args([mode, &broker.bootstrap(), &ca_arg])
+                .env("PYTHONUNBUFFERED", "1"),
+            b"",
+        );
+        let stdout = check("tls_clients.py", &out);
+        assert!(
+            stdout.lines().any(|l| l == format!("OK tls {mode}")),
+            "{stdout}"
+        );
+    };
+
+    let broker = Broker::start_with(&[
+        "--listen",
+        "SSL://127.0.0.1:0",
+        "--override",
+        "ssl.keystore.type=PEM",
+        "--override",
+        &keystore_flag,
+    ]);
+    python(&broker, "ssl");
+    let js = workspace_root().join("tests/js");
+    let out = run(
+        Command::new("node")
+            .arg(js.join("kafkajs_tls.js"))
+            .args([&broker.bootstrap(), &ca_arg]),
+        b"",
+    );
+    let stdout = check("kafkajs_tls.js", &out);
+    assert!(stdout.lines().any(|l| l == "OK kafkajs tls"), "{stdout}");
+    let out = run(
+        kcat()
+            .args(["-b", &broker.bootstrap(), "-X", "security.protocol=SSL"])
+            .args(["-X", &format!("ssl.ca.location={ca_arg}")])
+            .args([
+                "-C",
+                "-t",
+                "tls-topic",
+                "-p",
+                "0",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+            ])
+            .args(["-f", "%s\\n"]),
+        b"",
+    );
+    let values: Vec<String> = check("kcat -C over TLS", &out)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(values.len(), 16, "{values:?}");
+    assert_eq!(values.last().map(String::as_str), Some("from-kafkajs"));
+    // A client that does not trust the broker's CA refuses it.
+    let out = run(
+        kcat().args([
+            "-b",
+            &broker.bootstrap(),
+            "-X",
+            "security.protocol=SSL",
+            "-L",
+            "-m",
+            "3",
+        ]),
+        b"",
+    );
+    assert!(!out.status.success(), "kcat trusted an unknown CA");
+    drop(broker);
+
+    let broker = Broker::start_with(&[
+        "--listen",
+        "SASL_SSL://127.0.0.1:0",
+        "--override",
+        "ssl.keystore.type=PEM",
+        "--override",
+        &keystore_flag,
+        "--override",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config=\
+         org.apache.kafka.common.security.plain.PlainLoginModule required \
+         user_admin=\"admin-secret\";",
+    ]);
+    python(&broker, "sasl_ssl");
+    let out = run(
+        kcat()
+            .args([
+                "-b",
+                &broker.bootstrap(),
+                "-X",
+                "security.protocol=SASL_SSL",
+            ])
+            .args(["-X", &format!("ssl.ca.location={ca_arg}")])
+            .args([
+                "-X",
+                "sasl.mechanisms=SCRAM-SHA-512",
+                "-X",
+                "sasl.username=carol",
+            ])
+            .args(["-X", "sasl.password=carol-secret"])
+            .args([
+                "-C",
+                "-t",
+                "tls-topic",
+                "-p",
+                "0",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+            ])
+            .args(["-f", "%s\\n"]),
+        b"",
+    );
+    let values = check("kcat -C over SASL_SSL", &out);
+    assert_eq!(
+        values.lines().collect::<Vec<_>>(),
+        ["carol-0", "carol-1", "carol-2", "carol-3", "carol-4"]
+    );
+}
