@@ -592,7 +592,8 @@ fn go_sarama_sasl_plain_with_handshake_v0() {
 }
 
 /// A CA and the broker's PEM keystore for 127.0.0.1, written to `dir`: (CA file,
-/// keystore file).
+/// keystore file). Also a client certificate for `CN=alice,OU=care` signed by the CA, in
+/// `client.pem` and `client.key`.
 fn tls_files(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -608,6 +609,18 @@ fn tls_files(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     let (ca_file, keystore) = (dir.join("ca.pem"), dir.join("keystore.pem"));
     std::fs::write(&ca_file, ca.pem()).unwrap();
+    let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client.distinguished_name = rcgen::DistinguishedName::new();
+    client
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationalUnitName, "care");
+    client
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "alice");
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client_cert = client.signed_by(&client_key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("client.pem"), client_cert.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
     std::fs::write(&keystore, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
     (ca_file, keystore)
 }
@@ -741,5 +754,59 @@ fn tls_listeners_with_real_clients() {
     assert_eq!(
         values.lines().collect::<Vec<_>>(),
         ["carol-0", "carol-1", "carol-2", "carol-3", "carol-4"]
+    );
+    drop(broker);
+
+    // Client certificates required: kcat with alice's certificate is served, and named
+    // by it in the audit log; kcat without one is refused.
+    let truststore_flag = format!("ssl.truststore.location={ca_arg}");
+    let broker = Broker::start_with(&[
+        "--listen",
+        "SSL://127.0.0.1:0",
+        "--override",
+        "ssl.keystore.type=PEM",
+        "--override",
+        &keystore_flag,
+        "--override",
+        "ssl.client.auth=required",
+        "--override",
+        "ssl.truststore.type=PEM",
+        "--override",
+        &truststore_flag,
+    ]);
+    let client_cert = dir.path().join("client.pem").display().to_string();
+    let client_key = dir.path().join("client.key").display().to_string();
+    let out = run(
+        kcat()
+            .args(["-b", &broker.bootstrap(), "-X", "security.protocol=SSL"])
+            .args(["-X", &format!("ssl.ca.location={ca_arg}")])
+            .args(["-X", &format!("ssl.certificate.location={client_cert}")])
+            .args(["-X", &format!("ssl.key.location={client_key}")])
+            .args(["-P", "-t", "mtls-topic", "-p", "0"]),
+        b"signed\n",
+    );
+    check("kcat -P with a client certificate", &out);
+    let out = run(
+        kcat()
+            .args(["-b", &broker.bootstrap(), "-X", "security.protocol=SSL"])
+            .args(["-X", &format!("ssl.ca.location={ca_arg}"), "-L", "-m", "3"]),
+        b"",
+    );
+    assert!(
+        !out.status.success(),
+        "kcat without a client certificate was served"
+    );
+    let log = broker.log();
+    assert!(
+        log.lines().any(|l| l.contains("myelin::audit")
+            && l.contains("TLS client certificate")
+            && l.contains("principal=User:CN=alice,OU=care")),
+        "no certificate principal in the audit log:\n{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("myelin::audit")
+            && l.contains("auto-create topic \"mtls-topic\"")
+            && l.contains("principal=\"User:CN=alice,OU=care\"")),
+        "the auto-created topic is not audited under the certificate's principal:\n{log}"
     );
 }

@@ -255,6 +255,8 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
     let mut tls_keystore = None;
     let mut tls_chain: Option<String> = None;
     let mut tls_key: Option<String> = None;
+    let mut client_auth = myelin_server::tls::ClientAuth::None;
+    let mut truststore: Option<String> = None;
     for (name, value) in configs {
         // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
         // out of `broker_configs` (they hold passwords). SCRAM's JAAS config only names
@@ -306,14 +308,28 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
                 continue;
             }
             "ssl.client.auth" => {
-                if value.trim() != "none" {
-                    return Err(invalid(
-                        name,
-                        "client certificates are not supported yet: only \"none\"",
-                    ));
+                client_auth = myelin_server::tls::ClientAuth::parse(value)
+                    .ok_or_else(|| invalid(name, "none, requested or required"))?;
+                continue;
+            }
+            "ssl.truststore.type" => {
+                if !value.trim().eq_ignore_ascii_case("PEM") {
+                    return Err(invalid(name, "only PEM truststores are supported"));
                 }
                 continue;
             }
+            "ssl.truststore.location" => {
+                truststore = Some(
+                    std::fs::read_to_string(value.trim())
+                        .map_err(|e| invalid(name, format!("cannot read {value}: {e}")))?,
+                );
+                continue;
+            }
+            "ssl.truststore.certificates" => {
+                truststore = Some(value.clone());
+                continue;
+            }
+            "ssl.truststore.password" => continue,
             "ssl.enabled.protocols" | "ssl.protocol" | "ssl.endpoint.identification.algorithm" => {
                 // rustls speaks TLS 1.2 and 1.3 and nothing older; the broker verifies no
                 // peer host name. Accepted for the configs that set them to the usual.
@@ -405,6 +421,8 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
         (None, Some(chain), Some(key)) => Some(myelin_server::tls::TlsConfig {
             certificate_chain_pem: chain,
             private_key_pem: key,
+            client_auth: myelin_server::tls::ClientAuth::None,
+            truststore_pem: None,
         }),
         (None, None, None) => None,
         _ => {
@@ -414,6 +432,11 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             ))
         }
     };
+    let tls = tls.map(|mut t| {
+        t.client_auth = client_auth;
+        t.truststore_pem = truststore;
+        t
+    });
     Ok(Translated {
         manager,
         server,

@@ -125,7 +125,9 @@ pub(crate) async fn serve(
     }
     let Some(acceptor) = server.tls.clone() else {
         let (read_half, write_half) = stream.into_split();
-        return serve_halves(read_half, write_half, peer, connection_id, server, shutdown).await;
+        let session = crate::sasl::Session::new(server.config.sasl.is_some());
+        let halves = (read_half, write_half);
+        return serve_halves(halves, session, peer, connection_id, server, shutdown).await;
     };
     // The TLS handshake gets the idle timeout: a client that opens a connection and says
     // nothing is closed as an idle one would be.
@@ -136,8 +138,24 @@ pub(crate) async fn serve(
     .await
     {
         Ok(Ok(tls)) => {
-            let (read_half, write_half) = tokio::io::split(tls);
-            serve_halves(read_half, write_half, peer, connection_id, server, shutdown).await;
+            let principal = crate::tls::certificate_principal(tls.get_ref().1.peer_certificates());
+            if let Some(p) = &principal {
+                let client = crate::audit::Client {
+                    peer,
+                    connection_id,
+                    client_id: "",
+                };
+                crate::audit::authentication_of(
+                    &client,
+                    "TLS client certificate",
+                    Some(p.strip_prefix("User:").unwrap_or(p)),
+                    Ok(()),
+                );
+            }
+            let session =
+                crate::sasl::Session::with_certificate(server.config.sasl.is_some(), principal);
+            let halves = tokio::io::split(tls);
+            serve_halves(halves, session, peer, connection_id, server, shutdown).await;
         }
         Ok(Err(e)) => {
             tracing::info!(connection_id, %peer, error = %e, "TLS handshake failed");
@@ -150,15 +168,15 @@ pub(crate) async fn serve(
 
 /// [`serve`] over the two halves of a connection (plaintext or TLS).
 async fn serve_halves<R: tokio::io::AsyncRead + Unpin + Send, W: FileSink>(
-    read_half: R,
-    write_half: W,
+    (read_half, write_half): (R, W),
+    session: crate::sasl::Session,
     peer: SocketAddr,
     connection_id: u64,
     server: Arc<ServerContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     server.metrics.connection_opened();
-    let session = Arc::new(crate::sasl::Session::new(server.config.sasl.is_some()));
+    let session = Arc::new(session);
     let (tx, rx) = mpsc::channel(server.config.max_in_flight_requests);
     let activity = Activity::new(server.config.connections_max_idle);
     let reader = read_requests(

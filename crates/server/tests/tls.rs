@@ -27,6 +27,9 @@ use tokio_rustls::client::TlsStream;
 /// A CA, and the broker's certificate for 127.0.0.1 signed by it.
 struct Certs {
     ca: CertificateDer<'static>,
+    ca_pem: String,
+    /// A client certificate signed by the CA (CN=alice, OU=care), and its key, PEM.
+    client: (String, String),
     tls: TlsConfig,
 }
 
@@ -45,8 +48,20 @@ fn certs() -> Certs {
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     // Kafka's PEM keystore: the key and the chain in one text.
     let keystore = format!("{}{}", key.serialize_pem(), cert.pem());
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params.distinguished_name = rcgen::DistinguishedName::new();
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationalUnitName, "care");
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "alice");
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client_cert = client_params.signed_by(&client_key, &ca, &ca_key).unwrap();
     Certs {
         ca: ca.der().clone(),
+        ca_pem: ca.pem(),
+        client: (client_cert.pem(), client_key.serialize_pem()),
         tls: TlsConfig::from_keystore_pem(&keystore),
     }
 }
@@ -57,19 +72,50 @@ struct TlsClient {
 
 impl TlsClient {
     async fn connect(server: &TestServer, ca: &CertificateDer<'static>) -> TlsClient {
+        Self::try_connect(server, ca, None).await.unwrap()
+    }
+
+    /// A TLS connection, presenting `identity` (certificate and key, PEM) if given. The
+    /// handshake's outcome is known once the server has answered a first request (TLS 1.3
+    /// sends the client's certificate after the client considers itself connected).
+    async fn try_connect(
+        server: &TestServer,
+        ca: &CertificateDer<'static>,
+        identity: Option<&(String, String)>,
+    ) -> std::io::Result<TlsClient> {
+        use rustls_pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.clone()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                    rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+        };
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = TcpStream::connect(server.addr).await.unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
-        let stream = common::bounded(connector.connect(name, tcp)).await.unwrap();
-        TlsClient { stream }
+        let stream = common::bounded(connector.connect(name, tcp)).await?;
+        Ok(TlsClient { stream })
+    }
+
+    /// Sends a Metadata request and reads the answer; an error when the server closed.
+    async fn try_metadata(&mut self) -> std::io::Result<MetadataResponse> {
+        let frame = common::request_frame(ApiKey::Metadata, 12, 7, &MetadataRequest::default());
+        self.stream.write_all(&frame).await?;
+        let size = self.stream.read_i32().await?;
+        let mut bytes = vec![0; size as usize];
+        self.stream.read_exact(&mut bytes).await?;
+        let mut response = Bytes::from(bytes);
+        Ok(common::decode_response(&mut response, 1, 12).1)
     }
 
     async fn call<R: Encodable, S: Decodable>(
@@ -216,8 +262,57 @@ fn a_keystore_without_a_key_or_a_certificate_is_refused() {
     let only_chain = TlsConfig {
         certificate_chain_pem: certs.tls.certificate_chain_pem.clone(),
         private_key_pem: "no key here".into(),
+        ..certs.tls.clone()
     };
     assert!(only_chain.acceptor().is_err());
     assert!(TlsConfig::from_keystore_pem("nothing").acceptor().is_err());
     assert!(certs.tls.acceptor().is_ok());
+}
+
+#[tokio::test]
+async fn client_certificates_are_required_and_checked() {
+    let certs = certs();
+    let mut tls = certs.tls.clone();
+    tls.client_auth = myelin_server::tls::ClientAuth::Required;
+    tls.truststore_pem = Some(certs.ca_pem.clone());
+    let server = TestServer::start(Config {
+        tls: Some(tls),
+        ..Config::default()
+    })
+    .await;
+
+    // With the CA's client certificate: served.
+    let mut client = TlsClient::try_connect(&server, &certs.ca, Some(&certs.client))
+        .await
+        .unwrap();
+    assert_eq!(client.try_metadata().await.unwrap().brokers.len(), 1);
+
+    // Without one: the handshake fails, so no answer comes.
+    let refused = match TlsClient::try_connect(&server, &certs.ca, None).await {
+        Err(_) => true,
+        Ok(mut c) => c.try_metadata().await.is_err(),
+    };
+    assert!(refused, "a client without a certificate was served");
+
+    // A certificate of another CA: refused as well.
+    let other = certs_of_another_ca();
+    let refused = match TlsClient::try_connect(&server, &certs.ca, Some(&other)).await {
+        Err(_) => true,
+        Ok(mut c) => c.try_metadata().await.is_err(),
+    };
+    assert!(refused, "a certificate of an unknown CA was accepted");
+    drop(client);
+    server.stop().await;
+}
+
+/// A client certificate and key signed by a CA the broker does not trust.
+fn certs_of_another_ca() -> (String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    (cert.pem(), key.serialize_pem())
 }

@@ -223,8 +223,15 @@ async fn auto_create(
         if state.topic_by_name(name).is_some() || errors.contains_key(name) {
             continue;
         }
-        if let Err(e) = topics::auto_create_topic(&ctx.server, name).await {
-            errors.insert(name.to_string(), e);
+        let resource = format!("topic {name:?}");
+        match topics::auto_create_topic(&ctx.server, name).await {
+            Ok(topics::AutoCreated::Created(_)) => {
+                crate::audit::change(ctx, "auto-create", &resource, None)
+            }
+            Ok(topics::AutoCreated::Existed(_)) => {}
+            Err(e) => {
+                errors.insert(name.to_string(), e);
+            }
         }
     }
     errors

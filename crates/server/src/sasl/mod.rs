@@ -220,6 +220,8 @@ pub struct Session {
     /// SaslHandshake v0 was used: the tokens that follow come as bare size-prefixed
     /// frames, not SaslAuthenticate requests (Kafka before 1.0; Sarama's default).
     raw_tokens: std::sync::atomic::AtomicBool,
+    /// The principal of the client's TLS certificate, if it presented one.
+    certificate_principal: Option<String>,
 }
 
 /// What the connection loop does with a request of a connection that is not
@@ -235,10 +237,16 @@ pub enum Gate {
 impl Session {
     /// The state of a new connection; `required` on a SASL listener.
     pub fn new(required: bool) -> Self {
+        Self::with_certificate(required, None)
+    }
+
+    /// [`Session::new`] for a TLS connection whose client certificate names `principal`.
+    pub fn with_certificate(required: bool, principal: Option<String>) -> Self {
         Self {
             required,
             stage: Mutex::new(Stage::Start),
             raw_tokens: std::sync::atomic::AtomicBool::new(false),
+            certificate_principal: principal,
         }
     }
 
@@ -304,10 +312,15 @@ impl Session {
         }
     }
 
-    /// The principal requests are made as: `User:<name>` once authenticated,
-    /// `User:ANONYMOUS` on a listener without SASL (as Kafka names it).
+    /// The principal requests are made as: `User:<name>` once authenticated with SASL, else
+    /// the client certificate's (`User:CN=...`), else `User:ANONYMOUS` (as Kafka names
+    /// them).
     pub fn principal(&self) -> String {
-        principal(self.user().as_deref().unwrap_or("ANONYMOUS"))
+        match (self.user(), &self.certificate_principal) {
+            (Some(user), _) => principal(&user),
+            (None, Some(certificate)) => certificate.clone(),
+            (None, None) => principal("ANONYMOUS"),
+        }
     }
 
     /// The mechanism of the exchange under way, if any.
@@ -516,5 +529,13 @@ mod tests {
         let open = Session::new(false);
         assert_eq!(open.gate(3), Gate::Pass);
         assert_eq!(open.principal(), "User:ANONYMOUS");
+
+        // A client certificate names the principal, unless SASL names another.
+        let tls = Session::with_certificate(false, Some("User:CN=alice".into()));
+        assert_eq!(tls.principal(), "User:CN=alice");
+        let both = Session::with_certificate(true, Some("User:CN=alice".into()));
+        assert!(both.handshake(Mechanism::Plain));
+        both.authenticate(b"\0alice\0pw", &config, &none);
+        assert_eq!(both.principal(), "User:alice");
     }
 }
