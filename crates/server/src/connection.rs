@@ -237,8 +237,16 @@ async fn read_requests<R: AsyncRead + Unpin>(
     shutdown: &mut watch::Receiver<bool>,
     activity: &Activity,
 ) -> Result<ReadEnd, ConnectionError> {
-    let max = server.config.socket_request_max_bytes;
+    let socket_request_max_bytes = server.config.socket_request_max_bytes;
     loop {
+        // Until a SASL client has authenticated, its frames are bounded by Kafka's
+        // `sasl.server.max.receive.size` (512 KiB), not `socket.request.max.bytes`: a client
+        // with no credentials cannot make the broker reserve 100 MiB.
+        let max = if client.session.authenticating() {
+            socket_request_max_bytes.min(crate::sasl::MAX_RECEIVE_SIZE)
+        } else {
+            socket_request_max_bytes
+        };
         // One read per frame, kept across idle checks so that no byte read is lost. The
         // body is read once its declared size is reserved from `queued.max.request.bytes`;
         // waiting for that memory is the broker's doing, not idleness.

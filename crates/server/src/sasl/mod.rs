@@ -23,6 +23,10 @@ use std::fmt;
 
 use parking_lot::Mutex;
 
+/// Kafka's `sasl.server.max.receive.size` default: the largest frame a SASL connection may
+/// send before it has authenticated.
+pub const MAX_RECEIVE_SIZE: usize = 524_288;
+
 pub use scram::ScramCredential;
 
 /// A SASL mechanism Myelin serves.
@@ -302,6 +306,11 @@ impl Session {
     /// Whether the connection must authenticate.
     pub fn required(&self) -> bool {
         self.required
+    }
+
+    /// Whether the connection must authenticate and has not yet.
+    pub fn authenticating(&self) -> bool {
+        self.required && !matches!(&*self.stage.lock(), Stage::Done { .. })
     }
 
     /// The authenticated user, if any.
