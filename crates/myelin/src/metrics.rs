@@ -15,6 +15,7 @@
 //! | `myelin_kafka_received_bytes_total`, `myelin_kafka_sent_bytes_total` | counter | |
 //! | `myelin_kafka_connections` | gauge | |
 //! | `myelin_kafka_connections_accepted_total` | counter | |
+//! | `myelin_kafka_authentications_total` | counter | `mechanism`, `outcome` (`success`, `failure`) |
 //! | `myelin_partition_size_bytes`, `myelin_partition_log_start_offset`, `myelin_partition_log_end_offset`, `myelin_partition_high_watermark` | gauge | `topic`, `partition` |
 //! | `myelin_topics`, `myelin_partitions` | gauge | |
 //! | `myelin_log_flush_waves_total`, `myelin_log_flushes_total` | counter | |
@@ -66,6 +67,7 @@ pub struct BrokerMetrics {
     registry: Registry,
     requests: IntCounterVec,
     errors: IntCounterVec,
+    authentications: IntCounterVec,
     latency: HistogramVec,
     /// Series of every API in the registration table, by API key.
     per_api: HashMap<i16, ApiSeries>,
@@ -153,6 +155,17 @@ impl BrokerMetrics {
                     "Kafka requests that could not be answered (the connection was closed), by API",
                 ),
                 &["api"],
+            )
+            .expect("valid metric"),
+        );
+        let authentications = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "myelin_kafka_authentications_total",
+                    "Client authentications (SASL, TLS client certificates), by mechanism and outcome",
+                ),
+                &["mechanism", "outcome"],
             )
             .expect("valid metric"),
         );
@@ -293,6 +306,7 @@ impl BrokerMetrics {
             registry,
             requests,
             errors,
+            authentications,
             latency,
             per_api,
             partitions: OnceLock::new(),
@@ -454,6 +468,13 @@ impl Metrics for BrokerMetrics {
 
     fn bytes_received(&self, bytes: usize) {
         self.received_bytes.inc_by(bytes as u64);
+    }
+
+    fn authentication(&self, mechanism: &str, success: bool) {
+        let outcome = if success { "success" } else { "failure" };
+        self.authentications
+            .with_label_values(&[mechanism, outcome])
+            .inc();
     }
 
     fn bytes_sent(&self, bytes: usize) {

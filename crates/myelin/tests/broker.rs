@@ -190,3 +190,78 @@ async fn readiness_is_withdrawn_at_shutdown_and_no_http_when_not_asked() {
         "the listener is closed after shutdown"
     );
 }
+
+/// A request frame built by hand: header v1 (key, version, correlation id, client id
+/// "t"), then `body`.
+fn raw_request(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&api_key.to_be_bytes());
+    frame.extend_from_slice(&version.to_be_bytes());
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    frame.extend_from_slice(&1i16.to_be_bytes());
+    frame.push(b't');
+    frame.extend_from_slice(body);
+    let mut sized = (frame.len() as i32).to_be_bytes().to_vec();
+    sized.extend(frame);
+    sized
+}
+
+/// SASL/PLAIN over a raw connection: SaslHandshake v1, then SaslAuthenticate v0 with the
+/// token; the SaslAuthenticate error code.
+async fn plain_login(addr: std::net::SocketAddr, user: &str, password: &str) -> i16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    bounded(async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut handshake = 5i16.to_be_bytes().to_vec();
+        handshake.extend_from_slice(b"PLAIN");
+        s.write_all(&raw_request(17, 1, &handshake)).await.unwrap();
+        let size = s.read_i32().await.unwrap();
+        let mut answer = vec![0; size as usize];
+        s.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer[4..6], &[0, 0], "SaslHandshake error code");
+        let token = format!("\0{user}\0{password}");
+        let mut auth = (token.len() as i32).to_be_bytes().to_vec();
+        auth.extend_from_slice(token.as_bytes());
+        s.write_all(&raw_request(36, 0, &auth)).await.unwrap();
+        let size = s.read_i32().await.unwrap();
+        let mut answer = vec![0; size as usize];
+        s.read_exact(&mut answer).await.unwrap();
+        i16::from_be_bytes([answer[4], answer[5]])
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_authentications_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bounded(
+        Broker::new(dir.path())
+            .listen("SASL_PLAINTEXT://127.0.0.1:0")
+            .http_listen("127.0.0.1:0")
+            .config(
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                 user_admin=\"admin-secret\";",
+            )
+            .config("connection.failed.authentication.delay.ms", "0")
+            .start(),
+    )
+    .await
+    .expect("the broker starts");
+    assert_eq!(
+        plain_login(b.kafka_addr(), "admin", "admin-secret").await,
+        0
+    );
+    assert_eq!(plain_login(b.kafka_addr(), "admin", "wrong").await, 58);
+    let (_, text) = http_get(b.http_addr().unwrap(), "/metrics").await;
+    for expected in [
+        "myelin_kafka_authentications_total{mechanism=\"PLAIN\",outcome=\"success\"} 1",
+        "myelin_kafka_authentications_total{mechanism=\"PLAIN\",outcome=\"failure\"} 1",
+    ] {
+        assert!(
+            text.contains(expected),
+            "/metrics lacks {expected}:\n{text}"
+        );
+    }
+    bounded(b.shutdown()).await.unwrap();
+}

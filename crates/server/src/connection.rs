@@ -151,6 +151,7 @@ pub(crate) async fn serve(
                     Some(p.strip_prefix("User:").unwrap_or(p)),
                     Ok(()),
                 );
+                server.metrics.authentication("TLS", true);
             }
             let session =
                 crate::sasl::Session::with_certificate(server.config.sasl.is_some(), principal);

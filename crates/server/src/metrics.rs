@@ -37,6 +37,12 @@ pub trait Metrics: Send + Sync + fmt::Debug {
         let _ = bytes;
     }
 
+    /// A client authenticated (SASL, or a TLS client certificate) with `mechanism`
+    /// (`success`), or failed to (SASL).
+    fn authentication(&self, mechanism: &str, success: bool) {
+        let _ = (mechanism, success);
+    }
+
     /// A request of API `api_key` (named `api`) finished after `elapsed`, from the end
     /// of reading its frame to its response being ready to write.
     fn request_completed(

@@ -66,6 +66,7 @@ impl Handler for SaslHandshake {
         else {
             ctx.session.fail();
             audit::authentication(&ctx, wanted, None, Err("mechanism not enabled"));
+            ctx.server.metrics.authentication("unsupported", false);
             return Ok(Reply::Ready(
                 response.with_error_code(ResponseError::UnsupportedSaslMechanism.code()),
             ));
@@ -103,10 +104,12 @@ pub fn raw_token(
         Step::Continue(reply) => Ok(reply),
         Step::Done { user, reply } => {
             audit::authentication_of(client, mechanism_name, Some(&user), Ok(()));
+            server.metrics.authentication(mechanism_name, true);
             Ok(reply)
         }
         Step::Failed(reason) => {
             audit::authentication_of(client, mechanism_name, None, Err(&reason));
+            server.metrics.authentication(mechanism_name, false);
             Err(reason)
         }
         Step::Illegal => Err("no SASL exchange under way".to_string()),
@@ -153,12 +156,14 @@ impl Handler for SaslAuthenticate {
             }
             Step::Done { user, reply } => {
                 audit::authentication(&ctx, mechanism_name, Some(&user), Ok(()));
+                ctx.server.metrics.authentication(mechanism_name, true);
                 SaslAuthenticateResponse::default()
                     .with_auth_bytes(Bytes::from(reply))
                     .with_session_lifetime_ms(0)
             }
             Step::Failed(reason) => {
                 audit::authentication(&ctx, mechanism_name, None, Err(&reason));
+                ctx.server.metrics.authentication(mechanism_name, false);
                 tokio::time::sleep(Duration::from_millis(sasl.failed_authentication_delay_ms))
                     .await;
                 let message = match mechanism {
