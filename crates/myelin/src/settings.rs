@@ -589,8 +589,21 @@ mod tests {
         assert!(HostPort::parse("listeners", "0.0.0.0:1")
             .unwrap()
             .is_wildcard());
-        for bad in ["SSL://h:1", "a:1,b:2", "nohost", "h:99999", "::1:9092", ""] {
+        for bad in ["GSSAPI://h:1", "a:1,b:2", "nohost", "h:99999", "::1:9092", ""] {
             assert!(HostPort::parse("listeners", bad).is_err(), "{bad}");
         }
+        // The security protocols, as Kafka spells them (any case).
+        for (listener, protocol) in [
+            ("h:1", ListenerProtocol::Plaintext),
+            ("PLAINTEXT://h:1", ListenerProtocol::Plaintext),
+            ("SSL://h:1", ListenerProtocol::Ssl),
+            ("sasl_plaintext://h:1", ListenerProtocol::SaslPlaintext),
+            ("SASL_SSL://h:1", ListenerProtocol::SaslSsl),
+        ] {
+            assert!(HostPort::parse("listeners", listener).is_ok(), "{listener}");
+            assert_eq!(ListenerProtocol::of(listener), protocol, "{listener}");
+        }
+        assert!(ListenerProtocol::SaslSsl.sasl() && ListenerProtocol::SaslSsl.tls());
+        assert!(!ListenerProtocol::Ssl.sasl() && !ListenerProtocol::SaslPlaintext.tls());
     }
 }
