@@ -589,7 +589,14 @@ mod tests {
         assert!(HostPort::parse("listeners", "0.0.0.0:1")
             .unwrap()
             .is_wildcard());
-        for bad in ["GSSAPI://h:1", "a:1,b:2", "nohost", "h:99999", "::1:9092", ""] {
+        for bad in [
+            "GSSAPI://h:1",
+            "a:1,b:2",
+            "nohost",
+            "h:99999",
+            "::1:9092",
+            "",
+        ] {
             assert!(HostPort::parse("listeners", bad).is_err(), "{bad}");
         }
         // The security protocols, as Kafka spells them (any case).

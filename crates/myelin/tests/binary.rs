@@ -222,7 +222,24 @@ async fn version_and_bad_usage() {
         b"",
     )
     .await;
-    assert!(!out.success);
+    assert!(!out.success, "an SSL listener without a keystore");
+    assert!(
+        out.stderr.contains("ssl.keystore.location"),
+        "{}",
+        out.stderr
+    );
+    let out = run_cli(
+        &[
+            "serve",
+            "--data-dir",
+            &data,
+            "--listen",
+            "KERBEROS://127.0.0.1:0",
+        ],
+        b"",
+    )
+    .await;
+    assert!(!out.success, "an unknown security protocol");
     assert!(out.stderr.contains("listeners"), "{}", out.stderr);
 
     // A client command against nothing fails with a readable message.

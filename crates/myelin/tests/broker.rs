@@ -151,7 +151,14 @@ async fn graceful_shutdown_leaves_a_clean_directory_and_the_same_identity() {
 async fn bad_settings_fail_the_start_with_their_name() {
     let dir = tempfile::tempdir().unwrap();
     for (name, value) in [
-        ("listeners", "SSL://127.0.0.1:0"),
+        ("listeners", "KERBEROS://127.0.0.1:0"),
+        ("ssl.keystore.location", "/no/such/keystore.pem"),
+        ("ssl.keystore.type", "JKS"),
+        ("sasl.enabled.mechanisms", "GSSAPI"),
+        (
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+            "not a JAAS config",
+        ),
         ("log.segment.bytes", "tiny"),
         ("num.partitions", "0"),
         ("node.id", "-3"),
