@@ -446,6 +446,17 @@ fn go_sarama_admin_produce_consume_and_group() {
     );
 }
 
+/// Reads partition 0 of `topic` from the beginning to its end with `kcat` (given its
+/// broker and security settings already), one value per line.
+fn kcat_values(mut kcat: Command, topic: &str, what: &str) -> Vec<String> {
+    let out = run(
+        kcat.args(["-C", "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q"])
+            .args(["-f", "%s\\n"]),
+        b"",
+    );
+    check(what, &out).lines().map(str::to_string).collect()
+}
+
 /// A broker whose listener is `SASL_PLAINTEXT`, with one PLAIN user from its JAAS config:
 /// admin/admin-secret.
 const SASL_BROKER_FLAGS: [&str; 4] = [
@@ -488,26 +499,11 @@ fn sasl_plain_and_scram_with_real_clients() {
     kafkajs_script(&broker, "kafkajs_sasl.js", "OK kafkajs sasl");
 
     // kcat as alice (SCRAM-SHA-256) reads what every client wrote, in order.
-    let out = run(
-        kcat_sasl(&broker, "SCRAM-SHA-256", "alice", "alice-secret")
-            .args([
-                "-C",
-                "-t",
-                "sasl-topic",
-                "-p",
-                "0",
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-            ])
-            .args(["-f", "%s\\n"]),
-        b"",
+    let values = kcat_values(
+        kcat_sasl(&broker, "SCRAM-SHA-256", "alice", "alice-secret"),
+        "sasl-topic",
+        "kcat -C as alice",
     );
-    let values: Vec<String> = check("kcat -C as alice", &out)
-        .lines()
-        .map(str::to_string)
-        .collect();
     let mut expected: Vec<String> = (0..10).map(|i| format!("kp-{i}")).collect();
     expected.extend((0..10).map(|i| format!("ck-{i}")));
     expected.push("aio".into());
@@ -667,28 +663,11 @@ fn tls_listeners_with_real_clients() {
     );
     let stdout = check("kafkajs_tls.js", &out);
     assert!(stdout.lines().any(|l| l == "OK kafkajs tls"), "{stdout}");
-    let out = run(
-        kcat()
-            .args(["-b", &broker.bootstrap(), "-X", "security.protocol=SSL"])
-            .args(["-X", &format!("ssl.ca.location={ca_arg}")])
-            .args([
-                "-C",
-                "-t",
-                "tls-topic",
-                "-p",
-                "0",
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-            ])
-            .args(["-f", "%s\\n"]),
-        b"",
-    );
-    let values: Vec<String> = check("kcat -C over TLS", &out)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let mut tls_kcat = kcat();
+    tls_kcat
+        .args(["-b", &broker.bootstrap(), "-X", "security.protocol=SSL"])
+        .args(["-X", &format!("ssl.ca.location={ca_arg}")]);
+    let values = kcat_values(tls_kcat, "tls-topic", "kcat -C over TLS");
     assert_eq!(values.len(), 16, "{values:?}");
     assert_eq!(values.last().map(String::as_str), Some("from-kafkajs"));
     // A client that does not trust the broker's CA refuses it.
@@ -720,39 +699,12 @@ fn tls_listeners_with_real_clients() {
          user_admin=\"admin-secret\";",
     ]);
     python(&broker, "sasl_ssl");
-    let out = run(
-        kcat()
-            .args([
-                "-b",
-                &broker.bootstrap(),
-                "-X",
-                "security.protocol=SASL_SSL",
-            ])
-            .args(["-X", &format!("ssl.ca.location={ca_arg}")])
-            .args([
-                "-X",
-                "sasl.mechanisms=SCRAM-SHA-512",
-                "-X",
-                "sasl.username=carol",
-            ])
-            .args(["-X", "sasl.password=carol-secret"])
-            .args([
-                "-C",
-                "-t",
-                "tls-topic",
-                "-p",
-                "0",
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-            ])
-            .args(["-f", "%s\\n"]),
-        b"",
-    );
-    let values = check("kcat -C over SASL_SSL", &out);
+    // kcat's SASL_SSL settings are kcat_sasl's, over TLS.
+    let mut carol = kcat_sasl(&broker, "SCRAM-SHA-512", "carol", "carol-secret");
+    carol.args(["-X", "security.protocol=SASL_SSL"]);
+    carol.args(["-X", &format!("ssl.ca.location={ca_arg}")]);
     assert_eq!(
-        values.lines().collect::<Vec<_>>(),
+        kcat_values(carol, "tls-topic", "kcat -C over SASL_SSL"),
         ["carol-0", "carol-1", "carol-2", "carol-3", "carol-4"]
     );
     drop(broker);
