@@ -446,6 +446,12 @@ fn go_sarama_admin_produce_consume_and_group() {
     );
 }
 
+/// Whether `log` has an audit event (target `myelin::audit`) holding every one of `parts`.
+fn audited(log: &str, parts: &[&str]) -> bool {
+    log.lines()
+        .any(|l| l.contains("myelin::audit") && parts.iter().all(|p| l.contains(p)))
+}
+
 /// Reads partition 0 of `topic` from the beginning to its end with `kcat` (given its
 /// broker and security settings already), one value per line.
 fn kcat_values(mut kcat: Command, topic: &str, what: &str) -> Vec<String> {
@@ -541,28 +547,26 @@ fn sasl_plain_and_scram_with_real_clients() {
     let log = broker.log();
     for user in ["admin", "alice", "bob"] {
         assert!(
-            log.lines().any(|l| l.contains("myelin::audit")
-                && l.contains("authenticated")
-                && l.contains(&format!("principal=User:{user}"))),
+            audited(&log, &["authenticated", &format!("principal=User:{user}")]),
             "no successful authentication of {user} in the audit log:\n{log}"
         );
     }
     assert!(
-        log.lines().any(|l| l.contains("myelin::audit")
-            && l.contains("authentication failed")
-            && l.contains("SCRAM-SHA-512")),
+        audited(&log, &["authentication failed", "SCRAM-SHA-512"]),
         "no failed authentication in the audit log"
     );
     assert!(
-        log.lines().any(|l| l.contains("myelin::audit")
-            && l.contains("set SCRAM-SHA-256 credential")
-            && l.contains("principal=\"User:admin\"")),
+        audited(
+            &log,
+            &["set SCRAM-SHA-256 credential", "principal=\"User:admin\""]
+        ),
         "no credential change in the audit log"
     );
     assert!(
-        log.lines().any(|l| l.contains("myelin::audit")
-            && l.contains("create topic \"sasl-topic\"")
-            && l.contains("principal=\"User:admin\"")),
+        audited(
+            &log,
+            &["create topic \"sasl-topic\"", "principal=\"User:admin\""]
+        ),
         "no topic creation in the audit log"
     );
 }
@@ -580,9 +584,7 @@ fn go_sarama_sasl_plain_with_handshake_v0() {
     );
     let log = broker.log();
     assert!(
-        log.lines().any(|l| l.contains("myelin::audit")
-            && l.contains("authenticated")
-            && l.contains("principal=User:admin")),
+        audited(&log, &["authenticated", "principal=User:admin"]),
         "no authentication of admin in the audit log:\n{log}"
     );
 }
@@ -750,15 +752,20 @@ fn tls_listeners_with_real_clients() {
     );
     let log = broker.log();
     assert!(
-        log.lines().any(|l| l.contains("myelin::audit")
-            && l.contains("TLS client certificate")
-            && l.contains("principal=User:CN=alice,OU=care")),
+        audited(
+            &log,
+            &["TLS client certificate", "principal=User:CN=alice,OU=care"]
+        ),
         "no certificate principal in the audit log:\n{log}"
     );
     assert!(
-        log.lines().any(|l| l.contains("myelin::audit")
-            && l.contains("auto-create topic \"mtls-topic\"")
-            && l.contains("principal=\"User:CN=alice,OU=care\"")),
+        audited(
+            &log,
+            &[
+                "auto-create topic \"mtls-topic\"",
+                "principal=\"User:CN=alice,OU=care\""
+            ]
+        ),
         "the auto-created topic is not audited under the certificate's principal:\n{log}"
     );
 }
