@@ -425,3 +425,36 @@ mod tests {
         assert!(ServerFirst::start(m, b"y,,n=u,r=x", &lookup).is_ok());
     }
 }
+
+#[cfg(test)]
+mod untrusted {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client sends as its first and final messages, the exchange answers
+        /// or refuses; it never panics.
+        #[test]
+        fn any_messages_are_answered_or_refused(
+            first in proptest::collection::vec(any::<u8>(), 0..200),
+            last in proptest::collection::vec(any::<u8>(), 0..300),
+            user in "[a-z=,]{0,6}",
+        ) {
+            let m = Mechanism::ScramSha256;
+            let credential = ScramCredential::from_salted_password(m, b"s", b"p", 4096);
+            let lookup = |_: &str, _: Mechanism| Some(credential.clone());
+            let _ = ServerFirst::start(m, &first, &lookup);
+            let wellformed = format!("n,,n={user},r=abc");
+            if let Ok(first) = ServerFirst::start(m, wellformed.as_bytes(), &lookup) {
+                let _ = first.finish(&last);
+            }
+        }
+
+        #[test]
+        fn any_plain_message_is_answered_or_refused(
+            message in proptest::collection::vec(any::<u8>(), 0..100),
+        ) {
+            let _ = super::super::plain::verify(&message, &super::super::SaslConfig::default());
+        }
+    }
+}
