@@ -6,10 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use common::{Client, TestServer};
-use hmac::{Hmac, Mac};
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,
 };
@@ -21,10 +18,9 @@ use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use myelin_server::sasl::scram::salted_password;
+use myelin_server::sasl::scram::{salted_password, ScramClient};
 use myelin_server::sasl::{Mechanism, SaslConfig};
 use myelin_server::Config;
-use sha2::{Digest, Sha256, Sha512};
 
 fn config() -> Config {
     Config {
@@ -84,26 +80,6 @@ async fn plain(
     (client, r)
 }
 
-fn hmac(m: Mechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
-    if m == Mechanism::ScramSha512 {
-        let mut mac = Hmac::<Sha512>::new_from_slice(key).unwrap();
-        mac.update(data);
-        mac.finalize().into_bytes().to_vec()
-    } else {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-        mac.update(data);
-        mac.finalize().into_bytes().to_vec()
-    }
-}
-
-fn hash(m: Mechanism, data: &[u8]) -> Vec<u8> {
-    if m == Mechanism::ScramSha512 {
-        Sha512::digest(data).to_vec()
-    } else {
-        Sha256::digest(data).to_vec()
-    }
-}
-
 /// A SCRAM exchange as a client runs it (RFC 5802); the last SaslAuthenticate response,
 /// after checking the server's signature when the exchange succeeded.
 async fn scram(
@@ -113,47 +89,17 @@ async fn scram(
     password: &str,
 ) -> SaslAuthenticateResponse {
     assert_eq!(handshake(client, m.name()).await.error_code, 0);
-    let client_first_bare = format!("n={user},r=fyko+d2lbbFgONRv9qkxdawL");
-    let r = authenticate(client, 1, format!("n,,{client_first_bare}").as_bytes()).await;
+    let mut scram = ScramClient::new(m, user, password);
+    let r = authenticate(client, 1, &scram.first_message()).await;
     if r.error_code != 0 {
         return r;
     }
-    let server_first = String::from_utf8(r.auth_bytes.to_vec()).unwrap();
-    let mut nonce = "";
-    let mut salt = Vec::new();
-    let mut iterations = 0;
-    for field in server_first.split(',') {
-        match field.split_at(2) {
-            ("r=", v) => nonce = v,
-            ("s=", v) => salt = BASE64.decode(v).unwrap(),
-            ("i=", v) => iterations = v.parse().unwrap(),
-            _ => panic!("unexpected field in {server_first}"),
-        }
-    }
-    assert!(nonce.starts_with("fyko+d2lbbFgONRv9qkxdawL") && nonce.len() > 24);
-    let without_proof = format!("c=biws,r={nonce}");
-    let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
-    let salted = salted_password(m, password.as_bytes(), &salt, iterations);
-    let client_key = hmac(m, &salted, b"Client Key");
-    let signature = hmac(m, &hash(m, &client_key), auth_message.as_bytes());
-    let proof: Vec<u8> = client_key
-        .iter()
-        .zip(&signature)
-        .map(|(k, s)| k ^ s)
-        .collect();
-    let r = authenticate(
-        client,
-        1,
-        format!("{without_proof},p={}", BASE64.encode(proof)).as_bytes(),
-    )
-    .await;
+    let last = scram.final_message(&r.auth_bytes).unwrap();
+    let r = authenticate(client, 1, &last).await;
     if r.error_code == 0 {
-        let server_signature = hmac(m, &hmac(m, &salted, b"Server Key"), auth_message.as_bytes());
-        assert_eq!(
-            r.auth_bytes.as_ref(),
-            format!("v={}", BASE64.encode(server_signature)).as_bytes(),
-            "the server proves it knows the credential"
-        );
+        scram
+            .verify_server_final(&r.auth_bytes)
+            .expect("the server proves it knows the credential");
     }
     r
 }

@@ -296,6 +296,103 @@ impl ServerFirst {
     }
 }
 
+/// The client side of a SCRAM exchange: Myelin's own client and the tests speak it.
+pub struct ScramClient {
+    mechanism: Mechanism,
+    password: Vec<u8>,
+    client_first_bare: String,
+    client_nonce: String,
+    /// The server signature the final message must carry, once computed.
+    expected_server_signature: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ScramClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramClient")
+            .field("mechanism", &self.mechanism)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScramClient {
+    /// An exchange for `user` with `password`.
+    pub fn new(mechanism: Mechanism, user: &str, password: &str) -> Self {
+        let client_nonce = server_nonce();
+        let name = user.replace('=', "=3D").replace(',', "=2C");
+        Self {
+            mechanism,
+            password: password.as_bytes().to_vec(),
+            client_first_bare: format!("n={name},r={client_nonce}"),
+            client_nonce,
+            expected_server_signature: None,
+        }
+    }
+
+    /// The client-first message.
+    pub fn first_message(&self) -> Vec<u8> {
+        format!("n,,{}", self.client_first_bare).into_bytes()
+    }
+
+    /// The client-final message answering `server_first`.
+    pub fn final_message(&mut self, server_first: &[u8]) -> Result<Vec<u8>, String> {
+        let server_first = std::str::from_utf8(server_first)
+            .map_err(|_| "the server-first message is not UTF-8".to_string())?;
+        let (mut nonce, mut salt, mut iterations) = (None, None, None);
+        for field in server_first.split(',') {
+            match field.split_once('=') {
+                Some(("r", v)) => nonce = Some(v),
+                Some(("s", v)) => salt = BASE64.decode(v).ok(),
+                Some(("i", v)) => iterations = v.parse::<i32>().ok(),
+                _ => {}
+            }
+        }
+        let (Some(nonce), Some(salt), Some(iterations)) = (nonce, salt, iterations) else {
+            return Err(format!("a bad server-first message {server_first:?}"));
+        };
+        if !nonce.starts_with(&self.client_nonce) || nonce.len() <= self.client_nonce.len() {
+            return Err("the server nonce does not extend the client's".to_string());
+        }
+        if !(1..=MAX_ITERATIONS).contains(&iterations) {
+            return Err(format!("{iterations} iterations"));
+        }
+        let m = self.mechanism;
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
+        let salted = salted_password(m, &self.password, &salt, iterations);
+        let client_key = hmac(m, &salted, b"Client Key");
+        let signature = hmac(m, &hash(m, &client_key), auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        self.expected_server_signature = Some(hmac(
+            m,
+            &hmac(m, &salted, b"Server Key"),
+            auth_message.as_bytes(),
+        ));
+        Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
+    }
+
+    /// Checks the server-final message: the server proves it knows the credential.
+    pub fn verify_server_final(&self, server_final: &[u8]) -> Result<(), String> {
+        let expected = self
+            .expected_server_signature
+            .as_ref()
+            .ok_or("no client-final message was sent")?;
+        let got = std::str::from_utf8(server_final)
+            .ok()
+            .and_then(|s| s.strip_prefix("v="))
+            .and_then(|v| BASE64.decode(v).ok())
+            .ok_or("a bad server-final message")?;
+        if constant_time_eq(&got, expected) {
+            Ok(())
+        } else {
+            Err("the server's signature is wrong".to_string())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +497,32 @@ mod tests {
             exchange(Mechanism::ScramSha256, "pw", "pw", "", |s| s).is_ok(),
             "SHA-256 too"
         );
+    }
+
+    #[test]
+    fn the_client_and_the_server_agree() {
+        for m in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+            let salt = b"pepper";
+            let credential = ScramCredential::from_salted_password(
+                m,
+                salt,
+                &salted_password(m, b"pw", salt, 4096),
+                4096,
+            );
+            let lookup = |u: &str, _: Mechanism| (u == "a,b").then(|| credential.clone());
+            let mut client = ScramClient::new(m, "a,b", "pw");
+            let first = ServerFirst::start(m, &client.first_message(), &lookup).unwrap();
+            let last = client.final_message(first.message().as_bytes()).unwrap();
+            let (user, server_final) = first.finish(&last).unwrap();
+            assert_eq!(user, "a,b");
+            client.verify_server_final(server_final.as_bytes()).unwrap();
+            assert!(client.verify_server_final(b"v=AAAA").is_err());
+
+            let mut wrong = ScramClient::new(m, "a,b", "other");
+            let first = ServerFirst::start(m, &wrong.first_message(), &lookup).unwrap();
+            let last = wrong.final_message(first.message().as_bytes()).unwrap();
+            assert!(first.finish(&last).is_err());
+        }
     }
 
     #[test]
