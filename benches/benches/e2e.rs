@@ -267,6 +267,7 @@ async fn admin(addr: &str) -> Connection {
     let config = ClientConfig {
         client_id: "myelin-e2e-bench".into(),
         request_timeout: Duration::from_secs(60),
+        ..ClientConfig::default()
     };
     Connection::connect(addr, config)
         .await

@@ -998,6 +998,7 @@ fn client_config() -> ClientConfig {
     ClientConfig {
         client_id: "myelin-bench".into(),
         request_timeout: Duration::from_secs(120),
+        ..ClientConfig::default()
     }
 }
 

@@ -492,6 +492,7 @@ async fn connect(bootstrap: &str) -> Connection {
     let config = ClientConfig {
         client_id: "myelin-soak".into(),
         request_timeout: Duration::from_secs(60),
+        ..ClientConfig::default()
     };
     Connection::connect(bootstrap, config)
         .await

@@ -709,6 +709,38 @@ fn tls_listeners_with_real_clients() {
         kcat_values(carol, "tls-topic", "kcat -C over SASL_SSL"),
         ["carol-0", "carol-1", "carol-2", "carol-3", "carol-4"]
     );
+    // Myelin's own CLI, with Kafka's client properties (`--command-config`): SCRAM over
+    // TLS as carol lists and describes the topic; a wrong password is refused by name.
+    for (password, ok) in [("carol-secret", true), ("wrong", false)] {
+        let properties = dir.path().join(format!("client-{ok}.properties"));
+        std::fs::write(
+            &properties,
+            format!(
+                "security.protocol=SASL_SSL\n\
+                 ssl.truststore.type=PEM\n\
+                 ssl.truststore.location={ca_arg}\n\
+                 sasl.mechanism=SCRAM-SHA-512\n\
+                 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+                 required username=\"carol\" password=\"{password}\";\n"
+            ),
+        )
+        .unwrap();
+        let out = run(
+            Command::new(myelin_tests::broker::myelin_binary())
+                .args(["topic", "describe", "tls-topic", "-b", &broker.bootstrap()])
+                .arg("--command-config")
+                .arg(&properties),
+            b"",
+        );
+        if ok {
+            let stdout = check("myelin topic describe over SASL_SSL", &out);
+            assert!(stdout.contains("tls-topic"), "{stdout}");
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "a wrong password was accepted");
+            assert!(stderr.contains("SASL_AUTHENTICATION_FAILED"), "{stderr}");
+        }
+    }
     drop(broker);
 
     // Client certificates required: kcat with alice's certificate is served, and named

@@ -100,7 +100,7 @@ struct Position {
 
 pub async fn run(a: ConsumeArgs) -> Result<()> {
     let mut cluster =
-        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
+        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()?).await?;
     let md = cluster
         .bootstrap()
         .metadata(Some(&[a.topic.as_str()]), false)

@@ -74,7 +74,7 @@ pub async fn run(command: GroupCommand) -> Result<()> {
 }
 
 async fn connect(client: &ClientArgs) -> Result<Cluster> {
-    Ok(Cluster::connect(&client.bootstrap_server, client.client_config()).await?)
+    Ok(Cluster::connect(&client.bootstrap_server, client.client_config()?).await?)
 }
 
 /// `-` for an empty field, so that every column has a word.

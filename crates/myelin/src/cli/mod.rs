@@ -52,14 +52,30 @@ pub struct ClientArgs {
     /// How long to wait for a broker's answer, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+    /// Kafka client properties for a secured listener, as Kafka's tools take them:
+    /// `security.protocol`, `sasl.mechanism`, `sasl.jaas.config` (or `sasl.username` and
+    /// `sasl.password`), `ssl.truststore.location` (PEM) or `ssl.ca.location`.
+    #[arg(long, env = "MYELIN_COMMAND_CONFIG", value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 impl ClientArgs {
-    pub fn client_config(&self) -> myelin::client::ClientConfig {
-        myelin::client::ClientConfig {
+    pub fn client_config(&self) -> anyhow::Result<myelin::client::ClientConfig> {
+        let security = match &self.command_config {
+            None => myelin::client::security::Security::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("cannot read --command-config {}: {e}", path.display())
+                })?;
+                myelin::client::security::Security::from_properties(&text)
+                    .map_err(|e| anyhow::anyhow!("--command-config {}: {e}", path.display()))?
+            }
+        };
+        Ok(myelin::client::ClientConfig {
             client_id: "myelin-cli".to_string(),
             request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
-        }
+            security,
+        })
     }
 }
 

@@ -84,7 +84,7 @@ pub struct ProduceArgs {
 
 pub async fn run(a: ProduceArgs) -> Result<()> {
     let mut cluster =
-        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
+        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()?).await?;
     let (md, topic) = topic_metadata(&mut cluster, &a.topic).await?;
     let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
     if let Some(p) = a.partition {

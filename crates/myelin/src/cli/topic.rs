@@ -100,7 +100,7 @@ fn is_code(e: &ClientError, code: i16) -> bool {
 }
 
 async fn connect(client: &ClientArgs) -> Result<Connection> {
-    Ok(Connection::connect(&client.bootstrap_server, client.client_config()).await?)
+    Ok(Connection::connect(&client.bootstrap_server, client.client_config()?).await?)
 }
 
 pub async fn run(command: TopicCommand) -> Result<()> {
@@ -195,7 +195,7 @@ pub async fn run(command: TopicCommand) -> Result<()> {
 /// Prints a topic as `kafka-topics --describe` does, with each partition's offsets.
 async fn describe(a: &DescribeArgs, out: &mut impl Write) -> Result<()> {
     let mut cluster =
-        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()).await?;
+        Cluster::connect(&a.client.bootstrap_server, a.client.client_config()?).await?;
     let md = cluster
         .bootstrap()
         .metadata(Some(&[a.name.as_str()]), false)

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod data;
 pub mod groups;
 pub mod records;
+pub mod security;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +48,10 @@ pub mod versions {
     pub const OFFSET_COMMIT: RangeInclusive<i16> = 2..=9;
     pub const DELETE_GROUPS: RangeInclusive<i16> = 0..=2;
 }
+
+/// A connection's bytes: plaintext or TLS.
+trait ByteStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + fmt::Debug> ByteStream for T {}
 
 /// The largest response frame accepted.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
@@ -158,6 +163,8 @@ pub struct ClientConfig {
     pub client_id: String,
     /// How long a connect or a request may take (a fetch adds its own max wait).
     pub request_timeout: Duration,
+    /// TLS and SASL (`security.protocol` and the rest); PLAINTEXT by default.
+    pub security: security::Security,
 }
 
 impl Default for ClientConfig {
@@ -165,6 +172,7 @@ impl Default for ClientConfig {
         Self {
             client_id: "myelin-cli".to_string(),
             request_timeout: Duration::from_secs(30),
+            security: security::Security::default(),
         }
     }
 }
@@ -173,7 +181,7 @@ impl Default for ClientConfig {
 #[derive(Debug)]
 pub struct Connection {
     address: String,
-    stream: BufWriter<TcpStream>,
+    stream: BufWriter<Box<dyn ByteStream>>,
     config: ClientConfig,
     next_correlation_id: i32,
     /// The broker's supported range of each API key it listed.
@@ -216,6 +224,30 @@ impl Connection {
             }
         };
         let _ = stream.set_nodelay(true);
+        let other = |reason: String| ClientError::Other(format!("{address}: {reason}"));
+        let stream: Box<dyn ByteStream> = match config.security.connector().map_err(other)? {
+            None => Box::new(stream),
+            Some(connector) => {
+                let host = address
+                    .rsplit_once(':')
+                    .map_or(address, |(h, _)| h)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let name = rustls_pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| other(format!("{host} is not a TLS server name: {e}")))?;
+                let handshake = connector.connect(name, stream);
+                match tokio::time::timeout(config.request_timeout, handshake).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(source)) => {
+                        return Err(ClientError::Connect {
+                            address: address.to_string(),
+                            source,
+                        })
+                    }
+                    Err(_) => return Err(other("the TLS handshake timed out".into())),
+                }
+            }
+        };
         let mut c = Self {
             address: address.to_string(),
             stream: BufWriter::new(stream),
@@ -224,7 +256,70 @@ impl Connection {
             broker_versions: BTreeMap::new(),
         };
         c.negotiate().await?;
+        if let Some((mechanism, user, password)) = c.config.security.sasl.clone() {
+            c.authenticate(mechanism, &user, &password).await?;
+        }
         Ok(c)
+    }
+
+    /// SASL: SaslHandshake v1, then the mechanism's tokens in SaslAuthenticate requests.
+    async fn authenticate(
+        &mut self,
+        mechanism: myelin_server::sasl::Mechanism,
+        user: &str,
+        password: &str,
+    ) -> Result<(), ClientError> {
+        use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
+        use myelin_server::sasl::scram::ScramClient;
+        use myelin_server::sasl::Mechanism;
+        let handshake: SaslHandshakeResponse = self
+            .call(
+                1,
+                &SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_static_str(mechanism.name())),
+            )
+            .await?;
+        check(handshake.error_code, None, || {
+            format!("SASL handshake for {mechanism} with {}", self.address)
+        })?;
+        let version = self.version(ApiKey::SaslAuthenticate, 0..=2)?;
+        let context = format!("SASL {mechanism} authentication as {user}");
+        match mechanism {
+            Mechanism::Plain => {
+                let token = format!("\0{user}\0{password}").into_bytes();
+                self.sasl_step(version, token, &context).await?;
+            }
+            Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
+                let mut scram = ScramClient::new(mechanism, user, password);
+                let server_first = self
+                    .sasl_step(version, scram.first_message(), &context)
+                    .await?;
+                let last = scram
+                    .final_message(&server_first)
+                    .map_err(|reason| self.protocol(reason))?;
+                let server_final = self.sasl_step(version, last, &context).await?;
+                scram
+                    .verify_server_final(&server_final)
+                    .map_err(|reason| self.protocol(reason))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One SaslAuthenticate round trip: the broker's answer token.
+    async fn sasl_step(
+        &mut self,
+        version: i16,
+        token: Vec<u8>,
+        context: &str,
+    ) -> Result<Bytes, ClientError> {
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
+        let r: SaslAuthenticateResponse = self.call(version, &request).await?;
+        check(r.error_code, r.error_message.as_ref(), || {
+            context.to_string()
+        })?;
+        Ok(r.auth_bytes)
     }
 
     /// The address connected to.
