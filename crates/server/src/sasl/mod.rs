@@ -303,11 +303,6 @@ impl Session {
         }
     }
 
-    /// Whether the connection must authenticate.
-    pub fn required(&self) -> bool {
-        self.required
-    }
-
     /// Whether the connection must authenticate and has not yet.
     pub fn authenticating(&self) -> bool {
         self.required && !matches!(&*self.stage.lock(), Stage::Done { .. })
