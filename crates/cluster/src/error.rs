@@ -44,6 +44,8 @@ pub enum StateError {
         mechanism: String,
         reason: &'static str,
     },
+    #[error("invalid ACL {acl}: {reason}")]
+    InvalidAcl { acl: String, reason: &'static str },
 }
 
 /// Errors of the metadata log and stores.

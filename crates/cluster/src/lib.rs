@@ -19,7 +19,7 @@ pub use crate::error::{MetadataError, Result, StateError};
 pub use crate::log::{MetadataLog, Replay};
 pub use crate::partitions::{log_config_for, Partition, PartitionManager};
 pub use crate::record::{
-    BrokerConfigScope, MetadataOffset, MetadataRecord, ScramCredentialRecord, TopicId,
+    AclRecord, BrokerConfigScope, MetadataOffset, MetadataRecord, ScramCredentialRecord, TopicId,
     SCRAM_MECHANISMS,
 };
 pub use crate::state::{MetadataState, TopicMetadata};

@@ -111,6 +111,66 @@ pub enum MetadataRecord {
         mechanism: String,
         credential: Option<ScramCredentialRecord>,
     },
+    /// ACLs were added (Kafka's `AccessControlEntryRecord`, one per ACL there); an ACL
+    /// already present is left as it is.
+    AclsCreated { acls: Vec<AclRecord> },
+    /// ACLs were removed (Kafka's `RemoveAccessControlEntryRecord`); an ACL not present
+    /// is ignored.
+    AclsDeleted { acls: Vec<AclRecord> },
+}
+
+/// One ACL binding (KIP-11, KIP-290), with Kafka's wire codes: a resource pattern and an
+/// access control entry. The server gives the codes their meaning (`authz` there); the
+/// metadata layer checks only that each is one a binding may hold.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AclRecord {
+    /// Kafka's `ResourceType`: 2 topic, 3 group, 4 cluster, 5 transactional id,
+    /// 6 delegation token, 7 user.
+    pub resource_type: i8,
+    /// The resource name, `*` for every resource of the type (literal patterns), or the
+    /// prefix (prefixed patterns).
+    pub resource_name: String,
+    /// Kafka's `PatternType`: 3 literal, 4 prefixed.
+    pub pattern_type: i8,
+    /// `User:<name>`, or `User:*` for every principal.
+    pub principal: String,
+    /// The client's IP address, or `*` for every host.
+    pub host: String,
+    /// Kafka's `AclOperation`: 2 all, 3 read, 4 write, 5 create, 6 delete, 7 alter,
+    /// 8 describe, 9 cluster action, 10 describe configs, 11 alter configs,
+    /// 12 idempotent write, 13 create tokens, 14 describe tokens.
+    pub operation: i8,
+    /// Kafka's `AclPermissionType`: 2 deny, 3 allow.
+    pub permission_type: i8,
+}
+
+impl AclRecord {
+    /// Why this binding cannot be stored, if it cannot.
+    pub fn invalid(&self) -> Option<&'static str> {
+        if !(2..=7).contains(&self.resource_type) {
+            return Some("invalid resource type");
+        }
+        if !(3..=4).contains(&self.pattern_type) {
+            return Some("invalid pattern type");
+        }
+        if !(2..=14).contains(&self.operation) {
+            return Some("invalid operation");
+        }
+        if !(2..=3).contains(&self.permission_type) {
+            return Some("invalid permission type");
+        }
+        if self.resource_name.is_empty() {
+            return Some("the resource name is empty");
+        }
+        match self.principal.split_once(':') {
+            Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {}
+            _ => return Some("the principal is not of the form Type:name"),
+        }
+        if self.host.is_empty() {
+            return Some("the host is empty");
+        }
+        None
+    }
 }
 
 /// A stored SCRAM credential (RFC 5802): never the password, only what checks a proof.
@@ -145,6 +205,8 @@ impl MetadataRecord {
             MetadataRecord::BrokerConfigAltered { .. } => "broker_config_altered",
             MetadataRecord::ProducerIdsAllocated { .. } => "producer_ids_allocated",
             MetadataRecord::ScramCredentialAltered { .. } => "scram_credential_altered",
+            MetadataRecord::AclsCreated { .. } => "acls_created",
+            MetadataRecord::AclsDeleted { .. } => "acls_deleted",
         }
     }
 }
@@ -199,6 +261,23 @@ mod tests {
         assert_eq!(
             json,
             r#"{"type":"scram_credential_altered","user":"alice","mechanism":"SCRAM-SHA-256","credential":{"salt":[1],"stored_key":[2],"server_key":[3],"iterations":4096}}"#
+        );
+        assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
+        let rec = MetadataRecord::AclsCreated {
+            acls: vec![AclRecord {
+                resource_type: 2,
+                resource_name: "orders".into(),
+                pattern_type: 3,
+                principal: "User:alice".into(),
+                host: "*".into(),
+                operation: 4,
+                permission_type: 3,
+            }],
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"acls_created","acls":[{"resource_type":2,"resource_name":"orders","pattern_type":3,"principal":"User:alice","host":"*","operation":4,"permission_type":3}]}"#
         );
         assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
     }

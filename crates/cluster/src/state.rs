@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::error::StateError;
 use crate::record::{
-    BrokerConfigScope, MetadataOffset, MetadataRecord, ScramCredentialRecord, TopicId,
+    AclRecord, BrokerConfigScope, MetadataOffset, MetadataRecord, ScramCredentialRecord, TopicId,
 };
 
 /// Kafka's longest legal topic name.
@@ -42,6 +42,8 @@ pub struct MetadataState {
     next_producer_id: i64,
     /// SCRAM credentials by (user, mechanism).
     scram_credentials: BTreeMap<(String, String), ScramCredentialRecord>,
+    /// ACL bindings, ordered by resource type first.
+    acls: std::collections::BTreeSet<AclRecord>,
 }
 
 impl MetadataState {
@@ -108,6 +110,24 @@ impl MetadataState {
             .map(|((u, m), c)| (u.as_str(), m.as_str(), c))
     }
 
+    /// Every ACL binding, ordered by resource type, then resource name.
+    pub fn acls(&self) -> impl Iterator<Item = &AclRecord> + '_ {
+        self.acls.iter()
+    }
+
+    /// The ACL bindings of resource type `resource_type`, ordered by resource name.
+    pub fn acls_of_type(&self, resource_type: i8) -> impl Iterator<Item = &AclRecord> + '_ {
+        self.acls
+            .iter()
+            .skip_while(move |a| a.resource_type < resource_type)
+            .take_while(move |a| a.resource_type == resource_type)
+    }
+
+    /// Whether any ACL binding exists.
+    pub fn has_acls(&self) -> bool {
+        !self.acls.is_empty()
+    }
+
     /// Checks that `record` can be applied to this state, without changing it.
     pub fn validate(&self, record: &MetadataRecord) -> Result<(), StateError> {
         match record {
@@ -166,6 +186,17 @@ impl MetadataState {
                 Ok(())
             }
             MetadataRecord::BrokerConfigAltered { .. } => Ok(()),
+            MetadataRecord::AclsCreated { acls } | MetadataRecord::AclsDeleted { acls } => {
+                for acl in acls {
+                    if let Some(reason) = acl.invalid() {
+                        return Err(StateError::InvalidAcl {
+                            acl: format!("{acl:?}"),
+                            reason,
+                        });
+                    }
+                }
+                Ok(())
+            }
             MetadataRecord::ScramCredentialAltered {
                 user,
                 mechanism,
@@ -282,6 +313,12 @@ impl MetadataState {
                     None => {
                         self.scram_credentials.remove(&key);
                     }
+                }
+            }
+            MetadataRecord::AclsCreated { acls } => self.acls.extend(acls.iter().cloned()),
+            MetadataRecord::AclsDeleted { acls } => {
+                for acl in acls {
+                    self.acls.remove(acl);
                 }
             }
         }

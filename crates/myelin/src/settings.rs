@@ -257,6 +257,8 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
     let mut tls_key: Option<String> = None;
     let mut client_auth = myelin_server::tls::ClientAuth::None;
     let mut truststore: Option<String> = None;
+    let mut authorizer_on = false;
+    let mut authorizer = myelin_server::authz::AuthorizerConfig::default();
     for (name, value) in configs {
         // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
         // out of `broker_configs` (they hold passwords). SCRAM's JAAS config only names
@@ -344,6 +346,28 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             }
             "connection.failed.authentication.delay.ms" => {
                 sasl.failed_authentication_delay_ms = parse_num(name, value)?
+            }
+            "authorizer.class.name" => {
+                let class = value.trim();
+                authorizer_on = !class.is_empty();
+                if authorizer_on
+                    && !myelin_server::authz::AUTHORIZER_CLASS_NAMES.contains(&class)
+                {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "{class} is not an authorizer Myelin has: give {} (or leave it empty for none)",
+                            myelin_server::authz::AUTHORIZER_CLASS_NAMES[0]
+                        ),
+                    ));
+                }
+            }
+            "super.users" => {
+                authorizer.super_users = myelin_server::authz::parse_super_users(value)
+                    .map_err(|reason| invalid(name, reason))?
+            }
+            "allow.everyone.if.no.acl.found" => {
+                authorizer.allow_everyone_if_no_acl_found = parse_bool(name, value)?
             }
             _ => {}
         }
@@ -437,6 +461,7 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
         t.truststore_pem = truststore;
         t
     });
+    server.authorizer = authorizer_on.then_some(authorizer);
     Ok(Translated {
         manager,
         server,

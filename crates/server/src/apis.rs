@@ -234,6 +234,11 @@ pub fn find(api_key: i16) -> Option<&'static ApiEntry> {
     APIS.iter().find(|e| e.key as i16 == api_key)
 }
 
+/// The name of API `api_key` for logs (`"unknown"` if not served).
+pub fn api_name(api_key: i16) -> &'static str {
+    find(api_key).map_or("unknown", |e| e.name)
+}
+
 /// Where a request frame goes.
 pub enum Route {
     /// To its handler.

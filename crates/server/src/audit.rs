@@ -102,3 +102,31 @@ pub fn change(ctx: &RequestContext, operation: &str, resource: &str, error: Opti
         ),
     }
 }
+
+/// A request the authorizer refused: `principal` may not do `operation` on the resource
+/// (Kafka's authorizer log: "Principal = ... is Denied operation = ... from host = ... on
+/// resource = ...").
+pub fn denial(
+    ctx: &RequestContext,
+    principal: &str,
+    operation: &str,
+    resource_type: &str,
+    resource: &str,
+) {
+    let client_id = ctx.header.client_id.as_deref().unwrap_or("");
+    let api = crate::apis::api_name(ctx.header.request_api_key);
+    tracing::warn!(
+        target: "myelin::audit",
+        event = "authorization",
+        outcome = "denied",
+        principal,
+        operation,
+        resource_type,
+        resource,
+        api,
+        peer = %ctx.peer,
+        client_id,
+        connection_id = ctx.connection_id,
+        "{principal} denied {operation} on {resource_type}:{resource} ({api})"
+    );
+}

@@ -65,6 +65,9 @@ pub struct Config {
     /// TLS on the listener (`SSL://` or `SASL_SSL://`): the broker's certificate and key.
     /// `None` for a plaintext listener.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// The ACL authorizer (`authorizer.class.name` set): `None` allows every request, as a
+    /// Kafka broker without an authorizer does.
+    pub authorizer: Option<crate::authz::AuthorizerConfig>,
 }
 
 impl Default for Config {
@@ -85,6 +88,7 @@ impl Default for Config {
             broker_configs: BTreeMap::new(),
             sasl: None,
             tls: None,
+            authorizer: None,
         }
     }
 }

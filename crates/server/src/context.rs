@@ -145,4 +145,9 @@ impl RequestContext {
     pub fn api_version(&self) -> i16 {
         self.header.request_api_version
     }
+
+    /// The authorizer's view of this request ([`crate::authz`]).
+    pub fn authz(&self) -> crate::authz::Authz<'_> {
+        crate::authz::Authz::new(self)
+    }
 }

@@ -138,6 +138,7 @@ pub fn state_error_code(error: &StateError) -> ResponseError {
         StateError::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
         StateError::ProducerIdBlock { .. } => ResponseError::UnknownServerError,
         StateError::InvalidScramCredential { .. } => ResponseError::UnacceptableCredential,
+        StateError::InvalidAcl { .. } => ResponseError::InvalidRequest,
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod apis;
 pub mod audit;
+pub mod authz;
 pub mod bounds;
 pub mod config;
 pub mod configs;

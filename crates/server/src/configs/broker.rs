@@ -62,6 +62,25 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          property. If this is not set, the value for listeners will be used.",
     ),
     broker(
+        "allow.everyone.if.no.acl.found",
+        ConfigType::Boolean,
+        Some("false"),
+        Validator::None,
+        READ_ONLY,
+        "With the authorizer on: whether a resource that no ACL matches is open to every \
+         principal. By default it is closed to all but the super users.",
+    ),
+    broker(
+        "authorizer.class.name",
+        ConfigType::String,
+        Some(""),
+        Validator::None,
+        READ_ONLY,
+        "The authorizer: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or \
+         kafka.security.authorizer.AclAuthorizer) turns on Myelin's ACL authorizer; empty, \
+         every request is allowed.",
+    ),
+    broker(
         "auto.create.topics.enable",
         ConfigType::Boolean,
         Some("true"),
@@ -753,6 +772,15 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Validator::AtLeast(1),
         READ_ONLY,
         "The maximum number of bytes in a socket request",
+    ),
+    broker(
+        "super.users",
+        ConfigType::String,
+        Some(""),
+        Validator::None,
+        READ_ONLY,
+        "With the authorizer on: principals allowed every operation whatever the ACLs say, \
+         separated by semicolons (User:admin;User:operator).",
     ),
     broker(
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod authz;
 pub mod data;
 pub mod groups;
 
