@@ -280,8 +280,8 @@ pub fn authorize(
 }
 
 /// Whether the principal may do `operation` on some resource of `resource_type`: an ALLOW
-/// ACL grants it on some pattern that no DENY ACL of the principal covers whole (a DENY on
-/// the literal `*` or the empty prefix). Kafka's `authorizeByResourceType` (KIP-679), which
+/// ACL grants it on some pattern, and no DENY ACL of the principal covers every resource
+/// (a DENY on the literal `*`). Kafka's `authorizeByResourceType` (KIP-679), which
 /// InitProducerId uses to let any principal with WRITE on a topic be idempotent.
 pub fn authorize_any(
     state: &MetadataState,
@@ -305,8 +305,8 @@ pub fn authorize_any(
         acl.permission_type == DENY
             && Operation::from_code(acl.operation)
                 .is_some_and(|op| op == Operation::All || op == operation)
-            && ((acl.pattern_type == LITERAL && acl.resource_name == WILDCARD)
-                || (acl.pattern_type == PREFIXED && acl.resource_name.is_empty()))
+            && acl.pattern_type == LITERAL
+            && acl.resource_name == WILDCARD
     });
     !denied_everywhere
         && acls.iter().filter(mine).any(|acl| {
@@ -534,7 +534,7 @@ mod tests {
         assert!(!authorize_any(&s, &c, "User:bob", LOCAL, Write, Topic));
         let s = state(vec![
             acl(Topic, "t", LITERAL, "User:alice", Write, ALLOW),
-            acl(Topic, "", PREFIXED, "User:alice", Write, DENY),
+            acl(Topic, "*", LITERAL, "User:alice", Write, DENY),
         ]);
         assert!(!authorize_any(&s, &c, "User:alice", LOCAL, Write, Topic));
     }
