@@ -801,3 +801,73 @@ fn tls_listeners_with_real_clients() {
         "the auto-created topic is not audited under the certificate's principal:\n{log}"
     );
 }
+
+/// A SASL_PLAINTEXT broker with the ACL authorizer on: PLAIN users admin (a super user),
+/// alice and bob.
+const ACL_BROKER_FLAGS: [&str; 8] = [
+    "--listen",
+    "SASL_PLAINTEXT://127.0.0.1:0",
+    "--override",
+    "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+     org.apache.kafka.common.security.plain.PlainLoginModule required \
+     username=\"admin\" password=\"admin-secret\" user_admin=\"admin-secret\" \
+     user_alice=\"alice-secret\" user_bob=\"bob-secret\";",
+    "--override",
+    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "--override",
+    "super.users=User:admin",
+];
+
+/// ACLs end to end: confluent-kafka's and kafka-python's admin clients create, describe and
+/// delete them, and confluent-kafka, kafka-python, kafkajs and kcat are allowed or refused
+/// by them (tests/python/acl_clients.py, tests/js/kafkajs_acl.js); denials and ACL changes
+/// are in the audit log.
+#[test]
+fn acls_with_real_clients() {
+    let broker = Broker::start_with(&ACL_BROKER_FLAGS);
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/acl_clients.py"))
+            .arg(broker.bootstrap())
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("acl_clients.py", &out);
+    assert!(stdout.lines().any(|l| l == "OK acls"), "{stdout}");
+    kafkajs_script(&broker, "kafkajs_acl.js", "OK kafkajs acl");
+
+    // kcat as alice: her prefixed READ ACL lets her see and read acl-orders, with what
+    // alice and (while his WRITE ACL stood) bob wrote.
+    let values = kcat_values(
+        kcat_sasl(&broker, "PLAIN", "alice", "alice-secret"),
+        "acl-orders",
+        "kcat -C as alice",
+    );
+    let mut expected: Vec<String> = (0..5).map(|i| format!("order-{i}")).collect();
+    expected.push("from-bob".into());
+    assert_eq!(values, expected);
+    // kcat as bob, who has no ACL left: the topic is not even listed.
+    let out = run(
+        kcat_sasl(&broker, "PLAIN", "bob", "bob-secret").args(["-L", "-t", "acl-orders"]),
+        b"",
+    );
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listing.contains("Topic authorization failed") || !out.status.success(),
+        "kcat -L as bob: {listing}"
+    );
+
+    let log = broker.log();
+    assert!(
+        audited(&log, &["create ACL", "Topic:PREFIXED:acl-", "principal=\"User:admin\""]),
+        "no ACL creation in the audit log:\n{log}"
+    );
+    assert!(
+        audited(&log, &["delete ACL", "User:bob"]),
+        "no ACL deletion in the audit log"
+    );
+    assert!(
+        audited(&log, &["User:bob denied WRITE on Topic:acl-orders"]),
+        "no denial in the audit log"
+    );
+}
