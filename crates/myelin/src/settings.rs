@@ -350,9 +350,7 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             "authorizer.class.name" => {
                 let class = value.trim();
                 authorizer_on = !class.is_empty();
-                if authorizer_on
-                    && !myelin_server::authz::AUTHORIZER_CLASS_NAMES.contains(&class)
-                {
+                if authorizer_on && !myelin_server::authz::AUTHORIZER_CLASS_NAMES.contains(&class) {
                     return Err(invalid(
                         name,
                         format!(
@@ -522,6 +520,28 @@ mod tests {
         assert_eq!(t.server.broker_configs["num.partitions"], "3");
         assert_eq!(t.server.broker_configs["log.segment.bytes"], "1048576");
         assert!(!t.server.broker_configs.contains_key("node.id"));
+    }
+
+    #[test]
+    fn the_authorizer_is_on_with_kafkas_class_names() {
+        let t = translate(&configs(&[])).unwrap();
+        assert_eq!(t.server.authorizer, None);
+        let t = translate(&configs(&[
+            (
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            ),
+            ("super.users", "User:admin;User:ops"),
+            ("allow.everyone.if.no.acl.found", "true"),
+        ]))
+        .unwrap();
+        let authorizer = t.server.authorizer.unwrap();
+        assert_eq!(authorizer.super_users, vec!["User:admin", "User:ops"]);
+        assert!(authorizer.allow_everyone_if_no_acl_found);
+        let t = translate(&configs(&[("authorizer.class.name", "")])).unwrap();
+        assert_eq!(t.server.authorizer, None);
+        assert!(translate(&configs(&[("authorizer.class.name", "com.example.Mine")])).is_err());
+        assert!(translate(&configs(&[("super.users", "admin")])).is_err());
     }
 
     #[test]
