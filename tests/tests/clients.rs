@@ -859,7 +859,14 @@ fn acls_with_real_clients() {
 
     let log = broker.log();
     assert!(
-        audited(&log, &["create ACL", "Topic:PREFIXED:acl-", "principal=\"User:admin\""]),
+        audited(
+            &log,
+            &[
+                "create ACL",
+                "Topic:PREFIXED:acl-",
+                "principal=\"User:admin\""
+            ]
+        ),
         "no ACL creation in the audit log:\n{log}"
     );
     assert!(

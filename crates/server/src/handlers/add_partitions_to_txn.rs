@@ -8,8 +8,14 @@
 //! concurrent transactions, ...) is every partition's error. PRODUCER_FENCED is answered as
 //! INVALID_PRODUCER_EPOCH below v2 (KIP-588), TRANSACTION_ABORTABLE as INVALID_TXN_STATE to
 //! v4.
+//!
+//! With an authorizer, as in Kafka: v0-3 (clients) need WRITE on the transactional id (else
+//! every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and WRITE on each topic
+//! (else its partitions get TOPIC_AUTHORIZATION_FAILED, whether it exists or not, and the
+//! others OPERATION_NOT_ATTEMPTED; Kafka's internal topics are refused so); v4 (brokers)
+//! CLUSTER_ACTION on the cluster (else the top-level CLUSTER_AUTHORIZATION_FAILED).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -23,9 +29,12 @@ use myelin_coord::txn::TxnError;
 use myelin_coord::TopicPartition;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Authz, Operation, ResourceType};
 use crate::bounds::{self, all, from, until, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{txn_error_code, HandlerError};
+use crate::handlers::groups::denied_topics;
+use crate::topics::INTERNAL_TOPICS;
 
 const TOPICS: Ty = Ty::Structs(&[all(Ty::Str), all(Ty::Int32s)]);
 
@@ -64,6 +73,24 @@ impl Handler for AddPartitionsToTxn {
         request: AddPartitionsToTxnRequest,
     ) -> Result<Reply<AddPartitionsToTxnResponse>, HandlerError> {
         let version = ctx.api_version();
+        let authz = ctx.authz();
+        // v4+ come from brokers (KIP-890 verification): Kafka wants CLUSTER_ACTION.
+        if version >= 4 && !authz.allows_cluster(Operation::ClusterAction) {
+            return Ok(Reply::Ready(
+                AddPartitionsToTxnResponse::default()
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+            ));
+        }
+        let refusal = if version <= 3 {
+            client_refusal(
+                &authz,
+                &request.v3_and_below_transactional_id,
+                &request.v3_and_below_topics,
+            )
+        } else {
+            Refusal::default()
+        };
+        drop(authz);
         let server = ctx.server.clone();
         Ok(Reply::Later(LaterReply(Box::pin(async move {
             let mut response = AddPartitionsToTxnResponse::default();
@@ -76,6 +103,7 @@ impl Handler for AddPartitionsToTxn {
                     request.v3_and_below_producer_epoch,
                     false,
                     request.v3_and_below_topics,
+                    &refusal,
                 )
                 .await;
             } else {
@@ -88,6 +116,7 @@ impl Handler for AddPartitionsToTxn {
                         t.producer_epoch,
                         t.verify_only,
                         t.topics,
+                        &Refusal::default(),
                     )
                     .await;
                     response.results_by_transaction.push(
@@ -106,7 +135,56 @@ impl Handler for AddPartitionsToTxn {
     }
 }
 
+/// What a client's (v0-3) request may not do, as Kafka's `KafkaApis` decides it.
+#[derive(Debug, Default)]
+struct Refusal {
+    /// No WRITE on the transactional id: every partition gets
+    /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+    transactional_id: bool,
+    /// The topics without WRITE (and, with an authorizer, Kafka's internal topics, which a
+    /// client may never add): their partitions get TOPIC_AUTHORIZATION_FAILED, the others
+    /// OPERATION_NOT_ATTEMPTED.
+    topics: HashSet<String>,
+}
+
+/// The [`Refusal`] of a v0-3 request.
+fn client_refusal(
+    authz: &Authz<'_>,
+    transactional_id: &TransactionalId,
+    topics: &[AddPartitionsToTxnTopic],
+) -> Refusal {
+    if !authz.allows(
+        Operation::Write,
+        ResourceType::TransactionalId,
+        transactional_id.0.as_str(),
+    ) {
+        return Refusal {
+            transactional_id: true,
+            topics: HashSet::new(),
+        };
+    }
+    let mut refused: HashSet<String> = topics
+        .iter()
+        .map(|t| t.name.0.as_str())
+        .filter(|t| authz.enabled() && INTERNAL_TOPICS.contains(t))
+        .map(str::to_string)
+        .collect();
+    refused.extend(denied_topics(
+        authz,
+        Operation::Write,
+        topics
+            .iter()
+            .map(|t| t.name.0.as_str())
+            .filter(|t| !INTERNAL_TOPICS.contains(t)),
+    ));
+    Refusal {
+        transactional_id: false,
+        topics: refused,
+    }
+}
+
 /// One transaction's partitions, answered per partition.
+#[allow(clippy::too_many_arguments)]
 async fn one(
     server: &std::sync::Arc<ServerContext>,
     version: i16,
@@ -115,6 +193,7 @@ async fn one(
     producer_epoch: i16,
     verify_only: bool,
     topics: Vec<AddPartitionsToTxnTopic>,
+    refusal: &Refusal,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let requested: Vec<(kafka_protocol::messages::TopicName, Vec<i32>)> =
         topics.into_iter().map(|t| (t.name, t.partitions)).collect();
@@ -142,9 +221,13 @@ async fn one(
             codes.insert((tp.topic.clone(), tp.partition), code);
         }
     };
-    if any_unknown {
+    if refusal.transactional_id {
+        all(ResponseError::TransactionalIdAuthorizationFailed.code());
+    } else if any_unknown || !refusal.topics.is_empty() {
         for tp in &partitions {
-            let code = if unknown(&tp.topic, tp.partition) {
+            let code = if refusal.topics.contains(&tp.topic) {
+                ResponseError::TopicAuthorizationFailed
+            } else if unknown(&tp.topic, tp.partition) {
                 ResponseError::UnknownTopicOrPartition
             } else {
                 ResponseError::OperationNotAttempted

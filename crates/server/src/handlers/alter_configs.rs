@@ -9,6 +9,10 @@
 //! (Kafka neither). `validate_only` checks and changes nothing. A broker change gives every
 //! log its new broker-wide defaults in the same step.
 //!
+//! Authorization, per resource, after the duplicate-resource check and before any other:
+//! a topic needs TOPIC ALTER_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a broker CLUSTER
+//! ALTER_CONFIGS (else CLUSTER_AUTHORIZATION_FAILED), as Kafka checks them.
+//!
 //! The checks and the commit shared with IncrementalAlterConfigs live here.
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +24,7 @@ use kafka_protocol::ResponseError;
 use myelin_cluster::{BrokerConfigScope, MetadataError, MetadataRecord, StateError, TopicId};
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Authz, Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::configs::{
     normalize_dynamic_broker_configs, normalize_topic_configs, resource_type, BrokerConfigs,
@@ -65,11 +70,14 @@ impl Handler for AlterConfigs {
                 .iter()
                 .map(|r| (r.resource_type, r.resource_name.as_str())),
         );
+        let authz = ctx.authz();
         let mut responses = Vec::with_capacity(request.resources.len());
         for resource in &request.resources {
             let key = (resource.resource_type, resource.resource_name.as_str());
             let outcome = if repeated.contains(&key) {
                 Err(each_resource_once())
+            } else if let Err(refusal) = authorize_alter(&authz, key.0, key.1, false) {
+                Err(refusal)
             } else {
                 alter(&ctx, resource, request.validate_only).await
             };
@@ -299,6 +307,30 @@ pub(crate) async fn apply(
         )),
         Err(e) => Err((metadata_error_code(&e), e.to_string())),
     }
+}
+
+/// Whether the principal may alter the configs of the resource `name` of type `kind`, as
+/// Kafka decides it: a topic's with TOPIC ALTER_CONFIGS, a broker's
+/// (and, with `loggers`, as IncrementalAlterConfigs, its loggers') with CLUSTER
+/// ALTER_CONFIGS. Other types pass, to be refused as invalid.
+pub(crate) fn authorize_alter(authz: &Authz<'_>, kind: i8, name: &str, loggers: bool) -> Outcome {
+    let cluster =
+        kind == resource_type::BROKER || (loggers && kind == resource_type::BROKER_LOGGER);
+    if kind == resource_type::TOPIC
+        && !authz.allows(Operation::AlterConfigs, ResourceType::Topic, name)
+    {
+        return Err((
+            ResponseError::TopicAuthorizationFailed,
+            "Topic authorization failed.".into(),
+        ));
+    }
+    if cluster && !authz.allows_cluster(Operation::AlterConfigs) {
+        return Err((
+            ResponseError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The (type, name) pairs that occur more than once: Kafka refuses each occurrence.

@@ -9,6 +9,9 @@
 //!   KAFKA_STORAGE_ERROR (56);
 //! - a partition this broker does not host: REPLICA_NOT_AVAILABLE (9);
 //! - otherwise success.
+//!
+//! Authorization: CLUSTER ALTER, else every partition CLUSTER_AUTHORIZATION_FAILED, as
+//! Kafka answers.
 
 use kafka_protocol::messages::alter_replica_log_dirs_response::{
     AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult,
@@ -17,6 +20,7 @@ use kafka_protocol::messages::{AlterReplicaLogDirsRequest, AlterReplicaLogDirsRe
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::Operation;
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
@@ -50,6 +54,7 @@ impl Handler for AlterReplicaLogDirs {
         let dir = logs.data_dir();
         let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let online = myelin_log::space::stat(dir).is_ok_and(|s| !s.read_only);
+        let authorized = ctx.authz().allows_cluster(Operation::Alter);
         let mut results: Vec<AlterReplicaLogDirTopicResult> = Vec::new();
         for target in &request.dirs {
             let known_dir = std::path::Path::new(target.path.as_str()) == shown;
@@ -58,7 +63,9 @@ impl Handler for AlterReplicaLogDirs {
                     .partitions
                     .iter()
                     .map(|&p| {
-                        let error = if !known_dir {
+                        let error = if !authorized {
+                            ResponseError::ClusterAuthorizationFailed.code()
+                        } else if !known_dir {
                             ResponseError::LogDirNotFound.code()
                         } else if !online {
                             ResponseError::KafkaStorageError.code()

@@ -1,6 +1,11 @@
 //! ConsumerGroupDescribe (key 69), v0-1: KIP-848 consumer groups with their epochs,
 //! assignor, and every member's current and target assignment. A group that does not
 //! exist or is a classic group gets GROUP_ID_NOT_FOUND, as in Kafka.
+//!
+//! With an authorizer, as in Kafka 4.0: a group the principal may not DESCRIBE gets
+//! GROUP_AUTHORIZATION_FAILED, one whose members' assignments name a topic it may not
+//! DESCRIBE TOPIC_AUTHORIZATION_FAILED (and nothing of the group); `authorized_operations`
+//! are the principal's.
 
 use kafka_protocol::messages::consumer_group_describe_response::{
     Assignment, DescribedGroup, Member, TopicPartitions,
@@ -9,14 +14,16 @@ use kafka_protocol::messages::{
     ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use myelin_coord::consumer::DescribedTopicPartitions;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
 use crate::handlers::describe_groups::GROUP_OPERATIONS;
-use crate::handlers::groups::ClusterTopics;
+use crate::handlers::groups::{denied_topics, group_operations, ClusterTopics};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -45,23 +52,54 @@ impl Handler for ConsumerGroupDescribe {
     ) -> Result<Reply<ConsumerGroupDescribeResponse>, HandlerError> {
         let version = ctx.api_version();
         let topics = ClusterTopics(ctx.server.metadata.state());
-        let operations = if request.include_authorized_operations {
-            GROUP_OPERATIONS
-        } else {
-            i32::MIN
-        };
+        let authz = ctx.authz();
         let groups = request
             .group_ids
             .into_iter()
             .map(|group_id| {
-                let mut out = DescribedGroup::default()
-                    .with_group_id(group_id.clone())
-                    .with_authorized_operations(operations);
+                let mut out = DescribedGroup::default().with_group_id(group_id.clone());
+                // Kafka: DESCRIBE on each group, else its GROUP_AUTHORIZATION_FAILED.
+                if !authz.allows(Operation::Describe, ResourceType::Group, &group_id) {
+                    let e = ResponseError::GroupAuthorizationFailed;
+                    out.error_code = e.code();
+                    out.error_message = Some(StrBytes::from_string(e.to_string()));
+                    return out;
+                }
+                if request.include_authorized_operations {
+                    out.authorized_operations = if authz.enabled() {
+                        group_operations(&authz, &group_id)
+                    } else {
+                        GROUP_OPERATIONS
+                    };
+                }
                 match ctx
                     .server
                     .groups
                     .describe_consumer_group(group_id.0.as_str(), &topics)
                 {
+                    // Kafka: a group assigning a topic the principal may not DESCRIBE is
+                    // hidden behind TOPIC_AUTHORIZATION_FAILED.
+                    Ok(d)
+                        if !denied_topics(
+                            &authz,
+                            Operation::Describe,
+                            d.members.iter().flat_map(|m| {
+                                m.assignment
+                                    .iter()
+                                    .chain(&m.target_assignment)
+                                    .map(|tp| tp.topic_name.as_str())
+                            }),
+                        )
+                        .is_empty() =>
+                    {
+                        out = DescribedGroup::default()
+                            .with_group_id(group_id.clone())
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                "The group has described topic(s) that the client is not \
+                                 authorized to describe.",
+                            )));
+                    }
                     Ok(d) => {
                         out.group_state = StrBytes::from_static_str(d.state.kafka_name());
                         out.group_epoch = d.group_epoch;

@@ -7,6 +7,11 @@
 //! so an empty member id is INVALID_REQUEST. A regular-expression subscription (v1) is
 //! resolved by the coordinator against the topics at each of the member's heartbeats; one
 //! that does not compile gets INVALID_REGULAR_EXPRESSION.
+//!
+//! With an authorizer, as in Kafka 4.0: without READ on the group, GROUP_AUTHORIZATION_FAILED;
+//! a subscription naming a topic the principal may not DESCRIBE (existing or not),
+//! TOPIC_AUTHORIZATION_FAILED; a regular expression matches only the topics it may
+//! DESCRIBE.
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{
@@ -18,10 +23,13 @@ use myelin_coord::consumer::{self, ConsumerHeartbeatRequest, TopicId};
 use myelin_coord::GroupError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
-use crate::handlers::groups::{client_host, opt_string, ClusterTopics};
+use crate::handlers::groups::{
+    client_host, denied_topics, opt_string, ClusterTopics, DescribableTopics,
+};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -60,6 +68,28 @@ impl Handler for ConsumerGroupHeartbeat {
             response.error_message = Some(StrBytes::from_string(msg));
             Ok(Reply::Ready(response))
         };
+        // Kafka: READ on the group, before the request is validated; then DESCRIBE on every
+        // topic subscribed to by name, else TOPIC_AUTHORIZATION_FAILED.
+        let authz = ctx.authz();
+        if !authz.allows(
+            Operation::Read,
+            ResourceType::Group,
+            request.group_id.0.as_str(),
+        ) {
+            let e = ResponseError::GroupAuthorizationFailed;
+            return fail(response, e, e.to_string());
+        }
+        if let Some(names) = &request.subscribed_topic_names {
+            let denied = denied_topics(
+                &authz,
+                Operation::Describe,
+                names.iter().map(|n| n.0.as_str()),
+            );
+            if !denied.is_empty() {
+                let e = ResponseError::TopicAuthorizationFailed;
+                return fail(response, e, e.to_string());
+            }
+        }
         if version >= 1 && request.member_id.is_empty() {
             return fail(
                 response,
@@ -94,7 +124,11 @@ impl Handler for ConsumerGroupHeartbeat {
                 .unwrap_or_default(),
             client_host: client_host(&ctx),
         };
-        let topics = ClusterTopics(ctx.server.metadata.state());
+        // A regular expression matches only the topics the principal may DESCRIBE.
+        let topics = DescribableTopics {
+            topics: ClusterTopics(ctx.server.metadata.state()),
+            authz: &authz,
+        };
         match ctx
             .server
             .groups

@@ -7,6 +7,9 @@
 //! a topic listed twice INVALID_REQUEST. `validate_only` runs the checks and changes
 //! nothing. One request adds at most 10,000 partitions (POLICY_VIOLATION past that, as
 //! Kafka's controller). The new partitions' logs are created in the same commit.
+//!
+//! Authorization: TOPIC ALTER per topic, else TOPIC_AUTHORIZATION_FAILED (checked before
+//! existence, after the duplicate check), as Kafka's controller does.
 
 use std::collections::HashMap;
 
@@ -18,6 +21,7 @@ use kafka_protocol::ResponseError;
 use myelin_cluster::{MetadataError, MetadataRecord, StateError};
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, state_error_code, HandlerError};
@@ -55,6 +59,7 @@ impl Handler for CreatePartitions {
         for t in &request.topics {
             *counts.entry(t.name.as_str()).or_default() += 1;
         }
+        let authz = ctx.authz();
         let mut answered = std::collections::HashSet::new();
         let mut results = Vec::with_capacity(counts.len());
         // New partitions this request may still add (see `MAX_NEW_PARTITIONS`).
@@ -68,6 +73,11 @@ impl Handler for CreatePartitions {
                 Err((
                     ResponseError::InvalidRequest,
                     Some("Duplicate topic name.".into()),
+                ))
+            } else if !authz.allows(Operation::Alter, ResourceType::Topic, name) {
+                Err((
+                    ResponseError::TopicAuthorizationFailed,
+                    Some("Topic authorization failed.".into()),
                 ))
             } else {
                 create(&ctx, topic, request.validate_only, &mut budget).await

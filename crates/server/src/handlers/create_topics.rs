@@ -16,6 +16,10 @@
 //!   (Kafka's controller bounds the records of one operation the same way).
 //! - From v5 a created topic's result carries its partition count, replication factor and
 //!   every topic config with its value and source (KIP-525); from v7 its topic id (KIP-516).
+//! - Authorization (Kafka's controller): CLUSTER CREATE (checked quietly) allows every
+//!   topic, else TOPIC CREATE per name, else TOPIC_AUTHORIZATION_FAILED (29) and nothing is
+//!   created; a created topic's configs, counts included, only with TOPIC DESCRIBE_CONFIGS,
+//!   else `topic_config_error_code` TOPIC_AUTHORIZATION_FAILED.
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +34,7 @@ use myelin_cluster::{MetadataRecord, TopicId};
 use uuid::Uuid;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::configs::{normalize_topic_configs, BrokerConfigs};
 use crate::context::RequestContext;
@@ -70,6 +75,15 @@ impl Handler for CreateTopics {
         for t in &request.topics {
             *counts.entry(t.name.as_str()).or_default() += 1;
         }
+        // Who may create and see what, decided before anything is looked up (the ACLs as
+        // the request began). CLUSTER CREATE allows every topic, and is checked quietly, as
+        // Kafka's controller does.
+        let authz = ctx.authz();
+        let cluster_create = authz.allows_quietly(
+            Operation::Create,
+            ResourceType::Cluster,
+            crate::authz::CLUSTER_NAME,
+        );
         let mut answered = HashSet::new();
         let mut results = Vec::with_capacity(counts.len());
         // New partitions this request may still create (Kafka's controller bounds the
@@ -86,8 +100,26 @@ impl Handler for CreateTopics {
                     ResponseError::InvalidRequest,
                     "Duplicate topic name.".into(),
                 )
+            } else if !cluster_create && !authz.allows(Operation::Create, ResourceType::Topic, name)
+            {
+                failure(
+                    topic,
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.".into(),
+                )
             } else {
-                create(&ctx, topic, request.validate_only, version, &mut budget).await
+                // The configs of the result (v5+) only for who may describe them.
+                let describable = version < 5
+                    || authz.allows(Operation::DescribeConfigs, ResourceType::Topic, name);
+                create(
+                    &ctx,
+                    topic,
+                    request.validate_only,
+                    version,
+                    describable,
+                    &mut budget,
+                )
+                .await
             };
             results.push(result);
         }
@@ -112,11 +144,14 @@ struct Plan {
     replication_factor: i16,
 }
 
+/// Creates one topic (unless `validate_only`); its result carries its configs only if
+/// `describable`.
 async fn create(
     ctx: &RequestContext,
     topic: &CreatableTopic,
     validate_only: bool,
     version: i16,
+    describable: bool,
     budget: &mut u32,
 ) -> CreatableTopicResult {
     let plan = match plan(ctx, topic) {
@@ -150,8 +185,13 @@ async fn create(
     let mut result = CreatableTopicResult::default()
         .with_name(topic.name.clone())
         .with_error_message(None);
-    // num_partitions, replication_factor, configs: v5+ (KIP-525).
-    if version >= 5 {
+    // num_partitions, replication_factor, configs: v5+ (KIP-525). Without DESCRIBE_CONFIGS
+    // on the topic, none of them: Kafka leaves the counts at -1 and the configs empty, and
+    // says why in topic_config_error_code.
+    if version >= 5 && !describable {
+        result.configs = Some(Vec::new());
+        result.topic_config_error_code = ResponseError::TopicAuthorizationFailed.code();
+    } else if version >= 5 {
         let state = ctx.server.metadata.state();
         let view = BrokerConfigs::new(
             ctx.server.config.node_id,

@@ -1,11 +1,17 @@
 //! DeleteGroups (key 42), v0-2: removes empty groups, their metadata and committed
 //! offsets (tombstones in `__consumer_offsets`, durable before the answer). A group with
-//! members gets NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND.
+//! members gets NON_EMPTY_GROUP, an unknown one GROUP_ID_NOT_FOUND. With an authorizer, a
+//! group the principal may not DELETE gets GROUP_AUTHORIZATION_FAILED, as in Kafka.
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse};
 
+use std::collections::HashSet;
+
+use kafka_protocol::ResponseError;
+
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
@@ -29,10 +35,32 @@ impl Handler for DeleteGroups {
         ctx: RequestContext,
         request: DeleteGroupsRequest,
     ) -> Result<Reply<DeleteGroupsResponse>, HandlerError> {
+        // Kafka: DELETE on each group, else its GROUP_AUTHORIZATION_FAILED (decided now:
+        // the answer moves `ctx`).
+        let denied: HashSet<String> = {
+            let authz = ctx.authz();
+            let mut decided = HashSet::new();
+            request
+                .groups_names
+                .iter()
+                .map(|g| g.0.as_str())
+                .filter(|g| decided.insert(*g))
+                .filter(|g| !authz.allows(Operation::Delete, ResourceType::Group, g))
+                .map(str::to_string)
+                .collect()
+        };
         let groups = ctx.server.groups.clone();
         Ok(Reply::Later(LaterReply(Box::pin(async move {
             let mut results = Vec::with_capacity(request.groups_names.len());
             for group_id in request.groups_names {
+                if denied.contains(group_id.0.as_str()) {
+                    results.push(
+                        DeletableGroupResult::default()
+                            .with_group_id(group_id)
+                            .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+                    );
+                    continue;
+                }
                 let code = match groups.delete_group(group_id.0.as_str()).await {
                     Ok(()) => {
                         tracing::info!(group = %group_id.0.as_str(), "deleted group");

@@ -4,7 +4,8 @@
 //! The offset -1 means the high watermark. Below the current log start offset nothing
 //! changes; above the high watermark, or negative otherwise, is OFFSET_OUT_OF_RANGE (1). A
 //! topic whose `cleanup.policy` lacks `delete` gets POLICY_VIOLATION (44); an unknown
-//! partition UNKNOWN_TOPIC_OR_PARTITION (3). The answer's low watermark is the log start
+//! partition UNKNOWN_TOPIC_OR_PARTITION (3); with an authorizer, a topic the principal may
+//! not DELETE TOPIC_AUTHORIZATION_FAILED (29), before any other check. The answer's low watermark is the log start
 //! offset afterwards (-1 on error). Whole segments below it go at the next retention pass;
 //! the new log start offsets are checkpointed (on a blocking thread) before answering, so
 //! that deleted records stay deleted across a crash.
@@ -19,6 +20,7 @@ use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsRespon
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
@@ -52,14 +54,24 @@ impl Handler for DeleteRecords {
         request: DeleteRecordsRequest,
     ) -> Result<Reply<DeleteRecordsResponse>, HandlerError> {
         let mut moved = false;
+        let authz = ctx.authz();
         let topics: Vec<DeleteRecordsTopicResult> = request
             .topics
             .iter()
             .map(|t| {
+                // TOPIC DELETE, once per topic (Kafka's `handleDeleteRecordsRequest`).
+                let denied = authz.enabled()
+                    && !authz.allows(Operation::Delete, ResourceType::Topic, &t.name);
                 let partitions = t
                     .partitions
                     .iter()
                     .map(|p| {
+                        if denied {
+                            return DeleteRecordsPartitionResult::default()
+                                .with_partition_index(p.partition_index)
+                                .with_low_watermark(-1)
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                        }
                         let r = delete(&ctx, t.name.as_str(), p);
                         moved |= r.error_code == 0;
                         r

@@ -6,6 +6,11 @@
 //! UNKNOWN_TOPIC_ID; a name or id listed twice, an entry with both or neither, get
 //! INVALID_REQUEST with Kafka's messages. With `delete.topic.enable=false` every topic gets
 //! TOPIC_DELETION_DISABLED (INVALID_REQUEST before v3, which had no such code).
+//!
+//! Authorization (Kafka's controller): CLUSTER DELETE (checked quietly) allows every topic,
+//! else TOPIC DELETE per topic (ids resolved to names first; an unknown id stays
+//! UNKNOWN_TOPIC_ID), else TOPIC_AUTHORIZATION_FAILED, checked before existence; a topic
+//! named by id comes back without its name unless the principal may DESCRIBE it.
 
 use std::collections::HashSet;
 
@@ -17,6 +22,7 @@ use myelin_cluster::{MetadataError, MetadataRecord, StateError, TopicId};
 use uuid::Uuid;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType, CLUSTER_NAME};
 use crate::bounds::{self, from, until, Field, Ty};
 use crate::configs::BrokerConfigs;
 use crate::context::RequestContext;
@@ -59,6 +65,18 @@ impl Handler for DeleteTopics {
         let state = server.metadata.state();
         let view = BrokerConfigs::new(server.config.node_id, &server.static_broker_configs, &state);
         let enabled = view.delete_topic_enable();
+        // CLUSTER DELETE allows every topic (checked quietly, as Kafka's controller does).
+        let authz = ctx.authz();
+        let cluster_delete =
+            authz.allows_quietly(Operation::Delete, ResourceType::Cluster, CLUSTER_NAME);
+        // Whether the principal may delete, and may describe, the topic `name`.
+        let may = |name: &str| {
+            let deletable =
+                cluster_delete || authz.allows(Operation::Delete, ResourceType::Topic, name);
+            let describable =
+                deletable || authz.allows_quietly(Operation::Describe, ResourceType::Topic, name);
+            (deletable, describable)
+        };
 
         let mut responses = Vec::with_capacity(targets.len());
         for t in targets {
@@ -86,16 +104,34 @@ impl Handler for DeleteTopics {
                         Some(n) => state.topic_by_name(n),
                         None => state.topic(TopicId(t.topic_id)),
                     };
-                    match found {
-                        None if t.name.is_some() => {
-                            (Some(ResponseError::UnknownTopicOrPartition), None)
-                        }
-                        None => (Some(ResponseError::UnknownTopicId), None),
-                        Some(topic) => {
-                            name = Some(topic.name.clone());
-                            topic_id = topic.topic_id.0;
-                            delete(&ctx, topic.topic_id, &topic.name).await
-                        }
+                    match (&t.name, found) {
+                        // By name: authorization before existence, so that names do not
+                        // leak; who may describe the topic learns that it does not exist.
+                        (Some(n), found) => match (may(n), found) {
+                            ((_, false), _) => refused(),
+                            (_, None) => (Some(ResponseError::UnknownTopicOrPartition), None),
+                            ((false, true), Some(_)) => refused(),
+                            ((true, true), Some(topic)) => {
+                                topic_id = topic.topic_id.0;
+                                delete(&ctx, topic.topic_id, &topic.name).await
+                            }
+                        },
+                        // By id: an unknown id is answered as such; a known one is
+                        // authorized by its name, shown only to who may describe it.
+                        (None, None) => (Some(ResponseError::UnknownTopicId), None),
+                        (None, Some(topic)) => match may(&topic.name) {
+                            (true, _) => {
+                                name = Some(topic.name.clone());
+                                topic_id = topic.topic_id.0;
+                                delete(&ctx, topic.topic_id, &topic.name).await
+                            }
+                            (false, describable) => {
+                                if describable {
+                                    name = Some(topic.name.clone());
+                                }
+                                refused()
+                            }
+                        },
                     }
                 }
             };
@@ -125,6 +161,14 @@ impl Handler for DeleteTopics {
         // Flexible from v4 (KIP-482).
         bounds::check(body, SCHEMA, api_version, api_version >= 4)
     }
+}
+
+/// The answer for a topic the principal may not delete, with Kafka's message.
+fn refused() -> (Option<ResponseError>, Option<String>) {
+    (
+        Some(ResponseError::TopicAuthorizationFailed),
+        Some("Topic authorization failed.".to_string()),
+    )
 }
 
 /// Commits the deletion of one topic; the error to answer, if any.

@@ -4,6 +4,10 @@
 //! v1 (KIP-919) names the endpoint type asked for: brokers (1) are answered; controllers
 //! (2) get MISMATCHED_ENDPOINT_TYPE and other values UNSUPPORTED_ENDPOINT_TYPE, as a Kafka
 //! broker answers (v0 clients get INVALID_REQUEST, as they cannot ask).
+//!
+//! Authorization, as Kafka's `AuthHelper.computeDescribeClusterResponse`: none is needed
+//! to describe the cluster; the `cluster_authorized_operations` asked for are the CLUSTER
+//! operations the principal may do if it may DESCRIBE the cluster, else 0.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -11,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType, CLUSTER_NAME};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
 use crate::handlers::metadata::CLUSTER_OPERATIONS;
@@ -75,7 +80,14 @@ impl Handler for DescribeCluster {
             .with_host(StrBytes::from_string(config.advertised_host.clone()))
             .with_port(i32::from(config.advertised_port))];
         if request.include_cluster_authorized_operations {
-            response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+            let authz = ctx.authz();
+            response.cluster_authorized_operations = if !authz.enabled() {
+                CLUSTER_OPERATIONS
+            } else if authz.allows_cluster(Operation::Describe) {
+                authz.operations(ResourceType::Cluster, CLUSTER_NAME)
+            } else {
+                0
+            };
         }
         Ok(Reply::Ready(response))
     }

@@ -13,6 +13,10 @@
 //!   describes its log4j loggers there; Myelin logs through `tracing` and has none.
 //!
 //! `configuration_keys` null or empty means every config; unknown keys are left out.
+//!
+//! Authorization, per resource and before anything else: a topic needs TOPIC
+//! DESCRIBE_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a broker or broker loggers CLUSTER
+//! DESCRIBE_CONFIGS (else CLUSTER_AUTHORIZATION_FAILED), as Kafka's `KafkaApis` checks.
 
 use std::collections::HashSet;
 
@@ -25,6 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::configs::{
     broker_config, resource_type, BrokerConfigs, ConfigDef, ConfigSource, Resolved, SynonymValue,
@@ -76,24 +81,13 @@ impl Handler for DescribeConfigs {
             // include_documentation: v3+ (KIP-569).
             documentation: version >= 3 && request.include_documentation,
         };
+        let authz = ctx.authz();
         let results = request
             .resources
             .iter()
             .map(|resource| {
-                let outcome = match resource.resource_type {
-                    resource_type::TOPIC => describe_topic(&view, &state, resource, detail),
-                    resource_type::BROKER => describe_broker(&view, resource, detail),
-                    resource_type::BROKER_LOGGER => Err((
-                        ResponseError::InvalidRequest,
-                        "Broker loggers are not supported: Myelin logs through tracing, not \
-                         log4j"
-                            .to_string(),
-                    )),
-                    other => Err((
-                        ResponseError::InvalidRequest,
-                        format!("Unsupported resource type: {other}"),
-                    )),
-                };
+                let outcome = authorize(&authz, resource)
+                    .and_then(|()| describe(&view, &state, resource, detail));
                 let result = DescribeConfigsResult::default()
                     .with_resource_type(resource.resource_type)
                     .with_resource_name(resource.resource_name.clone());
@@ -117,6 +111,57 @@ impl Handler for DescribeConfigs {
 }
 
 type Outcome = Result<Vec<DescribeConfigsResourceResult>, (ResponseError, String)>;
+
+/// Whether the principal may describe the configs of `resource`, as Kafka decides it: a
+/// topic's with TOPIC DESCRIBE_CONFIGS, a broker's or its loggers' with CLUSTER
+/// DESCRIBE_CONFIGS. Other types are refused later, as invalid.
+fn authorize(
+    authz: &crate::authz::Authz<'_>,
+    resource: &DescribeConfigsResource,
+) -> Result<(), (ResponseError, String)> {
+    let kind = resource.resource_type;
+    if kind == resource_type::TOPIC
+        && !authz.allows(
+            Operation::DescribeConfigs,
+            ResourceType::Topic,
+            resource.resource_name.as_str(),
+        )
+    {
+        return Err((
+            ResponseError::TopicAuthorizationFailed,
+            "Topic authorization failed.".to_string(),
+        ));
+    }
+    let cluster = kind == resource_type::BROKER || kind == resource_type::BROKER_LOGGER;
+    if cluster && !authz.allows_cluster(Operation::DescribeConfigs) {
+        return Err((
+            ResponseError::ClusterAuthorizationFailed,
+            "Cluster authorization failed.".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// The configs of one resource the principal may describe.
+fn describe(
+    view: &BrokerConfigs<'_>,
+    state: &myelin_cluster::MetadataState,
+    resource: &DescribeConfigsResource,
+    detail: Detail,
+) -> Outcome {
+    match resource.resource_type {
+        resource_type::TOPIC => describe_topic(view, state, resource, detail),
+        resource_type::BROKER => describe_broker(view, resource, detail),
+        resource_type::BROKER_LOGGER => Err((
+            ResponseError::InvalidRequest,
+            "Broker loggers are not supported: Myelin logs through tracing, not log4j".to_string(),
+        )),
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!("Unsupported resource type: {other}"),
+        )),
+    }
+}
 
 /// The config names the request asks for; `None` for all (a null or empty list, as Kafka).
 fn keys(resource: &DescribeConfigsResource) -> Option<HashSet<&str>> {

@@ -2,16 +2,21 @@
 //! does not exist is described as `Dead` with no error, as Kafka does. A group the
 //! coordinator cannot describe now (its partition is loading, or `__consumer_offsets` does
 //! not exist yet) gets the error, an empty state and no authorized operations, as Kafka's
-//! `DescribeGroupsResponse.groupError` has it.
+//! `DescribeGroupsResponse.groupError` has it. With an authorizer, a group the principal may
+//! not DESCRIBE gets GROUP_AUTHORIZATION_FAILED likewise, and `authorized_operations` are
+//! the principal's.
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
+use crate::handlers::groups::group_operations;
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -19,7 +24,7 @@ const SCHEMA: &[Field] = &[
     from(3, Ty::Bool), // include_authorized_operations
 ];
 
-/// Kafka's `authorized_operations` for a group without ACLs: READ (3), DELETE (6) and
+/// Kafka's `authorized_operations` for a group without an authorizer: READ (3), DELETE (6) and
 /// DESCRIBE (8), as bits.
 pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
@@ -40,21 +45,22 @@ impl Handler for DescribeGroups {
         request: DescribeGroupsRequest,
     ) -> Result<Reply<DescribeGroupsResponse>, HandlerError> {
         let version = ctx.api_version();
-        let operations = if request.include_authorized_operations {
-            GROUP_OPERATIONS
-        } else {
-            i32::MIN
-        };
+        let authz = ctx.authz();
         let groups = request
             .groups
             .into_iter()
             .map(|group_id| {
                 let mut out = DescribedGroup::default().with_group_id(group_id.clone());
+                // Kafka: DESCRIBE on each group, else its GROUP_AUTHORIZATION_FAILED.
+                if !authz.allows(Operation::Describe, ResourceType::Group, &group_id) {
+                    out.error_code = ResponseError::GroupAuthorizationFailed.code();
+                    return out;
+                }
                 match ctx.server.groups.describe(group_id.0.as_str()) {
                     Ok(d) => {
                         // authorized_operations: v3+ (KIP-430), on groups described.
-                        if version >= 3 {
-                            out.authorized_operations = operations;
+                        if version >= 3 && request.include_authorized_operations {
+                            out.authorized_operations = group_operations(&authz, &group_id);
                         }
                         out.group_state = StrBytes::from_static_str(d.state);
                         out.protocol_type = StrBytes::from_string(d.protocol_type);

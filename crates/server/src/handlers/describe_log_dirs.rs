@@ -7,6 +7,9 @@
 //! (KIP-784), v4 the directory's total and usable bytes (KIP-827), from statvfs. A data
 //! directory that is gone or read-only answers KAFKA_STORAGE_ERROR (56) with no
 //! partitions, as Kafka does for an offline log directory.
+//!
+//! Authorization: CLUSTER DESCRIBE, else no results and (v3+) the top-level error
+//! CLUSTER_AUTHORIZATION_FAILED, as Kafka answers.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -21,6 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::Operation;
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
@@ -48,6 +52,13 @@ impl Handler for DescribeLogDirs {
         request: DescribeLogDirsRequest,
     ) -> Result<Reply<DescribeLogDirsResponse>, HandlerError> {
         let version = ctx.api_version();
+        if !ctx.authz().allows_cluster(Operation::Describe) {
+            // error_code: v3+ (KIP-784); older clients just see no directory.
+            return Ok(Reply::Ready(
+                DescribeLogDirsResponse::default()
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code()),
+            ));
+        }
         let logs = ctx.server.partitions.logs();
         let wanted: Option<HashSet<(&str, i32)>> = request.topics.as_ref().map(|topics| {
             topics

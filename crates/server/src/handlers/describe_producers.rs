@@ -6,7 +6,8 @@
 //! timestamp of its last batch or marker, the epoch of the last coordinator that wrote it
 //! a marker (-1 for none), and the first offset of its open transaction (-1 for none). A
 //! partition this broker does not host gets UNKNOWN_TOPIC_OR_PARTITION (3); one whose log
-//! is offline KAFKA_STORAGE_ERROR (56).
+//! is offline KAFKA_STORAGE_ERROR (56). With an authorizer, a topic the principal may not
+//! READ gets TOPIC_AUTHORIZATION_FAILED (29) for each partition, before any other check.
 
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -17,6 +18,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
@@ -43,15 +45,23 @@ impl Handler for DescribeProducers {
         ctx: RequestContext,
         request: DescribeProducersRequest,
     ) -> Result<Reply<DescribeProducersResponse>, HandlerError> {
+        let authz = ctx.authz();
         let topics = request
             .topics
             .iter()
             .map(|t| {
+                // TOPIC READ, once per topic (Kafka's `handleDescribeProducersRequest`).
+                let denied =
+                    authz.enabled() && !authz.allows(Operation::Read, ResourceType::Topic, &t.name);
                 let partitions = t
                     .partition_indexes
                     .iter()
                     .map(|&index| {
                         let answer = PartitionResponse::default().with_partition_index(index);
+                        if denied {
+                            return answer
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                        }
                         match ctx.server.partitions.get(t.name.as_str(), index) {
                             None => answer
                                 .with_error_code(ResponseError::UnknownTopicOrPartition.code()),

@@ -14,6 +14,12 @@
 //!   topic must be one of them, else every named topic gets INVALID_REQUEST, as Kafka's
 //!   error response does.
 //!
+//! Authorization (with an authorizer, as Kafka's handler): a topic the principal may not
+//! DESCRIBE is left out of the all-topics listing; named, it gets
+//! TOPIC_AUTHORIZATION_FAILED (29) with no id and no partitions, after the page's topics,
+//! whether it exists or not. It takes no room in the page, and the cursor names the next
+//! describable topic. `topic_authorized_operations` are the principal's.
+//!
 //! Each partition is led by this broker, its only replica, with leader epoch 0, as in
 //! Metadata; an offline log has no leader and this broker as offline replica. Eligible
 //! leader replicas (KIP-966's ELR) are not kept: both lists are empty.
@@ -32,10 +38,11 @@ use myelin_cluster::{MetadataState, TopicMetadata};
 use uuid::Uuid;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Authz, Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
-use crate::handlers::metadata::{offline_partitions, TOPIC_OPERATIONS};
+use crate::handlers::metadata::{offline_partitions, topic_operations};
 use crate::topics::INTERNAL_TOPICS;
 
 /// The request's leading topic array, for [`bounds::check`]; the cursor that follows is a
@@ -91,8 +98,10 @@ impl Handler for DescribeTopicPartitions {
         };
         let node = BrokerId(ctx.server.config.node_id);
         let offline = offline_partitions(&ctx);
+        let authz = ctx.authz();
         let page = Page {
             state: &state,
+            authz: &authz,
             node,
             offline: &offline,
             cursor: cursor.as_ref().map(|(t, p)| (t.as_str(), *p)),
@@ -112,6 +121,7 @@ impl Handler for DescribeTopicPartitions {
 /// What one page is built from.
 struct Page<'a> {
     state: &'a MetadataState,
+    authz: &'a Authz<'a>,
     node: BrokerId,
     offline: &'a std::collections::HashSet<(String, i32)>,
     cursor: Option<(&'a str, i32)>,
@@ -128,7 +138,19 @@ impl Page<'_> {
     ) -> DescribeTopicPartitionsResponse {
         let mut response = DescribeTopicPartitionsResponse::default();
         let mut remaining = limit;
+        let mut refused = Vec::new();
         for name in names {
+            if !self.describable(name) {
+                if !self.skip_missing {
+                    refused.push(
+                        DescribeTopicPartitionsResponseTopic::default()
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                            .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+                            .with_topic_id(Uuid::nil()),
+                    );
+                }
+                continue;
+            }
             if remaining == 0 {
                 // The page is full: the next page starts at this topic.
                 response.next_cursor = Some(cursor(name, 0));
@@ -157,7 +179,20 @@ impl Page<'_> {
                 break;
             }
         }
+        response.topics.extend(refused);
         response
+    }
+
+    /// Whether the principal may DESCRIBE topic `name`; a denial of a named topic is
+    /// audited, one only hidden from the listing of every topic is not.
+    fn describable(&self, name: &str) -> bool {
+        if self.skip_missing {
+            self.authz
+                .allows_quietly(Operation::Describe, ResourceType::Topic, name)
+        } else {
+            self.authz
+                .allows(Operation::Describe, ResourceType::Topic, name)
+        }
     }
 
     fn topic(
@@ -170,7 +205,7 @@ impl Page<'_> {
             .with_topic_id(t.topic_id.0)
             .with_is_internal(INTERNAL_TOPICS.contains(&t.name.as_str()))
             .with_partitions(partitions)
-            .with_topic_authorized_operations(TOPIC_OPERATIONS)
+            .with_topic_authorized_operations(topic_operations(self.authz, &t.name))
     }
 
     fn partition(&self, topic: &str, index: i32) -> DescribeTopicPartitionsResponsePartition {

@@ -1,5 +1,8 @@
 //! DescribeTransactions (key 65), v0 (KIP-664): the state, producer, timeout and partitions
-//! of transactional ids. An unknown id gets TRANSACTIONAL_ID_NOT_FOUND.
+//! of transactional ids. An unknown id gets TRANSACTIONAL_ID_NOT_FOUND. With an authorizer,
+//! as in Kafka: an id the principal may not DESCRIBE gets
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, and the topics it may not DESCRIBE are left out of
+//! a transaction's partitions.
 
 use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
 use kafka_protocol::messages::{
@@ -7,7 +10,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use kafka_protocol::ResponseError;
+
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{txn_error_code, HandlerError};
@@ -31,6 +37,7 @@ impl Handler for DescribeTransactions {
         ctx: RequestContext,
         request: DescribeTransactionsRequest,
     ) -> Result<Reply<DescribeTransactionsResponse>, HandlerError> {
+        let authz = ctx.authz();
         let states = request
             .transactional_ids
             .into_iter()
@@ -40,6 +47,11 @@ impl Handler for DescribeTransactions {
                     .with_producer_id(ProducerId(-1))
                     .with_producer_epoch(-1)
                     .with_transaction_start_time_ms(-1);
+                // Kafka: DESCRIBE on each transactional id.
+                if !authz.allows(Operation::Describe, ResourceType::TransactionalId, &id.0) {
+                    out.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+                    return out;
+                }
                 match ctx.server.txns.describe(id.0.as_str()) {
                     Ok(d) => {
                         out.transaction_state = StrBytes::from_static_str(d.state.name());
@@ -50,6 +62,14 @@ impl Handler for DescribeTransactions {
                         out.topics = d
                             .topics
                             .into_iter()
+                            // Kafka leaves out the topics the principal may not DESCRIBE.
+                            .filter(|t| {
+                                authz.allows_quietly(
+                                    Operation::Describe,
+                                    ResourceType::Topic,
+                                    &t.topic,
+                                )
+                            })
                             .map(|t| {
                                 TopicData::default()
                                     .with_topic(TopicName(StrBytes::from_string(t.topic)))

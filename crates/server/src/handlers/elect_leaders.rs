@@ -10,6 +10,9 @@
 //!   partitions that needed no election, so only offline ones are listed;
 //! - an election type other than preferred (0) or unclean (1) gets INVALID_REQUEST at the
 //!   top level (v1+).
+//!
+//! Authorization, first: CLUSTER ALTER, else CLUSTER_AUTHORIZATION_FAILED at the top level
+//! (v1+) and for every named partition, as Kafka answers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::Operation;
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
@@ -53,6 +57,9 @@ impl Handler for ElectLeaders {
         ctx: RequestContext,
         request: ElectLeadersRequest,
     ) -> Result<Reply<ElectLeadersResponse>, HandlerError> {
+        if !ctx.authz().allows_cluster(Operation::Alter) {
+            return Ok(Reply::Ready(refused(&request)));
+        }
         // election_type: v1+; the codec's default (0, preferred) before.
         if request.election_type != PREFERRED && request.election_type != UNCLEAN {
             return Ok(Reply::Ready(
@@ -102,16 +109,8 @@ impl Handler for ElectLeaders {
                 }
             }
         }
-        let results = results
-            .into_iter()
-            .map(|(topic, partition_result)| {
-                ReplicaElectionResult::default()
-                    .with_topic(TopicName(StrBytes::from_string(topic)))
-                    .with_partition_result(partition_result)
-            })
-            .collect();
         Ok(Reply::Ready(
-            ElectLeadersResponse::default().with_replica_election_results(results),
+            ElectLeadersResponse::default().with_replica_election_results(by_topic(results)),
         ))
     }
 
@@ -119,4 +118,39 @@ impl Handler for ElectLeaders {
         // Flexible from v2 (KIP-482).
         bounds::check(body, SCHEMA, api_version, api_version >= 2)
     }
+}
+
+/// The results, one entry per topic.
+fn by_topic(results: BTreeMap<String, Vec<PartitionResult>>) -> Vec<ReplicaElectionResult> {
+    results
+        .into_iter()
+        .map(|(topic, partition_result)| {
+            ReplicaElectionResult::default()
+                .with_topic(TopicName(StrBytes::from_string(topic)))
+                .with_partition_result(partition_result)
+        })
+        .collect()
+}
+
+/// The answer without CLUSTER ALTER: CLUSTER_AUTHORIZATION_FAILED at the top level and for
+/// each named partition (once each), as Kafka fills them.
+fn refused(request: &ElectLeadersRequest) -> ElectLeadersResponse {
+    let error = ResponseError::ClusterAuthorizationFailed.code();
+    let mut results: BTreeMap<String, Vec<PartitionResult>> = BTreeMap::new();
+    let named: BTreeSet<(&str, i32)> = request
+        .topic_partitions
+        .iter()
+        .flatten()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.topic.as_str(), *p)))
+        .collect();
+    for (topic, partition) in named {
+        results.entry(topic.to_string()).or_default().push(
+            PartitionResult::default()
+                .with_partition_id(partition)
+                .with_error_code(error),
+        );
+    }
+    ElectLeadersResponse::default()
+        .with_error_code(error)
+        .with_replica_election_results(by_topic(results))
 }

@@ -16,9 +16,12 @@
 //! UNKNOWN_TOPIC_OR_PARTITION (3), UNKNOWN_TOPIC_ID (100, v13+), FENCED_LEADER_EPOCH (74) /
 //! UNKNOWN_LEADER_EPOCH (75) for a current leader epoch below / above ours (v9+),
 //! NOT_LEADER_OR_FOLLOWER (6) for a follower fetch (there are no followers yet), and
-//! KAFKA_STORAGE_ERROR (56). An errored partition carries high watermark, last stable
+//! KAFKA_STORAGE_ERROR (56). With an authorizer, TOPIC_AUTHORIZATION_FAILED (29) first for
+//! a topic the consumer may not READ (for every partition of a follower fetch without
+//! CLUSTER_ACTION), decided once per request, session partitions included. An errored partition carries high watermark, last stable
 //! offset and log start offset -1 and empty records, as Kafka sends them.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -33,6 +36,7 @@ use myelin_log::{FileSlice, LogError};
 use tokio::time::Instant;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, until, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
@@ -154,8 +158,10 @@ impl Handler for Fetch {
         } else {
             request.replica_id.0
         };
+        let denied = denied_topics(&ctx, &context, replica_id);
         let plan = ReadPlan {
             context,
+            denied,
             replica_id,
             read_committed: request.isolation_level == 1,
             max_bytes: request.max_bytes.max(0) as u64,
@@ -178,10 +184,53 @@ impl Handler for Fetch {
     }
 }
 
+/// The topics of the fetch (the session's included) the principal may not read, answered
+/// TOPIC_AUTHORIZATION_FAILED: empty without an authorizer. As Kafka's `handleFetchRequest`,
+/// a consumer needs READ on each topic (an unknown topic id stays UNKNOWN_TOPIC_ID), a
+/// follower CLUSTER_ACTION on the cluster, else all its partitions are refused.
+fn denied_topics(
+    ctx: &RequestContext,
+    context: &FetchContext,
+    replica_id: i32,
+) -> HashSet<TopicRef> {
+    let authz = ctx.authz();
+    let mut denied = HashSet::new();
+    if !authz.enabled() {
+        return denied;
+    }
+    let partitions = context.partitions();
+    if replica_id >= 0 {
+        if !authz.allows_cluster(Operation::ClusterAction) {
+            denied.extend(partitions.iter().map(|(key, _)| key.topic.clone()));
+        }
+        return denied;
+    }
+    let state = ctx.server.metadata.state();
+    let mut decided: HashSet<&TopicRef> = HashSet::new();
+    for (key, _) in partitions {
+        if !decided.insert(&key.topic) {
+            continue;
+        }
+        let name = match &key.topic {
+            TopicRef::Name(name) => name.as_str(),
+            TopicRef::Id(id) => match state.topic(TopicId(*id)) {
+                Some(t) => t.name.as_str(),
+                None => continue,
+            },
+        };
+        if !authz.allows(Operation::Read, ResourceType::Topic, name) {
+            denied.insert(key.topic.clone());
+        }
+    }
+    denied
+}
+
 /// What one fetch reads, decided when its request was handled.
 #[derive(Debug)]
 struct ReadPlan {
     context: FetchContext,
+    /// Topics answered TOPIC_AUTHORIZATION_FAILED ([`denied_topics`]).
+    denied: HashSet<TopicRef>,
     replica_id: i32,
     read_committed: bool,
     max_bytes: u64,
@@ -258,9 +307,13 @@ impl ReadPlan {
         let mut min_one = true;
         let mut out = Vec::with_capacity(self.context.partitions().len());
         for (key, params) in self.context.partitions() {
-            let read = match self.resolve(server, key) {
-                Err(e) => PartitionRead::error(e),
-                Ok(p) => self.read_partition(p, params, limit, min_one),
+            let read = if !self.denied.is_empty() && self.denied.contains(&key.topic) {
+                PartitionRead::error(ResponseError::TopicAuthorizationFailed)
+            } else {
+                match self.resolve(server, key) {
+                    Err(e) => PartitionRead::error(e),
+                    Ok(p) => self.read_partition(p, params, limit, min_one),
+                }
             };
             let len = read.records_len();
             if len > 0 {

@@ -5,6 +5,10 @@
 //! it that is still loading answers COORDINATOR_LOAD_IN_PROGRESS. An empty transactional id
 //! gets COORDINATOR_NOT_AVAILABLE.
 //!
+//! With an authorizer, as in Kafka: a group key needs DESCRIBE on the group (else
+//! GROUP_AUTHORIZATION_FAILED), a transactional id DESCRIBE on it (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), each key of a v4+ batch on its own.
+//!
 //! librdkafka takes this API as the sign of a Kafka 0.8.2+ broker: without it advertised it
 //! silently sends `lz4` batches uncompressed (`rd_kafka_feature_map` in librdkafka's
 //! `src/rdkafka_feature.c`; see docs/kafka-compat-notes.md).
@@ -16,6 +20,7 @@ use kafka_protocol::ResponseError;
 use myelin_coord::CoordinatorLookup;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, from, until, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
@@ -52,7 +57,10 @@ impl Handler for FindCoordinator {
             // v4+ (KIP-699): a batch of keys, one coordinator entry each.
             let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
             for key in request.coordinator_keys {
-                let answer = locate(&ctx, key_type, key.as_str()).await;
+                let answer = match refusal(&ctx, key_type, key.as_str()) {
+                    Some(refused) => refused,
+                    None => locate(&ctx, key_type, key.as_str()).await,
+                };
                 let (node, host, port, error, message) = answer.fields(&ctx);
                 coordinators.push(
                     Coordinator::default()
@@ -66,7 +74,10 @@ impl Handler for FindCoordinator {
             }
             response.coordinators = coordinators;
         } else {
-            let answer = locate(&ctx, key_type, request.key.as_str()).await;
+            let answer = match refusal(&ctx, key_type, request.key.as_str()) {
+                Some(refused) => refused,
+                None => locate(&ctx, key_type, request.key.as_str()).await,
+            };
             let (node, host, port, error, message) = answer.fields(&ctx);
             response.error_code = error;
             response.node_id = node;
@@ -119,6 +130,30 @@ impl Answer {
                 Some(StrBytes::from_static_str(message)),
             ),
         }
+    }
+}
+
+/// The authorization failure of one key, if any (Kafka's `KafkaApis`, before the
+/// coordinator is looked up or its topic created): DESCRIBE on the group, or on the
+/// transactional id.
+fn refusal(ctx: &RequestContext, key_type: i8, key: &str) -> Option<Answer> {
+    let authz = ctx.authz();
+    match key_type {
+        key_type::GROUP if !authz.allows(Operation::Describe, ResourceType::Group, key) => {
+            Some(Answer::Error(
+                ResponseError::GroupAuthorizationFailed,
+                "Group authorization failed.",
+            ))
+        }
+        key_type::TRANSACTION
+            if !authz.allows(Operation::Describe, ResourceType::TransactionalId, key) =>
+        {
+            Some(Answer::Error(
+                ResponseError::TransactionalIdAuthorizationFailed,
+                "Transactional Id authorization failed.",
+            ))
+        }
+        _ => None,
     }
 }
 

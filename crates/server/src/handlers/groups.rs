@@ -1,7 +1,11 @@
 //! What the group handlers share: conversions between the wire and the coordinator.
 
-use kafka_protocol::protocol::StrBytes;
+use std::collections::HashSet;
 
+use kafka_protocol::protocol::StrBytes;
+use myelin_coord::consumer::TopicMetadata;
+
+use crate::authz::{Authz, Operation, ResourceType};
 use crate::context::RequestContext;
 
 /// The client's host as Kafka reports it in DescribeGroups (`InetAddress.toString()`:
@@ -44,6 +48,68 @@ impl myelin_coord::consumer::TopicMetadata for ClusterTopics {
     }
 }
 
+/// The topics of `names` the principal may not do `operation` on, each decided (and a
+/// denial audited) once, as Kafka's `filterByAuthorized`. Empty without an authorizer.
+pub fn denied_topics<'n>(
+    authz: &Authz<'_>,
+    operation: Operation,
+    names: impl IntoIterator<Item = &'n str>,
+) -> HashSet<String> {
+    let mut denied = HashSet::new();
+    if !authz.enabled() {
+        return denied;
+    }
+    let mut decided = HashSet::new();
+    for name in names {
+        if decided.insert(name) && !authz.allows(operation, ResourceType::Topic, name) {
+            denied.insert(name.to_string());
+        }
+    }
+    denied
+}
+
+/// KIP-430's `authorized_operations` of a group: the authorizer's when it is on, else
+/// every group operation ([`crate::handlers::describe_groups::GROUP_OPERATIONS`]).
+pub fn group_operations(authz: &Authz<'_>, group_id: &str) -> i32 {
+    if authz.enabled() {
+        authz.operations(ResourceType::Group, group_id)
+    } else {
+        crate::handlers::describe_groups::GROUP_OPERATIONS
+    }
+}
+
+/// The cluster's topics as a KIP-848 member sees them when it subscribes by regular
+/// expression: only those its principal may DESCRIBE match (Kafka 4.0 filters a regex's
+/// topics by the member's authorization). Lookups by name or id are not filtered.
+#[derive(Debug)]
+pub struct DescribableTopics<'a> {
+    /// Every topic.
+    pub topics: ClusterTopics,
+    /// The request's authorizer.
+    pub authz: &'a Authz<'a>,
+}
+
+impl TopicMetadata for DescribableTopics<'_> {
+    fn topic(&self, name: &str) -> Option<myelin_coord::consumer::TopicInfo> {
+        self.topics.topic(name)
+    }
+
+    fn topic_name(&self, id: &myelin_coord::consumer::TopicId) -> Option<&str> {
+        self.topics.topic_name(id)
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        let mut names = self.topics.topic_names();
+        if self.authz.enabled() {
+            names.retain(|n| {
+                self.authz
+                    .allows_quietly(Operation::Describe, ResourceType::Topic, n)
+            });
+        }
+        names
+    }
+}
+
 /// One partition of an offset commit (OffsetCommit, TxnOffsetCommit) as the wire gives it:
 /// index, offset, leader epoch (-1 for none), metadata.
 pub type WirePartition = (i32, i64, i32, Option<String>);
@@ -52,16 +118,23 @@ pub type WirePartition = (i32, i64, i32, Option<String>);
 /// the commit (`None`: it goes to the coordinator).
 pub type CommitOrder = Vec<(kafka_protocol::messages::TopicName, Vec<(i32, Option<i16>)>)>;
 
-/// Splits an offset commit's partitions: those of partitions this broker does not host get
-/// UNKNOWN_TOPIC_OR_PARTITION, as in Kafka; the others become commits.
+/// Splits an offset commit's partitions: those of a topic `refused` gives an error (an
+/// authorization failure, decided first as in Kafka) get it, those of partitions this broker
+/// does not host get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka; the others become commits.
 pub fn split_commits(
     server: &crate::context::ServerContext,
     topics: impl IntoIterator<Item = (kafka_protocol::messages::TopicName, Vec<WirePartition>)>,
+    refused: impl Fn(&str) -> Option<i16>,
 ) -> (CommitOrder, Vec<myelin_coord::OffsetCommit>) {
     let mut order: CommitOrder = Vec::new();
     let mut commits = Vec::new();
     for (topic, partitions) in topics {
         let name = topic.0.to_string();
+        if let Some(code) = refused(&name) {
+            let early = partitions.iter().map(|p| (p.0, Some(code))).collect();
+            order.push((topic, early));
+            continue;
+        }
         let mut early = Vec::with_capacity(partitions.len());
         for (index, offset, leader_epoch, metadata) in partitions {
             if server.partitions.get(&name, index).is_none() {

@@ -7,6 +7,10 @@
 //! Kafka's controller does; APPEND or SUBTRACT on any other config is INVALID_CONFIG. The
 //! resulting set is checked and committed as AlterConfigs does (see
 //! [`super::alter_configs`]); all or nothing per resource.
+//!
+//! Authorization, per resource, after the duplicate-resource check: a topic needs TOPIC
+//! ALTER_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a broker or broker loggers CLUSTER
+//! ALTER_CONFIGS (else CLUSTER_AUTHORIZATION_FAILED), as Kafka checks them.
 
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -22,8 +26,8 @@ use crate::configs::{broker_config, topic_config, ConfigType, ConfigsError};
 use crate::context::RequestContext;
 use crate::error::{broker_config_error_code, topic_config_error_code, HandlerError};
 use crate::handlers::alter_configs::{
-    apply, check_no_duplicate_keys, check_no_nulls, each_resource_once, repeated_resources,
-    resolve_target, Outcome, Target,
+    apply, authorize_alter, check_no_duplicate_keys, check_no_nulls, each_resource_once,
+    repeated_resources, resolve_target, Outcome, Target,
 };
 
 /// The request's layout, for [`bounds::check`].
@@ -72,11 +76,14 @@ impl Handler for IncrementalAlterConfigs {
                 .iter()
                 .map(|r| (r.resource_type, r.resource_name.as_str())),
         );
+        let authz = ctx.authz();
         let mut responses = Vec::with_capacity(request.resources.len());
         for resource in &request.resources {
             let key = (resource.resource_type, resource.resource_name.as_str());
             let outcome = if repeated.contains(&key) {
                 Err(each_resource_once())
+            } else if let Err(refusal) = authorize_alter(&authz, key.0, key.1, true) {
+                Err(refusal)
             } else {
                 alter(&ctx, resource, request.validate_only).await
             };

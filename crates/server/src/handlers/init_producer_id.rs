@@ -7,6 +7,10 @@
 //! epoch, fencing the previous producer, and aborts its open transaction first
 //! (CONCURRENT_TRANSACTIONS meanwhile: the client retries). PRODUCER_FENCED is answered as
 //! INVALID_PRODUCER_EPOCH below v4 (KIP-588).
+//!
+//! With an authorizer, as in Kafka, first: a transactional id needs WRITE on it (else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent producer IDEMPOTENT_WRITE on the
+//! cluster or WRITE on some topic (KIP-679; else CLUSTER_AUTHORIZATION_FAILED).
 
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
@@ -14,6 +18,7 @@ use kafka_protocol::ResponseError;
 use myelin_coord::txn::{ProducerIdAndEpoch, TxnError};
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType, CLUSTER_NAME};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, txn_error_code, HandlerError};
 
@@ -36,6 +41,10 @@ impl Handler for InitProducerId {
         let mut response = InitProducerIdResponse::default()
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
+        if let Some(code) = refusal(&ctx, &request) {
+            response.error_code = code.code();
+            return Ok(Reply::Ready(response));
+        }
         match &request.transactional_id {
             None => {}
             // Kafka: an empty transactional id is malformed.
@@ -95,5 +104,26 @@ impl Handler for InitProducerId {
             }
         }
         Ok(Reply::Ready(response))
+    }
+}
+
+/// The authorization failure of the request, if any, as Kafka's `KafkaApis` decides it
+/// before anything else: WRITE on the transactional id; without one (an idempotent
+/// producer), IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+fn refusal(ctx: &RequestContext, request: &InitProducerIdRequest) -> Option<ResponseError> {
+    let authz = ctx.authz();
+    match &request.transactional_id {
+        Some(id) => (!authz.allows(Operation::Write, ResourceType::TransactionalId, &id.0))
+            .then_some(ResponseError::TransactionalIdAuthorizationFailed),
+        None => {
+            let allowed = authz.allows_quietly(
+                Operation::IdempotentWrite,
+                ResourceType::Cluster,
+                CLUSTER_NAME,
+            ) || authz.allows_any(Operation::Write, ResourceType::Topic);
+            // Audited as the cluster operation refused.
+            (!allowed && !authz.allows_cluster(Operation::IdempotentWrite))
+                .then_some(ResponseError::ClusterAuthorizationFailed)
+        }
     }
 }

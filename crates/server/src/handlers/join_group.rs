@@ -5,14 +5,17 @@
 //! ran out), so the handler returns [`Reply::Later`] and the connection goes on reading.
 //! KIP-394 (v4+): a member without an id gets MEMBER_ID_REQUIRED and the id to rejoin
 //! with. KIP-345 (v5+): `group.instance.id`. KIP-814 (v9+): `skip_assignment`. Any other
-//! error answer echoes the member id of the request, as Kafka's does.
+//! error answer echoes the member id of the request, as Kafka's does. With an authorizer, a
+//! principal without READ on the group gets GROUP_AUTHORIZATION_FAILED, as in Kafka.
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use myelin_coord::{GroupError, JoinRequest, JoinResponse, Protocol};
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
@@ -49,6 +52,17 @@ impl Handler for JoinGroup {
         let version = ctx.api_version();
         let group_id = request.group_id.0.to_string();
         let requested_member_id = request.member_id.clone();
+        // Kafka: READ on the group, before anything else.
+        if !ctx
+            .authz()
+            .allows(Operation::Read, ResourceType::Group, &group_id)
+        {
+            return Ok(Reply::Ready(error_response(
+                version,
+                requested_member_id,
+                ResponseError::GroupAuthorizationFailed.code(),
+            )));
+        }
         let join = JoinRequest {
             member_id: request.member_id.to_string(),
             group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
@@ -131,17 +145,25 @@ fn respond(
                 .collect();
         }
         Err(e) => {
-            response.error_code = group_error_code(&e).code();
-            response.generation_id = -1;
-            // Nullable from v7; an empty string before.
-            response.protocol_name = (version < 7).then(|| StrBytes::from_static_str(""));
-            response.member_id = match e {
+            let code = group_error_code(&e).code();
+            let member_id = match e {
                 GroupError::MemberIdRequired { member_id } => str_of(member_id),
                 _ => requested_member_id,
             };
+            return error_response(version, member_id, code);
         }
     }
     response
+}
+
+/// An error answer at `version`: `code`, no generation, no protocol, `member_id`.
+fn error_response(version: i16, member_id: StrBytes, code: i16) -> JoinGroupResponse {
+    JoinGroupResponse::default()
+        .with_error_code(code)
+        .with_generation_id(-1)
+        // Nullable from v7; an empty string before.
+        .with_protocol_name((version < 7).then(|| StrBytes::from_static_str("")))
+        .with_member_id(member_id)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! LeaveGroup (key 13), v0-5: members leave a group at once rather than after their
 //! session times out. v0-2 name one member; v3+ (KIP-345) a batch, by member id or by
 //! `group.instance.id`, answered one by one. An empty group id is INVALID_GROUP_ID, as in
-//! Kafka.
+//! Kafka. With an authorizer, a principal without READ on the group gets the top-level
+//! GROUP_AUTHORIZATION_FAILED.
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
@@ -10,6 +11,7 @@ use kafka_protocol::ResponseError;
 use myelin_coord::LeaveMember;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, from, until, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
@@ -46,6 +48,18 @@ impl Handler for LeaveGroup {
         request: LeaveGroupRequest,
     ) -> Result<Reply<LeaveGroupResponse>, HandlerError> {
         let version = ctx.api_version();
+        // Kafka: READ on the group, else the top-level GROUP_AUTHORIZATION_FAILED (no
+        // member answers, in every version).
+        if !ctx.authz().allows(
+            Operation::Read,
+            ResourceType::Group,
+            request.group_id.0.as_str(),
+        ) {
+            return Ok(Reply::Ready(
+                LeaveGroupResponse::default()
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+            ));
+        }
         if request.group_id.0.is_empty() {
             return Ok(Reply::Ready(
                 LeaveGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code()),

@@ -1,12 +1,14 @@
 //! ListGroups (key 16), v0-5: every group this broker coordinates, filtered by state
 //! (v4+, KIP-518) and by type (v5+, KIP-848: `classic` or `consumer`), both compared
-//! case-insensitively as Kafka does.
+//! case-insensitively as Kafka does. With an authorizer, a principal without DESCRIBE on
+//! the cluster sees only the groups it may DESCRIBE, as in Kafka.
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType, CLUSTER_NAME};
 use crate::bounds::{self, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
@@ -48,8 +50,15 @@ impl Handler for ListGroups {
                     .iter()
                     .any(|f| f.as_str().eq_ignore_ascii_case(value))
         };
+        // Kafka: every group with DESCRIBE on the cluster, else the groups the principal
+        // may DESCRIBE; the others are left out, without an audit.
+        let authz = ctx.authz();
+        let all = authz.allows_quietly(Operation::Describe, ResourceType::Cluster, CLUSTER_NAME);
         response.groups = listed
             .into_iter()
+            .filter(|g| {
+                all || authz.allows_quietly(Operation::Describe, ResourceType::Group, &g.group_id)
+            })
             .filter(|g| matches(&request.states_filter, g.state))
             .filter(|g| matches(&request.types_filter, g.group_type))
             .map(|g| {

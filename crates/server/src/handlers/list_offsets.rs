@@ -13,7 +13,9 @@
 //! records below the last fetchable offset; finding none gives offset -1, timestamp -1 and
 //! no error. The leader epoch (v4+) is ours, 0: Kafka assigns the epoch when the partition
 //! gets its leader, so even an empty log has one. A partition named twice in one request
-//! gets INVALID_REQUEST (42) for each; an unknown one UNKNOWN_TOPIC_OR_PARTITION (3); a
+//! gets INVALID_REQUEST (42) for each; a topic the principal may not DESCRIBE (with an
+//! authorizer) TOPIC_AUTHORIZATION_FAILED (29) for each of its partitions, before any other
+//! check; an unknown one UNKNOWN_TOPIC_OR_PARTITION (3); a
 //! current leader epoch below / above ours (v4+) FENCED_LEADER_EPOCH (74) /
 //! UNKNOWN_LEADER_EPOCH (75). v10's `timeout_ms` (KIP-1075) bounds remote-storage lookups,
 //! which there are none of.
@@ -28,6 +30,7 @@ use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
@@ -85,6 +88,16 @@ impl Handler for ListOffsets {
         } else {
             Fetchable::HighWatermark
         };
+        // TOPIC DESCRIBE, once per topic, before any other check (Kafka's
+        // `handleListOffsetRequest`).
+        let authz = ctx.authz();
+        let denied: Vec<bool> = request
+            .topics
+            .iter()
+            .map(|t| {
+                authz.enabled() && !authz.allows(Operation::Describe, ResourceType::Topic, &t.name)
+            })
+            .collect();
         let mut seen: HashMap<(&str, i32), usize> = HashMap::new();
         for t in &request.topics {
             for p in &t.partitions {
@@ -96,12 +109,15 @@ impl Handler for ListOffsets {
         let topics = request
             .topics
             .iter()
-            .map(|t| {
+            .zip(denied)
+            .map(|(t, denied)| {
                 let partitions = t
                     .partitions
                     .iter()
                     .map(|p| {
-                        let mut r = if seen[&(t.name.as_str(), p.partition_index)] > 1 {
+                        let mut r = if denied {
+                            error(p, ResponseError::TopicAuthorizationFailed)
+                        } else if seen[&(t.name.as_str(), p.partition_index)] > 1 {
                             error(p, ResponseError::InvalidRequest)
                         } else {
                             list_partition(&ctx.server, t.name.as_str(), p, fetchable)

@@ -1,6 +1,7 @@
 //! ListTransactions (key 66), v0-1 (KIP-664): transactional ids with their producer and
 //! state, filtered by state names and producer ids, and (v1, KIP-994) by how long they have
-//! been open. Unknown state names come back in `unknown_state_filters`.
+//! been open. Unknown state names come back in `unknown_state_filters`. With an authorizer,
+//! only the transactional ids the principal may DESCRIBE are listed, as in Kafka.
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
 use kafka_protocol::messages::{
@@ -10,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use myelin_coord::txn::ListFilter;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
@@ -47,11 +49,20 @@ impl Handler for ListTransactions {
             request.producer_id_filters.iter().map(|p| p.0),
             duration,
         );
+        // Kafka: only the transactional ids the principal may DESCRIBE, without an audit.
+        let authz = ctx.authz();
         let states = ctx
             .server
             .txns
             .list(&filter)
             .into_iter()
+            .filter(|l| {
+                authz.allows_quietly(
+                    Operation::Describe,
+                    ResourceType::TransactionalId,
+                    &l.transactional_id,
+                )
+            })
             .map(|l| {
                 TransactionState::default()
                     .with_transactional_id(TransactionalId(StrBytes::from_string(

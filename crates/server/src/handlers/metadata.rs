@@ -13,6 +13,17 @@
 //! LEADER_NOT_AVAILABLE (kafka-go, rdkafka-ruby, the .NET admin client's metadata call)
 //! see it at once, and those that retry lose a round trip. Otherwise a missing topic gets
 //! UNKNOWN_TOPIC_OR_PARTITION, or INVALID_TOPIC_EXCEPTION for an illegal name, as Kafka.
+//!
+//! Authorization (with an authorizer, as Kafka's `handleTopicMetadataRequest`): listing
+//! every topic returns only those the principal may DESCRIBE. A named topic it may not
+//! DESCRIBE gets TOPIC_AUTHORIZATION_FAILED (29) with no partitions, whether it exists or
+//! not, and is not created; one it may DESCRIBE that does not exist, when auto-creation
+//! applies, is created only with CREATE on the cluster or on the topic, else it gets
+//! TOPIC_AUTHORIZATION_FAILED too (when auto-creation does not apply it stays
+//! UNKNOWN_TOPIC_OR_PARTITION). A topic named by id (v12) that exists but may not be
+//! described gets TOPIC_AUTHORIZATION_FAILED with its id and no name. The authorized
+//! operations (v8+, KIP-430) are the principal's; the cluster's (v8-10) are 0 without
+//! DESCRIBE on the cluster.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,6 +38,8 @@ use myelin_cluster::{MetadataState, TopicId, TopicMetadata};
 use uuid::Uuid;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Authz, Operation, ResourceType, CLUSTER_NAME};
+use crate::configs::BrokerConfigs;
 use crate::context::RequestContext;
 use crate::error::HandlerError;
 use crate::topics;
@@ -87,26 +100,31 @@ impl Handler for Metadata {
         let version = ctx.api_version();
         let config = &ctx.server.config;
         let node = BrokerId(config.node_id);
+        // Named topics refused before their existence is even looked at.
+        let refused = refused_topics(&ctx, &request);
         // allow_auto_topic_creation: v4+ (KIP-204); the codec's default (true) before.
         let missing = match &request.topics {
             Some(requested) if request.allow_auto_topic_creation => {
-                auto_create(&ctx, requested).await
+                auto_create(&ctx, requested, &refused).await
             }
             _ => HashMap::new(),
         };
         let state = ctx.server.metadata.state();
+        let authz = ctx.authz();
 
         let include_topic_ops = request.include_topic_authorized_operations;
         let topics = match &request.topics {
-            None => all_topics(&state, node, version, include_topic_ops),
+            None => all_topics(&state, &authz, node, version, include_topic_ops),
             // v0: an empty list means every topic.
             Some(requested) if requested.is_empty() && version == 0 => {
-                all_topics(&state, node, version, include_topic_ops)
+                all_topics(&state, &authz, node, version, include_topic_ops)
             }
             Some(requested) => requested_topics(
                 &state,
+                &authz,
                 requested,
                 &missing,
+                &refused,
                 node,
                 version,
                 include_topic_ops,
@@ -129,7 +147,13 @@ impl Handler for Metadata {
         }
         // cluster_authorized_operations: v8-10 only (KIP-430; moved to DescribeCluster).
         if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-            response.cluster_authorized_operations = CLUSTER_OPERATIONS;
+            response.cluster_authorized_operations = if !authz.enabled() {
+                CLUSTER_OPERATIONS
+            } else if authz.allows_cluster(Operation::Describe) {
+                authz.operations(ResourceType::Cluster, CLUSTER_NAME)
+            } else {
+                0
+            };
         }
         Ok(Reply::Ready(response))
     }
@@ -198,16 +222,71 @@ pub(crate) fn offline_partitions(ctx: &RequestContext) -> HashSet<(String, i32)>
         .collect()
 }
 
+/// Every topic the principal may DESCRIBE (the others are left out silently).
 fn all_topics(
     state: &MetadataState,
+    authz: &Authz<'_>,
     node: BrokerId,
     version: i16,
     include_ops: bool,
 ) -> Vec<MetadataResponseTopic> {
     state
         .topics()
-        .map(|t| topic_response(t, node, version, include_ops))
+        .filter(|t| authz.allows_quietly(Operation::Describe, ResourceType::Topic, &t.name))
+        .map(|t| topic_response(t, authz, node, version, include_ops))
         .collect()
+}
+
+/// The named topics answered TOPIC_AUTHORIZATION_FAILED (empty without an authorizer):
+/// those the principal may not DESCRIBE, and those missing that auto-creation would create
+/// but the principal may not CREATE (neither on the cluster nor on the topic).
+fn refused_topics(ctx: &RequestContext, request: &MetadataRequest) -> HashSet<String> {
+    let authz = ctx.authz();
+    let mut refused = HashSet::new();
+    let Some(requested) = request.topics.as_ref().filter(|_| authz.enabled()) else {
+        return refused;
+    };
+    let state = ctx.server.metadata.state();
+    let mut seen = HashSet::new();
+    let mut missing = Vec::new();
+    for name in requested.iter().filter_map(|t| t.name.as_ref()) {
+        let name = name.as_str();
+        if !seen.insert(name) {
+            continue;
+        }
+        if !authz.allows(Operation::Describe, ResourceType::Topic, name) {
+            refused.insert(name.to_string());
+        } else if state.topic_by_name(name).is_none() {
+            missing.push(name);
+        }
+    }
+    let auto_create = request.allow_auto_topic_creation
+        && !missing.is_empty()
+        && BrokerConfigs::new(
+            ctx.server.config.node_id,
+            &ctx.server.static_broker_configs,
+            &state,
+        )
+        .auto_create_topics_enable();
+    if auto_create && !authz.allows_quietly(Operation::Create, ResourceType::Cluster, CLUSTER_NAME)
+    {
+        for name in missing {
+            if !authz.allows(Operation::Create, ResourceType::Topic, name) {
+                refused.insert(name.to_string());
+            }
+        }
+    }
+    refused
+}
+
+/// KIP-430's `topic_authorized_operations`: the principal's with an authorizer, every
+/// operation without.
+pub(crate) fn topic_operations(authz: &Authz<'_>, name: &str) -> i32 {
+    if authz.enabled() {
+        authz.operations(ResourceType::Topic, name)
+    } else {
+        TOPIC_OPERATIONS
+    }
 }
 
 /// Auto-creates the requested topics (by name) that do not exist; returns the error to
@@ -215,12 +294,16 @@ fn all_topics(
 async fn auto_create(
     ctx: &RequestContext,
     requested: &[MetadataRequestTopic],
+    refused: &HashSet<String>,
 ) -> HashMap<String, ResponseError> {
     let state = ctx.server.metadata.state();
     let mut errors = HashMap::new();
     for name in requested.iter().filter_map(|t| t.name.as_ref()) {
         let name = name.as_str();
-        if state.topic_by_name(name).is_some() || errors.contains_key(name) {
+        if state.topic_by_name(name).is_some()
+            || errors.contains_key(name)
+            || refused.contains(name)
+        {
             continue;
         }
         let resource = format!("topic {name:?}");
@@ -248,10 +331,13 @@ fn missing_topic_error(name: &str, missing: &HashMap<String, ResponseError>) -> 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn requested_topics(
     state: &MetadataState,
+    authz: &Authz<'_>,
     requested: &[MetadataRequestTopic],
     missing: &HashMap<String, ResponseError>,
+    refused: &HashSet<String>,
     node: BrokerId,
     version: i16,
     include_ops: bool,
@@ -265,8 +351,18 @@ fn requested_topics(
                 if !seen_names.insert(name.0.clone()) {
                     continue; // Kafka answers each topic once.
                 }
+                if refused.contains(name.as_str()) {
+                    // No id: the topic's existence is not disclosed.
+                    out.push(topic_error(
+                        Some(name.clone()),
+                        Uuid::nil(),
+                        ResponseError::TopicAuthorizationFailed,
+                        version,
+                    ));
+                    continue;
+                }
                 out.push(match state.topic_by_name(name.as_str()) {
-                    Some(t) => topic_response(t, node, version, include_ops),
+                    Some(t) => topic_response(t, authz, node, version, include_ops),
                     None => topic_error(
                         Some(name.clone()),
                         Uuid::nil(),
@@ -280,10 +376,20 @@ fn requested_topics(
                 if !seen_ids.insert(r.topic_id) {
                     continue;
                 }
-                out.push(match state.topic(TopicId(r.topic_id)) {
-                    Some(t) if !r.topic_id.is_nil() => {
-                        topic_response(t, node, version, include_ops)
+                let found = state
+                    .topic(TopicId(r.topic_id))
+                    .filter(|_| !r.topic_id.is_nil());
+                out.push(match found {
+                    // Ids are not secret: an unauthorized one keeps its id (Kafka).
+                    Some(t) if !authz.allows(Operation::Describe, ResourceType::Topic, &t.name) => {
+                        topic_error(
+                            None,
+                            r.topic_id,
+                            ResponseError::TopicAuthorizationFailed,
+                            version,
+                        )
                     }
+                    Some(t) => topic_response(t, authz, node, version, include_ops),
                     _ => topic_error(None, r.topic_id, ResponseError::UnknownTopicId, version),
                 });
             }
@@ -300,6 +406,7 @@ fn requested_topics(
 
 fn topic_response(
     t: &TopicMetadata,
+    authz: &Authz<'_>,
     node: BrokerId,
     version: i16,
     include_ops: bool,
@@ -329,7 +436,7 @@ fn topic_response(
     }
     // topic_authorized_operations: v8+ (KIP-430), only when asked for.
     if version >= 8 && include_ops {
-        topic.topic_authorized_operations = TOPIC_OPERATIONS;
+        topic.topic_authorized_operations = topic_operations(authz, &t.name);
     }
     topic
 }

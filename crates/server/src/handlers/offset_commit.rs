@@ -8,6 +8,10 @@
 //! per-partition `commit_timestamp` is read and not used: offsets are stamped with the
 //! time the broker stores them, and expire after `offsets.retention.minutes` as others do.
 //!
+//! With an authorizer (as Kafka's `KafkaApis`): without READ on the group every partition
+//! gets GROUP_AUTHORIZATION_FAILED; partitions of a topic without READ get
+//! TOPIC_AUTHORIZATION_FAILED, whether the topic exists or not.
+//!
 //! Partitions of topics this broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as in
 //! Kafka; the rest go to the coordinator in one commit. A group-level refusal (unknown
 //! member, stale generation, rebalance in progress) is every partition's error. Null
@@ -16,6 +20,8 @@
 //! `retention_time_ms` (v2-4) other than -1 sets the offsets' own expiry. A commit naming a
 //! generation to a group that does not exist gets ILLEGAL_GENERATION before v9 and
 //! GROUP_ID_NOT_FOUND from v9, as in Kafka.
+
+use std::collections::HashSet;
 
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -32,10 +38,11 @@ use kafka_protocol::ResponseError;
 use myelin_coord::GroupError;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
-use crate::handlers::groups::{commit_codes, opt_string, split_commits};
+use crate::handlers::groups::{commit_codes, denied_topics, opt_string, split_commits};
 use crate::response::{ResponseBody, ResponseFrame};
 
 /// The request's layout, for [`bounds::check`].
@@ -184,25 +191,51 @@ impl Handler for OffsetCommit {
         let version = ctx.api_version();
         let retention_ms =
             (version <= 4 && request.retention_time_ms != -1).then_some(request.retention_time_ms);
-        let topics = request.topics.into_iter().map(|t| {
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    // committed_leader_epoch: v6+.
-                    let epoch = if version >= 6 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    };
-                    let metadata = opt_string(&p.committed_metadata);
-                    (p.partition_index, p.committed_offset, epoch, metadata)
-                })
-                .collect();
-            (t.name, partitions)
-        });
-        let (order, commits) = split_commits(&ctx.server, topics);
+        let topics: Vec<_> = request
+            .topics
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        // committed_leader_epoch: v6+.
+                        let epoch = if version >= 6 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        };
+                        let metadata = opt_string(&p.committed_metadata);
+                        (p.partition_index, p.committed_offset, epoch, metadata)
+                    })
+                    .collect();
+                (t.name, partitions)
+            })
+            .collect();
         let group_id = request.group_id.0.to_string();
+        // Kafka: READ on the group, else GROUP_AUTHORIZATION_FAILED for every partition;
+        // then READ on each topic, else TOPIC_AUTHORIZATION_FAILED for its partitions.
+        let authz = ctx.authz();
+        let group_allowed = authz.allows(Operation::Read, ResourceType::Group, &group_id);
+        let denied = if group_allowed {
+            denied_topics(
+                &authz,
+                Operation::Read,
+                topics.iter().map(|t| t.0 .0.as_str()),
+            )
+        } else {
+            HashSet::new()
+        };
+        let refused = |topic: &str| {
+            if !group_allowed {
+                Some(ResponseError::GroupAuthorizationFailed.code())
+            } else if denied.contains(topic) {
+                Some(ResponseError::TopicAuthorizationFailed.code())
+            } else {
+                None
+            }
+        };
+        let (order, commits) = split_commits(&ctx.server, topics, refused);
         let member_id = request.member_id.to_string();
         let instance_id = opt_string(&request.group_instance_id);
         let generation = request.generation_id_or_member_epoch;

@@ -6,6 +6,12 @@
 //! error from v2, with no partitions; v1 has no top-level error, so each requested
 //! partition carries it, as in Kafka's `OffsetFetchRequest.getErrorResponse`.
 //!
+//! With an authorizer, as in Kafka: a group the principal may not DESCRIBE gets
+//! GROUP_AUTHORIZATION_FAILED (the group's error from v8, the top-level error in v2-7, each
+//! requested partition's in v1); a requested topic it may not DESCRIBE gets
+//! TOPIC_AUTHORIZATION_FAILED on its partitions; asked for every offset, the topics it may
+//! not DESCRIBE are left out.
+//!
 //! A partition without a committed offset comes back with offset -1, no leader epoch,
 //! empty metadata and no error, as in Kafka; so does null metadata (Kafka stores it as the
 //! empty string). With `require_stable` (v7+, KIP-447) a partition with transactional
@@ -21,12 +27,15 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use myelin_coord::{CommittedOffset, GroupCoordinator, GroupError, TopicPartition};
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Authz, Operation, ResourceType};
 use crate::bounds::{self, all, from, until, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
+use crate::handlers::groups::denied_topics;
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -66,6 +75,7 @@ impl Handler for OffsetFetch {
     ) -> Result<Reply<OffsetFetchResponse>, HandlerError> {
         let version = ctx.api_version();
         let groups = &ctx.server.groups;
+        let authz = ctx.authz();
         // require_stable: v7+ (KIP-447); false below.
         let require_stable = version >= 7 && request.require_stable;
         let mut response = OffsetFetchResponse::default();
@@ -86,7 +96,8 @@ impl Handler for OffsetFetch {
                     });
                     let mut group =
                         OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                    match fetch(
+                    match fetch_authorized(
+                        &authz,
                         groups,
                         g.group_id.0.as_str(),
                         wanted.as_deref(),
@@ -133,7 +144,8 @@ impl Handler for OffsetFetch {
                 })
                 .collect::<Vec<_>>()
         });
-        match fetch(
+        match fetch_authorized(
+            &authz,
             groups,
             request.group_id.0.as_str(),
             wanted.as_deref(),
@@ -204,6 +216,51 @@ impl Handler for OffsetFetch {
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
         bounds::check(body, SCHEMA, api_version, api_version >= 6)
     }
+}
+
+/// [`fetch`] as the principal may see it (Kafka's `KafkaApis`): without DESCRIBE on the
+/// group, GROUP_AUTHORIZATION_FAILED; a named topic without DESCRIBE gets
+/// TOPIC_AUTHORIZATION_FAILED on each of its partitions (and is not read); with every topic
+/// asked (`wanted` null), the topics it may not DESCRIBE are left out.
+fn fetch_authorized(
+    authz: &Authz<'_>,
+    groups: &GroupCoordinator,
+    group_id: &str,
+    wanted: Option<&[TopicPartition]>,
+    require_stable: bool,
+) -> Result<Fetched, i16> {
+    if !authz.allows(Operation::Describe, ResourceType::Group, group_id) {
+        return Err(ResponseError::GroupAuthorizationFailed.code());
+    }
+    if !authz.enabled() {
+        return fetch(groups, group_id, wanted, require_stable);
+    }
+    let Some(wanted) = wanted else {
+        let mut fetched = fetch(groups, group_id, None, require_stable)?;
+        fetched.retain(|topic, _| {
+            authz.allows_quietly(Operation::Describe, ResourceType::Topic, topic)
+        });
+        return Ok(fetched);
+    };
+    let denied = denied_topics(
+        authz,
+        Operation::Describe,
+        wanted.iter().map(|tp| tp.topic.as_str()),
+    );
+    if denied.is_empty() {
+        return fetch(groups, group_id, Some(wanted), require_stable);
+    }
+    let (refused, allowed): (Vec<&TopicPartition>, Vec<&TopicPartition>) =
+        wanted.iter().partition(|tp| denied.contains(&tp.topic));
+    let allowed: Vec<TopicPartition> = allowed.into_iter().cloned().collect();
+    let mut fetched = fetch(groups, group_id, Some(&allowed), require_stable)?;
+    for tp in refused {
+        fetched.entry(tp.topic.clone()).or_default().push((
+            tp.partition,
+            Err(ResponseError::TopicAuthorizationFailed.code()),
+        ));
+    }
+    Ok(fetched)
 }
 
 /// Reads one group's offsets, grouped by topic in request order of partitions; with

@@ -15,7 +15,9 @@
 //!
 //! all without error. `current_leader_epoch` (-1 = not checked) below ours gives
 //! FENCED_LEADER_EPOCH (74), above ours UNKNOWN_LEADER_EPOCH (75); an unknown partition
-//! UNKNOWN_TOPIC_OR_PARTITION (3).
+//! UNKNOWN_TOPIC_OR_PARTITION (3). With an authorizer, a topic needs DESCRIBE unless the
+//! principal has CLUSTER_ACTION on the cluster, else its partitions get
+//! TOPIC_AUTHORIZATION_FAILED (29) before any other check.
 
 use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderPartition;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -25,6 +27,7 @@ use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLea
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::{Operation, ResourceType, CLUSTER_NAME};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::HandlerError;
@@ -62,16 +65,37 @@ impl Handler for OffsetForLeaderEpoch {
         ctx: RequestContext,
         request: OffsetForLeaderEpochRequest,
     ) -> Result<Reply<OffsetForLeaderEpochResponse>, HandlerError> {
+        // Kafka's `handleOffsetForLeaderEpochRequest`: CLUSTER_ACTION (a follower's, not
+        // audited) covers every topic, else each needs DESCRIBE (KIP-320's consumers).
+        let authz = ctx.authz();
+        let cluster_action = !authz.enabled()
+            || authz.allows_quietly(
+                Operation::ClusterAction,
+                ResourceType::Cluster,
+                CLUSTER_NAME,
+            );
         let topics = request
             .topics
             .iter()
             .map(|t| {
+                let denied = !cluster_action
+                    && !authz.allows(Operation::Describe, ResourceType::Topic, &t.topic);
                 OffsetForLeaderTopicResult::default()
                     .with_topic(t.topic.clone())
                     .with_partitions(
                         t.partitions
                             .iter()
-                            .map(|p| end_offset(&ctx.server, t.topic.as_str(), p))
+                            .map(|p| {
+                                if denied {
+                                    EpochEndOffset::default()
+                                        .with_partition(p.partition)
+                                        .with_error_code(
+                                            ResponseError::TopicAuthorizationFailed.code(),
+                                        )
+                                } else {
+                                    end_offset(&ctx.server, t.topic.as_str(), p)
+                                }
+                            })
                             .collect(),
                     )
             })

@@ -12,6 +12,11 @@
 //!   `allow_replication_factor_change = false`, v1, never has a factor change to refuse.)
 //!
 //! ListPartitionReassignments answers an empty list, for all topics or named ones.
+//!
+//! Authorization: AlterPartitionReassignments needs CLUSTER ALTER, else
+//! CLUSTER_AUTHORIZATION_FAILED at the top level and for every named partition;
+//! ListPartitionReassignments CLUSTER DESCRIBE, else CLUSTER_AUTHORIZATION_FAILED at the
+//! top level and no topics, as Kafka answers.
 
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
@@ -25,6 +30,7 @@ use kafka_protocol::ResponseError;
 use myelin_cluster::MetadataState;
 
 use crate::apis::{Handler, Reply};
+use crate::authz::Operation;
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::HandlerError;
@@ -41,6 +47,9 @@ const ALTER_SCHEMA: &[Field] = &[
         ])),
     ])),
 ];
+
+/// Kafka's message for a refused request.
+const NOT_AUTHORIZED: &str = "Cluster authorization failed.";
 
 /// ListPartitionReassignments' layout, for [`bounds::check`].
 const LIST_SCHEMA: &[Field] = &[
@@ -69,6 +78,8 @@ impl Handler for AlterPartitionReassignments {
     ) -> Result<Reply<AlterPartitionReassignmentsResponse>, HandlerError> {
         let state = ctx.server.metadata.state();
         let node = BrokerId(ctx.server.config.node_id);
+        // Without CLUSTER ALTER, every partition (and the top level) is refused.
+        let authorized = ctx.authz().allows_cluster(Operation::Alter);
         let responses = request
             .topics
             .iter()
@@ -77,13 +88,20 @@ impl Handler for AlterPartitionReassignments {
                     .partitions
                     .iter()
                     .map(|p| {
-                        let (error, message) = reassign(
-                            &state,
-                            node,
-                            t.name.as_str(),
-                            p.partition_index,
-                            p.replicas.as_deref(),
-                        );
+                        let (error, message) = if authorized {
+                            reassign(
+                                &state,
+                                node,
+                                t.name.as_str(),
+                                p.partition_index,
+                                p.replicas.as_deref(),
+                            )
+                        } else {
+                            (
+                                Some(ResponseError::ClusterAuthorizationFailed),
+                                Some(NOT_AUTHORIZED.to_string()),
+                            )
+                        };
                         ReassignablePartitionResponse::default()
                             .with_partition_index(p.partition_index)
                             .with_error_code(error.map_or(0, |e| e.code()))
@@ -96,11 +114,14 @@ impl Handler for AlterPartitionReassignments {
             })
             .collect();
         // allow_replication_factor_change: v1+ (KIP-860), echoed.
-        Ok(Reply::Ready(
-            AlterPartitionReassignmentsResponse::default()
-                .with_allow_replication_factor_change(request.allow_replication_factor_change)
-                .with_responses(responses),
-        ))
+        let mut response = AlterPartitionReassignmentsResponse::default()
+            .with_allow_replication_factor_change(request.allow_replication_factor_change)
+            .with_responses(responses);
+        if !authorized {
+            response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+            response.error_message = Some(StrBytes::from_static_str(NOT_AUTHORIZED));
+        }
+        Ok(Reply::Ready(response))
     }
 
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
@@ -174,10 +195,15 @@ impl Handler for ListPartitionReassignments {
     const MAX_VERSION: i16 = 0;
 
     async fn handle(
-        _ctx: RequestContext,
+        ctx: RequestContext,
         _request: ListPartitionReassignmentsRequest,
     ) -> Result<Reply<ListPartitionReassignmentsResponse>, HandlerError> {
-        Ok(Reply::Ready(ListPartitionReassignmentsResponse::default()))
+        let mut response = ListPartitionReassignmentsResponse::default();
+        if !ctx.authz().allows_cluster(Operation::Describe) {
+            response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+            response.error_message = Some(StrBytes::from_static_str(NOT_AUTHORIZED));
+        }
+        Ok(Reply::Ready(response))
     }
 
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {

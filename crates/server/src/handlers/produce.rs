@@ -26,6 +26,12 @@
 //!   is answered with its original offsets and not written again.
 //! - A topic whose `compression.type` names a codec gets every batch recompressed to it
 //!   when the producer used another (Kafka's `LogValidator`); `producer` keeps the batch.
+//! - Authorization (with an authorizer, as Kafka's `handleProduceRequest`): a request with
+//!   a transactional id or transactional batches needs WRITE on the TRANSACTIONAL_ID, else
+//!   every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) and nothing is
+//!   appended (acks=0: no answer). Then each topic needs WRITE, else its partitions get
+//!   TOPIC_AUTHORIZATION_FAILED (29), before any other check; the decision is made once
+//!   per topic.
 //! - Kafka does not create topics on Produce (only Metadata does, when
 //!   `auto.create.topics.enable`): producers fetch metadata first, and an unknown topic is
 //!   UNKNOWN_TOPIC_OR_PARTITION, which they retry after a metadata refresh.
@@ -50,6 +56,7 @@ use myelin_log::record::{records_of_batch, BatchBuilder, RecordIter};
 use myelin_log::{AppendInfo, AppendOptions, BatchError, DurableWait, LogError};
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Authz, Operation, ResourceType};
 use crate::bounds::{self, all, from, until, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
@@ -139,12 +146,49 @@ impl Handler for Produce {
         let server = &ctx.server;
         let state = server.metadata.state();
         let now_ms = myelin_log::manager::wall_clock_ms();
+        let authz = ctx.authz();
+        if authz.enabled() && !transactional_id_authorized(&authz, &request) {
+            // Kafka fails the whole request (`ProduceRequest.getErrorResponse`), which acks=0
+            // does not answer.
+            if acks == 0 {
+                return Ok(Reply::Ready(ProduceReply(None)));
+            }
+            let error = ResponseError::TransactionalIdAuthorizationFailed;
+            let message = format!(
+                "not authorized to write with transactional id {:?}",
+                request
+                    .transactional_id
+                    .as_ref()
+                    .map_or("", |id| id.as_str())
+            );
+            let topics = request
+                .topic_data
+                .into_iter()
+                .map(|t| {
+                    let partitions = t
+                        .partition_data
+                        .iter()
+                        .map(|p| (p.index, Err((error, message.clone(), Vec::new()))))
+                        .collect();
+                    (t.name.0, partitions)
+                })
+                .collect();
+            return Ok(Reply::Ready(ProduceReply(Some(respond(version, topics)))));
+        }
         let mut outcomes: Vec<(StrBytes, Vec<(i32, Outcome)>)> = Vec::new();
         for topic in request.topic_data {
             let name = topic.name.0;
+            // Decided once per topic; without an authorizer, one branch.
+            let denied =
+                authz.enabled() && !authz.allows(Operation::Write, ResourceType::Topic, &name);
             let mut partitions = Vec::with_capacity(topic.partition_data.len());
             for p in topic.partition_data {
-                let outcome = if !matches!(acks, -1..=1) {
+                let outcome = if denied {
+                    Outcome::Failed(
+                        ResponseError::TopicAuthorizationFailed,
+                        format!("not authorized to write to topic {}", name.as_str()),
+                    )
+                } else if !matches!(acks, -1..=1) {
                     Outcome::Failed(
                         ResponseError::InvalidRequiredAcks,
                         format!("acks must be -1, 0 or 1, not {acks}"),
@@ -256,6 +300,29 @@ impl Handler for Produce {
             .flatten()
             .map(ResponseFrame::from))
     }
+}
+
+/// Kafka's check of a transactional produce: a request with a transactional id, or with
+/// transactional batches, needs WRITE on that transactional id (a transactional batch
+/// without an id is refused too).
+fn transactional_id_authorized(authz: &Authz<'_>, request: &ProduceRequest) -> bool {
+    let transactional = request.transactional_id.is_some()
+        || request.topic_data.iter().any(|t| {
+            t.partition_data.iter().any(|p| {
+                p.records.as_ref().is_some_and(|r| {
+                    r.len() >= batch::ATTRIBUTES_AT + 2
+                        && i16::from_be_bytes([
+                            r[batch::ATTRIBUTES_AT],
+                            r[batch::ATTRIBUTES_AT + 1],
+                        ]) & batch::ATTR_TRANSACTIONAL
+                            != 0
+                })
+            })
+        });
+    !transactional
+        || request.transactional_id.as_ref().is_some_and(|id| {
+            authz.allows(Operation::Write, ResourceType::TransactionalId, id.as_str())
+        })
 }
 
 /// Checks and appends one partition's records, in the order of Kafka's

@@ -15,10 +15,13 @@
 //! keys): null or empty `users` means every user with a credential; a named user without
 //! one gets RESOURCE_NOT_FOUND, a user named twice DUPLICATE_RESOURCE (92).
 //!
-//! Every change is written to the audit log. There are no ACLs: any client that may
-//! connect may alter credentials, as on a Kafka broker without an authorizer.
+//! Every change is written to the audit log. Without an authorizer any client that may
+//! connect may alter and describe credentials, as on a Kafka broker without one; with it
+//! (as Kafka), AlterUserScramCredentials needs CLUSTER ALTER, else every user named gets
+//! CLUSTER_AUTHORIZATION_FAILED and nothing is written, and DescribeUserScramCredentials
+//! CLUSTER DESCRIBE, else CLUSTER_AUTHORIZATION_FAILED at the top level and no results.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
@@ -34,6 +37,7 @@ use myelin_cluster::{MetadataRecord, ScramCredentialRecord};
 
 use crate::apis::{Handler, Reply};
 use crate::audit;
+use crate::authz::Operation;
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, HandlerError};
@@ -54,6 +58,9 @@ const ALTER_SCHEMA: &[Field] = &[
 
 /// DescribeUserScramCredentials' layout, for [`bounds::check`].
 const DESCRIBE_SCHEMA: &[Field] = &[all(Ty::Structs(&[all(Ty::Str)]))];
+
+/// Kafka's message for a refused request.
+const NOT_AUTHORIZED: &str = "Cluster authorization failed.";
 
 /// One change a request asks for.
 enum Change {
@@ -79,6 +86,27 @@ impl Handler for AlterUserScramCredentials {
         ctx: RequestContext,
         request: AlterUserScramCredentialsRequest,
     ) -> Result<Reply<AlterUserScramCredentialsResponse>, HandlerError> {
+        if !ctx.authz().allows_cluster(Operation::Alter) {
+            // Every user named, once, in name order, as Kafka answers a refused request.
+            let users: BTreeSet<&str> = request
+                .deletions
+                .iter()
+                .map(|d| d.name.as_str())
+                .chain(request.upsertions.iter().map(|u| u.name.as_str()))
+                .collect();
+            let results = users
+                .into_iter()
+                .map(|user| {
+                    AlterUserScramCredentialsResult::default()
+                        .with_user(StrBytes::from_string(user.to_string()))
+                        .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                        .with_error_message(Some(StrBytes::from_static_str(NOT_AUTHORIZED)))
+                })
+                .collect();
+            return Ok(Reply::Ready(
+                AlterUserScramCredentialsResponse::default().with_results(results),
+            ));
+        }
         // Users in the order first named, each with its change or refusal.
         let mut order: Vec<String> = Vec::new();
         let mut outcome: HashMap<String, Result<Change, Refusal>> = HashMap::new();
@@ -230,6 +258,13 @@ impl Handler for DescribeUserScramCredentials {
         ctx: RequestContext,
         request: DescribeUserScramCredentialsRequest,
     ) -> Result<Reply<DescribeUserScramCredentialsResponse>, HandlerError> {
+        if !ctx.authz().allows_cluster(Operation::Describe) {
+            return Ok(Reply::Ready(
+                DescribeUserScramCredentialsResponse::default()
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str(NOT_AUTHORIZED))),
+            ));
+        }
         let state = ctx.server.metadata.state();
         let mut by_user: BTreeMap<&str, Vec<CredentialInfo>> = BTreeMap::new();
         for (user, mechanism, c) in state.scram_credentials() {

@@ -1,7 +1,8 @@
 //! SyncGroup (key 14), v0-5: the leader hands out the assignments; every member gets its
 //! own. Followers wait for the leader's request ([`Reply::Later`]), and everyone waits for
 //! the group's metadata record to be durable in `__consumer_offsets`. An empty group id is
-//! INVALID_GROUP_ID, as in Kafka.
+//! INVALID_GROUP_ID, as in Kafka. With an authorizer, a principal without READ on the
+//! group gets GROUP_AUTHORIZATION_FAILED.
 
 use kafka_protocol::messages::{ApiKey, SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -9,6 +10,7 @@ use kafka_protocol::ResponseError;
 use myelin_coord::SyncRequest;
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
@@ -42,6 +44,17 @@ impl Handler for SyncGroup {
         request: SyncGroupRequest,
     ) -> Result<Reply<SyncGroupResponse>, HandlerError> {
         let version = ctx.api_version();
+        // Kafka: READ on the group, before the group id is looked at.
+        if !ctx.authz().allows(
+            Operation::Read,
+            ResourceType::Group,
+            request.group_id.0.as_str(),
+        ) {
+            return Ok(Reply::Ready(
+                SyncGroupResponse::default()
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+            ));
+        }
         if request.group_id.0.is_empty() {
             return Ok(Reply::Ready(
                 SyncGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code()),

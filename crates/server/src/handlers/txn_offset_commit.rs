@@ -24,6 +24,11 @@
 //! marker), and an OffsetFetch with `require_stable` gets UNSTABLE_OFFSET_COMMIT for their
 //! partitions meanwhile. The answer waits for the fsync.
 //!
+//! With an authorizer, as in Kafka's `KafkaApis`, before anything else: without WRITE on
+//! the transactional id every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED, without
+//! READ on the group GROUP_AUTHORIZATION_FAILED; partitions of a topic without READ get
+//! TOPIC_AUTHORIZATION_FAILED (whether it exists or not).
+//!
 //! As in Kafka: partitions of topics this broker does not host get
 //! UNKNOWN_TOPIC_OR_PARTITION and the rest go to the coordinator (none: no verification, no
 //! write); a group-level refusal is every other partition's error: INVALID_GROUP_ID (empty
@@ -34,6 +39,8 @@
 //! member and generation: the commit is accepted whatever the group's state. librdkafka
 //! pins this API to v0-3.
 
+use std::collections::HashSet;
+
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
@@ -43,10 +50,11 @@ use myelin_coord::txn::TxnError;
 use myelin_coord::{partition_for, TopicPartition, OFFSETS_TOPIC};
 
 use crate::apis::{Handler, LaterReply, Reply};
+use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{group_error_code, txn_error_code, HandlerError};
-use crate::handlers::groups::{commit_codes, opt_string, split_commits};
+use crate::handlers::groups::{commit_codes, denied_topics, opt_string, split_commits};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -85,26 +93,61 @@ impl Handler for TxnOffsetCommit {
         request: TxnOffsetCommitRequest,
     ) -> Result<Reply<TxnOffsetCommitResponse>, HandlerError> {
         let version = ctx.api_version();
-        let topics = request.topics.into_iter().map(|t| {
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    // committed_leader_epoch: v2+.
-                    let epoch = if version >= 2 {
-                        p.committed_leader_epoch
-                    } else {
-                        -1
-                    };
-                    let metadata = opt_string(&p.committed_metadata);
-                    (p.partition_index, p.committed_offset, epoch, metadata)
-                })
-                .collect();
-            (t.name, partitions)
-        });
-        let (order, commits) = split_commits(&ctx.server, topics);
+        let topics: Vec<_> = request
+            .topics
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        // committed_leader_epoch: v2+.
+                        let epoch = if version >= 2 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        };
+                        let metadata = opt_string(&p.committed_metadata);
+                        (p.partition_index, p.committed_offset, epoch, metadata)
+                    })
+                    .collect();
+                (t.name, partitions)
+            })
+            .collect();
         let transactional_id = request.transactional_id.0.to_string();
         let group_id = request.group_id.0.to_string();
+        // Kafka: WRITE on the transactional id, then READ on the group, else every
+        // partition gets the failure; then READ on each topic, else
+        // TOPIC_AUTHORIZATION_FAILED for its partitions.
+        let authz = ctx.authz();
+        let everywhere = if !authz.allows(
+            Operation::Write,
+            ResourceType::TransactionalId,
+            &transactional_id,
+        ) {
+            Some(ResponseError::TransactionalIdAuthorizationFailed.code())
+        } else if !authz.allows(Operation::Read, ResourceType::Group, &group_id) {
+            Some(ResponseError::GroupAuthorizationFailed.code())
+        } else {
+            None
+        };
+        let denied = if everywhere.is_none() {
+            denied_topics(
+                &authz,
+                Operation::Read,
+                topics.iter().map(|t| t.0 .0.as_str()),
+            )
+        } else {
+            HashSet::new()
+        };
+        let refused = |topic: &str| {
+            everywhere.or_else(|| {
+                denied
+                    .contains(topic)
+                    .then(|| ResponseError::TopicAuthorizationFailed.code())
+            })
+        };
+        let (order, commits) = split_commits(&ctx.server, topics, refused);
         let producer_id = request.producer_id.0;
         let producer_epoch = request.producer_epoch;
         // generation_id, member_id, group_instance_id: v3+ (KIP-447); the codec leaves
