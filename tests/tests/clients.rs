@@ -857,6 +857,83 @@ fn acls_with_real_clients() {
         "kcat -L as bob: {listing}"
     );
 
+    // Myelin's own CLI as admin (`--command-config`): bob gets READ back on a prefix, then
+    // reads with kcat, then loses it again.
+    let dir = tempfile::tempdir().unwrap();
+    let properties = dir.path().join("admin.properties");
+    std::fs::write(
+        &properties,
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n\
+         sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \
+         username=\"admin\" password=\"admin-secret\";\n",
+    )
+    .unwrap();
+    let myelin_acl = |args: &[&str]| {
+        let out = run(
+            Command::new(myelin_tests::broker::myelin_binary())
+                .arg("acl")
+                .args(args)
+                .args(["-b", &broker.bootstrap()])
+                .arg("--command-config")
+                .arg(&properties),
+            b"",
+        );
+        check(&format!("myelin acl {args:?}"), &out)
+    };
+    let added = myelin_acl(&[
+        "add",
+        "--allow-principal",
+        "User:bob",
+        "--operation",
+        "Read",
+        "--topic",
+        "acl-",
+        "--resource-pattern-type",
+        "prefixed",
+    ]);
+    assert_eq!(
+        added.trim(),
+        "added Topic:PREFIXED:acl- User:bob@* ALLOW READ"
+    );
+    let listed = myelin_acl(&["list", "--principal", "User:bob"]);
+    assert_eq!(listed.trim(), "Topic:PREFIXED:acl- User:bob@* ALLOW READ");
+    let matching = myelin_acl(&[
+        "list",
+        "--topic",
+        "acl-orders",
+        "--resource-pattern-type",
+        "match",
+    ]);
+    assert!(
+        matching
+            .lines()
+            .any(|l| l == "Topic:PREFIXED:acl- User:bob@* ALLOW READ")
+            && matching
+                .lines()
+                .any(|l| l == "Topic:LITERAL:acl-orders User:alice@* ALLOW WRITE"),
+        "{matching}"
+    );
+    let values = kcat_values(
+        kcat_sasl(&broker, "PLAIN", "bob", "bob-secret"),
+        "acl-orders",
+        "kcat -C as bob",
+    );
+    assert_eq!(values, expected);
+    let removed = myelin_acl(&[
+        "remove",
+        "--topic",
+        "acl-",
+        "--resource-pattern-type",
+        "prefixed",
+        "--allow-principal",
+        "User:bob",
+    ]);
+    assert_eq!(
+        removed.trim(),
+        "removed Topic:PREFIXED:acl- User:bob@* ALLOW READ"
+    );
+    assert_eq!(myelin_acl(&["list", "--principal", "User:bob"]).trim(), "");
+
     let log = broker.log();
     assert!(
         audited(

@@ -44,6 +44,10 @@ fn main() -> ExitCode {
                 cli::telemetry::init_quiet();
                 cli::group::run(command).await
             }
+            Command::Acl(command) => {
+                cli::telemetry::init_quiet();
+                cli::acl::run(command).await
+            }
         }
     });
     // Produce's stdin reader may still block on a read: do not wait for it.

@@ -151,6 +151,17 @@ impl Operation {
         })
     }
 
+    /// The operation a user names: Kafka's name in any case, with or without `_` (`Write`,
+    /// `WRITE`, `DescribeConfigs`, `describe_configs`), as `kafka-acls.sh --operation`
+    /// takes it.
+    pub fn parse(name: &str) -> Option<Self> {
+        let squash = |s: &str| s.replace(['_', '-'], "").to_ascii_lowercase();
+        let wanted = squash(name);
+        (2..=14)
+            .filter_map(Self::from_code)
+            .find(|op| squash(op.name()) == wanted)
+    }
+
     /// Kafka's name (`READ`, `WRITE`, ...).
     pub fn name(self) -> &'static str {
         use Operation::*;
@@ -225,6 +236,27 @@ pub fn pattern_matches(acl: &AclRecord, name: &str) -> bool {
         PREFIXED => name.starts_with(acl.resource_name.as_str()),
         _ => false,
     }
+}
+
+/// A binding as the audit log and `myelin acl` name it:
+/// `Topic:LITERAL:orders User:alice@* ALLOW WRITE`.
+pub fn describe_binding(acl: &AclRecord) -> String {
+    let rt = ResourceType::from_code(acl.resource_type).map_or("?", ResourceType::name);
+    let pattern = if acl.pattern_type == PREFIXED {
+        "PREFIXED"
+    } else {
+        "LITERAL"
+    };
+    let op = Operation::from_code(acl.operation).map_or("?", Operation::name);
+    let permission = if acl.permission_type == DENY {
+        "DENY"
+    } else {
+        "ALLOW"
+    };
+    format!(
+        "{rt}:{pattern}:{} {}@{} {permission} {op}",
+        acl.resource_name, acl.principal, acl.host
+    )
 }
 
 /// Whether an ACL's host matches the client's address.
@@ -537,6 +569,22 @@ mod tests {
             acl(Topic, "*", LITERAL, "User:alice", Write, DENY),
         ]);
         assert!(!authorize_any(&s, &c, "User:alice", LOCAL, Write, Topic));
+    }
+
+    #[test]
+    fn operations_parse_as_kafka_acls_takes_them() {
+        assert_eq!(Operation::parse("Write"), Some(Operation::Write));
+        assert_eq!(
+            Operation::parse("DESCRIBE_CONFIGS"),
+            Some(Operation::DescribeConfigs)
+        );
+        assert_eq!(
+            Operation::parse("IdempotentWrite"),
+            Some(Operation::IdempotentWrite)
+        );
+        assert_eq!(Operation::parse("all"), Some(Operation::All));
+        assert_eq!(Operation::parse("any"), None);
+        assert_eq!(Operation::parse("frobnicate"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The `myelin` command line: `serve`, the topic and group commands, `produce` and
+//! The `myelin` command line: `serve`, the topic, group and ACL commands, `produce` and
 //! `consume`.
 
+pub mod acl;
 pub mod config_file;
 pub mod consume;
 pub mod group;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Kafka-compatible broker).
     #[command(subcommand)]
     Group(group::GroupCommand),
+    /// Add, list and remove ACLs (on any Kafka-compatible broker with an authorizer).
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
 }
 
 /// Where the client commands connect.

@@ -11,6 +11,7 @@
 //! consumer group calls, [`records`] the record batch encoding on top of `myelin_log`'s
 //! batch code.
 
+pub mod acls;
 pub mod admin;
 pub mod data;
 pub mod groups;
@@ -47,6 +48,7 @@ pub mod versions {
     pub const OFFSET_FETCH: RangeInclusive<i16> = 1..=9;
     pub const OFFSET_COMMIT: RangeInclusive<i16> = 2..=9;
     pub const DELETE_GROUPS: RangeInclusive<i16> = 0..=2;
+    pub const ACLS: RangeInclusive<i16> = 1..=3;
 }
 
 /// A connection's bytes: plaintext or TLS.

@@ -140,26 +140,6 @@ fn opt_string(s: &Option<StrBytes>) -> Option<String> {
     s.as_ref().map(|s| s.as_str().to_string())
 }
 
-/// A binding as the audit log names it: `Topic:LITERAL:orders User:alice@* ALLOW WRITE`.
-fn describe_binding(acl: &AclRecord) -> String {
-    let rt = ResourceType::from_code(acl.resource_type).map_or("?", ResourceType::name);
-    let pattern = if acl.pattern_type == PREFIXED {
-        "PREFIXED"
-    } else {
-        "LITERAL"
-    };
-    let op = Operation::from_code(acl.operation).map_or("?", Operation::name);
-    let permission = if acl.permission_type == crate::authz::DENY {
-        "DENY"
-    } else {
-        "ALLOW"
-    };
-    format!(
-        "{rt}:{pattern}:{} {}@{} {permission} {op}",
-        acl.resource_name, acl.principal, acl.host
-    )
-}
-
 /// Kafka's checks of a binding to create; the message is Kafka's where it has one.
 fn validate_creation(acl: &AclRecord) -> Result<(), String> {
     if ResourceType::from_code(acl.resource_type).is_none() {
@@ -347,7 +327,7 @@ impl Handler for CreateAcls {
             audit::change(
                 &ctx,
                 "create ACL",
-                &describe_binding(acl),
+                &crate::authz::describe_binding(acl),
                 commit_error.as_ref().map(|(_, m)| m.as_str()),
             );
         }
@@ -456,7 +436,7 @@ impl Handler for DeleteAcls {
                 audit::change(
                     &ctx,
                     "delete ACL",
-                    &describe_binding(acl),
+                    &crate::authz::describe_binding(acl),
                     error.as_ref().map(|(_, m)| m.as_str()),
                 );
             }
