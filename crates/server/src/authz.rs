@@ -595,4 +595,86 @@ mod tests {
         );
         assert!(parse_super_users("admin").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: [&str; 4] = ["orders", "ord", "audit", "*"];
+        const WHO: [&str; 3] = ["User:alice", "User:bob", "User:*"];
+
+        fn any_acl() -> impl Strategy<Value = AclRecord> {
+            (
+                2i8..=4,
+                0usize..NAMES.len(),
+                3i8..=4,
+                0usize..WHO.len(),
+                2i8..=11,
+                2i8..=3,
+            )
+                .prop_map(|(rt, name, pattern, who, op, perm)| AclRecord {
+                    resource_type: rt,
+                    resource_name: NAMES[name].to_string(),
+                    pattern_type: pattern,
+                    principal: WHO[who].to_string(),
+                    host: WILDCARD.to_string(),
+                    operation: op,
+                    permission_type: perm,
+                })
+        }
+
+        fn decide(acls: &[AclRecord], who: &str, op: i8, rt: i8, name: &str) -> bool {
+            let s = state(acls.to_vec());
+            authorize(
+                &s,
+                &AuthorizerConfig {
+                    super_users: vec!["User:root".into()],
+                    allow_everyone_if_no_acl_found: false,
+                },
+                who,
+                LOCAL,
+                Operation::from_code(op).unwrap(),
+                ResourceType::from_code(rt).unwrap(),
+                name,
+            )
+        }
+
+        proptest! {
+            /// More ALLOW ACLs never take a permission away, more DENY ACLs never give
+            /// one, a super user is never refused, and a DENY of ALL for the principal on
+            /// the literal name always refuses.
+            #[test]
+            fn decisions_are_monotonic(
+                acls in proptest::collection::vec(any_acl(), 0..12),
+                extra in any_acl(),
+                who in 0usize..2,
+                op in 3i8..=11,
+                rt in 2i8..=4,
+                name in 0usize..3,
+            ) {
+                let (who, name) = (WHO[who], NAMES[name]);
+                let before = decide(&acls, who, op, rt, name);
+                let mut more = acls.clone();
+                more.push(extra.clone());
+                let after = decide(&more, who, op, rt, name);
+                if extra.permission_type == ALLOW {
+                    prop_assert!(!before || after, "an ALLOW took a permission away");
+                } else {
+                    prop_assert!(before || !after, "a DENY gave a permission");
+                }
+                prop_assert!(decide(&acls, "User:root", op, rt, name));
+                let mut denied = acls.clone();
+                denied.push(AclRecord {
+                    resource_type: rt,
+                    resource_name: name.to_string(),
+                    pattern_type: LITERAL,
+                    principal: who.to_string(),
+                    host: WILDCARD.to_string(),
+                    operation: Operation::All as i8,
+                    permission_type: DENY,
+                });
+                prop_assert!(!decide(&denied, who, op, rt, name));
+            }
+        }
+    }
 }
