@@ -9,7 +9,9 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use myelin::client::acls::{Acl, AclFilter, ANY, MATCH};
 use myelin::client::Connection;
-use myelin_server::authz::{Operation, ResourceType, ALLOW, CLUSTER_NAME, DENY, LITERAL, PREFIXED};
+use myelin_server::authz::{
+    describe_binding, Operation, ResourceType, ALLOW, CLUSTER_NAME, DENY, LITERAL, PREFIXED,
+};
 
 use super::ClientArgs;
 
@@ -106,19 +108,6 @@ pub struct ListArgs {
     pub client: ClientArgs,
 }
 
-/// An ACL as the audit log names it: `Topic:LITERAL:orders User:alice@* ALLOW WRITE`.
-pub fn describe(acl: &Acl) -> String {
-    myelin_server::authz::describe_binding(&myelin_cluster::AclRecord {
-        resource_type: acl.resource_type,
-        resource_name: acl.resource_name.clone(),
-        pattern_type: acl.pattern_type,
-        principal: acl.principal.clone(),
-        host: acl.host.clone(),
-        operation: acl.operation,
-        permission_type: acl.permission_type,
-    })
-}
-
 fn operations(names: &[String]) -> Result<Vec<i8>> {
     names
         .iter()
@@ -177,7 +166,7 @@ pub async fn run(command: AclCommand) -> Result<()> {
             }
             connect(&a.client).await?.create_acls(&acls).await?;
             for acl in &acls {
-                writeln!(out, "added {}", describe(acl))?;
+                writeln!(out, "added {}", describe_binding(acl))?;
             }
         }
         AclCommand::List(a) => {
@@ -197,7 +186,7 @@ pub async fn run(command: AclCommand) -> Result<()> {
             let mut acls = connect(&a.client).await?.describe_acls(&filter).await?;
             acls.sort();
             for acl in &acls {
-                writeln!(out, "{}", describe(acl))?;
+                writeln!(out, "{}", describe_binding(acl))?;
             }
         }
         AclCommand::Remove(a) => {
@@ -226,7 +215,7 @@ pub async fn run(command: AclCommand) -> Result<()> {
                         permission_type: *permission_type,
                     };
                     for acl in c.delete_acls(&filter).await? {
-                        writeln!(out, "removed {}", describe(&acl))?;
+                        writeln!(out, "removed {}", describe_binding(&acl))?;
                     }
                 }
             }

@@ -14,17 +14,8 @@ pub const ANY: i8 = 1;
 /// The MATCH pattern type (filters only): the ACLs that apply to a resource name.
 pub const MATCH: i8 = 2;
 
-/// One ACL binding, with Kafka's codes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Acl {
-    pub resource_type: i8,
-    pub resource_name: String,
-    pub pattern_type: i8,
-    pub principal: String,
-    pub host: String,
-    pub operation: i8,
-    pub permission_type: i8,
-}
+/// One ACL binding, with Kafka's codes (the metadata log's record of one).
+pub use myelin_cluster::AclRecord as Acl;
 
 /// An ACL filter: `None` and [`ANY`] match everything.
 #[derive(Debug, Clone, PartialEq, Eq)]

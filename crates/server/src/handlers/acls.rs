@@ -72,8 +72,18 @@ fn security_disabled() -> (i16, Option<StrBytes>) {
     )
 }
 
-fn cluster_denied() -> (i16, Option<StrBytes>) {
-    (ResponseError::ClusterAuthorizationFailed.code(), None)
+/// Whether the ACL APIs may serve the request: an authorizer is on (else
+/// SECURITY_DISABLED) and the principal may do `operation` on the cluster (else
+/// CLUSTER_AUTHORIZATION_FAILED); `Err` is the error to answer with.
+fn gate(ctx: &RequestContext, operation: Operation) -> Result<(), (i16, Option<StrBytes>)> {
+    let authz = ctx.authz();
+    if !authz.enabled() {
+        return Err(security_disabled());
+    }
+    if !authz.allows_cluster(operation) {
+        return Err((ResponseError::ClusterAuthorizationFailed.code(), None));
+    }
+    Ok(())
 }
 
 /// An ACL filter, as DescribeAcls and DeleteAcls carry it.
@@ -194,12 +204,8 @@ impl Handler for DescribeAcls {
                     .with_error_message(message),
             ))
         };
-        let authz = ctx.authz();
-        if !authz.enabled() {
-            return error(security_disabled());
-        }
-        if !authz.allows_cluster(Operation::Describe) {
-            return error(cluster_denied());
+        if let Err(e) = gate(&ctx, Operation::Describe) {
+            return error(e);
         }
         let filter = Filter {
             resource_type: request.resource_type_filter,
@@ -280,14 +286,9 @@ impl Handler for CreateAcls {
                 CreateAclsResponse::default().with_results(results),
             ))
         };
-        let authz = ctx.authz();
-        if !authz.enabled() {
-            return answer_all(security_disabled());
+        if let Err(e) = gate(&ctx, Operation::Alter) {
+            return answer_all(e);
         }
-        if !authz.allows_cluster(Operation::Alter) {
-            return answer_all(cluster_denied());
-        }
-        drop(authz);
         let checked: Vec<Result<AclRecord, String>> = request
             .creations
             .iter()
@@ -384,14 +385,9 @@ impl Handler for DeleteAcls {
                 DeleteAclsResponse::default().with_filter_results(filter_results),
             ))
         };
-        let authz = ctx.authz();
-        if !authz.enabled() {
-            return answer_all(security_disabled());
+        if let Err(e) = gate(&ctx, Operation::Alter) {
+            return answer_all(e);
         }
-        if !authz.allows_cluster(Operation::Alter) {
-            return answer_all(cluster_denied());
-        }
-        drop(authz);
         let _serialized = ctx.server.admin_lock.lock().await;
         let state = ctx.server.metadata.state();
         let mut doomed: BTreeSet<AclRecord> = BTreeSet::new();
