@@ -5,8 +5,8 @@
 //! changes; above the high watermark, or negative otherwise, is OFFSET_OUT_OF_RANGE (1). A
 //! topic whose `cleanup.policy` lacks `delete` gets POLICY_VIOLATION (44); an unknown
 //! partition UNKNOWN_TOPIC_OR_PARTITION (3); with an authorizer, a topic the principal may
-//! not DELETE TOPIC_AUTHORIZATION_FAILED (29), before any other check. The answer's low watermark is the log start
-//! offset afterwards (-1 on error). Whole segments below it go at the next retention pass;
+//! not DELETE TOPIC_AUTHORIZATION_FAILED (29), before any other check. The answer's low
+//! watermark is the log start offset afterwards (-1 on error). Whole segments below it go at the next retention pass;
 //! the new log start offsets are checkpointed (on a blocking thread) before answering, so
 //! that deleted records stay deleted across a crash.
 

@@ -18,8 +18,9 @@
 //! NOT_LEADER_OR_FOLLOWER (6) for a follower fetch (there are no followers yet), and
 //! KAFKA_STORAGE_ERROR (56). With an authorizer, TOPIC_AUTHORIZATION_FAILED (29) first for
 //! a topic the consumer may not READ (for every partition of a follower fetch without
-//! CLUSTER_ACTION), decided once per request, session partitions included. An errored partition carries high watermark, last stable
-//! offset and log start offset -1 and empty records, as Kafka sends them.
+//! CLUSTER_ACTION), decided once per request, session partitions included. An errored
+//! partition carries high watermark, last stable offset and log start offset -1 and empty
+//! records, as Kafka sends them.
 
 use std::collections::HashSet;
 use std::future::Future;
