@@ -257,6 +257,7 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
     let mut tls_key: Option<String> = None;
     let mut client_auth = myelin_server::tls::ClientAuth::None;
     let mut truststore: Option<String> = None;
+    let mut principal_mapping_rules: Option<String> = None;
     let mut authorizer_on = false;
     let mut authorizer = myelin_server::authz::AuthorizerConfig::default();
     for (name, value) in configs {
@@ -332,6 +333,11 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
                 continue;
             }
             "ssl.truststore.password" => continue,
+            "ssl.principal.mapping.rules" => {
+                myelin_server::tls::PrincipalMapper::parse(value)
+                    .map_err(|reason| invalid(name, reason))?;
+                principal_mapping_rules = Some(value.clone());
+            }
             "ssl.enabled.protocols" | "ssl.protocol" | "ssl.endpoint.identification.algorithm" => {
                 // rustls speaks TLS 1.2 and 1.3 and nothing older; the broker verifies no
                 // peer host name. Accepted for the configs that set them to the usual.
@@ -445,6 +451,7 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             private_key_pem: key,
             client_auth: myelin_server::tls::ClientAuth::None,
             truststore_pem: None,
+            principal_mapping_rules: myelin_server::tls::DEFAULT_RULES.to_string(),
         }),
         (None, None, None) => None,
         _ => {
@@ -457,6 +464,9 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
     let tls = tls.map(|mut t| {
         t.client_auth = client_auth;
         t.truststore_pem = truststore;
+        if let Some(rules) = principal_mapping_rules {
+            t.principal_mapping_rules = rules;
+        }
         t
     });
     server.authorizer = authorizer_on.then_some(authorizer);
@@ -542,6 +552,12 @@ mod tests {
         assert_eq!(t.server.authorizer, None);
         assert!(translate(&configs(&[("authorizer.class.name", "com.example.Mine")])).is_err());
         assert!(translate(&configs(&[("super.users", "admin")])).is_err());
+        assert!(translate(&configs(&[("ssl.principal.mapping.rules", "NOTARULE")])).is_err());
+        assert!(translate(&configs(&[(
+            "ssl.principal.mapping.rules",
+            "RULE:^CN=([^,]*),.*$/$1/L,DEFAULT"
+        )]))
+        .is_ok());
     }
 
     #[test]

@@ -138,7 +138,30 @@ pub(crate) async fn serve(
     .await
     {
         Ok(Ok(tls)) => {
-            let principal = crate::tls::certificate_principal(tls.get_ref().1.peer_certificates());
+            let principal = match crate::tls::certificate_principal(
+                tls.get_ref().1.peer_certificates(),
+                &acceptor.1,
+            ) {
+                Ok(principal) => principal,
+                Err(dn) => {
+                    // Kafka fails the connection when no ssl.principal.mapping.rules
+                    // rule applies to the certificate.
+                    let client = crate::audit::Client {
+                        peer,
+                        connection_id,
+                        client_id: "",
+                    };
+                    let reason = format!("no ssl.principal.mapping.rules rule applies to {dn}");
+                    crate::audit::authentication_of(
+                        &client,
+                        "TLS client certificate",
+                        None,
+                        Err(&reason),
+                    );
+                    server.metrics.authentication("TLS", false);
+                    return;
+                }
+            };
             if let Some(p) = &principal {
                 let client = crate::audit::Client {
                     peer,

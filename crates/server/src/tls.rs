@@ -5,8 +5,9 @@
 //! With `ssl.client.auth=required` (or `requested`) clients present a certificate signed by
 //! a CA of the PEM truststore, and the connection's principal is `User:` and the
 //! certificate's subject in RFC 2253 form (`User:CN=alice,OU=care,O=Example`), as Kafka's
-//! default principal builder names it; SASL, where the listener has it, names the
-//! principal instead.
+//! default principal builder names it, after `ssl.principal.mapping.rules` (KIP-371:
+//! `RULE:^CN=([^,]*),OU=care,.*$/$1/L` makes it `User:alice`); SASL, where the listener has
+//! it, names the principal instead.
 //!
 //! Fetch answers on a TLS connection are copied through the TLS stream (positional reads
 //! of the segment files); `sendfile` only serves plaintext connections, as in Kafka.
@@ -28,6 +29,8 @@ pub struct TlsConfig {
     pub client_auth: ClientAuth,
     /// The CAs that sign client certificates (`ssl.truststore.location`), PEM.
     pub truststore_pem: Option<String>,
+    /// `ssl.principal.mapping.rules` (Kafka's default: `DEFAULT`, the whole DN).
+    pub principal_mapping_rules: String,
 }
 
 /// `ssl.client.auth`: whether clients present certificates.
@@ -70,6 +73,7 @@ impl TlsConfig {
             private_key_pem: pem.to_string(),
             client_auth: ClientAuth::None,
             truststore_pem: None,
+            principal_mapping_rules: DEFAULT_RULES.to_string(),
         }
     }
 
@@ -120,13 +124,124 @@ impl TlsConfig {
         let config = builder
             .with_single_cert(chain, key)
             .map_err(|e| format!("the key does not fit the certificate: {e}"))?;
-        Ok(Acceptor(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+        let mapper = PrincipalMapper::parse(&self.principal_mapping_rules)?;
+        Ok(Acceptor(
+            tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            Arc::new(mapper),
+        ))
     }
 }
 
-/// The TLS handshake of a listener.
+/// The TLS handshake of a listener, and how it names client certificates.
 #[derive(Clone)]
-pub struct Acceptor(pub tokio_rustls::TlsAcceptor);
+pub struct Acceptor(pub tokio_rustls::TlsAcceptor, pub Arc<PrincipalMapper>);
+
+/// `ssl.principal.mapping.rules`' default.
+pub const DEFAULT_RULES: &str = "DEFAULT";
+
+/// `ssl.principal.mapping.rules` (KIP-371), as Kafka's `SslPrincipalMapper` applies them:
+/// rules separated by commas, the first whose pattern matches the whole DN names the
+/// principal. `DEFAULT` is the DN itself; `RULE:pattern/replacement/` replaces the DN with
+/// `replacement` (`$1` for the first group), then `L` or `U` after the last `/` lower- or
+/// upper-cases it. A `/` or `,` inside a pattern is escaped with `\`. The patterns are
+/// Rust `regex` syntax, which Java's common patterns share. A DN no rule matches fails the
+/// connection's authentication, as in Kafka.
+#[derive(Debug)]
+pub struct PrincipalMapper {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+enum Rule {
+    Default,
+    Replace {
+        pattern: regex::Regex,
+        replacement: String,
+        case: Option<char>,
+    },
+}
+
+impl PrincipalMapper {
+    /// Parses the rules; the reason when one is not a rule.
+    pub fn parse(rules: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        let mut rest = rules.trim();
+        while !rest.is_empty() {
+            let rule;
+            if let Some(after) = rest.strip_prefix("DEFAULT") {
+                rule = Rule::Default;
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("RULE:") {
+                let (pattern, after) = until_slash(after)
+                    .ok_or_else(|| format!("{rules:?}: a RULE needs pattern/replacement/"))?;
+                let (replacement, after) = until_slash(after)
+                    .ok_or_else(|| format!("{rules:?}: a RULE needs pattern/replacement/"))?;
+                let (case, after) = match after.chars().next() {
+                    Some(c @ ('L' | 'U')) => (Some(c), &after[1..]),
+                    _ => (None, after),
+                };
+                let pattern = regex::Regex::new(&format!("^(?:{pattern})$"))
+                    .map_err(|e| format!("{pattern:?} is not a regular expression: {e}"))?;
+                rule = Rule::Replace {
+                    pattern,
+                    replacement,
+                    case,
+                };
+                rest = after;
+            } else {
+                return Err(format!("invalid rule: {rest:?}"));
+            }
+            out.push(rule);
+            rest = rest.trim_start();
+            match rest.strip_prefix(',') {
+                Some(after) => rest = after.trim_start(),
+                None if rest.is_empty() => {}
+                None => return Err(format!("invalid rule: unmatched {rest:?}")),
+            }
+        }
+        Ok(Self { rules: out })
+    }
+
+    /// The principal's name for a certificate's DN; `None` when no rule applies.
+    pub fn name(&self, dn: &str) -> Option<String> {
+        self.rules.iter().find_map(|rule| match rule {
+            Rule::Default => Some(dn.to_string()),
+            Rule::Replace {
+                pattern,
+                replacement,
+                case,
+            } => {
+                let captures = pattern.captures(dn)?;
+                let mut name = String::new();
+                captures.expand(replacement, &mut name);
+                Some(match case {
+                    Some('L') => name.to_lowercase(),
+                    Some('U') => name.to_uppercase(),
+                    _ => name,
+                })
+            }
+        })
+    }
+}
+
+/// The text before the first unescaped `/` (with `\/` kept as an escaped `/` for the
+/// pattern), and what follows that `/`; `None` without one.
+fn until_slash(s: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                let (_, next) = chars.next()?;
+                out.push('\\');
+                out.push(next);
+            }
+            '/' => return Some((out, &s[i + 1..])),
+            c => out.push(c),
+        }
+    }
+    None
+}
 
 impl fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -136,11 +251,23 @@ impl fmt::Debug for Acceptor {
 
 /// The principal of a client certificate, as Kafka's default principal builder names it:
 /// `User:` and the subject in RFC 2253 form (`CN=alice,OU=care,O=Example`, most specific
-/// first). `None` without a certificate.
-pub fn certificate_principal(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
-    let leaf = certs?.first()?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-    Some(crate::sasl::principal(&rfc2253(cert.subject())))
+/// first), mapped by `mapper`. `Ok(None)` without a certificate; `Err` with the DN when no
+/// mapping rule applies.
+pub fn certificate_principal(
+    certs: Option<&[CertificateDer<'_>]>,
+    mapper: &PrincipalMapper,
+) -> Result<Option<String>, String> {
+    let Some(leaf) = certs.and_then(|c| c.first()) else {
+        return Ok(None);
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
+        return Ok(None);
+    };
+    let dn = rfc2253(cert.subject());
+    match mapper.name(&dn) {
+        Some(name) => Ok(Some(crate::sasl::principal(&name))),
+        None => Err(dn),
+    }
 }
 
 /// A distinguished name in RFC 2253 form, as Java's `X500Principal.getName()` writes it:
@@ -223,11 +350,54 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         let der = cert.der().clone();
+        let default = PrincipalMapper::parse(DEFAULT_RULES).unwrap();
         assert_eq!(
-            certificate_principal(Some(&[der])).as_deref(),
-            Some("User:CN=alice,OU=care,O=Example\\, Inc.,C=US")
+            certificate_principal(Some(std::slice::from_ref(&der)), &default),
+            Ok(Some(
+                "User:CN=alice,OU=care,O=Example\\, Inc.,C=US".to_string()
+            ))
         );
-        assert_eq!(certificate_principal(None), None);
-        assert_eq!(certificate_principal(Some(&[])), None);
+        assert_eq!(certificate_principal(None, &default), Ok(None));
+        assert_eq!(certificate_principal(Some(&[]), &default), Ok(None));
+        let mapped = PrincipalMapper::parse("RULE:^CN=([^,]*),OU=care,.*$/$1/U").unwrap();
+        assert_eq!(
+            certificate_principal(Some(std::slice::from_ref(&der)), &mapped),
+            Ok(Some("User:ALICE".to_string()))
+        );
+        let unmatched = PrincipalMapper::parse("RULE:^CN=bob,.*$/bob/").unwrap();
+        assert!(certificate_principal(Some(&[der]), &unmatched).is_err());
+    }
+
+    /// KIP-371's examples, and Kafka's `SslPrincipalMapperTest` cases.
+    #[test]
+    fn mapping_rules_read_as_kafka_reads_them() {
+        let m = PrincipalMapper::parse(
+            "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/, \
+             RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L,\
+             RULE:^cn=(.*?),ou=(.*?),dc=(.*?),dc=(.*?)$/$1@$2/U, DEFAULT",
+        )
+        .unwrap();
+        assert_eq!(
+            m.name("CN=kafka1,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown")
+                .as_deref(),
+            Some("kafka1")
+        );
+        assert_eq!(
+            m.name("CN=Duke,OU=JavaSoft,O=Sun Microsystems,L=Santa Clara,ST=CA,C=US")
+                .as_deref(),
+            Some("duke@javasoft")
+        );
+        assert_eq!(
+            m.name("cn=duke,ou=javasoft,dc=sun,dc=com").as_deref(),
+            Some("DUKE@JAVASOFT")
+        );
+        assert_eq!(m.name("OU=other").as_deref(), Some("OU=other"));
+        // An escaped slash inside a pattern.
+        let m = PrincipalMapper::parse("RULE:^CN=(.*?)\\/admin,.*$/$1-admin/").unwrap();
+        assert_eq!(m.name("CN=ops/admin,O=x").as_deref(), Some("ops-admin"));
+        for bad in ["RULE:^CN=(.*)$", "RULE:[/x/", "NOTARULE", "DEFAULT junk"] {
+            assert!(PrincipalMapper::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(PrincipalMapper::parse("").unwrap().name("CN=x"), None);
     }
 }

@@ -28,6 +28,8 @@ use tokio_rustls::client::TlsStream;
 struct Certs {
     ca: CertificateDer<'static>,
     ca_pem: String,
+    /// The CA and its key, to sign more client certificates.
+    ca_signer: (rcgen::Certificate, rcgen::KeyPair),
     /// A client certificate signed by the CA (CN=alice, OU=care), and its key, PEM.
     client: (String, String),
     tls: TlsConfig,
@@ -61,6 +63,7 @@ fn certs() -> Certs {
     Certs {
         ca: ca.der().clone(),
         ca_pem: ca.pem(),
+        ca_signer: (ca, ca_key),
         client: (client_cert.pem(), client_key.serialize_pem()),
         tls: TlsConfig::from_keystore_pem(&keystore),
     }
@@ -109,7 +112,12 @@ impl TlsClient {
 
     /// Sends a Metadata request and reads the answer; an error when the server closed.
     async fn try_metadata(&mut self) -> std::io::Result<MetadataResponse> {
-        let frame = common::request_frame(ApiKey::Metadata, 12, 7, &MetadataRequest::default());
+        let frame = common::request_frame(
+            ApiKey::Metadata,
+            12,
+            7,
+            &MetadataRequest::default().with_topics(None),
+        );
         self.stream.write_all(&frame).await?;
         let size = self.stream.read_i32().await?;
         let mut bytes = vec![0; size as usize];
@@ -315,4 +323,75 @@ fn certs_of_another_ca() -> (String, String) {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     (cert.pem(), key.serialize_pem())
+}
+
+/// `ssl.principal.mapping.rules` names the certificate's principal, and the authorizer
+/// decides by that name: alice's certificate (CN=alice,OU=care) becomes `User:alice`, whose
+/// ACL lets her see one topic; a certificate no rule maps is refused.
+#[tokio::test]
+async fn mapped_certificate_principals_are_authorized_by_acls() {
+    use myelin_server::authz::{AuthorizerConfig, Operation, ResourceType};
+    let certs = certs();
+    let mut tls = certs.tls.clone();
+    tls.client_auth = myelin_server::tls::ClientAuth::Required;
+    tls.truststore_pem = Some(certs.ca_pem.clone());
+    tls.principal_mapping_rules = "RULE:^CN=([^,]*),OU=care$/$1/L".to_string();
+    let server = TestServer::start(Config {
+        tls: Some(tls),
+        authorizer: Some(AuthorizerConfig::default()),
+        ..Config::default()
+    })
+    .await;
+    for name in ["seen", "hidden"] {
+        server
+            .metadata
+            .commit(myelin_cluster::MetadataRecord::TopicCreated {
+                name: name.to_string(),
+                topic_id: myelin_cluster::TopicId::random(),
+                partitions: 1,
+                configs: Default::default(),
+            })
+            .unwrap();
+    }
+    common::authz::grant(
+        &server,
+        vec![common::authz::allow(
+            ResourceType::Topic,
+            "seen",
+            "alice",
+            Operation::Describe,
+        )],
+    );
+    let mut client = TlsClient::try_connect(&server, &certs.ca, Some(&certs.client))
+        .await
+        .unwrap();
+    let topics: Vec<String> = client
+        .try_metadata()
+        .await
+        .unwrap()
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+        .collect();
+    assert_eq!(topics, vec!["seen".to_string()]);
+
+    // A certificate the rule does not map (no OU=care): the connection is refused.
+    let other = {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "mallory");
+        let (ca, ca_key) = &certs.ca_signer;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, ca, ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let refused = match TlsClient::try_connect(&server, &certs.ca, Some(&other)).await {
+        Err(_) => true,
+        Ok(mut c) => c.try_metadata().await.is_err(),
+    };
+    assert!(refused, "a certificate no rule maps was served");
+    drop(client);
+    server.stop().await;
 }

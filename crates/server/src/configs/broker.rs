@@ -774,6 +774,17 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "The maximum number of bytes in a socket request",
     ),
     broker(
+        "ssl.principal.mapping.rules",
+        ConfigType::String,
+        Some("DEFAULT"),
+        Validator::None,
+        READ_ONLY,
+        "A list of rules for mapping from the distinguished name of a client certificate to \
+         a short name: RULE:pattern/replacement/[LU], comma-separated, the first that \
+         matches the whole DN wins; DEFAULT keeps the DN. A certificate no rule maps is \
+         refused.",
+    ),
+    broker(
         "super.users",
         ConfigType::String,
         Some(""),
