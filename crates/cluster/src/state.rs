@@ -44,6 +44,55 @@ pub struct MetadataState {
     scram_credentials: BTreeMap<(String, String), ScramCredentialRecord>,
     /// ACL bindings, ordered by resource type first.
     acls: std::collections::BTreeSet<AclRecord>,
+    /// `acls` by resource pattern, for [`MetadataState::acls_matching`]; rebuilt whenever
+    /// the ACLs change.
+    acl_index: AclIndex,
+}
+
+/// The ACLs by resource pattern: an authorization decision looks up the few patterns that
+/// can match a resource name instead of scanning every ACL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct AclIndex {
+    /// (resource type, pattern type) to resource name (or prefix) to its ACLs.
+    by_pattern:
+        std::collections::HashMap<(i8, i8), std::collections::HashMap<String, Vec<AclRecord>>>,
+    /// The distinct lengths of the PREFIXED patterns of each resource type.
+    prefix_lengths: std::collections::HashMap<i8, std::collections::BTreeSet<usize>>,
+}
+
+/// The literal pattern type; the wildcard literal name.
+const LITERAL: i8 = 3;
+const PREFIXED: i8 = 4;
+const WILDCARD: &str = "*";
+
+impl AclIndex {
+    fn build(acls: &std::collections::BTreeSet<AclRecord>) -> Self {
+        let mut index = Self::default();
+        for acl in acls {
+            index
+                .by_pattern
+                .entry((acl.resource_type, acl.pattern_type))
+                .or_default()
+                .entry(acl.resource_name.clone())
+                .or_default()
+                .push(acl.clone());
+            if acl.pattern_type == PREFIXED {
+                index
+                    .prefix_lengths
+                    .entry(acl.resource_type)
+                    .or_default()
+                    .insert(acl.resource_name.len());
+            }
+        }
+        index
+    }
+
+    fn of(&self, resource_type: i8, pattern_type: i8, name: &str) -> &[AclRecord] {
+        self.by_pattern
+            .get(&(resource_type, pattern_type))
+            .and_then(|names| names.get(name))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 impl MetadataState {
@@ -121,6 +170,32 @@ impl MetadataState {
             .iter()
             .skip_while(move |a| a.resource_type < resource_type)
             .take_while(move |a| a.resource_type == resource_type)
+    }
+
+    /// The ACL bindings that match a resource of type `resource_type` named `name`: LITERAL
+    /// ones of that name or `*`, and PREFIXED ones whose prefix the name starts with
+    /// (Kafka's matching of resource patterns). A few hash lookups, whatever the number of
+    /// ACLs.
+    pub fn acls_matching<'a>(
+        &'a self,
+        resource_type: i8,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a AclRecord> + 'a {
+        let index = &self.acl_index;
+        let literal = index.of(resource_type, LITERAL, name).iter();
+        let wildcard = if name == WILDCARD {
+            [].iter()
+        } else {
+            index.of(resource_type, LITERAL, WILDCARD).iter()
+        };
+        let prefixed = index
+            .prefix_lengths
+            .get(&resource_type)
+            .into_iter()
+            .flat_map(|lengths| lengths.range(..=name.len()))
+            .filter(move |len| name.is_char_boundary(**len))
+            .flat_map(move |len| index.of(resource_type, PREFIXED, &name[..*len]).iter());
+        literal.chain(wildcard).chain(prefixed)
     }
 
     /// Whether any ACL binding exists.
@@ -315,11 +390,15 @@ impl MetadataState {
                     }
                 }
             }
-            MetadataRecord::AclsCreated { acls } => self.acls.extend(acls.iter().cloned()),
+            MetadataRecord::AclsCreated { acls } => {
+                self.acls.extend(acls.iter().cloned());
+                self.acl_index = AclIndex::build(&self.acls);
+            }
             MetadataRecord::AclsDeleted { acls } => {
                 for acl in acls {
                     self.acls.remove(acl);
                 }
+                self.acl_index = AclIndex::build(&self.acls);
             }
         }
         self.last_applied = Some(offset);
@@ -631,5 +710,55 @@ mod tests {
             expected.last_applied = Some(MetadataOffset(1));
             expected
         });
+    }
+
+    mod acl_index {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NAMES: [&str; 7] = ["orders", "ord", "o", "orders-eu", "*", "audit", "é-x"];
+
+        fn any_acl() -> impl Strategy<Value = AclRecord> {
+            (2i8..=3, 0usize..NAMES.len(), 3i8..=4, 0usize..2, 2i8..=3).prop_map(
+                |(rt, name, pattern, who, perm)| AclRecord {
+                    resource_type: rt,
+                    resource_name: NAMES[name].to_string(),
+                    pattern_type: pattern,
+                    principal: ["User:alice", "User:*"][who].to_string(),
+                    host: "*".to_string(),
+                    operation: 3,
+                    permission_type: perm,
+                },
+            )
+        }
+
+        proptest! {
+            /// The index finds exactly the ACLs Kafka's pattern matching finds by
+            /// scanning them all, across creations and deletions.
+            #[test]
+            fn finds_what_a_scan_finds(
+                created in proptest::collection::vec(any_acl(), 0..20),
+                deleted in proptest::collection::vec(any_acl(), 0..10),
+                rt in 2i8..=3,
+                name in prop_oneof![
+                    (0usize..NAMES.len()).prop_map(|i| NAMES[i].to_string()),
+                    "[a-zé*-]{0,10}",
+                ],
+            ) {
+                let mut state = MetadataState::new();
+                apply(&mut state, MetadataRecord::AclsCreated { acls: created }).unwrap();
+                apply(&mut state, MetadataRecord::AclsDeleted { acls: deleted }).unwrap();
+                let mut found: Vec<&AclRecord> = state.acls_matching(rt, &name).collect();
+                found.sort();
+                let scanned: Vec<&AclRecord> = state
+                    .acls_of_type(rt)
+                    .filter(|a| match a.pattern_type {
+                        LITERAL => a.resource_name == name || a.resource_name == WILDCARD,
+                        _ => name.starts_with(a.resource_name.as_str()),
+                    })
+                    .collect();
+                prop_assert_eq!(found, scanned);
+            }
+        }
     }
 }

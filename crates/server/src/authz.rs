@@ -288,10 +288,7 @@ pub fn authorize(
     }
     let mut any_match = false;
     let mut allowed = false;
-    for acl in state
-        .acls_of_type(resource_type as i8)
-        .filter(|acl| pattern_matches(acl, name))
-    {
+    for acl in state.acls_matching(resource_type as i8, name) {
         any_match = true;
         if !principal_matches(&acl.principal, principal) || !host_matches(&acl.host, host) {
             continue;
