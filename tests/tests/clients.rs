@@ -955,3 +955,78 @@ fn acls_with_real_clients() {
         "no denial in the audit log"
     );
 }
+
+/// Two listeners on one broker, as a deployment with an internal and an external network
+/// has them: INTERNAL (PLAINTEXT) and EXTERNAL (SASL_PLAINTEXT, its own JAAS users), named
+/// by `listener.security.protocol.map`. kcat on each sees the broker at that listener's
+/// address, writes through one and reads through the other; without credentials the
+/// EXTERNAL listener refuses it.
+#[test]
+fn two_listeners_with_their_own_security() {
+    let broker = Broker::start_with(&[
+        "--listen",
+        "INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0",
+        "--override",
+        "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
+        "--override",
+        "listener.name.external.plain.sasl.jaas.config=\
+         org.apache.kafka.common.security.plain.PlainLoginModule required \
+         user_alice=\"alice-secret\";",
+        "--override",
+        "num.partitions=1",
+    ]);
+    let log = broker.log();
+    let external: String = log
+        .lines()
+        .find_map(|l| {
+            l.split("kafka listener EXTERNAL bound to ")
+                .nth(1)?
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no EXTERNAL listener in the log:\n{log}"));
+    let internal = broker.bootstrap();
+    assert_ne!(internal, external);
+
+    // Each listener's Metadata names the broker at that listener's address.
+    let listing = |cmd: &mut Command| {
+        let out = run(cmd.args(["-L", "-J"]), b"");
+        check("kcat -L", &out)
+    };
+    let internal_listing = listing(kcat().args(["-b", &internal]));
+    assert!(
+        internal_listing.contains(&format!("\"name\":\"{internal}\"")),
+        "{internal_listing}"
+    );
+    let external_kcat = || {
+        let mut cmd = kcat();
+        cmd.args(["-b", &external])
+            .args(["-X", "security.protocol=SASL_PLAINTEXT"])
+            .args(["-X", "sasl.mechanisms=PLAIN"])
+            .args(["-X", "sasl.username=alice"])
+            .args(["-X", "sasl.password=alice-secret"]);
+        cmd
+    };
+    let external_listing = listing(&mut external_kcat());
+    assert!(
+        external_listing.contains(&format!("\"name\":\"{external}\"")),
+        "{external_listing}"
+    );
+
+    // Written through INTERNAL, read through EXTERNAL.
+    let out = run(
+        kcat().args(["-b", &internal, "-P", "-t", "two-listeners"]),
+        b"one\ntwo\n",
+    );
+    check("kcat -P on INTERNAL", &out);
+    let values = kcat_values(external_kcat(), "two-listeners", "kcat -C on EXTERNAL");
+    assert_eq!(values, ["one", "two"]);
+
+    // EXTERNAL without credentials: refused.
+    let out = run(kcat().args(["-b", &external, "-L", "-m", "3"]), b"");
+    assert!(
+        !out.status.success(),
+        "kcat read EXTERNAL's metadata without authenticating"
+    );
+}

@@ -173,12 +173,37 @@ impl Broker {
     /// Starts the broker on the current Tokio runtime. Returns once the Kafka listener
     /// accepts connections.
     pub async fn start(self) -> Result<BrokerHandle, BrokerError> {
-        let listen = HostPort::parse("listeners", &self.listen)?;
-        let advertised = self
+        let protocols = settings::protocol_map(
+            self.configs
+                .get("listener.security.protocol.map")
+                .map(String::as_str),
+        )?;
+        let listeners = settings::parse_listeners("listeners", &self.listen, &protocols)?;
+        let advertised_listeners = self
             .advertised
             .as_deref()
-            .map(|a| HostPort::parse("advertised.listeners", a))
-            .transpose()?;
+            .map(|a| settings::parse_listeners("advertised.listeners", a, &protocols))
+            .transpose()?
+            .unwrap_or_default();
+        // Each listener's advertised address: the entry of its name, or with one listener
+        // and one entry, that entry whatever its name.
+        let mut advertised_of: Vec<Option<HostPort>> = Vec::with_capacity(listeners.len());
+        for l in &listeners {
+            let own = advertised_listeners.iter().find(|a| a.name == l.name);
+            let only = (listeners.len() == 1 && advertised_listeners.len() == 1)
+                .then(|| &advertised_listeners[0]);
+            advertised_of.push(own.or(only).map(|a| a.address.clone()));
+        }
+        if let Some(stray) = advertised_listeners
+            .iter()
+            .find(|a| listeners.len() > 1 && !listeners.iter().any(|l| l.name == a.name))
+        {
+            return Err(SettingError {
+                name: "advertised.listeners".into(),
+                reason: format!("{} is not a listener of `listeners`", stray.name),
+            }
+            .into());
+        }
         let http_listen = self
             .http_listen
             .as_deref()
@@ -196,45 +221,82 @@ impl Broker {
                     reason: format!("{v:?} is not a number of at least 0"),
                 })?,
         };
-        let protocol = settings::ListenerProtocol::of(&self.listen);
         let translated = settings::translate(&self.configs)?;
         let mut server_config = translated.server;
         server_config.node_id = node_id;
-        if protocol.tls() {
-            server_config.tls = Some(translated.tls.clone().ok_or_else(|| SettingError {
-                name: "ssl.keystore.location".into(),
-                reason: format!(
-                    "a {} listener needs a keystore (ssl.keystore.type=PEM and ssl.keystore.location)",
-                    protocol.name()
-                ),
-            })?);
-        }
-        if protocol.sasl() {
-            if translated.sasl.plain_users.is_empty()
-                && translated.sasl.mechanisms == [myelin_server::sasl::Mechanism::Plain]
-            {
-                return Err(SettingError {
-                    name: settings::PLAIN_JAAS_CONFIG.into(),
-                    reason: "PLAIN is the only SASL mechanism enabled and no user is configured"
-                        .into(),
+        // Each listener's security, from the global configs and its own
+        // (`listener.name.<name>.<config>`).
+        let mut securities = Vec::with_capacity(listeners.len());
+        for l in &listeners {
+            let (sasl, tls) = settings::listener_security(&self.configs, &l.name)?;
+            let tls = if l.protocol.tls() {
+                Some(tls.ok_or_else(|| SettingError {
+                    name: "ssl.keystore.location".into(),
+                    reason: format!(
+                        "the {} listener needs a keystore (ssl.keystore.type=PEM and ssl.keystore.location, or listener.name.{}.ssl.keystore.location)",
+                        l.name,
+                        l.name.to_ascii_lowercase()
+                    ),
+                })?)
+            } else {
+                None
+            };
+            let sasl = if l.protocol.sasl() {
+                if sasl.plain_users.is_empty()
+                    && sasl.mechanisms == [myelin_server::sasl::Mechanism::Plain]
+                {
+                    return Err(SettingError {
+                        name: format!(
+                            "listener.name.{}.plain.sasl.jaas.config",
+                            l.name.to_ascii_lowercase()
+                        ),
+                        reason:
+                            "PLAIN is the only SASL mechanism enabled and no user is configured"
+                                .into(),
+                    }
+                    .into());
                 }
-                .into());
-            }
-            server_config.sasl = Some(translated.sasl);
+                Some(sasl)
+            } else {
+                None
+            };
+            securities.push((sasl, tls));
         }
-        let sasl_summary = server_config.sasl.as_ref().map(|s| {
-            let names: Vec<&str> = s.mechanisms.iter().map(|m| m.name()).collect();
-            format!("{} ({} PLAIN users)", names.join(", "), s.plain_users.len())
-        });
-        let scheme = protocol.name();
-        server_config
-            .broker_configs
-            .insert("listeners".into(), format!("{scheme}://{listen}"));
-        if let Some(a) = &advertised {
-            server_config
-                .broker_configs
-                .insert("advertised.listeners".into(), format!("{scheme}://{a}"));
+        let sasl_summaries: Vec<Option<String>> = securities
+            .iter()
+            .map(|(sasl, _)| {
+                sasl.as_ref().map(|s| {
+                    let names: Vec<&str> = s.mechanisms.iter().map(|m| m.name()).collect();
+                    format!("{} ({} PLAIN users)", names.join(", "), s.plain_users.len())
+                })
+            })
+            .collect();
+        let joined = |entries: Vec<String>| entries.join(",");
+        server_config.broker_configs.insert(
+            "listeners".into(),
+            joined(
+                listeners
+                    .iter()
+                    .map(|l| format!("{}://{}", l.name, l.address))
+                    .collect(),
+            ),
+        );
+        if !advertised_listeners.is_empty() {
+            server_config.broker_configs.insert(
+                "advertised.listeners".into(),
+                joined(
+                    listeners
+                        .iter()
+                        .zip(&advertised_of)
+                        .filter_map(|(l, a)| Some(format!("{}://{}", l.name, a.as_ref()?)))
+                        .collect(),
+                ),
+            );
         }
+        let (first_sasl, first_tls) = securities[0].clone();
+        server_config.sasl = first_sasl;
+        server_config.tls = first_tls;
+        server_config.listener_name = Some(listeners[0].name.clone());
         // Every value is checked before anything is bound or opened.
         server_config.validate()?;
         let statics =
@@ -274,25 +336,53 @@ impl Broker {
         };
         metrics.set_partitions(storage.partitions.clone());
 
-        let bound = bind("Kafka", &listen).await.and_then(|l| {
-            let addr = l.local_addr().map_err(|source| BrokerError::Bind {
-                what: "Kafka",
-                address: listen.to_string(),
-                source,
-            })?;
-            Ok((l, addr))
-        });
-        let (listener, kafka_addr) = match bound {
-            Ok(bound) => bound,
-            Err(e) => {
-                close_storage(&storage.partitions).await;
-                return Err(fail_start(http, e).await);
+        let mut sockets = Vec::with_capacity(listeners.len());
+        let mut bound_addrs = Vec::with_capacity(listeners.len());
+        for l in &listeners {
+            let bound = bind("Kafka", &l.address).await.and_then(|socket| {
+                let addr = socket.local_addr().map_err(|source| BrokerError::Bind {
+                    what: "Kafka",
+                    address: l.address.to_string(),
+                    source,
+                })?;
+                Ok((socket, addr))
+            });
+            match bound {
+                Ok((socket, addr)) => {
+                    sockets.push(socket);
+                    bound_addrs.push(addr);
+                }
+                Err(e) => {
+                    close_storage(&storage.partitions).await;
+                    return Err(fail_start(http, e).await);
+                }
             }
-        };
-        let advertised = advertised_address(&listen, advertised.as_ref(), kafka_addr);
-
+        }
+        let advertised_addrs: Vec<HostPort> = listeners
+            .iter()
+            .zip(&advertised_of)
+            .zip(&bound_addrs)
+            .map(|((l, a), bound)| advertised_address(&l.address, a.as_ref(), *bound))
+            .collect();
+        let kafka_addr = bound_addrs[0];
+        let advertised = advertised_addrs[0].clone();
         server_config.advertised_host = advertised.host.clone();
         server_config.advertised_port = advertised.port;
+        server_config.extra_listeners = listeners
+            .iter()
+            .zip(&securities)
+            .zip(&advertised_addrs)
+            .skip(1)
+            .map(
+                |((l, (sasl, tls)), a)| myelin_server::config::ListenerConfig {
+                    name: l.name.clone(),
+                    advertised_host: a.host.clone(),
+                    advertised_port: a.port,
+                    sasl: sasl.clone(),
+                    tls: tls.clone(),
+                },
+            )
+            .collect();
         server_config.cluster_id = Some(storage.meta.cluster_id.clone());
         let ctx = match ServerContext::new_with_metrics(
             server_config,
@@ -309,7 +399,7 @@ impl Broker {
         metrics.set_groups(ctx.groups.clone());
         let groups = ctx.groups.clone();
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(myelin_server::run(listener, ctx, async {
+        let server = tokio::spawn(myelin_server::run_all(sockets, ctx, async {
             let _ = stopped.await;
         }));
         ready.store(true, Ordering::Release);
@@ -317,9 +407,28 @@ impl Broker {
             "kafka listener bound to {kafka_addr} (advertised as {advertised}); data in {}",
             self.data_dir.display()
         );
-        if let Some(sasl) = &sasl_summary {
-            tracing::info!("the listener is {scheme}: clients authenticate with {sasl}");
+        for (i, l) in listeners.iter().enumerate() {
+            if i > 0 {
+                tracing::info!(
+                    "kafka listener {} bound to {} (advertised as {})",
+                    l.name,
+                    bound_addrs[i],
+                    advertised_addrs[i]
+                );
+            }
+            if let Some(sasl) = &sasl_summaries[i] {
+                tracing::info!(
+                    "the listener {} is {}: clients authenticate with {sasl}",
+                    l.name,
+                    l.protocol.name()
+                );
+            }
         }
+        let listener_addrs: Vec<(String, SocketAddr)> = listeners
+            .iter()
+            .map(|l| l.name.clone())
+            .zip(bound_addrs.iter().copied())
+            .collect();
 
         let (http, http_addr) = match http {
             Some((s, a)) => (Some(s), Some(a)),
@@ -327,6 +436,7 @@ impl Broker {
         };
         Ok(BrokerHandle {
             kafka_addr,
+            listener_addrs,
             http_addr,
             advertised,
             node_id,
@@ -469,6 +579,7 @@ fn open_storage(
 #[derive(Debug)]
 pub struct BrokerHandle {
     kafka_addr: SocketAddr,
+    listener_addrs: Vec<(String, SocketAddr)>,
     http_addr: Option<SocketAddr>,
     advertised: HostPort,
     node_id: i32,
@@ -491,6 +602,12 @@ impl BrokerHandle {
     /// The address the Kafka listener is bound to.
     pub fn kafka_addr(&self) -> SocketAddr {
         self.kafka_addr
+    }
+
+    /// Every Kafka listener, by name, with the address it is bound to; the first is
+    /// [`BrokerHandle::kafka_addr`].
+    pub fn listener_addrs(&self) -> &[(String, SocketAddr)] {
+        &self.listener_addrs
     }
 
     /// The address the HTTP endpoint is bound to, if there is one.

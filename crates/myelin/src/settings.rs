@@ -37,6 +37,7 @@ pub const IDENTITY_CONFIGS: &[&str] = &[
     "broker.id",
     "listeners",
     "advertised.listeners",
+    "listener.security.protocol.map",
     "log.dirs",
     "log.dir",
 ];
@@ -85,9 +86,9 @@ pub struct HostPort {
 }
 
 impl HostPort {
-    /// Parses `HOST:PORT`, `[IPV6]:PORT`, or Kafka's listener syntax
-    /// `PLAINTEXT://HOST:PORT` (one listener; other security protocols are not supported
-    /// yet). `name` is the config or flag named in errors.
+    /// Parses `HOST:PORT`, `[IPV6]:PORT`, or one listener in Kafka's syntax
+    /// (`PLAINTEXT://HOST:PORT`; several are [`parse_listeners`]'). `name` is the config or
+    /// flag named in errors.
     pub fn parse(name: &str, value: &str) -> Result<Self, SettingError> {
         let value = value.trim();
         let mut listeners = value.split(',').map(str::trim).filter(|l| !l.is_empty());
@@ -181,7 +182,7 @@ pub enum ListenerProtocol {
 }
 
 impl ListenerProtocol {
-    fn parse(scheme: &str) -> Option<Self> {
+    pub(crate) fn parse(scheme: &str) -> Option<Self> {
         [
             Self::Plaintext,
             Self::SaslPlaintext,
@@ -223,10 +224,86 @@ impl ListenerProtocol {
     }
 }
 
-/// The JAAS config of the SASL listener's PLAIN mechanism (Kafka's listener- and
-/// mechanism-prefixed name), for a `SASL_PLAINTEXT` and a `SASL_SSL` listener.
-pub const PLAIN_JAAS_CONFIG: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config";
-pub const PLAIN_JAAS_CONFIG_SSL: &str = "listener.name.sasl_ssl.plain.sasl.jaas.config";
+/// One listener of `listeners`: its name, security protocol and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// The listener's name, upper case (`PLAINTEXT`, `INTERNAL`, ...).
+    pub name: String,
+    pub protocol: ListenerProtocol,
+    pub address: HostPort,
+}
+
+/// `listener.security.protocol.map` (`INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL`), with Kafka's
+/// default: each security protocol's name is a listener name of that protocol.
+pub fn protocol_map(
+    value: Option<&str>,
+) -> Result<BTreeMap<String, ListenerProtocol>, SettingError> {
+    const NAME: &str = "listener.security.protocol.map";
+    let mut map: BTreeMap<String, ListenerProtocol> = [
+        ListenerProtocol::Plaintext,
+        ListenerProtocol::Ssl,
+        ListenerProtocol::SaslPlaintext,
+        ListenerProtocol::SaslSsl,
+    ]
+    .into_iter()
+    .map(|p| (p.name().to_string(), p))
+    .collect();
+    for entry in value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let (name, protocol) = entry
+            .split_once(':')
+            .ok_or_else(|| invalid(NAME, format!("{entry:?} is not NAME:PROTOCOL")))?;
+        let protocol = ListenerProtocol::parse(protocol.trim()).ok_or_else(|| {
+            invalid(
+                NAME,
+                format!("{entry:?}: the protocol is PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+            )
+        })?;
+        map.insert(name.trim().to_ascii_uppercase(), protocol);
+    }
+    Ok(map)
+}
+
+/// Parses `listeners` or `advertised.listeners` (`config`): comma-separated
+/// `NAME://HOST:PORT`, where NAME is a security protocol or a name of `map`, or a bare
+/// `HOST:PORT` for `PLAINTEXT`. Names are unique.
+pub fn parse_listeners(
+    config: &str,
+    value: &str,
+    map: &BTreeMap<String, ListenerProtocol>,
+) -> Result<Vec<ListenerSpec>, SettingError> {
+    let mut out: Vec<ListenerSpec> = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, address) = match entry.split_once("://") {
+            Some((name, address)) => (name.trim().to_ascii_uppercase(), address),
+            None => ("PLAINTEXT".to_string(), entry),
+        };
+        let protocol = *map.get(&name).ok_or_else(|| {
+            invalid(
+                config,
+                format!(
+                    "listener {entry:?}: {name} is neither a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) nor a name of listener.security.protocol.map"
+                ),
+            )
+        })?;
+        if out.iter().any(|l| l.name == name) {
+            return Err(invalid(config, format!("two listeners are named {name}")));
+        }
+        out.push(ListenerSpec {
+            address: HostPort::parse(config, address)?,
+            name,
+            protocol,
+        });
+    }
+    if out.is_empty() {
+        return Err(invalid(config, "no listener given"));
+    }
+    Ok(out)
+}
 
 /// The typed configs that a set of broker configs yields.
 #[derive(Debug, Clone)]
@@ -238,12 +315,6 @@ pub struct Translated {
     /// parts only known after binding (advertised address) and opening storage (cluster
     /// id) are left for the caller.
     pub server: myelin_server::Config,
-    /// The SASL settings, for a `SASL_PLAINTEXT` listener (the caller sets
-    /// `server.sasl` from them when the listener is one).
-    pub sasl: myelin_server::sasl::SaslConfig,
-    /// The TLS keystore, for an `SSL` or `SASL_SSL` listener (the caller sets
-    /// `server.tls` from it when the listener is one).
-    pub tls: Option<myelin_server::tls::TlsConfig>,
 }
 
 /// Translates Kafka-named broker configs. Identity configs (`node.id`, `listeners`, ...)
@@ -251,108 +322,23 @@ pub struct Translated {
 pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, SettingError> {
     let mut manager = ManagerConfig::new("myelin-data");
     let mut server = myelin_server::Config::default();
-    let mut sasl = myelin_server::sasl::SaslConfig::default();
-    let mut tls_keystore = None;
-    let mut tls_chain: Option<String> = None;
-    let mut tls_key: Option<String> = None;
-    let mut client_auth = myelin_server::tls::ClientAuth::None;
-    let mut truststore: Option<String> = None;
-    let mut principal_mapping_rules: Option<String> = None;
     let mut authorizer_on = false;
     let mut authorizer = myelin_server::authz::AuthorizerConfig::default();
     for (name, value) in configs {
-        // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
-        // out of `broker_configs` (they hold passwords). SCRAM's JAAS config only names
-        // the login module (for inter-broker connections, which Myelin has none of).
-        if name == PLAIN_JAAS_CONFIG || name == PLAIN_JAAS_CONFIG_SSL {
-            sasl.plain_users = myelin_server::sasl::parse_plain_jaas(value)
-                .map_err(|reason| invalid(name, reason))?;
+        // Listener-prefixed configs (`listener.name.<listener>.<config>`: SASL's JAAS
+        // configs, per-listener TLS and SASL settings) are read per listener by
+        // [`listener_security`]; TLS settings likewise, and kept out of `broker_configs`
+        // (keys are secrets). They are checked here all the same.
+        if name.starts_with("listener.name.") {
             continue;
         }
-        if (name.starts_with("listener.name.sasl_plaintext.scram-sha-")
-            || name.starts_with("listener.name.sasl_ssl.scram-sha-"))
-            && name.ends_with(".sasl.jaas.config")
-        {
-            continue;
-        }
-        // TLS: Kafka's PEM keystore (KIP-651), kept out of `broker_configs` (the key is a
-        // secret).
-        match name.as_str() {
-            "ssl.keystore.type" => {
-                if !value.trim().eq_ignore_ascii_case("PEM") {
-                    return Err(invalid(
-                        name,
-                        "only PEM keystores are supported (convert a JKS or PKCS12 one with keytool and openssl)",
-                    ));
-                }
+        if SECURITY_CONFIGS.contains(&name.as_str()) {
+            check_security_config(name, value)?;
+            if !SECURITY_CONFIGS_SHOWN.contains(&name.as_str()) {
                 continue;
             }
-            "ssl.keystore.location" => {
-                let pem = std::fs::read_to_string(value.trim())
-                    .map_err(|e| invalid(name, format!("cannot read {value}: {e}")))?;
-                tls_keystore = Some(myelin_server::tls::TlsConfig::from_keystore_pem(&pem));
-                continue;
-            }
-            "ssl.keystore.certificate.chain" => {
-                tls_chain = Some(value.clone());
-                continue;
-            }
-            "ssl.keystore.key" => {
-                tls_key = Some(value.clone());
-                continue;
-            }
-            "ssl.key.password" | "ssl.keystore.password" => {
-                if !value.is_empty() {
-                    return Err(invalid(
-                        name,
-                        "encrypted keys are not supported: give an unencrypted PEM key",
-                    ));
-                }
-                continue;
-            }
-            "ssl.client.auth" => {
-                client_auth = myelin_server::tls::ClientAuth::parse(value)
-                    .ok_or_else(|| invalid(name, "none, requested or required"))?;
-                continue;
-            }
-            "ssl.truststore.type" => {
-                if !value.trim().eq_ignore_ascii_case("PEM") {
-                    return Err(invalid(name, "only PEM truststores are supported"));
-                }
-                continue;
-            }
-            "ssl.truststore.location" => {
-                truststore = Some(
-                    std::fs::read_to_string(value.trim())
-                        .map_err(|e| invalid(name, format!("cannot read {value}: {e}")))?,
-                );
-                continue;
-            }
-            "ssl.truststore.certificates" => {
-                truststore = Some(value.clone());
-                continue;
-            }
-            "ssl.truststore.password" => continue,
-            "ssl.principal.mapping.rules" => {
-                myelin_server::tls::PrincipalMapper::parse(value)
-                    .map_err(|reason| invalid(name, reason))?;
-                principal_mapping_rules = Some(value.clone());
-            }
-            "ssl.enabled.protocols" | "ssl.protocol" | "ssl.endpoint.identification.algorithm" => {
-                // rustls speaks TLS 1.2 and 1.3 and nothing older; the broker verifies no
-                // peer host name. Accepted for the configs that set them to the usual.
-                continue;
-            }
-            _ => {}
         }
         match name.as_str() {
-            "sasl.enabled.mechanisms" => {
-                sasl.mechanisms = myelin_server::sasl::parse_mechanisms(value)
-                    .map_err(|reason| invalid(name, reason))?
-            }
-            "connection.failed.authentication.delay.ms" => {
-                sasl.failed_authentication_delay_ms = parse_num(name, value)?
-            }
             "authorizer.class.name" => {
                 let class = value.trim();
                 authorizer_on = !class.is_empty();
@@ -444,6 +430,166 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
         }
         server.broker_configs.insert(name.clone(), value.clone());
     }
+    server.authorizer = authorizer_on.then_some(authorizer);
+    Ok(Translated { manager, server })
+}
+
+/// The configs [`listener_security`] reads; `translate` checks them and keeps them out of
+/// `broker_configs` but for [`SECURITY_CONFIGS_SHOWN`].
+const SECURITY_CONFIGS: &[&str] = &[
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.client.auth",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.certificates",
+    "ssl.truststore.password",
+    "ssl.principal.mapping.rules",
+    "ssl.enabled.protocols",
+    "ssl.protocol",
+    "ssl.endpoint.identification.algorithm",
+    "sasl.enabled.mechanisms",
+    "connection.failed.authentication.delay.ms",
+];
+
+/// The security configs DescribeConfigs shows (no secret in them).
+const SECURITY_CONFIGS_SHOWN: &[&str] = &[
+    "ssl.principal.mapping.rules",
+    "sasl.enabled.mechanisms",
+    "connection.failed.authentication.delay.ms",
+];
+
+/// Checks one security config on its own, as [`listener_security`] reads it.
+fn check_security_config(name: &str, value: &str) -> Result<(), SettingError> {
+    listener_security(&BTreeMap::from([(name.to_string(), value.to_string())]), "").map(drop)
+}
+
+/// The SASL and TLS settings of the listener named `listener` (Kafka's per-listener
+/// configs): every security config, with `listener.name.<listener>.<config>` (the name in
+/// lower case) taking the place of `<config>`. PLAIN's users come from
+/// `listener.name.<listener>.plain.sasl.jaas.config`. The TLS settings are `None` when no
+/// keystore is given.
+pub fn listener_security(
+    configs: &BTreeMap<String, String>,
+    listener: &str,
+) -> Result<
+    (
+        myelin_server::sasl::SaslConfig,
+        Option<myelin_server::tls::TlsConfig>,
+    ),
+    SettingError,
+> {
+    let prefix = format!("listener.name.{}.", listener.to_ascii_lowercase());
+    let global = configs
+        .iter()
+        .filter(|(name, _)| !name.starts_with("listener.name."))
+        .map(|(n, v)| (n.as_str(), n.as_str(), v));
+    let own = configs
+        .iter()
+        .filter_map(|(name, v)| Some((name.strip_prefix(&prefix)?, name.as_str(), v)));
+    let mut sasl = myelin_server::sasl::SaslConfig::default();
+    let mut tls_keystore = None;
+    let mut tls_chain: Option<String> = None;
+    let mut tls_key: Option<String> = None;
+    let mut client_auth = myelin_server::tls::ClientAuth::None;
+    let mut truststore: Option<String> = None;
+    let mut principal_mapping_rules: Option<String> = None;
+    // The listener's own configs after the global ones, so that they win.
+    for (name, full_name, value) in global.chain(own) {
+        // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
+        // out of `broker_configs` (they hold passwords). SCRAM's JAAS config only names
+        // the login module (for inter-broker connections, which Myelin has none of).
+        if name == "plain.sasl.jaas.config" {
+            sasl.plain_users = myelin_server::sasl::parse_plain_jaas(value)
+                .map_err(|reason| invalid(full_name, reason))?;
+            continue;
+        }
+        if name.starts_with("scram-sha-") && name.ends_with(".sasl.jaas.config") {
+            continue;
+        }
+        // TLS: Kafka's PEM keystore (KIP-651), kept out of `broker_configs` (the key is a
+        // secret).
+        match name {
+            "ssl.keystore.type" => {
+                if !value.trim().eq_ignore_ascii_case("PEM") {
+                    return Err(invalid(
+                        name,
+                        "only PEM keystores are supported (convert a JKS or PKCS12 one with keytool and openssl)",
+                    ));
+                }
+                continue;
+            }
+            "ssl.keystore.location" => {
+                let pem = std::fs::read_to_string(value.trim())
+                    .map_err(|e| invalid(full_name, format!("cannot read {value}: {e}")))?;
+                tls_keystore = Some(myelin_server::tls::TlsConfig::from_keystore_pem(&pem));
+                continue;
+            }
+            "ssl.keystore.certificate.chain" => {
+                tls_chain = Some(value.clone());
+                continue;
+            }
+            "ssl.keystore.key" => {
+                tls_key = Some(value.clone());
+                continue;
+            }
+            "ssl.key.password" | "ssl.keystore.password" => {
+                if !value.is_empty() {
+                    return Err(invalid(
+                        name,
+                        "encrypted keys are not supported: give an unencrypted PEM key",
+                    ));
+                }
+                continue;
+            }
+            "ssl.client.auth" => {
+                client_auth = myelin_server::tls::ClientAuth::parse(value)
+                    .ok_or_else(|| invalid(full_name, "none, requested or required"))?;
+                continue;
+            }
+            "ssl.truststore.type" => {
+                if !value.trim().eq_ignore_ascii_case("PEM") {
+                    return Err(invalid(full_name, "only PEM truststores are supported"));
+                }
+                continue;
+            }
+            "ssl.truststore.location" => {
+                truststore = Some(
+                    std::fs::read_to_string(value.trim())
+                        .map_err(|e| invalid(full_name, format!("cannot read {value}: {e}")))?,
+                );
+                continue;
+            }
+            "ssl.truststore.certificates" => {
+                truststore = Some(value.clone());
+                continue;
+            }
+            "ssl.truststore.password" => continue,
+            "ssl.principal.mapping.rules" => {
+                myelin_server::tls::PrincipalMapper::parse(value)
+                    .map_err(|reason| invalid(full_name, reason))?;
+                principal_mapping_rules = Some(value.clone());
+                continue;
+            }
+            "ssl.enabled.protocols" | "ssl.protocol" | "ssl.endpoint.identification.algorithm" => {
+                // rustls speaks TLS 1.2 and 1.3 and nothing older; the broker verifies no
+                // peer host name. Accepted for the configs that set them to the usual.
+                continue;
+            }
+            "sasl.enabled.mechanisms" => {
+                sasl.mechanisms = myelin_server::sasl::parse_mechanisms(value)
+                    .map_err(|reason| invalid(full_name, reason))?
+            }
+            "connection.failed.authentication.delay.ms" => {
+                sasl.failed_authentication_delay_ms = parse_num(full_name, value)?
+            }
+            _ => {}
+        }
+    }
     let tls = match (tls_keystore, tls_chain, tls_key) {
         (Some(keystore), None, None) => Some(keystore),
         (None, Some(chain), Some(key)) => Some(myelin_server::tls::TlsConfig {
@@ -469,13 +615,7 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
         }
         t
     });
-    server.authorizer = authorizer_on.then_some(authorizer);
-    Ok(Translated {
-        manager,
-        server,
-        sasl,
-        tls,
-    })
+    Ok((sasl, tls))
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(
@@ -530,6 +670,82 @@ mod tests {
         assert_eq!(t.server.broker_configs["num.partitions"], "3");
         assert_eq!(t.server.broker_configs["log.segment.bytes"], "1048576");
         assert!(!t.server.broker_configs.contains_key("node.id"));
+    }
+
+    #[test]
+    fn listeners_with_names_and_their_own_security() {
+        let map = protocol_map(Some("INTERNAL:PLAINTEXT, external:SASL_PLAINTEXT")).unwrap();
+        let ls = parse_listeners(
+            "listeners",
+            "INTERNAL://127.0.0.1:9092,EXTERNAL://0.0.0.0:9094,SSL://[::1]:9093",
+            &map,
+        )
+        .unwrap();
+        let names: Vec<(&str, ListenerProtocol, u16)> = ls
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol, l.address.port))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("INTERNAL", ListenerProtocol::Plaintext, 9092),
+                ("EXTERNAL", ListenerProtocol::SaslPlaintext, 9094),
+                ("SSL", ListenerProtocol::Ssl, 9093)
+            ]
+        );
+        // A bare address is PLAINTEXT.
+        assert_eq!(
+            parse_listeners("listeners", "127.0.0.1:9092", &map).unwrap()[0].protocol,
+            ListenerProtocol::Plaintext
+        );
+        for bad in [
+            "",
+            "OTHER://h:1",
+            "PLAINTEXT://h:1,PLAINTEXT://h:2",
+            "PLAINTEXT://nope",
+        ] {
+            assert!(parse_listeners("listeners", bad, &map).is_err(), "{bad}");
+        }
+        assert!(protocol_map(Some("X:NOPE")).is_err());
+        assert!(protocol_map(Some("X")).is_err());
+
+        // Per-listener settings win over the global ones, for their listener only.
+        let c = configs(&[
+            ("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
+            ("listener.name.external.sasl.enabled.mechanisms", "PLAIN"),
+            (
+                "listener.name.external.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"a\";",
+            ),
+        ]);
+        let (external, tls) = listener_security(&c, "EXTERNAL").unwrap();
+        assert_eq!(external.mechanisms, [myelin_server::sasl::Mechanism::Plain]);
+        assert_eq!(external.plain_users.len(), 1);
+        assert!(tls.is_none());
+        let (internal, _) = listener_security(&c, "INTERNAL").unwrap();
+        assert_eq!(
+            internal.mechanisms,
+            [myelin_server::sasl::Mechanism::ScramSha512]
+        );
+        assert!(internal.plain_users.is_empty());
+        // A bad per-listener value is refused, naming the config.
+        let err = listener_security(
+            &configs(&[("listener.name.external.ssl.client.auth", "sometimes")]),
+            "external",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("listener.name.external.ssl.client.auth"),
+            "{err}"
+        );
+        // translate accepts the listener-prefixed configs and keeps secrets out.
+        let t = translate(&c).unwrap();
+        assert!(!t
+            .server
+            .broker_configs
+            .keys()
+            .any(|k| k.starts_with("listener.name.")));
     }
 
     #[test]

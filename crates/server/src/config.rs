@@ -68,6 +68,56 @@ pub struct Config {
     /// The ACL authorizer (`authorizer.class.name` set): `None` allows every request, as a
     /// Kafka broker without an authorizer does.
     pub authorizer: Option<crate::authz::AuthorizerConfig>,
+    /// The name of the first listener (the one `advertised_host`, `advertised_port`,
+    /// `sasl` and `tls` describe); `None`: its security protocol's name (`PLAINTEXT`,
+    /// `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`).
+    pub listener_name: Option<String>,
+    /// The listeners after the first (`listeners=INTERNAL://...,EXTERNAL://...`), served by
+    /// [`crate::run_all`].
+    pub extra_listeners: Vec<ListenerConfig>,
+}
+
+/// A listener after the first: its name, what its clients are told, its security.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// The listener's name, unique among the broker's listeners.
+    pub name: String,
+    /// The host this listener's clients are told to connect to.
+    pub advertised_host: String,
+    /// The port this listener's clients are told to connect to.
+    pub advertised_port: u16,
+    /// SASL on this listener.
+    pub sasl: Option<crate::sasl::SaslConfig>,
+    /// TLS on this listener.
+    pub tls: Option<crate::tls::TlsConfig>,
+}
+
+/// The name of a listener's security protocol.
+pub fn protocol_name(sasl: bool, tls: bool) -> &'static str {
+    match (sasl, tls) {
+        (false, false) => "PLAINTEXT",
+        (false, true) => "SSL",
+        (true, false) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    }
+}
+
+impl Config {
+    /// Every listener, the first one first.
+    pub fn listeners(&self) -> Vec<ListenerConfig> {
+        let first = ListenerConfig {
+            name: self.listener_name.clone().unwrap_or_else(|| {
+                protocol_name(self.sasl.is_some(), self.tls.is_some()).to_string()
+            }),
+            advertised_host: self.advertised_host.clone(),
+            advertised_port: self.advertised_port,
+            sasl: self.sasl.clone(),
+            tls: self.tls.clone(),
+        };
+        std::iter::once(first)
+            .chain(self.extra_listeners.iter().cloned())
+            .collect()
+    }
 }
 
 impl Default for Config {
@@ -89,6 +139,8 @@ impl Default for Config {
             sasl: None,
             tls: None,
             authorizer: None,
+            listener_name: None,
+            extra_listeners: Vec::new(),
         }
     }
 }
@@ -115,8 +167,17 @@ impl Config {
         if self.node_id < 0 {
             return fail("node.id", "must be 0 or more");
         }
-        if self.advertised_host.is_empty() {
-            return fail("advertised.listeners", "the host is empty");
+        let listeners = self.listeners();
+        for (i, l) in listeners.iter().enumerate() {
+            if l.advertised_host.is_empty() {
+                return fail("advertised.listeners", "the host is empty");
+            }
+            if l.name.is_empty() {
+                return fail("listeners", "a listener's name is empty");
+            }
+            if listeners[..i].iter().any(|o| o.name == l.name) {
+                return fail("listeners", "two listeners have the same name");
+            }
         }
         // A request header alone takes 10 bytes; the frame size is an int32.
         if self.socket_request_max_bytes < 10 || self.socket_request_max_bytes > i32::MAX as usize {

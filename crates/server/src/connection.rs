@@ -118,14 +118,15 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     connection_id: u64,
     server: Arc<ServerContext>,
+    listener: Arc<crate::listener::ListenerContext>,
     shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(connection_id, %peer, error = %e, "cannot set TCP_NODELAY");
     }
-    let Some(acceptor) = server.tls.clone() else {
+    let Some(acceptor) = listener.tls.clone() else {
         let (read_half, write_half) = stream.into_split();
-        let session = crate::sasl::Session::new(server.config.sasl.is_some());
+        let session = crate::sasl::Session::on_listener(listener, None);
         let halves = (read_half, write_half);
         return serve_halves(halves, session, peer, connection_id, server, shutdown).await;
     };
@@ -176,8 +177,7 @@ pub(crate) async fn serve(
                 );
                 server.metrics.authentication("TLS", true);
             }
-            let session =
-                crate::sasl::Session::with_certificate(server.config.sasl.is_some(), principal);
+            let session = crate::sasl::Session::on_listener(listener, principal);
             let halves = tokio::io::split(tls);
             serve_halves(halves, session, peer, connection_id, server, shutdown).await;
         }
@@ -322,10 +322,9 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 Ok(reply) => reply,
                 Err(reason) => {
                     // v0 has no error answer: the close is it, after the same delay.
-                    let delay = server
-                        .config
-                        .sasl
-                        .as_ref()
+                    let delay = client
+                        .session
+                        .sasl()
                         .map_or(0, |s| s.failed_authentication_delay_ms);
                     tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                     return Err(ConnectionError::AuthenticationFailed { reason });

@@ -42,8 +42,9 @@ pub struct ServerContext {
     pub txns: Arc<TxnCoordinator>,
     /// `queued.max.request.bytes`, shared by every connection (`None`: unlimited).
     pub request_memory: Option<crate::memory::RequestMemory>,
-    /// The TLS handshake of an `SSL` or `SASL_SSL` listener (`None`: plaintext).
-    pub tls: Option<crate::tls::Acceptor>,
+    /// The listeners, the first one first ([`Config::listeners`]), with their TLS
+    /// handshakes ready.
+    pub listeners: Vec<Arc<crate::listener::ListenerContext>>,
 }
 
 impl ServerContext {
@@ -98,15 +99,28 @@ impl ServerContext {
         let request_memory = config
             .queued_max_request_bytes
             .map(crate::memory::RequestMemory::new);
-        let tls = config
-            .tls
-            .as_ref()
-            .map(crate::tls::TlsConfig::acceptor)
-            .transpose()
-            .map_err(|reason| crate::config::ConfigError {
-                name: "ssl.keystore.location",
-                reason,
-            })?;
+        let listeners = config
+            .listeners()
+            .into_iter()
+            .map(|l| {
+                let tls = l
+                    .tls
+                    .as_ref()
+                    .map(crate::tls::TlsConfig::acceptor)
+                    .transpose()
+                    .map_err(|reason| crate::config::ConfigError {
+                        name: "ssl.keystore.location",
+                        reason: format!("listener {}: {reason}", l.name),
+                    })?;
+                Ok(Arc::new(crate::listener::ListenerContext {
+                    name: l.name,
+                    advertised_host: l.advertised_host,
+                    advertised_port: l.advertised_port,
+                    sasl: l.sasl,
+                    tls,
+                }))
+            })
+            .collect::<Result<Vec<_>, crate::config::ConfigError>>()?;
         Ok(Arc::new(Self {
             config,
             metadata,
@@ -119,7 +133,7 @@ impl ServerContext {
             producer_ids: crate::producer_ids::ProducerIds::default(),
             txns,
             request_memory,
-            tls,
+            listeners,
         }))
     }
 }
@@ -144,6 +158,14 @@ impl RequestContext {
     /// The request's API version, within the handler's supported range.
     pub fn api_version(&self) -> i16 {
         self.header.request_api_version
+    }
+
+    /// The listener the request came in on.
+    pub fn listener(&self) -> &crate::listener::ListenerContext {
+        match self.session.listener() {
+            Some(l) => l,
+            None => &self.server.listeners[0],
+        }
     }
 
     /// The authorizer's view of this request ([`crate::authz`]).

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,25 +19,37 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use crate::connection;
 use crate::context::ServerContext;
 
-/// Accepts connections and hands each to its own task.
+/// What the accept loops of a server share: the connection limits and the connection ids.
 #[derive(Debug)]
-struct Listener {
-    /// The bound socket.
-    listener: TcpListener,
+struct Shared {
     /// Shared by every connection.
     server: Arc<ServerContext>,
-    /// One permit per connection being served; when none is left, accepting waits.
+    /// One permit per connection being served, on every listener; when none is left,
+    /// accepting waits.
     limit_connections: Arc<Semaphore>,
-    /// Set to `true` to tell every connection to stop reading and close.
-    notify_shutdown: watch::Sender<bool>,
-    /// Cloned into each connection task; `run` waits for every clone to be dropped.
-    shutdown_complete: mpsc::Sender<()>,
     /// The id given to the next connection, for logs.
-    next_connection_id: u64,
+    next_connection_id: AtomicU64,
     /// Open connections per client address, for `max.connections.per.ip`.
     per_ip: Arc<PerIpCounts>,
     /// Connections closed at once because their address was at its limit, for logs.
-    rejected_per_ip: u64,
+    rejected_per_ip: AtomicU64,
+}
+
+/// One listener's identity, as its connections and their requests see it: its name, the
+/// address Metadata gives its clients, and its security (Kafka's per-listener configs).
+#[derive(Debug)]
+pub struct ListenerContext {
+    /// The listener's name (`PLAINTEXT`, `SASL_SSL`, or a name of
+    /// `listener.security.protocol.map`).
+    pub name: String,
+    /// The host clients of this listener are told to connect to.
+    pub advertised_host: String,
+    /// The port clients of this listener are told to connect to.
+    pub advertised_port: u16,
+    /// SASL on this listener: every connection must authenticate.
+    pub sasl: Option<crate::sasl::SaslConfig>,
+    /// TLS on this listener.
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 /// Open connections per client address. An address's entry is removed when its last
@@ -83,45 +96,61 @@ impl Drop for PerIpGuard {
     }
 }
 
-/// Serves the Kafka protocol on `listener` until `shutdown` resolves, then stops accepting,
-/// tells every connection to close (each first writes the responses it owes) and returns
-/// once all are closed.
+/// Serves the Kafka protocol on `listener` (the server's first listener) until `shutdown`
+/// resolves, then stops accepting, tells every connection to close (each first writes the
+/// responses it owes) and returns once all are closed.
 pub async fn run(listener: TcpListener, server: Arc<ServerContext>, shutdown: impl Future) {
+    run_all(vec![listener], server, shutdown).await
+}
+
+/// [`run`] on several sockets: socket *i* serves the server's listener *i*
+/// ([`ServerContext::listeners`]), all sharing the connection limits.
+pub async fn run_all(sockets: Vec<TcpListener>, server: Arc<ServerContext>, shutdown: impl Future) {
     let (notify_shutdown, _) = watch::channel(false);
     let (shutdown_complete, mut all_closed) = mpsc::channel::<()>(1);
-    let mut l = Listener {
+    let shared = Arc::new(Shared {
         limit_connections: Arc::new(Semaphore::new(server.config.max_connections)),
-        listener,
-        server,
-        notify_shutdown,
-        shutdown_complete,
-        next_connection_id: 0,
+        server: server.clone(),
+        next_connection_id: AtomicU64::new(0),
         per_ip: Arc::default(),
-        rejected_per_ip: 0,
-    };
-    if let Ok(addr) = l.listener.local_addr() {
-        tracing::info!(%addr, "Kafka listener accepting connections");
+        rejected_per_ip: AtomicU64::new(0),
+    });
+    if sockets.len() > server.listeners.len() {
+        tracing::error!(
+            sockets = sockets.len(),
+            listeners = server.listeners.len(),
+            "more sockets than configured listeners: the extra ones are not served"
+        );
+    }
+    let mut accepting = tokio::task::JoinSet::new();
+    for (socket, listener) in sockets.into_iter().zip(server.listeners.iter().cloned()) {
+        if let Ok(addr) = socket.local_addr() {
+            tracing::info!(%addr, listener = %listener.name, "Kafka listener accepting connections");
+        }
+        accepting.spawn(accept_loop(
+            shared.clone(),
+            socket,
+            listener,
+            notify_shutdown.subscribe(),
+            shutdown_complete.clone(),
+        ));
     }
     // The group coordinator's timers (session expiry, join phases, offset expiry) run
-    // while the listener does.
-    let mut timer_stop = l.notify_shutdown.subscribe();
-    let timer = tokio::spawn(l.server.groups.clone().run_timer(async move {
+    // while the listeners do.
+    let mut timer_stop = notify_shutdown.subscribe();
+    let timer = tokio::spawn(server.groups.clone().run_timer(async move {
         let _ = timer_stop.changed().await;
     }));
     // The transaction coordinator's: completions after a crash, timeouts, id expiry.
-    let mut txn_timer_stop = l.notify_shutdown.subscribe();
-    let txn_timer = tokio::spawn(l.server.txns.clone().run_timer(async move {
+    let mut txn_timer_stop = notify_shutdown.subscribe();
+    let txn_timer = tokio::spawn(server.txns.clone().run_timer(async move {
         let _ = txn_timer_stop.changed().await;
     }));
-    tokio::select! {
-        () = l.accept_loop() => {}
-        _ = shutdown => tracing::info!("Kafka listener shutting down"),
-    }
-    let Listener {
-        notify_shutdown,
-        shutdown_complete,
-        ..
-    } = l;
+    shutdown.await;
+    tracing::info!("Kafka listener shutting down");
+    // The accept loops hold senders of `shutdown_complete`: stop them before waiting for
+    // the connections.
+    accepting.shutdown().await;
     notify_shutdown.send_replace(true);
     drop(shutdown_complete);
     // Every connection task holds a sender: `recv` returns `None` once all are gone.
@@ -132,55 +161,59 @@ pub async fn run(listener: TcpListener, server: Arc<ServerContext>, shutdown: im
     tracing::info!("Kafka listener stopped");
 }
 
-impl Listener {
-    /// Accepts forever. Accept errors (out of file descriptors, a connection reset before
-    /// it was accepted) are logged and retried with a capped backoff.
-    async fn accept_loop(&mut self) {
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            let Ok(permit) = self.limit_connections.clone().acquire_owned().await else {
-                return; // The semaphore is never closed.
-            };
-            let (stream, peer) = match self.listener.accept().await {
-                Ok(accepted) => {
-                    backoff = Duration::from_millis(10);
-                    accepted
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            };
-            let ip = peer.ip();
-            let Some(per_ip) = self
-                .per_ip
-                .try_open(ip, self.server.config.max_connections_for(ip))
-            else {
-                // Kafka closes it at once (TooManyConnectionsException); the permit goes
-                // back with it.
-                self.rejected_per_ip += 1;
-                tracing::debug!(
-                    %peer,
-                    rejected_total = self.rejected_per_ip,
-                    "connection closed: max.connections.per.ip reached for its address"
-                );
-                drop(stream);
+/// Accepts forever on `socket`, for `listener`. Accept errors (out of file descriptors, a
+/// connection reset before it was accepted) are logged and retried with a capped backoff.
+async fn accept_loop(
+    shared: Arc<Shared>,
+    socket: TcpListener,
+    listener: Arc<ListenerContext>,
+    shutdown: watch::Receiver<bool>,
+    shutdown_complete: mpsc::Sender<()>,
+) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let Ok(permit) = shared.limit_connections.clone().acquire_owned().await else {
+            return; // The semaphore is never closed.
+        };
+        let (stream, peer) = match socket.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(10);
+                accepted
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
-            };
-            let connection_id = self.next_connection_id;
-            self.next_connection_id += 1;
-            tracing::debug!(connection_id, %peer, "connection accepted");
-            let server = self.server.clone();
-            let shutdown = self.notify_shutdown.subscribe();
-            let done = self.shutdown_complete.clone();
-            tokio::spawn(async move {
-                connection::serve(stream, peer, connection_id, server, shutdown).await;
-                drop(per_ip);
-                drop(permit);
-                drop(done);
-            });
-        }
+            }
+        };
+        let ip = peer.ip();
+        let Some(per_ip) = shared
+            .per_ip
+            .try_open(ip, shared.server.config.max_connections_for(ip))
+        else {
+            // Kafka closes it at once (TooManyConnectionsException); the permit goes back
+            // with it.
+            let rejected = shared.rejected_per_ip.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::debug!(
+                %peer,
+                rejected_total = rejected,
+                "connection closed: max.connections.per.ip reached for its address"
+            );
+            drop(stream);
+            continue;
+        };
+        let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(connection_id, %peer, listener = %listener.name, "connection accepted");
+        let server = shared.server.clone();
+        let shutdown = shutdown.clone();
+        let done = shutdown_complete.clone();
+        let listener = listener.clone();
+        tokio::spawn(async move {
+            connection::serve(stream, peer, connection_id, server, listener, shutdown).await;
+            drop(per_ip);
+            drop(permit);
+            drop(done);
+        });
     }
 }

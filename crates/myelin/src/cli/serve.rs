@@ -17,7 +17,9 @@ pub struct ServeArgs {
     /// The data directory [env: MYELIN_DATA_DIR] [default: ./myelin-data]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The Kafka listener, HOST:PORT or PLAINTEXT://HOST:PORT; port 0 picks a free port
+    /// The Kafka listeners, HOST:PORT or NAME://HOST:PORT, comma-separated (NAME: a
+    /// security protocol, or a name of listener.security.protocol.map); port 0 picks a
+    /// free port
     /// [env: MYELIN_LISTEN] [default: 127.0.0.1:9092]
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,

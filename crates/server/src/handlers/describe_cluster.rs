@@ -77,8 +77,10 @@ impl Handler for DescribeCluster {
         response.controller_id = node;
         response.brokers = vec![DescribeClusterBroker::default()
             .with_broker_id(node)
-            .with_host(StrBytes::from_string(config.advertised_host.clone()))
-            .with_port(i32::from(config.advertised_port))];
+            .with_host(StrBytes::from_string(
+                ctx.listener().advertised_host.clone(),
+            ))
+            .with_port(i32::from(ctx.listener().advertised_port))];
         if request.include_cluster_authorized_operations {
             let authz = ctx.authz();
             response.cluster_authorized_operations = if !authz.enabled() {

@@ -117,8 +117,8 @@ impl Answer {
         match self {
             Answer::Here => (
                 BrokerId(ctx.server.config.node_id),
-                StrBytes::from_string(ctx.server.config.advertised_host.clone()),
-                i32::from(ctx.server.config.advertised_port),
+                StrBytes::from_string(ctx.listener().advertised_host.clone()),
+                i32::from(ctx.listener().advertised_port),
                 0,
                 None,
             ),

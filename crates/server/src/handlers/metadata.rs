@@ -137,8 +137,10 @@ impl Handler for Metadata {
         let mut response = MetadataResponse::default()
             .with_brokers(vec![MetadataResponseBroker::default()
                 .with_node_id(node)
-                .with_host(StrBytes::from_string(config.advertised_host.clone()))
-                .with_port(i32::from(config.advertised_port))])
+                .with_host(StrBytes::from_string(
+                    ctx.listener().advertised_host.clone(),
+                ))
+                .with_port(i32::from(ctx.listener().advertised_port))])
             .with_controller_id(node)
             .with_topics(topics);
         // cluster_id: v2+.

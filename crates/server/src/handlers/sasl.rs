@@ -49,7 +49,7 @@ impl Handler for SaslHandshake {
         ctx: RequestContext,
         request: SaslHandshakeRequest,
     ) -> Result<Reply<SaslHandshakeResponse>, HandlerError> {
-        let Some(sasl) = &ctx.server.config.sasl else {
+        let Some(sasl) = &ctx.listener().sasl else {
             return Ok(Reply::Ready(
                 SaslHandshakeResponse::default()
                     .with_error_code(ResponseError::IllegalSaslState.code()),
@@ -93,7 +93,7 @@ pub fn raw_token(
     client: &audit::Client<'_>,
     token: &[u8],
 ) -> Result<Vec<u8>, String> {
-    let Some(sasl) = &server.config.sasl else {
+    let Some(sasl) = session.sasl() else {
         return Err("no SASL on this listener".to_string());
     };
     let mechanism = session.mechanism();
@@ -139,7 +139,7 @@ impl Handler for SaslAuthenticate {
                     "SaslAuthenticate request received after successful authentication",
                 )))
         };
-        let Some(sasl) = &ctx.server.config.sasl else {
+        let Some(sasl) = &ctx.listener().sasl else {
             return Ok(Reply::Ready(illegal()));
         };
         let mechanism = ctx.session.mechanism();

@@ -226,6 +226,8 @@ pub struct Session {
     raw_tokens: std::sync::atomic::AtomicBool,
     /// The principal of the client's TLS certificate, if it presented one.
     certificate_principal: Option<String>,
+    /// The listener the connection came in on (`None`: the server's first).
+    listener: Option<std::sync::Arc<crate::listener::ListenerContext>>,
 }
 
 /// What the connection loop does with a request of a connection that is not
@@ -251,7 +253,30 @@ impl Session {
             stage: Mutex::new(Stage::Start),
             raw_tokens: std::sync::atomic::AtomicBool::new(false),
             certificate_principal: principal,
+            listener: None,
         }
+    }
+
+    /// The state of a new connection on `listener` (which must authenticate when the
+    /// listener has SASL), whose client certificate, if any, names `principal`.
+    pub fn on_listener(
+        listener: std::sync::Arc<crate::listener::ListenerContext>,
+        principal: Option<String>,
+    ) -> Self {
+        Self {
+            listener: Some(listener.clone()),
+            ..Self::with_certificate(listener.sasl.is_some(), principal)
+        }
+    }
+
+    /// The listener the connection came in on (`None`: the server's first).
+    pub fn listener(&self) -> Option<&std::sync::Arc<crate::listener::ListenerContext>> {
+        self.listener.as_ref()
+    }
+
+    /// The SASL settings of the connection's listener.
+    pub fn sasl(&self) -> Option<&SaslConfig> {
+        self.listener.as_ref().and_then(|l| l.sasl.as_ref())
     }
 
     /// Whether the next frame is a bare SASL token (after SaslHandshake v0, until the
