@@ -98,7 +98,7 @@ impl HostPort {
         if listeners.next().is_some() {
             return Err(invalid(
                 name,
-                format!("{value:?} names several listeners; Myelin serves one"),
+                format!("{value:?} names several addresses where one is wanted"),
             ));
         }
         let address = match first.split_once("://") {
