@@ -1030,3 +1030,110 @@ fn two_listeners_with_their_own_security() {
         "kcat read EXTERNAL's metadata without authenticating"
     );
 }
+
+/// SASL/OAUTHBEARER with signed JWTs: the test is the identity provider (an ES256 key, its
+/// JWKS in a file the broker reads, tokens signed with it). confluent-kafka produces and
+/// kafka-python consumes with a valid token (tests/python/oauth_clients.py), kafkajs
+/// produces with one; a token of an unknown key, an expired one and kcat's unsecured
+/// (unsigned) one are refused. The audit log names the token's subject.
+#[test]
+fn oauthbearer_with_signed_tokens() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let point = key.public_key_raw();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        format!(
+            r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"idp-1","use":"sig","alg":"ES256","x":"{}","y":"{}"}}]}}"#,
+            b64(&point[1..33]),
+            b64(&point[33..65])
+        ),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |key: &rcgen::KeyPair, exp: u64| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("idp-1".to_string());
+        jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({"sub": "svc-notify", "aud": "myelin", "iss": "https://idp.example", "exp": exp, "iat": now}),
+            &jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der()),
+        )
+        .unwrap()
+    };
+    let good = sign(&key, now + 600);
+    let unknown_key = sign(&rcgen::KeyPair::generate().unwrap(), now + 600);
+    let expired = sign(&key, now - 600);
+
+    let jwks_url = format!(
+        "sasl.oauthbearer.jwks.endpoint.url=file://{}",
+        jwks.display()
+    );
+    let broker = Broker::start_with(&[
+        "--listen",
+        "SASL_PLAINTEXT://127.0.0.1:0",
+        "--override",
+        "sasl.enabled.mechanisms=OAUTHBEARER",
+        "--override",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class=\
+         org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+        "--override",
+        &jwks_url,
+        "--override",
+        "sasl.oauthbearer.expected.audience=myelin",
+        "--override",
+        "sasl.oauthbearer.expected.issuer=https://idp.example",
+    ]);
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/oauth_clients.py"))
+            .args([&broker.bootstrap(), &good, &unknown_key])
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("oauth_clients.py", &out);
+    assert!(stdout.lines().any(|l| l == "OK oauth"), "{stdout}");
+
+    // kafkajs with the valid token, then with the expired one.
+    let js = workspace_root().join("tests/js");
+    let out = run(
+        Command::new("node")
+            .arg(js.join("kafkajs_oauth.js"))
+            .args([&broker.bootstrap(), &good, &expired])
+            .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
+        b"",
+    );
+    let stdout = check("kafkajs_oauth.js", &out);
+    assert!(stdout.lines().any(|l| l == "OK kafkajs oauth"), "{stdout}");
+
+    // kcat (librdkafka 2.0) can only make unsecured, unsigned tokens: refused.
+    let out = run(
+        kcat()
+            .args(["-b", &broker.bootstrap(), "-L", "-m", "3"])
+            .args(["-X", "security.protocol=SASL_PLAINTEXT"])
+            .args(["-X", "sasl.mechanisms=OAUTHBEARER"])
+            .args(["-X", "enable.sasl.oauthbearer.unsecure.jwt=true"])
+            .args(["-X", "sasl.oauthbearer.config=principal=admin"]),
+        b"",
+    );
+    assert!(!out.status.success(), "an unsigned token was accepted");
+
+    let log = broker.log();
+    assert!(
+        audited(
+            &log,
+            &["authenticated", "principal=User:svc-notify", "OAUTHBEARER"]
+        ),
+        "no OAUTHBEARER authentication in the audit log:\n{log}"
+    );
+    assert!(
+        audited(&log, &["authentication failed", "OAUTHBEARER"]),
+        "no refused token in the audit log"
+    );
+}

@@ -329,7 +329,16 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
         // configs, per-listener TLS and SASL settings) are read per listener by
         // [`listener_security`]; TLS settings likewise, and kept out of `broker_configs`
         // (keys are secrets). They are checked here all the same.
-        if name.starts_with("listener.name.") {
+        if let Some(rest) = name.strip_prefix("listener.name.") {
+            // Checked on its own now (a bad value fails the start even if no listener of
+            // that name exists); read with the others per listener later.
+            if let Some((listener, _)) = rest.split_once('.') {
+                security_settings(
+                    &BTreeMap::from([(name.clone(), value.clone())]),
+                    listener,
+                    false,
+                )?;
+            }
             continue;
         }
         if SECURITY_CONFIGS.contains(&name.as_str()) {
@@ -454,6 +463,15 @@ const SECURITY_CONFIGS: &[&str] = &[
     "ssl.endpoint.identification.algorithm",
     "sasl.enabled.mechanisms",
     "connection.failed.authentication.delay.ms",
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.expected.issuer",
+    "sasl.oauthbearer.sub.claim.name",
+    "sasl.oauthbearer.clock.skew.seconds",
+    "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+    "sasl.oauthbearer.scope.claim.name",
 ];
 
 /// The security configs DescribeConfigs shows (no secret in them).
@@ -465,7 +483,12 @@ const SECURITY_CONFIGS_SHOWN: &[&str] = &[
 
 /// Checks one security config on its own, as [`listener_security`] reads it.
 fn check_security_config(name: &str, value: &str) -> Result<(), SettingError> {
-    listener_security(&BTreeMap::from([(name.to_string(), value.to_string())]), "").map(drop)
+    security_settings(
+        &BTreeMap::from([(name.to_string(), value.to_string())]),
+        "",
+        false,
+    )
+    .map(drop)
 }
 
 /// The SASL and TLS settings of the listener named `listener` (Kafka's per-listener
@@ -476,13 +499,23 @@ fn check_security_config(name: &str, value: &str) -> Result<(), SettingError> {
 pub fn listener_security(
     configs: &BTreeMap<String, String>,
     listener: &str,
-) -> Result<
-    (
-        myelin_server::sasl::SaslConfig,
-        Option<myelin_server::tls::TlsConfig>,
-    ),
-    SettingError,
-> {
+) -> Result<ListenerSecurity, SettingError> {
+    security_settings(configs, listener, true)
+}
+
+/// A listener's SASL settings and TLS settings.
+pub type ListenerSecurity = (
+    myelin_server::sasl::SaslConfig,
+    Option<myelin_server::tls::TlsConfig>,
+);
+
+/// [`listener_security`]; `whole` checks what depends on several configs (OAUTHBEARER's
+/// validator), which one config alone cannot show.
+fn security_settings(
+    configs: &BTreeMap<String, String>,
+    listener: &str,
+    whole: bool,
+) -> Result<ListenerSecurity, SettingError> {
     let prefix = format!("listener.name.{}.", listener.to_ascii_lowercase());
     let global = configs
         .iter()
@@ -498,6 +531,7 @@ pub fn listener_security(
     let mut client_auth = myelin_server::tls::ClientAuth::None;
     let mut truststore: Option<String> = None;
     let mut principal_mapping_rules: Option<String> = None;
+    let mut oauth_settings: Vec<(&str, &str, &String)> = Vec::new();
     // The listener's own configs after the global ones, so that they win.
     for (name, full_name, value) in global.chain(own) {
         // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
@@ -509,6 +543,23 @@ pub fn listener_security(
             continue;
         }
         if name.starts_with("scram-sha-") && name.ends_with(".sasl.jaas.config") {
+            continue;
+        }
+        // OAUTHBEARER: its JAAS config names the login module; its server callback handler
+        // must be Kafka's secured validator, whose checks Myelin makes.
+        if name == "oauthbearer.sasl.jaas.config" {
+            continue;
+        }
+        if name == "oauthbearer.sasl.server.callback.handler.class" {
+            if !value
+                .trim()
+                .ends_with("OAuthBearerValidatorCallbackHandler")
+            {
+                return Err(invalid(
+                    full_name,
+                    "Myelin validates OAUTHBEARER tokens as Kafka's OAuthBearerValidatorCallbackHandler does (signed JWTs); no other handler, and no unsecured tokens",
+                ));
+            }
             continue;
         }
         // TLS: Kafka's PEM keystore (KIP-651), kept out of `broker_configs` (the key is a
@@ -584,11 +635,81 @@ pub fn listener_security(
                 sasl.mechanisms = myelin_server::sasl::parse_mechanisms(value)
                     .map_err(|reason| invalid(full_name, reason))?
             }
+            "sasl.oauthbearer.jwks.endpoint.url" => {
+                let url = value.trim();
+                let path = url.strip_prefix("file://").ok_or_else(|| {
+                    invalid(
+                        full_name,
+                        "Myelin reads the JWKS from a file: give a file:// URL (refresh it with the identity provider's keys out of band)",
+                    )
+                })?;
+                let jwks = std::fs::read_to_string(path)
+                    .map_err(|e| invalid(full_name, format!("cannot read {path}: {e}")))?;
+                let mut oauth = myelin_server::sasl::oauthbearer::OAuthConfig::new(jwks)
+                    .map_err(|reason| invalid(full_name, format!("{path}: {reason}")))?;
+                if let Some(old) = sasl.oauthbearer.take() {
+                    oauth.expected_audience = old.expected_audience;
+                    oauth.expected_issuer = old.expected_issuer;
+                    oauth.sub_claim_name = old.sub_claim_name;
+                    oauth.clock_skew_seconds = old.clock_skew_seconds;
+                }
+                sasl.oauthbearer = Some(oauth);
+            }
+            "sasl.oauthbearer.expected.audience"
+            | "sasl.oauthbearer.expected.issuer"
+            | "sasl.oauthbearer.sub.claim.name"
+            | "sasl.oauthbearer.clock.skew.seconds" => {
+                oauth_settings.push((name, full_name, value));
+            }
+            "sasl.oauthbearer.jwks.endpoint.refresh.ms"
+            | "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms"
+            | "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms"
+            | "sasl.oauthbearer.scope.claim.name" => {}
             "connection.failed.authentication.delay.ms" => {
                 sasl.failed_authentication_delay_ms = parse_num(full_name, value)?
             }
             _ => {}
         }
+    }
+    for (name, full_name, value) in oauth_settings {
+        if name == "sasl.oauthbearer.clock.skew.seconds" {
+            parse_num::<u64>(full_name, value)?;
+        }
+        let Some(oauth) = sasl.oauthbearer.as_mut() else {
+            if !whole {
+                continue;
+            }
+            return Err(invalid(
+                full_name,
+                "set sasl.oauthbearer.jwks.endpoint.url first: the OAUTHBEARER validator needs its keys",
+            ));
+        };
+        match name {
+            "sasl.oauthbearer.expected.audience" => {
+                oauth.expected_audience = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            "sasl.oauthbearer.expected.issuer" => {
+                oauth.expected_issuer = Some(value.trim().to_string()).filter(|i| !i.is_empty())
+            }
+            "sasl.oauthbearer.sub.claim.name" => oauth.sub_claim_name = value.trim().to_string(),
+            _ => oauth.clock_skew_seconds = parse_num(full_name, value)?,
+        }
+    }
+    if whole
+        && sasl
+            .mechanisms
+            .contains(&myelin_server::sasl::Mechanism::OAuthBearer)
+        && sasl.oauthbearer.is_none()
+    {
+        return Err(invalid(
+            "sasl.enabled.mechanisms",
+            "OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (a file:// JWKS): Myelin accepts signed tokens only",
+        ));
     }
     let tls = match (tls_keystore, tls_chain, tls_key) {
         (Some(keystore), None, None) => Some(keystore),

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use common::Client;
 use kafka_protocol::messages::{
     ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use myelin_cluster::{FileMetadataStore, PartitionManager};
@@ -123,23 +122,7 @@ async fn each_listener_advertises_itself_and_has_its_own_security() {
     let mut sasl = Client {
         stream: TcpStream::connect(external_addr).await.unwrap(),
     };
-    let r: SaslHandshakeResponse = sasl
-        .call(
-            ApiKey::SaslHandshake,
-            1,
-            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
-        )
-        .await;
-    assert_eq!(r.error_code, 0);
-    let r: SaslAuthenticateResponse = sasl
-        .call(
-            ApiKey::SaslAuthenticate,
-            2,
-            &SaslAuthenticateRequest::default()
-                .with_auth_bytes(b"\0alice\0alice-secret".to_vec().into()),
-        )
-        .await;
-    assert_eq!(r.error_code, 0);
+    common::authz::plain_login(&mut sasl, "alice", "alice-secret").await;
     let r: MetadataResponse = sasl
         .call(
             ApiKey::Metadata,

@@ -291,6 +291,11 @@ impl Connection {
                 let token = format!("\0{user}\0{password}").into_bytes();
                 self.sasl_step(version, token, &context).await?;
             }
+            Mechanism::OAuthBearer => {
+                return Err(self.protocol(
+                    "the myelin client speaks PLAIN and SCRAM, not OAUTHBEARER".to_string(),
+                ))
+            }
             Mechanism::ScramSha256 | Mechanism::ScramSha512 => {
                 let mut scram = ScramClient::new(mechanism, user, password);
                 let server_first = self

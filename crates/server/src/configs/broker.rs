@@ -759,7 +759,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "sasl.enabled.mechanisms",
         ConfigType::List,
         Some("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"),
-        Validator::ListOf(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
+        Validator::ListOf(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]),
         READ_ONLY,
         "The list of SASL mechanisms enabled on a SASL_PLAINTEXT listener. Myelin serves \
          PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 and enables all three by default (Kafka \

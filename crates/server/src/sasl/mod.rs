@@ -15,6 +15,7 @@
 //! 'SCRAM-SHA-256=[password=...]'`): the broker keeps the salt, the iteration count and the
 //! stored and server keys, never the password.
 
+pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 
@@ -35,11 +36,20 @@ pub enum Mechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    OAuthBearer,
 }
 
 impl Mechanism {
-    /// Every mechanism served, in the order the default enables them.
-    pub const ALL: [Mechanism; 3] = [
+    /// Every mechanism served.
+    pub const ALL: [Mechanism; 4] = [
+        Mechanism::Plain,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha512,
+        Mechanism::OAuthBearer,
+    ];
+
+    /// The mechanisms enabled by default, in order (OAUTHBEARER needs a JWKS first).
+    pub const DEFAULT: [Mechanism; 3] = [
         Mechanism::Plain,
         Mechanism::ScramSha256,
         Mechanism::ScramSha512,
@@ -51,6 +61,7 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha512 => "SCRAM-SHA-512",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
@@ -63,7 +74,7 @@ impl Mechanism {
     /// 1 SHA-256, 2 SHA-512); `None` for PLAIN.
     pub fn scram_type(self) -> Option<i8> {
         match self {
-            Mechanism::Plain => None,
+            Mechanism::Plain | Mechanism::OAuthBearer => None,
             Mechanism::ScramSha256 => Some(1),
             Mechanism::ScramSha512 => Some(2),
         }
@@ -95,14 +106,17 @@ pub struct SaslConfig {
     /// `connection.failed.authentication.delay.ms`: how long a failed authentication
     /// waits before its answer (Kafka's default, 100 ms), to slow down password guessing.
     pub failed_authentication_delay_ms: u64,
+    /// OAUTHBEARER's token validator (`sasl.oauthbearer.jwks.endpoint.url`, ...).
+    pub oauthbearer: Option<oauthbearer::OAuthConfig>,
 }
 
 impl Default for SaslConfig {
     fn default() -> Self {
         Self {
-            mechanisms: Mechanism::ALL.to_vec(),
+            mechanisms: Mechanism::DEFAULT.to_vec(),
             plain_users: BTreeMap::new(),
             failed_authentication_delay_ms: 100,
+            oauthbearer: None,
         }
     }
 }
@@ -126,7 +140,7 @@ pub fn parse_mechanisms(value: &str) -> Result<Vec<Mechanism>, String> {
     let mut out = Vec::new();
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let m = Mechanism::from_name(name).ok_or_else(|| {
-            format!("{name} is not a SASL mechanism Myelin serves (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+            format!("{name} is not a SASL mechanism Myelin serves (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)")
         })?;
         if !out.contains(&m) {
             out.push(m);
@@ -207,6 +221,9 @@ enum Stage {
     Handshaken(Mechanism),
     /// A SCRAM exchange waits for the client's final message.
     ScramFirstDone(Box<scram::ServerFirst>),
+    /// An OAUTHBEARER token was refused with the error challenge; the client's `%x01`
+    /// comes next, then the failure (with this reason for the log).
+    OAuthRefused(String),
     /// Authenticated as this user.
     Done { user: String },
     /// The exchange failed; the connection closes once the answer is written.
@@ -285,7 +302,7 @@ impl Session {
         self.raw_tokens.load(std::sync::atomic::Ordering::Acquire)
             && matches!(
                 &*self.stage.lock(),
-                Stage::Handshaken(_) | Stage::ScramFirstDone(_)
+                Stage::Handshaken(_) | Stage::ScramFirstDone(_) | Stage::OAuthRefused(_)
             )
     }
 
@@ -318,7 +335,7 @@ impl Session {
                     Gate::Close
                 }
             }
-            Stage::Handshaken(_) | Stage::ScramFirstDone(_) => {
+            Stage::Handshaken(_) | Stage::ScramFirstDone(_) | Stage::OAuthRefused(_) => {
                 if api_key == SASL_AUTHENTICATE {
                     Gate::Pass
                 } else {
@@ -357,6 +374,7 @@ impl Session {
         match &*self.stage.lock() {
             Stage::Handshaken(m) => Some(*m),
             Stage::ScramFirstDone(first) => Some(first.mechanism()),
+            Stage::OAuthRefused(_) => Some(Mechanism::OAuthBearer),
             _ => None,
         }
     }
@@ -403,6 +421,38 @@ impl Session {
                 ),
                 Err(reason) => (Stage::Failed, Step::Failed(reason)),
             },
+            Stage::Handshaken(Mechanism::OAuthBearer) => {
+                match config
+                    .oauthbearer
+                    .as_ref()
+                    .map(|c| oauthbearer::verify(token, c))
+                {
+                    Some(Ok(user)) => (
+                        Stage::Done { user: user.clone() },
+                        Step::Done {
+                            user,
+                            reply: Vec::new(),
+                        },
+                    ),
+                    // Kafka's answer: the error challenge, then the failure.
+                    Some(Err(reason)) => (
+                        Stage::OAuthRefused(reason),
+                        Step::Continue(oauthbearer::INVALID_TOKEN_CHALLENGE.to_vec()),
+                    ),
+                    None => (
+                        Stage::Failed,
+                        Step::Failed("OAUTHBEARER has no token validator".to_string()),
+                    ),
+                }
+            }
+            Stage::OAuthRefused(reason) => {
+                let reason = if token == oauthbearer::ERROR_ACKNOWLEDGEMENT {
+                    reason
+                } else {
+                    format!("{reason}; the client did not acknowledge the error with %x01")
+                };
+                (Stage::Failed, Step::Failed(reason))
+            }
             Stage::Handshaken(m) => match scram::ServerFirst::start(m, token, credentials) {
                 Ok(first) => {
                     let reply = first.message().as_bytes().to_vec();

@@ -41,6 +41,12 @@ pub fn config() -> Config {
 /// A connection authenticated as `user` (one of [`USERS`]) with PLAIN.
 pub async fn connect_as(server: &TestServer, user: &str) -> Client {
     let mut client = server.connect().await;
+    plain_login(&mut client, user, &format!("{user}-secret")).await;
+    client
+}
+
+/// Authenticates `client` as `user` with PLAIN (SaslHandshake v1, SaslAuthenticate v2).
+pub async fn plain_login(client: &mut Client, user: &str, password: &str) {
     let r: SaslHandshakeResponse = client
         .call(
             ApiKey::SaslHandshake,
@@ -54,7 +60,7 @@ pub async fn connect_as(server: &TestServer, user: &str) -> Client {
             ApiKey::SaslAuthenticate,
             2,
             &SaslAuthenticateRequest::default()
-                .with_auth_bytes(format!("\0{user}\0{user}-secret").into_bytes().into()),
+                .with_auth_bytes(format!("\0{user}\0{password}").into_bytes().into()),
         )
         .await;
     assert_eq!(
@@ -62,7 +68,6 @@ pub async fn connect_as(server: &TestServer, user: &str) -> Client {
         "authenticate as {user}: {:?}",
         r.error_message
     );
-    client
 }
 
 /// An ACL for every host: `permission` (ALLOW or DENY) of `operation` on the literal
