@@ -568,7 +568,7 @@ fn security_settings(
             "ssl.keystore.type" => {
                 if !value.trim().eq_ignore_ascii_case("PEM") {
                     return Err(invalid(
-                        name,
+                        full_name,
                         "only PEM keystores are supported (convert a JKS or PKCS12 one with keytool and openssl)",
                     ));
                 }
@@ -591,7 +591,7 @@ fn security_settings(
             "ssl.key.password" | "ssl.keystore.password" => {
                 if !value.is_empty() {
                     return Err(invalid(
-                        name,
+                        full_name,
                         "encrypted keys are not supported: give an unencrypted PEM key",
                     ));
                 }
