@@ -293,4 +293,38 @@ mod tests {
         assert!(OAuthConfig::new("{}".into()).is_err());
         assert!(OAuthConfig::new(r#"{"keys":[]}"#.into()).is_err());
     }
+
+    mod untrusted {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever a client sends, OAUTHBEARER answers or refuses without panicking,
+            /// and nothing but a token signed by a JWKS key authenticates: not arbitrary
+            /// bytes, nor arbitrary three-part tokens in a well-formed message.
+            #[test]
+            fn arbitrary_messages_and_tokens_never_authenticate(
+                message in proptest::collection::vec(any::<u8>(), 0..300),
+                header in "[A-Za-z0-9_-]{0,60}",
+                payload in "[A-Za-z0-9_-]{0,120}",
+                signature in "[A-Za-z0-9_-]{0,90}",
+                authzid in "[a-z]{0,4}",
+            ) {
+                let (jwks, _) = key();
+                let config = OAuthConfig::new(jwks).unwrap();
+                prop_assert!(verify(&message, &config).is_err());
+                let token = format!("{header}.{payload}.{signature}");
+                let framed = format!("n,a={authzid},\x01auth=Bearer {token}\x01\x01");
+                prop_assert!(verify(framed.as_bytes(), &config).is_err());
+                // A JWT header and claims that would pass, with a forged signature.
+                let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+                let forged = format!(
+                    "{}.{}.{signature}",
+                    b64(r#"{"alg":"ES256","kid":"k1"}"#),
+                    b64(&format!(r#"{{"sub":"admin","exp":{}}}"#, now() + 300)),
+                );
+                prop_assert!(verify(&message(&forged), &config).is_err());
+            }
+        }
+    }
 }
