@@ -304,7 +304,7 @@ mod tests {
             /// bytes, nor arbitrary three-part tokens in a well-formed message.
             #[test]
             fn arbitrary_messages_and_tokens_never_authenticate(
-                message in proptest::collection::vec(any::<u8>(), 0..300),
+                bytes in proptest::collection::vec(any::<u8>(), 0..300),
                 header in "[A-Za-z0-9_-]{0,60}",
                 payload in "[A-Za-z0-9_-]{0,120}",
                 signature in "[A-Za-z0-9_-]{0,90}",
@@ -312,7 +312,7 @@ mod tests {
             ) {
                 let (jwks, _) = key();
                 let config = OAuthConfig::new(jwks).unwrap();
-                prop_assert!(verify(&message, &config).is_err());
+                prop_assert!(verify(&bytes, &config).is_err());
                 let token = format!("{header}.{payload}.{signature}");
                 let framed = format!("n,a={authzid},\x01auth=Bearer {token}\x01\x01");
                 prop_assert!(verify(framed.as_bytes(), &config).is_err());
