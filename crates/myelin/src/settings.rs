@@ -647,6 +647,7 @@ fn security_settings(
                     .map_err(|e| invalid(full_name, format!("cannot read {path}: {e}")))?;
                 let mut oauth = myelin_server::sasl::oauthbearer::OAuthConfig::new(jwks)
                     .map_err(|reason| invalid(full_name, format!("{path}: {reason}")))?;
+                oauth.jwks_file = Some(std::path::PathBuf::from(path));
                 if let Some(old) = sasl.oauthbearer.take() {
                     oauth.expected_audience = old.expected_audience;
                     oauth.expected_issuer = old.expected_issuer;

@@ -21,6 +21,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 pub struct OAuthConfig {
     /// The JWKS (RFC 7517) whose keys sign valid tokens, as JSON.
     pub jwks_json: String,
+    /// The file the JWKS was read from: read again when a token names a key id the JWKS
+    /// lacks (the identity provider rotated its keys), as Kafka refreshes its JWKS.
+    pub jwks_file: Option<std::path::PathBuf>,
     /// `sasl.oauthbearer.expected.audience`: a token's `aud` must name one of them (no
     /// check when empty).
     pub expected_audience: Vec<String>,
@@ -44,6 +47,7 @@ impl OAuthConfig {
         }
         Ok(Self {
             jwks_json,
+            jwks_file: None,
             expected_audience: Vec::new(),
             expected_issuer: None,
             sub_claim_name: "sub".to_string(),
@@ -141,12 +145,24 @@ fn validate(token: &str, config: &OAuthConfig) -> Result<String, String> {
     }
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&config.jwks_json)
         .map_err(|e| format!("the JWKS is unreadable: {e}"))?;
-    let jwk = match &header.kid {
-        Some(kid) => set.find(kid),
-        None if set.keys.len() == 1 => set.keys.first(),
+    let pick = |set: &jsonwebtoken::jwk::JwkSet| match &header.kid {
+        Some(kid) => set.find(kid).cloned(),
+        None if set.keys.len() == 1 => set.keys.first().cloned(),
         None => None,
+    };
+    // A key id the JWKS lacks: the provider may have rotated its keys since the broker
+    // read the file, so read it again.
+    let jwk = match pick(&set) {
+        Some(jwk) => Some(jwk),
+        None => config
+            .jwks_file
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|text| serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&text).ok())
+            .and_then(|fresh| pick(&fresh)),
     }
     .ok_or_else(|| format!("no key of the JWKS has the token's key id {:?}", header.kid))?;
+    let jwk = &jwk;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("the JWKS key is unusable: {e}"))?;
     let mut validation = Validation::new(header.alg);
     validation.leeway = config.clock_skew_seconds;
@@ -272,6 +288,27 @@ mod tests {
         )
         .unwrap();
         assert!(verify(&message(&hmac), &config).is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_is_found_in_the_file_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let (old_jwks, _) = key();
+        std::fs::write(&path, &old_jwks).unwrap();
+        let mut config = OAuthConfig::new(old_jwks).unwrap();
+        config.jwks_file = Some(path.clone());
+        // The provider rotates: its new key has id k1 too in `key()`, so use k2.
+        let (new_jwks, new_signer) = key();
+        let new_jwks = new_jwks.replace(r#""kid":"k1""#, r#""kid":"k2""#);
+        let claims = serde_json::json!({"sub": "svc", "exp": now() + 300});
+        let t = token(&new_signer, "k2", claims);
+        assert!(
+            verify(&message(&t), &config).is_err(),
+            "not in the file yet"
+        );
+        std::fs::write(&path, &new_jwks).unwrap();
+        assert_eq!(verify(&message(&t), &config).unwrap(), "svc");
     }
 
     #[test]
