@@ -1137,3 +1137,44 @@ fn oauthbearer_with_signed_tokens() {
         "no refused token in the audit log"
     );
 }
+
+/// KIP-368: with `connections.max.reauth.ms`, librdkafka (confluent-kafka) re-authenticates
+/// its connections before their sessions expire, so a producer working across several
+/// session lifetimes loses nothing (tests/python/reauth_clients.py); the audit log shows a
+/// connection authenticated more than once.
+#[test]
+fn sessions_are_renewed_by_reauthentication() {
+    let mut flags = SASL_BROKER_FLAGS.to_vec();
+    flags.extend(["--override", "connections.max.reauth.ms=1500"]);
+    let broker = Broker::start_with(&flags);
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/reauth_clients.py"))
+            .arg(broker.bootstrap())
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("reauth_clients.py", &out);
+    assert!(stdout.lines().any(|l| l == "OK reauth"), "{stdout}");
+
+    // Some connection of librdkafka authenticated again on the same connection.
+    let log = broker.log();
+    let mut per_connection: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in log.lines().filter(|l| {
+        l.contains("myelin::audit")
+            && l.contains("authenticated")
+            && l.contains("client_id=\"rdkafka\"")
+    }) {
+        if let Some(id) = line
+            .split("connection_id=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            *per_connection.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    assert!(
+        per_connection.values().any(|n| *n >= 2),
+        "no connection re-authenticated: {per_connection:?}\n{log}"
+    );
+}

@@ -463,6 +463,7 @@ const SECURITY_CONFIGS: &[&str] = &[
     "ssl.endpoint.identification.algorithm",
     "sasl.enabled.mechanisms",
     "connection.failed.authentication.delay.ms",
+    "connections.max.reauth.ms",
     "sasl.oauthbearer.jwks.endpoint.url",
     "sasl.oauthbearer.expected.audience",
     "sasl.oauthbearer.expected.issuer",
@@ -479,6 +480,7 @@ const SECURITY_CONFIGS_SHOWN: &[&str] = &[
     "ssl.principal.mapping.rules",
     "sasl.enabled.mechanisms",
     "connection.failed.authentication.delay.ms",
+    "connections.max.reauth.ms",
 ];
 
 /// Checks one security config on its own, as [`listener_security`] reads it.
@@ -669,6 +671,7 @@ fn security_settings(
             "connection.failed.authentication.delay.ms" => {
                 sasl.failed_authentication_delay_ms = parse_num(full_name, value)?
             }
+            "connections.max.reauth.ms" => sasl.max_reauth_ms = parse_num(full_name, value)?,
             _ => {}
         }
     }

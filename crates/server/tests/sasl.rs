@@ -18,6 +18,7 @@ use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use myelin_server::sasl::scram::{salted_password, ScramClient};
 use myelin_server::sasl::{Mechanism, SaslConfig};
 use myelin_server::Config;
@@ -450,5 +451,75 @@ async fn large_frames_wait_for_authentication() {
     // Myelin serves a request with bytes past the fields it reads; what matters here is
     // that the size was accepted and an answer came.
     assert!(!client.read_frame().await.is_empty());
+    server.stop().await;
+}
+
+/// KIP-368: with `connections.max.reauth.ms`, SaslAuthenticate tells the client its
+/// session's lifetime; the client re-authenticates on the same connection (same user,
+/// same mechanism) to go on; a session left to expire is closed at its next request other
+/// than a re-authentication.
+#[tokio::test]
+async fn sessions_expire_and_are_renewed_by_reauthentication() {
+    let mut config = config();
+    if let Some(sasl) = config.sasl.as_mut() {
+        sasl.plain_users
+            .insert("bob".to_string(), "bob-secret".to_string());
+        sasl.max_reauth_ms = 400;
+    }
+    let server = TestServer::start(config).await;
+
+    let (mut client, r) = plain(&server, "admin", "admin-secret").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 400));
+    assert_eq!(metadata(&mut client).await.brokers.len(), 1);
+    // Re-authentication as the same user: a new lifetime, and the connection goes on.
+    assert_eq!(handshake(&mut client, "PLAIN").await.error_code, 0);
+    let r = authenticate(&mut client, 2, b"\0admin\0admin-secret").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 400));
+    assert_eq!(metadata(&mut client).await.brokers.len(), 1);
+    // Another mechanism than the session's: refused.
+    assert_eq!(
+        handshake(&mut client, "SCRAM-SHA-256").await.error_code,
+        ResponseError::IllegalSaslState.code()
+    );
+    // As another user: refused, and the connection closes.
+    let (mut client, _) = plain(&server, "admin", "admin-secret").await;
+    assert_eq!(handshake(&mut client, "PLAIN").await.error_code, 0);
+    let r = authenticate(&mut client, 2, b"\0bob\0bob-secret").await;
+    assert_eq!(r.error_code, ResponseError::SaslAuthenticationFailed.code());
+    client
+        .send(ApiKey::Metadata, 12, 1, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+
+    // Left to expire: the next request closes the connection...
+    let (mut client, _) = plain(&server, "admin", "admin-secret").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    client
+        .send(ApiKey::Metadata, 12, 1, &MetadataRequest::default())
+        .await;
+    client.expect_closed().await;
+    // ...unless it is a re-authentication.
+    let (mut client, _) = plain(&server, "admin", "admin-secret").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(handshake(&mut client, "PLAIN").await.error_code, 0);
+    let r = authenticate(&mut client, 2, b"\0admin\0admin-secret").await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(metadata(&mut client).await.brokers.len(), 1);
+    drop(client);
+    server.stop().await;
+}
+
+/// Without `connections.max.reauth.ms` (Kafka's default) sessions do not expire, and a
+/// second handshake on an authenticated connection is ILLEGAL_SASL_STATE.
+#[tokio::test]
+async fn without_a_reauthentication_limit_sessions_last() {
+    let server = TestServer::start(config()).await;
+    let (mut client, r) = plain(&server, "admin", "admin-secret").await;
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 0));
+    assert_eq!(
+        handshake(&mut client, "PLAIN").await.error_code,
+        ResponseError::IllegalSaslState.code()
+    );
+    drop(client);
     server.stop().await;
 }

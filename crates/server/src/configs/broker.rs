@@ -153,6 +153,18 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          arriving slowly does not reset the timer.",
     ),
     broker(
+        "connections.max.reauth.ms",
+        ConfigType::Long,
+        Some("0"),
+        Validator::AtLeast(0),
+        READ_ONLY,
+        "When explicitly set to a positive number (the default is 0, not a positive number), \
+         a session lifetime that will not exceed the configured value will be communicated to \
+         v2.2.0 or later clients when they authenticate. The broker will disconnect any such \
+         connection that is not re-authenticated within the session lifetime and that is then \
+         subsequently used for any purpose other than re-authentication.",
+    ),
+    broker(
         "default.replication.factor",
         ConfigType::Int,
         Some("1"),

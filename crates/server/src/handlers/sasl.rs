@@ -10,10 +10,14 @@
 //!   use SASL at all; Sarama sends v0 by default.
 //! - SaslAuthenticate carries the mechanism's tokens. A failed exchange answers
 //!   SASL_AUTHENTICATION_FAILED (58) after `connection.failed.authentication.delay.ms`
-//!   and closes the connection. `session_lifetime_ms` (v1+, KIP-368) is 0: sessions do not
-//!   expire, as with Kafka's default `connections.max.reauth.ms`.
+//!   and closes the connection. `session_lifetime_ms` (v1+, KIP-368) is 0 (sessions do not
+//!   expire, Kafka's default) unless `connections.max.reauth.ms` is set: then the session
+//!   lasts that long, or until its OAUTHBEARER token expires if sooner, and the client
+//!   re-authenticates on the connection (SaslHandshake v1 and SaslAuthenticate again, same
+//!   mechanism and user) before an expired session's next request would close it.
 //! - Either request on a connection that needs no authentication (a `PLAINTEXT`
-//!   listener) or that has authenticated: ILLEGAL_SASL_STATE (34).
+//!   listener), or that has authenticated without a session lifetime:
+//!   ILLEGAL_SASL_STATE (34).
 //!
 //! Every outcome is written to the audit log (target `myelin::audit`).
 
@@ -102,7 +106,7 @@ pub fn raw_token(
     let credentials = |user: &str, m: Mechanism| crate::sasl::stored_credential(&state, user, m);
     match session.authenticate(token, sasl, &credentials) {
         Step::Continue(reply) => Ok(reply),
-        Step::Done { user, reply } => {
+        Step::Done { user, reply, .. } => {
             audit::authentication_of(client, mechanism_name, Some(&user), Ok(()));
             server.metrics.authentication(mechanism_name, true);
             Ok(reply)
@@ -154,12 +158,16 @@ impl Handler for SaslAuthenticate {
             Step::Continue(reply) => {
                 SaslAuthenticateResponse::default().with_auth_bytes(Bytes::from(reply))
             }
-            Step::Done { user, reply } => {
+            Step::Done {
+                user,
+                reply,
+                session_lifetime_ms,
+            } => {
                 audit::authentication(&ctx, mechanism_name, Some(&user), Ok(()));
                 ctx.server.metrics.authentication(mechanism_name, true);
                 SaslAuthenticateResponse::default()
                     .with_auth_bytes(Bytes::from(reply))
-                    .with_session_lifetime_ms(0)
+                    .with_session_lifetime_ms(session_lifetime_ms)
             }
             Step::Failed(reason) => {
                 audit::authentication(&ctx, mechanism_name, None, Err(&reason));

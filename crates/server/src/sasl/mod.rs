@@ -108,6 +108,11 @@ pub struct SaslConfig {
     pub failed_authentication_delay_ms: u64,
     /// OAUTHBEARER's token validator (`sasl.oauthbearer.jwks.endpoint.url`, ...).
     pub oauthbearer: Option<oauthbearer::OAuthConfig>,
+    /// `connections.max.reauth.ms` (KIP-368): a session lasts this long (or until its
+    /// OAUTHBEARER token expires, if sooner), then the client must re-authenticate on the
+    /// connection or it is closed at its next request. 0 (Kafka's default): sessions
+    /// never expire.
+    pub max_reauth_ms: u64,
 }
 
 impl Default for SaslConfig {
@@ -117,6 +122,7 @@ impl Default for SaslConfig {
             plain_users: BTreeMap::new(),
             failed_authentication_delay_ms: 100,
             oauthbearer: None,
+            max_reauth_ms: 0,
         }
     }
 }
@@ -224,8 +230,13 @@ enum Stage {
     /// An OAUTHBEARER token was refused with the error challenge; the client's `%x01`
     /// comes next, then the failure (with this reason for the log).
     OAuthRefused(String),
-    /// Authenticated as this user.
-    Done { user: String },
+    /// Authenticated as this user, with this mechanism, until `expires` (KIP-368; `None`:
+    /// for the connection's life).
+    Done {
+        user: String,
+        mechanism: Mechanism,
+        expires: Option<std::time::Instant>,
+    },
     /// The exchange failed; the connection closes once the answer is written.
     Failed,
 }
@@ -245,6 +256,9 @@ pub struct Session {
     certificate_principal: Option<String>,
     /// The listener the connection came in on (`None`: the server's first).
     listener: Option<std::sync::Arc<crate::listener::ListenerContext>>,
+    /// During a re-authentication (KIP-368): the user the connection was authenticated as,
+    /// whom the new exchange must authenticate again.
+    reauthenticating: Mutex<Option<String>>,
 }
 
 /// What the connection loop does with a request of a connection that is not
@@ -271,6 +285,7 @@ impl Session {
             raw_tokens: std::sync::atomic::AtomicBool::new(false),
             certificate_principal: principal,
             listener: None,
+            reauthenticating: Mutex::new(None),
         }
     }
 
@@ -309,6 +324,10 @@ impl Session {
     /// SaslHandshake v0 chose `mechanism`: as [`Session::handshake`], and the tokens come
     /// as bare frames.
     pub fn handshake_raw(&self, mechanism: Mechanism) -> bool {
+        // Bare tokens (v0) cannot re-authenticate.
+        if !matches!(*self.stage.lock(), Stage::Start) {
+            return false;
+        }
         let ok = self.handshake(mechanism);
         if ok {
             self.raw_tokens
@@ -326,6 +345,17 @@ impl Session {
             return Gate::Pass;
         }
         match &*self.stage.lock() {
+            // An expired session may only re-authenticate (KIP-368): Kafka closes the
+            // connection at any other request.
+            Stage::Done {
+                expires: Some(at), ..
+            } if std::time::Instant::now() >= *at => {
+                if api_key == SASL_HANDSHAKE {
+                    Gate::Pass
+                } else {
+                    Gate::Close
+                }
+            }
             Stage::Done { .. } => Gate::Pass,
             Stage::Failed => Gate::Close,
             Stage::Start => {
@@ -353,7 +383,7 @@ impl Session {
     /// The authenticated user, if any.
     pub fn user(&self) -> Option<String> {
         match &*self.stage.lock() {
-            Stage::Done { user } => Some(user.clone()),
+            Stage::Done { user, .. } => Some(user.clone()),
             _ => None,
         }
     }
@@ -388,12 +418,21 @@ impl Session {
     /// connection is not waiting for a handshake.
     pub fn handshake(&self, mechanism: Mechanism) -> bool {
         let mut stage = self.stage.lock();
-        if matches!(*stage, Stage::Start) {
-            *stage = Stage::Handshaken(mechanism);
-            true
-        } else {
-            false
+        match &*stage {
+            Stage::Start => {}
+            // A re-authentication (KIP-368): only of a session with a lifetime, with the
+            // mechanism it was made with.
+            Stage::Done {
+                user,
+                mechanism: first,
+                expires: Some(_),
+            } if *first == mechanism => {
+                *self.reauthenticating.lock() = Some(user.clone());
+            }
+            _ => return false,
         }
+        *stage = Stage::Handshaken(mechanism);
+        true
     }
 
     /// Fails the exchange: the connection closes once the answer is written.
@@ -412,28 +451,18 @@ impl Session {
         let current = std::mem::take(&mut *stage);
         let (next, step) = match current {
             Stage::Handshaken(Mechanism::Plain) => match plain::verify(token, config) {
-                Ok(user) => (
-                    Stage::Done { user: user.clone() },
-                    Step::Done {
-                        user,
-                        reply: Vec::new(),
-                    },
-                ),
+                Ok(user) => self.done(Mechanism::Plain, user, None, Vec::new(), config),
                 Err(reason) => (Stage::Failed, Step::Failed(reason)),
             },
             Stage::Handshaken(Mechanism::OAuthBearer) => {
                 match config
                     .oauthbearer
                     .as_ref()
-                    .map(|c| oauthbearer::verify(token, c))
+                    .map(|c| oauthbearer::verify_with_expiry(token, c))
                 {
-                    Some(Ok(user)) => (
-                        Stage::Done { user: user.clone() },
-                        Step::Done {
-                            user,
-                            reply: Vec::new(),
-                        },
-                    ),
+                    Some(Ok((user, expires))) => {
+                        self.done(Mechanism::OAuthBearer, user, expires, Vec::new(), config)
+                    }
                     // Kafka's answer: the error challenge, then the failure.
                     Some(Err(reason)) => (
                         Stage::OAuthRefused(reason),
@@ -463,16 +492,15 @@ impl Session {
                 }
                 Err(reason) => (Stage::Failed, Step::Failed(reason)),
             },
-            Stage::ScramFirstDone(first) => match first.finish(token) {
-                Ok((user, reply)) => (
-                    Stage::Done { user: user.clone() },
-                    Step::Done {
-                        user,
-                        reply: reply.into_bytes(),
-                    },
-                ),
-                Err(reason) => (Stage::Failed, Step::Failed(reason)),
-            },
+            Stage::ScramFirstDone(first) => {
+                let mechanism = first.mechanism();
+                match first.finish(token) {
+                    Ok((user, reply)) => {
+                        self.done(mechanism, user, None, reply.into_bytes(), config)
+                    }
+                    Err(reason) => (Stage::Failed, Step::Failed(reason)),
+                }
+            }
             other => {
                 let illegal = Step::Illegal;
                 (other, illegal)
@@ -481,6 +509,62 @@ impl Session {
         *stage = next;
         step
     }
+
+    /// A successful exchange of `mechanism` for `user`: the session and its lifetime
+    /// (KIP-368: `connections.max.reauth.ms`, or less if the credential, an OAUTHBEARER
+    /// token, expires sooner), or a failure when a re-authentication names another user.
+    fn done(
+        &self,
+        mechanism: Mechanism,
+        user: String,
+        credential_expires: Option<u64>,
+        reply: Vec<u8>,
+        config: &SaslConfig,
+    ) -> (Stage, Step) {
+        if let Some(previous) = self.reauthenticating.lock().take() {
+            if previous != user {
+                return (
+                    Stage::Failed,
+                    Step::Failed(format!(
+                        "Cannot change principals during re-authentication from User:{previous}: User:{user}"
+                    )),
+                );
+            }
+        }
+        let lifetime_ms = session_lifetime_ms(config.max_reauth_ms, credential_expires);
+        let expires = (lifetime_ms > 0)
+            .then(|| std::time::Instant::now() + std::time::Duration::from_millis(lifetime_ms));
+        (
+            Stage::Done {
+                user: user.clone(),
+                mechanism,
+                expires,
+            },
+            Step::Done {
+                user,
+                reply,
+                session_lifetime_ms: i64::try_from(lifetime_ms).unwrap_or(i64::MAX),
+            },
+        )
+    }
+}
+
+/// A session's lifetime in milliseconds (KIP-368): 0 without `connections.max.reauth.ms`;
+/// else that, or less when the credential expires sooner (at least 1 ms, so that it
+/// still expires).
+pub fn session_lifetime_ms(max_reauth_ms: u64, credential_expires: Option<u64>) -> u64 {
+    if max_reauth_ms == 0 {
+        return 0;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    match credential_expires {
+        Some(exp_secs) => max_reauth_ms
+            .min(exp_secs.saturating_mul(1000).saturating_sub(now))
+            .max(1),
+        None => max_reauth_ms,
+    }
 }
 
 /// The outcome of one SaslAuthenticate token.
@@ -488,8 +572,13 @@ impl Session {
 pub enum Step {
     /// The exchange goes on: send these bytes back.
     Continue(Vec<u8>),
-    /// Authenticated as `user`; send `reply` back (SCRAM's server-final message).
-    Done { user: String, reply: Vec<u8> },
+    /// Authenticated as `user`; send `reply` back (SCRAM's server-final message), with the
+    /// session's lifetime (0: no expiry).
+    Done {
+        user: String,
+        reply: Vec<u8>,
+        session_lifetime_ms: i64,
+    },
     /// Authentication failed, with the reason for the log (the client gets Kafka's
     /// generic message).
     Failed(String),
@@ -586,7 +675,8 @@ mod tests {
             s.authenticate(b"\0alice\0pw", &config, &none),
             Step::Done {
                 user: "alice".into(),
-                reply: vec![]
+                reply: vec![],
+                session_lifetime_ms: 0,
             }
         );
         assert_eq!(s.gate(3), Gate::Pass);
@@ -616,5 +706,26 @@ mod tests {
         assert!(both.handshake(Mechanism::Plain));
         both.authenticate(b"\0alice\0pw", &config, &none);
         assert_eq!(both.principal(), "User:alice");
+    }
+
+    #[test]
+    fn session_lifetimes_follow_kip_368() {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(session_lifetime_ms(0, Some(now_s + 10)), 0, "disabled");
+        assert_eq!(session_lifetime_ms(60_000, None), 60_000);
+        let token = session_lifetime_ms(3_600_000, Some(now_s + 10));
+        assert!(
+            (8_000..=10_000).contains(&token),
+            "{token}: the token's expiry wins"
+        );
+        assert_eq!(session_lifetime_ms(60_000, Some(now_s + 3_600)), 60_000);
+        assert_eq!(
+            session_lifetime_ms(60_000, Some(1)),
+            1,
+            "already expired: at once"
+        );
     }
 }

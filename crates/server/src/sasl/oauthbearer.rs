@@ -65,8 +65,17 @@ pub const ERROR_ACKNOWLEDGEMENT: &[u8] = b"\x01";
 /// Checks a client's initial response; the principal's name on success, the reason (for
 /// the log) otherwise.
 pub fn verify(message: &[u8], config: &OAuthConfig) -> Result<String, String> {
+    verify_with_expiry(message, config).map(|(name, _)| name)
+}
+
+/// [`verify`], with the token's expiry (its `exp` claim, seconds since the epoch) for the
+/// session's lifetime (KIP-368).
+pub fn verify_with_expiry(
+    message: &[u8],
+    config: &OAuthConfig,
+) -> Result<(String, Option<u64>), String> {
     let (authzid, token) = parse(message)?;
-    let name = validate(token, config)?;
+    let (name, expires) = validate(token, config)?;
     if let Some(authzid) = authzid {
         if authzid != name {
             return Err(format!(
@@ -74,7 +83,7 @@ pub fn verify(message: &[u8], config: &OAuthConfig) -> Result<String, String> {
             ));
         }
     }
-    Ok(name)
+    Ok((name, expires))
 }
 
 /// The authorization id and the token of `n,[a=authzid],%x01auth=Bearer <token>%x01
@@ -133,8 +142,8 @@ const ACCEPTED: &[Algorithm] = &[
     Algorithm::EdDSA,
 ];
 
-/// The principal name of a valid token.
-fn validate(token: &str, config: &OAuthConfig) -> Result<String, String> {
+/// The principal name of a valid token, and its expiry.
+fn validate(token: &str, config: &OAuthConfig) -> Result<(String, Option<u64>), String> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|e| format!("the token is not a signed JWT: {e}"))?;
     if !ACCEPTED.contains(&header.alg) {
@@ -183,12 +192,15 @@ fn validate(token: &str, config: &OAuthConfig) -> Result<String, String> {
         &validation,
     )
     .map_err(|e| format!("the token is not valid: {e}"))?;
-    data.claims
+    let name = data
+        .claims
         .get(&config.sub_claim_name)
         .and_then(serde_json::Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| format!("the token has no {:?} claim", config.sub_claim_name))
+        .ok_or_else(|| format!("the token has no {:?} claim", config.sub_claim_name))?;
+    let expires = data.claims.get("exp").and_then(serde_json::Value::as_u64);
+    Ok((name, expires))
 }
 
 #[cfg(test)]
