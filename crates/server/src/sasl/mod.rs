@@ -1,6 +1,8 @@
-//! SASL authentication on a `SASL_PLAINTEXT` listener (KIP-43, KIP-152): the mechanisms
-//! PLAIN (RFC 4616) and SCRAM-SHA-256/512 (RFC 5802, RFC 7677, KIP-84), as Kafka's
-//! `SaslServerAuthenticator` runs them.
+//! SASL authentication on a `SASL_PLAINTEXT` or `SASL_SSL` listener (KIP-43, KIP-152): the
+//! mechanisms PLAIN (RFC 4616), SCRAM-SHA-256/512 (RFC 5802, RFC 7677, KIP-84) and
+//! OAUTHBEARER (RFC 7628, KIP-255, [`oauthbearer`]), as Kafka's `SaslServerAuthenticator`
+//! runs them, with re-authentication (KIP-368) when `connections.max.reauth.ms` gives
+//! sessions a lifetime.
 //!
 //! A connection starts unauthenticated: it may send ApiVersions, then SaslHandshake (v1)
 //! naming a mechanism, then SaslAuthenticate with that mechanism's tokens until the
@@ -9,7 +11,7 @@
 //! `connection.failed.authentication.delay.ms` and the connection is closed.
 //!
 //! PLAIN checks the password against the users of the listener's JAAS config
-//! (`listener.name.sasl_plaintext.plain.sasl.jaas.config`, `user_<name>="<password>"`).
+//! (`listener.name.<listener>.plain.sasl.jaas.config`, `user_<name>="<password>"`).
 //! SCRAM checks the client's proof against the credentials stored in the metadata log
 //! (AlterUserScramCredentials, `kafka-configs.sh --alter --add-config
 //! 'SCRAM-SHA-256=[password=...]'`): the broker keeps the salt, the iteration count and the
