@@ -193,16 +193,6 @@ impl ListenerProtocol {
         .find(|p| scheme.eq_ignore_ascii_case(p.name()))
     }
 
-    /// The protocol of a `listeners` value (`PLAINTEXT` when it names none). The value's
-    /// other errors are [`HostPort::parse`]'s.
-    pub fn of(value: &str) -> Self {
-        value
-            .trim()
-            .split_once("://")
-            .and_then(|(scheme, _)| Self::parse(scheme))
-            .unwrap_or(Self::Plaintext)
-    }
-
     /// Kafka's name for it.
     pub fn name(self) -> &'static str {
         match self {
@@ -1010,7 +1000,8 @@ mod tests {
             ("SASL_SSL://h:1", ListenerProtocol::SaslSsl),
         ] {
             assert!(HostPort::parse("listeners", listener).is_ok(), "{listener}");
-            assert_eq!(ListenerProtocol::of(listener), protocol, "{listener}");
+            let parsed = parse_listeners("listeners", listener, &protocol_map(None).unwrap());
+            assert_eq!(parsed.unwrap()[0].protocol, protocol, "{listener}");
         }
         assert!(ListenerProtocol::SaslSsl.sasl() && ListenerProtocol::SaslSsl.tls());
         assert!(!ListenerProtocol::Ssl.sasl() && !ListenerProtocol::SaslPlaintext.tls());
