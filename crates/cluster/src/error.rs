@@ -46,6 +46,11 @@ pub enum StateError {
     },
     #[error("invalid ACL {acl}: {reason}")]
     InvalidAcl { acl: String, reason: &'static str },
+    #[error("invalid client quota change {change}: {reason}")]
+    InvalidClientQuota {
+        change: String,
+        reason: &'static str,
+    },
 }
 
 /// Errors of the metadata log and stores.

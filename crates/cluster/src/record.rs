@@ -117,6 +117,76 @@ pub enum MetadataRecord {
     /// ACLs were removed (Kafka's `RemoveAccessControlEntryRecord`); an ACL not present
     /// is ignored.
     AclsDeleted { acls: Vec<AclRecord> },
+    /// Client quotas were set (Kafka's `QuotaRecord`, one per key there): each change gives
+    /// an entity's complete set of quotas after the change; an empty set removes the
+    /// entity. Changes are applied in order, all or none.
+    ClientQuotasAltered { changes: Vec<ClientQuotaChange> },
+}
+
+/// The entity types a client quota may name (Kafka's `ClientQuotaEntity`).
+pub const QUOTA_ENTITY_TYPES: [&str; 3] = ["user", "client-id", "ip"];
+
+/// One part of a client quota entity: its type (`user`, `client-id` or `ip`) and name,
+/// `None` for the type's default entity (Kafka's `<default>`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QuotaEntityPart {
+    pub entity_type: String,
+    pub entity_name: Option<String>,
+}
+
+/// A quota value: a finite number above zero. Compared bit for bit, so that records stay
+/// `Eq`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct QuotaValue(pub f64);
+
+impl PartialEq for QuotaValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for QuotaValue {}
+
+/// The quotas of one entity after a [`MetadataRecord::ClientQuotasAltered`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientQuotaChange {
+    /// The entity's parts, ordered by type, each type at most once.
+    pub entity: Vec<QuotaEntityPart>,
+    /// Every quota of the entity, by key (`producer_byte_rate`, ...); empty removes them
+    /// all.
+    pub quotas: BTreeMap<String, QuotaValue>,
+}
+
+impl ClientQuotaChange {
+    /// Why this change cannot be stored, if it cannot.
+    pub fn invalid(&self) -> Option<&'static str> {
+        if self.entity.is_empty() {
+            return Some("the entity is empty");
+        }
+        for pair in self.entity.windows(2) {
+            if pair[0].entity_type >= pair[1].entity_type {
+                return Some("the entity's types are not ordered and distinct");
+            }
+        }
+        for part in &self.entity {
+            if !QUOTA_ENTITY_TYPES.contains(&part.entity_type.as_str()) {
+                return Some("an entity type is not user, client-id or ip");
+            }
+            if part.entity_name.as_deref() == Some("") {
+                return Some("an entity name is empty");
+            }
+        }
+        for (key, value) in &self.quotas {
+            if key.is_empty() {
+                return Some("a quota key is empty");
+            }
+            if !(value.0.is_finite() && value.0 > 0.0) {
+                return Some("a quota value is not a number above zero");
+            }
+        }
+        None
+    }
 }
 
 /// One ACL binding (KIP-11, KIP-290), with Kafka's wire codes: a resource pattern and an
@@ -207,6 +277,7 @@ impl MetadataRecord {
             MetadataRecord::ScramCredentialAltered { .. } => "scram_credential_altered",
             MetadataRecord::AclsCreated { .. } => "acls_created",
             MetadataRecord::AclsDeleted { .. } => "acls_deleted",
+            MetadataRecord::ClientQuotasAltered { .. } => "client_quotas_altered",
         }
     }
 }
@@ -280,6 +351,61 @@ mod tests {
             r#"{"type":"acls_created","acls":[{"resource_type":2,"resource_name":"orders","pattern_type":3,"principal":"User:alice","host":"*","operation":4,"permission_type":3}]}"#
         );
         assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
+        let rec = MetadataRecord::ClientQuotasAltered {
+            changes: vec![ClientQuotaChange {
+                entity: vec![
+                    QuotaEntityPart {
+                        entity_type: "client-id".into(),
+                        entity_name: None,
+                    },
+                    QuotaEntityPart {
+                        entity_type: "user".into(),
+                        entity_name: Some("alice".into()),
+                    },
+                ],
+                quotas: BTreeMap::from([("producer_byte_rate".into(), QuotaValue(1024.0))]),
+            }],
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"client_quotas_altered","changes":[{"entity":[{"entity_type":"client-id","entity_name":null},{"entity_type":"user","entity_name":"alice"}],"quotas":{"producer_byte_rate":1024.0}}]}"#
+        );
+        assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
+    }
+
+    #[test]
+    fn quota_changes_are_checked() {
+        let part = |t: &str, n: Option<&str>| QuotaEntityPart {
+            entity_type: t.into(),
+            entity_name: n.map(Into::into),
+        };
+        let change = |entity, value| ClientQuotaChange {
+            entity,
+            quotas: BTreeMap::from([("producer_byte_rate".into(), QuotaValue(value))]),
+        };
+        assert_eq!(change(vec![part("user", Some("a"))], 1.0).invalid(), None);
+        assert_eq!(change(vec![part("user", None)], 0.5).invalid(), None);
+        assert!(change(vec![], 1.0).invalid().is_some());
+        assert!(change(vec![part("user", Some(""))], 1.0)
+            .invalid()
+            .is_some());
+        assert!(change(vec![part("group", Some("g"))], 1.0)
+            .invalid()
+            .is_some());
+        assert!(
+            change(vec![part("user", None), part("client-id", None)], 1.0)
+                .invalid()
+                .is_some()
+        );
+        assert!(
+            change(vec![part("user", None), part("user", Some("b"))], 1.0)
+                .invalid()
+                .is_some()
+        );
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(change(vec![part("user", None)], bad).invalid().is_some());
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::error::StateError;
 use crate::record::{
-    AclRecord, BrokerConfigScope, MetadataOffset, MetadataRecord, ScramCredentialRecord, TopicId,
+    AclRecord, BrokerConfigScope, MetadataOffset, MetadataRecord, QuotaEntityPart, QuotaValue,
+    ScramCredentialRecord, TopicId,
 };
 
 /// Kafka's longest legal topic name.
@@ -47,6 +48,9 @@ pub struct MetadataState {
     /// `acls` by resource pattern, for [`MetadataState::acls_matching`]; rebuilt whenever
     /// the ACLs change.
     acl_index: AclIndex,
+    /// Client quotas by entity (its parts ordered by type); an entity without quotas has
+    /// no entry.
+    client_quotas: BTreeMap<Vec<QuotaEntityPart>, BTreeMap<String, QuotaValue>>,
 }
 
 /// The ACLs by resource pattern: an authorization decision looks up the few patterns that
@@ -198,6 +202,19 @@ impl MetadataState {
         literal.chain(wildcard).chain(prefixed)
     }
 
+    /// Every client quota entity with its quotas, ordered by entity.
+    pub fn client_quotas(
+        &self,
+    ) -> impl Iterator<Item = (&[QuotaEntityPart], &BTreeMap<String, QuotaValue>)> + '_ {
+        self.client_quotas.iter().map(|(e, q)| (e.as_slice(), q))
+    }
+
+    /// The quotas of `entity` (its parts ordered by type); empty when none are set.
+    pub fn client_quota(&self, entity: &[QuotaEntityPart]) -> &BTreeMap<String, QuotaValue> {
+        static EMPTY: BTreeMap<String, QuotaValue> = BTreeMap::new();
+        self.client_quotas.get(entity).unwrap_or(&EMPTY)
+    }
+
     /// Whether any ACL binding exists.
     pub fn has_acls(&self) -> bool {
         !self.acls.is_empty()
@@ -261,6 +278,17 @@ impl MetadataState {
                 Ok(())
             }
             MetadataRecord::BrokerConfigAltered { .. } => Ok(()),
+            MetadataRecord::ClientQuotasAltered { changes } => {
+                for change in changes {
+                    if let Some(reason) = change.invalid() {
+                        return Err(StateError::InvalidClientQuota {
+                            change: format!("{change:?}"),
+                            reason,
+                        });
+                    }
+                }
+                Ok(())
+            }
             MetadataRecord::AclsCreated { acls } | MetadataRecord::AclsDeleted { acls } => {
                 for acl in acls {
                     if let Some(reason) = acl.invalid() {
@@ -400,6 +428,16 @@ impl MetadataState {
                 }
                 self.acl_index = AclIndex::build(&self.acls);
             }
+            MetadataRecord::ClientQuotasAltered { changes } => {
+                for change in changes {
+                    if change.quotas.is_empty() {
+                        self.client_quotas.remove(&change.entity);
+                    } else {
+                        self.client_quotas
+                            .insert(change.entity.clone(), change.quotas.clone());
+                    }
+                }
+            }
         }
         self.last_applied = Some(offset);
         Ok(())
@@ -470,6 +508,67 @@ mod tests {
     fn apply(state: &mut MetadataState, record: MetadataRecord) -> Result<(), StateError> {
         let offset = state.next_offset();
         state.apply(offset, &record)
+    }
+
+    #[test]
+    fn client_quotas_are_set_replaced_and_removed_all_or_none() {
+        use crate::record::ClientQuotaChange;
+        let mut s = MetadataState::new();
+        let user = |n: Option<&str>| {
+            vec![QuotaEntityPart {
+                entity_type: "user".into(),
+                entity_name: n.map(Into::into),
+            }]
+        };
+        let change = |entity: Vec<QuotaEntityPart>, quotas: &[(&str, f64)]| ClientQuotaChange {
+            entity,
+            quotas: quotas
+                .iter()
+                .map(|(k, v)| (k.to_string(), QuotaValue(*v)))
+                .collect(),
+        };
+        let alter = |changes| MetadataRecord::ClientQuotasAltered { changes };
+        apply(
+            &mut s,
+            alter(vec![
+                change(user(Some("alice")), &[("producer_byte_rate", 1024.0)]),
+                change(user(None), &[("consumer_byte_rate", 2048.0)]),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.client_quotas().count(), 2);
+        assert_eq!(
+            s.client_quota(&user(Some("alice")))["producer_byte_rate"],
+            QuotaValue(1024.0)
+        );
+        apply(
+            &mut s,
+            alter(vec![change(
+                user(Some("alice")),
+                &[("request_percentage", 50.0)],
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.client_quota(&user(Some("alice")))
+                .keys()
+                .collect::<Vec<_>>(),
+            ["request_percentage"]
+        );
+        // One bad change refuses the whole record.
+        let before = s.clone();
+        let refused = alter(vec![
+            change(user(None), &[]),
+            change(user(Some("bob")), &[("producer_byte_rate", -1.0)]),
+        ]);
+        assert!(matches!(
+            s.apply(s.next_offset(), &refused),
+            Err(StateError::InvalidClientQuota { .. })
+        ));
+        assert_eq!(s, before);
+        apply(&mut s, alter(vec![change(user(None), &[])])).unwrap();
+        assert!(s.client_quota(&user(None)).is_empty());
+        assert_eq!(s.client_quotas().count(), 1);
     }
 
     #[test]

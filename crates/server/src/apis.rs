@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ use crate::context::{RequestContext, ServerContext};
 use crate::error::{ConnectionError, HandlerError};
 use crate::handlers;
 use crate::metrics::{Metrics, RequestOutcome};
+use crate::quota::QuotaType;
 use crate::response::{ResponseBody, ResponseFrame};
 
 /// A boxed, sendable future: what the table stores for every handler's work.
@@ -218,6 +220,8 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::partition_reassignments::AlterPartitionReassignments>(),
     entry::<handlers::partition_reassignments::ListPartitionReassignments>(),
     entry::<handlers::offset_delete::OffsetDelete>(),
+    entry::<handlers::client_quotas::DescribeClientQuotas>(),
+    entry::<handlers::client_quotas::AlterClientQuotas>(),
     entry::<handlers::scram_credentials::DescribeUserScramCredentials>(),
     entry::<handlers::scram_credentials::AlterUserScramCredentials>(),
     entry::<handlers::describe_cluster::DescribeCluster>(),
@@ -326,22 +330,97 @@ pub fn route(
             }),
         };
     }
+    let frame_len = frame.len();
     let header_version = entry.key.request_header_version(api_version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| ConnectionError::MalformedHeader(format!("{e:#}")))?;
+    let request_size = frame_len + 4;
     let ctx = RequestContext {
         header,
         peer,
         connection_id,
         server: server.clone(),
         session: session.clone(),
+        request_size,
+    };
+    // The request quota counts the time spent running the handler (Kafka exempts the
+    // requests a connection needs before it can do anything).
+    let charge = if REQUEST_QUOTA_EXEMPT.contains(&entry.key) {
+        None
+    } else {
+        ctx.quota(QuotaType::Request)
     };
     let metrics = server.metrics.clone();
-    Ok(Route::Call(observe(
-        entry,
-        metrics,
-        (entry.dispatch)(ctx, frame),
-    )))
+    let handled = (entry.dispatch)(ctx, frame);
+    let handled = match charge {
+        Some(charge) => charge_time(charge, server.clone(), handled),
+        None => handled,
+    };
+    Ok(Route::Call(observe(entry, metrics, handled)))
+}
+
+/// The APIs the request quota does not count.
+const REQUEST_QUOTA_EXEMPT: [ApiKey; 3] = [
+    ApiKey::ApiVersions,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
+];
+
+/// A future that adds the time spent polling it to `busy` (nanoseconds).
+struct Timed<F> {
+    inner: F,
+    busy: Arc<AtomicU64>,
+}
+
+impl<F: Future + Unpin> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let started = Instant::now();
+        let polled = Pin::new(&mut self.inner).poll(cx);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy.fetch_add(nanos, Ordering::Relaxed);
+        polled
+    }
+}
+
+/// Charges the time spent running a request's handler (both stages of a
+/// [`Reply::Later`]) to the client's request quota, as a percentage of one thread for the
+/// time: Kafka's `request_percentage`.
+fn charge_time(
+    charge: crate::quota::Charge,
+    server: Arc<ServerContext>,
+    handled: BoxFuture<Result<Reply<Encoded>, HandlerError>>,
+) -> BoxFuture<Result<Reply<Encoded>, HandlerError>> {
+    let busy = Arc::new(AtomicU64::new(0));
+    let percent = |busy: &AtomicU64| busy.load(Ordering::Relaxed) as f64 * 100.0 / 1e9;
+    Box::pin(async move {
+        let first = Timed {
+            inner: handled,
+            busy: busy.clone(),
+        }
+        .await;
+        match first {
+            Ok(Reply::Later(LaterReply(later))) => {
+                Ok(Reply::Later(LaterReply(Box::pin(async move {
+                    let done = Timed {
+                        inner: later,
+                        busy: busy.clone(),
+                    }
+                    .await;
+                    charge.record(&server, percent(&busy));
+                    done
+                }))))
+            }
+            other => {
+                charge.record(&server, percent(&busy));
+                other
+            }
+        }
+    })
 }
 
 /// Reports a request's latency, outcome and response size to the server's metrics once

@@ -263,6 +263,16 @@ async fn read_requests<R: AsyncRead + Unpin>(
 ) -> Result<ReadEnd, ConnectionError> {
     let socket_request_max_bytes = server.config.socket_request_max_bytes;
     loop {
+        // A client over its quota: no further request is read until its throttle has
+        // passed (KIP-219), whatever the client itself does.
+        if let Some(until) = client.session.take_throttle() {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|&stop| stop) => return Ok(ReadEnd::Shutdown),
+                () = tokio::time::sleep_until(until.into()) => {}
+            }
+            activity.touch();
+        }
         // Until a SASL client has authenticated, its frames are bounded by Kafka's
         // `sasl.server.max.receive.size` (512 KiB), not `socket.request.max.bytes`: a client
         // with no credentials cannot make the broker reserve 100 MiB.

@@ -45,6 +45,8 @@ pub struct ServerContext {
     /// The listeners, the first one first ([`Config::listeners`]), with their TLS
     /// handshakes ready.
     pub listeners: Vec<Arc<crate::listener::ListenerContext>>,
+    /// The rates of clients with quotas.
+    pub quotas: crate::quota::QuotaManager,
 }
 
 impl ServerContext {
@@ -84,6 +86,9 @@ impl ServerContext {
         let txn_settings =
             crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
                 .txn_settings();
+        let (window_num, window_seconds) =
+            crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
+                .quota_window();
         let groups = GroupCoordinator::new(partitions.clone(), settings).map_err(|reason| {
             crate::config::ConfigError {
                 name: "group coordinator",
@@ -134,6 +139,7 @@ impl ServerContext {
             txns,
             request_memory,
             listeners,
+            quotas: crate::quota::QuotaManager::new(window_num, window_seconds),
         }))
     }
 }
@@ -152,6 +158,9 @@ pub struct RequestContext {
     pub server: Arc<ServerContext>,
     /// The connection's authentication (SASL), shared by its requests.
     pub session: Arc<crate::sasl::Session>,
+    /// The request frame's size in bytes, size prefix included (what a produce quota
+    /// counts).
+    pub request_size: usize,
 }
 
 impl RequestContext {
@@ -166,6 +175,22 @@ impl RequestContext {
             Some(l) => l,
             None => &self.server.listeners[0],
         }
+    }
+
+    /// The client quota of type `quota` that applies to this request's client, if any,
+    /// to charge the request to ([`crate::quota`]).
+    pub fn quota(&self, quota: crate::quota::QuotaType) -> Option<crate::quota::Charge> {
+        let state = self.server.metadata.state();
+        if state.client_quotas().next().is_none() {
+            return None;
+        }
+        let client_id = self.header.client_id.as_deref().unwrap_or("");
+        crate::quota::resolve(&state, quota, &self.session.quota_user(), client_id).map(|applied| {
+            crate::quota::Charge {
+                applied,
+                session: self.session.clone(),
+            }
+        })
     }
 
     /// The authorizer's view of this request ([`crate::authz`]).

@@ -138,7 +138,9 @@ pub fn state_error_code(error: &StateError) -> ResponseError {
         StateError::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
         StateError::ProducerIdBlock { .. } => ResponseError::UnknownServerError,
         StateError::InvalidScramCredential { .. } => ResponseError::UnacceptableCredential,
-        StateError::InvalidAcl { .. } => ResponseError::InvalidRequest,
+        StateError::InvalidAcl { .. } | StateError::InvalidClientQuota { .. } => {
+            ResponseError::InvalidRequest
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod listener;
 pub mod memory;
 pub mod metrics;
 pub mod producer_ids;
+pub mod quota;
 pub mod response;
 pub mod sasl;
 pub mod tls;

@@ -43,6 +43,12 @@ pub trait Metrics: Send + Sync + fmt::Debug {
         let _ = (mechanism, success);
     }
 
+    /// A client went over its `quota` (`produce`, `fetch`, `request`) and its connection
+    /// is held back for `throttle`.
+    fn client_throttled(&self, quota: &'static str, throttle: Duration) {
+        let _ = (quota, throttle);
+    }
+
     /// A request of API `api_key` (named `api`) finished after `elapsed`, from the end
     /// of reading its frame to its response being ready to write.
     fn request_completed(

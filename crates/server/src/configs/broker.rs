@@ -757,6 +757,22 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          most use cases. Myelin reads it at start (Kafka: dynamic).",
     ),
     broker(
+        "quota.window.num",
+        ConfigType::Int,
+        Some("11"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The number of samples to retain in memory for client quotas",
+    ),
+    broker(
+        "quota.window.size.seconds",
+        ConfigType::Int,
+        Some("1"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The time span of each sample for client quotas",
+    ),
+    broker(
         "queued.max.request.bytes",
         ConfigType::Long,
         Some("536870912"),

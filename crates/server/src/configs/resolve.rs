@@ -395,6 +395,24 @@ impl<'a> BrokerConfigs<'a> {
         }
     }
 
+    /// `quota.window.num` and `quota.window.size.seconds`: client quota rates are measured
+    /// over this many samples of this many seconds.
+    pub fn quota_window(&self) -> (u32, u32) {
+        let positive = |name, default: u32| {
+            u32::try_from(self.broker_int(name, default as i32))
+                .ok()
+                .filter(|&v| v >= 1)
+                .unwrap_or(default)
+        };
+        (
+            positive("quota.window.num", crate::quota::DEFAULT_WINDOW_NUM),
+            positive(
+                "quota.window.size.seconds",
+                crate::quota::DEFAULT_WINDOW_SIZE_SECONDS,
+            ),
+        )
+    }
+
     /// `auto.create.topics.enable`.
     pub fn auto_create_topics_enable(&self) -> bool {
         self.broker_bool("auto.create.topics.enable", true)

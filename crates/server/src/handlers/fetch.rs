@@ -44,6 +44,7 @@ use crate::error::{log_error_code, HandlerError};
 use crate::fetch_session::{
     FetchContext, FetchParams, PartitionKey, PartitionState, TopicRef, FINAL_EPOCH,
 };
+use crate::quota::{self, Charge, QuotaType};
 use crate::response::{FrameBuilder, ResponseBody, ResponseFrame};
 
 /// The Fetch handler.
@@ -151,6 +152,7 @@ impl Handler for Fetch {
                 error_code: code,
                 session_id: 0,
                 topics: Vec::new(),
+                throttle_time_ms: 0,
             }));
         }
         // replica_id moved into replica_state in v15 (KIP-903).
@@ -160,13 +162,26 @@ impl Handler for Fetch {
             request.replica_id.0
         };
         let denied = denied_topics(&ctx, &context, replica_id);
+        // A consumer's fetches count against its consumer byte rate (a follower's are
+        // replication), and never ask for more than the quota allows in one window.
+        let quota = if replica_id < 0 {
+            ctx.quota(QuotaType::Fetch)
+        } else {
+            None
+        };
+        let mut max_bytes = request.max_bytes.max(0) as u64;
+        if let Some(charge) = &quota {
+            let window = server.quotas.max_value_in_window(&charge.applied);
+            max_bytes = max_bytes.min(window.max(1.0) as u64);
+        }
         let plan = ReadPlan {
             context,
             denied,
             replica_id,
             read_committed: request.isolation_level == 1,
-            max_bytes: request.max_bytes.max(0) as u64,
+            max_bytes,
             min_bytes: request.min_bytes.max(0) as u64,
+            quota,
         };
         let first = plan.read(&server);
         let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -236,6 +251,8 @@ struct ReadPlan {
     read_committed: bool,
     max_bytes: u64,
     min_bytes: u64,
+    /// The consumer byte rate the response counts against, if the client has one.
+    quota: Option<Charge>,
 }
 
 /// What one partition read found.
@@ -423,6 +440,25 @@ impl ReadPlan {
 
     /// The response for `reads` (one per partition of the plan), updating the session.
     fn respond(&self, server: &ServerContext, reads: Vec<PartitionRead>) -> FetchReply {
+        if let Some(charge) = &self.quota {
+            // As Kafka: a response that takes the client over its quota is not sent; an
+            // empty one is (the session unchanged, none created), with the throttle time.
+            let size = response_size(&reads) as f64;
+            let throttle = charge.record(server, size);
+            if !throttle.is_zero() {
+                charge.unrecord(server, size);
+                let session_id = match &self.context {
+                    FetchContext::Incremental { session_id, .. } => *session_id,
+                    _ => 0,
+                };
+                return FetchReply {
+                    error_code: 0,
+                    session_id,
+                    topics: Vec::new(),
+                    throttle_time_ms: quota::throttle_ms(throttle),
+                };
+            }
+        }
         let partitions = self.context.partitions();
         let state_of = |r: &PartitionRead| PartitionState {
             error_code: r.error_code,
@@ -498,8 +534,19 @@ impl ReadPlan {
             error_code: 0,
             session_id,
             topics,
+            throttle_time_ms: 0,
         }
     }
+}
+
+/// About the size of a Fetch response carrying `reads`: what a consumer byte rate counts.
+/// The records, and a bound on each partition's fields.
+fn response_size(reads: &[PartitionRead]) -> u64 {
+    const RESPONSE_OVERHEAD: u64 = 32;
+    const PARTITION_OVERHEAD: u64 = 64;
+    reads.iter().fold(RESPONSE_OVERHEAD, |size, r| {
+        size + PARTITION_OVERHEAD + r.records_len()
+    })
 }
 
 /// A Fetch response, framed around its partitions' file ranges.
@@ -510,6 +557,8 @@ pub struct FetchReply {
     /// The fetch session (v7+), 0 for none.
     pub session_id: i32,
     pub topics: Vec<TopicReply>,
+    /// How long the client is held back for going over its consumer byte rate.
+    pub throttle_time_ms: i32,
 }
 
 /// One topic of a [`FetchReply`].
@@ -553,7 +602,7 @@ impl ResponseBody for FetchReply {
             .encode(frame.buf(), FetchResponse::header_version(version))
             .map_err(|e| encode_error(format!("{e:#}")))?;
         let buf = frame.buf();
-        buf.put_i32(0); // throttle_time_ms
+        buf.put_i32(self.throttle_time_ms);
         if version >= 7 {
             // error_code and session_id: v7+ (KIP-227).
             buf.put_i16(self.error_code);
@@ -702,6 +751,7 @@ mod tests {
                 }
             };
             let reply = FetchReply {
+                throttle_time_ms: 250,
                 error_code: if version >= 7 { 71 } else { 0 },
                 session_id: if version >= 7 { 12345 } else { 0 },
                 topics: vec![
@@ -776,6 +826,7 @@ mod tests {
                 d
             };
             let codec = FetchResponse::default()
+                .with_throttle_time_ms(reply.throttle_time_ms)
                 .with_error_code(reply.error_code)
                 .with_session_id(reply.session_id)
                 .with_responses(

@@ -60,6 +60,7 @@ use crate::authz::{Authz, Operation, ResourceType};
 use crate::bounds::{self, all, from, until, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{log_error_code, HandlerError};
+use crate::quota::{self, QuotaType};
 use crate::response::{ResponseBody, ResponseFrame};
 
 /// The Produce handler.
@@ -146,6 +147,11 @@ impl Handler for Produce {
         let server = &ctx.server;
         let state = server.metadata.state();
         let now_ms = myelin_log::manager::wall_clock_ms();
+        // The producer byte rate counts every request's bytes, as Kafka's does; a client
+        // over it is answered at once and its connection held back (acks=0 too).
+        let throttle_time_ms = ctx.quota(QuotaType::Produce).map_or(0, |c| {
+            quota::throttle_ms(c.record(server, ctx.request_size as f64))
+        });
         let authz = ctx.authz();
         if authz.enabled() && !transactional_id_authorized(&authz, &request) {
             // Kafka fails the whole request (`ProduceRequest.getErrorResponse`), which acks=0
@@ -173,7 +179,11 @@ impl Handler for Produce {
                     (t.name.0, partitions)
                 })
                 .collect();
-            return Ok(Reply::Ready(ProduceReply(Some(respond(version, topics)))));
+            return Ok(Reply::Ready(ProduceReply(Some(respond(
+                version,
+                throttle_time_ms,
+                topics,
+            )))));
         }
         let mut outcomes: Vec<(StrBytes, Vec<(i32, Outcome)>)> = Vec::new();
         for topic in request.topic_data {
@@ -261,6 +271,7 @@ impl Handler for Produce {
         if !durable {
             return Ok(Reply::Ready(ProduceReply(Some(respond(
                 version,
+                throttle_time_ms,
                 complete(outcomes, |_| Ok(())),
             )))));
         }
@@ -281,7 +292,11 @@ impl Handler for Produce {
             }
             let mut results = results.into_iter();
             let topics = complete(outcomes, |_| results.next().unwrap_or(Ok(())));
-            Ok(ProduceReply(Some(respond(version, topics))))
+            Ok(ProduceReply(Some(respond(
+                version,
+                throttle_time_ms,
+                topics,
+            ))))
         }))))
     }
 
@@ -634,7 +649,7 @@ fn complete(
         .collect()
 }
 
-fn respond(version: i16, topics: TopicResults) -> ProduceResponse {
+fn respond(version: i16, throttle_time_ms: i32, topics: TopicResults) -> ProduceResponse {
     let responses = topics
         .into_iter()
         .map(|(name, partitions)| {
@@ -673,7 +688,9 @@ fn respond(version: i16, topics: TopicResults) -> ProduceResponse {
                 .with_partition_responses(partition_responses)
         })
         .collect();
-    ProduceResponse::default().with_responses(responses)
+    ProduceResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(throttle_time_ms)
 }
 
 /// The UNSUPPORTED_VERSION answer to a v0-2 request, echoing its partitions in the v0-2

@@ -261,6 +261,9 @@ pub struct Session {
     /// During a re-authentication (KIP-368): the user the connection was authenticated as,
     /// whom the new exchange must authenticate again.
     reauthenticating: Mutex<Option<String>>,
+    /// Until when the connection reads no further request: a client quota's throttle
+    /// (KIP-219's muting of the channel).
+    throttled_until: Mutex<Option<std::time::Instant>>,
 }
 
 /// What the connection loop does with a request of a connection that is not
@@ -288,6 +291,35 @@ impl Session {
             certificate_principal: principal,
             listener: None,
             reauthenticating: Mutex::new(None),
+            throttled_until: Mutex::new(None),
+        }
+    }
+
+    /// Holds the connection's next request back for `throttle` from now (or longer, when
+    /// it is held back longer already).
+    pub fn throttle(&self, throttle: std::time::Duration) {
+        if throttle.is_zero() {
+            return;
+        }
+        let until = std::time::Instant::now() + throttle;
+        let mut current = self.throttled_until.lock();
+        if current.is_none_or(|c| c < until) {
+            *current = Some(until);
+        }
+    }
+
+    /// Until when the next request must wait, if it must; clears it.
+    pub fn take_throttle(&self) -> Option<std::time::Instant> {
+        self.throttled_until.lock().take()
+    }
+
+    /// The user name client quotas count against: the principal's name (`ANONYMOUS`
+    /// before authentication), as Kafka's quota manager takes it.
+    pub fn quota_user(&self) -> String {
+        let principal = self.principal();
+        match principal.split_once(':') {
+            Some((_, name)) => name.to_string(),
+            None => principal,
         }
     }
 

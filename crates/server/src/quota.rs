@@ -1,0 +1,544 @@
+//! Client quotas (KIP-13, KIP-55, KIP-124, KIP-219): how many bytes a client may produce
+//! and fetch per second, and how much of the broker's request handling time it may take,
+//! set per user, per client id, or per (user, client id), with defaults for each, by
+//! AlterClientQuotas (KIP-546) and kept in the metadata log.
+//!
+//! As in Kafka's `ClientQuotaManager`:
+//! - **Which quota applies.** The most specific entity that has a value for the quota's
+//!   key, in Kafka's order: `(user, client-id)`, `(user, <default> client-id)`, `user`,
+//!   `(<default> user, client-id)`, `(<default> user, <default> client-id)`,
+//!   `<default> user`, `client-id`, `<default> client-id`. The user is the principal's name
+//!   (`ANONYMOUS` on an unauthenticated listener). Every client the entity covers shares
+//!   one rate, except that a default entity gives each user (or client id) its own.
+//! - **Measuring.** A rate over `quota.window.num` (11) samples of
+//!   `quota.window.size.seconds` (1 s): the values recorded in the retained samples divided
+//!   by their time span, counted as at least 10 whole samples, so a new client's first
+//!   burst is spread over 10 s.
+//! - **Throttling.** A request that takes the rate over the limit `T` at an observed rate
+//!   `O` over a window `W` is throttled for `(O - T) / T * W`: the time without traffic
+//!   that brings the rate back to the limit. The response carries it as `throttle_time_ms`
+//!   (Produce and Fetch), and the broker reads no further request from the connection
+//!   until it has passed (KIP-219's muting), so a client that ignores it is held back all
+//!   the same. A throttled Fetch is answered without records (the bytes are not counted),
+//!   and a Fetch never asks for more than the quota allows in one window. The request
+//!   quota's throttle is at most one sample window, as in Kafka.
+//!
+//! The request quota (`request_percentage`, the percentage of one request handler thread)
+//! counts the time the broker spends running a client's requests: the time their handlers
+//! are being polled, not the time they wait for a flush or a delayed fetch. SASL requests
+//! and ApiVersions are exempt. Its throttle mutes the connection; the response's
+//! `throttle_time_ms` carries only the byte-rate throttles (`docs/compatibility.md`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use myelin_cluster::{MetadataState, QuotaEntityPart};
+use parking_lot::Mutex;
+
+/// The byte rate a client may produce at (bytes of Produce requests per second).
+pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
+/// The byte rate a client may fetch at (bytes of Fetch responses per second).
+pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+/// The share of one request handler thread a client may take, in percent.
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+/// Kafka's quota keys that this broker does not enforce, and so refuses to store.
+pub const UNSUPPORTED_KEYS: [&str; 2] = ["controller_mutation_rate", "connection_creation_rate"];
+
+/// Kafka's defaults: 11 samples (10 whole ones and the current one) of 1 second.
+pub const DEFAULT_WINDOW_NUM: u32 = 11;
+pub const DEFAULT_WINDOW_SIZE_SECONDS: u32 = 1;
+
+/// Sensors unused for this long are dropped (Kafka: one hour).
+const INACTIVE_SENSOR_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// What a quota limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaType {
+    Produce,
+    Fetch,
+    Request,
+}
+
+impl QuotaType {
+    /// The quota's key in AlterClientQuotas and DescribeClientQuotas.
+    pub fn key(self) -> &'static str {
+        match self {
+            QuotaType::Produce => PRODUCER_BYTE_RATE,
+            QuotaType::Fetch => CONSUMER_BYTE_RATE,
+            QuotaType::Request => REQUEST_PERCENTAGE,
+        }
+    }
+
+    /// The quota of key `key`, if this broker enforces it.
+    pub fn of_key(key: &str) -> Option<Self> {
+        [QuotaType::Produce, QuotaType::Fetch, QuotaType::Request]
+            .into_iter()
+            .find(|q| q.key() == key)
+    }
+
+    /// Byte rates are whole numbers (Kafka's LONG configs); the request share is a DOUBLE.
+    pub fn whole_numbers(self) -> bool {
+        !matches!(self, QuotaType::Request)
+    }
+
+    /// A short name for metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuotaType::Produce => "produce",
+            QuotaType::Fetch => "fetch",
+            QuotaType::Request => "request",
+        }
+    }
+}
+
+/// The quota that applies to a client, and whose rate it counts against: Kafka's metric
+/// tags, the user and client id that share one rate (empty when the entity does not name
+/// that part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub quota: QuotaType,
+    pub limit: f64,
+    pub user_tag: String,
+    pub client_tag: String,
+}
+
+/// The quota of type `quota` that applies to `user` (the principal's name) connecting as
+/// `client_id`, if any: Kafka's `DefaultQuotaCallback` order.
+pub fn resolve(
+    state: &MetadataState,
+    quota: QuotaType,
+    user: &str,
+    client_id: &str,
+) -> Option<Applied> {
+    if state.client_quotas().next().is_none() {
+        return None;
+    }
+    let part = |entity_type: &str, name: Option<&str>| QuotaEntityPart {
+        entity_type: entity_type.to_string(),
+        entity_name: name.map(str::to_string),
+    };
+    // Parts ordered by type: "client-id" < "user".
+    let both = |u: Option<&str>, c: Option<&str>| vec![part("client-id", c), part("user", u)];
+    let mut candidates: Vec<(Vec<QuotaEntityPart>, &str, &str)> = Vec::with_capacity(8);
+    let has_client = !client_id.is_empty();
+    if has_client {
+        candidates.push((both(Some(user), Some(client_id)), user, client_id));
+        candidates.push((both(Some(user), None), user, client_id));
+    }
+    candidates.push((vec![part("user", Some(user))], user, ""));
+    if has_client {
+        candidates.push((both(None, Some(client_id)), user, client_id));
+        candidates.push((both(None, None), user, client_id));
+    }
+    candidates.push((vec![part("user", None)], user, ""));
+    if has_client {
+        candidates.push((vec![part("client-id", Some(client_id))], "", client_id));
+        candidates.push((vec![part("client-id", None)], "", client_id));
+    }
+    candidates.into_iter().find_map(|(entity, u, c)| {
+        state
+            .client_quota(&entity)
+            .get(quota.key())
+            .map(|value| Applied {
+                quota,
+                limit: value.0,
+                user_tag: u.to_string(),
+                client_tag: c.to_string(),
+            })
+    })
+}
+
+/// One sample of a [`Rate`].
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// When the sample started, in ms of the manager's clock.
+    start_ms: u64,
+    value: f64,
+}
+
+/// Kafka's `Rate` over a `SampledStat`: the values of the retained samples over their time
+/// span.
+#[derive(Debug, Clone)]
+struct Rate {
+    samples: Vec<Sample>,
+    current: usize,
+    last_record_ms: u64,
+}
+
+/// The sampling of every rate.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    samples: usize,
+    sample_ms: u64,
+}
+
+impl Rate {
+    fn new() -> Self {
+        Self {
+            samples: Vec::new(),
+            current: 0,
+            last_record_ms: 0,
+        }
+    }
+
+    fn record(&mut self, w: Window, value: f64, now_ms: u64) {
+        self.last_record_ms = now_ms;
+        if self.samples.is_empty() {
+            self.samples.push(Sample {
+                start_ms: now_ms,
+                value: 0.0,
+            });
+            self.current = 0;
+        }
+        if now_ms.saturating_sub(self.samples[self.current].start_ms) >= w.sample_ms {
+            self.current = (self.current + 1) % w.samples;
+            let fresh = Sample {
+                start_ms: now_ms,
+                value: 0.0,
+            };
+            if self.current >= self.samples.len() {
+                self.samples.push(fresh);
+            } else {
+                self.samples[self.current] = fresh;
+            }
+        }
+        self.samples[self.current].value += value;
+    }
+
+    /// Resets the samples too old to count.
+    fn purge(&mut self, w: Window, now_ms: u64) {
+        let max_age = w.sample_ms * w.samples as u64;
+        for s in &mut self.samples {
+            if now_ms.saturating_sub(s.start_ms) >= max_age {
+                *s = Sample {
+                    start_ms: now_ms,
+                    value: 0.0,
+                };
+            }
+        }
+    }
+
+    /// The time span the rate is measured over, in ms: at least `samples - 1` whole
+    /// samples.
+    fn window_ms(&mut self, w: Window, now_ms: u64) -> u64 {
+        self.purge(w, now_ms);
+        let oldest = self
+            .samples
+            .iter()
+            .map(|s| s.start_ms)
+            .min()
+            .unwrap_or(now_ms);
+        let mut elapsed = now_ms.saturating_sub(oldest);
+        let full = elapsed / w.sample_ms;
+        let min_full = (w.samples as u64).saturating_sub(1);
+        if full < min_full {
+            elapsed += (min_full - full) * w.sample_ms;
+        }
+        elapsed.max(1)
+    }
+
+    /// The rate per second, and the window it was measured over.
+    fn measure(&mut self, w: Window, now_ms: u64) -> (f64, u64) {
+        let window_ms = self.window_ms(w, now_ms);
+        let total: f64 = self.samples.iter().map(|s| s.value).sum();
+        (total / (window_ms as f64 / 1000.0), window_ms)
+    }
+}
+
+/// The rates of every client with a quota, and the throttle times they earn.
+#[derive(Debug)]
+pub struct QuotaManager {
+    window: Window,
+    epoch: Instant,
+    sensors: Mutex<Sensors>,
+}
+
+#[derive(Debug, Default)]
+struct Sensors {
+    rates: HashMap<(QuotaType, String, String), Rate>,
+    last_purge_ms: u64,
+}
+
+impl QuotaManager {
+    /// Rates over `samples` samples (`quota.window.num`) of `sample_seconds` seconds
+    /// (`quota.window.size.seconds`); both at least 1.
+    pub fn new(samples: u32, sample_seconds: u32) -> Self {
+        Self {
+            window: Window {
+                samples: samples.max(1) as usize,
+                sample_ms: u64::from(sample_seconds.max(1)) * 1000,
+            },
+            epoch: Instant::now(),
+            sensors: Mutex::new(Sensors::default()),
+        }
+    }
+
+    /// Milliseconds of the manager's clock at `now`.
+    fn ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The most that can be recorded at once without being throttled whatever came before
+    /// (Kafka's `getMaxValueInQuotaWindow`): what bounds a Fetch's size.
+    pub fn max_value_in_window(&self, applied: &Applied) -> f64 {
+        applied.limit
+            * (self.window.samples.saturating_sub(1)) as f64
+            * self.window.sample_ms as f64
+            / 1000.0
+    }
+
+    /// Records `value` against `applied`'s rate at `now` and returns the throttle time it
+    /// earns (zero when the rate stays within the limit).
+    pub fn record(&self, applied: &Applied, value: f64, now: Instant) -> Duration {
+        self.record_at(applied, value, self.ms(now))
+    }
+
+    /// Takes back a value recorded at `now` (a throttled Fetch sends no records).
+    pub fn unrecord(&self, applied: &Applied, value: f64, now: Instant) {
+        let now_ms = self.ms(now);
+        let mut sensors = self.sensors.lock();
+        if let Some(rate) = sensors.rates.get_mut(&key(applied)) {
+            rate.record(self.window, -value, now_ms);
+        }
+    }
+
+    fn record_at(&self, applied: &Applied, value: f64, now_ms: u64) -> Duration {
+        let w = self.window;
+        let mut sensors = self.sensors.lock();
+        if now_ms.saturating_sub(sensors.last_purge_ms) >= w.sample_ms * 60 {
+            sensors.last_purge_ms = now_ms;
+            let expiry = u64::try_from(INACTIVE_SENSOR_EXPIRY.as_millis()).unwrap_or(u64::MAX);
+            sensors
+                .rates
+                .retain(|_, r| now_ms.saturating_sub(r.last_record_ms) < expiry);
+        }
+        let rate = sensors.rates.entry(key(applied)).or_insert_with(Rate::new);
+        rate.record(w, value, now_ms);
+        let (observed, window_ms) = rate.measure(w, now_ms);
+        if observed <= applied.limit {
+            return Duration::ZERO;
+        }
+        let mut throttle_ms = (observed - applied.limit) / applied.limit * window_ms as f64;
+        if applied.quota == QuotaType::Request {
+            // Kafka's ClientRequestQuotaManager bounds it by one sample window.
+            throttle_ms = throttle_ms.min(w.sample_ms as f64);
+        }
+        // At most what a response's int32 field holds.
+        Duration::from_millis(throttle_ms.round().clamp(0.0, i32::MAX as f64) as u64)
+    }
+}
+
+fn key(applied: &Applied) -> (QuotaType, String, String) {
+    (
+        applied.quota,
+        applied.user_tag.clone(),
+        applied.client_tag.clone(),
+    )
+}
+
+/// A client's quota, to charge its requests to: the throttle they earn holds its
+/// connection back.
+#[derive(Debug)]
+pub struct Charge {
+    pub applied: Applied,
+    pub session: std::sync::Arc<crate::sasl::Session>,
+}
+
+impl Charge {
+    /// Records `value` now; when that puts the client over its quota, holds its connection
+    /// back and returns for how long.
+    pub fn record(&self, server: &crate::context::ServerContext, value: f64) -> Duration {
+        let throttle = server.quotas.record(&self.applied, value, Instant::now());
+        if !throttle.is_zero() {
+            self.session.throttle(throttle);
+            server
+                .metrics
+                .client_throttled(self.applied.quota.name(), throttle);
+            tracing::debug!(
+                quota = self.applied.quota.name(),
+                user = %self.applied.user_tag,
+                client_id = %self.applied.client_tag,
+                throttle_ms = throttle.as_millis() as u64,
+                "client quota exceeded"
+            );
+        }
+        throttle
+    }
+
+    /// Takes back a value [`Charge::record`] recorded.
+    pub fn unrecord(&self, server: &crate::context::ServerContext, value: f64) {
+        server.quotas.unrecord(&self.applied, value, Instant::now());
+    }
+}
+
+/// A throttle time as a response's `throttle_time_ms`.
+pub fn throttle_ms(throttle: Duration) -> i32 {
+    i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use myelin_cluster::{ClientQuotaChange, MetadataOffset, MetadataRecord, QuotaValue};
+    use std::collections::BTreeMap;
+
+    fn part(t: &str, n: Option<&str>) -> QuotaEntityPart {
+        QuotaEntityPart {
+            entity_type: t.into(),
+            entity_name: n.map(Into::into),
+        }
+    }
+
+    fn state(quotas: Vec<(Vec<QuotaEntityPart>, &str, f64)>) -> MetadataState {
+        let mut s = MetadataState::new();
+        let changes = quotas
+            .into_iter()
+            .map(|(mut entity, key, value)| {
+                entity.sort();
+                ClientQuotaChange {
+                    entity,
+                    quotas: BTreeMap::from([(key.to_string(), QuotaValue(value))]),
+                }
+            })
+            .collect();
+        s.apply(
+            MetadataOffset(0),
+            &MetadataRecord::ClientQuotasAltered { changes },
+        )
+        .unwrap();
+        s
+    }
+
+    fn applied(limit: f64, user: &str, client: &str) -> Applied {
+        Applied {
+            quota: QuotaType::Produce,
+            limit,
+            user_tag: user.into(),
+            client_tag: client.into(),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_entity_wins_in_kafkas_order() {
+        let p = PRODUCER_BYTE_RATE;
+        let levels: Vec<(Vec<QuotaEntityPart>, &str, f64)> = vec![
+            (
+                vec![part("user", Some("alice")), part("client-id", Some("app"))],
+                p,
+                1.0,
+            ),
+            (
+                vec![part("user", Some("alice")), part("client-id", None)],
+                p,
+                2.0,
+            ),
+            (vec![part("user", Some("alice"))], p, 3.0),
+            (
+                vec![part("user", None), part("client-id", Some("app"))],
+                p,
+                4.0,
+            ),
+            (vec![part("user", None), part("client-id", None)], p, 5.0),
+            (vec![part("user", None)], p, 6.0),
+            (vec![part("client-id", Some("app"))], p, 7.0),
+            (vec![part("client-id", None)], p, 8.0),
+        ];
+        let tags = [
+            ("alice", "app"),
+            ("alice", "app"),
+            ("alice", ""),
+            ("alice", "app"),
+            ("alice", "app"),
+            ("alice", ""),
+            ("", "app"),
+            ("", "app"),
+        ];
+        // With levels i.. set, level i applies.
+        for i in 0..levels.len() {
+            let s = state(levels[i..].to_vec());
+            let got = resolve(&s, QuotaType::Produce, "alice", "app").unwrap();
+            assert_eq!(got.limit, (i + 1) as f64, "levels from {i}");
+            assert_eq!((got.user_tag.as_str(), got.client_tag.as_str()), tags[i]);
+        }
+        // Another key, another user or client id do not match the exact entities.
+        let s = state(levels[..1].to_vec());
+        assert_eq!(resolve(&s, QuotaType::Fetch, "alice", "app"), None);
+        assert_eq!(resolve(&s, QuotaType::Produce, "bob", "app"), None);
+        assert_eq!(resolve(&s, QuotaType::Produce, "alice", "other"), None);
+        // Without a client id only user quotas apply.
+        let s = state(levels[1..].to_vec());
+        assert_eq!(
+            resolve(&s, QuotaType::Produce, "alice", "").unwrap().limit,
+            3.0
+        );
+        let s = state(levels[6..].to_vec());
+        assert_eq!(resolve(&s, QuotaType::Produce, "alice", ""), None);
+        assert_eq!(
+            resolve(&MetadataState::new(), QuotaType::Produce, "a", "b"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_first_burst_is_spread_over_ten_windows() {
+        let m = QuotaManager::new(11, 1);
+        let a = applied(1000.0, "alice", "");
+        // 10 s of quota at once: exactly at the limit.
+        assert_eq!(m.record_at(&a, 10_000.0, 0), Duration::ZERO);
+        // 10 s more: the rate is 2000/s over a 10 s window; 10 s without traffic brings
+        // it back.
+        assert_eq!(m.record_at(&a, 10_000.0, 0), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_steady_rate_at_the_limit_is_not_throttled_and_above_it_is() {
+        let m = QuotaManager::new(11, 1);
+        let a = applied(1000.0, "alice", "app");
+        for t in 0..30u64 {
+            assert_eq!(m.record_at(&a, 900.0, t * 1000), Duration::ZERO, "t={t}");
+        }
+        let b = applied(1000.0, "bob", "app");
+        let throttled = (0..30u64)
+            .map(|t| m.record_at(&b, 2000.0, t * 1000))
+            .filter(|d| !d.is_zero())
+            .count();
+        assert!(throttled > 10, "{throttled} of 30 throttled");
+    }
+
+    #[test]
+    fn old_samples_stop_counting() {
+        let m = QuotaManager::new(11, 1);
+        let a = applied(1000.0, "alice", "");
+        assert!(!m.record_at(&a, 50_000.0, 0).is_zero());
+        // After 11 windows the burst has aged out.
+        assert_eq!(m.record_at(&a, 1000.0, 11_000), Duration::ZERO);
+    }
+
+    #[test]
+    fn unrecording_takes_a_value_back() {
+        let m = QuotaManager::new(11, 1);
+        let a = applied(1000.0, "alice", "");
+        let now = Instant::now();
+        assert_eq!(m.record(&a, 10_000.0, now), Duration::ZERO);
+        assert!(!m.record(&a, 10_000.0, now).is_zero());
+        m.unrecord(&a, 10_000.0, now);
+        m.unrecord(&a, 10_000.0, now);
+        assert_eq!(m.record(&a, 10_000.0, now), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_request_quota_throttles_for_at_most_one_window() {
+        let m = QuotaManager::new(11, 1);
+        let a = Applied {
+            quota: QuotaType::Request,
+            ..applied(10.0, "alice", "")
+        };
+        assert_eq!(m.record_at(&a, 1000.0, 0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn fetches_are_bounded_by_what_one_window_allows() {
+        let m = QuotaManager::new(11, 1);
+        assert_eq!(m.max_value_in_window(&applied(1000.0, "a", "")), 10_000.0);
+    }
+}
