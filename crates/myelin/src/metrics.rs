@@ -16,6 +16,7 @@
 //! | `myelin_kafka_connections` | gauge | |
 //! | `myelin_kafka_connections_accepted_total` | counter | |
 //! | `myelin_kafka_authentications_total` | counter | `mechanism`, `outcome` (`success`, `failure`) |
+//! | `myelin_quota_throttled_total`, `myelin_quota_throttle_seconds_total` | counter | `quota` (`produce`, `fetch`, `request`) |
 //! | `myelin_partition_size_bytes`, `myelin_partition_log_start_offset`, `myelin_partition_log_end_offset`, `myelin_partition_high_watermark` | gauge | `topic`, `partition` |
 //! | `myelin_topics`, `myelin_partitions` | gauge | |
 //! | `myelin_log_flush_waves_total`, `myelin_log_flushes_total` | counter | |
@@ -68,6 +69,8 @@ pub struct BrokerMetrics {
     requests: IntCounterVec,
     errors: IntCounterVec,
     authentications: IntCounterVec,
+    throttled: IntCounterVec,
+    throttle_seconds: prometheus::CounterVec,
     latency: HistogramVec,
     /// Series of every API in the registration table, by API key.
     per_api: HashMap<i16, ApiSeries>,
@@ -166,6 +169,28 @@ impl BrokerMetrics {
                     "Client authentications (SASL, TLS client certificates), by mechanism and outcome",
                 ),
                 &["mechanism", "outcome"],
+            )
+            .expect("valid metric"),
+        );
+        let throttled = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "myelin_quota_throttled_total",
+                    "Requests that took a client over its quota, by quota",
+                ),
+                &["quota"],
+            )
+            .expect("valid metric"),
+        );
+        let throttle_seconds = register(
+            r,
+            prometheus::CounterVec::new(
+                Opts::new(
+                    "myelin_quota_throttle_seconds_total",
+                    "Time clients were held back for going over their quotas, by quota",
+                ),
+                &["quota"],
             )
             .expect("valid metric"),
         );
@@ -307,6 +332,8 @@ impl BrokerMetrics {
             requests,
             errors,
             authentications,
+            throttled,
+            throttle_seconds,
             latency,
             per_api,
             partitions: OnceLock::new(),
@@ -481,6 +508,13 @@ impl Metrics for BrokerMetrics {
         self.sent_bytes.inc_by(bytes as u64);
     }
 
+    fn client_throttled(&self, quota: &'static str, throttle: Duration) {
+        self.throttled.with_label_values(&[quota]).inc();
+        self.throttle_seconds
+            .with_label_values(&[quota])
+            .inc_by(throttle.as_secs_f64());
+    }
+
     fn request_completed(
         &self,
         api_key: i16,
@@ -519,6 +553,14 @@ mod tests {
         );
         assert!(text.contains("myelin_kafka_connections 1"));
         assert!(text.contains("myelin_kafka_received_bytes_total 100"));
+        m.client_throttled("produce", Duration::from_millis(1500));
+        m.client_throttled("produce", Duration::from_millis(500));
+        let text = m.render();
+        assert!(
+            text.contains("myelin_quota_throttled_total{quota=\"produce\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("myelin_quota_throttle_seconds_total{quota=\"produce\"} 2"));
         assert!(text.contains("myelin_build_info{version="));
     }
 
