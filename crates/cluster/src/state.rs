@@ -209,6 +209,11 @@ impl MetadataState {
         self.client_quotas.iter().map(|(e, q)| (e.as_slice(), q))
     }
 
+    /// Whether any client quota is set.
+    pub fn has_client_quotas(&self) -> bool {
+        !self.client_quotas.is_empty()
+    }
+
     /// The quotas of `entity` (its parts ordered by type); empty when none are set.
     pub fn client_quota(&self, entity: &[QuotaEntityPart]) -> &BTreeMap<String, QuotaValue> {
         static EMPTY: BTreeMap<String, QuotaValue> = BTreeMap::new();

@@ -48,6 +48,10 @@ fn main() -> ExitCode {
                 cli::telemetry::init_quiet();
                 cli::acl::run(command).await
             }
+            Command::Quota(command) => {
+                cli::telemetry::init_quiet();
+                cli::quota::run(command).await
+            }
         }
     });
     // Produce's stdin reader may still block on a read: do not wait for it.

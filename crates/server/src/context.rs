@@ -181,7 +181,7 @@ impl RequestContext {
     /// to charge the request to ([`crate::quota`]).
     pub fn quota(&self, quota: crate::quota::QuotaType) -> Option<crate::quota::Charge> {
         let state = self.server.metadata.state();
-        if state.client_quotas().next().is_none() {
+        if !state.has_client_quotas() {
             return None;
         }
         let client_id = self.header.client_id.as_deref().unwrap_or("");

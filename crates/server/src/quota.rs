@@ -110,7 +110,7 @@ pub fn resolve(
     user: &str,
     client_id: &str,
 ) -> Option<Applied> {
-    if state.client_quotas().next().is_none() {
+    if !state.has_client_quotas() {
         return None;
     }
     let part = |entity_type: &str, name: Option<&str>| QuotaEntityPart {

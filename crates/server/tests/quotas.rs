@@ -422,7 +422,7 @@ async fn set_client_quota(client: &mut Client, key: &str, value: f64) {
 /// A batch of `n` records of 1000 bytes each.
 fn big_batch(n: usize) -> Vec<u8> {
     let value = vec![b'x'; 1000];
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+    let records: Vec<myelin_log::record::KeyValue<'_>> =
         (0..n).map(|_| (None, Some(&value[..]))).collect();
     myelin_log::record::simple_batch(&records, common::data::now(), Compression::None)
 }

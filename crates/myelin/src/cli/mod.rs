@@ -6,6 +6,7 @@ pub mod config_file;
 pub mod consume;
 pub mod group;
 pub mod produce;
+pub mod quota;
 pub mod serve;
 pub mod telemetry;
 pub mod topic;
@@ -40,6 +41,10 @@ pub enum Command {
     /// Add, list and remove ACLs (on any Kafka-compatible broker with an authorizer).
     #[command(subcommand)]
     Acl(acl::AclCommand),
+    /// Set, remove and list the client quotas of users and client ids (on any
+    /// Kafka-compatible broker).
+    #[command(subcommand)]
+    Quota(quota::QuotaCommand),
 }
 
 /// Where the client commands connect.

@@ -15,6 +15,7 @@ pub mod acls;
 pub mod admin;
 pub mod data;
 pub mod groups;
+pub mod quotas;
 pub mod records;
 pub mod security;
 

@@ -583,7 +583,7 @@ mod tests {
             entity_type: t.into(),
             entity_name: n.map(Into::into),
         };
-        let entities = vec![
+        let entities = [
             vec![part("user", Some("alice"))],
             vec![part("user", None)],
             vec![part("client-id", Some("app")), part("user", Some("alice"))],
