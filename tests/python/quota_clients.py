@@ -1,11 +1,12 @@
 """Client quotas on a Myelin broker, obeyed by real clients.
 
 Before this runs, the test sets (with `myelin quota alter`):
-- client-id quota-producer: producer_byte_rate=100000 (100 kB/s);
-- client-id quota-consumer: consumer_byte_rate=200000 (200 kB/s).
+- client-id quota-producer: producer_byte_rate=500000 (500 kB/s);
+- client-id quota-consumer: consumer_byte_rate=1000000 (1 MB/s).
 
-A rate is measured over 10 one-second windows, so a client first gets ten seconds' worth
-at once; past that the broker throttles it (throttle_time_ms, and the connection muted).
+The broker runs with quota.window.num=3: a rate is measured over at least 2 one-second
+windows, so a client first gets two seconds' worth at once; past that the broker throttles
+it (throttle_time_ms, and the connection muted).
 
 - confluent-kafka produces 1.3 MB as quota-producer: every message is delivered, and
   librdkafka reports the broker's throttling (throttle_cb with a throttle time above 0).
@@ -22,6 +23,7 @@ import sys
 import time
 
 import confluent_kafka
+import confluent_kafka.admin
 from kafka import KafkaConsumer, TopicPartition
 
 TOPIC = "quota-topic"

@@ -1178,3 +1178,83 @@ fn sessions_are_renewed_by_reauthentication() {
         "no connection re-authenticated: {per_connection:?}\n{log}"
     );
 }
+
+/// Client quotas (KIP-13, KIP-546) set with `myelin quota` and obeyed by real clients:
+/// confluent-kafka's producer and kafka-python's consumer are throttled at their client
+/// ids' byte rates and lose nothing; another client id is not throttled. Then the quotas
+/// are removed, and the audit log has the changes.
+#[test]
+fn client_quotas_with_real_clients() {
+    // Rates over 3 samples of a second (Kafka: 11), so that a client's first burst allowance
+    // is 2 s of quota, not 10.
+    let broker = Broker::start_with(&["--override", "quota.window.num=3"]);
+    let myelin_quota = |args: &[&str]| {
+        let out = run(
+            Command::new(myelin_tests::broker::myelin_binary())
+                .arg("quota")
+                .args(args)
+                .args(["-b", &broker.bootstrap()]),
+            b"",
+        );
+        check(&format!("myelin quota {args:?}"), &out)
+    };
+    let set = myelin_quota(&[
+        "alter",
+        "--client-id",
+        "quota-producer",
+        "--add-config",
+        "producer_byte_rate=500000",
+    ]);
+    assert_eq!(
+        set.trim(),
+        "Completed updating config for client-id quota-producer."
+    );
+    myelin_quota(&[
+        "alter",
+        "--client-id",
+        "quota-consumer",
+        "--add-config",
+        "consumer_byte_rate=1000000",
+    ]);
+    let described = myelin_quota(&["describe", "--client-any"]);
+    assert_eq!(
+        described.lines().collect::<Vec<_>>(),
+        [
+            "Quota configs for client-id 'quota-consumer' are consumer_byte_rate=1000000.0",
+            "Quota configs for client-id 'quota-producer' are producer_byte_rate=500000.0",
+        ],
+        "{described}"
+    );
+
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/quota_clients.py"))
+            .arg(broker.bootstrap())
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("quota_clients.py", &out);
+    assert!(stdout.lines().any(|l| l == "OK quotas"), "{stdout}");
+
+    for client in ["quota-producer", "quota-consumer"] {
+        myelin_quota(&[
+            "alter",
+            "--client-id",
+            client,
+            "--delete-config",
+            "producer_byte_rate,consumer_byte_rate",
+        ]);
+    }
+    assert_eq!(myelin_quota(&["describe"]).trim(), "");
+    let log = broker.log();
+    assert!(
+        audited(
+            &log,
+            &[
+                "alter client quotas",
+                "client-id=quota-producer to [producer_byte_rate=500000]"
+            ]
+        ),
+        "no quota change in the audit log:\n{log}"
+    );
+}
