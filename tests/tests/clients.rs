@@ -447,6 +447,20 @@ fn go_sarama_admin_produce_consume_and_group() {
 }
 
 /// Whether `log` has an audit event (target `myelin::audit`) holding every one of `parts`.
+/// Runs `myelin COMMAND ARGS -b BROKER EXTRA` and returns its output; fails the test if it
+/// fails.
+fn myelin_cli(broker: &Broker, command: &str, args: &[&str], extra: &[&std::ffi::OsStr]) -> String {
+    let out = run(
+        Command::new(myelin_tests::broker::myelin_binary())
+            .arg(command)
+            .args(args)
+            .args(["-b", &broker.bootstrap()])
+            .args(extra),
+        b"",
+    );
+    check(&format!("myelin {command} {args:?}"), &out)
+}
+
 fn audited(log: &str, parts: &[&str]) -> bool {
     log.lines()
         .any(|l| l.contains("myelin::audit") && parts.iter().all(|p| l.contains(p)))
@@ -869,16 +883,12 @@ fn acls_with_real_clients() {
     )
     .unwrap();
     let myelin_acl = |args: &[&str]| {
-        let out = run(
-            Command::new(myelin_tests::broker::myelin_binary())
-                .arg("acl")
-                .args(args)
-                .args(["-b", &broker.bootstrap()])
-                .arg("--command-config")
-                .arg(&properties),
-            b"",
-        );
-        check(&format!("myelin acl {args:?}"), &out)
+        myelin_cli(
+            &broker,
+            "acl",
+            args,
+            &["--command-config".as_ref(), properties.as_os_str()],
+        )
     };
     let added = myelin_acl(&[
         "add",
@@ -1188,16 +1198,7 @@ fn client_quotas_with_real_clients() {
     // Rates over 3 samples of a second (Kafka: 11), so that a client's first burst allowance
     // is 2 s of quota, not 10.
     let broker = Broker::start_with(&["--override", "quota.window.num=3"]);
-    let myelin_quota = |args: &[&str]| {
-        let out = run(
-            Command::new(myelin_tests::broker::myelin_binary())
-                .arg("quota")
-                .args(args)
-                .args(["-b", &broker.bootstrap()]),
-            b"",
-        );
-        check(&format!("myelin quota {args:?}"), &out)
-    };
+    let myelin_quota = |args: &[&str]| myelin_cli(&broker, "quota", args, &[]);
     let set = myelin_quota(&[
         "alter",
         "--client-id",
