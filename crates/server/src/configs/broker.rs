@@ -757,6 +757,17 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          most use cases. Myelin reads it at start (Kafka: dynamic).",
     ),
     broker(
+        "queued.max.request.bytes",
+        ConfigType::Long,
+        Some("536870912"),
+        Validator::None,
+        READ_ONLY,
+        "The number of queued bytes allowed before no more requests are read. Myelin counts \
+         the declared size of every request being read or handled, on all connections \
+         together, and reads no further request bodies while the total would pass the limit; \
+         -1 is unlimited. Myelin defaults to 536870912 (Kafka: -1).",
+    ),
+    broker(
         "quota.window.num",
         ConfigType::Int,
         Some("11"),
@@ -771,17 +782,6 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Validator::AtLeast(1),
         READ_ONLY,
         "The time span of each sample for client quotas",
-    ),
-    broker(
-        "queued.max.request.bytes",
-        ConfigType::Long,
-        Some("536870912"),
-        Validator::None,
-        READ_ONLY,
-        "The number of queued bytes allowed before no more requests are read. Myelin counts \
-         the declared size of every request being read or handled, on all connections \
-         together, and reads no further request bodies while the total would pass the limit; \
-         -1 is unlimited. Myelin defaults to 536870912 (Kafka: -1).",
     ),
     broker(
         "sasl.enabled.mechanisms",
