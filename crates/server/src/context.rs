@@ -193,6 +193,15 @@ impl RequestContext {
         })
     }
 
+    /// What this CreateTopics, CreatePartitions or DeleteTopics request takes from the
+    /// client's controller mutation quota, strict from version `strict_since` (KIP-599).
+    pub fn mutations(&self, strict_since: i16) -> crate::quota::Mutations {
+        crate::quota::Mutations::new(
+            self.quota(crate::quota::QuotaType::ControllerMutation),
+            self.api_version() >= strict_since,
+        )
+    }
+
     /// The authorizer's view of this request ([`crate::authz`]).
     pub fn authz(&self) -> crate::authz::Authz<'_> {
         crate::authz::Authz::new(self)

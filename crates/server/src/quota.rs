@@ -1,5 +1,6 @@
-//! Client quotas (KIP-13, KIP-55, KIP-124, KIP-219): how many bytes a client may produce
-//! and fetch per second, and how much of the broker's request handling time it may take,
+//! Client quotas (KIP-13, KIP-55, KIP-124, KIP-219, KIP-599): how many bytes a client may
+//! produce and fetch per second, how many partitions it may create or delete per second,
+//! and how much of the broker's request handling time it may take,
 //! set per user, per client id, or per (user, client id), with defaults for each, by
 //! AlterClientQuotas (KIP-546) and kept in the metadata log.
 //!
@@ -23,6 +24,13 @@
 //!   and a Fetch never asks for more than the quota allows in one window. The request
 //!   quota's throttle is at most one sample window, as in Kafka.
 //!
+//! The controller mutation quota (`controller_mutation_rate`, KIP-599) counts the partitions
+//! that CreateTopics, CreatePartitions and DeleteTopics create or delete, in a token
+//! bucket holding `quota.window.num - 1` windows' worth. From CreateTopics v6,
+//! CreatePartitions v3 and DeleteTopics v5 it is strict: once the bucket is empty, each
+//! further topic is refused with THROTTLING_QUOTA_EXCEEDED. Older versions are served
+//! whatever the bucket holds, and throttled once it is empty.
+//!
 //! The request quota (`request_percentage`, the percentage of one request handler thread)
 //! counts the time the broker spends running a client's requests: the time their handlers
 //! are being polled, not the time they wait for a flush or a delayed fetch. SASL requests
@@ -41,8 +49,10 @@ pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 /// The share of one request handler thread a client may take, in percent.
 pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+/// The partitions a client may create or delete per second.
+pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
 /// Kafka's quota keys that this broker does not enforce, and so refuses to store.
-pub const UNSUPPORTED_KEYS: [&str; 2] = ["controller_mutation_rate", "connection_creation_rate"];
+pub const UNSUPPORTED_KEYS: [&str; 1] = ["connection_creation_rate"];
 
 /// Kafka's defaults: 11 samples (10 whole ones and the current one) of 1 second.
 pub const DEFAULT_WINDOW_NUM: u32 = 11;
@@ -57,6 +67,7 @@ pub enum QuotaType {
     Produce,
     Fetch,
     Request,
+    ControllerMutation,
 }
 
 impl QuotaType {
@@ -66,19 +77,26 @@ impl QuotaType {
             QuotaType::Produce => PRODUCER_BYTE_RATE,
             QuotaType::Fetch => CONSUMER_BYTE_RATE,
             QuotaType::Request => REQUEST_PERCENTAGE,
+            QuotaType::ControllerMutation => CONTROLLER_MUTATION_RATE,
         }
     }
 
     /// The quota of key `key`, if this broker enforces it.
     pub fn of_key(key: &str) -> Option<Self> {
-        [QuotaType::Produce, QuotaType::Fetch, QuotaType::Request]
-            .into_iter()
-            .find(|q| q.key() == key)
+        [
+            QuotaType::Produce,
+            QuotaType::Fetch,
+            QuotaType::Request,
+            QuotaType::ControllerMutation,
+        ]
+        .into_iter()
+        .find(|q| q.key() == key)
     }
 
-    /// Byte rates are whole numbers (Kafka's LONG configs); the request share is a DOUBLE.
+    /// Byte rates are whole numbers (Kafka's LONG configs); the request share and the
+    /// mutation rate are DOUBLEs.
     pub fn whole_numbers(self) -> bool {
-        !matches!(self, QuotaType::Request)
+        matches!(self, QuotaType::Produce | QuotaType::Fetch)
     }
 
     /// A short name for metrics and logs.
@@ -87,6 +105,7 @@ impl QuotaType {
             QuotaType::Produce => "produce",
             QuotaType::Fetch => "fetch",
             QuotaType::Request => "request",
+            QuotaType::ControllerMutation => "controller_mutation",
         }
     }
 }
@@ -256,7 +275,27 @@ pub struct QuotaManager {
 #[derive(Debug, Default)]
 struct Sensors {
     rates: HashMap<(QuotaType, String, String), Rate>,
+    /// The controller mutation quotas' token buckets.
+    buckets: HashMap<(QuotaType, String, String), Bucket>,
     last_purge_ms: u64,
+}
+
+/// Kafka's `TokenBucket`: tokens refill at the quota's rate up to a burst of
+/// `samples - 1` windows' worth; what is recorded is taken out, possibly below zero.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last_ms: u64,
+}
+
+impl Bucket {
+    /// The tokens after refilling up to `now_ms`.
+    fn refill(&mut self, limit: f64, burst: f64, now_ms: u64) -> f64 {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
+        self.tokens = (self.tokens + limit * elapsed).min(burst);
+        self.last_ms = now_ms;
+        self.tokens
+    }
 }
 
 impl QuotaManager {
@@ -302,6 +341,52 @@ impl QuotaManager {
         }
     }
 
+    /// Takes `permits` out of `applied`'s token bucket at `now` (the controller mutation
+    /// quota). `strict`: only if the bucket is not already empty. Returns whether they were
+    /// taken, and the throttle time: how long until the bucket is back at zero.
+    pub fn take_tokens(
+        &self,
+        applied: &Applied,
+        permits: f64,
+        strict: bool,
+        now: Instant,
+    ) -> (bool, Duration) {
+        self.take_tokens_at(applied, permits, strict, self.ms(now))
+    }
+
+    fn take_tokens_at(
+        &self,
+        applied: &Applied,
+        permits: f64,
+        strict: bool,
+        now_ms: u64,
+    ) -> (bool, Duration) {
+        let w = self.window;
+        let burst =
+            applied.limit * (w.samples.saturating_sub(1)) as f64 * w.sample_ms as f64 / 1000.0;
+        let mut sensors = self.sensors.lock();
+        let bucket = sensors.buckets.entry(key(applied)).or_insert(Bucket {
+            tokens: burst,
+            last_ms: now_ms,
+        });
+        let tokens = bucket.refill(applied.limit, burst, now_ms);
+        let throttle = |tokens: f64| {
+            if tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                let ms = (-tokens / applied.limit * 1000.0).round();
+                Duration::from_millis(ms.clamp(0.0, i32::MAX as f64) as u64)
+            }
+        };
+        if strict && tokens < 0.0 {
+            return (false, throttle(tokens));
+        }
+        bucket.tokens = (tokens - permits).min(burst);
+        // Strict: the permits that empty the bucket still go ahead, without a throttle.
+        let after = if strict { 0.0 } else { bucket.tokens };
+        (true, throttle(after))
+    }
+
     fn record_at(&self, applied: &Applied, value: f64, now_ms: u64) -> Duration {
         let w = self.window;
         let mut sensors = self.sensors.lock();
@@ -311,6 +396,9 @@ impl QuotaManager {
             sensors
                 .rates
                 .retain(|_, r| now_ms.saturating_sub(r.last_record_ms) < expiry);
+            sensors
+                .buckets
+                .retain(|_, b| now_ms.saturating_sub(b.last_ms) < expiry);
         }
         let rate = sensors.rates.entry(key(applied)).or_insert_with(Rate::new);
         rate.record(w, value, now_ms);
@@ -368,6 +456,58 @@ impl Charge {
     /// Takes back a value [`Charge::record`] recorded.
     pub fn unrecord(&self, server: &crate::context::ServerContext, value: f64) {
         server.quotas.unrecord(&self.applied, value, Instant::now());
+    }
+}
+
+/// What a CreateTopics, CreatePartitions or DeleteTopics request takes from its client's
+/// controller mutation quota, topic by topic.
+#[derive(Debug)]
+pub struct Mutations {
+    charge: Option<Charge>,
+    strict: bool,
+    throttle: Duration,
+}
+
+/// Kafka's message for a topic refused by the controller mutation quota.
+pub const THROTTLED_MESSAGE: &str = "The throttling quota has been exceeded.";
+
+impl Mutations {
+    /// The quota `charge` (if the client has one), strict from the versions KIP-599 made
+    /// strict.
+    pub fn new(charge: Option<Charge>, strict: bool) -> Self {
+        Self {
+            charge,
+            strict,
+            throttle: Duration::ZERO,
+        }
+    }
+
+    /// Whether a topic that creates or deletes `partitions` partitions may go ahead (then
+    /// they are counted).
+    pub fn admit(&mut self, server: &crate::context::ServerContext, partitions: u32) -> bool {
+        let Some(charge) = &self.charge else {
+            return true;
+        };
+        let (admitted, throttle) = server.quotas.take_tokens(
+            &charge.applied,
+            f64::from(partitions),
+            self.strict,
+            Instant::now(),
+        );
+        self.throttle = self.throttle.max(throttle);
+        admitted
+    }
+
+    /// The response's `throttle_time_ms`; a throttled client's connection is held back
+    /// for as long.
+    pub fn finish(&self, server: &crate::context::ServerContext) -> i32 {
+        if let (Some(charge), false) = (&self.charge, self.throttle.is_zero()) {
+            charge.session.throttle(self.throttle);
+            server
+                .metrics
+                .client_throttled(charge.applied.quota.name(), self.throttle);
+        }
+        throttle_ms(self.throttle)
     }
 }
 
@@ -534,6 +674,50 @@ mod tests {
             ..applied(10.0, "alice", "")
         };
         assert_eq!(m.record_at(&a, 1000.0, 0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_mutation_bucket_is_strict_or_permissive() {
+        let m = QuotaManager::new(11, 1);
+        let a = Applied {
+            quota: QuotaType::ControllerMutation,
+            ..applied(2.0, "alice", "")
+        };
+        // A burst of 10 windows: 20 partitions. Strict: what empties the bucket goes
+        // ahead; the next is refused, with the time until it is back at zero.
+        assert_eq!(m.take_tokens_at(&a, 15.0, true, 0), (true, Duration::ZERO));
+        assert_eq!(m.take_tokens_at(&a, 10.0, true, 0), (true, Duration::ZERO));
+        assert_eq!(
+            m.take_tokens_at(&a, 1.0, true, 0),
+            (false, Duration::from_millis(2500))
+        );
+        // After 2.5 s at 2 per second the bucket is at zero again.
+        assert_eq!(
+            m.take_tokens_at(&a, 1.0, true, 2500),
+            (true, Duration::ZERO)
+        );
+        // Permissive: always goes ahead, throttled once the bucket is below zero.
+        let b = Applied {
+            user_tag: "bob".into(),
+            ..a.clone()
+        };
+        assert_eq!(
+            m.take_tokens_at(&b, 24.0, false, 0),
+            (true, Duration::from_secs(2))
+        );
+        // The bucket never holds more than the burst.
+        let c = Applied {
+            user_tag: "carol".into(),
+            ..a
+        };
+        assert_eq!(
+            m.take_tokens_at(&c, 20.0, false, 1_000_000),
+            (true, Duration::ZERO)
+        );
+        assert_eq!(
+            m.take_tokens_at(&c, 1.0, false, 1_000_000),
+            (true, Duration::from_millis(500))
+        );
     }
 
     #[test]

@@ -288,7 +288,7 @@ async fn bad_alterations_are_refused_entry_by_entry() {
         entry(&[("user", Some("a"))], &[("no_such_key", 1.0, false)]),
         entry(
             &[("user", Some("a"))],
-            &[("controller_mutation_rate", 1.0, false)],
+            &[("connection_creation_rate", 1.0, false)],
         ),
         entry(
             &[("user", Some("a"))],
@@ -530,5 +530,123 @@ async fn a_client_over_its_request_share_is_held_back() {
         "answered after {waited:?}"
     );
     drop(client);
+    server.stop().await;
+}
+
+const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
+
+/// CreateTopics of `topics` (name, partitions) at `version`: each topic's error code, and
+/// the throttle time.
+async fn create_topics(
+    server: &TestServer,
+    version: i16,
+    topics: &[(&str, i32)],
+) -> (Vec<i16>, i32) {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
+    // A connection of its own: a throttled one reads nothing more for a while.
+    let mut client = server.connect().await;
+    let request = CreateTopicsRequest::default()
+        .with_topics(
+            topics
+                .iter()
+                .map(|(n, p)| {
+                    CreatableTopic::default()
+                        .with_name(TopicName(s(n)))
+                        .with_num_partitions(*p)
+                        .with_replication_factor(1)
+                })
+                .collect(),
+        )
+        .with_timeout_ms(10_000);
+    let r: CreateTopicsResponse = client.call(ApiKey::CreateTopics, version, &request).await;
+    (
+        r.topics.iter().map(|t| t.error_code).collect(),
+        r.throttle_time_ms,
+    )
+}
+
+#[tokio::test]
+async fn topic_mutations_over_the_controller_quota_are_refused_or_throttled() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{
+        CreatePartitionsRequest, CreatePartitionsResponse, DeleteTopicsRequest,
+        DeleteTopicsResponse, TopicName,
+    };
+    let server = TestServer::start(Config::default()).await;
+    let mut client = server.connect().await;
+    // 1 partition per second: a bucket of 10 (10 windows' worth).
+    set_client_quota(&mut client, "controller_mutation_rate", 1.0).await;
+    // Strict (v6+): what empties the bucket goes ahead, what comes after is refused.
+    let (codes, throttle) = create_topics(&server, 7, &[("m-a", 6), ("m-b", 6), ("m-c", 1)]).await;
+    assert_eq!(codes, [0, 0, THROTTLING_QUOTA_EXCEEDED]);
+    // 2 partitions below zero at 1 per second.
+    assert!(
+        (1_500..=2_000).contains(&throttle),
+        "throttle {throttle} ms"
+    );
+    // Permissive (v5): created all the same, and throttled.
+    let (codes, throttle) = create_topics(&server, 5, &[("m-d", 1)]).await;
+    assert_eq!(codes, [0]);
+    assert!(throttle > 0);
+    // DeleteTopics (strict from v5) and CreatePartitions (strict from v3) count too.
+    let mut other = server.connect().await;
+    let r: DeleteTopicsResponse = other
+        .call(
+            ApiKey::DeleteTopics,
+            5,
+            &DeleteTopicsRequest::default()
+                .with_topic_names(vec![TopicName(s("m-a"))])
+                .with_timeout_ms(10_000),
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, THROTTLING_QUOTA_EXCEEDED);
+    assert!(r.throttle_time_ms > 0);
+    let mut other = server.connect().await;
+    let r: CreatePartitionsResponse = other
+        .call(
+            ApiKey::CreatePartitions,
+            3,
+            &CreatePartitionsRequest::default()
+                .with_topics(vec![CreatePartitionsTopic::default()
+                    .with_name(TopicName(s("m-b")))
+                    .with_count(8)
+                    .with_assignments(None)])
+                .with_timeout_ms(10_000),
+        )
+        .await;
+    assert_eq!(r.results[0].error_code, THROTTLING_QUOTA_EXCEEDED);
+    // What was refused was not done; what went ahead was.
+    let state = server.metadata.state();
+    for (topic, partitions) in [
+        ("m-a", Some(6)),
+        ("m-b", Some(6)),
+        ("m-c", None),
+        ("m-d", Some(1)),
+    ] {
+        assert_eq!(
+            state.topic_by_name(topic).map(|t| t.partitions),
+            partitions,
+            "{topic}"
+        );
+    }
+    // Validation alone takes nothing from the bucket.
+    let mut other = server.connect().await;
+    let r: kafka_protocol::messages::CreateTopicsResponse = other
+        .call(
+            ApiKey::CreateTopics,
+            7,
+            &kafka_protocol::messages::CreateTopicsRequest::default()
+                .with_topics(vec![
+                    kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                        .with_name(TopicName(s("m-e")))
+                        .with_num_partitions(1)
+                        .with_replication_factor(1),
+                ])
+                .with_validate_only(true),
+        )
+        .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    drop((client, other));
     server.stop().await;
 }

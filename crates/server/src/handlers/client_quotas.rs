@@ -8,10 +8,10 @@
 //! the type's default entity (`<default>`). AlterClientQuotas answers each entry:
 //! - INVALID_REQUEST for an empty entity, a type named twice, an empty name, an unknown
 //!   type, the `ip` type (connection rate quotas are not enforced here), a key named
-//!   twice, a key that is not `producer_byte_rate`, `consumer_byte_rate` or
-//!   `request_percentage`, a byte rate that is not a whole number, or a value that is not
-//!   a number above zero. Kafka's `controller_mutation_rate` and
-//!   `connection_creation_rate` are refused with a message saying they are not enforced
+//!   twice, a key that is not `producer_byte_rate`, `consumer_byte_rate`,
+//!   `request_percentage` or `controller_mutation_rate`, a byte rate that is not a whole
+//!   number, or a value that is not a number above zero. Kafka's
+//!   `connection_creation_rate` is refused with a message saying it is not enforced
 //!   (`docs/compatibility.md`);
 //! - INVALID_REQUEST "Ignoring duplicate entity" for an entity given twice (each time).
 //!
@@ -545,8 +545,10 @@ mod tests {
         let got = set(&[
             ("producer_byte_rate", 1024.0, false),
             ("request_percentage", 12.5, false),
+            ("controller_mutation_rate", 0.5, false),
         ])
         .unwrap();
+        assert_eq!(got["controller_mutation_rate"], QuotaValue(0.5));
         assert_eq!(got["producer_byte_rate"], QuotaValue(1024.0));
         assert_eq!(got["request_percentage"], QuotaValue(12.5));
         // Removing what is not set is fine.
@@ -558,7 +560,7 @@ mod tests {
             vec![("producer_byte_rate", 0.0, false)],
             vec![("consumer_byte_rate", -5.0, false)],
             vec![("consumer_byte_rate", f64::NAN, false)],
-            vec![("controller_mutation_rate", 10.0, false)],
+            vec![("connection_creation_rate", 10.0, false)],
             vec![("no_such_quota", 10.0, false)],
             vec![
                 ("producer_byte_rate", 10.0, false),

@@ -26,6 +26,7 @@ use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, state_error_code, HandlerError};
 use crate::handlers::create_topics::check_replicas;
+use crate::quota::{Mutations, THROTTLED_MESSAGE};
 use crate::topics::{self, EXCESSIVE_BATCH_MESSAGE, MAX_NEW_PARTITIONS};
 
 /// The request's layout, for [`bounds::check`].
@@ -64,6 +65,8 @@ impl Handler for CreatePartitions {
         let mut results = Vec::with_capacity(counts.len());
         // New partitions this request may still add (see `MAX_NEW_PARTITIONS`).
         let mut budget = MAX_NEW_PARTITIONS;
+        // The controller mutation quota: strict from v3 (KIP-599).
+        let mut mutations = ctx.mutations(3);
         for topic in &request.topics {
             let name = topic.name.as_str();
             if !answered.insert(name) {
@@ -80,7 +83,14 @@ impl Handler for CreatePartitions {
                     Some("Topic authorization failed.".into()),
                 ))
             } else {
-                create(&ctx, topic, request.validate_only, &mut budget).await
+                create(
+                    &ctx,
+                    topic,
+                    request.validate_only,
+                    &mut budget,
+                    &mut mutations,
+                )
+                .await
             };
             let mut r = CreatePartitionsTopicResult::default()
                 .with_name(topic.name.clone())
@@ -92,7 +102,9 @@ impl Handler for CreatePartitions {
             results.push(r);
         }
         Ok(Reply::Ready(
-            CreatePartitionsResponse::default().with_results(results),
+            CreatePartitionsResponse::default()
+                .with_results(results)
+                .with_throttle_time_ms(mutations.finish(&ctx.server)),
         ))
     }
 
@@ -109,6 +121,7 @@ async fn create(
     topic: &CreatePartitionsTopic,
     validate_only: bool,
     budget: &mut u32,
+    mutations: &mut Mutations,
 ) -> Outcome {
     let name = topic.name.as_str();
     let state = ctx.server.metadata.state();
@@ -165,6 +178,12 @@ async fn create(
     *budget -= added as u32;
     if validate_only {
         return Ok(());
+    }
+    if !mutations.admit(&ctx.server, added as u32) {
+        return Err((
+            ResponseError::ThrottlingQuotaExceeded,
+            Some(THROTTLED_MESSAGE.into()),
+        ));
     }
     let operation = format!("add partitions ({current} to {requested})");
     let resource = format!("topic {name:?}");

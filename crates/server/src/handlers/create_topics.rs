@@ -39,6 +39,7 @@ use crate::bounds::{self, all, Field, Ty};
 use crate::configs::{normalize_topic_configs, BrokerConfigs};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, state_error_code, topic_config_error_code, HandlerError};
+use crate::quota::{Mutations, THROTTLED_MESSAGE};
 use crate::topics::{self, EXCESSIVE_BATCH_MESSAGE, MAX_NEW_PARTITIONS};
 
 /// The request's layout, for [`bounds::check`].
@@ -89,6 +90,8 @@ impl Handler for CreateTopics {
         // New partitions this request may still create (Kafka's controller bounds the
         // records of one operation).
         let mut budget = MAX_NEW_PARTITIONS;
+        // The controller mutation quota: strict from v6 (KIP-599).
+        let mut mutations = ctx.mutations(6);
         for topic in &request.topics {
             let name = topic.name.as_str();
             if !answered.insert(name) {
@@ -118,13 +121,16 @@ impl Handler for CreateTopics {
                     version,
                     describable,
                     &mut budget,
+                    &mut mutations,
                 )
                 .await
             };
             results.push(result);
         }
         Ok(Reply::Ready(
-            CreateTopicsResponse::default().with_topics(results),
+            CreateTopicsResponse::default()
+                .with_topics(results)
+                .with_throttle_time_ms(mutations.finish(&ctx.server)),
         ))
     }
 
@@ -153,6 +159,7 @@ async fn create(
     version: i16,
     describable: bool,
     budget: &mut u32,
+    mutations: &mut Mutations,
 ) -> CreatableTopicResult {
     let plan = match plan(ctx, topic) {
         Ok(plan) => plan,
@@ -163,6 +170,13 @@ async fn create(
             topic,
             ResponseError::PolicyViolation,
             EXCESSIVE_BATCH_MESSAGE.into(),
+        );
+    }
+    if !validate_only && !mutations.admit(&ctx.server, plan.partitions) {
+        return failure(
+            topic,
+            ResponseError::ThrottlingQuotaExceeded,
+            THROTTLED_MESSAGE.into(),
         );
     }
     *budget -= plan.partitions;

@@ -27,6 +27,7 @@ use crate::bounds::{self, from, until, Field, Ty};
 use crate::configs::BrokerConfigs;
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, HandlerError};
+use crate::quota::{Mutations, THROTTLED_MESSAGE};
 use crate::topics;
 
 /// The request's layout, for [`bounds::check`].
@@ -78,6 +79,8 @@ impl Handler for DeleteTopics {
             (deletable, describable)
         };
 
+        // The controller mutation quota: strict from v5 (KIP-599).
+        let mut mutations = ctx.mutations(5);
         let mut responses = Vec::with_capacity(targets.len());
         for t in targets {
             let (error, message) = match t.error {
@@ -113,7 +116,7 @@ impl Handler for DeleteTopics {
                             ((false, true), Some(_)) => refused(),
                             ((true, true), Some(topic)) => {
                                 topic_id = topic.topic_id.0;
-                                delete(&ctx, topic.topic_id, &topic.name).await
+                                delete(&ctx, topic, &mut mutations).await
                             }
                         },
                         // By id: an unknown id is answered as such; a known one is
@@ -123,7 +126,7 @@ impl Handler for DeleteTopics {
                             (true, _) => {
                                 name = Some(topic.name.clone());
                                 topic_id = topic.topic_id.0;
-                                delete(&ctx, topic.topic_id, &topic.name).await
+                                delete(&ctx, topic, &mut mutations).await
                             }
                             (false, describable) => {
                                 if describable {
@@ -153,7 +156,9 @@ impl Handler for DeleteTopics {
             responses.push(r);
         }
         Ok(Reply::Ready(
-            DeleteTopicsResponse::default().with_responses(responses),
+            DeleteTopicsResponse::default()
+                .with_responses(responses)
+                .with_throttle_time_ms(mutations.finish(&ctx.server)),
         ))
     }
 
@@ -174,9 +179,16 @@ fn refused() -> (Option<ResponseError>, Option<String>) {
 /// Commits the deletion of one topic; the error to answer, if any.
 async fn delete(
     ctx: &RequestContext,
-    topic_id: TopicId,
-    name: &str,
+    topic: &myelin_cluster::TopicMetadata,
+    mutations: &mut Mutations,
 ) -> (Option<ResponseError>, Option<String>) {
+    let (topic_id, name) = (topic.topic_id, topic.name.as_str());
+    if !mutations.admit(&ctx.server, topic.partitions) {
+        return (
+            Some(ResponseError::ThrottlingQuotaExceeded),
+            Some(THROTTLED_MESSAGE.into()),
+        );
+    }
     let resource = format!("topic {name:?}");
     match topics::commit(&ctx.server, MetadataRecord::TopicDeleted { topic_id }).await {
         Ok(_) => {
