@@ -33,7 +33,14 @@ struct Shared {
     per_ip: Arc<PerIpCounts>,
     /// Connections closed at once because their address was at its limit, for logs.
     rejected_per_ip: AtomicU64,
+    /// Connections over their address's `connection_creation_rate`, held until their
+    /// delayed close (KIP-612).
+    throttled: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// At most this many connections wait for their delayed close at once; more are closed at
+/// once.
+const MAX_THROTTLED_CONNECTIONS: usize = 1024;
 
 /// One listener's identity, as its connections and their requests see it: its name, the
 /// address Metadata gives its clients, and its security (Kafka's per-listener configs).
@@ -114,6 +121,7 @@ pub async fn run_all(sockets: Vec<TcpListener>, server: Arc<ServerContext>, shut
         next_connection_id: AtomicU64::new(0),
         per_ip: Arc::default(),
         rejected_per_ip: AtomicU64::new(0),
+        throttled: Arc::default(),
     });
     if sockets.len() > server.listeners.len() {
         tracing::error!(
@@ -161,6 +169,22 @@ pub async fn run_all(sockets: Vec<TcpListener>, server: Arc<ServerContext>, shut
     tracing::info!("Kafka listener stopped");
 }
 
+/// How long a new connection from `ip` is held before it is closed, when it takes the
+/// address over its `connection_creation_rate`; it is then not counted.
+fn connection_throttle(server: &ServerContext, ip: IpAddr) -> Option<Duration> {
+    let applied = crate::quota::resolve_ip(&server.metadata.state(), ip)?;
+    let now = std::time::Instant::now();
+    let throttle = server.quotas.record(&applied, 1.0, now);
+    if throttle.is_zero() {
+        return None;
+    }
+    server.quotas.unrecord(&applied, 1.0, now);
+    server
+        .metrics
+        .client_throttled(applied.quota.name(), throttle);
+    Some(throttle)
+}
+
 /// Accepts forever on `socket`, for `listener`. Accept errors (out of file descriptors, a
 /// connection reset before it was accepted) are logged and retried with a capped backoff.
 async fn accept_loop(
@@ -203,6 +227,27 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
+        // An address over its connection creation quota (KIP-612): the connection is not
+        // served, and closed once the throttle time has passed (Kafka's delayed close),
+        // which slows a client that reconnects in a loop.
+        if let Some(throttle) = connection_throttle(&shared.server, ip) {
+            drop(per_ip);
+            drop(permit);
+            tracing::debug!(%peer, throttle_ms = throttle.as_millis() as u64,
+                "connection closed after a delay: connection_creation_rate reached for its address");
+            let held = shared.throttled.clone();
+            if held.fetch_add(1, Ordering::Relaxed) < MAX_THROTTLED_CONNECTIONS {
+                tokio::spawn(async move {
+                    tokio::time::sleep(throttle).await;
+                    drop(stream);
+                    held.fetch_sub(1, Ordering::Relaxed);
+                });
+            } else {
+                held.fetch_sub(1, Ordering::Relaxed);
+                drop(stream);
+            }
+            continue;
+        }
         let connection_id = shared.next_connection_id.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(connection_id, %peer, listener = %listener.name, "connection accepted");
         let server = shared.server.clone();

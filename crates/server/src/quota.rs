@@ -31,6 +31,11 @@
 //! further topic is refused with THROTTLING_QUOTA_EXCEEDED. Older versions are served
 //! whatever the bucket holds, and throttled once it is empty.
 //!
+//! The connection creation quota (`connection_creation_rate`, KIP-612) is set on `ip`
+//! entities: an address's own, else the default `ip` entity's, each address with a rate of
+//! its own. A connection that takes its address over it is accepted, never served, and
+//! closed once its throttle time has passed (Kafka's delayed close); it is not counted.
+//!
 //! The request quota (`request_percentage`, the percentage of one request handler thread)
 //! counts the time the broker spends running a client's requests: the time their handlers
 //! are being polled, not the time they wait for a flush or a delayed fetch. SASL requests
@@ -51,8 +56,8 @@ pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 pub const REQUEST_PERCENTAGE: &str = "request_percentage";
 /// The partitions a client may create or delete per second.
 pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
-/// Kafka's quota keys that this broker does not enforce, and so refuses to store.
-pub const UNSUPPORTED_KEYS: [&str; 1] = ["connection_creation_rate"];
+/// The connections an IP address may open per second (KIP-612; `ip` entities only).
+pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
 
 /// Kafka's defaults: 11 samples (10 whole ones and the current one) of 1 second.
 pub const DEFAULT_WINDOW_NUM: u32 = 11;
@@ -68,6 +73,7 @@ pub enum QuotaType {
     Fetch,
     Request,
     ControllerMutation,
+    ConnectionCreation,
 }
 
 impl QuotaType {
@@ -78,6 +84,7 @@ impl QuotaType {
             QuotaType::Fetch => CONSUMER_BYTE_RATE,
             QuotaType::Request => REQUEST_PERCENTAGE,
             QuotaType::ControllerMutation => CONTROLLER_MUTATION_RATE,
+            QuotaType::ConnectionCreation => CONNECTION_CREATION_RATE,
         }
     }
 
@@ -88,15 +95,24 @@ impl QuotaType {
             QuotaType::Fetch,
             QuotaType::Request,
             QuotaType::ControllerMutation,
+            QuotaType::ConnectionCreation,
         ]
         .into_iter()
         .find(|q| q.key() == key)
     }
 
-    /// Byte rates are whole numbers (Kafka's LONG configs); the request share and the
-    /// mutation rate are DOUBLEs.
+    /// Byte rates and the connection rate are whole numbers (Kafka's LONG and INT
+    /// configs); the request share and the mutation rate are DOUBLEs.
     pub fn whole_numbers(self) -> bool {
-        matches!(self, QuotaType::Produce | QuotaType::Fetch)
+        matches!(
+            self,
+            QuotaType::Produce | QuotaType::Fetch | QuotaType::ConnectionCreation
+        )
+    }
+
+    /// Whether the quota is set on `ip` entities (else on users and client ids).
+    pub fn of_ip(self) -> bool {
+        self == QuotaType::ConnectionCreation
     }
 
     /// A short name for metrics and logs.
@@ -106,6 +122,7 @@ impl QuotaType {
             QuotaType::Fetch => "fetch",
             QuotaType::Request => "request",
             QuotaType::ControllerMutation => "controller_mutation",
+            QuotaType::ConnectionCreation => "connection_creation",
         }
     }
 }
@@ -164,6 +181,44 @@ pub fn resolve(
                 user_tag: u.to_string(),
                 client_tag: c.to_string(),
             })
+    })
+}
+
+/// The connection creation quota of IP address `ip`, if any: its own entity's, else the
+/// default `ip` entity's. Every address has a rate of its own.
+pub fn resolve_ip(state: &MetadataState, ip: std::net::IpAddr) -> Option<Applied> {
+    if !state.has_client_quotas() {
+        return None;
+    }
+    let quota = QuotaType::ConnectionCreation;
+    let named = state
+        .client_quotas()
+        .find_map(|(entity, quotas)| match entity {
+            [part]
+                if part.entity_type == "ip"
+                    && part
+                        .entity_name
+                        .as_deref()
+                        .and_then(|n| n.parse::<std::net::IpAddr>().ok())
+                        == Some(ip) =>
+            {
+                quotas.get(quota.key())
+            }
+            _ => None,
+        });
+    let limit = named.or_else(|| {
+        state
+            .client_quota(&[QuotaEntityPart {
+                entity_type: "ip".into(),
+                entity_name: None,
+            }])
+            .get(quota.key())
+    })?;
+    Some(Applied {
+        quota,
+        limit: limit.0,
+        user_tag: String::new(),
+        client_tag: ip.to_string(),
     })
 }
 
@@ -718,6 +773,23 @@ mod tests {
             m.take_tokens_at(&c, 1.0, false, 1_000_000),
             (true, Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn an_address_takes_its_own_quota_else_the_default() {
+        let ip = |n: Option<&str>| vec![part("ip", n)];
+        let key = CONNECTION_CREATION_RATE;
+        let s = state(vec![
+            (ip(Some("10.0.0.7")), key, 2.0),
+            (ip(None), key, 50.0),
+        ]);
+        let mine = resolve_ip(&s, "10.0.0.7".parse().unwrap()).unwrap();
+        assert_eq!((mine.limit, mine.client_tag.as_str()), (2.0, "10.0.0.7"));
+        let other = resolve_ip(&s, "10.0.0.8".parse().unwrap()).unwrap();
+        assert_eq!((other.limit, other.client_tag.as_str()), (50.0, "10.0.0.8"));
+        let s = state(vec![(ip(Some("::1")), key, 2.0)]);
+        assert!(resolve_ip(&s, "::1".parse().unwrap()).is_some());
+        assert_eq!(resolve_ip(&s, "127.0.0.1".parse().unwrap()), None);
     }
 
     #[test]

@@ -275,6 +275,14 @@ async fn bad_alterations_are_refused_entry_by_entry() {
         ),
         entry(
             &[("ip", Some("10.0.0.1"))],
+            &[("producer_byte_rate", 5.0, false)],
+        ),
+        entry(
+            &[("ip", Some("no-address"))],
+            &[("connection_creation_rate", 5.0, false)],
+        ),
+        entry(
+            &[("ip", Some("10.0.0.1")), ("user", Some("a"))],
             &[("connection_creation_rate", 5.0, false)],
         ),
         entry(
@@ -648,5 +656,68 @@ async fn topic_mutations_over_the_controller_quota_are_refused_or_throttled() {
         .await;
     assert_eq!(r.topics[0].error_code, 0);
     drop((client, other));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_their_address_rate_are_closed_unserved() {
+    use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start(Config::default()).await;
+    let mut client = server.connect().await;
+    // Every address: one connection per second, a burst of 10 (10 windows' worth).
+    let results = alter(
+        &mut client,
+        1,
+        vec![entry(
+            &[("ip", None)],
+            &[("connection_creation_rate", 1.0, false)],
+        )],
+        false,
+    )
+    .await;
+    assert_eq!(results, [(0, None)]);
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let mut c = server.connect().await;
+        let r: ApiVersionsResponse = c
+            .call(ApiKey::ApiVersions, 2, &ApiVersionsRequest::default())
+            .await;
+        assert_eq!(r.error_code, 0);
+        open.push(c);
+    }
+    // The 11th is accepted by TCP but never served, and closed after its throttle time.
+    let mut over = server.connect().await;
+    over.send(ApiKey::ApiVersions, 2, 1, &ApiVersionsRequest::default())
+        .await;
+    let mut buf = [0u8; 64];
+    let read = common::bounded(over.stream.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the throttled connection was answered: {read:?}"
+    );
+    // Those already open are served as before.
+    let r: ApiVersionsResponse = open[0]
+        .call(ApiKey::ApiVersions, 2, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(r.error_code, 0);
+    // An address's own quota wins over the default.
+    let results = alter(
+        &mut client,
+        1,
+        vec![entry(
+            &[("ip", Some("127.0.0.1"))],
+            &[("connection_creation_rate", 1000.0, false)],
+        )],
+        false,
+    )
+    .await;
+    assert_eq!(results, [(0, None)]);
+    let mut c = server.connect().await;
+    let r: ApiVersionsResponse = c
+        .call(ApiKey::ApiVersions, 2, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(r.error_code, 0);
+    drop((client, open, over, c));
     server.stop().await;
 }

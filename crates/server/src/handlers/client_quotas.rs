@@ -4,15 +4,14 @@
 //! `kafka-configs.sh --alter --add-config producer_byte_rate=1048576 --entity-type users
 //! --entity-name alice` sends the second.
 //!
-//! An entity is a set of (type, name) parts: `user`, `client-id`, or both; a null name is
-//! the type's default entity (`<default>`). AlterClientQuotas answers each entry:
+//! An entity is a set of (type, name) parts: `user`, `client-id`, or both, or `ip` alone;
+//! a null name is the type's default entity (`<default>`). AlterClientQuotas answers each entry:
 //! - INVALID_REQUEST for an empty entity, a type named twice, an empty name, an unknown
-//!   type, the `ip` type (connection rate quotas are not enforced here), a key named
-//!   twice, a key that is not `producer_byte_rate`, `consumer_byte_rate`,
-//!   `request_percentage` or `controller_mutation_rate`, a byte rate that is not a whole
-//!   number, or a value that is not a number above zero. Kafka's
-//!   `connection_creation_rate` is refused with a message saying it is not enforced
-//!   (`docs/compatibility.md`);
+//!   type, an `ip` entity with another part or a name that is not an IP address, a key
+//!   named twice, a key that is not `producer_byte_rate`, `consumer_byte_rate`,
+//!   `request_percentage` or `controller_mutation_rate` (users and client ids) or
+//!   `connection_creation_rate` (`ip`), a byte or connection rate that is not a whole
+//!   number, or a value that is not a number above zero;
 //! - INVALID_REQUEST "Ignoring duplicate entity" for an entity given twice (each time).
 //!
 //! The valid entries are stored in one record, all or none; removing a key that is not
@@ -55,7 +54,7 @@ use crate::authz::Operation;
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{metadata_error_code, HandlerError};
-use crate::quota::{QuotaType, UNSUPPORTED_KEYS};
+use crate::quota::QuotaType;
 
 const USER: &str = "user";
 const CLIENT_ID: &str = "client-id";
@@ -130,24 +129,27 @@ fn entity_of(entry: &AlterEntry) -> Result<Vec<QuotaEntityPart>, String> {
             ));
         }
         match entity_type {
-            USER | CLIENT_ID => {}
-            IP => {
-                return Err(
-                    "Connection rate quotas (entity type ip) are not enforced by \
-                            this broker"
-                        .into(),
-                )
-            }
+            USER | CLIENT_ID | IP => {}
             other => return Err(format!("Unhandled client quota entity type: {other}")),
         }
         let name = e.entity_name.as_ref().map(|n| n.as_str().to_string());
         if name.as_deref() == Some("") {
             return Err(format!("Empty {entity_type} not supported"));
         }
+        // Addresses only: Kafka also resolves host names.
+        if let (IP, Some(ip)) = (entity_type, &name) {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(format!("{ip} is not a valid IP or resolvable host."));
+            }
+        }
         parts.push(QuotaEntityPart {
             entity_type: entity_type.to_string(),
             entity_name: name,
         });
+    }
+    // An ip entity stands alone.
+    if parts.len() > 1 && parts.iter().any(|p| p.entity_type == IP) {
+        return Err("Invalid empty client quota entity".into());
     }
     parts.sort();
     Ok(parts)
@@ -156,6 +158,7 @@ fn entity_of(entry: &AlterEntry) -> Result<Vec<QuotaEntityPart>, String> {
 /// The entity's quotas after the entry's operations, or why they are refused.
 fn apply_ops(
     entry: &AlterEntry,
+    of_ip: bool,
     current: &BTreeMap<String, QuotaValue>,
 ) -> Result<BTreeMap<String, QuotaValue>, String> {
     let mut next = current.clone();
@@ -169,12 +172,9 @@ fn apply_ops(
             next.remove(key);
             continue;
         }
-        let Some(quota) = QuotaType::of_key(key) else {
-            return Err(if UNSUPPORTED_KEYS.contains(&key) {
-                format!("Quota {key} is not enforced by this broker")
-            } else {
-                format!("Invalid configuration key {key}")
-            });
+        // An ip entity takes the connection rate only; users and client ids the others.
+        let Some(quota) = QuotaType::of_key(key).filter(|q| q.of_ip() == of_ip) else {
+            return Err(format!("Invalid configuration key {key}"));
         };
         let value = op.value;
         if !(value.is_finite() && value > 0.0) {
@@ -242,7 +242,8 @@ impl Handler for AlterClientQuotas {
             .iter()
             .map(|entry| {
                 let entity = entity_of(entry)?;
-                let quotas = apply_ops(entry, state.client_quota(&entity))?;
+                let of_ip = entity.iter().any(|p| p.entity_type == IP);
+                let quotas = apply_ops(entry, of_ip, state.client_quota(&entity))?;
                 Ok(ClientQuotaChange { entity, quotas })
             })
             .collect();
@@ -524,6 +525,9 @@ mod tests {
 
     #[test]
     fn entities_are_checked_and_ordered() {
+        assert!(entity_of(&entry(&[("ip", Some("10.0.0.1"))], &[])).is_ok());
+        assert!(entity_of(&entry(&[("ip", Some("::1"))], &[])).is_ok());
+        assert!(entity_of(&entry(&[("ip", None)], &[])).is_ok());
         let ok = entity_of(&entry(&[("user", Some("a")), ("client-id", None)], &[])).unwrap();
         assert_eq!(ok[0].entity_type, "client-id");
         assert_eq!(ok[1].entity_name.as_deref(), Some("a"));
@@ -532,7 +536,8 @@ mod tests {
             entry(&[("user", Some("a")), ("user", Some("b"))], &[]),
             entry(&[("user", Some(""))], &[]),
             entry(&[("group", Some("g"))], &[]),
-            entry(&[("ip", Some("10.0.0.1"))], &[]),
+            entry(&[("ip", Some("not-an-address"))], &[]),
+            entry(&[("ip", Some("10.0.0.1")), ("user", Some("a"))], &[]),
         ] {
             assert!(entity_of(&bad).is_err(), "{bad:?}");
         }
@@ -541,7 +546,13 @@ mod tests {
     #[test]
     fn operations_are_checked() {
         let none = BTreeMap::new();
-        let set = |ops: &[(&str, f64, bool)]| apply_ops(&entry(&[("user", None)], ops), &none);
+        let set =
+            |ops: &[(&str, f64, bool)]| apply_ops(&entry(&[("user", None)], ops), false, &none);
+        let set_ip =
+            |ops: &[(&str, f64, bool)]| apply_ops(&entry(&[("ip", None)], ops), true, &none);
+        assert!(set_ip(&[("connection_creation_rate", 10.0, false)]).is_ok());
+        assert!(set_ip(&[("connection_creation_rate", 10.5, false)]).is_err());
+        assert!(set_ip(&[("producer_byte_rate", 10.0, false)]).is_err());
         let got = set(&[
             ("producer_byte_rate", 1024.0, false),
             ("request_percentage", 12.5, false),
