@@ -41,7 +41,7 @@ pub enum Command {
     /// Add, list and remove ACLs (on any Kafka-compatible broker with an authorizer).
     #[command(subcommand)]
     Acl(acl::AclCommand),
-    /// Set, remove and list the client quotas of users and client ids (on any
+    /// Set, remove and list the client quotas of users, client ids and IP addresses (on any
     /// Kafka-compatible broker).
     #[command(subcommand)]
     Quota(quota::QuotaCommand),

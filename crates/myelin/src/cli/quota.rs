@@ -1,6 +1,12 @@
-//! `myelin quota alter|describe`: the client quotas of users and client ids, like Kafka's
-//! `kafka-configs.sh --entity-type users|clients` (`--user`, `--user-default`,
-//! `--client-id`, `--client-default`, `--add-config`, `--delete-config`).
+//! `myelin quota alter|describe`: the client quotas of users and client ids, and the
+//! connection creation quotas of IP addresses (KIP-612), like Kafka's `kafka-configs.sh
+//! --entity-type users|clients|ips` (`--user`, `--user-default`, `--client-id`,
+//! `--client-default`, `--ip`, `--ip-default`, `--add-config`, `--delete-config`).
+//!
+//! An IP address entity stands alone: `--ip`, `--ip-default` (and `--ip-any` of
+//! `describe`) conflict with every user and client id flag. Its only quota is
+//! `connection_creation_rate`, a whole number of new connections per second. An --ip
+//! value must be an IP address (`10.0.0.1`, `::1`); host names are not resolved.
 
 use std::io::Write;
 
@@ -16,7 +22,7 @@ use super::{parse_key_value, ClientArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum QuotaCommand {
-    /// Set or remove quotas of a user, a client id, or a user's client id.
+    /// Set or remove quotas of a user, a client id, a user's client id, or an IP address.
     Alter(AlterArgs),
     /// List quotas (of the entities given, else all).
     Describe(DescribeArgs),
@@ -36,8 +42,24 @@ pub struct AlterArgs {
     /// The default client id (`<default>`).
     #[arg(long)]
     pub client_default: bool,
+    /// The IP address whose connection creation quota changes (alone: not with a user or
+    /// client id flag).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        conflicts_with_all = ["ip_default", "user", "user_default", "client_id", "client_default"]
+    )]
+    pub ip: Option<String>,
+    /// The default IP address (`<default>`): the quota of addresses with none of their own
+    /// (alone: not with a user or client id flag).
+    #[arg(
+        long,
+        conflicts_with_all = ["user", "user_default", "client_id", "client_default"]
+    )]
+    pub ip_default: bool,
     /// Quotas to set, as KEY=VALUE (producer_byte_rate, consumer_byte_rate,
-    /// request_percentage); several separated by commas; repeatable.
+    /// request_percentage; connection_creation_rate, a whole number of connections per
+    /// second, for --ip and --ip-default); several separated by commas; repeatable.
     #[arg(long = "add-config", value_name = "KEY=VALUE,...")]
     pub add_config: Vec<String>,
     /// Quotas to remove, by key; several separated by commas; repeatable.
@@ -67,6 +89,34 @@ pub struct DescribeArgs {
     /// Only the quotas of entities with a client id (the default included).
     #[arg(long)]
     pub client_any: bool,
+    /// Only the quota of this IP address (not with a user or client id flag).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        conflicts_with_all = [
+            "ip_default", "ip_any",
+            "user", "user_default", "user_any", "client_id", "client_default", "client_any",
+        ]
+    )]
+    pub ip: Option<String>,
+    /// Only the quota of the default IP address (not with a user or client id flag).
+    #[arg(
+        long,
+        conflicts_with_all = [
+            "ip_any",
+            "user", "user_default", "user_any", "client_id", "client_default", "client_any",
+        ]
+    )]
+    pub ip_default: bool,
+    /// Only the quotas of IP addresses (the default included; not with a user or client id
+    /// flag).
+    #[arg(
+        long,
+        conflicts_with_all = [
+            "user", "user_default", "user_any", "client_id", "client_default", "client_any",
+        ]
+    )]
+    pub ip_any: bool,
     /// Only entities with exactly the parts filtered on (without it, --user alice also
     /// lists alice's client ids).
     #[arg(long)]
@@ -75,7 +125,7 @@ pub struct DescribeArgs {
     pub client: ClientArgs,
 }
 
-/// A name given to --user or --client-id, or the default (`default_flag`).
+/// A name given to --user, --client-id or --ip, or the default (`default_flag`).
 fn name(
     flag: &str,
     default_flag: &str,
@@ -89,6 +139,17 @@ fn name(
         (Some(n), _) => Ok(Some(QuotaName::Named(n.clone()))),
         (None, true) => Ok(Some(QuotaName::Default)),
         (None, false) => Ok(None),
+    }
+}
+
+/// Refuses an --ip value that is not an IP address (Kafka would resolve a host name; the
+/// broker needs an address).
+fn check_ip(ip: Option<&String>) -> Result<()> {
+    match ip {
+        Some(ip) if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() => {
+            bail!("--ip {ip}: not an IP address (such as 10.0.0.1 or ::1)")
+        }
+        _ => Ok(()),
     }
 }
 
@@ -119,6 +180,7 @@ fn items(values: &[String]) -> impl Iterator<Item = &str> {
 
 impl AlterArgs {
     fn entity(&self) -> Result<QuotaEntity> {
+        check_ip(self.ip.as_ref())?;
         let entity = QuotaEntity {
             user: name(
                 "user",
@@ -132,9 +194,13 @@ impl AlterArgs {
                 self.client_id.as_ref(),
                 self.client_default,
             )?,
+            ip: name("ip", "ip-default", self.ip.as_ref(), self.ip_default)?,
         };
-        if entity.user.is_none() && entity.client_id.is_none() {
-            bail!("name the entity: --user, --user-default, --client-id or --client-default");
+        if entity.user.is_none() && entity.client_id.is_none() && entity.ip.is_none() {
+            bail!(
+                "name the entity: --user, --user-default, --client-id, --client-default, --ip \
+                 or --ip-default"
+            );
         }
         Ok(entity)
     }
@@ -177,6 +243,7 @@ impl AlterArgs {
 
 impl DescribeArgs {
     fn filter(&self) -> Result<QuotaFilter> {
+        check_ip(self.ip.as_ref())?;
         Ok(QuotaFilter {
             user: filter_match("user", self.user.as_ref(), self.user_default, self.user_any)?,
             client_id: filter_match(
@@ -185,6 +252,7 @@ impl DescribeArgs {
                 self.client_default,
                 self.client_any,
             )?,
+            ip: filter_match("ip", self.ip.as_ref(), self.ip_default, self.ip_any)?,
             strict: self.strict,
         })
     }
@@ -202,8 +270,9 @@ fn key_rank(key: &str) -> usize {
 }
 
 /// One entry as kafka-configs.sh prints it: `Quota configs for user-principal 'alice',
-/// client-id 'c1' are producer_byte_rate=1024.0, consumer_byte_rate=2048.0`. A default
-/// entity's name prints as `<default>`; values always have a fraction (`1024.0`).
+/// client-id 'c1' are producer_byte_rate=1024.0, consumer_byte_rate=2048.0`, `Quota configs
+/// for ip '10.0.0.1' are connection_creation_rate=5.0`. A default entity's name prints as
+/// `<default>`; values always have a fraction (`1024.0`).
 fn describe_line(entry: &QuotaEntry) -> String {
     let part = |kind: &str, name: &Option<QuotaName>| {
         name.as_ref().map(|n| match n {
@@ -214,6 +283,7 @@ fn describe_line(entry: &QuotaEntry) -> String {
     let entity = [
         part("user-principal", &entry.entity.user),
         part("client-id", &entry.entity.client_id),
+        part("ip", &entry.entity.ip),
     ]
     .into_iter()
     .flatten()
@@ -228,6 +298,13 @@ fn describe_line(entry: &QuotaEntry) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!("Quota configs for {entity} are {values}")
+}
+
+/// What `alter` prints once the broker took the change, as kafka-configs.sh does:
+/// `Completed updating config for user alice, client-id c1.`, `Completed updating config
+/// for ip 10.0.0.1.`
+fn altered_line(entity: &QuotaEntity) -> String {
+    format!("Completed updating config for {}.", entity_text(entity))
 }
 
 async fn connect(client: &ClientArgs) -> Result<Connection> {
@@ -246,11 +323,7 @@ pub async fn run(command: QuotaCommand) -> Result<()> {
                 .await?
                 .alter_client_quotas(std::slice::from_ref(&alteration), AlterMode::Apply)
                 .await?;
-            writeln!(
-                out,
-                "Completed updating config for {}.",
-                entity_text(&alteration.entity)
-            )?;
+            writeln!(out, "{}", altered_line(&alteration.entity))?;
         }
         QuotaCommand::Describe(a) => {
             let filter = a.filter()?;
@@ -350,6 +423,7 @@ mod tests {
             QuotaEntity {
                 user: Some(QuotaName::Named("alice".into())),
                 client_id: Some(QuotaName::Named("c1".into())),
+                ip: None,
             }
         );
         assert_eq!(
@@ -357,6 +431,7 @@ mod tests {
             QuotaEntity {
                 user: Some(QuotaName::Default),
                 client_id: Some(QuotaName::Named("c1".into())),
+                ip: None,
             }
         );
         assert_eq!(
@@ -364,6 +439,7 @@ mod tests {
             QuotaEntity {
                 user: None,
                 client_id: Some(QuotaName::Default),
+                ip: None,
             }
         );
         let none = entity(&["--add-config", "a=1"]).unwrap_err().to_string();
@@ -396,6 +472,7 @@ mod tests {
             QuotaFilter {
                 user: Some(QuotaMatch::Exact("alice".into())),
                 client_id: Some(QuotaMatch::Default),
+                ip: None,
                 strict: true,
             }
         );
@@ -404,6 +481,7 @@ mod tests {
             QuotaFilter {
                 user: Some(QuotaMatch::Any),
                 client_id: Some(QuotaMatch::Any),
+                ip: None,
                 strict: false,
             }
         );
@@ -424,7 +502,11 @@ mod tests {
     #[test]
     fn described_quotas_print_like_kafka_configs() {
         let entry = |user, client_id, values: &[(&str, f64)]| QuotaEntry {
-            entity: QuotaEntity { user, client_id },
+            entity: QuotaEntity {
+                user,
+                client_id,
+                ip: None,
+            },
             values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         };
         let alice = Some(QuotaName::Named("alice".into()));
@@ -456,6 +538,181 @@ mod tests {
                 &[("producer_byte_rate", 10485760.0)]
             )),
             "Quota configs for client-id '<default>' are producer_byte_rate=10485760.0"
+        );
+    }
+
+    /// The kind of error clap gives for `myelin quota <args>`.
+    fn parse_error(args: &[&str]) -> clap::error::ErrorKind {
+        let argv = ["myelin", "quota"].iter().chain(args);
+        Cli::try_parse_from(argv).unwrap_err().kind()
+    }
+
+    #[test]
+    fn alter_ip_entities() {
+        let ip = |name| QuotaEntity {
+            user: None,
+            client_id: None,
+            ip: Some(name),
+        };
+        let a = alter(&[
+            "--ip",
+            "10.0.0.1",
+            "--add-config",
+            "connection_creation_rate=5",
+        ]);
+        assert_eq!(a.entity().unwrap(), ip(QuotaName::Named("10.0.0.1".into())));
+        assert_eq!(a.ops().unwrap(), vec![set("connection_creation_rate", 5.0)]);
+        assert_eq!(
+            alter(&["--ip", "::1"]).entity().unwrap(),
+            ip(QuotaName::Named("::1".into()))
+        );
+        assert_eq!(
+            alter(&["--ip-default"]).entity().unwrap(),
+            ip(QuotaName::Default)
+        );
+        assert_eq!(
+            entity_text(&alter(&["--ip-default"]).entity().unwrap()),
+            "ip <default>"
+        );
+        for bad in [
+            "10.0.0",
+            "10.0.0.256",
+            "broker.example.com",
+            "[::1]",
+            "10.0.0.1:9092",
+        ] {
+            let err = alter(&["--ip", bad]).entity().unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("--ip {bad}: not an IP address (such as 10.0.0.1 or ::1)")
+            );
+        }
+        let empty = alter(&["--ip", ""]).entity().unwrap_err().to_string();
+        assert!(empty.contains("--ip needs a name (--ip-default"), "{empty}");
+        let none = alter(&[]).entity().unwrap_err().to_string();
+        assert!(none.contains("--ip or --ip-default"), "{none}");
+    }
+
+    #[test]
+    fn alter_ip_flags_conflict_with_user_and_client_flags() {
+        use clap::error::ErrorKind::ArgumentConflict;
+        for ip in [&["--ip", "10.0.0.1"][..], &["--ip-default"]] {
+            for other in [
+                &["--user", "alice"][..],
+                &["--user-default"],
+                &["--client-id", "c1"],
+                &["--client-default"],
+            ] {
+                let mut args = vec!["alter"];
+                args.extend_from_slice(ip);
+                args.extend_from_slice(other);
+                assert_eq!(parse_error(&args), ArgumentConflict, "{args:?}");
+                // In either order.
+                let mut args = vec!["alter"];
+                args.extend_from_slice(other);
+                args.extend_from_slice(ip);
+                assert_eq!(parse_error(&args), ArgumentConflict, "{args:?}");
+            }
+        }
+        assert_eq!(
+            parse_error(&["alter", "--ip", "10.0.0.1", "--ip-default"]),
+            ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn describe_ip_filters() {
+        let ip = |m| QuotaFilter {
+            ip: Some(m),
+            ..QuotaFilter::default()
+        };
+        assert_eq!(
+            describe(&["--ip", "10.0.0.1"]).filter().unwrap(),
+            ip(QuotaMatch::Exact("10.0.0.1".into()))
+        );
+        assert_eq!(
+            describe(&["--ip", "fe80::1"]).filter().unwrap(),
+            ip(QuotaMatch::Exact("fe80::1".into()))
+        );
+        assert_eq!(
+            describe(&["--ip-default"]).filter().unwrap(),
+            ip(QuotaMatch::Default)
+        );
+        assert_eq!(
+            describe(&["--ip-any", "--strict"]).filter().unwrap(),
+            QuotaFilter {
+                strict: true,
+                ..ip(QuotaMatch::Any)
+            }
+        );
+        let err = describe(&["--ip", "localhost"])
+            .filter()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--ip localhost: not an IP address (such as 10.0.0.1 or ::1)"
+        );
+        let empty = describe(&["--ip", ""]).filter().unwrap_err().to_string();
+        assert!(empty.contains("--ip needs a name"), "{empty}");
+    }
+
+    #[test]
+    fn describe_ip_flags_conflict_with_each_other_and_user_and_client_flags() {
+        use clap::error::ErrorKind::ArgumentConflict;
+        let others = [
+            &["--user", "alice"][..],
+            &["--user-default"],
+            &["--user-any"],
+            &["--client-id", "c1"],
+            &["--client-default"],
+            &["--client-any"],
+        ];
+        let ips = [&["--ip", "10.0.0.1"][..], &["--ip-default"], &["--ip-any"]];
+        for ip in ips {
+            for other in others.iter().chain(ips.iter().filter(|i| **i != ip)) {
+                let mut args = vec!["describe"];
+                args.extend_from_slice(ip);
+                args.extend_from_slice(other);
+                assert_eq!(parse_error(&args), ArgumentConflict, "{args:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn described_ip_quotas_print_like_kafka_configs() {
+        let entry = |ip| QuotaEntry {
+            entity: QuotaEntity {
+                user: None,
+                client_id: None,
+                ip: Some(ip),
+            },
+            values: vec![("connection_creation_rate".to_string(), 5.0)],
+        };
+        assert_eq!(
+            describe_line(&entry(QuotaName::Named("10.0.0.1".into()))),
+            "Quota configs for ip '10.0.0.1' are connection_creation_rate=5.0"
+        );
+        assert_eq!(
+            describe_line(&entry(QuotaName::Default)),
+            "Quota configs for ip '<default>' are connection_creation_rate=5.0"
+        );
+    }
+
+    #[test]
+    fn altered_entities_print_like_kafka_configs() {
+        let line = |args: &[&str]| altered_line(&alter(args).entity().unwrap());
+        assert_eq!(
+            line(&["--ip", "10.0.0.1"]),
+            "Completed updating config for ip 10.0.0.1."
+        );
+        assert_eq!(
+            line(&["--ip-default"]),
+            "Completed updating config for ip <default>."
+        );
+        assert_eq!(
+            line(&["--user", "alice", "--client-default"]),
+            "Completed updating config for user alice, client-id <default>."
         );
     }
 }

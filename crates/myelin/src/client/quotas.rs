@@ -1,9 +1,11 @@
 //! Client quota administration: AlterClientQuotas and DescribeClientQuotas (KIP-546), for
 //! the quotas of users and client ids (KIP-55's `producer_byte_rate`,
-//! `consumer_byte_rate` and KIP-124's `request_percentage`).
+//! `consumer_byte_rate` and KIP-124's `request_percentage`) and of IP addresses (KIP-612's
+//! `connection_creation_rate`, a whole number of new connections per second).
 //!
-//! A quota entity is a user, a client id, or a user and a client id together; either part
-//! may be the default entity (Kafka's `<default>`, a null name on the wire).
+//! A quota entity is a user, a client id, a user and a client id together, or an IP
+//! address alone (entity type `ip`; brokers refuse it combined with a user or a client
+//! id); any part may be the default entity (Kafka's `<default>`, a null name on the wire).
 
 use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
 use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
@@ -22,6 +24,8 @@ pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=1;
 pub const USER: &str = "user";
 /// The entity type of client ids, as the wire spells it.
 pub const CLIENT_ID: &str = "client-id";
+/// The entity type of IP addresses (KIP-612), as the wire spells it.
+pub const IP: &str = "ip";
 
 /// `match_type` of a DescribeClientQuotas component: the entity named in `match`.
 const MATCH_EXACT: i8 = 0;
@@ -35,7 +39,7 @@ const MATCH_SPECIFIED: i8 = 2;
 pub enum QuotaName {
     /// The default entity (Kafka's `<default>`; a null `entity_name` on the wire).
     Default,
-    /// A named user or client id.
+    /// A named user, client id or IP address.
     Named(String),
 }
 
@@ -52,23 +56,30 @@ impl QuotaName {
     }
 }
 
-/// A quota entity: a user, a client id, or both. At least one is set in any entity sent
-/// or received. Entities order by user, then client id; a missing part first, then the
-/// default, then names.
+/// A quota entity: a user, a client id, or both; or an IP address alone. At least one
+/// part is set in any entity sent or received. Brokers refuse an `ip` part combined with
+/// another (INVALID_REQUEST); one a broker lists so is decoded as it is. Entities order by
+/// user, then client id, then IP address; a missing part first, then the default, then
+/// names (so IP address entities, with neither a user nor a client id, come first).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QuotaEntity {
     /// The user part (`user`), if any.
     pub user: Option<QuotaName>,
     /// The client id part (`client-id`), if any.
     pub client_id: Option<QuotaName>,
+    /// The IP address part (`ip`), if any: an address such as `10.0.0.1` or `::1`, as
+    /// given (brokers resolve or parse it; this client sends it unchanged).
+    pub ip: Option<QuotaName>,
 }
 
 impl QuotaEntity {
-    /// The wire's list of (entity_type, entity_name): the user first, then the client id.
+    /// The wire's list of (entity_type, entity_name): the user first, then the client id,
+    /// then the IP address.
     fn parts(&self) -> impl Iterator<Item = (&'static str, &QuotaName)> {
         let user = self.user.as_ref().map(|n| (USER, n));
         let client = self.client_id.as_ref().map(|n| (CLIENT_ID, n));
-        user.into_iter().chain(client)
+        let ip = self.ip.as_ref().map(|n| (IP, n));
+        user.into_iter().chain(client).chain(ip)
     }
 
     /// The entity of a response's (entity_type, entity_name) list.
@@ -78,14 +89,16 @@ impl QuotaEntity {
         let mut entity = QuotaEntity {
             user: None,
             client_id: None,
+            ip: None,
         };
         for (entity_type, name) in parts {
             let slot = match &**entity_type {
                 USER => &mut entity.user,
                 CLIENT_ID => &mut entity.client_id,
+                IP => &mut entity.ip,
                 other => {
                     return Err(format!(
-                        "a quota entity has the entity type {other:?}; this client knows {USER:?} and {CLIENT_ID:?}"
+                        "a quota entity has the entity type {other:?}; this client knows {USER:?}, {CLIENT_ID:?} and {IP:?}"
                     ))
                 }
             };
@@ -97,7 +110,7 @@ impl QuotaEntity {
             }
             *slot = Some(QuotaName::from_wire(name));
         }
-        if entity.user.is_none() && entity.client_id.is_none() {
+        if entity.parts().next().is_none() {
             return Err("a quota entity has no parts".to_string());
         }
         Ok(entity)
@@ -107,7 +120,8 @@ impl QuotaEntity {
 /// One change to one quota of an entity.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QuotaOp {
-    /// Sets the quota `key` (for example `producer_byte_rate`) to `value`.
+    /// Sets the quota `key` (for example `producer_byte_rate`, or `connection_creation_rate`
+    /// for an IP address) to `value`.
     Set { key: String, value: f64 },
     /// Removes the quota `key`: the entity falls back to a less specific one.
     Remove { key: String },
@@ -142,12 +156,14 @@ pub enum QuotaMatch {
 }
 
 /// A DescribeClientQuotas filter. With `strict`, only the entities with exactly the parts
-/// filtered on match; without it, entities with further parts match too. No user and no
-/// client id without `strict` matches every entity.
+/// filtered on match; without it, entities with further parts match too. No user, no
+/// client id and no IP address without `strict` matches every entity. Brokers refuse a
+/// filter on `ip` together with `user` or `client-id` (INVALID_REQUEST).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QuotaFilter {
     pub user: Option<QuotaMatch>,
     pub client_id: Option<QuotaMatch>,
+    pub ip: Option<QuotaMatch>,
     pub strict: bool,
 }
 
@@ -156,11 +172,12 @@ pub struct QuotaFilter {
 pub struct QuotaEntry {
     pub entity: QuotaEntity,
     /// (key, value) pairs: `producer_byte_rate`, `consumer_byte_rate`,
-    /// `request_percentage`, ...
+    /// `request_percentage`, ...; `connection_creation_rate` for an IP address.
     pub values: Vec<(String, f64)>,
 }
 
-/// The entity as errors name it: `user alice, client-id <default>`.
+/// The entity as errors name it: `user alice, client-id <default>`, `ip 10.0.0.1`,
+/// `ip <default>`.
 pub fn entity_text(entity: &QuotaEntity) -> String {
     entity
         .parts()
@@ -225,8 +242,9 @@ fn describe_request(filter: &QuotaFilter) -> DescribeClientQuotasRequest {
     };
     let user = filter.user.as_ref().map(|m| component(USER, m));
     let client = filter.client_id.as_ref().map(|m| component(CLIENT_ID, m));
+    let ip = filter.ip.as_ref().map(|m| component(IP, m));
     DescribeClientQuotasRequest::default()
-        .with_components(user.into_iter().chain(client).collect())
+        .with_components(user.into_iter().chain(client).chain(ip).collect())
         .with_strict(filter.strict)
 }
 
@@ -348,6 +366,7 @@ mod tests {
                 entity: QuotaEntity {
                     user: Some(QuotaName::Default),
                     client_id: Some(named("c1")),
+                    ip: None,
                 },
                 ops: vec![
                     QuotaOp::Set {
@@ -395,6 +414,57 @@ mod tests {
     }
 
     #[test]
+    fn ip_alterations_name_the_address_or_null_for_the_default() {
+        let ip = |name: QuotaName| QuotaAlteration {
+            entity: QuotaEntity {
+                user: None,
+                client_id: None,
+                ip: Some(name),
+            },
+            ops: vec![QuotaOp::Set {
+                key: "connection_creation_rate".into(),
+                value: 5.0,
+            }],
+        };
+        let request = alter_request(
+            &[ip(named("10.0.0.1")), ip(QuotaName::Default)],
+            AlterMode::Apply,
+        );
+        for r in round_trips(&request) {
+            assert!(!r.validate_only);
+            let entities: Vec<Vec<_>> = r
+                .entries
+                .iter()
+                .map(|e| {
+                    e.entity
+                        .iter()
+                        .map(|p| (p.entity_type.to_string(), p.entity_name.clone()))
+                        .collect()
+                })
+                .collect();
+            assert_eq!(
+                entities,
+                vec![
+                    vec![(
+                        "ip".to_string(),
+                        Some(StrBytes::from_static_str("10.0.0.1"))
+                    )],
+                    vec![("ip".to_string(), None)],
+                ]
+            );
+            let ops: Vec<_> = r.entries[0]
+                .ops
+                .iter()
+                .map(|o| (o.key.to_string(), o.value, o.remove))
+                .collect();
+            assert_eq!(
+                ops,
+                vec![("connection_creation_rate".to_string(), 5.0, false)]
+            );
+        }
+    }
+
+    #[test]
     fn filters_become_components_with_null_matches() {
         let parts = |f: &QuotaFilter| {
             let r = describe_request(f);
@@ -411,6 +481,7 @@ mod tests {
             parts(&QuotaFilter {
                 user: Some(QuotaMatch::Exact("alice".into())),
                 client_id: Some(QuotaMatch::Default),
+                ip: None,
                 strict: true,
             }),
             (
@@ -425,9 +496,30 @@ mod tests {
             parts(&QuotaFilter {
                 user: None,
                 client_id: Some(QuotaMatch::Any),
+                ip: None,
                 strict: false,
             }),
             (vec![("client-id".into(), 2, None)], false)
+        );
+        let ip = |m: QuotaMatch| QuotaFilter {
+            ip: Some(m),
+            strict: true,
+            ..QuotaFilter::default()
+        };
+        assert_eq!(
+            parts(&ip(QuotaMatch::Exact("::1".into()))),
+            (
+                vec![("ip".into(), 0, Some(StrBytes::from_static_str("::1")))],
+                true
+            )
+        );
+        assert_eq!(
+            parts(&ip(QuotaMatch::Default)),
+            (vec![("ip".into(), 1, None)], true)
+        );
+        assert_eq!(
+            parts(&ip(QuotaMatch::Any)),
+            (vec![("ip".into(), 2, None)], true)
         );
     }
 
@@ -486,15 +578,57 @@ mod tests {
     }
 
     #[test]
+    fn described_ip_entities_are_decoded_and_ordered_first() {
+        let response = DescribeClientQuotasResponse::default().with_entries(Some(vec![
+            response_entry(&[("user", Some("alice"))], &[("producer_byte_rate", 1.0)]),
+            response_entry(
+                &[("ip", Some("10.0.0.1"))],
+                &[("connection_creation_rate", 5.0)],
+            ),
+            response_entry(&[("client-id", None)], &[("producer_byte_rate", 2.0)]),
+            response_entry(&[("ip", None)], &[("connection_creation_rate", 100.0)]),
+        ]));
+        let entries = describe_entries(&response).unwrap();
+        let entities: Vec<_> = entries.iter().map(|e| entity_text(&e.entity)).collect();
+        assert_eq!(
+            entities,
+            vec![
+                "ip <default>",
+                "ip 10.0.0.1",
+                "client-id <default>",
+                "user alice"
+            ]
+        );
+        assert_eq!(
+            entries[1],
+            QuotaEntry {
+                entity: QuotaEntity {
+                    user: None,
+                    client_id: None,
+                    ip: Some(named("10.0.0.1")),
+                },
+                values: vec![("connection_creation_rate".to_string(), 5.0)],
+            }
+        );
+        assert_eq!(entries[0].entity.ip, Some(QuotaName::Default));
+    }
+
+    #[test]
     fn unknown_or_repeated_entity_types_are_errors() {
         let response = |parts| {
             DescribeClientQuotasResponse::default()
                 .with_entries(Some(vec![response_entry(parts, &[])]))
         };
-        let err = describe_entries(&response(&[("ip", Some("10.0.0.1"))])).unwrap_err();
-        assert!(err.contains("\"ip\""), "{err}");
+        let err = describe_entries(&response(&[("group", Some("g1"))])).unwrap_err();
+        assert!(err.contains("\"group\""), "{err}");
+        let err =
+            describe_entries(&response(&[("ip", Some("10.0.0.1")), ("group", None)])).unwrap_err();
+        assert!(err.contains("\"group\""), "{err}");
         let err = describe_entries(&response(&[("user", Some("a")), ("user", None)])).unwrap_err();
         assert!(err.contains("twice"), "{err}");
+        let err =
+            describe_entries(&response(&[("ip", Some("10.0.0.1")), ("ip", None)])).unwrap_err();
+        assert!(err.contains("\"ip\" twice"), "{err}");
         assert!(describe_entries(&response(&[])).is_err());
     }
 }
