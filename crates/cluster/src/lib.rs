@@ -23,5 +23,5 @@ pub use crate::record::{
     QuotaEntityPart, QuotaValue, ScramCredentialRecord, TopicId, QUOTA_ENTITY_TYPES,
     SCRAM_MECHANISMS,
 };
-pub use crate::state::{MetadataState, TopicMetadata};
+pub use crate::state::{MetadataState, QuotaPart, QuotasByClient, TopicMetadata};
 pub use crate::store::{FileMetadataStore, MetadataStore, StoreReport};

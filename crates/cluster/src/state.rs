@@ -51,6 +51,131 @@ pub struct MetadataState {
     /// Client quotas by entity (its parts ordered by type); an entity without quotas has
     /// no entry.
     client_quotas: BTreeMap<Vec<QuotaEntityPart>, BTreeMap<String, QuotaValue>>,
+    /// `client_quotas` by user and client id, and by IP address, for
+    /// [`MetadataState::client_quota_of`] and [`MetadataState::ip_quota`]; rebuilt whenever
+    /// the quotas change.
+    quota_index: QuotaIndex,
+}
+
+/// One part of a client quota entity to look up: absent from the entity, the type's
+/// default entity, or a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaPart<'a> {
+    Absent,
+    Default,
+    Named(&'a str),
+}
+
+/// Values by one entity part: absent, default or named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ByPart<T> {
+    absent: Option<T>,
+    default: Option<T>,
+    named: std::collections::HashMap<String, T, std::hash::BuildHasherDefault<Fnv1a>>,
+}
+
+impl<T> Default for ByPart<T> {
+    fn default() -> Self {
+        Self {
+            absent: None,
+            default: None,
+            named: std::collections::HashMap::default(),
+        }
+    }
+}
+
+/// FNV-1a: a fast hash for the quota index, whose keys are entity names an administrator
+/// set (a client's names only look them up, so it cannot choose colliding keys).
+#[derive(Debug, Clone, Copy)]
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+impl<T: Default> ByPart<T> {
+    fn get(&self, part: QuotaPart<'_>) -> Option<&T> {
+        match part {
+            QuotaPart::Absent => self.absent.as_ref(),
+            QuotaPart::Default => self.default.as_ref(),
+            QuotaPart::Named(name) => self.named.get(name),
+        }
+    }
+
+    fn entry(&mut self, name: Option<&Option<String>>) -> &mut T {
+        match name {
+            None => self.absent.get_or_insert_with(T::default),
+            Some(None) => self.default.get_or_insert_with(T::default),
+            Some(Some(n)) => self.named.entry(n.clone()).or_default(),
+        }
+    }
+}
+
+type Quotas = BTreeMap<String, QuotaValue>;
+
+/// The quota entities of one user part, by client id part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuotasByClient(ByPart<Quotas>);
+
+impl QuotasByClient {
+    /// The quotas of the entity with this client id part, if any.
+    pub fn get(&self, client_id: QuotaPart<'_>) -> Option<&Quotas> {
+        self.0.get(client_id)
+    }
+}
+
+/// The client quotas by user, then client id (each absent, default or named), and the
+/// `ip` entities' by address (`None`: the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct QuotaIndex {
+    users: ByPart<QuotasByClient>,
+    ips: std::collections::HashMap<Option<std::net::IpAddr>, Quotas>,
+}
+
+impl QuotaIndex {
+    fn build(quotas: &BTreeMap<Vec<QuotaEntityPart>, Quotas>) -> Self {
+        let mut index = Self::default();
+        for (entity, values) in quotas {
+            let name_of = |t: &str| {
+                entity
+                    .iter()
+                    .find(|p| p.entity_type == t)
+                    .map(|p| &p.entity_name)
+            };
+            if let Some(ip) = name_of("ip") {
+                let addr = match ip {
+                    None => None,
+                    // Names that are not addresses were refused when stored.
+                    Some(name) => match name.parse() {
+                        Ok(addr) => Some(addr),
+                        Err(_) => continue,
+                    },
+                };
+                index.ips.insert(addr, values.clone());
+                continue;
+            }
+            *index
+                .users
+                .entry(name_of("user"))
+                .0
+                .entry(name_of("client-id")) = values.clone();
+        }
+        index
+    }
 }
 
 /// The ACLs by resource pattern: an authorization decision looks up the few patterns that
@@ -207,6 +332,28 @@ impl MetadataState {
         &self,
     ) -> impl Iterator<Item = (&[QuotaEntityPart], &BTreeMap<String, QuotaValue>)> + '_ {
         self.client_quotas.iter().map(|(e, q)| (e.as_slice(), q))
+    }
+
+    /// The quotas of the entity with `user` and `client_id` parts, if it has any: a lookup
+    /// without allocation, for the request path.
+    pub fn client_quota_of(
+        &self,
+        user: QuotaPart<'_>,
+        client_id: QuotaPart<'_>,
+    ) -> Option<&Quotas> {
+        self.client_quotas_of_user(user)?.get(client_id)
+    }
+
+    /// The entities with the `user` part, by client id part: the first step of
+    /// [`MetadataState::client_quota_of`], for callers that try several client id parts of
+    /// one user.
+    pub fn client_quotas_of_user(&self, user: QuotaPart<'_>) -> Option<&QuotasByClient> {
+        self.quota_index.users.get(user)
+    }
+
+    /// The quotas of the `ip` entity of address `ip` (`None`: the default entity).
+    pub fn ip_quota(&self, ip: Option<std::net::IpAddr>) -> Option<&Quotas> {
+        self.quota_index.ips.get(&ip)
     }
 
     /// Whether any client quota is set.
@@ -442,6 +589,7 @@ impl MetadataState {
                             .insert(change.entity.clone(), change.quotas.clone());
                     }
                 }
+                self.quota_index = QuotaIndex::build(&self.client_quotas);
             }
         }
         self.last_applied = Some(offset);
@@ -574,6 +722,58 @@ mod tests {
         apply(&mut s, alter(vec![change(user(None), &[])])).unwrap();
         assert!(s.client_quota(&user(None)).is_empty());
         assert_eq!(s.client_quotas().count(), 1);
+        // The index finds what the entities hold, by user and client id, and by address.
+        let both = vec![
+            QuotaEntityPart {
+                entity_type: "client-id".into(),
+                entity_name: None,
+            },
+            QuotaEntityPart {
+                entity_type: "user".into(),
+                entity_name: Some("bob".into()),
+            },
+        ];
+        let ip = |n: Option<&str>| {
+            vec![QuotaEntityPart {
+                entity_type: "ip".into(),
+                entity_name: n.map(Into::into),
+            }]
+        };
+        apply(
+            &mut s,
+            alter(vec![
+                change(both, &[("producer_byte_rate", 7.0)]),
+                change(ip(Some("10.0.0.1")), &[("connection_creation_rate", 3.0)]),
+                change(ip(None), &[("connection_creation_rate", 4.0)]),
+            ]),
+        )
+        .unwrap();
+        use QuotaPart::*;
+        let of = |u, c| {
+            s.client_quota_of(u, c)
+                .map(|q| q.keys().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(
+            of(Named("alice"), Absent),
+            Some(vec!["request_percentage".into()])
+        );
+        assert_eq!(
+            of(Named("bob"), Default),
+            Some(vec!["producer_byte_rate".into()])
+        );
+        assert_eq!(of(Named("bob"), Absent), None);
+        assert_eq!(of(Default, Absent), None);
+        assert_eq!(of(Absent, Named("alice")), None);
+        let addr = "10.0.0.1".parse().ok();
+        assert_eq!(
+            s.ip_quota(addr).unwrap()["connection_creation_rate"],
+            QuotaValue(3.0)
+        );
+        assert_eq!(
+            s.ip_quota(None).unwrap()["connection_creation_rate"],
+            QuotaValue(4.0)
+        );
+        assert!(s.ip_quota("10.0.0.2".parse().ok()).is_none());
     }
 
     #[test]

@@ -45,7 +45,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use myelin_cluster::{MetadataState, QuotaEntityPart};
+use myelin_cluster::MetadataState;
 use parking_lot::Mutex;
 
 /// The byte rate a client may produce at (bytes of Produce requests per second).
@@ -139,48 +139,61 @@ pub struct Applied {
 }
 
 /// The quota of type `quota` that applies to `user` (the principal's name) connecting as
-/// `client_id`, if any: Kafka's `DefaultQuotaCallback` order.
+/// `client_id`, if any: Kafka's `DefaultQuotaCallback` order. A few hash lookups, without
+/// allocation until a quota is found.
 pub fn resolve(
     state: &MetadataState,
     quota: QuotaType,
     user: &str,
     client_id: &str,
 ) -> Option<Applied> {
+    use myelin_cluster::QuotaPart::{Absent, Default, Named};
     if !state.has_client_quotas() {
         return None;
     }
-    let part = |entity_type: &str, name: Option<&str>| QuotaEntityPart {
-        entity_type: entity_type.to_string(),
-        entity_name: name.map(str::to_string),
-    };
-    // Parts ordered by type: "client-id" < "user".
-    let both = |u: Option<&str>, c: Option<&str>| vec![part("client-id", c), part("user", u)];
-    let mut candidates: Vec<(Vec<QuotaEntityPart>, &str, &str)> = Vec::with_capacity(8);
+    // Kafka's order: by user part (named, default, absent), then client id part (named,
+    // default, absent; the absent part is last for a user, the only one without a client
+    // id). Each user part is looked up once.
     let has_client = !client_id.is_empty();
-    if has_client {
-        candidates.push((both(Some(user), Some(client_id)), user, client_id));
-        candidates.push((both(Some(user), None), user, client_id));
-    }
-    candidates.push((vec![part("user", Some(user))], user, ""));
-    if has_client {
-        candidates.push((both(None, Some(client_id)), user, client_id));
-        candidates.push((both(None, None), user, client_id));
-    }
-    candidates.push((vec![part("user", None)], user, ""));
-    if has_client {
-        candidates.push((vec![part("client-id", Some(client_id))], "", client_id));
-        candidates.push((vec![part("client-id", None)], "", client_id));
-    }
-    candidates.into_iter().find_map(|(entity, u, c)| {
-        state
-            .client_quota(&entity)
-            .get(quota.key())
-            .map(|value| Applied {
+    for u in [Named(user), Default] {
+        let Some(of_user) = state.client_quotas_of_user(u) else {
+            continue;
+        };
+        let value = |c| of_user.get(c).and_then(|q| q.get(quota.key()));
+        let hit = if has_client {
+            value(Named(client_id))
+                .or_else(|| value(Default))
+                .map(|v| (v, true))
+                .or_else(|| value(Absent).map(|v| (v, false)))
+        } else {
+            value(Absent).map(|v| (v, false))
+        };
+        if let Some((v, by_client)) = hit {
+            return Some(Applied {
                 quota,
-                limit: value.0,
-                user_tag: u.to_string(),
-                client_tag: c.to_string(),
-            })
+                limit: v.0,
+                user_tag: user.to_string(),
+                client_tag: if by_client {
+                    client_id.to_string()
+                } else {
+                    String::new()
+                },
+            });
+        }
+    }
+    if !has_client {
+        return None;
+    }
+    let of_client = state.client_quotas_of_user(Absent)?;
+    let value = of_client
+        .get(Named(client_id))
+        .and_then(|q| q.get(quota.key()))
+        .or_else(|| of_client.get(Default).and_then(|q| q.get(quota.key())))?;
+    Some(Applied {
+        quota,
+        limit: value.0,
+        user_tag: String::new(),
+        client_tag: client_id.to_string(),
     })
 }
 
@@ -191,32 +204,12 @@ pub fn resolve_ip(state: &MetadataState, ip: std::net::IpAddr) -> Option<Applied
         return None;
     }
     let quota = QuotaType::ConnectionCreation;
-    let named = state
-        .client_quotas()
-        .find_map(|(entity, quotas)| match entity {
-            [part]
-                if part.entity_type == "ip"
-                    && part
-                        .entity_name
-                        .as_deref()
-                        .and_then(|n| n.parse::<std::net::IpAddr>().ok())
-                        == Some(ip) =>
-            {
-                quotas.get(quota.key())
-            }
-            _ => None,
-        });
-    let limit = named.or_else(|| {
-        state
-            .client_quota(&[QuotaEntityPart {
-                entity_type: "ip".into(),
-                entity_name: None,
-            }])
-            .get(quota.key())
-    })?;
+    let value = [Some(ip), None]
+        .into_iter()
+        .find_map(|entity| state.ip_quota(entity)?.get(quota.key()))?;
     Some(Applied {
         quota,
-        limit: limit.0,
+        limit: value.0,
         user_tag: String::new(),
         client_tag: ip.to_string(),
     })
@@ -329,10 +322,110 @@ pub struct QuotaManager {
 
 #[derive(Debug, Default)]
 struct Sensors {
-    rates: HashMap<(QuotaType, String, String), Rate>,
+    rates: Tagged<Rate>,
     /// The controller mutation quotas' token buckets.
-    buckets: HashMap<(QuotaType, String, String), Bucket>,
+    buckets: Tagged<Bucket>,
     last_purge_ms: u64,
+}
+
+/// Values by (quota, user tag, client tag), found without copying the tags: each entry is
+/// filed under the hash of its tags (SipHash with a random key, so that clients cannot
+/// choose collisions) and compared in full.
+#[derive(Debug)]
+struct Tagged<T> {
+    hasher: std::collections::hash_map::RandomState,
+    entries: HashMap<u64, Vec<TaggedEntry<T>>, std::hash::BuildHasherDefault<Passthrough>>,
+}
+
+#[derive(Debug)]
+struct TaggedEntry<T> {
+    quota: QuotaType,
+    user_tag: String,
+    client_tag: String,
+    value: T,
+}
+
+impl<T> TaggedEntry<T> {
+    fn is(&self, a: &Applied) -> bool {
+        // Empty tags are common (a quota shared per user or per client id) and compared
+        // without a `memcmp` call, which costs this machine over 100 ns on an empty
+        // string's dangling pointer.
+        let same = |x: &str, y: &str| x.len() == y.len() && (x.is_empty() || x == y);
+        self.quota == a.quota
+            && same(&self.user_tag, &a.user_tag)
+            && same(&self.client_tag, &a.client_tag)
+    }
+}
+
+impl<T> Default for Tagged<T> {
+    fn default() -> Self {
+        Self {
+            hasher: std::collections::hash_map::RandomState::new(),
+            entries: HashMap::default(),
+        }
+    }
+}
+
+impl<T> Tagged<T> {
+    fn hash(&self, a: &Applied) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher
+            .hash_one((a.quota, a.user_tag.as_str(), a.client_tag.as_str()))
+    }
+
+    fn get_mut(&mut self, a: &Applied) -> Option<&mut T> {
+        let hash = self.hash(a);
+        self.entries
+            .get_mut(&hash)?
+            .iter_mut()
+            .find(|e| e.is(a))
+            .map(|e| &mut e.value)
+    }
+
+    fn get_or_insert_with(&mut self, a: &Applied, new: impl FnOnce() -> T) -> &mut T {
+        let hash = self.hash(a);
+        let same_hash = self.entries.entry(hash).or_default();
+        let at = match same_hash.iter().position(|e| e.is(a)) {
+            Some(at) => at,
+            None => {
+                same_hash.push(TaggedEntry {
+                    quota: a.quota,
+                    user_tag: a.user_tag.clone(),
+                    client_tag: a.client_tag.clone(),
+                    value: new(),
+                });
+                same_hash.len() - 1
+            }
+        };
+        &mut same_hash[at].value
+    }
+
+    fn retain(&mut self, keep: impl Fn(&T) -> bool) {
+        for same_hash in self.entries.values_mut() {
+            same_hash.retain(|e| keep(&e.value));
+        }
+        self.entries.retain(|_, same_hash| !same_hash.is_empty());
+    }
+}
+
+/// The hasher of a map whose keys are hashes already.
+#[derive(Debug, Default)]
+struct Passthrough(u64);
+
+impl std::hash::Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Kafka's `TokenBucket`: tokens refill at the quota's rate up to a burst of
@@ -391,7 +484,7 @@ impl QuotaManager {
     pub fn unrecord(&self, applied: &Applied, value: f64, now: Instant) {
         let now_ms = self.ms(now);
         let mut sensors = self.sensors.lock();
-        if let Some(rate) = sensors.rates.get_mut(&key(applied)) {
+        if let Some(rate) = sensors.rates.get_mut(applied) {
             rate.record(self.window, -value, now_ms);
         }
     }
@@ -420,7 +513,7 @@ impl QuotaManager {
         let burst =
             applied.limit * (w.samples.saturating_sub(1)) as f64 * w.sample_ms as f64 / 1000.0;
         let mut sensors = self.sensors.lock();
-        let bucket = sensors.buckets.entry(key(applied)).or_insert(Bucket {
+        let bucket = sensors.buckets.get_or_insert_with(applied, || Bucket {
             tokens: burst,
             last_ms: now_ms,
         });
@@ -450,12 +543,12 @@ impl QuotaManager {
             let expiry = u64::try_from(INACTIVE_SENSOR_EXPIRY.as_millis()).unwrap_or(u64::MAX);
             sensors
                 .rates
-                .retain(|_, r| now_ms.saturating_sub(r.last_record_ms) < expiry);
+                .retain(|r| now_ms.saturating_sub(r.last_record_ms) < expiry);
             sensors
                 .buckets
-                .retain(|_, b| now_ms.saturating_sub(b.last_ms) < expiry);
+                .retain(|b| now_ms.saturating_sub(b.last_ms) < expiry);
         }
-        let rate = sensors.rates.entry(key(applied)).or_insert_with(Rate::new);
+        let rate = sensors.rates.get_or_insert_with(applied, Rate::new);
         rate.record(w, value, now_ms);
         let (observed, window_ms) = rate.measure(w, now_ms);
         if observed <= applied.limit {
@@ -469,14 +562,6 @@ impl QuotaManager {
         // At most what a response's int32 field holds.
         Duration::from_millis(throttle_ms.round().clamp(0.0, i32::MAX as f64) as u64)
     }
-}
-
-fn key(applied: &Applied) -> (QuotaType, String, String) {
-    (
-        applied.quota,
-        applied.user_tag.clone(),
-        applied.client_tag.clone(),
-    )
 }
 
 /// A client's quota, to charge its requests to: the throttle they earn holds its
@@ -574,7 +659,9 @@ pub fn throttle_ms(throttle: Duration) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use myelin_cluster::{ClientQuotaChange, MetadataOffset, MetadataRecord, QuotaValue};
+    use myelin_cluster::{
+        ClientQuotaChange, MetadataOffset, MetadataRecord, QuotaEntityPart, QuotaValue,
+    };
     use std::collections::BTreeMap;
 
     fn part(t: &str, n: Option<&str>) -> QuotaEntityPart {
