@@ -10,9 +10,10 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::time::Instant;
 
-use myelin_benches::{batch_of, median, records_for, BenchEnv, Better, Figure, Report, Target};
+use myelin_benches::{
+    batch_of, median, ns_per_call, records_for, BenchEnv, Better, Figure, Report, Target,
+};
 use myelin_cluster::{AclRecord, MetadataOffset, MetadataRecord, MetadataState};
 use myelin_server::authz::{
     authorize, AuthorizerConfig, Operation, ResourceType, ALLOW, DENY, LITERAL, PREFIXED,
@@ -77,21 +78,6 @@ fn acls(count: usize) -> Vec<AclRecord> {
         });
     }
     out
-}
-
-/// Nanoseconds per call of `f`, best of five rounds of `n` calls.
-fn ns_per_call(n: u64, mut f: impl FnMut() -> bool) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let start = Instant::now();
-        let mut allowed = 0u64;
-        for _ in 0..n {
-            allowed += u64::from(black_box(f()));
-        }
-        black_box(allowed);
-        best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
-    }
-    best
 }
 
 fn main() {

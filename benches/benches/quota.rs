@@ -14,7 +14,9 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use myelin_benches::{batch_of, median, records_for, BenchEnv, Better, Figure, Report, Target};
+use myelin_benches::{
+    batch_of, median, ns_per_call, records_for, BenchEnv, Better, Figure, Report, Target,
+};
 use myelin_cluster::{
     ClientQuotaChange, MetadataOffset, MetadataRecord, MetadataState, QuotaEntityPart, QuotaValue,
 };
@@ -70,21 +72,6 @@ fn quotas(count: usize) -> Vec<ClientQuotaChange> {
         });
     }
     out
-}
-
-/// Nanoseconds per call of `f`, best of five rounds of `n` calls.
-fn ns_per_call(n: u64, mut f: impl FnMut() -> bool) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let start = Instant::now();
-        let mut hits = 0u64;
-        for _ in 0..n {
-            hits += u64::from(black_box(f()));
-        }
-        black_box(hits);
-        best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
-    }
-    best
 }
 
 fn main() {

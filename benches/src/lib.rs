@@ -351,6 +351,22 @@ pub fn mib_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / MIB as f64 / d.as_secs_f64().max(1e-9)
 }
 
+/// Nanoseconds per call of `f`, best of five rounds of `n` calls. `f` returns a flag that
+/// is counted, so that the calls cannot be optimized away.
+pub fn ns_per_call(n: u64, mut f: impl FnMut() -> bool) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        let mut counted = 0u64;
+        for _ in 0..n {
+            counted += u64::from(std::hint::black_box(f()));
+        }
+        std::hint::black_box(counted);
+        best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
+    }
+    best
+}
+
 /// The median of `v` (0 for an empty one).
 pub fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
