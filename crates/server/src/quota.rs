@@ -1,8 +1,9 @@
-//! Client quotas (KIP-13, KIP-55, KIP-124, KIP-219, KIP-599): how many bytes a client may
-//! produce and fetch per second, how many partitions it may create or delete per second,
-//! and how much of the broker's request handling time it may take,
-//! set per user, per client id, or per (user, client id), with defaults for each, by
-//! AlterClientQuotas (KIP-546) and kept in the metadata log.
+//! Client quotas (KIP-13, KIP-55, KIP-124, KIP-219, KIP-599, KIP-612): how many bytes a
+//! client may produce and fetch per second, how many partitions it may create or delete per
+//! second and how much of the broker's request handling time it may take, set per user, per
+//! client id, or per (user, client id), with defaults for each; and how many connections an
+//! IP address may open per second. Set by AlterClientQuotas (KIP-546) and kept in the
+//! metadata log.
 //!
 //! As in Kafka's `ClientQuotaManager`:
 //! - **Which quota applies.** The most specific entity that has a value for the quota's
@@ -39,8 +40,9 @@
 //! The request quota (`request_percentage`, the percentage of one request handler thread)
 //! counts the time the broker spends running a client's requests: the time their handlers
 //! are being polled, not the time they wait for a flush or a delayed fetch. SASL requests
-//! and ApiVersions are exempt. Its throttle mutes the connection; the response's
-//! `throttle_time_ms` carries only the byte-rate throttles (`docs/compatibility.md`).
+//! and ApiVersions are exempt. Its throttle mutes the connection; the responses'
+//! `throttle_time_ms` carry only the byte-rate and mutation throttles
+//! (`docs/compatibility.md`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
