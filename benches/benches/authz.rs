@@ -11,9 +11,7 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use myelin_benches::{
-    batch_of, median, ns_per_call, records_for, BenchEnv, Better, Figure, Report, Target,
-};
+use myelin_benches::{vs_batch_crc, BenchEnv, Report};
 use myelin_cluster::{AclRecord, MetadataOffset, MetadataRecord, MetadataState};
 use myelin_server::authz::{
     authorize, AuthorizerConfig, Operation, ResourceType, ALLOW, DENY, LITERAL, PREFIXED,
@@ -84,8 +82,6 @@ fn main() {
     let env = BenchEnv::from_args(Path::new(env!("CARGO_TARGET_TMPDIR")));
     let mut report = Report::default();
     let calls = env.pick(200_000u64, 1_000);
-    let batch = batch_of(records_for(16 << 10));
-    let covered = &batch[myelin_log::batch::ATTRIBUTES_AT..];
     let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let config = AuthorizerConfig::default();
     let counts: &[usize] = env.pick(&[1, 100, 10_000, 100_000], &[1, 1_000]);
@@ -101,24 +97,6 @@ fn main() {
                 &MetadataRecord::AclsCreated { acls: acls(count) },
             )
             .expect("valid ACLs");
-        let mut decisions = Vec::new();
-        let mut checks = Vec::new();
-        for _ in 0..3 {
-            decisions.push(ns_per_call(calls, || {
-                authorize(
-                    &state,
-                    &config,
-                    black_box("User:producer"),
-                    host,
-                    Operation::Write,
-                    ResourceType::Topic,
-                    black_box("orders"),
-                )
-            }));
-            checks.push(ns_per_call(calls / 100 + 1, || {
-                myelin_log::crc::crc32c(black_box(covered)) != 0
-            }));
-        }
         assert!(authorize(
             &state,
             &config,
@@ -128,18 +106,18 @@ fn main() {
             ResourceType::Topic,
             "orders"
         ));
-        report.add(Figure {
-            name,
-            value: median(&decisions),
-            ceiling: median(&checks),
-            unit: "ns",
-            better: Better::Lower,
-            target: Some(Target::Ratio(1.0)),
-            note: "ceiling: CRC-32C of one 16 KiB batch, the check every produced batch \
-                   gets; ratio = ceiling / decision"
-                .to_string(),
-            paired: None,
+        let figure = vs_batch_crc(name, "decision", calls, || {
+            authorize(
+                &state,
+                &config,
+                black_box("User:producer"),
+                host,
+                Operation::Write,
+                ResourceType::Topic,
+                black_box("orders"),
+            )
         });
+        report.add(figure);
     }
     if !report.is_empty() {
         println!("\n{}", report.table());

@@ -14,9 +14,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use myelin_benches::{
-    batch_of, median, ns_per_call, records_for, BenchEnv, Better, Figure, Report, Target,
-};
+use myelin_benches::{vs_batch_crc, BenchEnv, Report};
 use myelin_cluster::{
     ClientQuotaChange, MetadataOffset, MetadataRecord, MetadataState, QuotaEntityPart, QuotaValue,
 };
@@ -78,8 +76,6 @@ fn main() {
     let env = BenchEnv::from_args(Path::new(env!("CARGO_TARGET_TMPDIR")));
     let mut report = Report::default();
     let calls = env.pick(200_000u64, 1_000);
-    let batch = batch_of(records_for(16 << 10));
-    let covered = &batch[myelin_log::batch::ATTRIBUTES_AT..];
     let counts: &[usize] = env.pick(&[3, 100, 10_000], &[3, 1_000]);
     // The bench client's own (user, client id) quota: the first place looked; another
     // client's, found only in the default user quota: the sixth.
@@ -119,26 +115,7 @@ fn main() {
             };
             // A quota applies, and is far above what the bench sends.
             assert!(charge(), "no quota found for {user}, or it throttled");
-            let mut charges = Vec::new();
-            let mut checks = Vec::new();
-            for _ in 0..3 {
-                charges.push(ns_per_call(calls, charge));
-                checks.push(ns_per_call(calls / 100 + 1, || {
-                    myelin_log::crc::crc32c(black_box(covered)) != 0
-                }));
-            }
-            report.add(Figure {
-                name,
-                value: median(&charges),
-                ceiling: median(&checks),
-                unit: "ns",
-                better: Better::Lower,
-                target: Some(Target::Ratio(1.0)),
-                note: "ceiling: CRC-32C of one 16 KiB batch, the check every produced batch \
-                       gets; ratio = ceiling / charge"
-                    .to_string(),
-                paired: None,
-            });
+            report.add(vs_batch_crc(name, "charge", calls, charge));
         }
     }
     if !report.is_empty() {

@@ -367,6 +367,36 @@ pub fn ns_per_call(n: u64, mut f: impl FnMut() -> bool) -> f64 {
     best
 }
 
+/// A figure for a check on the produce path: nanoseconds per call of `f` (`calls` calls a
+/// round, the median of three rounds) against CRC-32C of one 16 KiB batch, the check every
+/// produced batch gets anyway, timed in the same rounds. Target: `f` costs no more than
+/// that check. `what` names `f` in the note (`decision`, `charge`).
+pub fn vs_batch_crc(name: String, what: &str, calls: u64, mut f: impl FnMut() -> bool) -> Figure {
+    let batch = batch_of(records_for(16 << 10));
+    let covered = &batch[myelin_log::batch::ATTRIBUTES_AT..];
+    let mut values = Vec::new();
+    let mut checks = Vec::new();
+    for _ in 0..3 {
+        values.push(ns_per_call(calls, &mut f));
+        checks.push(ns_per_call(calls / 100 + 1, || {
+            myelin_log::crc::crc32c(std::hint::black_box(covered)) != 0
+        }));
+    }
+    Figure {
+        name,
+        value: median(&values),
+        ceiling: median(&checks),
+        unit: "ns",
+        better: Better::Lower,
+        target: Some(Target::Ratio(1.0)),
+        note: format!(
+            "ceiling: CRC-32C of one 16 KiB batch, the check every produced batch gets; \
+             ratio = ceiling / {what}"
+        ),
+        paired: None,
+    }
+}
+
 /// The median of `v` (0 for an empty one).
 pub fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
