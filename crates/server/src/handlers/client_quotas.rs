@@ -236,33 +236,31 @@ impl Handler for AlterClientQuotas {
         }
         let _serialized = ctx.server.admin_lock.lock().await;
         let state = ctx.server.metadata.state();
+        let entities: Vec<Result<Vec<QuotaEntityPart>, String>> =
+            request.entries.iter().map(entity_of).collect();
+        // An entity given twice is refused every time (Kafka: "Ignoring duplicate entity").
+        let mut times_given: BTreeMap<&[QuotaEntityPart], usize> = BTreeMap::new();
+        for entity in entities.iter().flatten() {
+            *times_given.entry(entity).or_default() += 1;
+        }
         // Each entry's entity and new quotas, or its refusal.
-        let mut outcomes: Vec<Result<ClientQuotaChange, String>> = request
+        let outcomes: Vec<Result<ClientQuotaChange, String>> = request
             .entries
             .iter()
-            .map(|entry| {
-                let entity = entity_of(entry)?;
+            .zip(&entities)
+            .map(|(entry, entity)| {
+                let entity = entity.clone()?;
+                if times_given.get(entity.as_slice()).is_some_and(|&n| n > 1) {
+                    return Err(format!(
+                        "Ignoring duplicate entity {}",
+                        describe_entity(&entity)
+                    ));
+                }
                 let of_ip = entity.iter().any(|p| p.entity_type == IP);
                 let quotas = apply_ops(entry, of_ip, state.client_quota(&entity))?;
                 Ok(ClientQuotaChange { entity, quotas })
             })
             .collect();
-        // An entity given twice is refused every time (Kafka: "Ignoring duplicate entity").
-        let entities: Vec<Option<Vec<QuotaEntityPart>>> =
-            request.entries.iter().map(|e| entity_of(e).ok()).collect();
-        for (i, entity) in entities.iter().enumerate() {
-            let Some(entity) = entity else { continue };
-            if entities
-                .iter()
-                .enumerate()
-                .any(|(j, other)| j != i && other.as_ref() == Some(entity))
-            {
-                outcomes[i] = Err(format!(
-                    "Ignoring duplicate entity {}",
-                    describe_entity(entity)
-                ));
-            }
-        }
         let changes: Vec<ClientQuotaChange> = outcomes
             .iter()
             .filter_map(|o| o.as_ref().ok())
