@@ -1,0 +1,339 @@
+//! Schemas: their types, parsing, the form kept and compared, and compatibility.
+
+use std::fmt;
+use std::str::FromStr;
+
+use apache_avro::schema_compatibility::SchemaCompatibility;
+use apache_avro::Schema as Avro;
+
+/// A schema's format. Protobuf is not supported (there is no Protobuf parser here to
+/// check one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SchemaType {
+    Avro,
+    Json,
+}
+
+impl SchemaType {
+    /// The name in the API and in `_schemas` (`schemaType`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaType::Avro => "AVRO",
+            SchemaType::Json => "JSON",
+        }
+    }
+
+    /// `schemaType` as stored: absent for Avro.
+    pub fn stored(self) -> Option<String> {
+        match self {
+            SchemaType::Avro => None,
+            t => Some(t.name().to_string()),
+        }
+    }
+
+    /// From `schemaType`, absent meaning Avro.
+    pub fn parse(name: Option<&str>) -> Result<Self, SchemaError> {
+        match name {
+            None => Ok(SchemaType::Avro),
+            Some(n) => n.parse(),
+        }
+    }
+}
+
+impl FromStr for SchemaType {
+    type Err = SchemaError;
+    fn from_str(s: &str) -> Result<Self, SchemaError> {
+        match s.to_ascii_uppercase().as_str() {
+            "AVRO" => Ok(SchemaType::Avro),
+            "JSON" => Ok(SchemaType::Json),
+            "PROTOBUF" => Err(SchemaError::Invalid(
+                "PROTOBUF schemas are not supported by this registry".into(),
+            )),
+            _ => Err(SchemaError::Invalid(format!("unknown schema type {s}"))),
+        }
+    }
+}
+
+impl fmt::Display for SchemaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a schema was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("Invalid schema: {0}")]
+    Invalid(String),
+}
+
+/// A schema checked and put in the form the registry keeps: compact JSON with its object
+/// keys sorted, so that the same schema written with other spacing or key order is the
+/// same schema (and gets the same id).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub schema_type: SchemaType,
+    /// The kept text.
+    pub text: String,
+    avro: Option<Avro>,
+    json: Option<serde_json::Value>,
+}
+
+/// Parses `text` as a schema of `schema_type`; `references` are the texts of the schemas
+/// it refers to, in order (Avro named types defined elsewhere).
+pub fn parse(
+    schema_type: SchemaType,
+    text: &str,
+    references: &[String],
+) -> Result<Parsed, SchemaError> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| SchemaError::Invalid(format!("not JSON: {e}")))?;
+    let kept = serde_json::to_string(&json).expect("a JSON value serializes");
+    match schema_type {
+        SchemaType::Avro => {
+            let avro = if references.is_empty() {
+                Avro::parse_str(&kept)
+            } else {
+                Avro::parse_str_with_list(&kept, references).map(|(s, _)| s)
+            }
+            .map_err(|e| SchemaError::Invalid(e.to_string()))?;
+            Ok(Parsed {
+                schema_type,
+                text: kept,
+                avro: Some(avro),
+                json: None,
+            })
+        }
+        SchemaType::Json => {
+            if !(json.is_object() || json.is_boolean()) {
+                return Err(SchemaError::Invalid(
+                    "a JSON schema is an object or a boolean".into(),
+                ));
+            }
+            Ok(Parsed {
+                schema_type,
+                text: kept,
+                avro: None,
+                json: Some(json),
+            })
+        }
+    }
+}
+
+impl Parsed {
+    /// The fully qualified record name that `RecordNameStrategy` makes a subject of: an
+    /// Avro named type's full name, a JSON schema's `title`.
+    pub fn record_name(&self) -> Option<String> {
+        if let Some(avro) = &self.avro {
+            return avro.name().map(|n| n.fullname(None));
+        }
+        self.json
+            .as_ref()
+            .and_then(|j| j.get("title"))
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+    }
+
+    /// Whether data written with `writer` can be read with this schema. Avro follows
+    /// Avro's schema resolution; for JSON schemas only the same schema is known to be
+    /// compatible (there is no JSON Schema compatibility checker here), so any change is
+    /// reported as incompatible.
+    pub fn can_read(&self, writer: &Parsed) -> Result<(), String> {
+        if self.schema_type != writer.schema_type {
+            return Err(format!(
+                "the schema types differ: {} and {}",
+                self.schema_type, writer.schema_type
+            ));
+        }
+        match (&self.avro, &writer.avro) {
+            (Some(reader), Some(writer)) => {
+                SchemaCompatibility::can_read(writer, reader).map_err(|e| e.to_string())
+            }
+            _ if self.text == writer.text => Ok(()),
+            _ => Err(
+                "only an identical JSON schema is known to be compatible: checking JSON \
+                 schema changes is not supported (set the subject's compatibility to NONE)"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// A compatibility level, as Confluent names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compatibility {
+    None,
+    Backward,
+    BackwardTransitive,
+    Forward,
+    ForwardTransitive,
+    Full,
+    FullTransitive,
+}
+
+impl Compatibility {
+    pub const DEFAULT: Compatibility = Compatibility::Backward;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compatibility::None => "NONE",
+            Compatibility::Backward => "BACKWARD",
+            Compatibility::BackwardTransitive => "BACKWARD_TRANSITIVE",
+            Compatibility::Forward => "FORWARD",
+            Compatibility::ForwardTransitive => "FORWARD_TRANSITIVE",
+            Compatibility::Full => "FULL",
+            Compatibility::FullTransitive => "FULL_TRANSITIVE",
+        }
+    }
+
+    /// Whether every earlier version is checked, not only the latest.
+    pub fn transitive(self) -> bool {
+        matches!(
+            self,
+            Compatibility::BackwardTransitive
+                | Compatibility::ForwardTransitive
+                | Compatibility::FullTransitive
+        )
+    }
+
+    /// Checks `new` against one earlier version.
+    pub fn check(self, new: &Parsed, old: &Parsed) -> Result<(), String> {
+        let backward = || new.can_read(old).map_err(|e| format!("backward: {e}"));
+        let forward = || old.can_read(new).map_err(|e| format!("forward: {e}"));
+        match self {
+            Compatibility::None => Ok(()),
+            Compatibility::Backward | Compatibility::BackwardTransitive => backward(),
+            Compatibility::Forward | Compatibility::ForwardTransitive => forward(),
+            Compatibility::Full | Compatibility::FullTransitive => {
+                backward()?;
+                forward()
+            }
+        }
+    }
+}
+
+impl FromStr for Compatibility {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_uppercase().as_str() {
+            "NONE" => Compatibility::None,
+            "BACKWARD" => Compatibility::Backward,
+            "BACKWARD_TRANSITIVE" => Compatibility::BackwardTransitive,
+            "FORWARD" => Compatibility::Forward,
+            "FORWARD_TRANSITIVE" => Compatibility::ForwardTransitive,
+            "FULL" => Compatibility::Full,
+            "FULL_TRANSITIVE" => Compatibility::FullTransitive,
+            _ => return Err(format!("Invalid compatibility level: {s}")),
+        })
+    }
+}
+
+impl fmt::Display for Compatibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = r#"{"type":"record","name":"Patient","namespace":"org.example",
+        "fields":[{"name":"id","type":"string"}]}"#;
+    const V2_DEFAULT: &str = r#"{"type":"record","name":"Patient","namespace":"org.example",
+        "fields":[{"name":"id","type":"string"},{"name":"ward","type":"string","default":"none"}]}"#;
+    const V2_NO_DEFAULT: &str = r#"{"type":"record","name":"Patient","namespace":"org.example",
+        "fields":[{"name":"id","type":"string"},{"name":"ward","type":"string"}]}"#;
+
+    fn avro(text: &str) -> Parsed {
+        parse(SchemaType::Avro, text, &[]).unwrap()
+    }
+
+    #[test]
+    fn the_kept_form_ignores_spacing_and_key_order() {
+        let a = avro(r#"{"type": "record", "name": "A", "fields": []}"#);
+        let b = avro(r#"{"fields":[],"name":"A","type":"record"}"#);
+        assert_eq!(a.text, b.text);
+        assert_eq!(a.record_name().as_deref(), Some("A"));
+        assert_eq!(
+            avro(V1).record_name().as_deref(),
+            Some("org.example.Patient")
+        );
+        assert_eq!(avro(r#""string""#).record_name(), None);
+    }
+
+    #[test]
+    fn invalid_schemas_are_refused() {
+        for bad in [
+            "nope",
+            r#"{"type":"record","name":"x","fields":[{"name":"a","type":"nosuchtype"}]}"#,
+            r#"{"type":"enum","name":"e"}"#,
+        ] {
+            assert!(parse(SchemaType::Avro, bad, &[]).is_err(), "{bad}");
+        }
+        assert!(parse(SchemaType::Json, "[1]", &[]).is_err());
+        assert!(parse(SchemaType::Json, r#"{"type":"object"}"#, &[]).is_ok());
+        assert!("PROTOBUF".parse::<SchemaType>().is_err());
+    }
+
+    #[test]
+    fn levels_follow_avro_resolution() {
+        let (v1, v2, bad) = (avro(V1), avro(V2_DEFAULT), avro(V2_NO_DEFAULT));
+        // A new field with a default: the new reader reads old data (backward), and the
+        // old reader ignores the new field (forward).
+        assert!(Compatibility::Backward.check(&v2, &v1).is_ok());
+        assert!(Compatibility::Full.check(&v2, &v1).is_ok());
+        // Without a default, old data cannot be read with the new schema.
+        assert!(Compatibility::Backward.check(&bad, &v1).is_err());
+        assert!(Compatibility::Forward.check(&bad, &v1).is_ok());
+        assert!(Compatibility::Full.check(&bad, &v1).is_err());
+        assert!(Compatibility::None.check(&bad, &v1).is_ok());
+        let int = avro(
+            r#"{"type":"record","name":"Patient","namespace":"org.example","fields":[{"name":"id","type":"int"}]}"#,
+        );
+        assert!(Compatibility::Backward.check(&int, &v1).is_err());
+    }
+
+    #[test]
+    fn json_changes_are_reported_incompatible() {
+        let a = parse(
+            SchemaType::Json,
+            r#"{"type":"object","title":"Visit"}"#,
+            &[],
+        )
+        .unwrap();
+        let b = parse(
+            SchemaType::Json,
+            r#"{"title":"Visit","type":"object"}"#,
+            &[],
+        )
+        .unwrap();
+        let c = parse(
+            SchemaType::Json,
+            r#"{"type":"object","title":"Visit2"}"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(a.record_name().as_deref(), Some("Visit"));
+        assert!(Compatibility::Backward.check(&b, &a).is_ok());
+        assert!(Compatibility::Backward.check(&c, &a).is_err());
+        assert!(Compatibility::Backward.check(&avro(V1), &a).is_err());
+    }
+
+    #[test]
+    fn level_names() {
+        for l in [
+            "NONE",
+            "backward",
+            "BACKWARD_TRANSITIVE",
+            "FORWARD",
+            "FORWARD_TRANSITIVE",
+            "FULL",
+            "FULL_TRANSITIVE",
+        ] {
+            let c: Compatibility = l.parse().unwrap();
+            assert_eq!(c.name(), l.to_ascii_uppercase());
+        }
+        assert!("SIDEWAYS".parse::<Compatibility>().is_err());
+    }
+}
