@@ -1259,3 +1259,51 @@ fn client_quotas_with_real_clients() {
         "no quota change in the audit log:\n{log}"
     );
 }
+
+/// The schema registry's REST API address from the broker's log (the last start's).
+fn schema_registry_url(broker: &Broker) -> String {
+    let log = broker.log();
+    log.lines()
+        .rev()
+        .find_map(|l| l.split("schema registry listening on ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no schema registry address in the log:\n{log}"))
+        .to_string()
+}
+
+#[test]
+fn schema_registry_with_real_clients() {
+    // confluent-kafka's SchemaRegistryClient, Avro and JSON serializers against the
+    // broker's registry; then broker-side schema ID validation refusing what they did not
+    // serialize; then, after a SIGKILL, everything the registry acknowledged is there.
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("sr_state.json");
+    let mut broker = Broker::start_with(&["--schema-registry-listen", "127.0.0.1:0"]);
+    let run_script = |broker: &Broker, mode: &str| {
+        let out = run(
+            Command::new(venv_python())
+                .arg(workspace_root().join("tests/python/schema_registry_clients.py"))
+                .arg(mode)
+                .arg(broker.bootstrap())
+                .arg(schema_registry_url(broker))
+                .env("SR_STATE_FILE", &state_file)
+                .env("PYTHONUNBUFFERED", "1"),
+            b"",
+        );
+        let stdout = check("schema_registry_clients.py", &out);
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l == "schema registry clients: all checks passed"),
+            "{mode}: {stdout}"
+        );
+    };
+    run_script(&broker, "before");
+    broker.restart();
+    run_script(&broker, "after");
+    let log = broker.log();
+    assert!(
+        audited(&log, &["schema registry", "register", "patients-value"]),
+        "no registration in the audit log:\n{log}"
+    );
+}

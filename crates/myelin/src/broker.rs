@@ -82,6 +82,7 @@ pub struct Broker {
     listen: String,
     advertised: Option<String>,
     http_listen: Option<String>,
+    schema_registry_listen: Option<String>,
     node_id: Option<String>,
     configs: BTreeMap<String, String>,
     shutdown_timeout: Duration,
@@ -96,6 +97,7 @@ impl Broker {
             listen: DEFAULT_LISTEN.to_string(),
             advertised: None,
             http_listen: None,
+            schema_registry_listen: None,
             node_id: None,
             configs: BTreeMap::new(),
             shutdown_timeout: Duration::from_secs(30),
@@ -126,6 +128,13 @@ impl Broker {
     /// Serve `/metrics`, `/healthz` and `/readyz` on `HOST:PORT` (port 0 works).
     pub fn http_listen(mut self, address: impl Into<String>) -> Self {
         self.http_listen = Some(address.into());
+        self
+    }
+
+    /// Serve the schema registry's REST API (Confluent Schema Registry's) on `HOST:PORT`
+    /// (port 0 works). Its schemas live in the `_schemas` topic.
+    pub fn schema_registry_listen(mut self, address: impl Into<String>) -> Self {
+        self.schema_registry_listen = Some(address.into());
         self
     }
 
@@ -208,6 +217,11 @@ impl Broker {
             .http_listen
             .as_deref()
             .map(|a| HostPort::parse("http listener", a))
+            .transpose()?;
+        let registry_listen = self
+            .schema_registry_listen
+            .as_deref()
+            .map(|a| HostPort::parse("schema registry listener", a))
             .transpose()?;
         let node_id: i32 = match &self.node_id {
             None => 0,
@@ -397,6 +411,25 @@ impl Broker {
         };
         // The group gauges read the coordinator, which the context created.
         metrics.set_groups(ctx.groups.clone());
+        let registry = match &registry_listen {
+            Some(hp) => match bind("schema registry", hp).await {
+                Ok(listener) => {
+                    let addr = listener.local_addr().map_err(|source| BrokerError::Bind {
+                        what: "schema registry",
+                        address: hp.to_string(),
+                        source,
+                    })?;
+                    tracing::info!("schema registry listening on http://{addr}");
+                    let app = crate::schema_registry::router(ctx.clone());
+                    Some((HttpServer::serve(listener, app), addr))
+                }
+                Err(e) => {
+                    close_storage(&storage.partitions).await;
+                    return Err(fail_start(http, e).await);
+                }
+            },
+            None => None,
+        };
         let groups = ctx.groups.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(myelin_server::run_all(sockets, ctx, async {
@@ -434,10 +467,15 @@ impl Broker {
             Some((s, a)) => (Some(s), Some(a)),
             None => (None, None),
         };
+        let (registry, registry_addr) = match registry {
+            Some((s, a)) => (Some(s), Some(a)),
+            None => (None, None),
+        };
         Ok(BrokerHandle {
             kafka_addr,
             listener_addrs,
             http_addr,
+            registry_addr,
             advertised,
             node_id,
             cluster_id: storage.meta.cluster_id,
@@ -450,6 +488,7 @@ impl Broker {
             stop: Some(stop),
             server,
             http,
+            registry,
             shutdown_timeout: self.shutdown_timeout,
             _lock: storage.lock,
         })
@@ -581,6 +620,7 @@ pub struct BrokerHandle {
     kafka_addr: SocketAddr,
     listener_addrs: Vec<(String, SocketAddr)>,
     http_addr: Option<SocketAddr>,
+    registry_addr: Option<SocketAddr>,
     advertised: HostPort,
     node_id: i32,
     cluster_id: String,
@@ -593,6 +633,7 @@ pub struct BrokerHandle {
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     http: Option<HttpServer>,
+    registry: Option<HttpServer>,
     shutdown_timeout: Duration,
     /// The data directory's lock, released when the handle goes.
     _lock: File,
@@ -602,6 +643,11 @@ impl BrokerHandle {
     /// The address the Kafka listener is bound to.
     pub fn kafka_addr(&self) -> SocketAddr {
         self.kafka_addr
+    }
+
+    /// The address the schema registry's REST API is bound to, if it is served.
+    pub fn schema_registry_addr(&self) -> Option<SocketAddr> {
+        self.registry_addr
     }
 
     /// Every Kafka listener, by name, with the address it is bound to; the first is
@@ -662,6 +708,9 @@ impl BrokerHandle {
     pub async fn shutdown(mut self) -> Result<(), BrokerError> {
         tracing::info!("shutting down");
         self.ready.store(false, Ordering::Release);
+        if let Some(registry) = self.registry.take() {
+            registry.stop().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -32,13 +32,18 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Serves on `listener` until [`HttpServer::stop`].
+    /// Serves the operator endpoints on `listener` until [`HttpServer::stop`].
     pub fn spawn(listener: TcpListener, state: HttpState) -> Self {
         let app = Router::new()
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .with_state(state);
+        Self::serve(listener, app)
+    }
+
+    /// Serves `app` on `listener` until [`HttpServer::stop`].
+    pub fn serve(listener: TcpListener, app: Router) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)

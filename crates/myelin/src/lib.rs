@@ -3,7 +3,8 @@
 //! - [`Broker`] starts a whole single-node broker (storage, metadata, the Kafka listener,
 //!   the HTTP endpoint with metrics and health) inside a Rust program, from settings given
 //!   as values; [`BrokerHandle`] is the running broker, with its bound addresses and a
-//!   graceful [`BrokerHandle::shutdown`].
+//!   graceful [`BrokerHandle::shutdown`]. With [`Broker::schema_registry_listen`] it also
+//!   serves a Confluent-compatible schema registry's REST API.
 //! - [`client`] is a small Kafka client (admin calls, produce, fetch) that the `myelin`
 //!   commands use against any Kafka-compatible broker.
 //! - [`settings`] translates Kafka-named broker configs into the typed configs of the
@@ -16,6 +17,7 @@ pub mod client;
 mod http;
 pub mod meta;
 pub mod metrics;
+mod schema_registry;
 pub mod settings;
 
 pub use crate::broker::{Broker, BrokerError, BrokerHandle};

@@ -47,6 +47,9 @@ pub struct ServerContext {
     pub listeners: Vec<Arc<crate::listener::ListenerContext>>,
     /// The rates of clients with quotas.
     pub quotas: crate::quota::QuotaManager,
+    /// The schema registry's store (`_schemas`), for its REST API and the schema ID
+    /// validation of produced records.
+    pub schemas: Arc<crate::schemas::SchemaStore>,
 }
 
 impl ServerContext {
@@ -140,6 +143,9 @@ impl ServerContext {
             request_memory,
             listeners,
             quotas: crate::quota::QuotaManager::new(window_num, window_seconds),
+            schemas: Arc::new(crate::schemas::SchemaStore::new(
+                myelin_registry::DEFAULT_TOPIC,
+            )),
         }))
     }
 }

@@ -27,6 +27,7 @@ pub mod producer_ids;
 pub mod quota;
 pub mod response;
 pub mod sasl;
+pub mod schemas;
 pub mod tls;
 pub mod topics;
 pub mod wire;

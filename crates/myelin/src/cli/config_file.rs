@@ -48,6 +48,8 @@ pub struct ServeSettings {
     pub advertised: Option<String>,
     /// `None`: no HTTP endpoint.
     pub http_listen: Option<String>,
+    /// `None` (the default): no schema registry API.
+    pub schema_registry_listen: Option<String>,
     pub node_id: Option<String>,
     pub log_format: LogFormat,
     /// A `tracing` filter (`info`, `myelin_server=debug,info`); `None` for `RUST_LOG` or
@@ -64,6 +66,7 @@ pub struct Layer {
     pub listen: Option<String>,
     pub advertised: Option<String>,
     pub http_listen: Option<String>,
+    pub schema_registry_listen: Option<String>,
     pub node_id: Option<String>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
@@ -80,6 +83,7 @@ impl Layer {
             listen: get("MYELIN_LISTEN"),
             advertised: get("MYELIN_ADVERTISED_LISTEN"),
             http_listen: get("MYELIN_HTTP_LISTEN"),
+            schema_registry_listen: get("MYELIN_SCHEMA_REGISTRY_LISTEN"),
             node_id: get("MYELIN_NODE_ID"),
             log_format: get("MYELIN_LOG_FORMAT"),
             log_level: get("MYELIN_LOG_LEVEL"),
@@ -110,6 +114,7 @@ impl Layer {
                 "advertised.listeners" => layer.advertised = Some(v),
                 "node.id" | "broker.id" => layer.node_id = Some(v),
                 "myelin.http.listen" => layer.http_listen = Some(v),
+                "myelin.schema.registry.listen" => layer.schema_registry_listen = Some(v),
                 "myelin.log.format" => layer.log_format = Some(v),
                 "myelin.log.level" => layer.log_level = Some(v),
                 other if other.starts_with("myelin.") => {
@@ -186,6 +191,8 @@ pub fn resolve(file: Layer, env: Layer, flags: Layer) -> Result<ServeSettings> {
         Some(v) if matches!(v.trim(), "" | "off" | "none") => None,
         Some(v) => Some(v),
     };
+    let schema_registry_listen =
+        pick(|l| &l.schema_registry_listen).filter(|v| !matches!(v.trim(), "" | "off" | "none"));
     let log_format = match pick(|l| &l.log_format) {
         None => LogFormat::Text,
         Some(v) => LogFormat::parse("log format", &v)?,
@@ -200,6 +207,7 @@ pub fn resolve(file: Layer, env: Layer, flags: Layer) -> Result<ServeSettings> {
         listen: pick(|l| &l.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
         advertised: pick(|l| &l.advertised),
         http_listen,
+        schema_registry_listen,
         node_id: pick(|l| &l.node_id),
         log_format,
         log_level: pick(|l| &l.log_level),

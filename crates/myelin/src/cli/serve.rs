@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// [env: MYELIN_HTTP_LISTEN] [default: 127.0.0.1:9644]
     #[arg(long, value_name = "HOST:PORT")]
     pub http_listen: Option<String>,
+    /// Serve the schema registry's REST API (Confluent Schema Registry's) on HOST:PORT,
+    /// or `off` [env: MYELIN_SCHEMA_REGISTRY_LISTEN] [default: off]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub schema_registry_listen: Option<String>,
     /// A TOML file of Kafka broker configs (`listeners`, `log.dirs`, `num.partitions`,
     /// ...) [env: MYELIN_CONFIG]
     #[arg(long, value_name = "FILE")]
@@ -66,6 +70,10 @@ impl ServeArgs {
         set(&mut layer.listen, self.listen.clone());
         set(&mut layer.advertised, self.advertised_listen.clone());
         set(&mut layer.http_listen, self.http_listen.clone());
+        set(
+            &mut layer.schema_registry_listen,
+            self.schema_registry_listen.clone(),
+        );
         set(&mut layer.node_id, self.node_id.map(|n| n.to_string()));
         set(
             &mut layer.log_format,
@@ -108,6 +116,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     if let Some(h) = &settings.http_listen {
         broker = broker.http_listen(h.clone());
+    }
+    if let Some(r) = &settings.schema_registry_listen {
+        broker = broker.schema_registry_listen(r.clone());
     }
     if let Some(n) = &settings.node_id {
         broker = broker.config("node.id", n.clone());

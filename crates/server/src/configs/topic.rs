@@ -11,6 +11,19 @@ use super::{ConfigDef, ConfigType, Synonym, Validator};
 
 const LONG_MAX: &str = "9223372036854775807";
 
+/// Confluent's default subject name strategy.
+const TOPIC_NAME_STRATEGY: &str = "io.confluent.kafka.serializers.subject.TopicNameStrategy";
+
+/// The subject name strategies, by Confluent's class names or their last part.
+const SUBJECT_NAME_STRATEGIES: &[&str] = &[
+    TOPIC_NAME_STRATEGY,
+    "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+    "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy",
+    "TopicNameStrategy",
+    "RecordNameStrategy",
+    "TopicRecordNameStrategy",
+];
+
 /// `ConfigDef` for a topic config.
 const fn topic(
     name: &'static str,
@@ -85,6 +98,44 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         Validator::Between(-131_072, 22),
         &[same("compression.zstd.level")],
         "The compression level to use if compression.type is set to zstd.",
+    ),
+    topic(
+        "confluent.key.schema.validation",
+        ConfigType::Boolean,
+        "false",
+        Validator::None,
+        &[],
+        "When set to true, enable schema ID validation for the message key: every record's \
+         key must carry a schema ID (the Confluent wire format) registered in the schema \
+         registry under the subject named by confluent.key.subject.name.strategy.",
+    ),
+    topic(
+        "confluent.key.subject.name.strategy",
+        ConfigType::String,
+        TOPIC_NAME_STRATEGY,
+        Validator::OneOf(SUBJECT_NAME_STRATEGIES),
+        &[],
+        "Determines how to construct the subject name under which the key schema is \
+         registered with the schema registry.",
+    ),
+    topic(
+        "confluent.value.schema.validation",
+        ConfigType::Boolean,
+        "false",
+        Validator::None,
+        &[],
+        "When set to true, enable schema ID validation for the message value: every record's \
+         value must carry a schema ID (the Confluent wire format) registered in the schema \
+         registry under the subject named by confluent.value.subject.name.strategy.",
+    ),
+    topic(
+        "confluent.value.subject.name.strategy",
+        ConfigType::String,
+        TOPIC_NAME_STRATEGY,
+        Validator::OneOf(SUBJECT_NAME_STRATEGIES),
+        &[],
+        "Determines how to construct the subject name under which the value schema is \
+         registered with the schema registry.",
     ),
     topic(
         "delete.retention.ms",

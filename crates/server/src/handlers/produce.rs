@@ -403,6 +403,19 @@ fn append(
             );
         }
     }
+    // Schema ID validation (Confluent Server's topic configs): each record's key or
+    // value must name a schema registered for its subject. A refused batch is refused
+    // whole, with every failing record listed (KIP-467).
+    let validation = crate::schemas::Validation::of(configs);
+    if validation.is_on() {
+        if let Err(refused) =
+            server
+                .schemas
+                .validate(&server.partitions, topic, validation, &records)
+        {
+            return schema_refusal(topic, index, refused);
+        }
+    }
     // A disk below its reserve takes no client records: the last bytes are kept for
     // offset commits and transaction markers (`log.dir.reserved.bytes`).
     if let Err(e) = server.partitions.logs().space().check_reserve() {
@@ -434,6 +447,36 @@ fn append(
         }
         Err(e) => failed_append(&partition, e),
     }
+}
+
+/// INVALID_RECORD for a batch that failed schema ID validation, in the words of Confluent
+/// Server's `RecordSchemaValidator`.
+fn schema_refusal(topic: &str, index: i32, refused: crate::schemas::Refused) -> Outcome {
+    tracing::debug!(
+        topic,
+        partition = index,
+        records = refused.records.len(),
+        "batch refused by schema validation"
+    );
+    let record_errors = refused
+        .records
+        .iter()
+        .map(|(i, why)| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(*i)
+                .with_batch_index_error_message(Some(StrBytes::from_string(format!(
+                    "Log record at index {i} is rejected by the record interceptor (schema validation): {why}"
+                ))))
+        })
+        .collect();
+    let first = refused.records.first().map_or("", |(_, why)| why.as_str());
+    Outcome::Refused(
+        ResponseError::InvalidRecord,
+        format!(
+            "One or more records have been rejected by schema validation of {topic}-{index}: {first}"
+        ),
+        record_errors,
+    )
 }
 
 fn failed_append(partition: &Partition, e: LogError) -> Outcome {

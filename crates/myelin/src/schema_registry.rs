@@ -1,0 +1,586 @@
+//! The schema registry's REST API: Confluent Schema Registry's endpoints, JSON and error
+//! codes, so that its serializers (confluent-kafka, the Java serdes, kafkajs's
+//! `@kafkajs/confluent-schema-registry`) and tools work unchanged. The state and the
+//! rules are `myelin_registry`'s; the store is the server's `_schemas` topic
+//! (`myelin_server::schemas`).
+//!
+//! Reads bring the view up to the topic first, on a blocking thread (they may read the
+//! log). Request bodies are bounded by axum's default limit (2 MiB).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use myelin_registry::{
+    Compatibility, Reference, Registration, Registry, RegistryError, Stored, VersionSpec,
+};
+use myelin_server::ServerContext;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Confluent's content type.
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+type Ctx = State<Arc<ServerContext>>;
+
+/// The API's routes.
+pub(crate) fn router(server: Arc<ServerContext>) -> Router {
+    Router::new()
+        .route("/", get(|| async { reply(json!({})) }))
+        .route(
+            "/schemas/types",
+            get(|| async { reply(json!(["JSON", "AVRO"])) }),
+        )
+        .route("/schemas/ids/{id}", get(schema_by_id))
+        .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
+        .route("/schemas/ids/{id}/subjects", get(subjects_of_id))
+        .route("/schemas/ids/{id}/versions", get(versions_of_id))
+        .route("/subjects", get(subjects))
+        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route("/subjects/{subject}/versions", get(versions).post(register))
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(version).delete(delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(raw_version),
+        )
+        .route(
+            "/config",
+            get(global_config)
+                .put(set_global_config)
+                .delete(delete_global_config),
+        )
+        .route(
+            "/config/{subject}",
+            get(subject_config)
+                .put(set_subject_config)
+                .delete(delete_subject_config),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(check_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(check_version),
+        )
+        .route(
+            "/mode",
+            get(|| async { reply(json!({"mode": "READWRITE"})) }),
+        )
+        .route(
+            "/mode/{subject}",
+            get(|| async { reply(json!({"mode": "READWRITE"})) }),
+        )
+        .fallback(|| async { failure(RegistryError::not_found("HTTP 404 Not Found")) })
+        .with_state(server)
+}
+
+fn reply(body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn failure(e: RegistryError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "schema registry request failed");
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        json!({"error_code": e.code, "message": e.message}).to_string(),
+    )
+        .into_response()
+}
+
+fn answer(r: Result<Value, RegistryError>) -> Response {
+    match r {
+        Ok(v) => reply(v),
+        Err(e) => failure(e),
+    }
+}
+
+/// The query string's parameters (the last of a name wins).
+fn params(q: Option<String>) -> HashMap<String, String> {
+    q.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// A boolean parameter (`true`, `True`, `1`).
+fn flag(p: &HashMap<String, String>, name: &str) -> bool {
+    p.get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Runs `f` on the registry brought up to date, on a blocking thread.
+async fn read<T: Send + 'static>(
+    server: Arc<ServerContext>,
+    f: impl FnOnce(&Registry) -> Result<T, RegistryError> + Send + 'static,
+) -> Result<T, RegistryError> {
+    tokio::task::spawn_blocking(move || {
+        let state = server.schemas.read(&server.partitions)?;
+        f(&state)
+    })
+    .await
+    .map_err(|e| RegistryError::store(e.to_string()))?
+}
+
+fn parse_id(id: &str) -> Result<i32, RegistryError> {
+    id.parse()
+        .map_err(|_| RegistryError::not_found(format!("Schema {id} not found")))
+}
+
+/// A schema as the API shows it, with the fields Confluent adds.
+fn schema_json(stored: &Stored, mut extra: serde_json::Map<String, Value>) -> Value {
+    extra.insert("schema".into(), json!(stored.text));
+    if let Some(t) = stored.schema_type() {
+        extra.insert("schemaType".into(), json!(t));
+    }
+    if !stored.references.is_empty() {
+        extra.insert("references".into(), json!(stored.references_json()));
+    }
+    Value::Object(extra)
+}
+
+trait ReferencesJson {
+    fn references_json(&self) -> Vec<Value>;
+}
+
+impl ReferencesJson for Stored {
+    fn references_json(&self) -> Vec<Value> {
+        self.references
+            .iter()
+            .map(|r| json!({"name": r.name, "subject": r.subject, "version": r.version}))
+            .collect()
+    }
+}
+
+fn version_json(subject: &str, version: i32, stored: &Stored) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("subject".into(), json!(subject));
+    m.insert("version".into(), json!(version));
+    m.insert("id".into(), json!(stored.id));
+    schema_json(stored, m)
+}
+
+async fn schema_by_id(State(s): Ctx, Path(id): Path<String>) -> Response {
+    answer(
+        async {
+            let id = parse_id(&id)?;
+            read(s, move |r| {
+                Ok(schema_json(r.schema(id)?, serde_json::Map::new()))
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+async fn raw_schema_by_id(State(s): Ctx, Path(id): Path<String>) -> Response {
+    let r = async {
+        let id = parse_id(&id)?;
+        read(s, move |r| Ok(r.schema(id)?.text.clone())).await
+    }
+    .await;
+    match r {
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+async fn subjects_of_id(State(s): Ctx, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let deleted = flag(&params(q), "deleted");
+    answer(
+        async {
+            let id = parse_id(&id)?;
+            read(s, move |r| {
+                let mut subjects: Vec<String> = r
+                    .versions_of_id(id, deleted)?
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect();
+                subjects.dedup();
+                Ok(json!(subjects))
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+async fn versions_of_id(State(s): Ctx, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let deleted = flag(&params(q), "deleted");
+    answer(
+        async {
+            let id = parse_id(&id)?;
+            read(s, move |r| {
+                let pairs: Vec<Value> = r
+                    .versions_of_id(id, deleted)?
+                    .into_iter()
+                    .map(|(s, v)| json!({"subject": s, "version": v}))
+                    .collect();
+                Ok(json!(pairs))
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+async fn subjects(State(s): Ctx, RawQuery(q): RawQuery) -> Response {
+    let p = params(q);
+    let deleted = flag(&p, "deleted");
+    let prefix = p.get("subjectPrefix").cloned().unwrap_or_default();
+    answer(read(s, move |r| Ok(json!(r.subjects(deleted, &prefix)))).await)
+}
+
+async fn versions(State(s): Ctx, Path(subject): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let deleted = flag(&params(q), "deleted");
+    answer(read(s, move |r| Ok(json!(r.versions(&subject, deleted)?))).await)
+}
+
+async fn version(
+    State(s): Ctx,
+    Path((subject, version)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let deleted = flag(&params(q), "deleted");
+    answer(
+        async {
+            let spec = VersionSpec::parse(&version)?;
+            read(s, move |r| {
+                let (n, stored) = r.version(&subject, spec, deleted)?;
+                Ok(version_json(&subject, n, stored))
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+async fn raw_version(State(s): Ctx, Path((subject, version)): Path<(String, String)>) -> Response {
+    let r = async {
+        let spec = VersionSpec::parse(&version)?;
+        read(s, move |r| {
+            Ok(r.version(&subject, spec, false)?.1.text.clone())
+        })
+        .await
+    }
+    .await;
+    match r {
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// A schema in a request body: `{"schema": ..., "schemaType": ..., "references": [...]}`
+/// (other fields, such as `metadata` or `ruleSet`, are ignored).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaRequest {
+    schema: String,
+    #[serde(default)]
+    schema_type: Option<String>,
+    #[serde(default)]
+    references: Option<Vec<Reference>>,
+}
+
+fn schema_request(body: &[u8]) -> Result<SchemaRequest, RegistryError> {
+    serde_json::from_slice(body)
+        .map_err(|e| RegistryError::unprocessable(format!("Unrecognized request body: {e}")))
+}
+
+async fn register(State(s): Ctx, Path(subject): Path<String>, body: Bytes) -> Response {
+    let r = async {
+        let req = schema_request(&body)?;
+        let store = s.schemas.clone();
+        let sub = subject.clone();
+        let (id, version, new) = store
+            .change(&s, move |r| {
+                let refs = req.references.unwrap_or_default();
+                let parsed = r.parse_request(req.schema_type.as_deref(), &req.schema, &refs)?;
+                Ok(match r.plan_register(&sub, &parsed, &refs)? {
+                    Registration::Existing { id, version } => ((id, version, false), vec![]),
+                    Registration::New {
+                        id,
+                        version,
+                        record,
+                    } => ((id, version, true), vec![record]),
+                })
+            })
+            .await?;
+        if new {
+            audit(
+                "register",
+                &subject,
+                &format!("version {version}, schema id {id}"),
+            );
+        }
+        Ok(json!({"id": id}))
+    }
+    .await;
+    answer(r)
+}
+
+async fn lookup(
+    State(s): Ctx,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let deleted = flag(&params(q), "deleted");
+    answer(
+        async {
+            let req = schema_request(&body)?;
+            read(s, move |r| {
+                let refs = req.references.unwrap_or_default();
+                // An unknown subject is 40401 even when the schema is invalid.
+                r.versions(&subject, deleted)?;
+                let parsed = r.parse_request(req.schema_type.as_deref(), &req.schema, &refs)?;
+                let (n, stored) = r.lookup(&subject, &parsed, &refs, deleted)?;
+                Ok(version_json(&subject, n, stored))
+            })
+            .await
+        }
+        .await,
+    )
+}
+
+async fn delete_subject(
+    State(s): Ctx,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let permanent = flag(&params(q), "permanent");
+    let store = s.schemas.clone();
+    let sub = subject.clone();
+    let r = store
+        .change(&s, move |r| r.plan_delete_subject(&sub, permanent))
+        .await;
+    if let Ok(versions) = &r {
+        let how = if permanent { "permanently" } else { "soft" };
+        audit(
+            "delete subject",
+            &subject,
+            &format!("{how}: versions {versions:?}"),
+        );
+    }
+    answer(r.map(|v| json!(v)))
+}
+
+async fn delete_version(
+    State(s): Ctx,
+    Path((subject, version)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let permanent = flag(&params(q), "permanent");
+    let r = async {
+        let spec = VersionSpec::parse(&version)?;
+        let store = s.schemas.clone();
+        let sub = subject.clone();
+        let n = store
+            .change(&s, move |r| {
+                let (n, record) = r.plan_delete_version(&sub, spec, permanent)?;
+                Ok((n, vec![record]))
+            })
+            .await?;
+        let how = if permanent { "permanently" } else { "soft" };
+        audit("delete version", &subject, &format!("{how}: version {n}"));
+        Ok(json!(n))
+    }
+    .await;
+    answer(r)
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfigRequest {
+    compatibility: Option<String>,
+    #[serde(rename = "compatibilityLevel")]
+    compatibility_level: Option<String>,
+}
+
+async fn global_config(State(s): Ctx) -> Response {
+    answer(
+        read(s, |r| {
+            let level = r.config(None).unwrap_or(Compatibility::DEFAULT);
+            Ok(json!({"compatibilityLevel": level.name()}))
+        })
+        .await,
+    )
+}
+
+async fn subject_config(
+    State(s): Ctx,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let to_global = flag(&params(q), "defaultToGlobal");
+    answer(
+        read(s, move |r| {
+            let level = match r.config(Some(&subject)) {
+                Some(l) => l,
+                None if to_global => r.config(None).unwrap_or(Compatibility::DEFAULT),
+                None => return Err(RegistryError::subject_config_not_found(&subject)),
+            };
+            Ok(json!({"compatibilityLevel": level.name()}))
+        })
+        .await,
+    )
+}
+
+async fn set_config(s: Arc<ServerContext>, subject: Option<String>, body: Bytes) -> Response {
+    let r = async {
+        let req: ConfigRequest = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::unprocessable(format!("Unrecognized request body: {e}")))?;
+        let name = req
+            .compatibility
+            .or(req.compatibility_level)
+            .ok_or_else(|| RegistryError::invalid_compatibility("none given"))?;
+        let level: Compatibility = name
+            .parse()
+            .map_err(|_| RegistryError::invalid_compatibility(&name))?;
+        let store = s.schemas.clone();
+        let sub = subject.clone();
+        store
+            .change(&s, move |r| {
+                Ok(((), vec![r.plan_config(sub.as_deref(), Some(level))]))
+            })
+            .await?;
+        audit(
+            "set compatibility",
+            subject.as_deref().unwrap_or("(global)"),
+            level.name(),
+        );
+        Ok(json!({"compatibility": level.name()}))
+    }
+    .await;
+    answer(r)
+}
+
+async fn set_global_config(State(s): Ctx, body: Bytes) -> Response {
+    set_config(s, None, body).await
+}
+
+async fn set_subject_config(State(s): Ctx, Path(subject): Path<String>, body: Bytes) -> Response {
+    set_config(s, Some(subject), body).await
+}
+
+async fn delete_config(s: Arc<ServerContext>, subject: Option<String>) -> Response {
+    let store = s.schemas.clone();
+    let sub = subject.clone();
+    let r = store
+        .change(&s, move |r| {
+            let previous = match (r.config(sub.as_deref()), &sub) {
+                (Some(l), _) => l,
+                (None, Some(name)) => return Err(RegistryError::subject_not_found(name)),
+                (None, None) => Compatibility::DEFAULT,
+            };
+            Ok((previous, vec![r.plan_config(sub.as_deref(), None)]))
+        })
+        .await;
+    if r.is_ok() {
+        audit(
+            "delete compatibility",
+            subject.as_deref().unwrap_or("(global)"),
+            "",
+        );
+    }
+    answer(r.map(|l| json!({"compatibilityLevel": l.name()})))
+}
+
+async fn delete_global_config(State(s): Ctx) -> Response {
+    delete_config(s, None).await
+}
+
+async fn delete_subject_config(State(s): Ctx, Path(subject): Path<String>) -> Response {
+    delete_config(s, Some(subject)).await
+}
+
+async fn check(
+    s: Arc<ServerContext>,
+    subject: String,
+    version: Option<String>,
+    q: Option<String>,
+    body: Bytes,
+) -> Response {
+    let verbose = flag(&params(q), "verbose");
+    let r = async {
+        let spec = version.as_deref().map(VersionSpec::parse).transpose()?;
+        let req = schema_request(&body)?;
+        read(s, move |r| {
+            let refs = req.references.unwrap_or_default();
+            let parsed = r.parse_request(req.schema_type.as_deref(), &req.schema, &refs)?;
+            let problems = match spec {
+                // Against all versions: every one, whatever the level's transitivity.
+                None => {
+                    let mut all = Vec::new();
+                    for n in r.versions(&subject, false).unwrap_or_default() {
+                        all.extend(r.incompatibilities(
+                            &subject,
+                            &parsed,
+                            Some(VersionSpec::Number(n)),
+                        )?);
+                    }
+                    all
+                }
+                Some(spec) => r.incompatibilities(&subject, &parsed, Some(spec))?,
+            };
+            let mut out = json!({"is_compatible": problems.is_empty()});
+            if verbose {
+                out["messages"] = json!(problems);
+            }
+            Ok(out)
+        })
+        .await
+    }
+    .await;
+    answer(r)
+}
+
+async fn check_all(
+    State(s): Ctx,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    check(s, subject, None, q, body).await
+}
+
+async fn check_version(
+    State(s): Ctx,
+    Path((subject, version)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    check(s, subject, Some(version), q, body).await
+}
+
+/// An audit event for a change to the registry.
+fn audit(action: &str, subject: &str, detail: &str) {
+    tracing::info!(
+        target: "myelin::audit",
+        event = "schema registry",
+        action,
+        subject,
+        detail,
+        "schema registry change"
+    );
+}

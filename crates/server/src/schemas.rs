@@ -1,0 +1,301 @@
+//! The schema registry's store: the `_schemas` topic, read into a [`Registry`] and written
+//! by the registry's REST API, and the schema ID validation of produced records
+//! (Confluent Server's `confluent.key.schema.validation` and
+//! `confluent.value.schema.validation` topic configs).
+//!
+//! The state is a view of the topic, as a Confluent Schema Registry's is: it is brought up
+//! to the topic's high watermark before each answer and each validation, so records that
+//! a Confluent Schema Registry (or anything else) appends to `_schemas` count as soon as
+//! they are committed. The REST API's changes are planned against the view, appended
+//! (durable before they are answered), and then read back like any other record. Changes
+//! are serialized by one lock, as a single Confluent primary serializes them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use myelin_cluster::{MetadataRecord, Partition, PartitionManager, TopicId};
+use myelin_log::batch::BatchIter;
+use myelin_log::compression::Compression;
+use myelin_log::record::{records_of_batch, simple_batch, KeyValue, RecordIter};
+use myelin_log::AppendOptions;
+use myelin_registry::{Registry, RegistryError, StoreRecord, SubjectStrategy};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+
+use crate::context::ServerContext;
+
+/// Bytes read from the topic at a time.
+const READ_BYTES: u64 = 1024 * 1024;
+/// The most bytes a compressed batch of the topic may inflate to.
+const MAX_INFLATED: usize = 64 * 1024 * 1024;
+/// Errors listed per refused batch, as Kafka lists at most a few.
+const MAX_RECORD_ERRORS: usize = 20;
+
+/// Where the view stands in the topic.
+#[derive(Debug, Default)]
+struct Position {
+    /// The topic the view was read from (a topic deleted and created again is read anew).
+    topic_id: Option<TopicId>,
+    /// The next offset to apply.
+    next: i64,
+}
+
+/// The registry's state and the topic it comes from.
+#[derive(Debug)]
+pub struct SchemaStore {
+    topic: String,
+    state: RwLock<Registry>,
+    position: Mutex<Position>,
+    /// Serializes the REST API's changes.
+    writes: tokio::sync::Mutex<()>,
+}
+
+/// Which fields of a topic's records are checked, and against which subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Validation {
+    pub key: Option<SubjectStrategy>,
+    pub value: Option<SubjectStrategy>,
+}
+
+impl Validation {
+    /// From a topic's configs (absent: off).
+    pub fn of(configs: Option<&BTreeMap<String, String>>) -> Self {
+        let Some(c) = configs else {
+            return Self::default();
+        };
+        let on = |name: &str| c.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let strategy = |name: &str| {
+            c.get(name)
+                .and_then(|s| SubjectStrategy::parse(s))
+                .unwrap_or_default()
+        };
+        Validation {
+            key: on("confluent.key.schema.validation")
+                .then(|| strategy("confluent.key.subject.name.strategy")),
+            value: on("confluent.value.schema.validation")
+                .then(|| strategy("confluent.value.subject.name.strategy")),
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.key.is_some() || self.value.is_some()
+    }
+}
+
+/// A batch refused by validation: each failing record's index in the batch and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub records: Vec<(i32, String)>,
+}
+
+impl SchemaStore {
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+            state: RwLock::new(Registry::new()),
+            position: Mutex::new(Position::default()),
+            writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The topic the schemas are kept in.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn partition(&self, partitions: &PartitionManager) -> Option<Arc<Partition>> {
+        partitions.get(&self.topic, 0)
+    }
+
+    /// Brings the view up to the topic's high watermark and returns it. Reading the topic
+    /// is blocking I/O (page cache, normally), done by the caller's thread.
+    pub fn read(
+        &self,
+        partitions: &PartitionManager,
+    ) -> Result<RwLockReadGuard<'_, Registry>, RegistryError> {
+        self.catch_up(partitions)?;
+        Ok(self.state.read())
+    }
+
+    fn catch_up(&self, partitions: &PartitionManager) -> Result<(), RegistryError> {
+        let mut pos = self.position.lock();
+        let Some(partition) = self.partition(partitions) else {
+            if pos.topic_id.is_some() {
+                *pos = Position::default();
+                *self.state.write() = Registry::new();
+            }
+            return Ok(());
+        };
+        let log = &partition.log;
+        if pos.topic_id != Some(partition.topic_id) || pos.next < log.log_start_offset() {
+            // Another topic of the name, or records gone from under the view (retention):
+            // read it all again.
+            *pos = Position {
+                topic_id: Some(partition.topic_id),
+                next: log.log_start_offset(),
+            };
+            *self.state.write() = Registry::new();
+        }
+        let end = partition.high_watermark();
+        if pos.next >= end {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        while pos.next < end {
+            let read = log
+                .read(pos.next, READ_BYTES, end, true)
+                .map_err(|e| RegistryError::store(format!("reading {}: {e}", self.topic)))?;
+            let Some(slice) = read.slice else { break };
+            buf.clear();
+            slice
+                .read_into(&mut buf)
+                .map_err(|e| RegistryError::store(format!("reading {}: {e}", self.topic)))?;
+            let mut next = pos.next;
+            let mut state = self.state.write();
+            for (_, _, batch) in BatchIter::new(&buf) {
+                let (header, records) = records_of_batch(batch, MAX_INFLATED)
+                    .map_err(|e| RegistryError::store(format!("reading {}: {e}", self.topic)))?;
+                next = header.last_offset() + 1;
+                if header.is_control() {
+                    continue;
+                }
+                for record in RecordIter::new(&records, header.record_count) {
+                    let Ok(record) = record else { break };
+                    let at = header.base_offset + i64::from(record.offset_delta);
+                    if at >= pos.next {
+                        state.apply(record.key, record.value);
+                    }
+                }
+            }
+            drop(state);
+            if next <= pos.next {
+                break;
+            }
+            pos.next = next;
+        }
+        Ok(())
+    }
+
+    /// Checks the records of `batch` (one whole batch, as Produce takes it) for `topic`.
+    pub fn validate(
+        &self,
+        partitions: &PartitionManager,
+        topic: &str,
+        validation: Validation,
+        batch: &[u8],
+    ) -> Result<(), Refused> {
+        let fail = |why: String| Refused {
+            records: vec![(0, why)],
+        };
+        let state = self.read(partitions).map_err(|e| fail(e.message))?;
+        let mut refused = Vec::new();
+        for (_, _, b) in BatchIter::new(batch) {
+            let (header, records) =
+                records_of_batch(b, MAX_INFLATED).map_err(|e| fail(e.to_string()))?;
+            if header.is_control() {
+                continue;
+            }
+            for (i, record) in RecordIter::new(&records, header.record_count).enumerate() {
+                let record = record.map_err(|e| fail(e.to_string()))?;
+                let checks = [
+                    (true, validation.key, record.key),
+                    (false, validation.value, record.value),
+                ];
+                for (is_key, strategy, field) in checks {
+                    let Some(strategy) = strategy else { continue };
+                    if let Err(why) = state.check_field(topic, is_key, strategy, field) {
+                        if refused.len() < MAX_RECORD_ERRORS {
+                            refused.push((i32::try_from(i).unwrap_or(i32::MAX), why));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(Refused { records: refused })
+        }
+    }
+
+    /// Plans a change against the current state and appends its records, durably; then
+    /// the view reads them back. Returns what `plan` answered. Changes are serialized.
+    pub async fn change<T: Send + 'static>(
+        self: &Arc<Self>,
+        server: &Arc<ServerContext>,
+        plan: impl FnOnce(&Registry) -> Result<(T, Vec<StoreRecord>), RegistryError> + Send + 'static,
+    ) -> Result<T, RegistryError> {
+        let _serial = self.writes.lock().await;
+        self.ensure_topic(server).await?;
+        let store = self.clone();
+        let partitions = server.partitions.clone();
+        let (answer, wait) = tokio::task::spawn_blocking(move || {
+            let (answer, records) = {
+                let state = store.read(&partitions)?;
+                plan(&state)?
+            };
+            if records.is_empty() {
+                return Ok((answer, None));
+            }
+            let partition = store.partition(&partitions).ok_or_else(|| {
+                RegistryError::store(format!("{} is not hosted here", store.topic))
+            })?;
+            let pairs: Vec<KeyValue<'_>> = records
+                .iter()
+                .map(|(k, v)| (Some(k.as_slice()), v.as_deref()))
+                .collect();
+            let now_ms = now_ms();
+            let batch = simple_batch(&pairs, now_ms, Compression::None);
+            let opts = AppendOptions {
+                leader_epoch: partition.leader_epoch,
+                now_ms,
+            };
+            let (_, wait) = partitions
+                .logs()
+                .append_from_coordinator(&partition.log, &batch, &opts)
+                .map_err(|e| RegistryError::store(e.to_string()))?;
+            if wait.is_none() {
+                partition.notify_data();
+            }
+            Ok::<_, RegistryError>((answer, wait.map(|w| (w, partition))))
+        })
+        .await
+        .map_err(|e| RegistryError::store(e.to_string()))??;
+        if let Some((wait, partition)) = wait {
+            wait.await
+                .map_err(|e| RegistryError::store(e.to_string()))?;
+            partition.notify_data();
+        }
+        Ok(answer)
+    }
+
+    /// Creates the topic as Confluent Schema Registry does: one partition, compacted.
+    async fn ensure_topic(&self, server: &Arc<ServerContext>) -> Result<(), RegistryError> {
+        if server.metadata.state().topic_by_name(&self.topic).is_some() {
+            return Ok(());
+        }
+        let record = MetadataRecord::TopicCreated {
+            name: self.topic.clone(),
+            topic_id: TopicId::random(),
+            partitions: 1,
+            configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        };
+        match crate::topics::commit(server, record).await {
+            Ok(_) => {
+                tracing::info!(topic = %self.topic, "created the schema registry's topic");
+                Ok(())
+            }
+            Err(_) if server.metadata.state().topic_by_name(&self.topic).is_some() => Ok(()),
+            Err(e) => Err(RegistryError::store(format!(
+                "cannot create {}: {e}",
+                self.topic
+            ))),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
