@@ -91,6 +91,14 @@ pub fn parse(
     let kept = serde_json::to_string(&json).expect("a JSON value serializes");
     match schema_type {
         SchemaType::Avro => {
+            // apache-avro panics on some malformed names instead of returning an error:
+            // they are refused here first.
+            check_avro_names(&json)?;
+            for r in references {
+                let r: serde_json::Value = serde_json::from_str(r)
+                    .map_err(|e| SchemaError::Invalid(format!("a reference is not JSON: {e}")))?;
+                check_avro_names(&r)?;
+            }
             let avro = if references.is_empty() {
                 Avro::parse_str(&kept)
             } else {
@@ -118,6 +126,80 @@ pub fn parse(
             })
         }
     }
+}
+
+/// Whether `name` is an Avro name or full name: dot-separated parts of
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_avro_name(name: &str) -> bool {
+    name.split('.').all(|part| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// Checks every name, namespace, alias and type reference of an Avro schema (not its
+/// default values, which are data), so that the parser is only given well-formed ones.
+fn check_avro_names(schema: &serde_json::Value) -> Result<(), SchemaError> {
+    use serde_json::Value;
+    /// Nesting deeper than this is refused (and would not be a schema anyone writes).
+    const MAX_DEPTH: usize = 64;
+    fn name(v: &Value, what: &str) -> Result<(), SchemaError> {
+        match v {
+            Value::String(n) if is_avro_name(n) => Ok(()),
+            other => Err(SchemaError::Invalid(format!("invalid {what}: {other}"))),
+        }
+    }
+    fn walk(v: &Value, depth: usize) -> Result<(), SchemaError> {
+        if depth > MAX_DEPTH {
+            return Err(SchemaError::Invalid(
+                "the schema is nested too deeply".into(),
+            ));
+        }
+        match v {
+            Value::String(_) => name(v, "type name"),
+            Value::Array(branches) => branches.iter().try_for_each(|b| walk(b, depth + 1)),
+            Value::Object(o) => {
+                if let Some(n) = o.get("name") {
+                    name(n, "name")?;
+                }
+                if let Some(ns) = o.get("namespace") {
+                    if ns.as_str() != Some("") {
+                        name(ns, "namespace")?;
+                    }
+                }
+                if let Some(aliases) = o.get("aliases").and_then(Value::as_array) {
+                    aliases.iter().try_for_each(|a| name(a, "alias"))?;
+                }
+                if let Some(t) = o.get("type") {
+                    walk(t, depth + 1)?;
+                }
+                for key in ["items", "values"] {
+                    if let Some(t) = o.get(key) {
+                        walk(t, depth + 1)?;
+                    }
+                }
+                if let Some(fields) = o.get("fields").and_then(Value::as_array) {
+                    for f in fields {
+                        if let Some(n) = f.get("name") {
+                            name(n, "field name")?;
+                        }
+                        if let Some(aliases) = f.get("aliases").and_then(Value::as_array) {
+                            aliases.iter().try_for_each(|a| name(a, "alias"))?;
+                        }
+                        if let Some(t) = f.get("type") {
+                            walk(t, depth + 1)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            other => Err(SchemaError::Invalid(format!("not an Avro schema: {other}"))),
+        }
+    }
+    walk(schema, 0)
 }
 
 impl Parsed {
@@ -271,6 +353,23 @@ mod tests {
         ] {
             assert!(parse(SchemaType::Avro, bad, &[]).is_err(), "{bad}");
         }
+        // Names apache-avro would panic on are refused first.
+        for bad in [
+            r#"{"type":"record","name":"8R","fields":[]}"#,
+            r#"{"type":"a-b"}"#,
+            r#"["int","x y"]"#,
+            r#"{"type":"record","name":"R","aliases":["1"],"fields":[]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"f","type":{"type":"-"}}]}"#,
+        ] {
+            assert!(parse(SchemaType::Avro, bad, &[]).is_err(), "{bad}");
+        }
+        // Defaults are data: any string goes.
+        assert!(parse(
+            SchemaType::Avro,
+            r#"{"type":"record","name":"R","namespace":"","fields":[{"name":"f","type":"string","default":"a-b c"}]}"#,
+            &[]
+        )
+        .is_ok());
         assert!(parse(SchemaType::Json, "[1]", &[]).is_err());
         assert!(parse(SchemaType::Json, r#"{"type":"object"}"#, &[]).is_ok());
         assert!("PROTOBUF".parse::<SchemaType>().is_err());
