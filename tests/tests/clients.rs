@@ -1307,3 +1307,40 @@ fn schema_registry_with_real_clients() {
         "no registration in the audit log:\n{log}"
     );
 }
+
+/// The schema registry behind HTTP Basic authentication, as the Kafka listeners' users
+/// (PLAIN from the JAAS config, SCRAM from the metadata), with the ACL authorizer deciding
+/// who reads and who changes it (READ and WRITE on `_schemas`); refusals are audited.
+#[test]
+fn schema_registry_authentication_and_acls() {
+    let mut flags = ACL_BROKER_FLAGS.to_vec();
+    flags.extend([
+        "--schema-registry-listen",
+        "127.0.0.1:0",
+        "--schema-registry-authentication",
+        "BASIC",
+    ]);
+    let broker = Broker::start_with(&flags);
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/schema_registry_auth.py"))
+            .arg(broker.bootstrap())
+            .arg(schema_registry_url(&broker))
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("schema_registry_auth.py", &out);
+    assert!(
+        stdout.lines().any(|l| l == "OK schema registry auth"),
+        "{stdout}"
+    );
+    let log = broker.log();
+    assert!(
+        audited(&log, &["schema registry authentication failed", "admin"]),
+        "no failed authentication in the audit log:\n{log}"
+    );
+    assert!(
+        audited(&log, &["schema registry request denied", "User:bob"]),
+        "no denial in the audit log:\n{log}"
+    );
+}

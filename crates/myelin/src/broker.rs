@@ -83,6 +83,7 @@ pub struct Broker {
     advertised: Option<String>,
     http_listen: Option<String>,
     schema_registry_listen: Option<String>,
+    schema_registry_basic_auth: bool,
     node_id: Option<String>,
     configs: BTreeMap<String, String>,
     shutdown_timeout: Duration,
@@ -98,6 +99,7 @@ impl Broker {
             advertised: None,
             http_listen: None,
             schema_registry_listen: None,
+            schema_registry_basic_auth: false,
             node_id: None,
             configs: BTreeMap::new(),
             shutdown_timeout: Duration::from_secs(30),
@@ -135,6 +137,13 @@ impl Broker {
     /// (port 0 works). Its schemas live in the `_schemas` topic.
     pub fn schema_registry_listen(mut self, address: impl Into<String>) -> Self {
         self.schema_registry_listen = Some(address.into());
+        self
+    }
+
+    /// Require HTTP Basic authentication on the schema registry's API, as a user of the
+    /// Kafka listeners (a PLAIN JAAS user or a SCRAM credential). Off by default.
+    pub fn schema_registry_basic_auth(mut self, on: bool) -> Self {
+        self.schema_registry_basic_auth = on;
         self
     }
 
@@ -420,7 +429,10 @@ impl Broker {
                         source,
                     })?;
                     tracing::info!("schema registry listening on http://{addr}");
-                    let app = crate::schema_registry::router(ctx.clone());
+                    let app = crate::schema_registry::router(
+                        ctx.clone(),
+                        self.schema_registry_basic_auth,
+                    );
                     Some((HttpServer::serve(listener, app), addr))
                 }
                 Err(e) => {

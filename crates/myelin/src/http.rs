@@ -42,15 +42,19 @@ impl HttpServer {
         Self::serve(listener, app)
     }
 
-    /// Serves `app` on `listener` until [`HttpServer::stop`].
+    /// Serves `app` on `listener` until [`HttpServer::stop`]; handlers may extract the
+    /// client's address (`ConnectInfo<SocketAddr>`).
     pub fn serve(listener: TcpListener, app: Router) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
             if let Err(e) = served {
                 tracing::warn!(error = %e, "HTTP server failed");
             }

@@ -8,17 +8,22 @@
 //! log). Request bodies are bounded by axum's default limit (2 MiB).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use base64::Engine as _;
+
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use myelin_registry::{
     Compatibility, Reference, Registration, Registry, RegistryError, Stored, VersionSpec,
 };
+use myelin_server::authz::{authorize, Operation, ResourceType};
 use myelin_server::ServerContext;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -28,8 +33,137 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 type Ctx = State<Arc<ServerContext>>;
 
-/// The API's routes.
-pub(crate) fn router(server: Arc<ServerContext>) -> Router {
+/// Who may use the API.
+#[derive(Debug, Clone)]
+struct Access {
+    server: Arc<ServerContext>,
+    /// HTTP Basic authentication against the Kafka listeners' users.
+    basic: bool,
+}
+
+/// The API's routes. With `basic`, every request authenticates with HTTP Basic as a user
+/// of the Kafka listeners (PLAIN's JAAS users, SCRAM credentials); with the broker's
+/// authorizer on, reading needs READ and changing needs WRITE on the store's topic.
+pub(crate) fn router(server: Arc<ServerContext>, basic: bool) -> Router {
+    let access = Access {
+        server: server.clone(),
+        basic,
+    };
+    routes(server).layer(middleware::from_fn_with_state(access, authenticate))
+}
+
+/// The principal of a request, or the answer refusing it.
+async fn authenticate(
+    State(access): State<Access>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let server = access.server.clone();
+    let credentials = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok());
+    let user = if access.basic {
+        let Some((user, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
+            return unauthorized(peer, None);
+        };
+        let (user, password) = (user.to_string(), password.to_string());
+        let checked = server.clone();
+        let name = user.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            myelin_server::sasl::check_password(&checked, &name, &password)
+        })
+        .await
+        .unwrap_or(false);
+        if !ok {
+            return unauthorized(peer, Some(&user));
+        }
+        Some(user)
+    } else {
+        None
+    };
+    let principal = user.as_deref().map_or_else(
+        || "User:ANONYMOUS".to_string(),
+        myelin_server::sasl::principal,
+    );
+    if let Some(config) = &server.config.authorizer {
+        let writes = is_change(request.method(), request.uri().path());
+        let operation = if writes {
+            Operation::Write
+        } else {
+            Operation::Read
+        };
+        let topic = server.schemas.topic();
+        let state = server.metadata.state();
+        if !authorize(
+            &state,
+            config,
+            &principal,
+            peer.ip(),
+            operation,
+            ResourceType::Topic,
+            topic,
+        ) {
+            tracing::warn!(
+                target: "myelin::audit",
+                event = "denied",
+                principal = %principal,
+                operation = operation.name(),
+                resource = %format!("Topic:{topic}"),
+                peer = %peer,
+                method = %request.method(),
+                path = request.uri().path(),
+                "schema registry request denied"
+            );
+            return failure(RegistryError::forbidden(format!(
+                "{principal} is not authorized to {} {topic}",
+                operation.name()
+            )));
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether a request changes the registry (the rest only read it: GETs, lookups and
+/// compatibility checks).
+fn is_change(method: &Method, path: &str) -> bool {
+    match *method {
+        Method::GET | Method::HEAD | Method::OPTIONS => false,
+        Method::POST => {
+            !path.starts_with("/compatibility/")
+                && !(path.starts_with("/subjects/") && !path.ends_with("/versions"))
+        }
+        _ => true,
+    }
+}
+
+fn unauthorized(peer: SocketAddr, user: Option<&str>) -> Response {
+    tracing::warn!(
+        target: "myelin::audit",
+        event = "authentication",
+        outcome = "failure",
+        mechanism = "HTTP Basic",
+        user = user.unwrap_or(""),
+        peer = %peer,
+        "schema registry authentication failed"
+    );
+    let mut r = failure(RegistryError::unauthorized());
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"myelin-schema-registry\""),
+    );
+    r
+}
+
+fn routes(server: Arc<ServerContext>) -> Router {
     Router::new()
         .route("/", get(|| async { reply(json!({})) }))
         .route(

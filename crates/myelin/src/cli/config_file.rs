@@ -50,6 +50,8 @@ pub struct ServeSettings {
     pub http_listen: Option<String>,
     /// `None` (the default): no schema registry API.
     pub schema_registry_listen: Option<String>,
+    /// HTTP Basic authentication on the schema registry's API.
+    pub schema_registry_basic_auth: bool,
     pub node_id: Option<String>,
     pub log_format: LogFormat,
     /// A `tracing` filter (`info`, `myelin_server=debug,info`); `None` for `RUST_LOG` or
@@ -67,6 +69,7 @@ pub struct Layer {
     pub advertised: Option<String>,
     pub http_listen: Option<String>,
     pub schema_registry_listen: Option<String>,
+    pub schema_registry_authentication: Option<String>,
     pub node_id: Option<String>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
@@ -84,6 +87,7 @@ impl Layer {
             advertised: get("MYELIN_ADVERTISED_LISTEN"),
             http_listen: get("MYELIN_HTTP_LISTEN"),
             schema_registry_listen: get("MYELIN_SCHEMA_REGISTRY_LISTEN"),
+            schema_registry_authentication: get("MYELIN_SCHEMA_REGISTRY_AUTHENTICATION"),
             node_id: get("MYELIN_NODE_ID"),
             log_format: get("MYELIN_LOG_FORMAT"),
             log_level: get("MYELIN_LOG_LEVEL"),
@@ -115,6 +119,9 @@ impl Layer {
                 "node.id" | "broker.id" => layer.node_id = Some(v),
                 "myelin.http.listen" => layer.http_listen = Some(v),
                 "myelin.schema.registry.listen" => layer.schema_registry_listen = Some(v),
+                "myelin.schema.registry.authentication" => {
+                    layer.schema_registry_authentication = Some(v)
+                }
                 "myelin.log.format" => layer.log_format = Some(v),
                 "myelin.log.level" => layer.log_level = Some(v),
                 other if other.starts_with("myelin.") => {
@@ -193,6 +200,14 @@ pub fn resolve(file: Layer, env: Layer, flags: Layer) -> Result<ServeSettings> {
     };
     let schema_registry_listen =
         pick(|l| &l.schema_registry_listen).filter(|v| !matches!(v.trim(), "" | "off" | "none"));
+    let schema_registry_basic_auth = match pick(|l| &l.schema_registry_authentication) {
+        None => false,
+        Some(v) => match v.trim().to_ascii_uppercase().as_str() {
+            "NONE" => false,
+            "BASIC" => true,
+            _ => bail!("schema registry authentication {v:?}: NONE or BASIC"),
+        },
+    };
     let log_format = match pick(|l| &l.log_format) {
         None => LogFormat::Text,
         Some(v) => LogFormat::parse("log format", &v)?,
@@ -208,6 +223,7 @@ pub fn resolve(file: Layer, env: Layer, flags: Layer) -> Result<ServeSettings> {
         advertised: pick(|l| &l.advertised),
         http_listen,
         schema_registry_listen,
+        schema_registry_basic_auth,
         node_id: pick(|l| &l.node_id),
         log_format,
         log_level: pick(|l| &l.log_level),

@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// or `off` [env: MYELIN_SCHEMA_REGISTRY_LISTEN] [default: off]
     #[arg(long, value_name = "HOST:PORT")]
     pub schema_registry_listen: Option<String>,
+    /// The schema registry API's authentication: NONE, or BASIC (HTTP Basic, as a user of
+    /// the Kafka listeners: PLAIN's JAAS users and SCRAM credentials)
+    /// [env: MYELIN_SCHEMA_REGISTRY_AUTHENTICATION] [default: NONE]
+    #[arg(long, value_name = "METHOD")]
+    pub schema_registry_authentication: Option<String>,
     /// A TOML file of Kafka broker configs (`listeners`, `log.dirs`, `num.partitions`,
     /// ...) [env: MYELIN_CONFIG]
     #[arg(long, value_name = "FILE")]
@@ -73,6 +78,10 @@ impl ServeArgs {
         set(
             &mut layer.schema_registry_listen,
             self.schema_registry_listen.clone(),
+        );
+        set(
+            &mut layer.schema_registry_authentication,
+            self.schema_registry_authentication.clone(),
         );
         set(&mut layer.node_id, self.node_id.map(|n| n.to_string()));
         set(
@@ -118,7 +127,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         broker = broker.http_listen(h.clone());
     }
     if let Some(r) = &settings.schema_registry_listen {
-        broker = broker.schema_registry_listen(r.clone());
+        broker = broker
+            .schema_registry_listen(r.clone())
+            .schema_registry_basic_auth(settings.schema_registry_basic_auth);
     }
     if let Some(n) = &settings.node_id {
         broker = broker.config("node.id", n.clone());

@@ -638,6 +638,35 @@ pub fn stored_credential(
         })
 }
 
+/// Whether `password` is `user`'s, by the credentials the Kafka listeners take: a PLAIN
+/// user of any listener's JAAS config, or a SCRAM credential in the metadata (checked by
+/// computing the salted password with the stored salt and iterations). For the users of
+/// other protocols (the schema registry's HTTP Basic authentication). Blocking: SCRAM's
+/// iterations take milliseconds.
+pub fn check_password(server: &crate::ServerContext, user: &str, password: &str) -> bool {
+    if user.is_empty() || password.is_empty() {
+        return false;
+    }
+    let plain = server
+        .listeners
+        .iter()
+        .filter_map(|l| l.sasl.as_ref())
+        .filter_map(|s| s.plain_users.get(user))
+        .any(|p| constant_time_eq(p.as_bytes(), password.as_bytes()));
+    if plain {
+        return true;
+    }
+    let state = server.metadata.state();
+    [Mechanism::ScramSha256, Mechanism::ScramSha512]
+        .into_iter()
+        .filter_map(|m| stored_credential(&state, user, m).map(|c| (m, c)))
+        .any(|(m, c)| {
+            let salted = scram::salted_password(m, password.as_bytes(), &c.salt, c.iterations);
+            let derived = ScramCredential::from_salted_password(m, &c.salt, &salted, c.iterations);
+            constant_time_eq(&derived.stored_key, &c.stored_key)
+        })
+}
+
 /// Compares secrets in time independent of where they differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
