@@ -138,8 +138,10 @@ fn is_change(method: &Method, path: &str) -> bool {
     match *method {
         Method::GET | Method::HEAD | Method::OPTIONS => false,
         Method::POST => {
-            !path.starts_with("/compatibility/")
-                && !(path.starts_with("/subjects/") && !path.ends_with("/versions"))
+            // Lookups (POST /subjects/{subject}) and compatibility checks only read.
+            let lookup = path.starts_with("/subjects/") && !path.ends_with("/versions");
+            let check = path.starts_with("/compatibility/");
+            !(lookup || check)
         }
         _ => true,
     }
