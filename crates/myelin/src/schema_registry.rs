@@ -720,3 +720,41 @@ fn audit(action: &str, subject: &str, detail: &str) {
         "schema registry change"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_changes() {
+        let reads = [
+            (Method::GET, "/subjects/a/versions"),
+            (Method::POST, "/subjects/a"),
+            (Method::POST, "/subjects/a%2Fversions"),
+            (Method::POST, "/compatibility/subjects/a/versions/latest"),
+            (Method::POST, "/compatibility/subjects/a/versions"),
+        ];
+        for (m, p) in reads {
+            assert!(!is_change(&m, p), "{m} {p}");
+        }
+        let changes = [
+            (Method::POST, "/subjects/a/versions"),
+            (Method::PUT, "/config"),
+            (Method::DELETE, "/subjects/a"),
+            (Method::DELETE, "/config/a"),
+        ];
+        for (m, p) in changes {
+            assert!(is_change(&m, p), "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn query_parameters() {
+        let p = params(Some("normalize=False&deleted=true&limit=-1&flag".into()));
+        assert!(flag(&p, "deleted"));
+        assert!(!flag(&p, "normalize"));
+        assert!(!flag(&p, "flag"));
+        assert!(!flag(&p, "absent"));
+        assert_eq!(p.get("limit").map(String::as_str), Some("-1"));
+    }
+}

@@ -253,6 +253,36 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_registry_is_off_unless_asked_for() {
+        let s = resolve(Layer::default(), Layer::default(), Layer::default()).unwrap();
+        assert_eq!(s.schema_registry_listen, None);
+        assert!(!s.schema_registry_basic_auth);
+        let file = Layer::from_configs(
+            "file",
+            parse_toml(
+                r#"
+                myelin.schema.registry.listen = "127.0.0.1:8081"
+                myelin.schema.registry.authentication = "basic"
+                "#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let s = resolve(file.clone(), Layer::default(), Layer::default()).unwrap();
+        assert_eq!(s.schema_registry_listen.as_deref(), Some("127.0.0.1:8081"));
+        assert!(s.schema_registry_basic_auth);
+        let env = Layer::from_env(&env(&[("MYELIN_SCHEMA_REGISTRY_LISTEN", "off")]));
+        let s = resolve(file, env, Layer::default()).unwrap();
+        assert_eq!(s.schema_registry_listen, None);
+        let bad = Layer::from_env(&env(&[(
+            "MYELIN_SCHEMA_REGISTRY_AUTHENTICATION",
+            "KERBEROS",
+        )]));
+        let e = resolve(Layer::default(), bad, Layer::default()).unwrap_err();
+        assert!(e.to_string().contains("NONE or BASIC"), "{e}");
+    }
+
+    #[test]
     fn file_then_environment_then_flags() {
         let file = Layer::from_configs(
             "file",
