@@ -271,8 +271,8 @@ mod tests {
         let s = resolve(file.clone(), Layer::default(), Layer::default()).unwrap();
         assert_eq!(s.schema_registry_listen.as_deref(), Some("127.0.0.1:8081"));
         assert!(s.schema_registry_basic_auth);
-        let env = Layer::from_env(&env(&[("MYELIN_SCHEMA_REGISTRY_LISTEN", "off")]));
-        let s = resolve(file, env, Layer::default()).unwrap();
+        let off = Layer::from_env(&env(&[("MYELIN_SCHEMA_REGISTRY_LISTEN", "off")]));
+        let s = resolve(file, off, Layer::default()).unwrap();
         assert_eq!(s.schema_registry_listen, None);
         let bad = Layer::from_env(&env(&[(
             "MYELIN_SCHEMA_REGISTRY_AUTHENTICATION",
