@@ -1301,6 +1301,22 @@ fn schema_registry_with_real_clients() {
     run_script(&broker, "before");
     broker.restart();
     run_script(&broker, "after");
+    // kafkajs with @kafkajs/confluent-schema-registry: Avro and JSON through the same
+    // registry, and the broker's validation refusing what it did not encode.
+    let js = workspace_root().join("tests/js");
+    let out = run(
+        Command::new("node")
+            .arg(js.join("kafkajs_schema_registry.js"))
+            .arg(broker.bootstrap())
+            .arg(schema_registry_url(&broker))
+            .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
+        b"",
+    );
+    let stdout = check("kafkajs_schema_registry.js", &out);
+    assert!(
+        stdout.lines().any(|l| l == "OK kafkajs schema registry"),
+        "{stdout}"
+    );
     let log = broker.log();
     assert!(
         audited(&log, &["schema registry", "register", "patients-value"]),

@@ -55,12 +55,12 @@ impl RegistryError {
             format!("Subject '{subject}' does not have subject-level compatibility configured"),
         )
     }
-    pub fn incompatible(problems: &[String]) -> Self {
+    pub fn incompatible(subject: &str, problems: &[String]) -> Self {
         err(
             409,
             409,
             format!(
-                "Schema being registered is incompatible with an earlier schema for subject: {}",
+                "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
                 problems.join("; ")
             ),
         )

@@ -465,7 +465,7 @@ impl Registry {
         }
         let problems = self.incompatibilities(subject, parsed, None)?;
         if !problems.is_empty() {
-            return Err(RegistryError::incompatible(&problems));
+            return Err(RegistryError::incompatible(subject, &problems));
         }
         let version = self
             .subjects
