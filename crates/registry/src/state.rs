@@ -106,13 +106,19 @@ impl SubjectStrategy {
 pub struct Registry {
     schemas: BTreeMap<i32, Arc<Stored>>,
     /// The id of each stored schema, by type, kept text and references.
-    identities: HashMap<(Option<String>, String, Vec<Reference>), i32>,
+    identities: HashMap<Identity, i32>,
+    /// Each stored schema's identity, and how many versions (of any subject) hold it: a
+    /// schema no version holds is forgotten.
+    uses: HashMap<i32, (Identity, usize)>,
     subjects: BTreeMap<String, BTreeMap<i32, Version>>,
     /// None: the registry's own level.
     configs: BTreeMap<Option<String>, Compatibility>,
     max_id: i32,
     skipped: u64,
 }
+
+/// What makes two schemas the same: type, kept text and references.
+type Identity = (Option<String>, String, Vec<Reference>);
 
 fn type_key(t: Option<&str>) -> Option<String> {
     t.filter(|t| !t.eq_ignore_ascii_case("AVRO"))
@@ -165,22 +171,28 @@ impl Registry {
                         .parsed
                         .as_ref()
                         .map_or_else(|| v.schema.clone(), |p| p.text.clone());
-                    self.identities
-                        .entry((
-                            type_key(v.schema_type.as_deref()),
-                            identity_text,
-                            v.references,
-                        ))
-                        .or_insert(v.id);
+                    let identity = (
+                        type_key(v.schema_type.as_deref()),
+                        identity_text,
+                        v.references,
+                    );
+                    self.identities.entry(identity.clone()).or_insert(v.id);
+                    self.uses.insert(v.id, (identity, 0));
                     self.schemas.insert(v.id, Arc::new(stored));
                 }
-                self.subjects.entry(subject).or_default().insert(
+                if let Some((_, n)) = self.uses.get_mut(&v.id) {
+                    *n += 1;
+                }
+                let previous = self.subjects.entry(subject).or_default().insert(
                     version,
                     Version {
                         id: v.id,
                         deleted: v.deleted,
                     },
                 );
+                if let Some(p) = previous {
+                    self.release(p.id);
+                }
             }
             Record::Schema {
                 subject,
@@ -195,7 +207,7 @@ impl Registry {
                     self.subjects.remove(&subject);
                 }
                 if let Some(v) = removed {
-                    self.forget_if_unused(v.id);
+                    self.release(v.id);
                 }
             }
             Record::Config { subject, level } => match level {
@@ -228,7 +240,7 @@ impl Registry {
                     self.subjects.remove(&subject);
                 }
                 for id in gone {
-                    self.forget_if_unused(id);
+                    self.release(id);
                 }
             }
             Record::Ignored => {}
@@ -262,15 +274,50 @@ impl Registry {
             .collect()
     }
 
-    fn forget_if_unused(&mut self, id: i32) {
-        let used = self
-            .subjects
-            .values()
-            .any(|vs| vs.values().any(|v| v.id == id));
-        if !used {
+    /// One version less holds `id`; the schema is forgotten when none does.
+    fn release(&mut self, id: i32) {
+        let Some((_, n)) = self.uses.get_mut(&id) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            if let Some((identity, _)) = self.uses.remove(&id) {
+                if self.identities.get(&identity) == Some(&id) {
+                    self.identities.remove(&identity);
+                    // Another id of the same schema (written by another registry) stands
+                    // in for it.
+                    let other = self
+                        .uses
+                        .iter()
+                        .filter(|(_, (i, _))| *i == identity)
+                        .map(|(other, _)| *other)
+                        .min();
+                    if let Some(other) = other {
+                        self.identities.insert(identity, other);
+                    }
+                }
+            }
             self.schemas.remove(&id);
-            self.identities.retain(|_, i| *i != id);
         }
+    }
+
+    /// Whether the indexes agree with the subjects: every stored schema is held by as
+    /// many versions as its count says, and every version's schema is stored.
+    #[cfg(test)]
+    pub(crate) fn consistent(&self) -> bool {
+        let mut held: HashMap<i32, usize> = HashMap::new();
+        for v in self.subjects.values().flat_map(|vs| vs.values()) {
+            *held.entry(v.id).or_default() += 1;
+        }
+        held.len() == self.schemas.len()
+            && held.len() == self.uses.len()
+            && held.iter().all(|(id, n)| {
+                self.schemas.contains_key(id) && self.uses.get(id).map(|u| u.1) == Some(*n)
+            })
+            && self
+                .identities
+                .values()
+                .all(|id| self.schemas.contains_key(id))
     }
 
     // ---- reads ----

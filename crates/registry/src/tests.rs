@@ -310,6 +310,7 @@ proptest! {
         let mut r = Registry::new();
         for (k, v) in &records {
             r.apply(k.as_deref(), v.as_deref());
+            prop_assert!(r.consistent());
         }
         for s in r.subjects(true, "") {
             for v in r.versions(&s, true).unwrap() {
@@ -325,5 +326,82 @@ proptest! {
         h.register("t-value", PATIENT).unwrap();
         let _ = h.registry.check_field("t", false, SubjectStrategy::RecordName, Some(&field));
         let _ = h.registry.check_field("t", false, SubjectStrategy::TopicName, Some(&field));
+    }
+}
+
+/// An operation on the registry, as the REST API would plan it.
+#[derive(Debug, Clone)]
+enum Op {
+    Register(usize, usize),
+    SoftDeleteVersion(usize),
+    HardDeleteVersion(usize),
+    SoftDeleteSubject(usize),
+    HardDeleteSubject(usize),
+    SetNone(usize),
+}
+
+const SUBJECTS: [&str; 3] = ["a-value", "b-value", "c-key"];
+const SCHEMAS: [&str; 4] = [
+    r#""string""#,
+    r#"{"type":"record","name":"R","fields":[{"name":"x","type":"int"}]}"#,
+    r#"{"type":"record","name":"R","fields":[{"name":"x","type":"int"},{"name":"y","type":"int","default":0}]}"#,
+    r#"{"type":"record","name":"R","fields":[{"name":"x","type":"long"}]}"#,
+];
+
+fn op() -> impl Strategy<Value = Op> {
+    let s = 0..SUBJECTS.len();
+    prop_oneof![
+        (s.clone(), 0..SCHEMAS.len()).prop_map(|(a, b)| Op::Register(a, b)),
+        s.clone().prop_map(Op::SoftDeleteVersion),
+        s.clone().prop_map(Op::HardDeleteVersion),
+        s.clone().prop_map(Op::SoftDeleteSubject),
+        s.clone().prop_map(Op::HardDeleteSubject),
+        s.prop_map(Op::SetNone),
+    ]
+}
+
+proptest! {
+    /// Any sequence of the API's changes keeps the indexes consistent, never reuses an id
+    /// for another schema, and replays from the store to the same answers.
+    #[test]
+    fn changes_replay_to_the_same_registry(ops in proptest::collection::vec(op(), 0..40)) {
+        let mut h = Harness::default();
+        let mut seen: std::collections::HashMap<i32, String> = std::collections::HashMap::new();
+        for op in ops {
+            let r = &h.registry;
+            let records: Vec<StoreRecord> = match op {
+                Op::Register(s, i) => {
+                    if let Ok((id, _)) = h.register(SUBJECTS[s], SCHEMAS[i]) {
+                        let text = h.registry.schema(id).unwrap().text.clone();
+                        let before = seen.insert(id, text.clone());
+                        prop_assert!(before.is_none() || before == Some(text), "id {} reused", id);
+                    }
+                    vec![]
+                }
+                Op::SoftDeleteVersion(s) => r.plan_delete_version(SUBJECTS[s], VersionSpec::Latest, false).map(|(_, x)| vec![x]).unwrap_or_default(),
+                Op::HardDeleteVersion(s) => r.versions(SUBJECTS[s], true).ok().and_then(|vs| vs.first().copied())
+                    .and_then(|v| r.plan_delete_version(SUBJECTS[s], VersionSpec::Number(v), true).ok())
+                    .map(|(_, x)| vec![x]).unwrap_or_default(),
+                Op::SoftDeleteSubject(s) => r.plan_delete_subject(SUBJECTS[s], false).map(|(_, x)| x).unwrap_or_default(),
+                Op::HardDeleteSubject(s) => r.plan_delete_subject(SUBJECTS[s], true).map(|(_, x)| x).unwrap_or_default(),
+                Op::SetNone(s) => vec![r.plan_config(Some(SUBJECTS[s]), Some(Compatibility::None))],
+            };
+            for rec in records {
+                h.append(rec);
+            }
+            prop_assert!(h.registry.consistent());
+        }
+        let replayed = h.replayed();
+        prop_assert!(replayed.consistent());
+        prop_assert_eq!(replayed.subjects(true, ""), h.registry.subjects(true, ""));
+        for s in h.registry.subjects(true, "") {
+            let a = h.registry.versions(&s, true).unwrap();
+            prop_assert_eq!(&replayed.versions(&s, true).unwrap(), &a);
+            for v in a {
+                let x = h.registry.version(&s, VersionSpec::Number(v), true).unwrap().1.id;
+                let y = replayed.version(&s, VersionSpec::Number(v), true).unwrap().1.id;
+                prop_assert_eq!(x, y);
+            }
+        }
     }
 }
