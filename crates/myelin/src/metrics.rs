@@ -17,6 +17,7 @@
 //! | `myelin_kafka_connections_accepted_total` | counter | |
 //! | `myelin_kafka_authentications_total` | counter | `mechanism`, `outcome` (`success`, `failure`) |
 //! | `myelin_quota_throttled_total`, `myelin_quota_throttle_seconds_total` | counter | `quota` (`produce`, `fetch`, `request`) |
+//! | `myelin_schema_validation_refused_batches_total`, `myelin_schema_validation_refused_records_total` | counter | `topic` |
 //! | `myelin_partition_size_bytes`, `myelin_partition_log_start_offset`, `myelin_partition_log_end_offset`, `myelin_partition_high_watermark` | gauge | `topic`, `partition` |
 //! | `myelin_topics`, `myelin_partitions` | gauge | |
 //! | `myelin_log_flush_waves_total`, `myelin_log_flushes_total` | counter | |
@@ -71,6 +72,8 @@ pub struct BrokerMetrics {
     authentications: IntCounterVec,
     throttled: IntCounterVec,
     throttle_seconds: prometheus::CounterVec,
+    schema_refused_batches: IntCounterVec,
+    schema_refused_records: IntCounterVec,
     latency: HistogramVec,
     /// Series of every API in the registration table, by API key.
     per_api: HashMap<i16, ApiSeries>,
@@ -191,6 +194,28 @@ impl BrokerMetrics {
                     "Time clients were held back for going over their quotas, by quota",
                 ),
                 &["quota"],
+            )
+            .expect("valid metric"),
+        );
+        let schema_refused_batches = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "myelin_schema_validation_refused_batches_total",
+                    "Produced batches refused by schema ID validation, by topic",
+                ),
+                &["topic"],
+            )
+            .expect("valid metric"),
+        );
+        let schema_refused_records = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "myelin_schema_validation_refused_records_total",
+                    "Records without a schema id registered for their subject, by topic",
+                ),
+                &["topic"],
             )
             .expect("valid metric"),
         );
@@ -334,6 +359,8 @@ impl BrokerMetrics {
             authentications,
             throttled,
             throttle_seconds,
+            schema_refused_batches,
+            schema_refused_records,
             latency,
             per_api,
             partitions: OnceLock::new(),
@@ -515,6 +542,15 @@ impl Metrics for BrokerMetrics {
             .inc_by(throttle.as_secs_f64());
     }
 
+    fn schema_refused(&self, topic: &str, records: usize) {
+        self.schema_refused_batches
+            .with_label_values(&[topic])
+            .inc();
+        self.schema_refused_records
+            .with_label_values(&[topic])
+            .inc_by(records as u64);
+    }
+
     fn request_completed(
         &self,
         api_key: i16,
@@ -561,6 +597,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("myelin_quota_throttle_seconds_total{quota=\"produce\"} 2"));
+        m.schema_refused("referrals", 3);
+        let text = m.render();
+        assert!(
+            text.contains("myelin_schema_validation_refused_batches_total{topic=\"referrals\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("myelin_schema_validation_refused_records_total{topic=\"referrals\"} 3")
+        );
         assert!(text.contains("myelin_build_info{version="));
     }
 

@@ -49,6 +49,11 @@ pub trait Metrics: Send + Sync + fmt::Debug {
         let _ = (quota, throttle);
     }
 
+    /// Schema ID validation refused a batch for `topic`, with `records` bad records.
+    fn schema_refused(&self, topic: &str, records: usize) {
+        let _ = (topic, records);
+    }
+
     /// A request of API `api_key` (named `api`) finished after `elapsed`, from the end
     /// of reading its frame to its response being ready to write.
     fn request_completed(

@@ -413,6 +413,7 @@ fn append(
                 .schemas
                 .validate(&server.partitions, topic, validation, &records)
         {
+            server.metrics.schema_refused(topic, refused.records.len());
             return schema_refusal(topic, index, refused);
         }
     }
