@@ -21,7 +21,9 @@ mod tests;
 pub use crate::error::RegistryError;
 pub use crate::records::Reference;
 pub use crate::schema::{Compatibility, Parsed, SchemaType};
-pub use crate::state::{Registration, Registry, StoreRecord, Stored, SubjectStrategy, VersionSpec};
+pub use crate::state::{
+    FieldChecker, Registration, Registry, StoreRecord, Stored, SubjectStrategy, VersionSpec,
+};
 
 /// The topic Confluent Schema Registry keeps its schemas in (`kafkastore.topic`).
 pub const DEFAULT_TOPIC: &str = "_schemas";

@@ -680,6 +680,61 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// A checker of the keys (`is_key`) or values of one produce request's records for
+    /// `topic`: [`Registry::check_field`], remembering the decision for the last schema id
+    /// it saw, so that records sharing a schema (the usual batch) cost one lookup.
+    pub fn field_checker<'a>(
+        &'a self,
+        topic: &'a str,
+        is_key: bool,
+        strategy: SubjectStrategy,
+    ) -> FieldChecker<'a> {
+        FieldChecker {
+            registry: self,
+            topic,
+            is_key,
+            strategy,
+            last: None,
+        }
+    }
+}
+
+/// See [`Registry::field_checker`].
+#[derive(Debug)]
+pub struct FieldChecker<'a> {
+    registry: &'a Registry,
+    topic: &'a str,
+    is_key: bool,
+    strategy: SubjectStrategy,
+    last: Option<(i32, Result<(), String>)>,
+}
+
+impl FieldChecker<'_> {
+    /// The decision for one record's field, as [`Registry::check_field`] gives it.
+    pub fn check(&mut self, field: Option<&[u8]>) -> Result<(), String> {
+        let id = match field {
+            Some(b) if b.len() >= 5 && b[0] == 0 => i32::from_be_bytes([b[1], b[2], b[3], b[4]]),
+            // Null, or not in the wire format: nothing to remember.
+            _ => {
+                return self
+                    .registry
+                    .check_field(self.topic, self.is_key, self.strategy, field)
+            }
+        };
+        if let Some((last, decision)) = &self.last {
+            if *last == id {
+                return decision.clone();
+            }
+        }
+        let decision = self
+            .registry
+            .check_field(self.topic, self.is_key, self.strategy, field);
+        self.last = Some((id, decision.clone()));
+        decision
+    }
+}
+
 /// Subjects are non-empty, at most 255 characters and printable (Confluent refuses
 /// control characters).
 fn validate_subject(subject: &str) -> Result<(), RegistryError> {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use myelin_cluster::{MetadataRecord, Partition, PartitionManager, TopicId};
 use myelin_log::batch::BatchIter;
 use myelin_log::compression::Compression;
-use myelin_log::record::{records_of_batch, simple_batch, KeyValue, RecordIter};
+use myelin_log::record::{read_varint, records_of_batch, simple_batch, KeyValue, RecordIter};
 use myelin_log::AppendOptions;
 use myelin_registry::{Registry, RegistryError, StoreRecord, SubjectStrategy};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
@@ -175,7 +175,8 @@ impl SchemaStore {
         Ok(())
     }
 
-    /// Checks the records of `batch` (one whole batch, as Produce takes it) for `topic`.
+    /// Checks the records of `batch` (one whole batch, as Produce takes it) for `topic`,
+    /// against the view brought up to date.
     pub fn validate(
         &self,
         partitions: &PartitionManager,
@@ -183,39 +184,10 @@ impl SchemaStore {
         validation: Validation,
         batch: &[u8],
     ) -> Result<(), Refused> {
-        let fail = |why: String| Refused {
-            records: vec![(0, why)],
-        };
-        let state = self.read(partitions).map_err(|e| fail(e.message))?;
-        let mut refused = Vec::new();
-        for (_, _, b) in BatchIter::new(batch) {
-            let (header, records) =
-                records_of_batch(b, MAX_INFLATED).map_err(|e| fail(e.to_string()))?;
-            if header.is_control() {
-                continue;
-            }
-            for (i, record) in RecordIter::new(&records, header.record_count).enumerate() {
-                let record = record.map_err(|e| fail(e.to_string()))?;
-                let checks = [
-                    (true, validation.key, record.key),
-                    (false, validation.value, record.value),
-                ];
-                for (is_key, strategy, field) in checks {
-                    let Some(strategy) = strategy else { continue };
-                    if let Err(why) = state.check_field(topic, is_key, strategy, field) {
-                        if refused.len() < MAX_RECORD_ERRORS {
-                            refused.push((i32::try_from(i).unwrap_or(i32::MAX), why));
-                        }
-                        break;
-                    }
-                }
-            }
-        }
-        if refused.is_empty() {
-            Ok(())
-        } else {
-            Err(Refused { records: refused })
-        }
+        let state = self.read(partitions).map_err(|e| Refused {
+            records: vec![(0, e.message)],
+        })?;
+        check_batch(&state, topic, validation, batch)
     }
 
     /// Plans a change against the current state and appends its records, durably; then
@@ -298,4 +270,147 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Checks the records of `batch` for `topic` against `registry` (see
+/// [`SchemaStore::validate`]): every whole batch in it, decompressed, each record's key
+/// and value as `validation` says.
+pub fn check_batch(
+    registry: &Registry,
+    topic: &str,
+    validation: Validation,
+    batch: &[u8],
+) -> Result<(), Refused> {
+    let fail = |why: String| Refused {
+        records: vec![(0, why)],
+    };
+    let mut keys = validation
+        .key
+        .map(|strategy| registry.field_checker(topic, true, strategy));
+    let mut values = validation
+        .value
+        .map(|strategy| registry.field_checker(topic, false, strategy));
+    let mut refused = Vec::new();
+    for (_, _, b) in BatchIter::new(batch) {
+        let (header, records) =
+            records_of_batch(b, MAX_INFLATED).map_err(|e| fail(e.to_string()))?;
+        if header.is_control() {
+            continue;
+        }
+        let mut pos = 0;
+        for i in 0..header.record_count.max(0) {
+            let (key, value) = record_fields(&records, &mut pos)
+                .ok_or_else(|| fail(format!("record {i} of the batch is malformed")))?;
+            let decision = match (&mut keys, &mut values) {
+                (Some(k), v) => k
+                    .check(key)
+                    .and_then(|()| v.as_mut().map_or(Ok(()), |v| v.check(value))),
+                (None, Some(v)) => v.check(value),
+                (None, None) => Ok(()),
+            };
+            if let Err(why) = decision {
+                if refused.len() < MAX_RECORD_ERRORS {
+                    refused.push((i, why));
+                }
+            }
+        }
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(Refused { records: refused })
+    }
+}
+
+/// The key and value of the record at `*pos` in a records section, advancing past it: the
+/// record's length, then (skipped) its attributes, timestamp and offset deltas, then the
+/// key and the value. Only what that needs is checked (every length within the record and
+/// the section); the log checks the whole record when it appends the batch. None when the
+/// record is malformed.
+fn record_fields<'a>(records: &'a [u8], pos: &mut usize) -> Option<KeyValue<'a>> {
+    let mut p = *pos;
+    let len = usize::try_from(read_varint(records, &mut p).ok()?).ok()?;
+    let end = p.checked_add(len)?;
+    let record = records.get(..end)?;
+    p += 1; // attributes
+    skip_varint(record, &mut p, 10)?; // timestamp delta
+    skip_varint(record, &mut p, 5)?; // offset delta
+    let key = nullable(record, &mut p)?;
+    let value = nullable(record, &mut p)?;
+    *pos = end;
+    Some((key, value))
+}
+
+/// Moves `*p` past a varint of at most `max` bytes.
+#[inline]
+fn skip_varint(buf: &[u8], p: &mut usize, max: usize) -> Option<()> {
+    for _ in 0..max {
+        let b = *buf.get(*p)?;
+        *p += 1;
+        if b & 0x80 == 0 {
+            return Some(());
+        }
+    }
+    None
+}
+
+/// A length-prefixed field: -1 is null.
+#[inline]
+fn nullable<'a>(buf: &'a [u8], p: &mut usize) -> Option<Option<&'a [u8]>> {
+    let len = read_varint(buf, p).ok()?;
+    if len == -1 {
+        return Some(None);
+    }
+    let len = usize::try_from(len).ok()?;
+    let field = buf.get(*p..p.checked_add(len)?)?;
+    *p += len;
+    Some(Some(field))
+}
+
+#[cfg(test)]
+mod tests {
+    use myelin_log::record::{encode_record, parse_record};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type Field = Option<Vec<u8>>;
+
+    proptest! {
+        /// The fields found are the ones the full parser finds, headers or not.
+        #[test]
+        fn fields_are_the_parsers(
+            records in proptest::collection::vec(
+                (any::<Field>(), any::<Field>(), any::<i64>(), proptest::collection::vec((any::<Vec<u8>>(), any::<Field>()), 0..3)),
+                0..8,
+            ),
+        ) {
+            let mut raw = Vec::new();
+            for (i, (k, v, ts, headers)) in records.iter().enumerate() {
+                let headers: Vec<(&[u8], Option<&[u8]>)> =
+                    headers.iter().map(|(hk, hv)| (&hk[..], hv.as_deref())).collect();
+                encode_record(&mut raw, 0, *ts, i as i32, k.as_deref(), v.as_deref(), &headers);
+            }
+            let (mut pos, mut full) = (0, 0);
+            for _ in &records {
+                let (k, v) = record_fields(&raw, &mut pos).expect("a well-formed record");
+                let r = parse_record(&raw, &mut full).unwrap();
+                prop_assert_eq!((k, v), (r.key, r.value));
+                prop_assert_eq!(pos, full);
+            }
+            prop_assert_eq!(pos, raw.len());
+        }
+
+        /// Any bytes: an answer, never a panic, never a position past the input.
+        #[test]
+        fn any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut pos = 0;
+            while record_fields(&bytes, &mut pos).is_some() {
+                prop_assert!(pos <= bytes.len());
+                if pos == bytes.len() {
+                    break;
+                }
+            }
+        }
+    }
 }
