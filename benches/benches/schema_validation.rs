@@ -27,7 +27,7 @@ const TOPIC: &str = "referrals";
 /// A registry with `subjects` subjects, `referrals-value` among them; the id of its schema.
 fn registry(subjects: usize) -> (Registry, i32) {
     let mut r = Registry::new();
-    let mut register = |r: &mut Registry, subject: &str, schema: &str| -> i32 {
+    let register = |r: &mut Registry, subject: &str, schema: &str| -> i32 {
         let parsed = r.parse_request(None, schema, &[]).expect("a valid schema");
         match r.plan_register(subject, &parsed, &[]).expect("registers") {
             Registration::New { id, record, .. } => {
