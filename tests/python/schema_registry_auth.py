@@ -1,7 +1,9 @@
 """The schema registry's HTTP Basic authentication and its authorization, with
 confluent-kafka's SchemaRegistryClient (`basic.auth.user.info`) and AdminClient.
 
-Usage: schema_registry_auth.py BOOTSTRAP REGISTRY_URL
+Usage: schema_registry_auth.py BOOTSTRAP REGISTRY_URL [CA_FILE]
+
+With CA_FILE the registry is served over HTTPS with a certificate that CA signed.
 
 The broker has a SASL_PLAINTEXT listener with PLAIN users admin (a super user), alice and
 bob, the ACL authorizer on, and its registry started with `--schema-registry-authentication
@@ -35,8 +37,13 @@ def log(msg):
     print(msg, flush=True)
 
 
+CA = None
+
+
 def registry(url, user=None, password=None):
     conf = {"url": url}
+    if CA is not None:
+        conf["ssl.ca.location"] = CA
     if user is not None:
         conf["basic.auth.user.info"] = f"{user}:{password}"
     return SchemaRegistryClient(conf)
@@ -56,7 +63,19 @@ def refused(call, status, code, what):
 
 
 def main():
+    global CA
     bootstrap, url = sys.argv[1], sys.argv[2]
+    if len(sys.argv) > 3:
+        CA = sys.argv[3]
+        assert url.startswith("https://"), url
+        # Plain HTTP to the HTTPS port gets no answer.
+        plain = "http://" + url[len("https://"):]
+        try:
+            SchemaRegistryClient({"url": plain, "basic.auth.user.info": "admin:admin-secret"}).get_subjects()
+        except Exception as e:  # noqa: BLE001
+            log(f"ok: plain HTTP to the HTTPS listener fails ({type(e).__name__})")
+        else:
+            raise AssertionError("plain HTTP was answered on the HTTPS listener")
     admin = AdminClient(
         {
             "bootstrap.servers": bootstrap,

@@ -1324,24 +1324,35 @@ fn schema_registry_with_real_clients() {
     );
 }
 
-/// The schema registry behind HTTP Basic authentication, as the Kafka listeners' users
-/// (PLAIN from the JAAS config, SCRAM from the metadata), with the ACL authorizer deciding
-/// who reads and who changes it (READ and WRITE on `_schemas`); refusals are audited.
+/// The schema registry over HTTPS (the broker's PEM keystore) behind HTTP Basic
+/// authentication, as the Kafka listeners' users (PLAIN from the JAAS config, SCRAM from
+/// the metadata), with the ACL authorizer deciding who reads and who changes it (READ and
+/// WRITE on `_schemas`); refusals are audited.
 #[test]
 fn schema_registry_authentication_and_acls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, keystore) = tls_files(dir.path());
+    let keystore_flag = format!("ssl.keystore.location={}", keystore.display());
     let mut flags = ACL_BROKER_FLAGS.to_vec();
     flags.extend([
         "--schema-registry-listen",
-        "127.0.0.1:0",
+        "https://127.0.0.1:0",
         "--schema-registry-authentication",
         "BASIC",
+        "--override",
+        "ssl.keystore.type=PEM",
+        "--override",
+        &keystore_flag,
     ]);
     let broker = Broker::start_with(&flags);
+    let url = schema_registry_url(&broker);
+    assert!(url.starts_with("https://"), "{url}");
     let out = run(
         Command::new(venv_python())
             .arg(workspace_root().join("tests/python/schema_registry_auth.py"))
             .arg(broker.bootstrap())
-            .arg(schema_registry_url(&broker))
+            .arg(&url)
+            .arg(&ca)
             .env("PYTHONUNBUFFERED", "1"),
         b"",
     );

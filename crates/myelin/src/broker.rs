@@ -227,11 +227,41 @@ impl Broker {
             .as_deref()
             .map(|a| HostPort::parse("http listener", a))
             .transpose()?;
-        let registry_listen = self
-            .schema_registry_listen
-            .as_deref()
-            .map(|a| HostPort::parse("schema registry listener", a))
-            .transpose()?;
+        // `https://HOST:PORT` serves the registry over TLS with the broker's `ssl.*`
+        // keystore (`listener.name.schema_registry.ssl.*` for its own).
+        let registry_listen = match self.schema_registry_listen.as_deref().map(str::trim) {
+            None => None,
+            Some(a) => {
+                let (tls, address) = match a.split_once("://") {
+                    Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+                    Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+                    Some((scheme, _)) => {
+                        return Err(SettingError {
+                            name: "schema registry listener".into(),
+                            reason: format!("{a:?}: the scheme is http or https, not {scheme}"),
+                        }
+                        .into())
+                    }
+                    None => (false, a),
+                };
+                let hp = HostPort::parse("schema registry listener", address)?;
+                let acceptor = if tls {
+                    let (_, tls) = settings::listener_security(&self.configs, "schema_registry")?;
+                    let tls = tls.ok_or_else(|| SettingError {
+                        name: "ssl.keystore.location".into(),
+                        reason: "the schema registry's https listener needs a keystore".into(),
+                    })?;
+                    let acceptor = tls.acceptor().map_err(|reason| SettingError {
+                        name: "ssl.keystore.location".into(),
+                        reason: format!("the schema registry's https listener: {reason}"),
+                    })?;
+                    Some(acceptor.0)
+                } else {
+                    None
+                };
+                Some((hp, acceptor))
+            }
+        };
         let node_id: i32 = match &self.node_id {
             None => 0,
             Some(v) => v
@@ -421,19 +451,34 @@ impl Broker {
         // The group gauges read the coordinator, which the context created.
         metrics.set_groups(ctx.groups.clone());
         let registry = match &registry_listen {
-            Some(hp) => match bind("schema registry", hp).await {
+            Some((hp, acceptor)) => match bind("schema registry", hp).await {
                 Ok(listener) => {
                     let addr = listener.local_addr().map_err(|source| BrokerError::Bind {
                         what: "schema registry",
                         address: hp.to_string(),
                         source,
                     })?;
-                    tracing::info!("schema registry listening on http://{addr}");
                     let app = crate::schema_registry::router(
                         ctx.clone(),
                         self.schema_registry_basic_auth,
                     );
-                    Some((HttpServer::serve(listener, app), addr))
+                    let served = match acceptor {
+                        Some(acceptor) => {
+                            let tls = crate::http::TlsListener::new(listener, acceptor.clone())
+                                .map_err(|source| BrokerError::Bind {
+                                    what: "schema registry",
+                                    address: hp.to_string(),
+                                    source,
+                                })?;
+                            tracing::info!("schema registry listening on https://{addr}");
+                            HttpServer::serve_tls(tls, app)
+                        }
+                        None => {
+                            tracing::info!("schema registry listening on http://{addr}");
+                            HttpServer::serve(listener, app)
+                        }
+                    };
+                    Some((served, addr))
                 }
                 Err(e) => {
                     close_storage(&storage.partitions).await;

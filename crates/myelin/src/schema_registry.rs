@@ -25,6 +25,8 @@ use myelin_registry::{
 };
 use myelin_server::authz::{authorize, Operation, ResourceType};
 use myelin_server::ServerContext;
+
+use crate::http::Peer;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -55,7 +57,7 @@ pub(crate) fn router(server: Arc<ServerContext>, basic: bool) -> Router {
 /// The principal of a request, or the answer refusing it.
 async fn authenticate(
     State(access): State<Access>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     request: Request,
     next: Next,
 ) -> Response {
