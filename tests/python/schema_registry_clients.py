@@ -50,7 +50,12 @@ import traceback
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
+from confluent_kafka.schema_registry import (
+    Schema,
+    SchemaReference,
+    SchemaRegistryClient,
+    SchemaRegistryError,
+)
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -66,6 +71,8 @@ LIVE_SUBJECTS = {
     "validated-keys-key",
     "visits-value",
     "tmp-value",
+    "address-value",
+    "person-value",
 }
 SOFT_DELETED_SUBJECTS = {"gone-value"}
 
@@ -588,6 +595,52 @@ def before(sr):
     expect(parsed(sr().get_schema(gone).schema_str) == parsed(GONE), "a soft-deleted subject's schema by its id")
     log(f"  tmp-value: ids {tmp1}, {tmp2}, then {tmp3} at version 1 again; gone-value soft-deleted (id {gone})")
 
+    # References: a Person whose field is an Address defined in another subject.
+    address = avro_record("Address", [{"name": "city", "type": "string"}])
+    address_id = sr().register_schema("address-value", avro(address))
+    person_schema = json.dumps(
+        {
+            "type": "record",
+            "name": "Person",
+            "namespace": "org.myelin.test",
+            "fields": [{"name": "home", "type": "org.myelin.test.Address"}],
+        }
+    )
+    expect_sr_error(
+        "a schema naming a type it does not reference",
+        422,
+        42201,
+        lambda: sr().register_schema("person-value", avro(person_schema)),
+    )
+    person = Schema(
+        person_schema,
+        "AVRO",
+        [SchemaReference("org.myelin.test.Address", "address-value", 1)],
+    )
+    person_id = sr().register_schema("person-value", person)
+    expect(person_id not in (address_id,), f"person id {person_id}")
+    got = sr().get_schema(person_id)
+    expect(
+        [(r.name, r.subject, r.version) for r in got.references]
+        == [("org.myelin.test.Address", "address-value", 1)],
+        f"person's references: {got.references}",
+    )
+    referenced = sr().get_referenced_by("address-value", 1)
+    expect(referenced == [person_id], f"address-value 1 referenced by {referenced}")
+    expect_sr_error(
+        "deleting a referenced version",
+        422,
+        42206,
+        lambda: sr().delete_version("address-value", 1),
+    )
+    expect_sr_error(
+        "deleting a referenced subject",
+        422,
+        42206,
+        lambda: sr().delete_subject("address-value"),
+    )
+    log(f"  person-value (id {person_id}) refers to address-value 1 (id {address_id})")
+
     check_subjects(sr)
     snap = snapshot(sr)
     expect(
@@ -596,6 +649,7 @@ def before(sr):
     )
     ids = {e["id"] for entries in snap.values() for e in entries}
     ids |= {id1, id2, id3, reading_id, key_id, latest.schema_id, tmp1, tmp2, tmp3, gone}
+    ids |= {address_id, person_id}
     state = {
         "patients_ids": [id1, id2, id3],
         "gone_id": gone,

@@ -174,6 +174,7 @@ fn routes(server: Arc<ServerContext>) -> Router {
             "/schemas/types",
             get(|| async { reply(json!(["JSON", "AVRO"])) }),
         )
+        .route("/schemas", get(all_schemas))
         .route("/schemas/ids/{id}", get(schema_by_id))
         .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
         .route("/schemas/ids/{id}/subjects", get(subjects_of_id))
@@ -188,6 +189,10 @@ fn routes(server: Arc<ServerContext>) -> Router {
         .route(
             "/subjects/{subject}/versions/{version}/schema",
             get(raw_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(referenced_by),
         )
         .route(
             "/config",
@@ -317,6 +322,41 @@ fn version_json(subject: &str, version: i32, stored: &Stored) -> Value {
     m.insert("version".into(), json!(version));
     m.insert("id".into(), json!(stored.id));
     schema_json(stored, m)
+}
+
+async fn all_schemas(State(s): Ctx, RawQuery(q): RawQuery) -> Response {
+    let p = params(q);
+    let deleted = flag(&p, "deleted");
+    let latest = flag(&p, "latestOnly");
+    let prefix = p.get("subjectPrefix").cloned().unwrap_or_default();
+    answer(
+        read(s, move |r| {
+            let all: Vec<Value> = r
+                .all_versions(&prefix, deleted, latest)
+                .into_iter()
+                .map(|(subject, n, stored)| version_json(subject, n, stored))
+                .collect();
+            Ok(json!(all))
+        })
+        .await,
+    )
+}
+
+async fn referenced_by(
+    State(s): Ctx,
+    Path((subject, version)): Path<(String, String)>,
+) -> Response {
+    answer(
+        async {
+            let spec = VersionSpec::parse(&version)?;
+            read(s, move |r| {
+                let (n, _) = r.version(&subject, spec, false)?;
+                Ok(json!(r.referenced_by(&subject, n)))
+            })
+            .await
+        }
+        .await,
+    )
 }
 
 async fn schema_by_id(State(s): Ctx, Path(id): Path<String>) -> Response {

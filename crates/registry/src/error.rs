@@ -86,6 +86,15 @@ impl RegistryError {
             ),
         )
     }
+    pub fn referenced(subject: &str, version: i32) -> Self {
+        err(
+            422,
+            42206,
+            format!(
+                "One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={version}}}."
+            ),
+        )
+    }
     pub fn invalid_subject(subject: &str) -> Self {
         err(
             422,

@@ -399,6 +399,55 @@ impl Registry {
         Ok((n, self.schema(v.id)?))
     }
 
+    /// The ids of the live schemas that refer to `subject`'s `version` (Avro named types
+    /// defined there), in order.
+    pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<i32> {
+        let mut ids: Vec<i32> = self
+            .subjects
+            .values()
+            .flat_map(|vs| vs.values())
+            .filter(|v| !v.deleted)
+            .filter(|v| {
+                self.schemas.get(&v.id).is_some_and(|s| {
+                    s.references
+                        .iter()
+                        .any(|r| r.subject == subject && r.version == version)
+                })
+            })
+            .map(|v| v.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Every live version of every subject (or, with `deleted`, every version), in
+    /// subject then version order, optionally only subjects starting with `prefix`; with
+    /// `latest_only`, each subject's latest.
+    pub fn all_versions(
+        &self,
+        prefix: &str,
+        deleted: bool,
+        latest_only: bool,
+    ) -> Vec<(&str, i32, &Arc<Stored>)> {
+        let mut out = Vec::new();
+        for (subject, vs) in self.subjects.iter().filter(|(s, _)| s.starts_with(prefix)) {
+            let live: Vec<(&i32, &Version)> =
+                vs.iter().filter(|(_, v)| deleted || !v.deleted).collect();
+            let chosen = if latest_only {
+                &live[live.len().saturating_sub(1)..]
+            } else {
+                &live[..]
+            };
+            for (n, v) in chosen {
+                if let Some(stored) = self.schemas.get(&v.id) {
+                    out.push((subject.as_str(), **n, stored));
+                }
+            }
+        }
+        out
+    }
+
     /// The compatibility level set for `subject` (None: the registry's own).
     pub fn config(&self, subject: Option<&str>) -> Option<Compatibility> {
         self.configs.get(&subject.map(str::to_string)).copied()
@@ -553,6 +602,9 @@ impl Registry {
         permanent: bool,
     ) -> Result<(i32, StoreRecord), RegistryError> {
         let (n, stored) = self.version(subject, spec, permanent)?;
+        if !self.referenced_by(subject, n).is_empty() {
+            return Err(RegistryError::referenced(subject, n));
+        }
         let deleted = self.subjects[subject][&n].deleted;
         if permanent {
             if !deleted {
@@ -586,6 +638,12 @@ impl Registry {
         permanent: bool,
     ) -> Result<(Vec<i32>, Vec<StoreRecord>), RegistryError> {
         let all = self.live(subject, true)?;
+        if let Some((n, _)) = all
+            .iter()
+            .find(|(n, _)| !self.referenced_by(subject, *n).is_empty())
+        {
+            return Err(RegistryError::referenced(subject, *n));
+        }
         if permanent {
             if all.iter().any(|(_, v)| !v.deleted) {
                 return Err(RegistryError::subject_not_soft_deleted(subject));

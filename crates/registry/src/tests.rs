@@ -207,6 +207,33 @@ fn references_resolve_named_types_of_other_subjects() {
     h.append(record);
     assert_eq!(h.registry.schema(id).unwrap().references, refs);
     assert!(h.replayed().schema(id).unwrap().parsed.is_some());
+    // A referenced version cannot be deleted, softly or for good, nor its subject.
+    assert_eq!(h.registry.referenced_by("address", 1), vec![id]);
+    let e = h
+        .registry
+        .plan_delete_version("address", VersionSpec::Number(1), false)
+        .unwrap_err();
+    assert_eq!((e.status, e.code), (422, 42206), "{e}");
+    assert_eq!(
+        h.registry
+            .plan_delete_subject("address", false)
+            .unwrap_err()
+            .code,
+        42206
+    );
+    // Once the referring schema is deleted, it can go.
+    let (_, r) = h
+        .registry
+        .plan_delete_version("person", VersionSpec::Latest, false)
+        .unwrap();
+    h.append(r);
+    assert!(h.registry.referenced_by("address", 1).is_empty());
+    assert!(h.registry.plan_delete_subject("address", false).is_ok());
+    let all = h.registry.all_versions("", false, false);
+    assert_eq!(
+        all.iter().map(|(s, v, _)| (*s, *v)).collect::<Vec<_>>(),
+        vec![("address", 1)]
+    );
 }
 
 #[test]
