@@ -641,6 +641,21 @@ def before(sr):
     )
     log(f"  person-value (id {person_id}) refers to address-value 1 (id {address_id})")
 
+    # READONLY: patients-value takes no new schema, and still answers lookups.
+    expect(sr().get_global_mode() == "READWRITE", "the registry's mode")
+    expect_sr_error("a subject without a mode of its own", 404, 40409, lambda: sr().get_mode("patients-value"))
+    expect(sr().update_mode("patients-value", "READONLY") == "READONLY", "update_mode")
+    expect(sr().get_mode("patients-value") == "READONLY", "patients-value's mode")
+    expect_sr_error(
+        "registering in a READONLY subject",
+        422,
+        42205,
+        lambda: sr().register_schema("patients-value", avro(PATIENT_V2_EMAIL)),
+    )
+    expect(sr().lookup_schema("patients-value", avro(PATIENT_V2)).version == 2, "a lookup in READONLY")
+    expect_sr_error("an unsupported mode", 422, 42204, lambda: sr().update_mode("other-value", "IMPORT"))
+    log("  patients-value is READONLY")
+
     check_subjects(sr)
     snap = snapshot(sr)
     expect(
@@ -679,6 +694,7 @@ def after(sr):
         expect(parsed(sr().get_schema(schema_id).schema_str) == parsed(schema_str), f"get_schema({schema_id})")
     check_registered(sr, "patients-value", 3, id3, PATIENT_NO_DEFAULT)
     expect(sr().get_compatibility("patients-value") == "NONE", "patients-value level after the restart")
+    expect(sr().get_mode("patients-value") == "READONLY", "patients-value's mode after the restart")
     expect(sr().get_compatibility() == "BACKWARD", f"global level {sr().get_compatibility()}")
     expect_sr_error("the level of a subject without its own", 404, 40408, lambda: sr().get_compatibility("other-value"))
     gone = sr().get_schema(state["gone_id"])

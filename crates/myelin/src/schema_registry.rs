@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use myelin_registry::{
-    Compatibility, Reference, Registration, Registry, RegistryError, Stored, VersionSpec,
+    Compatibility, Mode, Reference, Registration, Registry, RegistryError, Stored, VersionSpec,
 };
 use myelin_server::authz::{authorize, Operation, ResourceType};
 use myelin_server::ServerContext;
@@ -214,13 +214,12 @@ fn routes(server: Arc<ServerContext>) -> Router {
             "/compatibility/subjects/{subject}/versions/{version}",
             post(check_version),
         )
-        .route(
-            "/mode",
-            get(|| async { reply(json!({"mode": "READWRITE"})) }),
-        )
+        .route("/mode", get(global_mode).put(set_global_mode))
         .route(
             "/mode/{subject}",
-            get(|| async { reply(json!({"mode": "READWRITE"})) }),
+            get(subject_mode)
+                .put(set_subject_mode)
+                .delete(delete_subject_mode),
         )
         .fallback(|| async { failure(RegistryError::not_found("HTTP 404 Not Found")) })
         .with_state(server)
@@ -749,6 +748,87 @@ async fn check_version(
     body: Bytes,
 ) -> Response {
     check(s, subject, Some(version), q, body).await
+}
+
+async fn global_mode(State(s): Ctx) -> Response {
+    answer(
+        read(s, |r| {
+            Ok(json!({"mode": r.mode(None).unwrap_or(Mode::ReadWrite).name()}))
+        })
+        .await,
+    )
+}
+
+async fn subject_mode(
+    State(s): Ctx,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let to_global = flag(&params(q), "defaultToGlobal");
+    answer(
+        read(s, move |r| {
+            let mode = match r.mode(Some(&subject)) {
+                Some(m) => m,
+                None if to_global => r.mode(None).unwrap_or(Mode::ReadWrite),
+                None => return Err(RegistryError::subject_mode_not_found(&subject)),
+            };
+            Ok(json!({"mode": mode.name()}))
+        })
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct ModeRequest {
+    mode: String,
+}
+
+async fn set_mode(s: Arc<ServerContext>, subject: Option<String>, body: Bytes) -> Response {
+    let r = async {
+        let req: ModeRequest = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::unprocessable(format!("Unrecognized request body: {e}")))?;
+        let mode: Mode = req.mode.parse()?;
+        let store = s.schemas.clone();
+        let sub = subject.clone();
+        store
+            .change(&s, move |r| {
+                Ok(((), vec![r.plan_mode(sub.as_deref(), Some(mode))]))
+            })
+            .await?;
+        audit(
+            "set mode",
+            subject.as_deref().unwrap_or("(global)"),
+            mode.name(),
+        );
+        Ok(json!({"mode": mode.name()}))
+    }
+    .await;
+    answer(r)
+}
+
+async fn set_global_mode(State(s): Ctx, body: Bytes) -> Response {
+    set_mode(s, None, body).await
+}
+
+async fn set_subject_mode(State(s): Ctx, Path(subject): Path<String>, body: Bytes) -> Response {
+    set_mode(s, Some(subject), body).await
+}
+
+async fn delete_subject_mode(State(s): Ctx, Path(subject): Path<String>) -> Response {
+    let store = s.schemas.clone();
+    let sub = subject.clone();
+    let r = store
+        .change(&s, move |r| {
+            let previous = r
+                .mode(Some(&sub))
+                .ok_or_else(|| RegistryError::subject_not_found(&sub))?;
+            Ok((previous, vec![r.plan_mode(Some(&sub), None)]))
+        })
+        .await;
+    if r.is_ok() {
+        audit("delete mode", &subject, "");
+    }
+    answer(r.map(|m| json!({"mode": m.name()})))
 }
 
 /// An audit event for a change to the registry.

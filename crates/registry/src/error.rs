@@ -95,6 +95,27 @@ impl RegistryError {
             ),
         )
     }
+    pub fn invalid_mode(mode: &str) -> Self {
+        err(
+            422,
+            42204,
+            format!("Invalid mode {mode}: this registry has READWRITE and READONLY"),
+        )
+    }
+    pub fn read_only(subject: &str) -> Self {
+        err(
+            422,
+            42205,
+            format!("Subject {subject} is in read-only mode"),
+        )
+    }
+    pub fn subject_mode_not_found(subject: &str) -> Self {
+        err(
+            404,
+            40409,
+            format!("Subject '{subject}' does not have subject-level mode configured"),
+        )
+    }
     pub fn invalid_subject(subject: &str) -> Self {
         err(
             422,

@@ -22,7 +22,7 @@ pub use crate::error::RegistryError;
 pub use crate::records::Reference;
 pub use crate::schema::{Compatibility, Parsed, SchemaType};
 pub use crate::state::{
-    FieldChecker, Registration, Registry, StoreRecord, Stored, SubjectStrategy, VersionSpec,
+    FieldChecker, Mode, Registration, Registry, StoreRecord, Stored, SubjectStrategy, VersionSpec,
 };
 
 /// The topic Confluent Schema Registry keeps its schemas in (`kafkastore.topic`).

@@ -7,7 +7,8 @@
 //!   value is a [`SchemaValue`]; a null value (tombstone) deletes the version for good.
 //! - `{"keytype":"CONFIG","subject":S|null,"magic":0}`: a compatibility level, of a
 //!   subject or (null) of the registry. Value [`ConfigValue`], or null to remove it.
-//! - `{"keytype":"MODE",...}`: the registry's mode. Kept, not enforced.
+//! - `{"keytype":"MODE","subject":S|null,"magic":0}`: a mode (`READWRITE`, `READONLY`), of
+//!   a subject or of the registry. Value `{"mode":M}`, or null to remove it.
 //! - `{"keytype":"DELETE_SUBJECT","subject":S,"magic":0}`: value `{"subject":S,"version":V}`,
 //!   every version up to V of S soft-deleted.
 //! - `{"keytype":"CLEAR_SUBJECT","subject":S,"magic":0}`: S's soft-deleted versions gone.
@@ -81,6 +82,14 @@ impl Key {
         }
     }
 
+    /// The key of a mode: of `subject`, or of the registry.
+    pub fn mode(subject: Option<&str>) -> Self {
+        Key::Mode {
+            subject: subject.map(str::to_string),
+            magic: 0,
+        }
+    }
+
     pub fn delete_subject(subject: &str) -> Self {
         Key::DeleteSubject {
             subject: subject.to_string(),
@@ -127,6 +136,12 @@ pub struct ConfigValue {
     pub compatibility_level: Option<String>,
 }
 
+/// A MODE record's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeValue {
+    pub mode: String,
+}
+
 /// A DELETE_SUBJECT record's value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteSubjectValue {
@@ -148,6 +163,11 @@ pub enum Record {
         /// None: the level removed.
         level: Option<String>,
     },
+    Mode {
+        subject: Option<String>,
+        /// None: the mode removed.
+        mode: Option<String>,
+    },
     DeleteSubject {
         subject: String,
         version: i32,
@@ -155,8 +175,7 @@ pub enum Record {
     ClearSubject {
         subject: String,
     },
-    /// MODE and NOOP records, and CLEAR_SUBJECT or DELETE_SUBJECT tombstones: nothing to
-    /// apply.
+    /// NOOP records, and CLEAR_SUBJECT or DELETE_SUBJECT tombstones: nothing to apply.
     Ignored,
 }
 
@@ -220,7 +239,11 @@ impl Record {
                 None => Record::Ignored,
                 Some(_) => Record::ClearSubject { subject },
             },
-            Key::Mode { .. } | Key::Noop { .. } => Record::Ignored,
+            Key::Mode { subject, .. } => Record::Mode {
+                subject,
+                mode: val.map(value::<ModeValue>).transpose()?.map(|m| m.mode),
+            },
+            Key::Noop { .. } => Record::Ignored,
         })
     }
 }

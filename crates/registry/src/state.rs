@@ -63,6 +63,36 @@ impl VersionSpec {
 /// A record to append to the store: key and value (None: a tombstone).
 pub type StoreRecord = (Vec<u8>, Option<Vec<u8>>);
 
+/// A registry's or subject's mode: whether its schemas may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadWrite,
+    /// Registrations and deletions are refused (42205).
+    ReadOnly,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::ReadWrite => "READWRITE",
+            Mode::ReadOnly => "READONLY",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = RegistryError;
+    /// `READWRITE` and `READONLY`; Confluent's `IMPORT` and `READONLY_OVERRIDE` are not
+    /// supported (42204).
+    fn from_str(s: &str) -> Result<Self, RegistryError> {
+        match s.to_ascii_uppercase().as_str() {
+            "READWRITE" => Ok(Mode::ReadWrite),
+            "READONLY" => Ok(Mode::ReadOnly),
+            _ => Err(RegistryError::invalid_mode(s)),
+        }
+    }
+}
+
 /// What registering a schema comes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registration {
@@ -113,6 +143,8 @@ pub struct Registry {
     subjects: BTreeMap<String, BTreeMap<i32, Version>>,
     /// None: the registry's own level.
     configs: BTreeMap<Option<String>, Compatibility>,
+    /// Modes (`READONLY`, ...); None: the registry's own.
+    modes: BTreeMap<Option<String>, Mode>,
     max_id: i32,
     skipped: u64,
 }
@@ -217,6 +249,15 @@ impl Registry {
                 }
                 None => {
                     self.configs.remove(&subject);
+                }
+            },
+            Record::Mode { subject, mode } => match mode {
+                Some(m) => {
+                    let m: Mode = m.parse().map_err(|_| ())?;
+                    self.modes.insert(subject, m);
+                }
+                None => {
+                    self.modes.remove(&subject);
                 }
             },
             Record::DeleteSubject { subject, version } => {
@@ -448,6 +489,37 @@ impl Registry {
         out
     }
 
+    /// The mode set for `subject` (None: the registry's own).
+    pub fn mode(&self, subject: Option<&str>) -> Option<Mode> {
+        self.modes.get(&subject.map(str::to_string)).copied()
+    }
+
+    /// The mode that applies to `subject`: its own, else the registry's, else READWRITE.
+    pub fn effective_mode(&self, subject: &str) -> Mode {
+        self.mode(Some(subject))
+            .or_else(|| self.mode(None))
+            .unwrap_or(Mode::ReadWrite)
+    }
+
+    /// Refuses a change to `subject` in READONLY mode.
+    fn writable(&self, subject: &str) -> Result<(), RegistryError> {
+        match self.effective_mode(subject) {
+            Mode::ReadWrite => Ok(()),
+            Mode::ReadOnly => Err(RegistryError::read_only(subject)),
+        }
+    }
+
+    /// Sets (or with None removes) a mode.
+    pub fn plan_mode(&self, subject: Option<&str>, mode: Option<Mode>) -> StoreRecord {
+        let value = mode.map(|m| {
+            serde_json::to_vec(&crate::records::ModeValue {
+                mode: m.name().to_string(),
+            })
+            .expect("a value serializes")
+        });
+        (Key::mode(subject).encode(), value)
+    }
+
     /// The compatibility level set for `subject` (None: the registry's own).
     pub fn config(&self, subject: Option<&str>) -> Option<Compatibility> {
         self.configs.get(&subject.map(str::to_string)).copied()
@@ -552,6 +624,13 @@ impl Registry {
     ) -> Result<Registration, RegistryError> {
         validate_subject(subject)?;
         let existing = self.find(parsed, references);
+        if existing.is_none()
+            || !self
+                .live(subject, false)
+                .is_ok_and(|vs| vs.iter().any(|(_, v)| Some(v.id) == existing))
+        {
+            self.writable(subject)?;
+        }
         if let Some(id) = existing {
             if let Ok(vs) = self.live(subject, false) {
                 if let Some((n, _)) = vs.iter().rev().find(|(_, v)| v.id == id) {
@@ -602,6 +681,7 @@ impl Registry {
         permanent: bool,
     ) -> Result<(i32, StoreRecord), RegistryError> {
         let (n, stored) = self.version(subject, spec, permanent)?;
+        self.writable(subject)?;
         if !self.referenced_by(subject, n).is_empty() {
             return Err(RegistryError::referenced(subject, n));
         }
@@ -638,6 +718,7 @@ impl Registry {
         permanent: bool,
     ) -> Result<(Vec<i32>, Vec<StoreRecord>), RegistryError> {
         let all = self.live(subject, true)?;
+        self.writable(subject)?;
         if let Some((n, _)) = all
             .iter()
             .find(|(n, _)| !self.referenced_by(subject, *n).is_empty())

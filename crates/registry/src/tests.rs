@@ -305,6 +305,42 @@ fn the_brokers_check_of_schema_ids() {
 }
 
 #[test]
+fn read_only_mode_refuses_changes_not_lookups() {
+    let mut h = Harness::default();
+    h.register("a-value", PATIENT).unwrap();
+    let r = h.registry.plan_mode(None, Some(Mode::ReadOnly));
+    h.append(r);
+    assert_eq!(h.registry.effective_mode("a-value"), Mode::ReadOnly);
+    // The same schema again is a lookup: answered.
+    assert_eq!(h.register("a-value", PATIENT).unwrap(), (1, 1));
+    let e = h.register("a-value", PATIENT_V2).unwrap_err();
+    assert_eq!((e.status, e.code), (422, 42205), "{e}");
+    assert_eq!(h.register("b-value", PATIENT).unwrap_err().code, 42205);
+    assert_eq!(
+        h.registry
+            .plan_delete_version("a-value", VersionSpec::Latest, false)
+            .unwrap_err()
+            .code,
+        42205
+    );
+    assert_eq!(
+        h.registry
+            .plan_delete_subject("a-value", false)
+            .unwrap_err()
+            .code,
+        42205
+    );
+    // A subject's own mode wins over the registry's.
+    let r = h.registry.plan_mode(Some("a-value"), Some(Mode::ReadWrite));
+    h.append(r);
+    assert_eq!(h.register("a-value", PATIENT_V2).unwrap(), (2, 2));
+    assert_eq!(h.register("b-value", PATIENT).unwrap_err().code, 42205);
+    assert_eq!(h.replayed().effective_mode("b-value"), Mode::ReadOnly);
+    assert_eq!(h.replayed().effective_mode("a-value"), Mode::ReadWrite);
+    assert_eq!("IMPORT".parse::<Mode>().unwrap_err().code, 42204);
+}
+
+#[test]
 fn soft_deleted_versions_do_not_validate() {
     let mut h = Harness::default();
     let (id, _) = h.register("t-value", PATIENT).unwrap();
