@@ -49,6 +49,24 @@ def registry(url, user=None, password=None):
     return SchemaRegistryClient(conf)
 
 
+def allow(admin, principal, *operations):
+    """ACLs allowing `principal` each of `operations` on the topic `_schemas`."""
+    bindings = [
+        AclBinding(
+            ResourceType.TOPIC,
+            "_schemas",
+            ResourcePatternType.LITERAL,
+            principal,
+            "*",
+            operation,
+            AclPermissionType.ALLOW,
+        )
+        for operation in operations
+    ]
+    for f in admin.create_acls(bindings).values():
+        f.result(timeout=30)
+
+
 def refused(call, status, code, what):
     try:
         result = call()
@@ -108,21 +126,7 @@ def main():
     log(f"ok: admin registered schema id {schema_id}")
 
     # alice may read the store's topic, so she may read the registry, not change it.
-    futures = admin.create_acls(
-        [
-            AclBinding(
-                ResourceType.TOPIC,
-                "_schemas",
-                ResourcePatternType.LITERAL,
-                "User:alice",
-                "*",
-                AclOperation.READ,
-                AclPermissionType.ALLOW,
-            )
-        ]
-    )
-    for f in futures.values():
-        f.result(timeout=30)
+    allow(admin, "User:alice", AclOperation.READ)
     as_alice = registry(url, "alice", "alice-secret")
     subjects = as_alice.get_subjects()
     assert subjects == ["referrals-value"], subjects
@@ -163,30 +167,7 @@ def main():
     )
     for f in futures.values():
         f.result(timeout=30)
-    futures = admin.create_acls(
-        [
-            AclBinding(
-                ResourceType.TOPIC,
-                "_schemas",
-                ResourcePatternType.LITERAL,
-                "User:carol",
-                "*",
-                AclOperation.WRITE,
-                AclPermissionType.ALLOW,
-            ),
-            AclBinding(
-                ResourceType.TOPIC,
-                "_schemas",
-                ResourcePatternType.LITERAL,
-                "User:carol",
-                "*",
-                AclOperation.READ,
-                AclPermissionType.ALLOW,
-            ),
-        ]
-    )
-    for f in futures.values():
-        f.result(timeout=30)
+    allow(admin, "User:carol", AclOperation.READ, AclOperation.WRITE)
     refused(
         lambda: registry(url, "carol", "not-carols").get_subjects(),
         401,

@@ -21,7 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use myelin_registry::{
-    Compatibility, Mode, Reference, Registration, Registry, RegistryError, Stored, VersionSpec,
+    Compatibility, Mode, Reference, Registration, Registry, RegistryError, StoreRecord, Stored,
+    VersionSpec,
 };
 use myelin_server::authz::{authorize, Operation, ResourceType};
 use myelin_server::ServerContext;
@@ -481,8 +482,31 @@ struct SchemaRequest {
 }
 
 fn schema_request(body: &[u8]) -> Result<SchemaRequest, RegistryError> {
+    request_body(body)
+}
+
+/// A JSON request body; unknown fields are ignored, as Confluent's registry ignores them.
+fn request_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RegistryError> {
     serde_json::from_slice(body)
         .map_err(|e| RegistryError::unprocessable(format!("Unrecognized request body: {e}")))
+}
+
+/// Appends the one record that `plan` makes to set a setting of the registry (`subject`
+/// None) or of a subject, and audits it as `action` with `value`.
+async fn store_setting(
+    s: Arc<ServerContext>,
+    subject: Option<String>,
+    action: &'static str,
+    value: &'static str,
+    plan: impl FnOnce(&Registry, Option<&str>) -> StoreRecord + Send + 'static,
+) -> Result<(), RegistryError> {
+    let store = s.schemas.clone();
+    let sub = subject.clone();
+    store
+        .change(&s, move |r| Ok(((), vec![plan(r, sub.as_deref())])))
+        .await?;
+    audit(action, subject.as_deref().unwrap_or("(global)"), value);
+    Ok(())
 }
 
 async fn register(State(s): Ctx, Path(subject): Path<String>, body: Bytes) -> Response {
@@ -625,8 +649,7 @@ async fn subject_config(
 
 async fn set_config(s: Arc<ServerContext>, subject: Option<String>, body: Bytes) -> Response {
     let r = async {
-        let req: ConfigRequest = serde_json::from_slice(&body)
-            .map_err(|e| RegistryError::unprocessable(format!("Unrecognized request body: {e}")))?;
+        let req: ConfigRequest = request_body(&body)?;
         let name = req
             .compatibility
             .or(req.compatibility_level)
@@ -634,18 +657,14 @@ async fn set_config(s: Arc<ServerContext>, subject: Option<String>, body: Bytes)
         let level: Compatibility = name
             .parse()
             .map_err(|_| RegistryError::invalid_compatibility(&name))?;
-        let store = s.schemas.clone();
-        let sub = subject.clone();
-        store
-            .change(&s, move |r| {
-                Ok(((), vec![r.plan_config(sub.as_deref(), Some(level))]))
-            })
-            .await?;
-        audit(
+        store_setting(
+            s,
+            subject,
             "set compatibility",
-            subject.as_deref().unwrap_or("(global)"),
             level.name(),
-        );
+            move |r, sub| r.plan_config(sub, Some(level)),
+        )
+        .await?;
         Ok(json!({"compatibility": level.name()}))
     }
     .await;
@@ -785,21 +804,12 @@ struct ModeRequest {
 
 async fn set_mode(s: Arc<ServerContext>, subject: Option<String>, body: Bytes) -> Response {
     let r = async {
-        let req: ModeRequest = serde_json::from_slice(&body)
-            .map_err(|e| RegistryError::unprocessable(format!("Unrecognized request body: {e}")))?;
+        let req: ModeRequest = request_body(&body)?;
         let mode: Mode = req.mode.parse()?;
-        let store = s.schemas.clone();
-        let sub = subject.clone();
-        store
-            .change(&s, move |r| {
-                Ok(((), vec![r.plan_mode(sub.as_deref(), Some(mode))]))
-            })
-            .await?;
-        audit(
-            "set mode",
-            subject.as_deref().unwrap_or("(global)"),
-            mode.name(),
-        );
+        store_setting(s, subject, "set mode", mode.name(), move |r, sub| {
+            r.plan_mode(sub, Some(mode))
+        })
+        .await?;
         Ok(json!({"mode": mode.name()}))
     }
     .await;

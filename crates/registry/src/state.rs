@@ -666,10 +666,7 @@ impl Registry {
         Ok(Registration::New {
             id,
             version,
-            record: (
-                Key::schema(subject, version).encode(),
-                Some(serde_json::to_vec(&value).expect("a value serializes")),
-            ),
+            record: schema_record(&value),
         })
     }
 
@@ -701,13 +698,7 @@ impl Registry {
             schema: stored.text.clone(),
             deleted: true,
         };
-        Ok((
-            n,
-            (
-                Key::schema(subject, n).encode(),
-                Some(serde_json::to_vec(&value).expect("a value serializes")),
-            ),
-        ))
+        Ok((n, schema_record(&value)))
     }
 
     /// Deletes a subject: soft first (one DELETE_SUBJECT record), then (`permanent`) each
@@ -872,6 +863,14 @@ impl FieldChecker<'_> {
         self.last = Some((id, decision.clone()));
         decision
     }
+}
+
+/// The SCHEMA record of `value`.
+fn schema_record(value: &SchemaValue) -> StoreRecord {
+    (
+        Key::schema(&value.subject, value.version).encode(),
+        Some(serde_json::to_vec(value).expect("a value serializes")),
+    )
 }
 
 /// Subjects are non-empty, at most 255 characters and printable (Confluent refuses
