@@ -400,6 +400,11 @@ def before(sr):
     )
     expect(sr().get_compatibility("patients-value") == "NONE", "patients-value level")
     expect(sr().get_compatibility() == "BACKWARD", f"global level {sr().get_compatibility()}")
+    # A subject's level removed: it falls back to the registry's.
+    sr().set_compatibility(subject_name="other-value", level="FULL")
+    removed = sr().delete_config("other-value")
+    expect(removed.compatibility_level == "FULL", f"delete_config answered {removed!r}")
+    expect_sr_error("a removed level", 404, 40408, lambda: sr().get_compatibility("other-value"))
     expect(
         sr().test_compatibility("patients-value", avro(PATIENT_NO_DEFAULT)) is True,
         "under NONE, a field without a default tested incompatible",

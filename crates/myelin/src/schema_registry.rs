@@ -197,15 +197,15 @@ fn routes(server: Arc<ServerContext>) -> Router {
         )
         .route(
             "/config",
-            get(global_config)
+            get(get_global_setting::<Compatibility>)
                 .put(set_global_config)
-                .delete(delete_global_config),
+                .delete(delete_global_setting::<Compatibility>),
         )
         .route(
             "/config/{subject}",
-            get(subject_config)
+            get(get_subject_setting::<Compatibility>)
                 .put(set_subject_config)
-                .delete(delete_subject_config),
+                .delete(delete_subject_setting::<Compatibility>),
         )
         .route(
             "/compatibility/subjects/{subject}/versions",
@@ -215,12 +215,15 @@ fn routes(server: Arc<ServerContext>) -> Router {
             "/compatibility/subjects/{subject}/versions/{version}",
             post(check_version),
         )
-        .route("/mode", get(global_mode).put(set_global_mode))
+        .route(
+            "/mode",
+            get(get_global_setting::<Mode>).put(set_global_mode),
+        )
         .route(
             "/mode/{subject}",
-            get(subject_mode)
+            get(get_subject_setting::<Mode>)
                 .put(set_subject_mode)
-                .delete(delete_subject_mode),
+                .delete(delete_subject_setting::<Mode>),
         )
         .fallback(|| async { failure(RegistryError::not_found("HTTP 404 Not Found")) })
         .with_state(server)
@@ -618,35 +621,6 @@ struct ConfigRequest {
     compatibility_level: Option<String>,
 }
 
-async fn global_config(State(s): Ctx) -> Response {
-    answer(
-        read(s, |r| {
-            let level = r.config(None).unwrap_or(Compatibility::DEFAULT);
-            Ok(json!({"compatibilityLevel": level.name()}))
-        })
-        .await,
-    )
-}
-
-async fn subject_config(
-    State(s): Ctx,
-    Path(subject): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let to_global = flag(&params(q), "defaultToGlobal");
-    answer(
-        read(s, move |r| {
-            let level = match r.config(Some(&subject)) {
-                Some(l) => l,
-                None if to_global => r.config(None).unwrap_or(Compatibility::DEFAULT),
-                None => return Err(RegistryError::subject_config_not_found(&subject)),
-            };
-            Ok(json!({"compatibilityLevel": level.name()}))
-        })
-        .await,
-    )
-}
-
 async fn set_config(s: Arc<ServerContext>, subject: Option<String>, body: Bytes) -> Response {
     let r = async {
         let req: ConfigRequest = request_body(&body)?;
@@ -677,37 +651,6 @@ async fn set_global_config(State(s): Ctx, body: Bytes) -> Response {
 
 async fn set_subject_config(State(s): Ctx, Path(subject): Path<String>, body: Bytes) -> Response {
     set_config(s, Some(subject), body).await
-}
-
-async fn delete_config(s: Arc<ServerContext>, subject: Option<String>) -> Response {
-    let store = s.schemas.clone();
-    let sub = subject.clone();
-    let r = store
-        .change(&s, move |r| {
-            let previous = match (r.config(sub.as_deref()), &sub) {
-                (Some(l), _) => l,
-                (None, Some(name)) => return Err(RegistryError::subject_not_found(name)),
-                (None, None) => Compatibility::DEFAULT,
-            };
-            Ok((previous, vec![r.plan_config(sub.as_deref(), None)]))
-        })
-        .await;
-    if r.is_ok() {
-        audit(
-            "delete compatibility",
-            subject.as_deref().unwrap_or("(global)"),
-            "",
-        );
-    }
-    answer(r.map(|l| json!({"compatibilityLevel": l.name()})))
-}
-
-async fn delete_global_config(State(s): Ctx) -> Response {
-    delete_config(s, None).await
-}
-
-async fn delete_subject_config(State(s): Ctx, Path(subject): Path<String>) -> Response {
-    delete_config(s, Some(subject)).await
 }
 
 async fn check(
@@ -769,34 +712,6 @@ async fn check_version(
     check(s, subject, Some(version), q, body).await
 }
 
-async fn global_mode(State(s): Ctx) -> Response {
-    answer(
-        read(s, |r| {
-            Ok(json!({"mode": r.mode(None).unwrap_or(Mode::ReadWrite).name()}))
-        })
-        .await,
-    )
-}
-
-async fn subject_mode(
-    State(s): Ctx,
-    Path(subject): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let to_global = flag(&params(q), "defaultToGlobal");
-    answer(
-        read(s, move |r| {
-            let mode = match r.mode(Some(&subject)) {
-                Some(m) => m,
-                None if to_global => r.mode(None).unwrap_or(Mode::ReadWrite),
-                None => return Err(RegistryError::subject_mode_not_found(&subject)),
-            };
-            Ok(json!({"mode": mode.name()}))
-        })
-        .await,
-    )
-}
-
 #[derive(Debug, Deserialize)]
 struct ModeRequest {
     mode: String,
@@ -824,21 +739,117 @@ async fn set_subject_mode(State(s): Ctx, Path(subject): Path<String>, body: Byte
     set_mode(s, Some(subject), body).await
 }
 
-async fn delete_subject_mode(State(s): Ctx, Path(subject): Path<String>) -> Response {
+/// A setting of the registry or of a subject: a compatibility level or a mode.
+trait Setting: Copy + Send + 'static {
+    /// The field naming it in answers.
+    const FIELD: &'static str;
+    /// Its value where none is set.
+    const DEFAULT: Self;
+    /// What the audit log calls its removal.
+    const DELETED: &'static str;
+    fn name(self) -> &'static str;
+    /// The value set for `subject` (None: the registry's).
+    fn of(r: &Registry, subject: Option<&str>) -> Option<Self>;
+    /// A subject without a value of its own.
+    fn not_set(subject: &str) -> RegistryError;
+    /// The record setting it (None: removing it).
+    fn plan(r: &Registry, subject: Option<&str>, value: Option<Self>) -> StoreRecord;
+}
+
+impl Setting for Compatibility {
+    const FIELD: &'static str = "compatibilityLevel";
+    const DEFAULT: Self = Compatibility::DEFAULT;
+    const DELETED: &'static str = "delete compatibility";
+    fn name(self) -> &'static str {
+        Compatibility::name(self)
+    }
+    fn of(r: &Registry, subject: Option<&str>) -> Option<Self> {
+        r.config(subject)
+    }
+    fn not_set(subject: &str) -> RegistryError {
+        RegistryError::subject_config_not_found(subject)
+    }
+    fn plan(r: &Registry, subject: Option<&str>, value: Option<Self>) -> StoreRecord {
+        r.plan_config(subject, value)
+    }
+}
+
+impl Setting for Mode {
+    const FIELD: &'static str = "mode";
+    const DEFAULT: Self = Mode::ReadWrite;
+    const DELETED: &'static str = "delete mode";
+    fn name(self) -> &'static str {
+        Mode::name(self)
+    }
+    fn of(r: &Registry, subject: Option<&str>) -> Option<Self> {
+        r.mode(subject)
+    }
+    fn not_set(subject: &str) -> RegistryError {
+        RegistryError::subject_mode_not_found(subject)
+    }
+    fn plan(r: &Registry, subject: Option<&str>, value: Option<Self>) -> StoreRecord {
+        r.plan_mode(subject, value)
+    }
+}
+
+async fn get_global_setting<S: Setting>(State(s): Ctx) -> Response {
+    answer(
+        read(s, |r| {
+            let value = S::of(r, None).unwrap_or(S::DEFAULT);
+            Ok(json!({ S::FIELD: value.name() }))
+        })
+        .await,
+    )
+}
+
+async fn get_subject_setting<S: Setting>(
+    State(s): Ctx,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let to_global = flag(&params(q), "defaultToGlobal");
+    answer(
+        read(s, move |r| {
+            let value = match S::of(r, Some(&subject)) {
+                Some(v) => v,
+                None if to_global => S::of(r, None).unwrap_or(S::DEFAULT),
+                None => return Err(S::not_set(&subject)),
+            };
+            Ok(json!({ S::FIELD: value.name() }))
+        })
+        .await,
+    )
+}
+
+/// Removes a setting; answers the value it had.
+async fn delete_setting<S: Setting>(s: Arc<ServerContext>, subject: Option<String>) -> Response {
     let store = s.schemas.clone();
     let sub = subject.clone();
     let r = store
         .change(&s, move |r| {
-            let previous = r
-                .mode(Some(&sub))
-                .ok_or_else(|| RegistryError::subject_not_found(&sub))?;
-            Ok((previous, vec![r.plan_mode(Some(&sub), None)]))
+            let previous = match (S::of(r, sub.as_deref()), &sub) {
+                (Some(v), _) => v,
+                (None, Some(name)) => return Err(RegistryError::subject_not_found(name)),
+                (None, None) => S::DEFAULT,
+            };
+            Ok((previous, vec![S::plan(r, sub.as_deref(), None)]))
         })
         .await;
     if r.is_ok() {
-        audit("delete mode", &subject, "");
+        audit(S::DELETED, subject.as_deref().unwrap_or("(global)"), "");
     }
-    answer(r.map(|m| json!({"mode": m.name()})))
+    answer(r.map(|v| json!({ S::FIELD: v.name() })))
+}
+
+async fn delete_global_setting<S: Setting>(State(s): Ctx) -> Response {
+    delete_setting::<S>(s, None).await
+}
+
+async fn delete_subject_setting<S: Setting>(
+    State(s): Ctx,
+    Path(subject): Path<String>,
+) -> Response {
+    delete_setting::<S>(s, Some(subject)).await
 }
 
 /// An audit event for a change to the registry.
