@@ -565,6 +565,24 @@ def before(sr):
         got.append(json_deserializer(msg.value(), jctx))
     expect(got == VISITS, f"visits read back as {got}")
     log(f"  visits-value id {latest.schema_id}, {len(VISITS)} visits read back")
+    # The closed content model takes a new optional property (BACKWARD), not a new
+    # required one; the registry says why.
+    visit = json.loads(VISIT)
+    visit["properties"]["note"] = {"type": "string"}
+    optional_note = Schema(json.dumps(visit), "JSON")
+    visit["required"] = ["patient", "room", "note"]
+    required_note = Schema(json.dumps(visit), "JSON")
+    expect(sr().test_compatibility("visits-value", optional_note), "an optional property tests compatible")
+    expect(not sr().test_compatibility("visits-value", required_note), "a required property tests incompatible")
+    expect_sr_error(
+        "a new required property",
+        409,
+        (40901, 409),
+        lambda: sr().register_schema("visits-value", required_note),
+    )
+    note_id = sr().register_schema("visits-value", optional_note)
+    expect(sr().get_versions("visits-value") == [1, 2], "visits-value versions after a compatible change")
+    log(f"  visits-value v2 (id {note_id}) adds an optional note")
 
     log("7. deletion")
     tmp1 = sr().register_schema("tmp-value", avro(TMP_V1))
@@ -669,7 +687,7 @@ def before(sr):
     )
     ids = {e["id"] for entries in snap.values() for e in entries}
     ids |= {id1, id2, id3, reading_id, key_id, latest.schema_id, tmp1, tmp2, tmp3, gone}
-    ids |= {address_id, person_id}
+    ids |= {address_id, person_id, note_id}
     state = {
         "patients_ids": [id1, id2, id3],
         "gone_id": gone,

@@ -5,12 +5,13 @@
 //! each other's store. [`Registry`] is the state those records build: subjects, versions,
 //! ids and compatibility levels. It answers the REST API's questions, plans the records a
 //! change appends (applied when read back, in offset order), checks compatibility
-//! ([`schema`]: Avro by Avro's schema resolution, JSON schemas by identity) and checks
+//! ([`schema`]: Avro by Avro's schema resolution, JSON schemas by [`json_compat`]) and checks
 //! produced records' schema ids for the broker ([`Registry::check_field`]).
 //!
 //! No I/O here: the server reads and appends the topic.
 
 pub mod error;
+pub mod json_compat;
 pub mod records;
 pub mod schema;
 pub mod state;

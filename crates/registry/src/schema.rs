@@ -217,9 +217,8 @@ impl Parsed {
     }
 
     /// Whether data written with `writer` can be read with this schema. Avro follows
-    /// Avro's schema resolution; for JSON schemas only the same schema is known to be
-    /// compatible (there is no JSON Schema compatibility checker here), so any change is
-    /// reported as incompatible.
+    /// Avro's schema resolution; a JSON schema reads what validates under it, which
+    /// [`crate::json_compat::subsumes`] decides conservatively.
     pub fn can_read(&self, writer: &Parsed) -> Result<(), String> {
         if self.schema_type != writer.schema_type {
             return Err(format!(
@@ -231,12 +230,17 @@ impl Parsed {
             (Some(reader), Some(writer)) => {
                 SchemaCompatibility::can_read(writer, reader).map_err(|e| e.to_string())
             }
-            _ if self.text == writer.text => Ok(()),
-            _ => Err(
-                "only an identical JSON schema is known to be compatible: checking JSON \
-                 schema changes is not supported (set the subject's compatibility to NONE)"
-                    .to_string(),
-            ),
+            _ => match (&self.json, &writer.json) {
+                (Some(reader), Some(writer)) if crate::json_compat::subsumes(reader, writer) => {
+                    Ok(())
+                }
+                _ => Err(
+                    "a document valid under the writer's JSON schema may not be valid \
+                     under the reader's (with the default open content model a new property \
+                     is not compatible: close it with \"additionalProperties\": false)"
+                        .to_string(),
+                ),
+            },
         }
     }
 }
@@ -394,28 +398,27 @@ mod tests {
     }
 
     #[test]
-    fn json_changes_are_reported_incompatible() {
-        let a = parse(
-            SchemaType::Json,
-            r#"{"type":"object","title":"Visit"}"#,
-            &[],
-        )
-        .unwrap();
-        let b = parse(
-            SchemaType::Json,
-            r#"{"title":"Visit","type":"object"}"#,
-            &[],
-        )
-        .unwrap();
-        let c = parse(
-            SchemaType::Json,
-            r#"{"type":"object","title":"Visit2"}"#,
-            &[],
-        )
-        .unwrap();
+    fn json_changes_by_content_model() {
+        let json = |t: &str| parse(SchemaType::Json, t, &[]).unwrap();
+        let a = json(r#"{"type":"object","title":"Visit","properties":{"id":{"type":"string"}}}"#);
+        let b = json(r#"{"properties":{"id":{"type":"string"}},"title":"Visit","type":"object"}"#);
+        let open_added = json(
+            r#"{"type":"object","title":"Visit","properties":{"id":{"type":"string"},"n":{"type":"integer"}}}"#,
+        );
+        let closed = json(
+            r#"{"type":"object","properties":{"id":{"type":"string"}},"additionalProperties":false}"#,
+        );
+        let closed_added = json(
+            r#"{"type":"object","properties":{"id":{"type":"string"},"n":{"type":"integer"}},"additionalProperties":false}"#,
+        );
         assert_eq!(a.record_name().as_deref(), Some("Visit"));
         assert!(Compatibility::Backward.check(&b, &a).is_ok());
-        assert!(Compatibility::Backward.check(&c, &a).is_err());
+        assert!(Compatibility::Backward.check(&open_added, &a).is_err());
+        assert!(Compatibility::Forward.check(&open_added, &a).is_ok());
+        assert!(Compatibility::Backward
+            .check(&closed_added, &closed)
+            .is_ok());
+        assert!(Compatibility::Full.check(&closed_added, &closed).is_err());
         assert!(Compatibility::Backward.check(&avro(V1), &a).is_err());
     }
 
