@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use myelin_benches::{vs_batch_crc, BenchEnv, Report};
-use myelin_cluster::{AclRecord, MetadataOffset, MetadataRecord, MetadataState};
+use myelin_benches::{state_of, vs_batch_crc, BenchEnv, Report};
+use myelin_cluster::{AclRecord, MetadataRecord};
 use myelin_server::authz::{
     authorize, AuthorizerConfig, Operation, ResourceType, ALLOW, DENY, LITERAL, PREFIXED,
 };
@@ -90,13 +90,7 @@ fn main() {
         if !env.wants(&name) {
             continue;
         }
-        let mut state = MetadataState::new();
-        state
-            .apply(
-                MetadataOffset(0),
-                &MetadataRecord::AclsCreated { acls: acls(count) },
-            )
-            .expect("valid ACLs");
+        let state = state_of(&MetadataRecord::AclsCreated { acls: acls(count) });
         assert!(authorize(
             &state,
             &config,

@@ -14,10 +14,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use myelin_benches::{vs_batch_crc, BenchEnv, Report};
-use myelin_cluster::{
-    ClientQuotaChange, MetadataOffset, MetadataRecord, MetadataState, QuotaEntityPart, QuotaValue,
-};
+use myelin_benches::{state_of, vs_batch_crc, BenchEnv, Report};
+use myelin_cluster::{ClientQuotaChange, MetadataRecord, QuotaEntityPart, QuotaValue};
 use myelin_server::quota::{resolve, QuotaManager, QuotaType, PRODUCER_BYTE_RATE};
 
 /// `count` quota entities as a platform with many services might hold them: per-user,
@@ -89,15 +87,9 @@ fn main() {
             if !env.wants(&name) {
                 continue;
             }
-            let mut state = MetadataState::new();
-            state
-                .apply(
-                    MetadataOffset(0),
-                    &MetadataRecord::ClientQuotasAltered {
-                        changes: quotas(count),
-                    },
-                )
-                .expect("valid quotas");
+            let state = state_of(&MetadataRecord::ClientQuotasAltered {
+                changes: quotas(count),
+            });
             let manager = QuotaManager::new(11, 1);
             let charge = || {
                 let applied = resolve(

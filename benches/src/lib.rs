@@ -367,6 +367,16 @@ pub fn ns_per_call(n: u64, mut f: impl FnMut() -> bool) -> f64 {
     best
 }
 
+/// A metadata state holding only what `record` makes of an empty one (ACLs, quotas): the
+/// state the request-path benches decide against.
+pub fn state_of(record: &myelin_cluster::MetadataRecord) -> myelin_cluster::MetadataState {
+    let mut state = myelin_cluster::MetadataState::new();
+    state
+        .apply(myelin_cluster::MetadataOffset(0), record)
+        .expect("a valid record");
+    state
+}
+
 /// A figure for a check on the produce path: nanoseconds per call of `f` (`calls` calls a
 /// round, the median of three rounds) against CRC-32C of one 16 KiB batch, the check every
 /// produced batch gets anyway, timed in the same rounds. Target: `f` costs no more than

@@ -1,8 +1,49 @@
 //! Record-level scans of one stored batch: the few places the log looks inside a batch.
 
-use crate::batch::BatchHeader;
+use crate::batch::{BatchHeader, BatchIter};
 use crate::error::{BatchError, Result};
 use crate::record::{decode_unsigned, records_of_batch, zigzag32, RecordIter};
+use crate::Log;
+
+/// Bytes [`for_each_batch`] reads from the log at a time.
+const READ_BYTES: u64 = 1024 * 1024;
+
+/// Calls `f` with every whole batch of `log` starting in `from..to`, in offset order: the
+/// header and the records section, decompressed to at most `inflate_limit` bytes. Returns
+/// the offset after the last batch given to `f` (`from` if none). Stops at the first
+/// error, `f`'s or the log's. For readers of a log's own records: the coordinators
+/// loading their topics, the schema registry's view of `_schemas`.
+pub fn for_each_batch(
+    log: &Log,
+    from: i64,
+    to: i64,
+    inflate_limit: usize,
+    mut f: impl FnMut(&BatchHeader, &[u8]) -> std::result::Result<(), String>,
+) -> std::result::Result<i64, String> {
+    let mut offset = from;
+    let mut buf = Vec::new();
+    while offset < to {
+        let read = log
+            .read(offset, READ_BYTES, to, true)
+            .map_err(|e| e.to_string())?;
+        let Some(slice) = read.slice else { break };
+        buf.clear();
+        slice.read_into(&mut buf).map_err(|e| e.to_string())?;
+        let mut next = offset;
+        for (_, _, batch) in BatchIter::new(&buf) {
+            let (header, records) =
+                records_of_batch(batch, inflate_limit).map_err(|e| e.to_string())?;
+            next = header.last_offset() + 1;
+            f(&header, &records)?;
+        }
+        if next <= offset {
+            // Nothing whole could be read at this offset: stop rather than loop.
+            break;
+        }
+        offset = next;
+    }
+    Ok(offset)
+}
 
 /// Validates the records inside an incoming batch, as Kafka's `LogValidator` does before
 /// anything is written: every record well formed (lengths within the record, exactly

@@ -301,22 +301,9 @@ fn schema_json(stored: &Stored, mut extra: serde_json::Map<String, Value>) -> Va
         extra.insert("schemaType".into(), json!(t));
     }
     if !stored.references.is_empty() {
-        extra.insert("references".into(), json!(stored.references_json()));
+        extra.insert("references".into(), json!(stored.references));
     }
     Value::Object(extra)
-}
-
-trait ReferencesJson {
-    fn references_json(&self) -> Vec<Value>;
-}
-
-impl ReferencesJson for Stored {
-    fn references_json(&self) -> Vec<Value> {
-        self.references
-            .iter()
-            .map(|r| json!({"name": r.name, "subject": r.subject, "version": r.version}))
-            .collect()
-    }
 }
 
 fn version_json(subject: &str, version: i32, stored: &Stored) -> Value {

@@ -563,16 +563,24 @@ impl Registry {
         references: &[Reference],
         deleted: bool,
     ) -> Result<(i32, &Arc<Stored>), RegistryError> {
-        let vs = self.live(subject, deleted)?;
+        self.live(subject, deleted)?;
         let id = self
             .find(parsed, references)
             .ok_or_else(RegistryError::schema_not_found_in_subject)?;
-        let (n, _) = vs
+        let n = self
+            .version_holding(subject, id, deleted)
+            .ok_or_else(RegistryError::schema_not_found_in_subject)?;
+        Ok((n, self.schema(id)?))
+    }
+
+    /// The latest version of `subject` (live, or any with `deleted`) that holds schema `id`.
+    fn version_holding(&self, subject: &str, id: i32, deleted: bool) -> Option<i32> {
+        self.subjects
+            .get(subject)?
             .iter()
             .rev()
-            .find(|(_, v)| v.id == id)
-            .ok_or_else(RegistryError::schema_not_found_in_subject)?;
-        Ok((*n, self.schema(id)?))
+            .find(|(_, v)| v.id == id && (deleted || !v.deleted))
+            .map(|(n, _)| *n)
     }
 
     /// Why `parsed` is not compatible with the versions of `subject` its level checks
@@ -624,20 +632,13 @@ impl Registry {
     ) -> Result<Registration, RegistryError> {
         validate_subject(subject)?;
         let existing = self.find(parsed, references);
-        if existing.is_none()
-            || !self
-                .live(subject, false)
-                .is_ok_and(|vs| vs.iter().any(|(_, v)| Some(v.id) == existing))
-        {
-            self.writable(subject)?;
-        }
+        // Already a live version: a lookup, answered even in READONLY mode.
         if let Some(id) = existing {
-            if let Ok(vs) = self.live(subject, false) {
-                if let Some((n, _)) = vs.iter().rev().find(|(_, v)| v.id == id) {
-                    return Ok(Registration::Existing { id, version: *n });
-                }
+            if let Some(version) = self.version_holding(subject, id, false) {
+                return Ok(Registration::Existing { id, version });
             }
         }
+        self.writable(subject)?;
         let problems = self.incompatibilities(subject, parsed, None)?;
         if !problems.is_empty() {
             return Err(RegistryError::incompatible(subject, &problems));

@@ -23,8 +23,6 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::context::ServerContext;
 
-/// Bytes read from the topic at a time.
-const READ_BYTES: u64 = 1024 * 1024;
 /// The most bytes a compressed batch of the topic may inflate to.
 const MAX_INFLATED: usize = 64 * 1024 * 1024;
 /// Errors listed per refused batch, as Kafka lists at most a few.
@@ -139,40 +137,34 @@ impl SchemaStore {
         if pos.next >= end {
             return Ok(());
         }
-        let mut buf = Vec::new();
-        while pos.next < end {
-            let read = log
-                .read(pos.next, READ_BYTES, end, true)
-                .map_err(|e| RegistryError::store(format!("reading {}: {e}", self.topic)))?;
-            let Some(slice) = read.slice else { break };
-            buf.clear();
-            slice
-                .read_into(&mut buf)
-                .map_err(|e| RegistryError::store(format!("reading {}: {e}", self.topic)))?;
-            let mut next = pos.next;
-            let mut state = self.state.write();
-            for (_, _, batch) in BatchIter::new(&buf) {
-                let (header, records) = records_of_batch(batch, MAX_INFLATED)
-                    .map_err(|e| RegistryError::store(format!("reading {}: {e}", self.topic)))?;
-                next = header.last_offset() + 1;
+        let from = pos.next;
+        let mut state = self.state.write();
+        let read =
+            myelin_log::scan::for_each_batch(log, from, end, MAX_INFLATED, |header, records| {
                 if header.is_control() {
-                    continue;
+                    return Ok(());
                 }
-                for record in RecordIter::new(&records, header.record_count) {
+                for record in RecordIter::new(records, header.record_count) {
                     let Ok(record) = record else { break };
-                    let at = header.base_offset + i64::from(record.offset_delta);
-                    if at >= pos.next {
+                    // A batch read whole may begin before the view's position.
+                    if header.base_offset + i64::from(record.offset_delta) >= from {
                         state.apply(record.key, record.value);
                     }
                 }
+                Ok(())
+            });
+        match read {
+            Ok(next) => {
+                pos.next = next;
+                Ok(())
             }
-            drop(state);
-            if next <= pos.next {
-                break;
+            Err(e) => {
+                // Part of the read may be applied: the next read starts over.
+                *pos = Position::default();
+                *state = Registry::new();
+                Err(RegistryError::store(format!("reading {}: {e}", self.topic)))
             }
-            pos.next = next;
         }
-        Ok(())
     }
 
     /// Checks the records of `batch` (one whole batch, as Produce takes it) for `topic`,

@@ -359,6 +359,24 @@ mod tests {
             .collect()
     }
 
+    /// An entry's entity parts as (type, name).
+    fn parts_of(entry: &EntryData) -> Vec<(String, Option<StrBytes>)> {
+        entry
+            .entity
+            .iter()
+            .map(|p| (p.entity_type.to_string(), p.entity_name.clone()))
+            .collect()
+    }
+
+    /// An entry's operations as (key, value, remove).
+    fn ops_of(entry: &EntryData) -> Vec<(String, f64, bool)> {
+        entry
+            .ops
+            .iter()
+            .map(|o| (o.key.to_string(), o.value, o.remove))
+            .collect()
+    }
+
     #[test]
     fn alterations_put_the_user_first_and_null_for_the_default() {
         let request = alter_request(
@@ -383,13 +401,8 @@ mod tests {
         for r in round_trips(&request) {
             assert!(r.validate_only);
             let entry = &r.entries[0];
-            let parts: Vec<_> = entry
-                .entity
-                .iter()
-                .map(|p| (p.entity_type.to_string(), p.entity_name.clone()))
-                .collect();
             assert_eq!(
-                parts,
+                parts_of(entry),
                 vec![
                     ("user".to_string(), None),
                     (
@@ -398,13 +411,8 @@ mod tests {
                     ),
                 ]
             );
-            let ops: Vec<_> = entry
-                .ops
-                .iter()
-                .map(|o| (o.key.to_string(), o.value, o.remove))
-                .collect();
             assert_eq!(
-                ops,
+                ops_of(entry),
                 vec![
                     ("producer_byte_rate".to_string(), 1024.5, false),
                     ("request_percentage".to_string(), 0.0, true),
@@ -432,16 +440,7 @@ mod tests {
         );
         for r in round_trips(&request) {
             assert!(!r.validate_only);
-            let entities: Vec<Vec<_>> = r
-                .entries
-                .iter()
-                .map(|e| {
-                    e.entity
-                        .iter()
-                        .map(|p| (p.entity_type.to_string(), p.entity_name.clone()))
-                        .collect()
-                })
-                .collect();
+            let entities: Vec<_> = r.entries.iter().map(parts_of).collect();
             assert_eq!(
                 entities,
                 vec![
@@ -452,13 +451,8 @@ mod tests {
                     vec![("ip".to_string(), None)],
                 ]
             );
-            let ops: Vec<_> = r.entries[0]
-                .ops
-                .iter()
-                .map(|o| (o.key.to_string(), o.value, o.remove))
-                .collect();
             assert_eq!(
-                ops,
+                ops_of(&r.entries[0]),
                 vec![("connection_creation_rate".to_string(), 5.0, false)]
             );
         }
