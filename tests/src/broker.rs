@@ -185,6 +185,17 @@ impl Broker {
         self.addr.to_string()
     }
 
+    /// The schema registry's URL (`--schema-registry-listen`), as the broker logged it.
+    pub fn schema_registry_url(&self) -> String {
+        let log = self.log();
+        log.lines()
+            .rev()
+            .find_map(|l| l.split("schema registry listening on ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no schema registry address in the log:\n{log}"))
+            .to_string()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

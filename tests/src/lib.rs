@@ -7,12 +7,16 @@
 //! [`admin`] creates topics with librdkafka's admin client; [`broker`] runs the real
 //! `myelin` binary for the tests with third-party clients;
 //! [`group_member`] parses what `group-member` (a consumer group member in its own process)
-//! prints; [`proxy`] is a TCP proxy that cuts a client's connections mid-request.
+//! prints; [`proxy`] is a TCP proxy that cuts a client's connections mid-request;
+//! [`process`] runs the third-party client programs, and [`tls`] makes the certificates
+//! of the TLS tests.
 
 pub mod admin;
 pub mod broker;
 pub mod group_member;
+pub mod process;
 pub mod proxy;
+pub mod tls;
 
 use std::fmt;
 

@@ -11,66 +11,12 @@
 //! `golang-github-shopify-sarama-dev` Debian packages. A missing one fails the test with
 //! the command that installs it: nothing is skipped.
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use myelin_tests::broker::{stored_batches, workspace_root, Broker};
-
-/// How long one client script may run.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// Runs `cmd` with `stdin`, kills it past `SCRIPT_TIMEOUT`, and returns its output.
-fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin).unwrap();
-    drop(input);
-    let read_all = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
-    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waitpid") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {SCRIPT_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-/// Panics with everything the command printed unless it succeeded.
-fn check(what: &str, out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+use myelin_tests::process::{check, run};
+use myelin_tests::tls::tls_files;
 
 fn venv_python() -> PathBuf {
     let python = workspace_root().join(".venv/bin/python");
@@ -601,40 +547,6 @@ fn go_sarama_sasl_plain_with_handshake_v0() {
         audited(&log, &["authenticated", "principal=User:admin"]),
         "no authentication of admin in the audit log:\n{log}"
     );
-}
-
-/// A CA and the broker's PEM keystore for 127.0.0.1, written to `dir`: (CA file,
-/// keystore file). Also a client certificate for `CN=alice,OU=care` signed by the CA, in
-/// `client.pem` and `client.key`.
-fn tls_files(dir: &std::path::Path) -> (PathBuf, PathBuf) {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "myelin e2e CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let (ca_file, keystore) = (dir.join("ca.pem"), dir.join("keystore.pem"));
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    client.distinguished_name = rcgen::DistinguishedName::new();
-    client
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationalUnitName, "care");
-    client
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "alice");
-    let client_key = rcgen::KeyPair::generate().unwrap();
-    let client_cert = client.signed_by(&client_key, &ca, &ca_key).unwrap();
-    std::fs::write(dir.join("client.pem"), client_cert.pem()).unwrap();
-    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
-    std::fs::write(&keystore, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
-    (ca_file, keystore)
 }
 
 /// TLS end to end: an SSL listener with kafka-python, confluent-kafka and aiokafka
@@ -1261,16 +1173,6 @@ fn client_quotas_with_real_clients() {
 }
 
 /// The schema registry's REST API address from the broker's log (the last start's).
-fn schema_registry_url(broker: &Broker) -> String {
-    let log = broker.log();
-    log.lines()
-        .rev()
-        .find_map(|l| l.split("schema registry listening on ").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no schema registry address in the log:\n{log}"))
-        .to_string()
-}
-
 #[test]
 fn schema_registry_with_real_clients() {
     // confluent-kafka's SchemaRegistryClient, Avro and JSON serializers against the
@@ -1285,7 +1187,7 @@ fn schema_registry_with_real_clients() {
                 .arg(workspace_root().join("tests/python/schema_registry_clients.py"))
                 .arg(mode)
                 .arg(broker.bootstrap())
-                .arg(schema_registry_url(broker))
+                .arg(broker.schema_registry_url())
                 .env("SR_STATE_FILE", &state_file)
                 .env("PYTHONUNBUFFERED", "1"),
             b"",
@@ -1308,7 +1210,7 @@ fn schema_registry_with_real_clients() {
         Command::new("node")
             .arg(js.join("kafkajs_schema_registry.js"))
             .arg(broker.bootstrap())
-            .arg(schema_registry_url(&broker))
+            .arg(broker.schema_registry_url())
             .env("KAFKAJS_NO_PARTITIONER_WARNING", "1"),
         b"",
     );
@@ -1345,7 +1247,7 @@ fn schema_registry_authentication_and_acls() {
         &keystore_flag,
     ]);
     let broker = Broker::start_with(&flags);
-    let url = schema_registry_url(&broker);
+    let url = broker.schema_registry_url();
     assert!(url.starts_with("https://"), "{url}");
     let out = run(
         Command::new(venv_python())

@@ -348,8 +348,12 @@ fn requested_topics(
     let mut seen_ids = HashSet::new();
     let mut out = Vec::with_capacity(requested.len());
     for r in requested {
+        // Lookup by id: v12+ (KIP-516), whatever the name says. The Java admin client's
+        // `describeTopics(TopicCollection.ofTopicIds(..))` sends the name's default, "",
+        // beside the id, and Kafka looks up the id.
+        let by_id = version >= 12 && !r.topic_id.is_nil();
         match &r.name {
-            Some(name) => {
+            Some(name) if !by_id => {
                 if !seen_names.insert(name.0.clone()) {
                     continue; // Kafka answers each topic once.
                 }
@@ -373,8 +377,8 @@ fn requested_topics(
                     ),
                 });
             }
-            // Lookup by id: v12+ (KIP-516); v10-11 require a name.
-            None if version >= 12 => {
+            // v10-11 require a name; a nil id finds nothing.
+            _ if version >= 12 => {
                 if !seen_ids.insert(r.topic_id) {
                     continue;
                 }
@@ -395,7 +399,7 @@ fn requested_topics(
                     _ => topic_error(None, r.topic_id, ResponseError::UnknownTopicId, version),
                 });
             }
-            None => out.push(topic_error(
+            _ => out.push(topic_error(
                 Some(TopicName(StrBytes::from_static_str(""))),
                 r.topic_id,
                 ResponseError::InvalidRequest,
