@@ -167,3 +167,286 @@ fn java_sasl_ssl_and_acls() {
     ]);
     scenario(&broker, "security", &[&ca.display().to_string()]);
 }
+
+/// Runs keytool (the JDK's) with `args` in `dir`.
+fn keytool(dir: &std::path::Path, args: &[&str]) {
+    let out = run(Command::new("keytool").current_dir(dir).args(args), b"");
+    check(&format!("keytool {args:?}"), &out);
+}
+
+/// A CA and, signed by it, a keystore for `alias` (with `dname`, a `key_alg` key, of
+/// `store_type`, the key's password `key_password`), the CA's certificate imported too,
+/// as Kafka's documentation makes them with keytool. The store's password is `ks-secret`.
+#[allow(clippy::too_many_arguments)]
+fn signed_keystore(
+    dir: &std::path::Path,
+    file: &str,
+    store_type: &str,
+    alias: &str,
+    dname: &str,
+    key_alg: &str,
+    key_password: &str,
+    san: Option<&str>,
+) {
+    let pass = ["-storepass", "ks-secret"];
+    let store = ["-keystore", file, "-storetype", store_type];
+    keytool(
+        dir,
+        &[
+            &[
+                "-genkeypair",
+                "-alias",
+                alias,
+                "-keyalg",
+                key_alg,
+                "-dname",
+                dname,
+            ],
+            &store[..],
+            &pass[..],
+            &["-keypass", key_password, "-validity", "2"],
+        ]
+        .concat(),
+    );
+    let csr = format!("{alias}.csr");
+    let crt = format!("{alias}.crt");
+    keytool(
+        dir,
+        &[
+            &[
+                "-certreq",
+                "-alias",
+                alias,
+                "-file",
+                &csr,
+                "-keypass",
+                key_password,
+            ][..],
+            &store[..],
+            &pass[..],
+        ]
+        .concat(),
+    );
+    let mut gencert = vec![
+        "-gencert",
+        "-keystore",
+        "ca.p12",
+        "-storepass",
+        "ks-secret",
+        "-alias",
+        "ca",
+        "-infile",
+        &csr,
+        "-outfile",
+        &crt,
+        "-validity",
+        "2",
+        "-rfc",
+    ];
+    let san = san.map(|s| format!("SAN={s}"));
+    if let Some(san) = &san {
+        gencert.extend(["-ext", san]);
+    }
+    keytool(dir, &gencert);
+    keytool(
+        dir,
+        &[
+            &[
+                "-importcert",
+                "-noprompt",
+                "-alias",
+                "ca",
+                "-file",
+                "ca.crt",
+            ][..],
+            &store[..],
+            &pass[..],
+        ]
+        .concat(),
+    );
+    keytool(
+        dir,
+        &[
+            &[
+                "-importcert",
+                "-alias",
+                alias,
+                "-file",
+                &crt,
+                "-keypass",
+                key_password,
+            ][..],
+            &store[..],
+            &pass[..],
+        ]
+        .concat(),
+    );
+}
+
+/// Mutual TLS with stores keytool made, as Kafka's documentation sets it up: the broker
+/// reads a JKS keystore (RSA, its key's password not the store's) and a JKS truststore,
+/// then a PKCS12 keystore (EC, which Java writes without its public key) and a PKCS12
+/// truststore whose types it reads from the files; the Java client presents a PKCS12, then
+/// a JKS keystore. Records go through; a client without a certificate is refused; the
+/// principal is the client certificate's DN.
+#[test]
+fn java_mutual_tls_with_keytool_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pass = ["-storepass", "ks-secret"];
+    keytool(
+        d,
+        &[
+            &[
+                "-genkeypair",
+                "-alias",
+                "ca",
+                "-keyalg",
+                "RSA",
+                "-dname",
+                "CN=myelin e2e CA",
+            ][..],
+            &[
+                "-ext",
+                "bc:c",
+                "-keystore",
+                "ca.p12",
+                "-storetype",
+                "PKCS12",
+                "-validity",
+                "2",
+            ],
+            &pass[..],
+        ]
+        .concat(),
+    );
+    keytool(
+        d,
+        &[
+            &[
+                "-exportcert",
+                "-alias",
+                "ca",
+                "-keystore",
+                "ca.p12",
+                "-rfc",
+                "-file",
+                "ca.crt",
+            ][..],
+            &pass[..],
+        ]
+        .concat(),
+    );
+    let san = Some("IP:127.0.0.1,DNS:localhost");
+    signed_keystore(
+        d,
+        "broker.jks",
+        "JKS",
+        "broker",
+        "CN=broker",
+        "RSA",
+        "broker-key",
+        san,
+    );
+    signed_keystore(
+        d,
+        "broker.p12",
+        "PKCS12",
+        "broker",
+        "CN=broker",
+        "EC",
+        "ks-secret",
+        san,
+    );
+    let alice = "CN=alice,OU=care";
+    signed_keystore(
+        d,
+        "client.p12",
+        "PKCS12",
+        "alice",
+        alice,
+        "EC",
+        "ks-secret",
+        None,
+    );
+    signed_keystore(
+        d,
+        "client.jks",
+        "JKS",
+        "alice",
+        alice,
+        "RSA",
+        "ks-secret",
+        None,
+    );
+    for (file, kind) in [("truststore.jks", "JKS"), ("truststore.p12", "PKCS12")] {
+        keytool(
+            d,
+            &[
+                &[
+                    "-importcert",
+                    "-noprompt",
+                    "-alias",
+                    "ca",
+                    "-file",
+                    "ca.crt",
+                ][..],
+                &["-keystore", file, "-storetype", kind],
+                &pass[..],
+            ]
+            .concat(),
+        );
+    }
+    let path = |f: &str| d.join(f).display().to_string();
+    let cases = [
+        // (broker flags, client keystore and its type, client truststore and its type)
+        (
+            vec![
+                "ssl.keystore.type=JKS".to_string(),
+                format!("ssl.keystore.location={}", path("broker.jks")),
+                "ssl.key.password=broker-key".to_string(),
+                "ssl.truststore.type=JKS".to_string(),
+                format!("ssl.truststore.location={}", path("truststore.jks")),
+            ],
+            ("client.p12", "PKCS12", "truststore.jks", "JKS"),
+        ),
+        (
+            vec![
+                format!("ssl.keystore.location={}", path("broker.p12")),
+                format!("ssl.truststore.location={}", path("truststore.p12")),
+            ],
+            ("client.jks", "JKS", "truststore.p12", "PKCS12"),
+        ),
+    ];
+    for (i, (flags, (keystore, keystore_type, truststore, truststore_type))) in
+        cases.into_iter().enumerate()
+    {
+        let mut args = vec!["--listen".to_string(), "SSL://127.0.0.1:0".to_string()];
+        for flag in flags.iter().map(String::as_str).chain([
+            "ssl.keystore.password=ks-secret",
+            "ssl.truststore.password=ks-secret",
+            "ssl.client.auth=required",
+        ]) {
+            args.extend(["--override".to_string(), flag.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let broker = Broker::start_with(&args);
+        scenario(
+            &broker,
+            "keystores",
+            &[
+                &format!("java-mtls-{i}"),
+                &path(keystore),
+                keystore_type,
+                &path(truststore),
+                truststore_type,
+                "ks-secret",
+            ],
+        );
+        let log = broker.log();
+        assert!(
+            log.contains("principal=User:CN=alice,OU=care"),
+            "no authentication as the certificate's DN:\n{log}"
+        );
+    }
+}

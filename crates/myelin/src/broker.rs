@@ -286,7 +286,7 @@ impl Broker {
                 Some(tls.ok_or_else(|| SettingError {
                     name: "ssl.keystore.location".into(),
                     reason: format!(
-                        "the {} listener needs a keystore (ssl.keystore.type=PEM and ssl.keystore.location, or listener.name.{}.ssl.keystore.location)",
+                        "the {} listener needs a keystore (ssl.keystore.location: JKS, PKCS12 or PEM; or listener.name.{}.ssl.keystore.location)",
                         l.name,
                         l.name.to_ascii_lowercase()
                     ),

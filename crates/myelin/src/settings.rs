@@ -517,11 +517,8 @@ fn security_settings(
         .iter()
         .filter_map(|(name, v)| Some((name.strip_prefix(&prefix)?, name.as_str(), v)));
     let mut sasl = myelin_server::sasl::SaslConfig::default();
-    let mut tls_keystore = None;
-    let mut tls_chain: Option<String> = None;
-    let mut tls_key: Option<String> = None;
+    let mut stores = Stores::default();
     let mut client_auth = myelin_server::tls::ClientAuth::None;
-    let mut truststore: Option<String> = None;
     let mut principal_mapping_rules: Option<String> = None;
     let mut oauth_settings: Vec<(&str, &str, &String)> = Vec::new();
     // The listener's own configs after the global ones, so that they win.
@@ -554,39 +551,31 @@ fn security_settings(
             }
             continue;
         }
-        // TLS: Kafka's PEM keystore (KIP-651), kept out of `broker_configs` (the key is a
-        // secret).
+        // TLS: Kafka's key and trust stores (JKS, PKCS12 or PEM), kept out of
+        // `broker_configs` (they hold secrets); read once all are known.
         match name {
             "ssl.keystore.type" => {
-                if !value.trim().eq_ignore_ascii_case("PEM") {
-                    return Err(invalid(
-                        full_name,
-                        "only PEM keystores are supported (convert a JKS or PKCS12 one with keytool and openssl)",
-                    ));
-                }
+                stores.keystore_type = Some(store_type(full_name, value)?);
                 continue;
             }
             "ssl.keystore.location" => {
-                let pem = std::fs::read_to_string(value.trim())
-                    .map_err(|e| invalid(full_name, format!("cannot read {value}: {e}")))?;
-                tls_keystore = Some(myelin_server::tls::TlsConfig::from_keystore_pem(&pem));
+                stores.keystore = Some((value.trim().to_string(), full_name.to_string()));
                 continue;
             }
             "ssl.keystore.certificate.chain" => {
-                tls_chain = Some(value.clone());
+                stores.chain = Some(value.clone());
                 continue;
             }
             "ssl.keystore.key" => {
-                tls_key = Some(value.clone());
+                stores.key = Some(value.clone());
                 continue;
             }
-            "ssl.key.password" | "ssl.keystore.password" => {
-                if !value.is_empty() {
-                    return Err(invalid(
-                        full_name,
-                        "encrypted keys are not supported: give an unencrypted PEM key",
-                    ));
-                }
+            "ssl.keystore.password" => {
+                stores.keystore_password = Some(value.clone());
+                continue;
+            }
+            "ssl.key.password" => {
+                stores.key_password = Some(value.clone());
                 continue;
             }
             "ssl.client.auth" => {
@@ -595,23 +584,21 @@ fn security_settings(
                 continue;
             }
             "ssl.truststore.type" => {
-                if !value.trim().eq_ignore_ascii_case("PEM") {
-                    return Err(invalid(full_name, "only PEM truststores are supported"));
-                }
+                stores.truststore_type = Some(store_type(full_name, value)?);
                 continue;
             }
             "ssl.truststore.location" => {
-                truststore = Some(
-                    std::fs::read_to_string(value.trim())
-                        .map_err(|e| invalid(full_name, format!("cannot read {value}: {e}")))?,
-                );
+                stores.truststore = Some((value.trim().to_string(), full_name.to_string()));
                 continue;
             }
             "ssl.truststore.certificates" => {
-                truststore = Some(value.clone());
+                stores.trusted_certificates = Some(value.clone());
                 continue;
             }
-            "ssl.truststore.password" => continue,
+            "ssl.truststore.password" => {
+                stores.truststore_password = Some(value.clone());
+                continue;
+            }
             "ssl.principal.mapping.rules" => {
                 myelin_server::tls::PrincipalMapper::parse(value)
                     .map_err(|reason| invalid(full_name, reason))?;
@@ -705,32 +692,141 @@ fn security_settings(
             "OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (a file:// JWKS): Myelin accepts signed tokens only",
         ));
     }
-    let tls = match (tls_keystore, tls_chain, tls_key) {
-        (Some(keystore), None, None) => Some(keystore),
-        (None, Some(chain), Some(key)) => Some(myelin_server::tls::TlsConfig {
-            certificate_chain_pem: chain,
-            private_key_pem: key,
-            client_auth: myelin_server::tls::ClientAuth::None,
-            truststore_pem: None,
+    let tls = stores.read(whole)?.map(|(identity, truststore)| {
+        let mut t = myelin_server::tls::TlsConfig {
+            certificate_chain_pem: identity.chain_pem,
+            private_key_pem: identity.key_pem,
+            client_auth,
+            truststore_pem: truststore,
             principal_mapping_rules: myelin_server::tls::DEFAULT_RULES.to_string(),
-        }),
-        (None, None, None) => None,
-        _ => {
-            return Err(invalid(
-                "ssl.keystore.location",
-                "give either ssl.keystore.location or both ssl.keystore.certificate.chain and ssl.keystore.key",
-            ))
-        }
-    };
-    let tls = tls.map(|mut t| {
-        t.client_auth = client_auth;
-        t.truststore_pem = truststore;
+        };
         if let Some(rules) = principal_mapping_rules {
             t.principal_mapping_rules = rules;
         }
         t
     });
     Ok((sasl, tls))
+}
+
+fn store_type(
+    full_name: &str,
+    value: &str,
+) -> Result<myelin_server::keystore::StoreType, SettingError> {
+    myelin_server::keystore::StoreType::parse(value)
+        .ok_or_else(|| invalid(full_name, "JKS, PKCS12 or PEM"))
+}
+
+/// A listener's `ssl.keystore.*`, `ssl.key.password` and `ssl.truststore.*` configs, read
+/// together once all are known: (location or PEM text, the config's full name).
+#[derive(Default)]
+struct Stores {
+    keystore_type: Option<myelin_server::keystore::StoreType>,
+    keystore: Option<(String, String)>,
+    keystore_password: Option<String>,
+    key_password: Option<String>,
+    chain: Option<String>,
+    key: Option<String>,
+    truststore_type: Option<myelin_server::keystore::StoreType>,
+    truststore: Option<(String, String)>,
+    truststore_password: Option<String>,
+    trusted_certificates: Option<String>,
+}
+
+impl Stores {
+    /// The listener's identity and trusted CAs (as PEM), or None without a keystore. A
+    /// store whose type is not given is read in the format its bytes show (Kafka assumes
+    /// JKS). Not `whole` (one config checked alone), only that the files can be read:
+    /// their passwords are other configs.
+    #[allow(clippy::type_complexity)]
+    fn read(
+        self,
+        whole: bool,
+    ) -> Result<Option<(myelin_server::keystore::Identity, Option<String>)>, SettingError> {
+        use myelin_server::keystore::{self, StoreType};
+        if !whole {
+            for (path, full_name) in self.keystore.iter().chain(&self.truststore) {
+                read_store(path, full_name)?;
+            }
+            return Ok(None);
+        }
+        let password = |p: &Option<String>| p.clone().filter(|p| !p.is_empty());
+        let (store_password, key_password) = (
+            password(&self.keystore_password),
+            password(&self.key_password),
+        );
+        let identity = match (&self.keystore, self.chain, self.key) {
+            (Some((path, full_name)), None, None) => {
+                let bytes = read_store(path, full_name)?;
+                let kind = self
+                    .keystore_type
+                    .unwrap_or_else(|| StoreType::detect(&bytes));
+                Some(
+                    keystore::read_keystore(
+                        kind,
+                        &bytes,
+                        store_password.as_deref(),
+                        key_password.as_deref(),
+                    )
+                    .map_err(|reason| invalid(full_name, format!("{path}: {reason}")))?,
+                )
+            }
+            (None, Some(chain), Some(key)) => {
+                if self.keystore_type.is_some_and(|t| t != StoreType::Pem) {
+                    return Err(invalid(
+                        "ssl.keystore.type",
+                        "ssl.keystore.certificate.chain and ssl.keystore.key are PEM",
+                    ));
+                }
+                Some(keystore::Identity {
+                    key_pem: keystore::pem_key(&key, key_password.as_deref())
+                        .map_err(|reason| invalid("ssl.keystore.key", reason))?,
+                    chain_pem: chain,
+                })
+            }
+            (None, None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "ssl.keystore.location",
+                    "give either ssl.keystore.location or both ssl.keystore.certificate.chain and ssl.keystore.key",
+                ))
+            }
+        };
+        let truststore = match (&self.truststore, self.trusted_certificates) {
+            (Some((path, full_name)), _) => {
+                let bytes = read_store(path, full_name)?;
+                let kind = self
+                    .truststore_type
+                    .unwrap_or_else(|| StoreType::detect(&bytes));
+                Some(
+                    keystore::read_truststore(
+                        kind,
+                        &bytes,
+                        password(&self.truststore_password).as_deref(),
+                    )
+                    .map_err(|reason| invalid(full_name, format!("{path}: {reason}")))?,
+                )
+            }
+            (None, certificates) => certificates,
+        };
+        Ok(identity.map(|identity| (identity, truststore)))
+    }
+}
+
+/// A store file's bytes, bounded: a store is a few certificates.
+fn read_store(path: &str, full_name: &str) -> Result<Vec<u8>, SettingError> {
+    use std::io::Read;
+    let limit = myelin_server::keystore::MAX_STORE_BYTES as u64;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| invalid(full_name, format!("cannot read {path}: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(invalid(
+            full_name,
+            format!("{path} is larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(

@@ -153,7 +153,7 @@ async fn bad_settings_fail_the_start_with_their_name() {
     for (name, value) in [
         ("listeners", "KERBEROS://127.0.0.1:0"),
         ("ssl.keystore.location", "/no/such/keystore.pem"),
-        ("ssl.keystore.type", "JKS"),
+        ("ssl.keystore.type", "JCEKS"),
         ("sasl.enabled.mechanisms", "GSSAPI"),
         (
             "listener.name.sasl_plaintext.plain.sasl.jaas.config",

@@ -20,6 +20,7 @@ pub mod error;
 pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
+pub mod keystore;
 pub mod listener;
 pub mod memory;
 pub mod metrics;

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use myelin_server::keystore::{self, StoreType};
 use myelin_server::sasl::Mechanism;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -61,18 +62,18 @@ impl Security {
         };
         let mut security = Security::default();
         if tls {
-            if let Some(kind) = get("ssl.truststore.type") {
-                if !kind.eq_ignore_ascii_case("PEM") {
-                    return Err(
-                        "only PEM truststores are supported (ssl.truststore.type=PEM)".into(),
-                    );
-                }
-            }
             let path = get("ssl.truststore.location")
                 .or_else(|| get("ssl.ca.location"))
-                .ok_or("TLS needs the CA: ssl.truststore.location (PEM) or ssl.ca.location")?;
+                .ok_or("TLS needs the CA: ssl.truststore.location or ssl.ca.location")?;
+            let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let kind = match get("ssl.truststore.type") {
+                Some(kind) => StoreType::parse(kind)
+                    .ok_or_else(|| format!("ssl.truststore.type {kind}: JKS, PKCS12 or PEM"))?,
+                None => StoreType::detect(&bytes),
+            };
             security.tls_ca_pem = Some(
-                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?,
+                keystore::read_truststore(kind, &bytes, get("ssl.truststore.password"))
+                    .map_err(|e| format!("{path}: {e}"))?,
             );
         }
         if sasl {
@@ -169,6 +170,46 @@ mod tests {
             "not a property",
         ] {
             assert!(Security::from_properties(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Kafka tools' truststores in each format (the server's test fixtures, made by
+    /// keytool): the CA is trusted, whatever the file's type.
+    #[test]
+    fn truststores_of_every_type() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../server/tests/fixtures/keystores"
+        );
+        let ca = std::fs::read_to_string(format!("{dir}/ca.crt")).unwrap();
+        let body =
+            |pem: &str| -> String { pem.lines().filter(|l| !l.starts_with("-----")).collect() };
+        for properties in [
+            format!("ssl.truststore.location={dir}/truststore.jks\nssl.truststore.type=JKS"),
+            format!("ssl.truststore.location={dir}/truststore.jks"),
+            format!(
+                "ssl.truststore.location={dir}/truststore.p12\nssl.truststore.password=store-secret"
+            ),
+            format!("ssl.ca.location={dir}/ca.crt"),
+        ] {
+            let s = Security::from_properties(&format!("security.protocol=SSL\n{properties}"))
+                .unwrap_or_else(|e| panic!("{properties}: {e}"));
+            assert_eq!(
+                body(s.tls_ca_pem.as_deref().unwrap()),
+                body(&ca),
+                "{properties}"
+            );
+            assert!(s.connector().unwrap().is_some());
+        }
+        for bad in [
+            format!("ssl.truststore.location={dir}/truststore.p12"),
+            format!("ssl.truststore.location={dir}/truststore.jks\nssl.truststore.password=wrong"),
+            format!("ssl.truststore.location={dir}/truststore.jks\nssl.truststore.type=JCEKS"),
+        ] {
+            assert!(
+                Security::from_properties(&format!("security.protocol=SSL\n{bad}")).is_err(),
+                "{bad}"
+            );
         }
     }
 }

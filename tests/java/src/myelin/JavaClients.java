@@ -39,6 +39,7 @@ public final class JavaClients {
             case "transactions" -> TransactionScenario.run(bootstrap);
             case "avro" -> AvroScenario.run(bootstrap, rest);
             case "security" -> SecurityScenario.run(bootstrap, rest);
+            case "keystores" -> KeystoreScenario.run(bootstrap, rest);
             default -> {
                 System.err.println("unknown scenario " + scenario);
                 System.exit(2);
