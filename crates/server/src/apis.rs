@@ -224,6 +224,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::client_quotas::AlterClientQuotas>(),
     entry::<handlers::scram_credentials::DescribeUserScramCredentials>(),
     entry::<handlers::scram_credentials::AlterUserScramCredentials>(),
+    entry::<handlers::describe_quorum::DescribeQuorum>(),
     entry::<handlers::describe_cluster::DescribeCluster>(),
     entry::<handlers::describe_producers::DescribeProducers>(),
     entry::<handlers::describe_transactions::DescribeTransactions>(),

@@ -567,6 +567,79 @@ async fn create_partitions_in_every_version() {
     server.stop().await;
 }
 
+/// DescribeQuorum: the metadata log as a single voter's `__cluster_metadata`-0, its high
+/// watermark moving with each metadata change; other partitions unknown.
+#[tokio::test]
+async fn describe_quorum_of_the_metadata_log() {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{DescribeQuorumRequest, DescribeQuorumResponse};
+    let server = TestServer::start(config(&[])).await;
+    let mut client = server.connect().await;
+    let request = |topic: &str, partitions: &[i32]| {
+        DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|p| PartitionData::default().with_partition_index(*p))
+                    .collect(),
+            )])
+    };
+    let mut high_watermarks = Vec::new();
+    for version in 0..=2i16 {
+        let r: DescribeQuorumResponse = client
+            .call(
+                ApiKey::DescribeQuorum,
+                version,
+                &request("__cluster_metadata", &[0]),
+            )
+            .await;
+        assert_eq!(r.error_code, 0);
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.leader_id.0, p.leader_epoch), (0, NODE, 1));
+        assert_eq!(p.current_voters.len(), 1);
+        assert_eq!(p.current_voters[0].replica_id.0, NODE);
+        assert_eq!(p.current_voters[0].log_end_offset, p.high_watermark);
+        assert!(p.observers.is_empty());
+        assert_eq!(r.nodes.len(), usize::from(version >= 2));
+        if version >= 2 {
+            assert_eq!(r.nodes[0].node_id.0, NODE);
+            assert_eq!(r.nodes[0].listeners[0].port, 9092);
+        }
+        high_watermarks.push(p.high_watermark);
+        // A metadata change between versions: the high watermark follows the log.
+        let _: CreateTopicsResponse = client
+            .call(
+                ApiKey::CreateTopics,
+                7,
+                &CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(format!(
+                        "quorum-{version}"
+                    ))))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)]),
+            )
+            .await;
+    }
+    assert!(
+        high_watermarks.windows(2).all(|w| w[0] < w[1]),
+        "{high_watermarks:?}"
+    );
+    let r: DescribeQuorumResponse = client
+        .call(ApiKey::DescribeQuorum, 2, &request("orders", &[0, 1]))
+        .await;
+    assert!(r.topics[0].partitions.iter().all(|p| p.error_code == 3));
+    let r: DescribeQuorumResponse = client
+        .call(
+            ApiKey::DescribeQuorum,
+            2,
+            &request("__cluster_metadata", &[1]),
+        )
+        .await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 3);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn describe_cluster_v0_and_v1() {
     let server = TestServer::start(config(&[])).await;

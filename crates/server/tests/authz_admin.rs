@@ -539,6 +539,21 @@ async fn list_reassignments(client: &mut Client) -> i16 {
     r.error_code
 }
 
+/// DescribeQuorum of `__cluster_metadata`-0: (error code, voters of the partition).
+async fn describe_quorum(client: &mut Client) -> (i16, usize) {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{DescribeQuorumRequest, DescribeQuorumResponse};
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(name("__cluster_metadata"))
+        .with_partitions(vec![PartitionData::default()])]);
+    let r: DescribeQuorumResponse = client.call(ApiKey::DescribeQuorum, 2, &request).await;
+    let voters = r
+        .topics
+        .first()
+        .map_or(0, |t| t.partitions[0].current_voters.len());
+    (r.error_code, voters)
+}
+
 #[tokio::test]
 async fn cluster_apis_need_cluster_permissions() {
     use Operation::*;
@@ -621,6 +636,12 @@ async fn cluster_apis_need_cluster_permissions() {
         CLUSTER_AUTHORIZATION_FAILED
     );
     assert_eq!(list_reassignments(&mut alice).await, 0);
+    // DescribeQuorum: CLUSTER DESCRIBE, else the top-level error and no topics.
+    assert_eq!(
+        describe_quorum(&mut bob).await,
+        (CLUSTER_AUTHORIZATION_FAILED, 0)
+    );
+    assert_eq!(describe_quorum(&mut alice).await, (0, 1));
 
     // CLUSTER ALTER (which implies DESCRIBE) and the super user pass.
     grant(&server, vec![allow(Cluster, CLUSTER_NAME, "bob", Alter)]);

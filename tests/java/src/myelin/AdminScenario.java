@@ -25,6 +25,7 @@ import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.QuorumInfo;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.ScramCredentialInfo;
@@ -156,6 +157,14 @@ final class AdminScenario {
         expect(
                 outcome.isPresent() && outcome.get() instanceof ElectionNotNeededException,
                 "election outcome " + outcome);
+        // The metadata log as a single-voter KRaft quorum (kafka-metadata-quorum.sh): the
+        // topics just made are records in it.
+        QuorumInfo quorum = admin.describeMetadataQuorum().quorumInfo().get();
+        expectEq(0, quorum.leaderId(), "quorum leader");
+        expectEq(1, quorum.voters().size(), "voters");
+        expectEq(0, quorum.voters().get(0).replicaId(), "voter");
+        expect(quorum.highWatermark() > 0, "quorum high watermark " + quorum.highWatermark());
+        expect(quorum.observers().isEmpty(), "observers " + quorum.observers());
         Util.log("topics ok");
     }
 
