@@ -117,7 +117,8 @@ fn java_producer_and_consumer() {
 
 /// Consumer groups under the classic protocol and KIP-848's: two members split the
 /// partitions, commit, are described and listed; a third resumes; offsets reset and
-/// deleted, the group deleted; static members keep their partitions across restarts.
+/// deleted, the group deleted; static members keep their partitions across restarts;
+/// pattern subscriptions, matched by the client and (KIP-848) by the broker.
 #[test]
 fn java_consumer_groups() {
     let broker = Broker::start_with(&GROUP_FLAGS);

@@ -10,6 +10,8 @@ use crate::record::{MetadataOffset, TopicId};
 /// written: a refused record takes no offset.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum StateError {
+    #[error("a group config record names no group")]
+    EmptyGroupId,
     #[error("topic {name:?} already exists")]
     TopicAlreadyExists { name: String },
     #[error("topic id {topic_id} is already used by topic {name:?}")]

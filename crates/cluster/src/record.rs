@@ -99,6 +99,14 @@ pub enum MetadataRecord {
         scope: BrokerConfigScope,
         configs: BTreeMap<String, String>,
     },
+    /// The dynamic configs of the group `group` (Kafka's GROUP config resource, KIP-848:
+    /// `consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`) were replaced by
+    /// `configs` (empty removes them all). The group need not exist: its configs are kept
+    /// apart from it, as Kafka keeps them.
+    GroupConfigAltered {
+        group: String,
+        configs: BTreeMap<String, String>,
+    },
     /// Producer ids `block_start .. block_start + block_size` were handed to this broker
     /// for InitProducerId (Kafka's `ProducerIdsRecord`): ids are never reused, across
     /// restarts included. `block_start` must be the state's next producer id.
@@ -278,6 +286,7 @@ impl MetadataRecord {
             MetadataRecord::AclsCreated { .. } => "acls_created",
             MetadataRecord::AclsDeleted { .. } => "acls_deleted",
             MetadataRecord::ClientQuotasAltered { .. } => "client_quotas_altered",
+            MetadataRecord::GroupConfigAltered { .. } => "group_config_altered",
         }
     }
 }

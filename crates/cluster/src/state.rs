@@ -37,6 +37,8 @@ pub struct MetadataState {
     topic_ids: BTreeMap<String, TopicId>,
     /// Dynamic broker config overrides; a scope with no overrides has no entry.
     broker_configs: BTreeMap<BrokerConfigScope, BTreeMap<String, String>>,
+    /// Dynamic group config overrides, by group id; a group with none has no entry.
+    group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The offset of the last record applied; `None` for the empty log.
     last_applied: Option<MetadataOffset>,
     /// The first producer id not yet allocated to a broker.
@@ -267,6 +269,17 @@ impl MetadataState {
         self.topics.len()
     }
 
+    /// The dynamic config overrides of the group `group` (empty when none are set).
+    pub fn group_configs(&self, group: &str) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.group_configs.get(group).unwrap_or(&EMPTY)
+    }
+
+    /// Every group with config overrides, in name order.
+    pub fn groups_with_configs(&self) -> impl Iterator<Item = &str> {
+        self.group_configs.keys().map(String::as_str)
+    }
+
     /// The dynamic broker config overrides of `scope` (empty when none are set).
     pub fn broker_configs(&self, scope: BrokerConfigScope) -> &BTreeMap<String, String> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
@@ -430,6 +443,12 @@ impl MetadataState {
                 Ok(())
             }
             MetadataRecord::BrokerConfigAltered { .. } => Ok(()),
+            MetadataRecord::GroupConfigAltered { group, .. } => {
+                if group.is_empty() {
+                    return Err(StateError::EmptyGroupId);
+                }
+                Ok(())
+            }
             MetadataRecord::ClientQuotasAltered { changes } => {
                 for change in changes {
                     if let Some(reason) = change.invalid() {
@@ -547,6 +566,13 @@ impl MetadataState {
                     self.broker_configs.remove(scope);
                 } else {
                     self.broker_configs.insert(*scope, configs.clone());
+                }
+            }
+            MetadataRecord::GroupConfigAltered { group, configs } => {
+                if configs.is_empty() {
+                    self.group_configs.remove(group);
+                } else {
+                    self.group_configs.insert(group.clone(), configs.clone());
                 }
             }
             MetadataRecord::ProducerIdsAllocated {
@@ -981,6 +1007,31 @@ mod tests {
                 existing: "a.b".into()
             })
         );
+    }
+
+    #[test]
+    fn group_configs_replace_and_clear_and_need_a_group() {
+        let mut s = MetadataState::new();
+        let configs = BTreeMap::from([(
+            "consumer.session.timeout.ms".to_string(),
+            "50000".to_string(),
+        )]);
+        let altered =
+            |group: &str, configs: &BTreeMap<String, String>| MetadataRecord::GroupConfigAltered {
+                group: group.to_string(),
+                configs: configs.clone(),
+            };
+        apply(&mut s, altered("payments", &configs)).unwrap();
+        assert_eq!(s.group_configs("payments"), &configs);
+        assert!(s.group_configs("other").is_empty());
+        assert_eq!(s.groups_with_configs().collect::<Vec<_>>(), ["payments"]);
+        assert_eq!(
+            s.validate(&altered("", &configs)),
+            Err(StateError::EmptyGroupId)
+        );
+        apply(&mut s, altered("payments", &BTreeMap::new())).unwrap();
+        assert!(s.group_configs("payments").is_empty());
+        assert_eq!(s.groups_with_configs().count(), 0);
     }
 
     #[test]

@@ -138,9 +138,9 @@ pub fn state_error_code(error: &StateError) -> ResponseError {
         StateError::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
         StateError::ProducerIdBlock { .. } => ResponseError::UnknownServerError,
         StateError::InvalidScramCredential { .. } => ResponseError::UnacceptableCredential,
-        StateError::InvalidAcl { .. } | StateError::InvalidClientQuota { .. } => {
-            ResponseError::InvalidRequest
-        }
+        StateError::InvalidAcl { .. }
+        | StateError::InvalidClientQuota { .. }
+        | StateError::EmptyGroupId => ResponseError::InvalidRequest,
     }
 }
 

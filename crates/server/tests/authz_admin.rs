@@ -458,6 +458,78 @@ async fn configs_are_described_and_altered_only_with_acls() {
     server.stop().await;
 }
 
+/// A group's configs (KIP-848) need GROUP DESCRIBE_CONFIGS and GROUP ALTER_CONFIGS, as
+/// Kafka checks them: a cluster permission is not enough.
+#[tokio::test]
+async fn group_configs_need_group_acls() {
+    use Operation::*;
+    use ResourceType::{Cluster, Group};
+    const GROUP: i8 = 32;
+    const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    let server = TestServer::start(config()).await;
+    let mut alice = connect_as(&server, "alice").await;
+    let session = || {
+        vec![set(
+            GROUP,
+            "payments",
+            "consumer.session.timeout.ms",
+            "50000",
+        )]
+    };
+    let describe = || {
+        vec![DescribeConfigsResource::default()
+            .with_resource_type(GROUP)
+            .with_resource_name(s("payments"))]
+    };
+    grant(
+        &server,
+        vec![
+            allow(Cluster, CLUSTER_NAME, "alice", AlterConfigs),
+            allow(Cluster, CLUSTER_NAME, "alice", DescribeConfigs),
+            allow(Group, "payments", "alice", Read),
+        ],
+    );
+    assert_eq!(
+        describe_configs(&mut alice, describe()).await,
+        [(GROUP_AUTHORIZATION_FAILED, false)]
+    );
+    assert_eq!(
+        incremental_alter(&mut alice, session()).await,
+        [GROUP_AUTHORIZATION_FAILED]
+    );
+    let legacy_set = || {
+        vec![legacy(
+            GROUP,
+            "payments",
+            "consumer.session.timeout.ms",
+            "50000",
+        )]
+    };
+    assert_eq!(
+        alter_configs(&mut alice, legacy_set()).await,
+        [GROUP_AUTHORIZATION_FAILED]
+    );
+    grant(
+        &server,
+        vec![
+            allow(Group, "payments", "alice", DescribeConfigs),
+            allow(Group, "payments", "alice", AlterConfigs),
+        ],
+    );
+    assert_eq!(describe_configs(&mut alice, describe()).await, [(0, true)]);
+    assert_eq!(incremental_alter(&mut alice, session()).await, [0]);
+    assert_eq!(
+        server
+            .metadata
+            .state()
+            .group_configs("payments")
+            .get("consumer.session.timeout.ms")
+            .map(String::as_str),
+        Some("50000")
+    );
+    server.stop().await;
+}
+
 // ---- cluster ----
 
 async fn describe_cluster(client: &mut Client) -> DescribeClusterResponse {

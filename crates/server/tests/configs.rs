@@ -939,3 +939,235 @@ async fn dynamic_configs_survive_a_restart() {
     assert_eq!((log.retention_ms, log.segment_bytes), (4321, 2_097_152));
     server.stop().await;
 }
+
+const GROUP: i8 = 32;
+const DYNAMIC_GROUP: i8 = 8;
+
+/// A group's configs (KIP-848): described with the broker's values as defaults, set and
+/// deleted incrementally or by the legacy API, checked as Kafka's `GroupConfig` checks them,
+/// kept across a restart, and given to the group's members by ConsumerGroupHeartbeat.
+#[tokio::test]
+async fn group_configs() {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::{
+        ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, FindCoordinatorRequest,
+        FindCoordinatorResponse, GroupId,
+    };
+    use myelin_cluster::{FileMetadataStore, MetadataStore};
+
+    const SESSION: &str = "consumer.session.timeout.ms";
+    const HEARTBEAT: &str = "consumer.heartbeat.interval.ms";
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().to_path_buf();
+    let config = Config {
+        broker_configs: [
+            ("group.consumer.heartbeat.interval.ms", "4000"),
+            ("offsets.topic.num.partitions", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..Config::default()
+    };
+    let described = |results: Vec<DescribeConfigsResult>| -> Vec<(String, Option<String>, i8)> {
+        assert_eq!(results[0].error_code, 0, "{:?}", results[0].error_message);
+        results[0]
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    value(c).map(str::to_string),
+                    c.config_source,
+                )
+            })
+            .collect()
+    };
+    let entry = |name: &str, v: &str, source: i8| (name.to_string(), Some(v.to_string()), source);
+    {
+        let (store, _) = FileMetadataStore::open(&keep).unwrap();
+        let store: Arc<dyn MetadataStore> = Arc::new(store);
+        let holder = tempfile::tempdir().unwrap();
+        let server = TestServer::start_with(config.clone(), store, holder).await;
+        let mut client = server.connect().await;
+        // Nothing set (and no such group yet): the broker's values.
+        let results = describe(
+            &mut client,
+            4,
+            vec![resource(GROUP, "payments", None)],
+            false,
+            true,
+        )
+        .await;
+        assert_eq!(
+            described(results),
+            [
+                entry(HEARTBEAT, "4000", DEFAULT),
+                entry(SESSION, "45000", DEFAULT)
+            ]
+        );
+        let set = |ops| vec![changes(GROUP, "payments", ops)];
+        assert_eq!(
+            incremental(
+                &mut client,
+                1,
+                set(vec![op(SESSION, SET, Some("50000"))]),
+                false
+            )
+            .await,
+            [0]
+        );
+        let results = describe(
+            &mut client,
+            4,
+            vec![resource(GROUP, "payments", Some(&[SESSION]))],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(described(results), [entry(SESSION, "50000", DYNAMIC_GROUP)]);
+        // Refused, as Kafka's GroupConfig refuses them: below the broker's minimum, above
+        // its maximum, a session not above the heartbeat, unknown names (share groups'
+        // among them), and list operations.
+        for ops in [
+            vec![op(SESSION, SET, Some("30000"))],
+            vec![op(SESSION, SET, Some("70000"))],
+            vec![op(HEARTBEAT, SET, Some("16000"))],
+            vec![op(HEARTBEAT, SET, Some("1000"))],
+            vec![op(SESSION, SET, Some("soon"))],
+            vec![op("share.record.lock.duration.ms", SET, Some("30000"))],
+            vec![op("no.such.config", SET, Some("1"))],
+            vec![op(SESSION, APPEND, Some("1"))],
+        ] {
+            assert_eq!(
+                incremental(&mut client, 1, set(ops.clone()), false).await,
+                [40],
+                "{ops:?}"
+            );
+        }
+        // The empty name is no group.
+        assert_eq!(
+            incremental(
+                &mut client,
+                1,
+                vec![changes(GROUP, "", vec![op(SESSION, SET, Some("50000"))])],
+                false
+            )
+            .await,
+            [42]
+        );
+        let results = describe(
+            &mut client,
+            4,
+            vec![resource(GROUP, "", None)],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(results[0].error_code, 42);
+        // validate_only changes nothing; the legacy API replaces the whole set.
+        assert_eq!(
+            incremental(
+                &mut client,
+                1,
+                set(vec![op(HEARTBEAT, SET, Some("6000"))]),
+                true
+            )
+            .await,
+            [0]
+        );
+        let r = alter(
+            &mut client,
+            2,
+            vec![legacy(GROUP, "payments", &[(HEARTBEAT, "6000")])],
+            false,
+        )
+        .await;
+        assert_eq!(
+            r.responses[0].error_code, 0,
+            "{:?}",
+            r.responses[0].error_message
+        );
+        let results = describe(
+            &mut client,
+            4,
+            vec![resource(GROUP, "payments", None)],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(
+            described(results),
+            [
+                entry(HEARTBEAT, "6000", DYNAMIC_GROUP),
+                entry(SESSION, "45000", DEFAULT)
+            ]
+        );
+        // A member of the group is given the group's heartbeat interval (once the
+        // coordinator, found first, has loaded its partition of __consumer_offsets).
+        let r: FindCoordinatorResponse = client
+            .call(
+                ApiKey::FindCoordinator,
+                3,
+                &FindCoordinatorRequest::default().with_key(s("payments")),
+            )
+            .await;
+        assert_eq!(r.error_code, 0);
+        let join = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("payments")))
+            .with_member_id(s("m1"))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s("t"))]))
+            .with_topic_partitions(Some(Vec::new()));
+        let r: ConsumerGroupHeartbeatResponse =
+            client.call(ApiKey::ConsumerGroupHeartbeat, 0, &join).await;
+        assert_eq!(
+            (r.error_code, r.heartbeat_interval_ms),
+            (0, 6000),
+            "{:?}",
+            r.error_message
+        );
+        server.stop().await;
+    }
+    let (store, _) = FileMetadataStore::open(&keep).unwrap();
+    let server = TestServer::start_with(config, Arc::new(store), dir).await;
+    let mut client = server.connect().await;
+    let results = describe(
+        &mut client,
+        4,
+        vec![resource(GROUP, "payments", Some(&[HEARTBEAT]))],
+        false,
+        false,
+    )
+    .await;
+    assert_eq!(
+        described(results),
+        [entry(HEARTBEAT, "6000", DYNAMIC_GROUP)]
+    );
+    assert_eq!(
+        incremental(
+            &mut client,
+            1,
+            vec![changes(
+                GROUP,
+                "payments",
+                vec![op(HEARTBEAT, DELETE, None)]
+            )],
+            false
+        )
+        .await,
+        [0]
+    );
+    let results = describe(
+        &mut client,
+        4,
+        vec![resource(GROUP, "payments", Some(&[HEARTBEAT]))],
+        false,
+        false,
+    )
+    .await;
+    assert_eq!(described(results), [entry(HEARTBEAT, "4000", DEFAULT)]);
+    server.stop().await;
+}

@@ -28,7 +28,31 @@ impl Default for ConsumerGroupConfig {
     }
 }
 
+/// A group's dynamic configs (Kafka's GROUP config resource, KIP-848), each in place of
+/// the broker's `group.consumer.*` value when set. Applied at each heartbeat, so a change
+/// reaches every member at its next one, as in Kafka.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupOverrides {
+    /// `consumer.session.timeout.ms`.
+    pub session_timeout_ms: Option<i32>,
+    /// `consumer.heartbeat.interval.ms`.
+    pub heartbeat_interval_ms: Option<i32>,
+}
+
 impl ConsumerGroupConfig {
+    /// These settings with a group's overrides in place of the broker's values.
+    pub fn with_overrides(&self, overrides: GroupOverrides) -> ConsumerGroupConfig {
+        ConsumerGroupConfig {
+            session_timeout_ms: overrides
+                .session_timeout_ms
+                .unwrap_or(self.session_timeout_ms),
+            heartbeat_interval_ms: overrides
+                .heartbeat_interval_ms
+                .unwrap_or(self.heartbeat_interval_ms),
+            ..self.clone()
+        }
+    }
+
     /// Parses `group.consumer.assignors` (`"uniform,range"`). Kafka also accepts assignor class
     /// names; the two built-in classes map to their short names.
     pub fn parse_assignors(value: &str) -> Result<Vec<ServerAssignor>, String> {

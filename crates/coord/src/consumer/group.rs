@@ -96,6 +96,12 @@ impl ConsumerGroup {
         }
     }
 
+    /// Replaces the group's settings (the broker's, with the group's dynamic configs in
+    /// place): the session timeout and heartbeat interval given from the next heartbeat on.
+    pub fn set_config(&mut self, config: ConsumerGroupConfig) {
+        self.config = config;
+    }
+
     pub fn group_id(&self) -> &str {
         &self.group_id
     }

@@ -38,6 +38,6 @@ pub use self::api::{
     LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH,
 };
 pub use self::assignor::{AssignmentSpec, MemberSpec, ServerAssignor};
-pub use self::config::ConsumerGroupConfig;
+pub use self::config::{ConsumerGroupConfig, GroupOverrides};
 pub use self::group::{ConsumerGroup, ConsumerGroupBuilder};
 pub use self::member::{ConsumerMember, MemberState};

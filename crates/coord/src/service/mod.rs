@@ -43,7 +43,7 @@ use crate::api::{
 use crate::config::{GroupConfig, GroupState};
 use crate::consumer::{
     ConsumerGroup, ConsumerGroupConfig, ConsumerGroupDescription, ConsumerHeartbeatRequest,
-    ConsumerHeartbeatResponse, TopicMetadata,
+    ConsumerHeartbeatResponse, GroupOverrides, TopicMetadata,
 };
 use crate::error::GroupError;
 use crate::group::{ClassicGroup, Member};
@@ -685,11 +685,15 @@ impl GroupCoordinator {
     ///
     /// Membership is kept in memory: after a restart members are unknown, get
     /// UNKNOWN_MEMBER_ID and rejoin with epoch 0 (their committed offsets are durable).
+    ///
+    /// `overrides` are the group's dynamic configs (KIP-848's GROUP configs), in place of
+    /// the broker's session timeout and heartbeat interval.
     pub async fn consumer_heartbeat(
         &self,
         group_id: &str,
         request: ConsumerHeartbeatRequest,
         topics: &(dyn TopicMetadata + Sync),
+        overrides: GroupOverrides,
     ) -> Result<ConsumerHeartbeatResponse, GroupError> {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
@@ -722,6 +726,7 @@ impl GroupCoordinator {
                 .ok_or(GroupError::CoordinatorNotAvailable)?;
             let before = shard::ConsumerSnapshot::of(consumer);
             let epoch = consumer.group_epoch();
+            consumer.set_config(self.settings.consumer.with_overrides(overrides));
             let result = consumer.heartbeat(request, topics, now);
             if consumer.group_epoch() != epoch {
                 self.rebalances.fetch_add(1, Ordering::Relaxed);

@@ -264,9 +264,61 @@ async fn an_unknown_group_refuses_members_and_generations() {
     );
 }
 
+/// A group's dynamic configs (KIP-848 GROUP configs) take the broker's place from the
+/// next heartbeat on: the heartbeat interval members are given, and the session timeout
+/// that expires a silent member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_overrides_apply_from_the_next_heartbeat() {
+    use crate::consumer::{Assignment, ConsumerHeartbeatRequest, GroupOverrides, TopicId, Topics};
+    let dir = tempfile::tempdir().unwrap();
+    let mut topics = Topics::new();
+    topics.insert("events", TopicId([7; 16]), 2);
+    let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
+    coordinator.lookup("tuned").await;
+    let join = ConsumerHeartbeatRequest {
+        member_id: "m1".into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["events".into()]),
+        topic_partitions: Some(Assignment::new()),
+        ..ConsumerHeartbeatRequest::default()
+    };
+    let r = coordinator
+        .consumer_heartbeat("tuned", join, &topics, GroupOverrides::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.heartbeat_interval_ms,
+        settings().consumer.heartbeat_interval_ms
+    );
+    let beat = ConsumerHeartbeatRequest {
+        member_id: "m1".into(),
+        member_epoch: r.member_epoch,
+        ..ConsumerHeartbeatRequest::default()
+    };
+    let tuned = GroupOverrides {
+        session_timeout_ms: Some(50_000),
+        heartbeat_interval_ms: Some(6_000),
+    };
+    let r = coordinator
+        .consumer_heartbeat("tuned", beat.clone(), &topics, tuned)
+        .await
+        .unwrap();
+    assert_eq!(r.heartbeat_interval_ms, 6_000);
+    // The override removed: the broker's value again.
+    let r = coordinator
+        .consumer_heartbeat("tuned", beat, &topics, GroupOverrides::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.heartbeat_interval_ms,
+        settings().consumer.heartbeat_interval_ms
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kip848_group_survives_reopen_and_its_members_go_on() {
-    use crate::consumer::{Assignment, ConsumerHeartbeatRequest, TopicId, Topics};
+    use crate::consumer::{Assignment, ConsumerHeartbeatRequest, GroupOverrides, TopicId, Topics};
     let dir = tempfile::tempdir().unwrap();
     let mut topics = Topics::new();
     let id = TopicId([7; 16]);
@@ -283,14 +335,14 @@ async fn a_kip848_group_survives_reopen_and_its_members_go_on() {
         let coordinator = GroupCoordinator::new(open(dir.path()), settings()).unwrap();
         coordinator.lookup("g848").await;
         let r = coordinator
-            .consumer_heartbeat("g848", join("m1"), &topics)
+            .consumer_heartbeat("g848", join("m1"), &topics, GroupOverrides::default())
             .await
             .unwrap();
         let owned = r.assignment.clone().unwrap();
         assert_eq!(owned.len(), 4);
         // A second member joins and leaves again: its records are written and tombstoned.
         coordinator
-            .consumer_heartbeat("g848", join("m2"), &topics)
+            .consumer_heartbeat("g848", join("m2"), &topics, GroupOverrides::default())
             .await
             .unwrap();
         let leave = ConsumerHeartbeatRequest {
@@ -299,7 +351,7 @@ async fn a_kip848_group_survives_reopen_and_its_members_go_on() {
             ..ConsumerHeartbeatRequest::default()
         };
         coordinator
-            .consumer_heartbeat("g848", leave, &topics)
+            .consumer_heartbeat("g848", leave, &topics, GroupOverrides::default())
             .await
             .unwrap();
         let r = coordinator
@@ -312,6 +364,7 @@ async fn a_kip848_group_survives_reopen_and_its_members_go_on() {
                     ..ConsumerHeartbeatRequest::default()
                 },
                 &topics,
+                GroupOverrides::default(),
             )
             .await
             .unwrap();
@@ -339,6 +392,7 @@ async fn a_kip848_group_survives_reopen_and_its_members_go_on() {
                 ..ConsumerHeartbeatRequest::default()
             },
             &topics,
+            GroupOverrides::default(),
         )
         .await
         .unwrap();

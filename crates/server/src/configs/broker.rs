@@ -203,6 +203,24 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "The heartbeat interval given to the members of a consumer group (KIP-848 protocol).",
     ),
     broker(
+        "group.consumer.max.heartbeat.interval.ms",
+        ConfigType::Int,
+        Some("15000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum heartbeat interval a consumer group's own config \
+         (consumer.heartbeat.interval.ms) may set.",
+    ),
+    broker(
+        "group.consumer.max.session.timeout.ms",
+        ConfigType::Int,
+        Some("60000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum session timeout a consumer group's own config \
+         (consumer.session.timeout.ms) may set.",
+    ),
+    broker(
         "group.consumer.max.size",
         ConfigType::Int,
         Some("2147483647"),
@@ -210,6 +228,24 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         READ_ONLY,
         "The maximum number of consumers that a single consumer group (KIP-848 protocol) can \
          accommodate.",
+    ),
+    broker(
+        "group.consumer.min.heartbeat.interval.ms",
+        ConfigType::Int,
+        Some("5000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The minimum heartbeat interval a consumer group's own config \
+         (consumer.heartbeat.interval.ms) may set.",
+    ),
+    broker(
+        "group.consumer.min.session.timeout.ms",
+        ConfigType::Int,
+        Some("45000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The minimum session timeout a consumer group's own config \
+         (consumer.session.timeout.ms) may set.",
     ),
     broker(
         "group.consumer.session.timeout.ms",

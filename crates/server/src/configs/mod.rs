@@ -23,6 +23,7 @@
 //! `" 1000 "` is stored as `1000`, `TRUE` as `true`.
 
 mod broker;
+mod group;
 mod resolve;
 mod topic;
 
@@ -31,6 +32,7 @@ use std::collections::BTreeMap;
 use myelin_log::compression::Compression;
 
 pub use self::broker::BROKER_CONFIGS;
+pub use self::group::{group_config, group_overrides, GROUP_CONFIGS};
 pub use self::resolve::{static_broker_configs, BrokerConfigs, Resolved, SynonymValue};
 pub use self::topic::TOPIC_CONFIGS;
 
@@ -42,6 +44,8 @@ pub mod resource_type {
     pub const BROKER: i8 = 4;
     /// A broker's log4j loggers (KIP-412). Myelin logs through `tracing` and has none.
     pub const BROKER_LOGGER: i8 = 8;
+    /// A group (KIP-848): the resource name is the group id.
+    pub const GROUP: i8 = super::group::GROUP;
 }
 
 /// The type of a config, as DescribeConfigs v3+ reports it (`config_type`).
@@ -103,6 +107,8 @@ pub enum ConfigSource {
     StaticBroker,
     /// The built-in default.
     Default,
+    /// A group's own config (KIP-848).
+    DynamicGroup,
 }
 
 impl ConfigSource {
@@ -114,6 +120,7 @@ impl ConfigSource {
             ConfigSource::DynamicDefaultBroker => 3,
             ConfigSource::StaticBroker => 4,
             ConfigSource::Default => 5,
+            ConfigSource::DynamicGroup => 8,
         }
     }
 }
@@ -192,6 +199,8 @@ pub enum ConfigsError {
     UnknownTopicConfig { name: String },
     #[error("Unknown broker config name: {name}")]
     UnknownBrokerConfig { name: String },
+    #[error("Unknown group config name: {name}")]
+    UnknownGroupConfig { name: String },
     #[error("Invalid value {value} for configuration {name}: {reason}")]
     InvalidValue {
         name: String,

@@ -2,16 +2,19 @@
 //! config overrides (keys absent from the request are removed), as Kafka does.
 //!
 //! Resources: a topic (type 2) by name; this broker (type 4) by node id, or the empty name
-//! for the cluster-wide defaults. Topic configs are checked as Kafka's controller checks
-//! them (INVALID_CONFIG); broker configs must be known and dynamically alterable, with valid
-//! values (INVALID_REQUEST, as Kafka). A resource listed twice, a config listed twice in a
+//! for the cluster-wide defaults; a group (type 32, KIP-848) by id, existing or not. Topic
+//! configs are checked as Kafka's controller checks them (INVALID_CONFIG); broker configs
+//! must be known and dynamically alterable, with valid values (INVALID_REQUEST, as Kafka);
+//! group configs as Kafka's `GroupConfig` checks them (INVALID_CONFIG, see
+//! [`crate::configs::GROUP_CONFIGS`]). A resource listed twice, a config listed twice in a
 //! resource, and null values get INVALID_REQUEST; broker loggers are not alterable here
 //! (Kafka neither). `validate_only` checks and changes nothing. A broker change gives every
 //! log its new broker-wide defaults in the same step.
 //!
 //! Authorization, per resource, after the duplicate-resource check and before any other:
-//! a topic needs TOPIC ALTER_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a broker CLUSTER
-//! ALTER_CONFIGS (else CLUSTER_AUTHORIZATION_FAILED), as Kafka checks them.
+//! a topic needs TOPIC ALTER_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a group GROUP
+//! ALTER_CONFIGS (else GROUP_AUTHORIZATION_FAILED), a broker CLUSTER ALTER_CONFIGS (else
+//! CLUSTER_AUTHORIZATION_FAILED), as Kafka checks them.
 //!
 //! The checks and the commit shared with IncrementalAlterConfigs live here.
 
@@ -141,13 +144,20 @@ pub(crate) enum Target {
         scope: BrokerConfigScope,
         current: BTreeMap<String, String>,
     },
+    /// A group (KIP-848), existing or not, with its current configs.
+    Group {
+        group: String,
+        current: BTreeMap<String, String>,
+    },
 }
 
 impl Target {
     /// The overrides in place now.
     pub(crate) fn current(&self) -> &BTreeMap<String, String> {
         match self {
-            Target::Topic { current, .. } | Target::Broker { current, .. } => current,
+            Target::Topic { current, .. }
+            | Target::Broker { current, .. }
+            | Target::Group { current, .. } => current,
         }
     }
 }
@@ -210,6 +220,18 @@ pub(crate) fn resolve_target(
             ResponseError::InvalidRequest,
             "Broker loggers are not supported: Myelin logs through tracing, not log4j".into(),
         )),
+        resource_type::GROUP => {
+            if name.is_empty() {
+                return Err((
+                    ResponseError::InvalidRequest,
+                    "Group name must not be empty".into(),
+                ));
+            }
+            Ok(Target::Group {
+                group: name.to_string(),
+                current: state.group_configs(name).clone(),
+            })
+        }
         other => Err((
             ResponseError::InvalidRequest,
             format!("Unknown resource type {other}"),
@@ -229,7 +251,7 @@ pub(crate) async fn apply(
     let state = server.metadata.state();
     let topic_name = match &target {
         Target::Topic { name, .. } => Some(name.clone()),
-        Target::Broker { .. } => None,
+        Target::Broker { .. } | Target::Group { .. } => None,
     };
     let record = match target {
         Target::Topic { name, topic_id, .. } => {
@@ -275,6 +297,15 @@ pub(crate) async fn apply(
             tracing::info!(?scope, ?configs, validate_only, "altering broker configs");
             MetadataRecord::BrokerConfigAltered { scope, configs }
         }
+        Target::Group { group, .. } => {
+            let view =
+                BrokerConfigs::new(server.config.node_id, &server.static_broker_configs, &state);
+            let configs = view
+                .check_group_configs(&configs)
+                .map_err(|e| (ResponseError::InvalidConfig, e.to_string()))?;
+            tracing::info!(group, ?configs, validate_only, "altering group configs");
+            MetadataRecord::GroupConfigAltered { group, configs }
+        }
     };
     if validate_only {
         return Ok(());
@@ -288,6 +319,9 @@ pub(crate) async fn apply(
         }
         MetadataRecord::BrokerConfigAltered { scope, configs } => {
             format!("broker configs {scope:?}: {configs:?}")
+        }
+        MetadataRecord::GroupConfigAltered { group, configs } => {
+            format!("configs of group {group:?}: {configs:?}")
         }
         other => other.kind().to_string(),
     };
@@ -322,6 +356,14 @@ pub(crate) fn authorize_alter(authz: &Authz<'_>, kind: i8, name: &str, loggers: 
         return Err((
             ResponseError::TopicAuthorizationFailed,
             "Topic authorization failed.".into(),
+        ));
+    }
+    if kind == resource_type::GROUP
+        && !authz.allows(Operation::AlterConfigs, ResourceType::Group, name)
+    {
+        return Err((
+            ResponseError::GroupAuthorizationFailed,
+            "Group authorization failed.".into(),
         ));
     }
     if cluster && !authz.allows_cluster(Operation::AlterConfigs) {

@@ -125,14 +125,18 @@ impl Handler for ConsumerGroupHeartbeat {
             client_host: client_host(&ctx),
         };
         // A regular expression matches only the topics the principal may DESCRIBE.
+        let state = ctx.server.metadata.state();
+        // The group's own configs (GROUP resource, KIP-848), in place of the broker's.
+        let overrides =
+            crate::configs::group_overrides(state.group_configs(request.group_id.0.as_str()));
         let topics = DescribableTopics {
-            topics: ClusterTopics(ctx.server.metadata.state()),
+            topics: ClusterTopics(state),
             authz: &authz,
         };
         match ctx
             .server
             .groups
-            .consumer_heartbeat(request.group_id.0.as_str(), heartbeat, &topics)
+            .consumer_heartbeat(request.group_id.0.as_str(), heartbeat, &topics, overrides)
             .await
         {
             Ok(r) => {

@@ -9,14 +9,18 @@
 //! - this broker (type 4, named by its node id): every broker config; the empty name: the
 //!   dynamic cluster-wide defaults that are set; another id or a non-number:
 //!   INVALID_REQUEST;
+//! - a group (type 32, KIP-848): its configs, the group's own (`DYNAMIC_GROUP_CONFIG`) or
+//!   the broker's `group.consumer.*` value (`DEFAULT_CONFIG`), whether or not the group
+//!   exists; INVALID_REQUEST for the empty name;
 //! - broker loggers (type 8, KIP-412) and every other type: INVALID_REQUEST. Kafka
 //!   describes its log4j loggers there; Myelin logs through `tracing` and has none.
 //!
 //! `configuration_keys` null or empty means every config; unknown keys are left out.
 //!
 //! Authorization, per resource and before anything else: a topic needs TOPIC
-//! DESCRIBE_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a broker or broker loggers CLUSTER
-//! DESCRIBE_CONFIGS (else CLUSTER_AUTHORIZATION_FAILED), as Kafka's `KafkaApis` checks.
+//! DESCRIBE_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a group GROUP DESCRIBE_CONFIGS
+//! (else GROUP_AUTHORIZATION_FAILED), a broker or broker loggers CLUSTER DESCRIBE_CONFIGS
+//! (else CLUSTER_AUTHORIZATION_FAILED), as Kafka's `KafkaApis` checks.
 
 use std::collections::HashSet;
 
@@ -132,6 +136,18 @@ fn authorize(
             "Topic authorization failed.".to_string(),
         ));
     }
+    if kind == resource_type::GROUP
+        && !authz.allows(
+            Operation::DescribeConfigs,
+            ResourceType::Group,
+            resource.resource_name.as_str(),
+        )
+    {
+        return Err((
+            ResponseError::GroupAuthorizationFailed,
+            "Group authorization failed.".to_string(),
+        ));
+    }
     let cluster = kind == resource_type::BROKER || kind == resource_type::BROKER_LOGGER;
     if cluster && !authz.allows_cluster(Operation::DescribeConfigs) {
         return Err((
@@ -152,6 +168,7 @@ fn describe(
     match resource.resource_type {
         resource_type::TOPIC => describe_topic(view, state, resource, detail),
         resource_type::BROKER => describe_broker(view, resource, detail),
+        resource_type::GROUP => describe_group(view, state, resource, detail),
         resource_type::BROKER_LOGGER => Err((
             ResponseError::InvalidRequest,
             "Broker loggers are not supported: Myelin logs through tracing, not log4j".to_string(),
@@ -204,6 +221,29 @@ fn describe_topic(
             };
             entry(def, resolved, false, synonyms, detail)
         })
+        .collect())
+}
+
+/// A group's configs (KIP-848), whether or not the group exists, as Kafka answers.
+fn describe_group(
+    view: &BrokerConfigs<'_>,
+    state: &myelin_cluster::MetadataState,
+    resource: &DescribeConfigsResource,
+    detail: Detail,
+) -> Outcome {
+    let name = resource.resource_name.as_str();
+    if name.is_empty() {
+        return Err((
+            ResponseError::InvalidRequest,
+            "Group name must not be empty".to_string(),
+        ));
+    }
+    let keys = keys(resource);
+    let configs = state.group_configs(name);
+    Ok(view
+        .group_values(configs)
+        .filter(|(def, _)| wanted(&keys, def.name))
+        .map(|(def, resolved)| entry(def, resolved, false, Vec::new(), detail))
         .collect())
 }
 

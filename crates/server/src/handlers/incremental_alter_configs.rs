@@ -9,8 +9,9 @@
 //! [`super::alter_configs`]); all or nothing per resource.
 //!
 //! Authorization, per resource, after the duplicate-resource check: a topic needs TOPIC
-//! ALTER_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a broker or broker loggers CLUSTER
-//! ALTER_CONFIGS (else CLUSTER_AUTHORIZATION_FAILED), as Kafka checks them.
+//! ALTER_CONFIGS (else TOPIC_AUTHORIZATION_FAILED), a group (KIP-848's group configs)
+//! GROUP ALTER_CONFIGS (else GROUP_AUTHORIZATION_FAILED), a broker or broker loggers
+//! CLUSTER ALTER_CONFIGS (else CLUSTER_AUTHORIZATION_FAILED), as Kafka checks them.
 
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
@@ -22,7 +23,7 @@ use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
 use crate::bounds::{self, all, Field, Ty};
-use crate::configs::{broker_config, topic_config, ConfigType, ConfigsError};
+use crate::configs::{broker_config, group_config, topic_config, ConfigType, ConfigsError};
 use crate::context::RequestContext;
 use crate::error::{broker_config_error_code, topic_config_error_code, HandlerError};
 use crate::handlers::alter_configs::{
@@ -134,6 +135,7 @@ async fn alter(
     }
     let target = resolve_target(ctx, resource.resource_type, resource.resource_name.as_str())?;
     let is_topic = matches!(target, Target::Topic { .. });
+    let is_group = matches!(target, Target::Group { .. });
     let mut configs = target.current().clone();
     for c in &resource.configs {
         let name = c.name.as_str();
@@ -149,6 +151,8 @@ async fn alter(
                 let append = operation == op::APPEND;
                 let def = if is_topic {
                     topic_config(name)
+                } else if is_group {
+                    group_config(name)
                 } else {
                     broker_config(name)
                 };
@@ -157,7 +161,7 @@ async fn alter(
                         operation: if append { "APPEND" } else { "SUBTRACT" },
                         name: name.to_string(),
                     };
-                    let code = if is_topic {
+                    let code = if is_topic || is_group {
                         topic_config_error_code(&e)
                     } else {
                         broker_config_error_code(&e)

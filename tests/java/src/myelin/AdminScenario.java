@@ -218,6 +218,29 @@ final class AdminScenario {
                         .all()
                         .get());
 
+        // A consumer group's own configs (KIP-848, kafka-configs.sh --entity-type groups).
+        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, "java-admin-group");
+        admin.incrementalAlterConfigs(Map.of(
+                        group,
+                        List.of(new AlterConfigOp(
+                                new ConfigEntry("consumer.session.timeout.ms", "50000"), AlterConfigOp.OpType.SET))))
+                .all()
+                .get();
+        Config groupConfig = admin.describeConfigs(List.of(group)).all().get().get(group);
+        ConfigEntry session = groupConfig.get("consumer.session.timeout.ms");
+        expectEq("50000", session.value(), "group session timeout");
+        expectEq(ConfigEntry.ConfigSource.DYNAMIC_GROUP_CONFIG, session.source(), "group config source");
+        expectEq("5000", groupConfig.get("consumer.heartbeat.interval.ms").value(), "group heartbeat default");
+        expectFailure(
+                InvalidConfigurationException.class,
+                () -> admin.incrementalAlterConfigs(Map.of(
+                                group,
+                                List.of(new AlterConfigOp(
+                                        new ConfigEntry("consumer.session.timeout.ms", "1000"),
+                                        AlterConfigOp.OpType.SET))))
+                        .all()
+                        .get());
+
         ConfigResource broker = new ConfigResource(ConfigResource.Type.BROKER, "0");
         Config brokerConfig = admin.describeConfigs(List.of(broker)).all().get().get(broker);
         ConfigEntry partitions = brokerConfig.get("num.partitions");

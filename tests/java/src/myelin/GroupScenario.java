@@ -22,6 +22,7 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
@@ -47,6 +48,54 @@ final class GroupScenario {
             group(bootstrap, protocol);
         }
         staticMember(bootstrap);
+        patterns(bootstrap);
+    }
+
+    /**
+     * Pattern subscriptions: a `java.util.regex.Pattern` (matched by the client) under both
+     * protocols, and a `SubscriptionPattern` (RE2J, matched by the broker: KIP-848's
+     * SubscribedTopicRegex). Each member gets the matching topics and no other.
+     */
+    static void patterns(String bootstrap) throws Exception {
+        try (Admin admin = Admin.create(Util.base(bootstrap, null))) {
+            admin.createTopics(List.of(
+                            new NewTopic("java-pattern-a", 1, (short) 1),
+                            new NewTopic("java-pattern-b", 1, (short) 1),
+                            new NewTopic("java-unmatched", 1, (short) 1)))
+                    .all()
+                    .get();
+        }
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(Util.stringProducer(bootstrap, null))) {
+            for (String topic : List.of("java-pattern-a", "java-pattern-b", "java-unmatched")) {
+                producer.send(new ProducerRecord<>(topic, "k", topic)).get();
+            }
+        }
+        String[][] modes = {{"classic", "client"}, {"consumer", "client"}, {"consumer", "broker"}};
+        for (String[] mode : modes) {
+            String group = "java-pattern-" + mode[0] + "-" + mode[1];
+            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(
+                    Util.stringConsumer(bootstrap, group, Util.props("group.protocol", mode[0])))) {
+                if (mode[1].equals("broker")) {
+                    consumer.subscribe(new SubscriptionPattern("java-pattern-.*"));
+                } else {
+                    consumer.subscribe(java.util.regex.Pattern.compile("java-pattern-.*"));
+                }
+                Set<String> seen = new java.util.TreeSet<>();
+                long deadline = System.nanoTime() + Util.TIMEOUT.toNanos();
+                while (seen.size() < 2) {
+                    expect(System.nanoTime() < deadline, group + " saw only " + seen);
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                        seen.add(r.value());
+                    }
+                }
+                expectEq(Set.of("java-pattern-a", "java-pattern-b"), seen, group + " read");
+                expectEq(
+                        Set.of(new TopicPartition("java-pattern-a", 0), new TopicPartition("java-pattern-b", 0)),
+                        consumer.assignment(),
+                        group + " assignment");
+            }
+        }
+        Util.log("pattern subscriptions ok");
     }
 
     /** One consumer in its own thread, committing what each poll returned. */
