@@ -623,8 +623,11 @@ impl GroupCoordinator {
         }
         let shard = self.shard_for(group_id)?;
         let now = now_ms();
-        let written = {
+        let mut expired = Vec::new();
+        let written = (|| {
             let mut state = shard.lock();
+            // A member whose session ended is gone before the group is judged empty.
+            self.run_due_timers(&shard, &mut state, group_id, now, &mut expired);
             let Some(slot) = state.groups.get_mut(group_id) else {
                 return Err(GroupError::GroupIdNotFound {
                     group_id: group_id.to_string(),
@@ -653,7 +656,7 @@ impl GroupCoordinator {
                 }
             }
             let tombstones = offsets.iter().map(Some).chain([None]);
-            shard::encode_all(tombstones, |tp| match tp {
+            Ok(shard::encode_all(tombstones, |tp| match tp {
                 Some(tp) => shard::offset_record(group_id, tp, None),
                 None => shard::group_record(group_id, None),
             })
@@ -663,8 +666,12 @@ impl GroupCoordinator {
                 }
                 Ok(records)
             })
-            .and_then(|records| shard.write(&records, now))
-        };
+            .and_then(|records| shard.write(&records, now)))
+        })();
+        for effects in expired {
+            effects.complete().await;
+        }
+        let written = written?;
         match written {
             Ok(w) => w.wait().await.map(|_| ()),
             Err(e) => Err(e),
@@ -895,45 +902,14 @@ impl GroupCoordinator {
             let mut pending = Vec::new();
             {
                 let mut state = shard.lock();
-                for (id, slot) in state.groups.iter_mut() {
-                    let Some(consumer) = slot.consumer.as_mut() else {
-                        continue;
-                    };
-                    if consumer.next_deadline_ms().is_some_and(|d| d <= now) {
-                        let before = shard::ConsumerSnapshot::of(consumer);
-                        for removed in consumer.tick(now) {
-                            tracing::info!(
-                                group = %id,
-                                member = %removed.member_id,
-                                reason = ?removed.reason,
-                                "removed a consumer group member"
-                            );
-                        }
-                        let changes = before.changes(id, consumer, false);
-                        if let Some(written) = shard.write_changes(changes, now) {
-                            pending.push(Effects {
-                                written: Some(written),
-                                ..Effects::default()
-                            });
-                        }
-                    }
-                }
                 let due: Vec<String> = state
                     .groups
                     .iter()
-                    .filter(|(_, s)| s.group.next_deadline_ms().is_some_and(|d| d <= now))
+                    .filter(|(_, s)| s.next_deadline_ms().is_some_and(|d| d <= now))
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in due {
-                    let Some(slot) = state.groups.get_mut(&id) else {
-                        continue;
-                    };
-                    let generation = slot.group.generation_id();
-                    let outcome = slot.group.tick(now);
-                    if slot.group.generation_id() != generation {
-                        self.rebalances.fetch_add(1, Ordering::Relaxed);
-                    }
-                    pending.push(shard.effects(&mut state, &id, outcome.replies, outcome.persist));
+                    self.run_due_timers(shard, &mut state, &id, now, &mut pending);
                 }
                 if expire_offsets {
                     pending.push(shard.expire_offsets(&mut state, now));
@@ -942,6 +918,53 @@ impl GroupCoordinator {
             for effects in pending {
                 effects.complete().await;
             }
+        }
+    }
+
+    /// Runs the timers of the group `id` that are due at `now` (sessions, join and sync
+    /// deadlines of a classic group; members' sessions and revocations of a consumer
+    /// group), as [`Self::tick`] does for every group; what they write and answer goes to
+    /// `pending`. A request that acts on a group runs them first, so that it sees the group
+    /// as Kafka's timers (run on the millisecond) would leave it, not as the last 100 ms
+    /// tick did.
+    fn run_due_timers(
+        &self,
+        shard: &shard::Shard,
+        state: &mut shard::ShardState,
+        id: &str,
+        now: i64,
+        pending: &mut Vec<Effects>,
+    ) {
+        let Some(slot) = state.groups.get_mut(id) else {
+            return;
+        };
+        if let Some(consumer) = slot.consumer.as_mut() {
+            if consumer.next_deadline_ms().is_some_and(|d| d <= now) {
+                let before = shard::ConsumerSnapshot::of(consumer);
+                for removed in consumer.tick(now) {
+                    tracing::info!(
+                        group = %id,
+                        member = %removed.member_id,
+                        reason = ?removed.reason,
+                        "removed a consumer group member"
+                    );
+                }
+                let changes = before.changes(id, consumer, false);
+                if let Some(written) = shard.write_changes(changes, now) {
+                    pending.push(Effects {
+                        written: Some(written),
+                        ..Effects::default()
+                    });
+                }
+            }
+        }
+        if slot.group.next_deadline_ms().is_some_and(|d| d <= now) {
+            let generation = slot.group.generation_id();
+            let outcome = slot.group.tick(now);
+            if slot.group.generation_id() != generation {
+                self.rebalances.fetch_add(1, Ordering::Relaxed);
+            }
+            pending.push(shard.effects(state, id, outcome.replies, outcome.persist));
         }
     }
 

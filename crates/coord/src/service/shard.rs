@@ -47,6 +47,15 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// The earliest timer of the group, classic or consumer, if any.
+    pub(crate) fn next_deadline_ms(&self) -> Option<i64> {
+        let consumer = self.consumer.as_ref().and_then(|c| c.next_deadline_ms());
+        [self.group.next_deadline_ms(), consumer]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
     pub(crate) fn new(group: ClassicGroup) -> Self {
         Slot {
             group,

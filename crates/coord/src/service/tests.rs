@@ -126,6 +126,46 @@ async fn offsets_survive_reopen_and_tombstones_remove_them() {
     assert_eq!(listed, vec!["g".to_string()]);
 }
 
+/// DeleteGroups right after a member's session ended finds the group empty, as Kafka's
+/// timers (run on the millisecond) leave it: the due expiry runs first, without waiting
+/// for the next timer tick (none runs in this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_whose_last_session_ended_can_be_deleted_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings();
+    settings.group.min_session_timeout_ms = 100;
+    let coordinator = GroupCoordinator::new(open(dir.path()), settings).unwrap();
+    coordinator.lookup("static").await;
+    let join = JoinRequest {
+        group_instance_id: Some("instance-1".into()),
+        session_timeout_ms: 300,
+        ..join_request("")
+    };
+    // A static member joins with its instance id (no member id round trip).
+    let joined = coordinator.join("static", join).await.unwrap();
+    let sync = SyncRequest {
+        member_id: joined.member_id.clone(),
+        group_instance_id: Some("instance-1".into()),
+        generation_id: joined.generation_id,
+        protocol_type: None,
+        protocol_name: None,
+        assignments: vec![(joined.member_id.clone(), Bytes::from_static(b"all"))],
+    };
+    coordinator.sync("static", sync).await.unwrap();
+    // Still a member: the group is not empty.
+    assert!(matches!(
+        coordinator.delete_group("static").await,
+        Err(GroupError::NonEmptyGroup { .. })
+    ));
+    // The member goes silent (a static member's close sends no LeaveGroup).
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    coordinator.delete_group("static").await.unwrap();
+    assert!(matches!(
+        coordinator.delete_group("static").await,
+        Err(GroupError::GroupIdNotFound { .. })
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_rebalance_and_the_generation_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
