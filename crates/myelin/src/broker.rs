@@ -196,13 +196,33 @@ impl Broker {
                 .get("listener.security.protocol.map")
                 .map(String::as_str),
         )?;
-        let listeners = settings::parse_listeners("listeners", &self.listen, &protocols)?;
-        let advertised_listeners = self
+        let mut listeners = settings::parse_listeners("listeners", &self.listen, &protocols)?;
+        let mut advertised_listeners = self
             .advertised
             .as_deref()
             .map(|a| settings::parse_listeners("advertised.listeners", a, &protocols))
             .transpose()?
             .unwrap_or_default();
+        // A Kafka server.properties of a combined node names its controller listeners:
+        // Myelin speaks no controller protocol, so they are not served.
+        if let Some(names) = self.configs.get("controller.listener.names") {
+            let controller: Vec<String> = names
+                .split(',')
+                .map(|n| n.trim().to_ascii_uppercase())
+                .collect();
+            listeners.retain(|l| !controller.contains(&l.name.to_ascii_uppercase()));
+            advertised_listeners.retain(|l| !controller.contains(&l.name.to_ascii_uppercase()));
+            if listeners.is_empty() {
+                return Err(SettingError {
+                    name: "controller.listener.names".into(),
+                    reason: "it names every listener: none would serve clients".into(),
+                }
+                .into());
+            }
+        }
+        for (name, value, reason) in settings::kafka_only_notes(&self.configs) {
+            tracing::info!("{name}={value} has no effect: {reason}");
+        }
         // Each listener's advertised address: the entry of its name, or with one listener
         // and one entry, that entry whatever its name.
         let mut advertised_of: Vec<Option<HostPort>> = Vec::with_capacity(listeners.len());

@@ -73,7 +73,141 @@ const MAX_FLUSH_THREADS: usize = 256;
 pub fn is_known(name: &str) -> bool {
     IDENTITY_CONFIGS.contains(&name)
         || MANAGER_ONLY_CONFIGS.contains(&name)
+        || kafka_only_reason(name).is_some()
         || myelin_server::configs::broker_config(name).is_some()
+}
+
+/// Kafka broker configs that a single Myelin node has no use for, each with the reason.
+/// They are accepted so that a Kafka `server.properties` (KRaft, one combined node) works
+/// unchanged: checked where a value could not fit one combined node, logged at start
+/// ([`kafka_only_notes`]), and otherwise without effect. `controller.listener.names` also
+/// takes the listeners it names out of service: Myelin speaks no controller protocol.
+pub const KAFKA_ONLY_CONFIGS: &[(&str, &str)] = &[
+    (
+        "background.threads",
+        "Myelin's background work runs on its own threads",
+    ),
+    (
+        "controller.listener.names",
+        "Myelin speaks no KRaft controller protocol: the listeners named are not served",
+    ),
+    (
+        "controller.quorum.bootstrap.servers",
+        "the metadata log is this node's own, with no quorum",
+    ),
+    (
+        "controller.quorum.voters",
+        "the metadata log is this node's own, with no quorum",
+    ),
+    (
+        "inter.broker.listener.name",
+        "one broker: there is no inter-broker traffic",
+    ),
+    (
+        "num.io.threads",
+        "Tokio's worker threads serve every request",
+    ),
+    (
+        "num.network.threads",
+        "Tokio's worker threads serve every connection",
+    ),
+    ("num.replica.fetchers", "one broker: nothing to replicate"),
+    (
+        "process.roles",
+        "a Myelin node is always broker and controller in one",
+    ),
+    (
+        "sasl.mechanism.controller.protocol",
+        "no controller connections",
+    ),
+    (
+        "sasl.mechanism.inter.broker.protocol",
+        "one broker: there is no inter-broker traffic",
+    ),
+    (
+        "security.inter.broker.protocol",
+        "one broker: there is no inter-broker traffic",
+    ),
+    (
+        "share.coordinator.state.topic.min.isr",
+        "Myelin has no share groups",
+    ),
+    (
+        "share.coordinator.state.topic.replication.factor",
+        "Myelin has no share groups",
+    ),
+    (
+        "socket.receive.buffer.bytes",
+        "the kernel's autotuning sizes socket buffers",
+    ),
+    (
+        "socket.send.buffer.bytes",
+        "the kernel's autotuning sizes socket buffers",
+    ),
+    (
+        "transaction.state.log.min.isr",
+        "one replica: every write is acknowledged by it",
+    ),
+];
+
+/// Why the Kafka config `name` has no effect on a Myelin node, if it is one of
+/// [`KAFKA_ONLY_CONFIGS`].
+pub fn kafka_only_reason(name: &str) -> Option<&'static str> {
+    KAFKA_ONLY_CONFIGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, reason)| *reason)
+}
+
+/// The start-up notes for the [`KAFKA_ONLY_CONFIGS`] among `configs`: (name, value,
+/// reason).
+pub fn kafka_only_notes(
+    configs: &BTreeMap<String, String>,
+) -> impl Iterator<Item = (&str, &str, &'static str)> {
+    configs.iter().filter_map(|(name, value)| {
+        kafka_only_reason(name).map(|reason| (name.as_str(), value.as_str(), reason))
+    })
+}
+
+/// Checks a value of [`KAFKA_ONLY_CONFIGS`] as far as one combined node can take it.
+fn check_kafka_only(name: &str, value: &str) -> Result<(), SettingError> {
+    match name {
+        "process.roles" => {
+            let roles: Vec<&str> = value.split(',').map(str::trim).collect();
+            if let Some(role) = roles
+                .iter()
+                .find(|r| !matches!(**r, "broker" | "controller"))
+            {
+                return Err(invalid(
+                    name,
+                    format!("{role:?} is not broker or controller"),
+                ));
+            }
+            if !roles.contains(&"broker") {
+                return Err(invalid(
+                    name,
+                    "a Myelin node is always a broker: a controller-only node has nothing to serve",
+                ));
+            }
+        }
+        "controller.listener.names" if value.split(',').any(|n| n.trim().is_empty()) => {
+            return Err(invalid(name, "a listener name is empty"));
+        }
+        "num.io.threads"
+        | "num.network.threads"
+        | "num.replica.fetchers"
+        | "background.threads"
+        | "transaction.state.log.min.isr"
+        | "share.coordinator.state.topic.min.isr"
+        | "share.coordinator.state.topic.replication.factor" => {
+            positive::<i32>(name, value)?;
+        }
+        "socket.receive.buffer.bytes" | "socket.send.buffer.bytes" => {
+            parse_num::<i32>(name, value)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A host and port to listen on or to advertise.
@@ -419,6 +553,10 @@ pub fn translate(configs: &BTreeMap<String, String>) -> Result<Translated, Setti
             _ => {}
         }
         if IDENTITY_CONFIGS.contains(&name.as_str()) {
+            continue;
+        }
+        if kafka_only_reason(name).is_some() {
+            check_kafka_only(name, value)?;
             continue;
         }
         if myelin_server::configs::broker_config(name).is_none() {

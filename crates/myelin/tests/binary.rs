@@ -200,6 +200,77 @@ async fn a_config_file_sets_kafka_names_and_a_flag_overrides_it() {
     assert!(marker(&data), "log.dirs from the file");
 }
 
+/// Kafka 4.0's own `config/server.properties` (one combined KRaft node) starts a broker
+/// unchanged but for its ports (0 here) and directory: read as Java properties, the KRaft
+/// and threading configs accepted and logged as having no effect, the CONTROLLER listener
+/// left out (Myelin speaks no controller protocol).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafkas_server_properties_start_a_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.properties");
+    let data = dir.path().join("kraft-combined-logs");
+    std::fs::write(
+        &file,
+        format!(
+            "############################# Server Basics #############################\n\
+             process.roles=broker,controller\n\
+             node.id=1\n\
+             controller.quorum.bootstrap.servers=localhost:9093\n\
+             ############################# Socket Server Settings #############################\n\
+             listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL\n\
+             num.network.threads=3\n\
+             num.io.threads=8\n\
+             socket.send.buffer.bytes=102400\n\
+             socket.receive.buffer.bytes=102400\n\
+             socket.request.max.bytes=104857600\n\
+             ############################# Log Basics #############################\n\
+             log.dirs={}\n\
+             num.partitions=1\n\
+             num.recovery.threads.per.data.dir=1\n\
+             offsets.topic.replication.factor=1\n\
+             share.coordinator.state.topic.replication.factor=1\n\
+             share.coordinator.state.topic.min.isr=1\n\
+             transaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\n\
+             log.retention.hours=168\n\
+             log.segment.bytes=1073741824\n\
+             log.retention.check.interval.ms=300000\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let file_arg = file.display().to_string();
+    let served = serve(&["--config", &file_arg, "--http-listen", "off"], &[]).await;
+    let mut c = bounded(Connection::connect(&served.kafka, ClientConfig::default()))
+        .await
+        .unwrap();
+    let md = bounded(c.metadata(None, false)).await.unwrap();
+    assert_eq!(md.brokers[0].node_id, 1, "node.id from the file");
+    drop(c);
+    let (ok, log) = served.stop(libc::SIGTERM).await;
+    let log = log.join("\n");
+    assert!(ok, "{log}");
+    assert!(marker(&data), "log.dirs from the file");
+    assert_eq!(
+        log.matches("listener bound to").count(),
+        1,
+        "only the PLAINTEXT listener is served:\n{log}"
+    );
+    for name in [
+        "process.roles",
+        "num.io.threads",
+        "controller.listener.names",
+    ] {
+        assert!(
+            log.contains(&format!("{name}=")) && log.contains("has no effect"),
+            "{name} is not noted:\n{log}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn version_and_bad_usage() {
     let out = run_cli(&["--version"], b"").await;

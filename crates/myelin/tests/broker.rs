@@ -154,6 +154,10 @@ async fn bad_settings_fail_the_start_with_their_name() {
         ("listeners", "KERBEROS://127.0.0.1:0"),
         ("ssl.keystore.location", "/no/such/keystore.pem"),
         ("ssl.keystore.type", "JCEKS"),
+        // A Kafka server.properties' KRaft configs are taken only as one combined node.
+        ("process.roles", "controller"),
+        ("controller.listener.names", "PLAINTEXT"),
+        ("num.io.threads", "many"),
         ("sasl.enabled.mechanisms", "GSSAPI"),
         (
             "listener.name.sasl_plaintext.plain.sasl.jaas.config",

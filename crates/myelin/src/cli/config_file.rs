@@ -1,5 +1,6 @@
-//! `myelin serve`'s settings: the config file (TOML with Kafka's broker config names),
-//! the environment (`MYELIN_*`) and the flags, merged in that order of rising precedence.
+//! `myelin serve`'s settings: the config file (TOML with Kafka's broker config names, or a
+//! Kafka `server.properties`), the environment (`MYELIN_*`) and the flags, merged in that
+//! order of rising precedence.
 //!
 //! ```toml
 //! listeners = "PLAINTEXT://0.0.0.0:9092"
@@ -136,13 +137,96 @@ impl Layer {
     }
 }
 
-/// Reads a config file: TOML whose keys are Kafka config names. Dotted keys and nested
-/// tables are joined with dots; numbers and booleans become their text; arrays become
-/// comma-separated lists.
+/// Reads a config file: TOML whose keys are Kafka config names, or, for a file named
+/// `*.properties`, a Java properties file as Kafka reads `server.properties`
+/// ([`parse_properties`]). In TOML, dotted keys and nested tables are joined with dots;
+/// numbers and booleans become their text; arrays become comma-separated lists.
 pub fn load_file(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    parse_toml(&text).with_context(|| format!("in the config file {}", path.display()))
+    let properties = path.extension().is_some_and(|e| e == "properties");
+    if properties {
+        Ok(parse_properties(&text))
+    } else {
+        parse_toml(&text)
+    }
+    .with_context(|| format!("in the config file {}", path.display()))
+}
+
+/// Parses a Java properties file as `java.util.Properties.load` does, which is how Kafka
+/// reads `server.properties`: one `key=value` per logical line (`=`, `:` or whitespace
+/// separate them, with whitespace around them ignored); `#` and `!` start comment lines;
+/// a line ending in an odd number of backslashes continues on the next, whose leading
+/// whitespace is dropped; `\t`, `\n`, `\r`, `\f`, `\uXXXX` and `\` before any other
+/// character are escapes. A later key replaces an earlier one.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(first) = lines.next() {
+        let mut logical = first.trim_start().to_string();
+        if logical.is_empty() || logical.starts_with('#') || logical.starts_with('!') {
+            continue;
+        }
+        // Continuations: an odd number of trailing backslashes.
+        while logical.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1 {
+            logical.pop();
+            match lines.next() {
+                Some(next) => logical.push_str(next.trim_start()),
+                None => break,
+            }
+        }
+        let (key, value) = split_property(&logical);
+        out.insert(unescape(key), unescape(value));
+    }
+    out
+}
+
+/// A logical line's key and value: the key ends at the first unescaped `=`, `:` or
+/// whitespace; then whitespace, one `=` or `:`, and whitespace are skipped.
+fn split_property(line: &str) -> (&str, &str) {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'=' | b':' | b' ' | b'\t' | b'\x0c' => break,
+            _ => i += 1,
+        }
+    }
+    let end = i.min(bytes.len());
+    let key = &line[..end];
+    let mut rest = line[end..].trim_start_matches([' ', '\t', '\x0c']);
+    if let Some(r) = rest.strip_prefix(['=', ':']) {
+        rest = r.trim_start_matches([' ', '\t', '\x0c']);
+    }
+    (key, rest)
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('f') => out.push('\x0c'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => out.push_str(&hex),
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 /// Parses config-file text (see [`load_file`]).
@@ -233,6 +317,39 @@ pub fn resolve(file: Layer, env: Layer, flags: Layer) -> Result<ServeSettings> {
 
 #[cfg(test)]
 mod tests {
+
+    /// `java.util.Properties.load`'s rules, on the shapes Kafka's configs take.
+    #[test]
+    fn properties_read_as_java_reads_them() {
+        let text = "# Kafka's server.properties\n\
+                    ! also a comment\n\
+                    \n\
+                    process.roles=broker,controller\n\
+                    node.id = 1\n\
+                    listeners:PLAINTEXT://:9092,CONTROLLER://:9093\n\
+                    log.dirs /tmp/kraft-combined-logs\n\
+                    listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n\
+                    \x20   username=\"admin\" \\\n\
+                    \x20   password=\"admin-secret\";\n\
+                    escaped\\=key=a\\tb\\u00e9\\\\\n\
+                    empty=\n\
+                    num.partitions=1\n\
+                    num.partitions=3\n";
+        let p = parse_properties(text);
+        assert_eq!(p["process.roles"], "broker,controller");
+        assert_eq!(p["node.id"], "1");
+        assert_eq!(p["listeners"], "PLAINTEXT://:9092,CONTROLLER://:9093");
+        assert_eq!(p["log.dirs"], "/tmp/kraft-combined-logs");
+        assert_eq!(
+            p["listener.name.sasl_plaintext.plain.sasl.jaas.config"],
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\";"
+        );
+        assert_eq!(p["escaped=key"], "a\tb\u{e9}\\");
+        assert_eq!(p["empty"], "");
+        assert_eq!(p["num.partitions"], "3", "a later key wins");
+        assert_eq!(p.len(), 8);
+    }
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
