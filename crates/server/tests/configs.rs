@@ -942,6 +942,54 @@ async fn dynamic_configs_survive_a_restart() {
 
 const GROUP: i8 = 32;
 const DYNAMIC_GROUP: i8 = 8;
+const SESSION: &str = "consumer.session.timeout.ms";
+const HEARTBEAT: &str = "consumer.heartbeat.interval.ms";
+
+/// The configs of the group `payments` (`keys`, or all): (name, value, source).
+async fn group_described(
+    client: &mut Client,
+    keys: Option<&[&str]>,
+) -> Vec<(String, Option<String>, i8)> {
+    let results = describe(
+        client,
+        4,
+        vec![resource(GROUP, "payments", keys)],
+        false,
+        true,
+    )
+    .await;
+    assert_eq!(results[0].error_code, 0, "{:?}", results[0].error_message);
+    results[0]
+        .configs
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                value(c).map(str::to_string),
+                c.config_source,
+            )
+        })
+        .collect()
+}
+
+/// IncrementalAlterConfigs v1 on the group `payments`: the error code.
+async fn group_altered(
+    client: &mut Client,
+    ops: Vec<incremental::AlterableConfig>,
+    validate_only: bool,
+) -> i16 {
+    incremental(
+        client,
+        1,
+        vec![changes(GROUP, "payments", ops)],
+        validate_only,
+    )
+    .await[0]
+}
+
+fn entry(name: &str, v: &str, source: i8) -> (String, Option<String>, i8) {
+    (name.to_string(), Some(v.to_string()), source)
+}
 
 /// A group's configs (KIP-848): described with the broker's values as defaults, set and
 /// deleted incrementally or by the legacy API, checked as Kafka's `GroupConfig` checks them,
@@ -956,8 +1004,6 @@ async fn group_configs() {
     };
     use myelin_cluster::{FileMetadataStore, MetadataStore};
 
-    const SESSION: &str = "consumer.session.timeout.ms";
-    const HEARTBEAT: &str = "consumer.heartbeat.interval.ms";
     let dir = tempfile::tempdir().unwrap();
     let keep = dir.path().to_path_buf();
     let config = Config {
@@ -970,21 +1016,6 @@ async fn group_configs() {
         .collect(),
         ..Config::default()
     };
-    let described = |results: Vec<DescribeConfigsResult>| -> Vec<(String, Option<String>, i8)> {
-        assert_eq!(results[0].error_code, 0, "{:?}", results[0].error_message);
-        results[0]
-            .configs
-            .iter()
-            .map(|c| {
-                (
-                    c.name.to_string(),
-                    value(c).map(str::to_string),
-                    c.config_source,
-                )
-            })
-            .collect()
-    };
-    let entry = |name: &str, v: &str, source: i8| (name.to_string(), Some(v.to_string()), source);
     {
         let (store, _) = FileMetadataStore::open(&keep).unwrap();
         let store: Arc<dyn MetadataStore> = Arc::new(store);
@@ -992,44 +1023,25 @@ async fn group_configs() {
         let server = TestServer::start_with(config.clone(), store, holder).await;
         let mut client = server.connect().await;
         // Nothing set (and no such group yet): the broker's values.
-        let results = describe(
-            &mut client,
-            4,
-            vec![resource(GROUP, "payments", None)],
-            false,
-            true,
-        )
-        .await;
         assert_eq!(
-            described(results),
+            group_described(&mut client, None).await,
             [
                 entry(HEARTBEAT, "4000", DEFAULT),
                 entry(SESSION, "45000", DEFAULT)
             ]
         );
-        let set = |ops| vec![changes(GROUP, "payments", ops)];
+        let set_session = vec![op(SESSION, SET, Some("50000"))];
         assert_eq!(
-            incremental(
-                &mut client,
-                1,
-                set(vec![op(SESSION, SET, Some("50000"))]),
-                false
-            )
-            .await,
-            [0]
+            group_altered(&mut client, set_session.clone(), false).await,
+            0
         );
-        let results = describe(
-            &mut client,
-            4,
-            vec![resource(GROUP, "payments", Some(&[SESSION]))],
-            false,
-            false,
-        )
-        .await;
-        assert_eq!(described(results), [entry(SESSION, "50000", DYNAMIC_GROUP)]);
+        assert_eq!(
+            group_described(&mut client, Some(&[SESSION])).await,
+            [entry(SESSION, "50000", DYNAMIC_GROUP)]
+        );
         // Refused, as Kafka's GroupConfig refuses them: below the broker's minimum, above
-        // its maximum, a session not above the heartbeat, unknown names (share groups'
-        // among them), and list operations.
+        // its maximum, not a number, unknown names (share groups' among them), and list
+        // operations.
         for ops in [
             vec![op(SESSION, SET, Some("30000"))],
             vec![op(SESSION, SET, Some("70000"))],
@@ -1041,22 +1053,14 @@ async fn group_configs() {
             vec![op(SESSION, APPEND, Some("1"))],
         ] {
             assert_eq!(
-                incremental(&mut client, 1, set(ops.clone()), false).await,
-                [40],
+                group_altered(&mut client, ops.clone(), false).await,
+                40,
                 "{ops:?}"
             );
         }
         // The empty name is no group.
-        assert_eq!(
-            incremental(
-                &mut client,
-                1,
-                vec![changes(GROUP, "", vec![op(SESSION, SET, Some("50000"))])],
-                false
-            )
-            .await,
-            [42]
-        );
+        let unnamed = vec![changes(GROUP, "", set_session)];
+        assert_eq!(incremental(&mut client, 1, unnamed, false).await, [42]);
         let results = describe(
             &mut client,
             4,
@@ -1067,38 +1071,17 @@ async fn group_configs() {
         .await;
         assert_eq!(results[0].error_code, 42);
         // validate_only changes nothing; the legacy API replaces the whole set.
-        assert_eq!(
-            incremental(
-                &mut client,
-                1,
-                set(vec![op(HEARTBEAT, SET, Some("6000"))]),
-                true
-            )
-            .await,
-            [0]
-        );
-        let r = alter(
-            &mut client,
-            2,
-            vec![legacy(GROUP, "payments", &[(HEARTBEAT, "6000")])],
-            false,
-        )
-        .await;
+        let set_heartbeat = vec![op(HEARTBEAT, SET, Some("6000"))];
+        assert_eq!(group_altered(&mut client, set_heartbeat, true).await, 0);
+        let legacy_set = vec![legacy(GROUP, "payments", &[(HEARTBEAT, "6000")])];
+        let r = alter(&mut client, 2, legacy_set, false).await;
         assert_eq!(
             r.responses[0].error_code, 0,
             "{:?}",
             r.responses[0].error_message
         );
-        let results = describe(
-            &mut client,
-            4,
-            vec![resource(GROUP, "payments", None)],
-            false,
-            false,
-        )
-        .await;
         assert_eq!(
-            described(results),
+            group_described(&mut client, None).await,
             [
                 entry(HEARTBEAT, "6000", DYNAMIC_GROUP),
                 entry(SESSION, "45000", DEFAULT)
@@ -1134,40 +1117,15 @@ async fn group_configs() {
     let (store, _) = FileMetadataStore::open(&keep).unwrap();
     let server = TestServer::start_with(config, Arc::new(store), dir).await;
     let mut client = server.connect().await;
-    let results = describe(
-        &mut client,
-        4,
-        vec![resource(GROUP, "payments", Some(&[HEARTBEAT]))],
-        false,
-        false,
-    )
-    .await;
     assert_eq!(
-        described(results),
+        group_described(&mut client, Some(&[HEARTBEAT])).await,
         [entry(HEARTBEAT, "6000", DYNAMIC_GROUP)]
     );
+    let delete = vec![op(HEARTBEAT, DELETE, None)];
+    assert_eq!(group_altered(&mut client, delete, false).await, 0);
     assert_eq!(
-        incremental(
-            &mut client,
-            1,
-            vec![changes(
-                GROUP,
-                "payments",
-                vec![op(HEARTBEAT, DELETE, None)]
-            )],
-            false
-        )
-        .await,
-        [0]
+        group_described(&mut client, Some(&[HEARTBEAT])).await,
+        [entry(HEARTBEAT, "4000", DEFAULT)]
     );
-    let results = describe(
-        &mut client,
-        4,
-        vec![resource(GROUP, "payments", Some(&[HEARTBEAT]))],
-        false,
-        false,
-    )
-    .await;
-    assert_eq!(described(results), [entry(HEARTBEAT, "4000", DEFAULT)]);
     server.stop().await;
 }

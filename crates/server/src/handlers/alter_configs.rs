@@ -348,31 +348,36 @@ pub(crate) async fn apply(
 /// (and, with `loggers`, as IncrementalAlterConfigs, its loggers') with CLUSTER
 /// ALTER_CONFIGS. Other types pass, to be refused as invalid.
 pub(crate) fn authorize_alter(authz: &Authz<'_>, kind: i8, name: &str, loggers: bool) -> Outcome {
-    let cluster =
-        kind == resource_type::BROKER || (loggers && kind == resource_type::BROKER_LOGGER);
-    if kind == resource_type::TOPIC
-        && !authz.allows(Operation::AlterConfigs, ResourceType::Topic, name)
-    {
-        return Err((
-            ResponseError::TopicAuthorizationFailed,
-            "Topic authorization failed.".into(),
-        ));
+    authorize_configs(authz, Operation::AlterConfigs, kind, name, loggers)
+}
+
+/// Whether the principal may do `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the
+/// configs of the resource `name` of type `kind`, as Kafka decides it: on the topic, on the
+/// group, or, for a broker (and with `loggers` its loggers), on the cluster. Other types
+/// pass, to be refused as invalid.
+pub(crate) fn authorize_configs(
+    authz: &Authz<'_>,
+    operation: Operation,
+    kind: i8,
+    name: &str,
+    loggers: bool,
+) -> Outcome {
+    let refused =
+        |error: ResponseError, what: &str| Err((error, format!("{what} authorization failed.")));
+    match kind {
+        resource_type::TOPIC if !authz.allows(operation, ResourceType::Topic, name) => {
+            refused(ResponseError::TopicAuthorizationFailed, "Topic")
+        }
+        resource_type::GROUP if !authz.allows(operation, ResourceType::Group, name) => {
+            refused(ResponseError::GroupAuthorizationFailed, "Group")
+        }
+        resource_type::BROKER | resource_type::BROKER_LOGGER
+            if (kind == resource_type::BROKER || loggers) && !authz.allows_cluster(operation) =>
+        {
+            refused(ResponseError::ClusterAuthorizationFailed, "Cluster")
+        }
+        _ => Ok(()),
     }
-    if kind == resource_type::GROUP
-        && !authz.allows(Operation::AlterConfigs, ResourceType::Group, name)
-    {
-        return Err((
-            ResponseError::GroupAuthorizationFailed,
-            "Group authorization failed.".into(),
-        ));
-    }
-    if cluster && !authz.allows_cluster(Operation::AlterConfigs) {
-        return Err((
-            ResponseError::ClusterAuthorizationFailed,
-            "Cluster authorization failed.".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// The (type, name) pairs that occur more than once: Kafka refuses each occurrence.

@@ -33,7 +33,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::apis::{Handler, Reply};
-use crate::authz::{Operation, ResourceType};
+use crate::authz::Operation;
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::configs::{
     broker_config, resource_type, BrokerConfigs, ConfigDef, ConfigSource, Resolved, SynonymValue,
@@ -123,39 +123,13 @@ fn authorize(
     authz: &crate::authz::Authz<'_>,
     resource: &DescribeConfigsResource,
 ) -> Result<(), (ResponseError, String)> {
-    let kind = resource.resource_type;
-    if kind == resource_type::TOPIC
-        && !authz.allows(
-            Operation::DescribeConfigs,
-            ResourceType::Topic,
-            resource.resource_name.as_str(),
-        )
-    {
-        return Err((
-            ResponseError::TopicAuthorizationFailed,
-            "Topic authorization failed.".to_string(),
-        ));
-    }
-    if kind == resource_type::GROUP
-        && !authz.allows(
-            Operation::DescribeConfigs,
-            ResourceType::Group,
-            resource.resource_name.as_str(),
-        )
-    {
-        return Err((
-            ResponseError::GroupAuthorizationFailed,
-            "Group authorization failed.".to_string(),
-        ));
-    }
-    let cluster = kind == resource_type::BROKER || kind == resource_type::BROKER_LOGGER;
-    if cluster && !authz.allows_cluster(Operation::DescribeConfigs) {
-        return Err((
-            ResponseError::ClusterAuthorizationFailed,
-            "Cluster authorization failed.".to_string(),
-        ));
-    }
-    Ok(())
+    crate::handlers::alter_configs::authorize_configs(
+        authz,
+        Operation::DescribeConfigs,
+        resource.resource_type,
+        resource.resource_name.as_str(),
+        true,
+    )
 }
 
 /// The configs of one resource the principal may describe.
