@@ -231,6 +231,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::list_transactions::ListTransactions>(),
     entry::<handlers::consumer_group_heartbeat::ConsumerGroupHeartbeat>(),
     entry::<handlers::consumer_group_describe::ConsumerGroupDescribe>(),
+    entry::<handlers::list_config_resources::ListConfigResources>(),
     entry::<handlers::describe_topic_partitions::DescribeTopicPartitions>(),
 ];
 

@@ -21,6 +21,8 @@ pub enum Ty {
     /// Bytes or records, nullable or not: an int32 length (-1 = null), or in flexible
     /// versions an unsigned varint of length + 1.
     Bytes,
+    /// An array of int8s, nullable or not.
+    Int8s,
     /// An array of int32s, nullable or not.
     Int32s,
     /// An array of strings, nullable or not.
@@ -197,7 +199,7 @@ impl Walker<'_> {
             Ty::Int64 => 8,
             Ty::Uuid => 16,
             Ty::Str => short,
-            Ty::Bytes | Ty::Int32s | Ty::Strs | Ty::Structs(_) => long,
+            Ty::Bytes | Ty::Int8s | Ty::Int32s | Ty::Strs | Ty::Structs(_) => long,
         }
     }
 
@@ -225,6 +227,11 @@ impl Walker<'_> {
                 Ty::Uuid => self.take(16)?,
                 Ty::Str => self.string()?,
                 Ty::Bytes => self.bytes()?,
+                Ty::Int8s => {
+                    if let Some(n) = self.count(1)? {
+                        self.take(n)?;
+                    }
+                }
                 Ty::Int32s => {
                     if let Some(n) = self.count(4)? {
                         self.take(n * 4)?;

@@ -458,6 +458,14 @@ async fn configs_are_described_and_altered_only_with_acls() {
     server.stop().await;
 }
 
+/// ListConfigResources v1 for every type: the error code.
+async fn list_resources(client: &mut Client) -> i16 {
+    let request = kafka_protocol::messages::ListConfigResourcesRequest::default();
+    let r: kafka_protocol::messages::ListConfigResourcesResponse =
+        client.call(ApiKey::ListConfigResources, 1, &request).await;
+    r.error_code
+}
+
 /// A group's configs (KIP-848) need GROUP DESCRIBE_CONFIGS and GROUP ALTER_CONFIGS, as
 /// Kafka checks them: a cluster permission is not enough.
 #[tokio::test]
@@ -518,6 +526,10 @@ async fn group_configs_need_group_acls() {
     );
     assert_eq!(describe_configs(&mut alice, describe()).await, [(0, true)]);
     assert_eq!(incremental_alter(&mut alice, session()).await, [0]);
+    // Listing config resources needs CLUSTER DESCRIBE_CONFIGS (Kafka 4.1 and 4.2).
+    let mut bob = connect_as(&server, "bob").await;
+    assert_eq!(list_resources(&mut bob).await, CLUSTER_AUTHORIZATION_FAILED);
+    assert_eq!(list_resources(&mut alice).await, 0);
     assert_eq!(
         server
             .metadata

@@ -19,6 +19,7 @@ import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.DescribeConfigsOptions;
 import org.apache.kafka.clients.admin.DescribeProducersResult;
+import org.apache.kafka.clients.admin.ListConfigResourcesOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.LogDirDescription;
@@ -231,6 +232,12 @@ final class AdminScenario {
         expectEq("50000", session.value(), "group session timeout");
         expectEq(ConfigEntry.ConfigSource.DYNAMIC_GROUP_CONFIG, session.source(), "group config source");
         expectEq("5000", groupConfig.get("consumer.heartbeat.interval.ms").value(), "group heartbeat default");
+        // The group has no members, only configs: listed all the same (KIP-1142).
+        java.util.Collection<ConfigResource> groups = admin.listConfigResources(
+                        Set.of(ConfigResource.Type.GROUP), new ListConfigResourcesOptions())
+                .all()
+                .get();
+        expect(groups.contains(group), "groups with configs " + groups);
         expectFailure(
                 InvalidConfigurationException.class,
                 () -> admin.incrementalAlterConfigs(Map.of(
