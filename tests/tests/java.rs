@@ -126,8 +126,8 @@ fn java_consumer_groups() {
 }
 
 /// Transactions: commits and aborts seen by both isolation levels, a fenced producer,
-/// exactly-once consume-transform-produce under both group protocols, and transactions
-/// listed and described.
+/// exactly-once consume-transform-produce under both group protocols, transactions listed
+/// and described, and a hanging transaction found and aborted by the admin client.
 #[test]
 fn java_transactions() {
     let broker = Broker::start_with(&GROUP_FLAGS);

@@ -204,6 +204,7 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::add_partitions_to_txn::AddPartitionsToTxn>(),
     entry::<handlers::add_offsets_to_txn::AddOffsetsToTxn>(),
     entry::<handlers::end_txn::EndTxn>(),
+    entry::<handlers::write_txn_markers::WriteTxnMarkers>(),
     entry::<handlers::txn_offset_commit::TxnOffsetCommit>(),
     entry::<handlers::acls::DescribeAcls>(),
     entry::<handlers::acls::CreateAcls>(),

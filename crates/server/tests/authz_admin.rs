@@ -847,3 +847,57 @@ async fn scram_credentials_need_cluster_alter_and_describe() {
     );
     server.stop().await;
 }
+
+/// WriteTxnMarkers (`Admin.abortTransaction`, KIP-664) needs CLUSTER_ACTION: refused for
+/// every partition without it; with it, an unknown partition is named as such and a marker
+/// for a producer the partition has not seen is written.
+#[tokio::test]
+async fn write_txn_markers_need_cluster_action() {
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::{ProducerId, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+    use Operation::*;
+    use ResourceType::Cluster;
+    let server = TestServer::start(config()).await;
+    let mut admin = connect_as(&server, "admin").await;
+    let mut alice = connect_as(&server, "alice").await;
+    assert_eq!(
+        create_topics(&mut admin, &["hanging"]).await.topics[0].error_code,
+        0
+    );
+    let abort = |topic: &str, partitions: Vec<i32>| {
+        WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(77))
+            .with_producer_epoch(0)
+            .with_transaction_result(false)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(name(topic))
+                .with_partition_indexes(partitions)])])
+    };
+    let codes = |r: WriteTxnMarkersResponse| -> Vec<i16> {
+        r.markers[0].topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect()
+    };
+    let r: WriteTxnMarkersResponse = alice
+        .call(ApiKey::WriteTxnMarkers, 1, &abort("hanging", vec![0, 1]))
+        .await;
+    assert_eq!(codes(r), [CLUSTER_AUTHORIZATION_FAILED; 2]);
+    grant(
+        &server,
+        vec![allow(Cluster, CLUSTER_NAME, "alice", ClusterAction)],
+    );
+    let r: WriteTxnMarkersResponse = alice
+        .call(ApiKey::WriteTxnMarkers, 1, &abort("hanging", vec![0, 9]))
+        .await;
+    assert_eq!(codes(r), [0, UNKNOWN_TOPIC_OR_PARTITION]);
+    let r: WriteTxnMarkersResponse = admin
+        .call(ApiKey::WriteTxnMarkers, 1, &abort("nowhere", vec![0]))
+        .await;
+    assert_eq!(codes(r), [UNKNOWN_TOPIC_OR_PARTITION]);
+    server.stop().await;
+}

@@ -546,13 +546,7 @@ impl TxnCoordinator {
     /// offsets. A partition whose topic was deleted is skipped, as in Kafka.
     async fn write_markers(&self, markers: &TxnMarkers) -> Result<(), WriteError> {
         let commit = markers.result == TxnResult::Commit;
-        let mut key = Vec::with_capacity(4);
-        key.extend_from_slice(&0i16.to_be_bytes()); // version
-        key.extend_from_slice(&i16::from(commit).to_be_bytes()); // 0 abort, 1 commit
-        let mut value = Vec::with_capacity(6);
-        value.extend_from_slice(&0i16.to_be_bytes()); // version
-        value.extend_from_slice(&COORDINATOR_EPOCH.to_be_bytes());
-        let record: KeyValue = (Bytes::from(key), Some(Bytes::from(value)));
+        let record = marker_record(commit, COORDINATOR_EPOCH);
         let producer = BatchProducer {
             producer_id: markers.producer_id,
             producer_epoch: markers.producer_epoch,
@@ -580,6 +574,73 @@ impl TxnCoordinator {
             }
         }
         Ok(())
+    }
+
+    /// WriteTxnMarkers (as `Admin.abortTransaction` sends it, KIP-664, for a hanging
+    /// transaction the coordinator does not know): a COMMIT or ABORT marker of
+    /// `producer_id` at `producer_epoch` and `coordinator_epoch` to each partition, each
+    /// waited for and reported on its own. The log refuses a marker of an older producer
+    /// epoch or coordinator epoch, as Kafka's does; `__consumer_offsets` partitions then
+    /// apply or drop the producer's pending offsets.
+    pub async fn write_admin_markers(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        partitions: &[TopicPartition],
+    ) -> Vec<MarkerOutcome> {
+        let record = marker_record(commit, coordinator_epoch);
+        let producer = BatchProducer {
+            producer_id,
+            producer_epoch,
+            attributes: ATTR_TRANSACTIONAL | ATTR_CONTROL,
+        };
+        let mut pending = Vec::with_capacity(partitions.len());
+        for tp in partitions {
+            let Some(partition) = self.partitions.get(&tp.topic, tp.partition) else {
+                pending.push(Err(MarkerOutcome::UnknownTopicOrPartition));
+                continue;
+            };
+            let written = append_records(
+                self.partitions.logs(),
+                &partition,
+                std::slice::from_ref(&record),
+                now_ms(),
+                producer,
+            );
+            pending.push(match written {
+                Ok(w) => Ok(w),
+                Err(WriteError::Log(e)) => Err(MarkerOutcome::Refused(e)),
+                Err(e) => Err(MarkerOutcome::Failed(e.to_string())),
+            });
+        }
+        let mut out = Vec::with_capacity(partitions.len());
+        for (tp, written) in partitions.iter().zip(pending) {
+            out.push(match written {
+                Err(outcome) => outcome,
+                Ok(w) => match w.wait().await {
+                    Ok(_) => {
+                        if tp.topic == OFFSETS_TOPIC {
+                            self.groups
+                                .complete_txn_offsets(tp.partition, producer_id, commit);
+                        }
+                        tracing::info!(
+                            producer_id,
+                            producer_epoch,
+                            commit,
+                            topic = %tp.topic,
+                            partition = tp.partition,
+                            "wrote a transaction marker for WriteTxnMarkers"
+                        );
+                        MarkerOutcome::Written
+                    }
+                    Err(WriteError::Log(e)) => MarkerOutcome::Refused(e),
+                    Err(e) => MarkerOutcome::Failed(e.to_string()),
+                },
+            });
+        }
+        out
     }
 
     // ----- Describe, list ------------------------------------------------------------------
@@ -749,3 +810,28 @@ fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests;
+
+/// A COMMIT or ABORT marker: the control record's key (version 0, type 1 commit or 0
+/// abort) and value (version 0, the coordinator epoch), as Kafka's `EndTransactionMarker`.
+fn marker_record(commit: bool, coordinator_epoch: i32) -> KeyValue {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes()); // version
+    key.extend_from_slice(&i16::from(commit).to_be_bytes()); // 0 abort, 1 commit
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes()); // version
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    (Bytes::from(key), Some(Bytes::from(value)))
+}
+
+/// What became of one partition's marker of [`TxnCoordinator::write_admin_markers`].
+#[derive(Debug)]
+pub enum MarkerOutcome {
+    /// Written and durable.
+    Written,
+    /// No such partition.
+    UnknownTopicOrPartition,
+    /// The log refused it (an older producer or coordinator epoch, a full or failed disk).
+    Refused(myelin_log::LogError),
+    /// It could not be written for another reason.
+    Failed(String),
+}

@@ -48,3 +48,4 @@ pub mod sasl;
 pub mod scram_credentials;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;

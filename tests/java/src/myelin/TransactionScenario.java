@@ -11,7 +11,10 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import org.apache.kafka.clients.admin.AbortTransactionSpec;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.DescribeProducersResult;
+import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TransactionDescription;
 import org.apache.kafka.clients.admin.TransactionListing;
@@ -55,6 +58,7 @@ final class TransactionScenario {
             consumeTransformProduce(bootstrap, admin, "classic");
             consumeTransformProduce(bootstrap, admin, "consumer");
             listed(admin);
+            hanging(bootstrap, admin);
         }
     }
 
@@ -66,10 +70,15 @@ final class TransactionScenario {
     }
 
     static List<String> values(String bootstrap, String topic, String isolation) {
+        return values(bootstrap, topic, 2, isolation);
+    }
+
+    static List<String> values(String bootstrap, String topic, int partitions, String isolation) {
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(
                 Util.stringConsumer(bootstrap, null, Util.props("isolation.level", isolation)))) {
             List<String> values = new ArrayList<>();
-            for (List<ConsumerRecord<String, String>> partition : Util.readAll(consumer, topic, 2).values()) {
+            for (List<ConsumerRecord<String, String>> partition :
+                    Util.readAll(consumer, topic, partitions).values()) {
                 for (ConsumerRecord<String, String> r : partition) {
                     values.add(r.value());
                 }
@@ -195,6 +204,45 @@ final class TransactionScenario {
         // read_uncommitted also sees what the aborted transactions wrote.
         expect(values(bootstrap, output, "read_uncommitted").size() > 30, protocol + ": aborted records not stored");
         Util.log(protocol + " consume-transform-produce ok (" + transactions + " transactions, " + aborted + " aborted)");
+    }
+
+    /**
+     * A transaction left open on a partition, found with DescribeProducers and aborted with
+     * the admin client (`kafka-transactions.sh find-hanging` and `abort`, KIP-664): the
+     * last stable offset moves past it, and read_committed consumers read on without its
+     * records.
+     */
+    static void hanging(String bootstrap, Admin admin) throws Exception {
+        TopicPartition tp = new TopicPartition("java-txn-hanging", 0);
+        admin.createTopics(List.of(new NewTopic(tp.topic(), 1, (short) 1))).all().get();
+        KafkaProducer<String, String> producer = transactional(bootstrap, "java-txn-hanging");
+        producer.beginTransaction();
+        producer.send(new ProducerRecord<>(tp.topic(), 0, "k", "left-open")).get();
+        // The partition's last stable offset stays at the open transaction's first offset.
+        expectEq(0L, committedEnd(bootstrap, tp), "last stable offset under the open transaction");
+        DescribeProducersResult.PartitionProducerState state =
+                admin.describeProducers(List.of(tp)).partitionResult(tp).get();
+        expectEq(1, state.activeProducers().size(), "producers " + state.activeProducers());
+        ProducerState open = state.activeProducers().get(0);
+        expect(open.currentTransactionStartOffset().isPresent(), "no open transaction: " + open);
+        admin.abortTransaction(new AbortTransactionSpec(
+                        tp, open.producerId(), (short) open.producerEpoch(), open.coordinatorEpoch().orElse(-1)))
+                .all()
+                .get();
+        // The marker ends the transaction: the last stable offset passes it (record and
+        // marker), and read_committed reads nothing of it.
+        expectEq(2L, committedEnd(bootstrap, tp), "last stable offset after the abort");
+        expect(values(bootstrap, tp.topic(), 1, "read_committed").isEmpty(), "aborted record visible");
+        producer.close(Duration.ZERO);
+        Util.log("hanging transaction aborted ok");
+    }
+
+    /** The end offset a read_committed consumer sees: the last stable offset. */
+    static long committedEnd(String bootstrap, TopicPartition tp) {
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(
+                Util.stringConsumer(bootstrap, null, Util.props("isolation.level", "read_committed")))) {
+            return consumer.endOffsets(List.of(tp), Util.TIMEOUT).get(tp);
+        }
     }
 
     static void listed(Admin admin) throws Exception {
