@@ -180,6 +180,7 @@ fn default_body(key: ApiKey, version: i16, tagged: bool) -> Option<Vec<u8>> {
                 })*
                 // Never flexible: no tagged fields.
                 ApiKey::OffsetDelete => OffsetDeleteRequest::default().encode(&mut buf, version).ok()?,
+                ApiKey::SaslHandshake => SaslHandshakeRequest::default().encode(&mut buf, version).ok()?,
                 _ => return None,
             }
         };
@@ -219,6 +220,23 @@ fn default_body(key: ApiKey, version: i16, tagged: bool) -> Option<Vec<u8>> {
         ListTransactions => ListTransactionsRequest,
         ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
         ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+        WriteTxnMarkers => WriteTxnMarkersRequest,
+        DescribeAcls => DescribeAclsRequest,
+        CreateAcls => CreateAclsRequest,
+        DeleteAcls => DeleteAclsRequest,
+        AlterReplicaLogDirs => AlterReplicaLogDirsRequest,
+        SaslAuthenticate => SaslAuthenticateRequest,
+        ElectLeaders => ElectLeadersRequest,
+        AlterPartitionReassignments => AlterPartitionReassignmentsRequest,
+        ListPartitionReassignments => ListPartitionReassignmentsRequest,
+        DescribeClientQuotas => DescribeClientQuotasRequest,
+        AlterClientQuotas => AlterClientQuotasRequest,
+        DescribeUserScramCredentials => DescribeUserScramCredentialsRequest,
+        AlterUserScramCredentials => AlterUserScramCredentialsRequest,
+        DescribeQuorum => DescribeQuorumRequest,
+        DescribeProducers => DescribeProducersRequest,
+        ListConfigResources => ListConfigResourcesRequest,
+        DescribeTopicPartitions => DescribeTopicPartitionsRequest,
     );
     Some(buf.to_vec())
 }

@@ -46,12 +46,12 @@ fuzz_target!(|data: &[u8]| {
             RecordKey::ConsumerGroupTargetAssignmentMetadata { group } => {
                 Some(encode_consumer_group_target_assignment_metadata_key(group))
             }
-            RecordKey::ConsumerGroupTargetAssignmentMember { group, member_id } => {
-                Some(encode_consumer_group_target_assignment_member_key(group, member_id))
-            }
-            RecordKey::ConsumerGroupCurrentMemberAssignment { group, member_id } => {
-                Some(encode_consumer_group_current_member_assignment_key(group, member_id))
-            }
+            RecordKey::ConsumerGroupTargetAssignmentMember { group, member_id } => Some(
+                encode_consumer_group_target_assignment_member_key(group, member_id),
+            ),
+            RecordKey::ConsumerGroupCurrentMemberAssignment { group, member_id } => Some(
+                encode_consumer_group_current_member_assignment_key(group, member_id),
+            ),
             RecordKey::Other { .. } => None,
         };
         if let Some(again) = again {

@@ -27,10 +27,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = registry.check_field("t", false, strategy, Some(field));
     }
     // The value as a referenced schema of the field (Avro named types defined elsewhere).
-    if let (Ok(text), Some(Ok(reference))) = (
-        std::str::from_utf8(field),
-        value.map(std::str::from_utf8),
-    ) {
+    if let (Ok(text), Some(Ok(reference))) =
+        (std::str::from_utf8(field), value.map(std::str::from_utf8))
+    {
         let _ = myelin_registry::schema::parse(SchemaType::Avro, text, &[reference.to_string()]);
     }
     if let Ok(text) = std::str::from_utf8(field) {
