@@ -111,6 +111,10 @@ pub const KAFKA_ONLY_CONFIGS: &[(&str, &str)] = &[
         "num.network.threads",
         "Tokio's worker threads serve every connection",
     ),
+    (
+        "num.replica.alter.log.dirs.threads",
+        "one data directory: no replica moves between them",
+    ),
     ("num.replica.fetchers", "one broker: nothing to replicate"),
     (
         "process.roles",
@@ -147,6 +151,43 @@ pub const KAFKA_ONLY_CONFIGS: &[(&str, &str)] = &[
     (
         "transaction.state.log.min.isr",
         "one replica: every write is acknowledged by it",
+    ),
+    // Replication and leadership: a cluster's, which one broker has no use for.
+    (
+        "auto.leader.rebalance.enable",
+        "one broker leads every partition",
+    ),
+    (
+        "leader.imbalance.check.interval.seconds",
+        "one broker leads every partition",
+    ),
+    (
+        "controlled.shutdown.enable",
+        "one broker: there is no leadership to hand over",
+    ),
+    (
+        "broker.rack",
+        "one broker: no rack-aware placement, no fetching from a follower",
+    ),
+    (
+        "replica.fetch.max.bytes",
+        "one broker: nothing to replicate",
+    ),
+    (
+        "replica.fetch.wait.max.ms",
+        "one broker: nothing to replicate",
+    ),
+    (
+        "replica.lag.time.max.ms",
+        "one broker: every replica is in sync",
+    ),
+    (
+        "replica.socket.timeout.ms",
+        "one broker: nothing to replicate",
+    ),
+    (
+        "metadata.log.dir",
+        "the metadata log lives in the data directory (cluster-metadata.log)",
     ),
 ];
 
@@ -199,8 +240,17 @@ fn check_kafka_only(name: &str, value: &str) -> Result<(), SettingError> {
         | "background.threads"
         | "transaction.state.log.min.isr"
         | "share.coordinator.state.topic.min.isr"
-        | "share.coordinator.state.topic.replication.factor" => {
-            positive::<i32>(name, value)?;
+        | "share.coordinator.state.topic.replication.factor"
+        | "num.replica.alter.log.dirs.threads"
+        | "replica.fetch.max.bytes"
+        | "replica.fetch.wait.max.ms"
+        | "replica.lag.time.max.ms"
+        | "replica.socket.timeout.ms"
+        | "leader.imbalance.check.interval.seconds" => {
+            positive::<i64>(name, value)?;
+        }
+        "auto.leader.rebalance.enable" | "controlled.shutdown.enable" => {
+            parse_bool(name, value)?;
         }
         "socket.receive.buffer.bytes" | "socket.send.buffer.bytes" => {
             parse_num::<i32>(name, value)?;

@@ -237,7 +237,11 @@ async fn kafkas_server_properties_start_a_broker() {
              transaction.state.log.min.isr=1\n\
              log.retention.hours=168\n\
              log.segment.bytes=1073741824\n\
-             log.retention.check.interval.ms=300000\n",
+             log.retention.check.interval.ms=300000\n\
+             # Often added by operators: replication and rack settings of a cluster.\n\
+             broker.rack=rack-a\n\
+             controlled.shutdown.enable=true\n\
+             replica.lag.time.max.ms=30000\n",
             data.display()
         ),
     )

@@ -158,6 +158,7 @@ async fn bad_settings_fail_the_start_with_their_name() {
         ("process.roles", "controller"),
         ("controller.listener.names", "PLAINTEXT"),
         ("num.io.threads", "many"),
+        ("controlled.shutdown.enable", "maybe"),
         ("sasl.enabled.mechanisms", "GSSAPI"),
         (
             "listener.name.sasl_plaintext.plain.sasl.jaas.config",
