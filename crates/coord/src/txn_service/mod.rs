@@ -546,34 +546,17 @@ impl TxnCoordinator {
     /// offsets. A partition whose topic was deleted is skipped, as in Kafka.
     async fn write_markers(&self, markers: &TxnMarkers) -> Result<(), WriteError> {
         let commit = markers.result == TxnResult::Commit;
-        let record = marker_record(commit, COORDINATOR_EPOCH);
-        let producer = BatchProducer {
-            producer_id: markers.producer_id,
-            producer_epoch: markers.producer_epoch,
-            attributes: ATTR_TRANSACTIONAL | ATTR_CONTROL,
-        };
-        let mut pending = Vec::new();
-        for tp in &markers.partitions {
-            let Some(partition) = self.partitions.get(&tp.topic, tp.partition) else {
-                continue;
-            };
-            let written = append_records(
-                self.partitions.logs(),
-                &partition,
-                std::slice::from_ref(&record),
-                now_ms(),
-                producer,
-            )?;
-            pending.push((tp, written));
-        }
-        for (tp, written) in pending {
-            written.wait().await?;
-            if tp.topic == OFFSETS_TOPIC {
-                self.groups
-                    .complete_txn_offsets(tp.partition, markers.producer_id, commit);
-            }
-        }
-        Ok(())
+        let outcomes = self
+            .append_markers(
+                markers.producer_id,
+                markers.producer_epoch,
+                commit,
+                COORDINATOR_EPOCH,
+                &markers.partitions,
+            )
+            .await;
+        // A partition that no longer exists is skipped.
+        outcomes.into_iter().flatten().collect()
     }
 
     /// WriteTxnMarkers (as `Admin.abortTransaction` sends it, KIP-664, for a hanging
@@ -590,54 +573,81 @@ impl TxnCoordinator {
         coordinator_epoch: i32,
         partitions: &[TopicPartition],
     ) -> Vec<MarkerOutcome> {
+        let outcomes = self
+            .append_markers(
+                producer_id,
+                producer_epoch,
+                commit,
+                coordinator_epoch,
+                partitions,
+            )
+            .await;
+        partitions
+            .iter()
+            .zip(outcomes)
+            .map(|(tp, outcome)| match outcome {
+                None => MarkerOutcome::UnknownTopicOrPartition,
+                Some(Ok(())) => {
+                    tracing::info!(
+                        producer_id,
+                        producer_epoch,
+                        commit,
+                        topic = %tp.topic,
+                        partition = tp.partition,
+                        "wrote a transaction marker for WriteTxnMarkers"
+                    );
+                    MarkerOutcome::Written
+                }
+                Some(Err(WriteError::Log(e))) => MarkerOutcome::Refused(e),
+                Some(Err(e)) => MarkerOutcome::Failed(e.to_string()),
+            })
+            .collect()
+    }
+
+    /// Appends the marker to every partition, then waits for each: one outcome per
+    /// partition, in order (`None` for a partition that does not exist). Once a marker is
+    /// durable on a `__consumer_offsets` partition, the producer's pending offsets there
+    /// are applied or dropped.
+    async fn append_markers(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        partitions: &[TopicPartition],
+    ) -> Vec<Option<Result<(), WriteError>>> {
         let record = marker_record(commit, coordinator_epoch);
         let producer = BatchProducer {
             producer_id,
             producer_epoch,
             attributes: ATTR_TRANSACTIONAL | ATTR_CONTROL,
         };
-        let mut pending = Vec::with_capacity(partitions.len());
-        for tp in partitions {
-            let Some(partition) = self.partitions.get(&tp.topic, tp.partition) else {
-                pending.push(Err(MarkerOutcome::UnknownTopicOrPartition));
-                continue;
-            };
-            let written = append_records(
-                self.partitions.logs(),
-                &partition,
-                std::slice::from_ref(&record),
-                now_ms(),
-                producer,
-            );
-            pending.push(match written {
-                Ok(w) => Ok(w),
-                Err(WriteError::Log(e)) => Err(MarkerOutcome::Refused(e)),
-                Err(e) => Err(MarkerOutcome::Failed(e.to_string())),
-            });
-        }
+        let appended: Vec<_> = partitions
+            .iter()
+            .map(|tp| {
+                let partition = self.partitions.get(&tp.topic, tp.partition)?;
+                Some(append_records(
+                    self.partitions.logs(),
+                    &partition,
+                    std::slice::from_ref(&record),
+                    now_ms(),
+                    producer,
+                ))
+            })
+            .collect();
         let mut out = Vec::with_capacity(partitions.len());
-        for (tp, written) in partitions.iter().zip(pending) {
+        for (tp, written) in partitions.iter().zip(appended) {
             out.push(match written {
-                Err(outcome) => outcome,
-                Ok(w) => match w.wait().await {
-                    Ok(_) => {
+                None => None,
+                Some(written) => Some(match written {
+                    Ok(w) => w.wait().await.map(|_| {
                         if tp.topic == OFFSETS_TOPIC {
                             self.groups
                                 .complete_txn_offsets(tp.partition, producer_id, commit);
                         }
-                        tracing::info!(
-                            producer_id,
-                            producer_epoch,
-                            commit,
-                            topic = %tp.topic,
-                            partition = tp.partition,
-                            "wrote a transaction marker for WriteTxnMarkers"
-                        );
-                        MarkerOutcome::Written
-                    }
-                    Err(WriteError::Log(e)) => MarkerOutcome::Refused(e),
-                    Err(e) => MarkerOutcome::Failed(e.to_string()),
-                },
+                    }),
+                    Err(e) => Err(e),
+                }),
             });
         }
         out
