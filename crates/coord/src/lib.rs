@@ -26,6 +26,7 @@ pub mod group;
 pub mod offsets;
 pub mod records;
 pub mod service;
+pub mod share;
 pub mod txn;
 pub mod txn_service;
 

@@ -542,21 +542,21 @@ fn check_value_version(record: &'static str, version: i16) -> Result<()> {
 /// A bounds-checked cursor over untrusted bytes, for Kafka's primitive types in their
 /// classic (`flexible` false: int16/int32 lengths, -1 for null) or flexible form (unsigned
 /// varint lengths plus one, 0 for null; tagged fields).
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     flexible: bool,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], flexible: bool) -> Self {
+    pub(crate) fn new(buf: &'a [u8], flexible: bool) -> Self {
         Reader { buf, flexible }
     }
 
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
     }
 
-    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8]> {
+    pub(crate) fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8]> {
         if n > self.buf.len() {
             return Err(RecordError::Truncated {
                 field,
@@ -569,30 +569,30 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
+    pub(crate) fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(field, N)?);
         Ok(out)
     }
 
-    fn i8(&mut self, field: &'static str) -> Result<i8> {
+    pub(crate) fn i8(&mut self, field: &'static str) -> Result<i8> {
         self.array(field).map(i8::from_be_bytes)
     }
 
-    fn i16(&mut self, field: &'static str) -> Result<i16> {
+    pub(crate) fn i16(&mut self, field: &'static str) -> Result<i16> {
         self.array(field).map(i16::from_be_bytes)
     }
 
-    fn i32(&mut self, field: &'static str) -> Result<i32> {
+    pub(crate) fn i32(&mut self, field: &'static str) -> Result<i32> {
         self.array(field).map(i32::from_be_bytes)
     }
 
-    fn i64(&mut self, field: &'static str) -> Result<i64> {
+    pub(crate) fn i64(&mut self, field: &'static str) -> Result<i64> {
         self.array(field).map(i64::from_be_bytes)
     }
 
     /// Kafka's unsigned varint: at most five bytes, at most `u32::MAX`.
-    fn uvarint(&mut self, field: &'static str) -> Result<u32> {
+    pub(crate) fn uvarint(&mut self, field: &'static str) -> Result<u32> {
         let mut value: u64 = 0;
         for i in 0..5 {
             let [b] = self.array::<1>(field)?;
@@ -605,7 +605,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length or count prefix; None is null.
-    fn length(&mut self, field: &'static str, wide: bool) -> Result<Option<usize>> {
+    pub(crate) fn length(&mut self, field: &'static str, wide: bool) -> Result<Option<usize>> {
         let len = if self.flexible {
             i64::from(self.uvarint(field)?) - 1
         } else if wide {
@@ -624,7 +624,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>> {
+    pub(crate) fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>> {
         let Some(len) = self.length(field, false)? else {
             return Ok(None);
         };
@@ -640,12 +640,12 @@ impl<'a> Reader<'a> {
             .map_err(|_| RecordError::InvalidUtf8 { field })
     }
 
-    fn string(&mut self, field: &'static str) -> Result<String> {
+    pub(crate) fn string(&mut self, field: &'static str) -> Result<String> {
         self.nullable_string(field)?
             .ok_or(RecordError::UnexpectedNull { field })
     }
 
-    fn bytes(&mut self, field: &'static str) -> Result<Bytes> {
+    pub(crate) fn bytes(&mut self, field: &'static str) -> Result<Bytes> {
         let len = self
             .length(field, true)?
             .ok_or(RecordError::UnexpectedNull { field })?;
@@ -654,26 +654,26 @@ impl<'a> Reader<'a> {
 
     /// A non-nullable array's element count, at most the bytes that remain (every element
     /// takes at least one byte), as Kafka's generated readers check.
-    fn array_len(&mut self, field: &'static str) -> Result<usize> {
+    pub(crate) fn array_len(&mut self, field: &'static str) -> Result<usize> {
         self.length(field, true)?
             .ok_or(RecordError::UnexpectedNull { field })
     }
 
     /// Kafka's `uuid`: 16 bytes, most significant first (a topic id).
-    fn uuid(&mut self, field: &'static str) -> Result<[u8; 16]> {
+    pub(crate) fn uuid(&mut self, field: &'static str) -> Result<[u8; 16]> {
         self.array(field)
     }
 
     /// Skips a flexible version's tagged fields: all are unknown to the schemas of records
     /// 0-2. Each costs at least two bytes, so the loop ends with the input.
-    fn tagged_fields(&mut self, field: &'static str) -> Result<()> {
+    pub(crate) fn tagged_fields(&mut self, field: &'static str) -> Result<()> {
         self.tagged_fields_with(field, |_, _| Ok(()))
     }
 
     /// Reads a flexible version's tagged fields, handing each (tag, its bytes) to `field_of`,
     /// which decodes the tags its schema knows and ignores the others (Kafka's generated
     /// readers skip unknown tags). The bytes were checked against the input, like any length.
-    fn tagged_fields_with(
+    pub(crate) fn tagged_fields_with(
         &mut self,
         field: &'static str,
         mut field_of: impl FnMut(u32, &'a [u8]) -> Result<()>,
@@ -693,39 +693,43 @@ impl<'a> Reader<'a> {
 }
 
 /// Writes Kafka's primitive types, classic or flexible, after the int16 version.
-struct Writer {
+pub(crate) struct Writer {
     buf: BytesMut,
     flexible: bool,
 }
 
 impl Writer {
-    fn new(version: i16, flexible: bool) -> Self {
+    pub(crate) fn new(version: i16, flexible: bool) -> Self {
         let mut buf = BytesMut::with_capacity(64);
         buf.put_i16(version);
         Writer { buf, flexible }
     }
 
-    fn finish(self) -> Bytes {
+    pub(crate) fn finish(self) -> Bytes {
         self.buf.freeze()
     }
 
-    fn i8(&mut self, v: i8) {
+    pub(crate) fn i8(&mut self, v: i8) {
         self.buf.put_i8(v);
     }
 
-    fn i32(&mut self, v: i32) {
+    pub(crate) fn i16(&mut self, v: i16) {
+        self.buf.put_i16(v);
+    }
+
+    pub(crate) fn i32(&mut self, v: i32) {
         self.buf.put_i32(v);
     }
 
-    fn i64(&mut self, v: i64) {
+    pub(crate) fn i64(&mut self, v: i64) {
         self.buf.put_i64(v);
     }
 
-    fn uuid(&mut self, v: &[u8; 16]) {
+    pub(crate) fn uuid(&mut self, v: &[u8; 16]) {
         self.buf.put_slice(v);
     }
 
-    fn uvarint(&mut self, mut v: u32) {
+    pub(crate) fn uvarint(&mut self, mut v: u32) {
         while v >= 0x80 {
             self.buf.put_u8((v as u8) | 0x80);
             v >>= 7;
@@ -734,7 +738,7 @@ impl Writer {
     }
 
     /// A length prefix; None is null. `max` is what the classic prefix can hold.
-    fn length(
+    pub(crate) fn length(
         &mut self,
         field: &'static str,
         len: Option<usize>,
@@ -767,7 +771,7 @@ impl Writer {
         Ok(())
     }
 
-    fn nullable_string(&mut self, field: &'static str, s: Option<&str>) -> Result<()> {
+    pub(crate) fn nullable_string(&mut self, field: &'static str, s: Option<&str>) -> Result<()> {
         self.length(field, s.map(str::len), false, MAX_STRING_LEN)?;
         if let Some(s) = s {
             self.buf.put_slice(s.as_bytes());
@@ -775,22 +779,22 @@ impl Writer {
         Ok(())
     }
 
-    fn string(&mut self, field: &'static str, s: &str) -> Result<()> {
+    pub(crate) fn string(&mut self, field: &'static str, s: &str) -> Result<()> {
         self.nullable_string(field, Some(s))
     }
 
-    fn bytes(&mut self, field: &'static str, b: &[u8]) -> Result<()> {
+    pub(crate) fn bytes(&mut self, field: &'static str, b: &[u8]) -> Result<()> {
         self.length(field, Some(b.len()), true, i32::MAX as usize)?;
         self.buf.put_slice(b);
         Ok(())
     }
 
-    fn array_len(&mut self, field: &'static str, n: usize) -> Result<()> {
+    pub(crate) fn array_len(&mut self, field: &'static str, n: usize) -> Result<()> {
         self.length(field, Some(n), true, i32::MAX as usize)
     }
 
     /// An empty tagged-field section (flexible versions only).
-    fn tagged_fields(&mut self) {
+    pub(crate) fn tagged_fields(&mut self) {
         if self.flexible {
             self.uvarint(0);
         }
@@ -799,7 +803,7 @@ impl Writer {
     /// A tagged-field section holding `fields` (tag, encoded field), in increasing tag order
     /// as Kafka requires; fields at their default are left out by the caller, as Kafka's
     /// generated writers leave them out. Flexible versions only.
-    fn tagged_fields_with(&mut self, field: &'static str, fields: &[(u32, &[u8])]) -> Result<()> {
+    pub(crate) fn tagged_fields_with(&mut self, field: &'static str, fields: &[(u32, &[u8])]) -> Result<()> {
         debug_assert!(
             self.flexible,
             "{field}: tagged fields in a non-flexible version"
