@@ -134,6 +134,16 @@ fn java_transactions() {
     scenario(&broker, "transactions", &[]);
 }
 
+/// Share groups (KIP-932) with `KafkaShareConsumer`: two members share a topic and each
+/// record reaches one of them once; explicit acknowledgements (a released record is
+/// delivered again with its delivery count raised, a rejected one is not); the group
+/// described, listed by type, and deleted once empty.
+#[test]
+fn java_share_groups() {
+    let broker = Broker::start_with(&GROUP_FLAGS);
+    scenario(&broker, "share", &[]);
+}
+
 /// Confluent's Java Avro serializer and deserializer with the broker's schema registry,
 /// and the broker refusing a record without a registered schema id.
 #[test]

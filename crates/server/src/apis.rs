@@ -234,6 +234,10 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::consumer_group_describe::ConsumerGroupDescribe>(),
     entry::<handlers::list_config_resources::ListConfigResources>(),
     entry::<handlers::describe_topic_partitions::DescribeTopicPartitions>(),
+    entry::<handlers::share_group_heartbeat::ShareGroupHeartbeat>(),
+    entry::<handlers::share_group_describe::ShareGroupDescribe>(),
+    entry::<handlers::share_fetch::ShareFetch>(),
+    entry::<handlers::share_acknowledge::ShareAcknowledge>(),
 ];
 
 /// The row for `api_key`, if served.

@@ -36,6 +36,8 @@ pub struct ServerContext {
     pub fetch_sessions: crate::fetch_session::FetchSessionCache,
     /// The group coordinator: consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Share groups (KIP-932): their coordinator and share-partitions.
+    pub shares: Arc<myelin_coord::share::ShareCoordinator>,
     /// Producer ids for InitProducerId.
     pub producer_ids: crate::producer_ids::ProducerIds,
     /// The transaction coordinator.
@@ -98,6 +100,14 @@ impl ServerContext {
                 reason,
             }
         })?;
+        let share_settings =
+            crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
+                .share_settings();
+        let shares = myelin_coord::share::ShareCoordinator::new(partitions.clone(), share_settings)
+            .map_err(|reason| crate::config::ConfigError {
+                name: "share coordinator",
+                reason,
+            })?;
         let txns = TxnCoordinator::new(partitions.clone(), groups.clone(), txn_settings).map_err(
             |reason| crate::config::ConfigError {
                 name: "transaction coordinator",
@@ -138,6 +148,7 @@ impl ServerContext {
             admin_lock: tokio::sync::Mutex::new(()),
             fetch_sessions,
             groups,
+            shares,
             producer_ids: crate::producer_ids::ProducerIds::default(),
             txns,
             request_memory,

@@ -154,6 +154,11 @@ pub async fn run_all(sockets: Vec<TcpListener>, server: Arc<ServerContext>, shut
     let txn_timer = tokio::spawn(server.txns.clone().run_timer(async move {
         let _ = txn_timer_stop.changed().await;
     }));
+    // The share coordinator's: member sessions and record locks.
+    let mut share_timer_stop = notify_shutdown.subscribe();
+    let share_timer = tokio::spawn(server.shares.clone().run_timer(async move {
+        let _ = share_timer_stop.changed().await;
+    }));
     shutdown.await;
     tracing::info!("Kafka listener shutting down");
     // The accept loops hold senders of `shutdown_complete`: stop them before waiting for
@@ -166,6 +171,7 @@ pub async fn run_all(sockets: Vec<TcpListener>, server: Arc<ServerContext>, shut
     drop(notify_shutdown);
     let _ = timer.await;
     let _ = txn_timer.await;
+    let _ = share_timer.await;
     tracing::info!("Kafka listener stopped");
 }
 

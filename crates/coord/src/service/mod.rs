@@ -762,6 +762,16 @@ impl GroupCoordinator {
         result
     }
 
+    /// Whether a classic or KIP-848 consumer group holds `group_id` (one with anything
+    /// worth keeping: members, offsets, a generation).
+    pub fn holds_group(&self, group_id: &str) -> bool {
+        let Ok(shard) = self.shard_for(group_id) else {
+            return false;
+        };
+        let state = shard.lock();
+        state.groups.get(group_id).is_some_and(|s| !s.is_unused())
+    }
+
     /// ConsumerGroupDescribe (KIP-848) for one group: GROUP_ID_NOT_FOUND when it does not
     /// exist or is a classic group.
     pub fn describe_consumer_group(

@@ -295,6 +295,54 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
          can overwhelm broker resources.",
     ),
     broker(
+        "group.share.delivery.count.limit",
+        ConfigType::Int,
+        Some("5"),
+        Validator::Between(2, 10),
+        READ_ONLY,
+        "The maximum number of delivery attempts for a record delivered to a share group.",
+    ),
+    broker(
+        "group.share.heartbeat.interval.ms",
+        ConfigType::Int,
+        Some("5000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The heartbeat interval given to the members of a share group.",
+    ),
+    broker(
+        "group.share.max.size",
+        ConfigType::Int,
+        Some("200"),
+        Validator::Between(10, 1000),
+        READ_ONLY,
+        "The maximum number of members that a single share group can accommodate.",
+    ),
+    broker(
+        "group.share.partition.max.record.locks",
+        ConfigType::Int,
+        Some("2000"),
+        Validator::Between(100, 10000),
+        READ_ONLY,
+        "Share-group record lock limit per share-partition: the most records in flight.",
+    ),
+    broker(
+        "group.share.record.lock.duration.ms",
+        ConfigType::Int,
+        Some("30000"),
+        Validator::Between(1000, 3600000),
+        READ_ONLY,
+        "The record acquisition lock duration in milliseconds for share groups.",
+    ),
+    broker(
+        "group.share.session.timeout.ms",
+        ConfigType::Int,
+        Some("45000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The timeout to detect client failures when using the share group protocol.",
+    ),
+    broker(
         "listeners",
         ConfigType::String,
         Some("PLAINTEXT://127.0.0.1:9092"),
@@ -828,6 +876,23 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "The list of SASL mechanisms enabled on a SASL_PLAINTEXT listener. Myelin serves \
          PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 and enables all three by default (Kafka \
          enables GSSAPI, which Myelin does not serve).",
+    ),
+    broker(
+        "share.coordinator.state.topic.num.partitions",
+        ConfigType::Int,
+        Some("50"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The number of partitions for the share-group state topic (should not change after \
+         deployment).",
+    ),
+    broker(
+        "share.coordinator.state.topic.segment.bytes",
+        ConfigType::Int,
+        Some("104857600"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The log segment size for the share-group state topic.",
     ),
     broker(
         "socket.request.max.bytes",

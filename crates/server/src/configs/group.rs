@@ -2,8 +2,11 @@
 //! own session timeout and heartbeat interval, in place of the broker's
 //! `group.consumer.session.timeout.ms` and `group.consumer.heartbeat.interval.ms`.
 //!
-//! As Kafka's `GroupConfig` checks them: only these names (share groups' `share.*` configs
-//! are refused, as Myelin has no share groups); integers of at least 1; within the broker's
+//! Share groups (KIP-932) have theirs: `share.auto.offset.reset`, `share.session.timeout.ms`,
+//! `share.heartbeat.interval.ms`, `share.record.lock.duration.ms` and
+//! `share.delivery.count.limit`, in place of the broker's `group.share.*`.
+//!
+//! As Kafka's `GroupConfig` checks them: only these names; integers of at least 1; within the broker's
 //! `group.consumer.min/max.session.timeout.ms` and `group.consumer.min/max.heartbeat.
 //! interval.ms`; and the session timeout, with the broker's value where the group sets
 //! none, above the heartbeat interval. A refused change is INVALID_CONFIG.
@@ -39,13 +42,69 @@ pub const GROUP_CONFIGS: &[ConfigDef] = &[
         doc: "The timeout to detect client failures in this consumer group (KIP-848 \
               protocol), in place of the broker's group.consumer.session.timeout.ms.",
     },
+    ConfigDef {
+        name: "share.auto.offset.reset",
+        ty: ConfigType::String,
+        default: Some("latest"),
+        validator: Validator::OneOf(&["latest", "earliest"]),
+        synonyms: &[],
+        dynamic: true,
+        doc: "Where this share group starts consuming a partition it has no state for: \
+              latest (the log end) or earliest (the log start).",
+    },
+    ConfigDef {
+        name: "share.delivery.count.limit",
+        ty: ConfigType::Int,
+        default: Some("5"),
+        validator: Validator::Between(2, 10),
+        synonyms: &[],
+        dynamic: true,
+        doc: "How often this share group delivers a record before archiving it, in place \
+              of the broker's group.share.delivery.count.limit.",
+    },
+    ConfigDef {
+        name: "share.heartbeat.interval.ms",
+        ty: ConfigType::Int,
+        default: Some("5000"),
+        validator: Validator::AtLeast(1),
+        synonyms: &[],
+        dynamic: true,
+        doc: "The heartbeat interval given to the members of this share group, in place of \
+              the broker's group.share.heartbeat.interval.ms.",
+    },
+    ConfigDef {
+        name: "share.record.lock.duration.ms",
+        ty: ConfigType::Int,
+        default: Some("30000"),
+        validator: Validator::Between(1000, 3_600_000),
+        synonyms: &[],
+        dynamic: true,
+        doc: "How long a record delivered to a member of this share group stays acquired \
+              before it is delivered again, in place of the broker's \
+              group.share.record.lock.duration.ms.",
+    },
+    ConfigDef {
+        name: "share.session.timeout.ms",
+        ty: ConfigType::Int,
+        default: Some("45000"),
+        validator: Validator::AtLeast(1),
+        synonyms: &[],
+        dynamic: true,
+        doc: "The timeout to detect client failures in this share group, in place of the \
+              broker's group.share.session.timeout.ms.",
+    },
 ];
 
 /// The broker config whose value a group config takes when the group sets none.
-fn broker_default(name: &str) -> &'static str {
+fn broker_default(name: &str) -> Option<&'static str> {
     match name {
-        "consumer.heartbeat.interval.ms" => "group.consumer.heartbeat.interval.ms",
-        _ => "group.consumer.session.timeout.ms",
+        "consumer.heartbeat.interval.ms" => Some("group.consumer.heartbeat.interval.ms"),
+        "consumer.session.timeout.ms" => Some("group.consumer.session.timeout.ms"),
+        "share.delivery.count.limit" => Some("group.share.delivery.count.limit"),
+        "share.heartbeat.interval.ms" => Some("group.share.heartbeat.interval.ms"),
+        "share.record.lock.duration.ms" => Some("group.share.record.lock.duration.ms"),
+        "share.session.timeout.ms" => Some("group.share.session.timeout.ms"),
+        _ => None,
     }
 }
 
@@ -69,7 +128,10 @@ impl BrokerConfigs<'_> {
                     source: ConfigSource::DynamicGroup,
                 },
                 None => Resolved {
-                    value: self.value(broker_default(def.name)).value,
+                    value: match broker_default(def.name) {
+                        Some(broker) => self.value(broker).value,
+                        None => def.default.map(str::to_string),
+                    },
                     source: ConfigSource::Default,
                 },
             };
@@ -99,7 +161,7 @@ impl BrokerConfigs<'_> {
             normalized
                 .get(name)
                 .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| int(broker_default(name)))
+                .unwrap_or_else(|| broker_default(name).map(int).unwrap_or_default())
         };
         let heartbeat = effective("consumer.heartbeat.interval.ms");
         let session = effective("consumer.session.timeout.ms");
@@ -130,7 +192,8 @@ impl BrokerConfigs<'_> {
                 )));
             }
         }
-        if !normalized.is_empty() && session <= heartbeat {
+        let consumer_set = normalized.keys().any(|k| k.starts_with("consumer."));
+        if consumer_set && session <= heartbeat {
             return Err(ConfigsError::Inconsistent(
                 "consumer.session.timeout.ms must be greater than consumer.heartbeat.interval.ms"
                     .to_string(),
@@ -148,5 +211,24 @@ pub fn group_overrides(
     myelin_coord::consumer::GroupOverrides {
         session_timeout_ms: int("consumer.session.timeout.ms"),
         heartbeat_interval_ms: int("consumer.heartbeat.interval.ms"),
+    }
+}
+
+/// The share coordinator's view of a share group's overrides.
+pub fn share_overrides(configs: &BTreeMap<String, String>) -> myelin_coord::share::ShareOverrides {
+    let int = |name: &str| configs.get(name).and_then(|v| v.parse().ok());
+    myelin_coord::share::ShareOverrides {
+        session_timeout_ms: int("share.session.timeout.ms"),
+        heartbeat_interval_ms: int("share.heartbeat.interval.ms"),
+        record_lock_duration_ms: configs
+            .get("share.record.lock.duration.ms")
+            .and_then(|v| v.parse().ok()),
+        delivery_count_limit: configs
+            .get("share.delivery.count.limit")
+            .and_then(|v| v.parse().ok()),
+        auto_offset_reset: match configs.get("share.auto.offset.reset").map(String::as_str) {
+            Some("earliest") => myelin_coord::share::AutoOffsetReset::Earliest,
+            _ => myelin_coord::share::AutoOffsetReset::Latest,
+        },
     }
 }

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use myelin_log::compression::Compression;
 
 pub use self::broker::BROKER_CONFIGS;
-pub use self::group::{group_config, group_overrides, GROUP_CONFIGS};
+pub use self::group::{group_config, group_overrides, share_overrides, GROUP_CONFIGS};
 pub use self::resolve::{static_broker_configs, BrokerConfigs, Resolved, SynonymValue};
 pub use self::topic::TOPIC_CONFIGS;
 

@@ -395,6 +395,41 @@ impl<'a> BrokerConfigs<'a> {
         }
     }
 
+    /// The share coordinator's settings (`group.share.*`, `share.coordinator.*`).
+    pub fn share_settings(&self) -> myelin_coord::share::ShareSettings {
+        let d = myelin_coord::share::ShareSettings::default();
+        myelin_coord::share::ShareSettings {
+            session_timeout_ms: self
+                .broker_int("group.share.session.timeout.ms", d.session_timeout_ms),
+            heartbeat_interval_ms: self
+                .broker_int("group.share.heartbeat.interval.ms", d.heartbeat_interval_ms),
+            max_size: usize::try_from(self.broker_int("group.share.max.size", 200)).unwrap_or(200),
+            limits: myelin_coord::share::partition::Limits {
+                delivery_count_limit: i16::try_from(self.broker_int(
+                    "group.share.delivery.count.limit",
+                    i32::from(d.limits.delivery_count_limit),
+                ))
+                .unwrap_or(d.limits.delivery_count_limit),
+                max_in_flight: self.broker_long(
+                    "group.share.partition.max.record.locks",
+                    d.limits.max_in_flight,
+                ),
+                lock_duration_ms: self.broker_long(
+                    "group.share.record.lock.duration.ms",
+                    d.limits.lock_duration_ms,
+                ),
+            },
+            state_topic_partitions: u32::try_from(
+                self.broker_int("share.coordinator.state.topic.num.partitions", 50),
+            )
+            .unwrap_or(50),
+            state_topic_segment_bytes: self.broker_long(
+                "share.coordinator.state.topic.segment.bytes",
+                d.state_topic_segment_bytes,
+            ),
+        }
+    }
+
     /// `quota.window.num` and `quota.window.size.seconds`: client quota rates are measured
     /// over this many samples of this many seconds.
     pub fn quota_window(&self) -> (u32, u32) {

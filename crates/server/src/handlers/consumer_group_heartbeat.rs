@@ -133,6 +133,12 @@ impl Handler for ConsumerGroupHeartbeat {
             topics: ClusterTopics(state),
             authz: &authz,
         };
+        // A share group holds the id: Kafka answers GROUP_ID_NOT_FOUND.
+        if ctx.server.shares.exists(request.group_id.0.as_str()) {
+            let e = ResponseError::GroupIdNotFound;
+            let id = request.group_id.0.as_str();
+            return fail(response, e, format!("Group {id} is not a consumer group."));
+        }
         match ctx
             .server
             .groups

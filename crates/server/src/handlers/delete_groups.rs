@@ -50,6 +50,7 @@ impl Handler for DeleteGroups {
                 .collect()
         };
         let groups = ctx.server.groups.clone();
+        let shares = ctx.server.shares.clone();
         Ok(Reply::Later(LaterReply(Box::pin(async move {
             let mut results = Vec::with_capacity(request.groups_names.len());
             for group_id in request.groups_names {
@@ -61,7 +62,13 @@ impl Handler for DeleteGroups {
                     );
                     continue;
                 }
-                let code = match groups.delete_group(group_id.0.as_str()).await {
+                // A share group is deleted by the share coordinator, with its state.
+                let deleted = match shares.delete_group(group_id.0.as_str()).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => groups.delete_group(group_id.0.as_str()).await,
+                    Err(e) => Err(e),
+                };
+                let code = match deleted {
                     Ok(()) => {
                         tracing::info!(group = %group_id.0.as_str(), "deleted group");
                         crate::audit::change(

@@ -96,8 +96,14 @@ impl Handler for JoinGroup {
             tracing::debug!(group = %group_id, member = %join.member_id, %reason, "join");
         }
         let groups = ctx.server.groups.clone();
+        // A share group holds the id: Kafka answers INCONSISTENT_GROUP_PROTOCOL.
+        let share_group = ctx.server.shares.exists(&group_id);
         Ok(Reply::Later(LaterReply(Box::pin(async move {
-            let result = groups.join(&group_id, join).await;
+            let result = if share_group {
+                Err(myelin_coord::GroupError::InconsistentGroupProtocol)
+            } else {
+                groups.join(&group_id, join).await
+            };
             Ok(respond(version, requested_member_id, result))
         }))))
     }

@@ -38,7 +38,18 @@ impl Handler for ListGroups {
         let version = ctx.api_version();
         let mut response = ListGroupsResponse::default();
         let listed = match ctx.server.groups.list() {
-            Ok(listed) => listed,
+            Ok(mut listed) => {
+                // Share groups (KIP-932): protocol type "share", type "share".
+                listed.extend(ctx.server.shares.list().into_iter().map(|(group_id, state)| {
+                    myelin_coord::GroupListing {
+                        group_id,
+                        protocol_type: "share".to_string(),
+                        state,
+                        group_type: "share",
+                    }
+                }));
+                listed
+            }
             Err(e) => {
                 response.error_code = group_error_code(&e).code();
                 return Ok(Reply::Ready(response));

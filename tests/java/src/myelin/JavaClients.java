@@ -40,6 +40,7 @@ public final class JavaClients {
             case "avro" -> AvroScenario.run(bootstrap, rest);
             case "security" -> SecurityScenario.run(bootstrap, rest);
             case "keystores" -> KeystoreScenario.run(bootstrap, rest);
+            case "share" -> ShareScenario.run(bootstrap);
             default -> {
                 System.err.println("unknown scenario " + scenario);
                 System.exit(2);
