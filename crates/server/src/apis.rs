@@ -238,6 +238,9 @@ pub static APIS: &[ApiEntry] = &[
     entry::<handlers::share_group_describe::ShareGroupDescribe>(),
     entry::<handlers::share_fetch::ShareFetch>(),
     entry::<handlers::share_acknowledge::ShareAcknowledge>(),
+    entry::<handlers::share_group_offsets::DescribeShareGroupOffsets>(),
+    entry::<handlers::share_group_offsets::AlterShareGroupOffsets>(),
+    entry::<handlers::share_group_offsets::DeleteShareGroupOffsets>(),
 ];
 
 /// The row for `api_key`, if served.

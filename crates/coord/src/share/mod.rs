@@ -198,7 +198,10 @@ fn next_epoch(epoch: i32) -> i32 {
 struct Member {
     epoch: i32,
     subscribed: BTreeSet<String>,
+    /// The partitions the member was last told (at its heartbeat).
     assignment: BTreeMap<TopicId, BTreeSet<i32>>,
+    /// The partitions the assignor gave it, told at its next heartbeat.
+    target: BTreeMap<TopicId, BTreeSet<i32>>,
     deadline_ms: i64,
     rack_id: Option<String>,
     client_id: String,
@@ -561,6 +564,7 @@ impl ShareCoordinator {
                     epoch: 0,
                     subscribed: names.iter().cloned().collect(),
                     assignment: BTreeMap::new(),
+                    target: BTreeMap::new(),
                     deadline_ms: now,
                     rack_id: None,
                     client_id: String::new(),
@@ -614,6 +618,7 @@ impl ShareCoordinator {
             .ok_or(GroupError::CoordinatorNotAvailable)?;
         let assignment = if member.epoch != group.assignment_epoch {
             member.epoch = group.assignment_epoch;
+            member.assignment = member.target.clone();
             Some(
                 member
                     .assignment
@@ -648,7 +653,7 @@ impl ShareCoordinator {
             .members
             .values()
             .flat_map(|m| {
-                m.assignment
+                m.target
                     .iter()
                     .flat_map(|(id, ps)| ps.iter().map(move |p| (*id, *p)))
             })
@@ -1145,7 +1150,7 @@ fn subscribed_topics(
 fn assign(group: &mut Group) {
     let topics = group.topics_seen.clone();
     for m in group.members.values_mut() {
-        m.assignment.clear();
+        m.target.clear();
     }
     for (name, (id, count)) in topics {
         let members: Vec<String> = group
@@ -1161,7 +1166,7 @@ fn assign(group: &mut Group) {
         let parts = usize::try_from(count).unwrap_or(0);
         let mut give = |member: &str, p: usize| {
             if let Some(m) = group.members.get_mut(member) {
-                m.assignment
+                m.target
                     .entry(id)
                     .or_default()
                     .insert(i32::try_from(p).unwrap_or(i32::MAX));
@@ -1235,6 +1240,7 @@ mod tests {
             epoch: 0,
             subscribed: subscribed.iter().map(|s| s.to_string()).collect(),
             assignment: BTreeMap::new(),
+            target: BTreeMap::new(),
             deadline_ms: 0,
             rack_id: None,
             client_id: String::new(),
@@ -1244,7 +1250,7 @@ mod tests {
 
     fn assigned(group: &Group, m: &str) -> Vec<i32> {
         group.members[m]
-            .assignment
+            .target
             .values()
             .flat_map(|ps| ps.iter().copied())
             .collect()

@@ -25,7 +25,9 @@ import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListGroupsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
+import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ShareMemberDescription;
+import org.apache.kafka.clients.admin.SharePartitionOffsetInfo;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
@@ -35,6 +37,8 @@ import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicIdPartition;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.GroupNotEmptyException;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
@@ -68,13 +72,25 @@ final class ShareScenario {
         }
     }
 
+    /** The group's start offset of each partition it has state for. */
+    static Map<TopicPartition, Long> startOffsets(Admin admin, String group) throws Exception {
+        Map<TopicPartition, Long> out = new HashMap<>();
+        for (Map.Entry<TopicPartition, SharePartitionOffsetInfo> e : admin
+                .listShareGroupOffsets(Map.of(group, new ListShareGroupOffsetsSpec()))
+                .partitionsToOffsetInfo(group).get().entrySet()) {
+            if (e.getValue() != null) {
+                out.put(e.getKey(), e.getValue().startOffset());
+            }
+        }
+        return out;
+    }
+
     static void run(String bootstrap) throws Exception {
         String topic = "share-orders";
         String group = "share-workers";
         try (Admin admin = Admin.create(Util.base(bootstrap, null))) {
             admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1))).all().get();
             earliest(admin, group);
-            produce(bootstrap, topic, 0, 100);
 
             // Two members share the topic: every record is delivered once, to one of them.
             Map<String, String> seen = new HashMap<>();
@@ -82,6 +98,27 @@ final class ShareScenario {
                     KafkaShareConsumer<String, String> b = consumer(bootstrap, group, "implicit")) {
                 a.subscribe(List.of(topic));
                 b.subscribe(List.of(topic));
+                // Both members joined and were given a partition each before anything is
+                // produced, so that each gets records.
+                Util.waitFor("two members with a partition each", () -> {
+                    a.poll(Duration.ofMillis(100));
+                    b.poll(Duration.ofMillis(100));
+                    try {
+                        ShareGroupDescription d =
+                            admin.describeShareGroups(List.of(group)).all().get().get(group);
+                        return d.members().size() == 2 && d.members().stream()
+                            .allMatch(m -> m.assignment().topicPartitions().size() == 1);
+                    } catch (Exception e) {
+                        return false;
+                    }
+                });
+                // Fetches still open with the partitions of the first assignment end within
+                // fetch.max.wait.ms (500 ms).
+                for (int i = 0; i < 8; i++) {
+                    a.poll(Duration.ofMillis(100));
+                    b.poll(Duration.ofMillis(100));
+                }
+                produce(bootstrap, topic, 0, 100);
                 long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
                 Set<String> byA = new HashSet<>();
                 Set<String> byB = new HashSet<>();
@@ -97,6 +134,8 @@ final class ShareScenario {
                     }
                 }
                 expectEq(100, seen.size(), "records delivered to the share group");
+                expectEq(50, byA.size(), "records delivered to one member (its partition's)");
+                expectEq(50, byB.size(), "records delivered to the other");
                 // Implicit mode: the records of the last poll are accepted by commitSync.
                 for (Map.Entry<TopicIdPartition, Optional<KafkaException>> e : a.commitSync().entrySet()) {
                     expect(e.getValue().isEmpty(), "commit of " + e.getKey() + ": " + e.getValue());
@@ -119,6 +158,11 @@ final class ShareScenario {
                 expect(listed.stream().anyMatch(g -> g.groupId().equals(group)
                         && g.type().equals(Optional.of(GroupType.SHARE))), "share group listed: " + listed);
             }
+
+            // Everything delivered was accepted: each partition's start offset is past it.
+            TopicPartition p0 = new TopicPartition(topic, 0);
+            TopicPartition p1 = new TopicPartition(topic, 1);
+            expectEq(Map.of(p0, 50L, p1, 50L), startOffsets(admin, group), "share group start offsets");
 
             // Explicit acknowledgement: a released record comes back with its delivery count
             // raised, a rejected one never does, and accepted ones are done.
@@ -152,7 +196,11 @@ final class ShareScenario {
                 expectEq(Optional.of((short) 2), again.deliveryCount(), "delivery count of a redelivery");
                 c.commitSync();
                 expect(c.poll(Duration.ofSeconds(1)).isEmpty(), "nothing left to deliver");
+                // Offsets cannot be altered under a member's feet.
+                Util.expectFailure(GroupNotEmptyException.class,
+                    () -> admin.alterShareGroupOffsets(group, Map.of(p0, 0L)).all().get());
             }
+            expectEq(Map.of(p0, 55L, p1, 55L), startOffsets(admin, group), "start offsets after the explicit phase");
 
             // Members gone, the group is empty and can be deleted.
             Util.waitFor("the share group to be empty", () -> {
@@ -163,6 +211,32 @@ final class ShareScenario {
                     return false;
                 }
             });
+            // Rewound, the group delivers partition 0 again from its start: 55 records.
+            admin.alterShareGroupOffsets(group, Map.of(p0, 0L)).all().get();
+            expectEq(0L, startOffsets(admin, group).get(p0), "altered start offset");
+            try (KafkaShareConsumer<String, String> d = consumer(bootstrap, group, "implicit")) {
+                d.subscribe(List.of(topic));
+                Set<Long> offsets = new HashSet<>();
+                long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+                while (offsets.size() < 55 && System.nanoTime() < deadline) {
+                    for (ConsumerRecord<String, String> r : d.poll(Duration.ofMillis(200))) {
+                        expectEq(0, r.partition(), "only the rewound partition is delivered");
+                        expect(offsets.add(r.offset()), "offset " + r.offset() + " delivered twice");
+                    }
+                }
+                expectEq(55, offsets.size(), "records of the rewound partition");
+                d.commitSync();
+            }
+            Util.waitFor("the share group to be empty again", () -> {
+                try {
+                    return admin.describeShareGroups(List.of(group)).all().get().get(group).groupState()
+                        == GroupState.EMPTY;
+                } catch (Exception e) {
+                    return false;
+                }
+            });
+            admin.deleteShareGroupOffsets(group, Set.of(topic)).all().get();
+            expectEq(Map.of(), startOffsets(admin, group), "start offsets after their deletion");
             admin.deleteShareGroups(List.of(group)).all().get();
             expect(admin.listGroups(ListGroupsOptions.forShareGroups()).all().get().stream()
                     .noneMatch(g -> g.groupId().equals(group)), "deleted share group not listed");
