@@ -803,7 +803,11 @@ impl Writer {
     /// A tagged-field section holding `fields` (tag, encoded field), in increasing tag order
     /// as Kafka requires; fields at their default are left out by the caller, as Kafka's
     /// generated writers leave them out. Flexible versions only.
-    pub(crate) fn tagged_fields_with(&mut self, field: &'static str, fields: &[(u32, &[u8])]) -> Result<()> {
+    pub(crate) fn tagged_fields_with(
+        &mut self,
+        field: &'static str,
+        fields: &[(u32, &[u8])],
+    ) -> Result<()> {
         debug_assert!(
             self.flexible,
             "{field}: tagged fields in a non-flexible version"

@@ -1022,12 +1022,17 @@ async fn group_configs() {
         let holder = tempfile::tempdir().unwrap();
         let server = TestServer::start_with(config.clone(), store, holder).await;
         let mut client = server.connect().await;
-        // Nothing set (and no such group yet): the broker's values.
+        // Nothing set (and no such group yet): the broker's values, share groups' too.
         assert_eq!(
             group_described(&mut client, None).await,
             [
                 entry(HEARTBEAT, "4000", DEFAULT),
-                entry(SESSION, "45000", DEFAULT)
+                entry(SESSION, "45000", DEFAULT),
+                entry("share.auto.offset.reset", "latest", DEFAULT),
+                entry("share.delivery.count.limit", "5", DEFAULT),
+                entry("share.heartbeat.interval.ms", "5000", DEFAULT),
+                entry("share.record.lock.duration.ms", "30000", DEFAULT),
+                entry("share.session.timeout.ms", "45000", DEFAULT),
             ]
         );
         let set_session = vec![op(SESSION, SET, Some("50000"))];
@@ -1040,15 +1045,17 @@ async fn group_configs() {
             [entry(SESSION, "50000", DYNAMIC_GROUP)]
         );
         // Refused, as Kafka's GroupConfig refuses them: below the broker's minimum, above
-        // its maximum, not a number, unknown names (share groups' among them), and list
-        // operations.
+        // its maximum, not a number, out of a share config's range or set, unknown names,
+        // and list operations.
         for ops in [
             vec![op(SESSION, SET, Some("30000"))],
             vec![op(SESSION, SET, Some("70000"))],
             vec![op(HEARTBEAT, SET, Some("16000"))],
             vec![op(HEARTBEAT, SET, Some("1000"))],
             vec![op(SESSION, SET, Some("soon"))],
-            vec![op("share.record.lock.duration.ms", SET, Some("30000"))],
+            vec![op("share.record.lock.duration.ms", SET, Some("500"))],
+            vec![op("share.auto.offset.reset", SET, Some("middle"))],
+            vec![op("share.delivery.count.limit", SET, Some("1"))],
             vec![op("no.such.config", SET, Some("1"))],
             vec![op(SESSION, APPEND, Some("1"))],
         ] {
@@ -1081,7 +1088,7 @@ async fn group_configs() {
             r.responses[0].error_message
         );
         assert_eq!(
-            group_described(&mut client, None).await,
+            group_described(&mut client, Some(&[HEARTBEAT, SESSION])).await,
             [
                 entry(HEARTBEAT, "6000", DYNAMIC_GROUP),
                 entry(SESSION, "45000", DEFAULT)

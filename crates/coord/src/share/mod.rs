@@ -315,7 +315,11 @@ impl ShareCoordinator {
         if !state.groups.is_empty() || skipped > 0 {
             tracing::info!(
                 groups = state.groups.len(),
-                share_partitions = state.groups.values().map(|g| g.partitions.len()).sum::<usize>(),
+                share_partitions = state
+                    .groups
+                    .values()
+                    .map(|g| g.partitions.len())
+                    .sum::<usize>(),
                 skipped,
                 "loaded share group state"
             );
@@ -398,7 +402,9 @@ impl ShareCoordinator {
             if this.attach()? {
                 Ok(())
             } else {
-                Err(format!("{SHARE_STATE_TOPIC} has no partitions after its creation"))
+                Err(format!(
+                    "{SHARE_STATE_TOPIC} has no partitions after its creation"
+                ))
             }
         })
         .await
@@ -407,10 +413,16 @@ impl ShareCoordinator {
     /// Appends `records` for `group` to its partition of the state topic (called with the
     /// state locked).
     fn write(&self, group: &str, records: &[KeyValue], now_ms: i64) -> Result<Written, GroupError> {
-        let store = self.store.read().clone().ok_or(GroupError::CoordinatorNotAvailable)?;
+        let store = self
+            .store
+            .read()
+            .clone()
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
         let n = u32::try_from(store.len()).unwrap_or(u32::MAX);
         let index = usize::try_from(partition_for(group, n)).unwrap_or(0);
-        let partition = store.get(index).ok_or(GroupError::CoordinatorNotAvailable)?;
+        let partition = store
+            .get(index)
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
         append_records(
             self.partitions.logs(),
             partition,
@@ -461,9 +473,8 @@ impl ShareCoordinator {
         let now = now_ms();
         let (response, written) = {
             let mut state = self.state.lock();
-            let (response, records) = self.heartbeat_locked(
-                &mut state, group_id, request, topics, overrides, now,
-            )?;
+            let (response, records) =
+                self.heartbeat_locked(&mut state, group_id, request, topics, overrides, now)?;
             let written = if records.is_empty() {
                 None
             } else {
@@ -540,11 +551,17 @@ impl ShareCoordinator {
         if new_group && request.member_epoch != 0 {
             return Err(GroupError::UnknownMemberId { member_id });
         }
-        let group = state.groups.entry(group_id.to_string()).or_insert_with(|| Group {
-            limits,
-            ..Group::default()
-        });
+        let group = state
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group {
+                limits,
+                ..Group::default()
+            });
         group.limits = limits;
+        // The group epoch moves once per heartbeat that changes membership, a
+        // subscription or the subscribed topics.
+        let mut bump = false;
         if request.member_epoch == 0 {
             let Some(names) = &request.subscribed_topic_names else {
                 return Err(GroupError::InvalidRequest {
@@ -571,10 +588,7 @@ impl ShareCoordinator {
                     client_host: String::new(),
                 },
             );
-            group.epoch += 1;
-            if new_group || group.epoch == 1 {
-                records.push(group_record(group_id, group.epoch)?);
-            }
+            bump = true;
         } else {
             let Some(member) = group.members.get_mut(&member_id) else {
                 return Err(GroupError::UnknownMemberId { member_id });
@@ -589,7 +603,7 @@ impl ShareCoordinator {
                 let names: BTreeSet<String> = names.iter().cloned().collect();
                 if names != member.subscribed {
                     member.subscribed = names;
-                    group.epoch += 1;
+                    bump = true;
                 }
             }
         }
@@ -605,7 +619,13 @@ impl ShareCoordinator {
         let seen = subscribed_topics(group, topics);
         if seen != group.topics_seen {
             group.topics_seen = seen;
+            bump = true;
+        }
+        if bump {
             group.epoch += 1;
+            if new_group {
+                records.push(group_record(group_id, group.epoch)?);
+            }
         }
         if group.assignment_epoch != group.epoch {
             assign(group);
@@ -739,12 +759,16 @@ impl ShareCoordinator {
                 }
                 match Self::changed_partitions(group_id, group) {
                     Ok(r) => records.extend(r),
-                    Err(e) => tracing::warn!(group = %group_id, error = %e, "cannot encode share state"),
+                    Err(e) => {
+                        tracing::warn!(group = %group_id, error = %e, "cannot encode share state")
+                    }
                 }
                 if !records.is_empty() {
                     match self.write(group_id, &records, now) {
                         Ok(w) => pending.push(w),
-                        Err(e) => tracing::warn!(group = %group_id, error = %e, "cannot write share state"),
+                        Err(e) => {
+                            tracing::warn!(group = %group_id, error = %e, "cannot write share state")
+                        }
                     }
                 }
             }
@@ -786,7 +810,9 @@ impl ShareCoordinator {
         fetch: bool,
     ) -> Result<Vec<TopicIdPartition>, SessionError> {
         if member_id.is_empty() {
-            return Err(SessionError::InvalidRequest("MemberId can't be empty.".into()));
+            return Err(SessionError::InvalidRequest(
+                "MemberId can't be empty.".into(),
+            ));
         }
         let mut state = self.state.lock();
         let key = (group_id.to_string(), member_id.to_string());
@@ -842,7 +868,8 @@ impl ShareCoordinator {
         if records.is_empty() {
             return Ok(Pending(None));
         }
-        self.write(group_id, &records, now_ms()).map(|w| Pending(Some(w)))
+        self.write(group_id, &records, now_ms())
+            .map(|w| Pending(Some(w)))
     }
 
     /// Applies a member's acknowledgements, partition by partition (each all or nothing);
@@ -855,7 +882,10 @@ impl ShareCoordinator {
     ) -> Result<(Vec<AckOutcome>, Pending), GroupError> {
         let mut state = self.state.lock();
         let Some(group) = state.groups.get_mut(group_id) else {
-            return Ok((vec![AckOutcome::UnknownPartition; acks.len()], Pending(None)));
+            return Ok((
+                vec![AckOutcome::UnknownPartition; acks.len()],
+                Pending(None),
+            ));
         };
         let limits = group.limits;
         let mut out = Vec::with_capacity(acks.len());
@@ -922,9 +952,10 @@ impl ShareCoordinator {
         };
         let limits = group.limits;
         match group.partitions.get_mut(tp) {
-            Some(slot) => slot
-                .partition
-                .acquire(member_id, batches, max_records, &limits, now_ms()),
+            Some(slot) => {
+                slot.partition
+                    .acquire(member_id, batches, max_records, &limits, now_ms())
+            }
             None => Vec::new(),
         }
     }
@@ -935,7 +966,9 @@ impl ShareCoordinator {
             .lock()
             .groups
             .get(group_id)
-            .map_or(self.settings.limits.lock_duration_ms, |g| g.limits.lock_duration_ms)
+            .map_or(self.settings.limits.lock_duration_ms, |g| {
+                g.limits.lock_duration_ms
+            })
     }
 
     // ----- Admin views -------------------------------------------------------------------
@@ -1012,7 +1045,12 @@ impl ShareCoordinator {
         }
         Some(
             tps.iter()
-                .map(|tp| (*tp, group.partitions.get(tp).map(|s| s.partition.start_offset())))
+                .map(|tp| {
+                    (
+                        *tp,
+                        group.partitions.get(tp).map(|s| s.partition.start_offset()),
+                    )
+                })
                 .collect(),
         )
     }
@@ -1028,10 +1066,13 @@ impl ShareCoordinator {
             let mut state = self.state.lock();
             let limits = self.settings.limits;
             let new_group = !state.groups.contains_key(group_id);
-            let group = state.groups.entry(group_id.to_string()).or_insert_with(|| Group {
-                limits,
-                ..Group::default()
-            });
+            let group = state
+                .groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group {
+                    limits,
+                    ..Group::default()
+                });
             if !group.members.is_empty() {
                 return Err(GroupError::NonEmptyGroup {
                     group_id: group_id.to_string(),
@@ -1042,10 +1083,13 @@ impl ShareCoordinator {
                 records.push(group_record(group_id, group.epoch)?);
             }
             for (tp, offset) in offsets {
-                let slot = group.partitions.entry(*tp).or_insert_with(|| SharePartitionSlot {
-                    partition: SharePartition::new(*offset),
-                    written: (-1, Vec::new()),
-                });
+                let slot = group
+                    .partitions
+                    .entry(*tp)
+                    .or_insert_with(|| SharePartitionSlot {
+                        partition: SharePartition::new(*offset),
+                        written: (-1, Vec::new()),
+                    });
                 slot.partition.reset(*offset);
             }
             records.extend(Self::changed_partitions(group_id, group)?);
@@ -1067,12 +1111,13 @@ impl ShareCoordinator {
     ) -> Result<(), GroupError> {
         let written = {
             let mut state = self.state.lock();
-            let group = state
-                .groups
-                .get_mut(group_id)
-                .ok_or_else(|| GroupError::GroupIdNotFound {
-                    group_id: group_id.to_string(),
-                })?;
+            let group =
+                state
+                    .groups
+                    .get_mut(group_id)
+                    .ok_or_else(|| GroupError::GroupIdNotFound {
+                        group_id: group_id.to_string(),
+                    })?;
             if !group.members.is_empty() {
                 return Err(GroupError::NonEmptyGroup {
                     group_id: group_id.to_string(),
@@ -1193,7 +1238,10 @@ fn group_key(group_id: &str) -> Result<Bytes, GroupError> {
 }
 
 fn group_record(group_id: &str, epoch: i32) -> Result<KeyValue, GroupError> {
-    Ok((group_key(group_id)?, Some(records::encode_group_value(epoch))))
+    Ok((
+        group_key(group_id)?,
+        Some(records::encode_group_value(epoch)),
+    ))
 }
 
 fn partition_key(group_id: &str, tp: &TopicIdPartition) -> Result<Bytes, GroupError> {

@@ -35,7 +35,10 @@ pub const ACK_REJECT: i8 = 3;
 pub enum RecordState {
     Available,
     /// Delivered to `member`, locked until `deadline_ms`.
-    Acquired { member: String, deadline_ms: i64 },
+    Acquired {
+        member: String,
+        deadline_ms: i64,
+    },
     Acknowledged,
     Archived,
 }
@@ -212,7 +215,8 @@ impl SharePartition {
         {
             return Some(offset);
         }
-        (self.end_offset - self.start_offset < limits.max_in_flight.max(1)).then_some(self.end_offset)
+        (self.end_offset - self.start_offset < limits.max_in_flight.max(1))
+            .then_some(self.end_offset)
     }
 
     /// The log's start offset moved to `log_start` (retention, DeleteRecords): what lies
@@ -242,22 +246,21 @@ impl SharePartition {
         now_ms: i64,
     ) -> Vec<Acquired> {
         let deadline_ms = now_ms.saturating_add(limits.lock_duration_ms);
-        let cap = self.start_offset.saturating_add(limits.max_in_flight.max(1));
+        let cap = self
+            .start_offset
+            .saturating_add(limits.max_in_flight.max(1));
         let mut got: Vec<Acquired> = Vec::new();
         let mut count = 0usize;
-        let take = |offset: i64, delivery_count: i16, got: &mut Vec<Acquired>| {
-            match got.last_mut() {
-                Some(run)
-                    if run.last_offset + 1 == offset && run.delivery_count == delivery_count =>
-                {
-                    run.last_offset = offset;
-                }
-                _ => got.push(Acquired {
-                    first_offset: offset,
-                    last_offset: offset,
-                    delivery_count,
-                }),
+        let take = |offset: i64, delivery_count: i16, got: &mut Vec<Acquired>| match got.last_mut()
+        {
+            Some(run) if run.last_offset + 1 == offset && run.delivery_count == delivery_count => {
+                run.last_offset = offset;
             }
+            _ => got.push(Acquired {
+                first_offset: offset,
+                last_offset: offset,
+                delivery_count,
+            }),
         };
         for &(base, last) in batches {
             if count >= max_records.max(1) || last < base {
@@ -337,7 +340,11 @@ impl SharePartition {
                     ack.first_offset, ack.last_offset, n
                 )));
             }
-            if let Some(t) = ack.types.iter().find(|t| !(ACK_GAP..=ACK_REJECT).contains(*t)) {
+            if let Some(t) = ack
+                .types
+                .iter()
+                .find(|t| !(ACK_GAP..=ACK_REJECT).contains(*t))
+            {
                 return Err(AckError::InvalidRequest(format!(
                     "unknown acknowledgement type {t}"
                 )));
@@ -522,9 +529,13 @@ mod tests {
         // Another member gets the next batch, not the same records.
         let got = p.acquire("b", &[(15, 19)], 10, &limits(), 0);
         assert_eq!((got[0].first_offset, got[0].last_offset), (15, 19));
-        assert!(p.acknowledge("a", &[ack(10, 14, ACK_ACCEPT)], &limits()).unwrap());
+        assert!(p
+            .acknowledge("a", &[ack(10, 14, ACK_ACCEPT)], &limits())
+            .unwrap());
         assert_eq!(p.start_offset(), 15);
-        assert!(p.acknowledge("b", &[ack(15, 19, ACK_ACCEPT)], &limits()).unwrap());
+        assert!(p
+            .acknowledge("b", &[ack(15, 19, ACK_ACCEPT)], &limits())
+            .unwrap());
         assert_eq!((p.start_offset(), p.in_flight()), (20, 0));
     }
 
@@ -543,7 +554,11 @@ mod tests {
             Err(AckError::InvalidRecordState { offset: 5 })
         );
         assert!(matches!(
-            p.acknowledge("a", &[ack(0, 1, ACK_ACCEPT), ack(1, 2, ACK_ACCEPT)], &limits()),
+            p.acknowledge(
+                "a",
+                &[ack(0, 1, ACK_ACCEPT), ack(1, 2, ACK_ACCEPT)],
+                &limits()
+            ),
             Err(AckError::InvalidRequest(_))
         ));
         assert!(matches!(
@@ -564,7 +579,8 @@ mod tests {
         ));
         assert_eq!(p, before);
         // Acknowledged once, an offset cannot be acknowledged again.
-        p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], &limits()).unwrap();
+        p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], &limits())
+            .unwrap();
         assert_eq!(
             p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], &limits()),
             Err(AckError::InvalidRecordState { offset: 0 })
@@ -652,7 +668,11 @@ mod tests {
         );
         p.acknowledge(
             "a",
-            &[ack(0, 1, ACK_ACCEPT), ack(2, 4, ACK_GAP), ack(5, 6, ACK_ACCEPT)],
+            &[
+                ack(0, 1, ACK_ACCEPT),
+                ack(2, 4, ACK_GAP),
+                ack(5, 6, ACK_ACCEPT),
+            ],
             &limits(),
         )
         .unwrap();
@@ -682,7 +702,9 @@ mod tests {
         let mut q = q;
         let got = q.acquire("b", &[(100, 109)], 100, &l, 0);
         assert_eq!(
-            got.iter().map(|a| (a.first_offset, a.last_offset)).collect::<Vec<_>>(),
+            got.iter()
+                .map(|a| (a.first_offset, a.last_offset))
+                .collect::<Vec<_>>(),
             vec![(100, 100), (103, 109)]
         );
     }
@@ -693,9 +715,15 @@ mod tests {
         let mut p = SharePartition::new(0);
         p.acquire("a", &[(0, 9)], 100, &l, 0);
         assert!(p.log_start_moved(5));
-        assert_eq!((p.start_offset(), p.end_offset(), p.in_flight()), (5, 10, 5));
+        assert_eq!(
+            (p.start_offset(), p.end_offset(), p.in_flight()),
+            (5, 10, 5)
+        );
         assert!(p.log_start_moved(20));
-        assert_eq!((p.start_offset(), p.end_offset(), p.in_flight()), (20, 20, 0));
+        assert_eq!(
+            (p.start_offset(), p.end_offset(), p.in_flight()),
+            (20, 20, 0)
+        );
         assert!(!p.log_start_moved(3));
     }
 }

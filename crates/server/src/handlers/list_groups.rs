@@ -40,14 +40,18 @@ impl Handler for ListGroups {
         let listed = match ctx.server.groups.list() {
             Ok(mut listed) => {
                 // Share groups (KIP-932): protocol type "share", type "share".
-                listed.extend(ctx.server.shares.list().into_iter().map(|(group_id, state)| {
-                    myelin_coord::GroupListing {
-                        group_id,
-                        protocol_type: "share".to_string(),
-                        state,
-                        group_type: "share",
-                    }
-                }));
+                listed.extend(
+                    ctx.server
+                        .shares
+                        .list()
+                        .into_iter()
+                        .map(|(group_id, state)| myelin_coord::GroupListing {
+                            group_id,
+                            protocol_type: "share".to_string(),
+                            state,
+                            group_type: "share",
+                        }),
+                );
                 listed
             }
             Err(e) => {

@@ -77,7 +77,10 @@ impl Handler for ShareAcknowledge {
             .map(|m| m.to_string())
             .unwrap_or_default();
         if group_id.is_empty() {
-            return fail(ResponseError::InvalidRequest, "GroupId can't be empty.".into());
+            return fail(
+                ResponseError::InvalidRequest,
+                "GroupId can't be empty.".into(),
+            );
         }
         let authz = ctx.authz();
         if !authz.allows(Operation::Read, ResourceType::Group, &group_id) {
@@ -138,16 +141,18 @@ impl Handler for ShareAcknowledge {
                     ),
             );
         }
-        Ok(Reply::Ready(ShareAcknowledgeResponse::default().with_responses(
-            by_topic
-                .into_iter()
-                .map(|(id, partitions)| {
-                    ShareAcknowledgeTopicResponse::default()
-                        .with_topic_id(uuid::Uuid::from_bytes(id.0))
-                        .with_partitions(partitions)
-                })
-                .collect(),
-        )))
+        Ok(Reply::Ready(
+            ShareAcknowledgeResponse::default().with_responses(
+                by_topic
+                    .into_iter()
+                    .map(|(id, partitions)| {
+                        ShareAcknowledgeTopicResponse::default()
+                            .with_topic_id(uuid::Uuid::from_bytes(id.0))
+                            .with_partitions(partitions)
+                    })
+                    .collect(),
+            ),
+        ))
     }
 
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {

@@ -166,25 +166,24 @@ impl Handler for ShareFetch {
                     .map(move |p| (TopicId(*t.topic_id.as_bytes()), *p))
             })
             .collect();
-        let session =
-            match server
-                .shares
-                .session(&group_id, &member_id, epoch, &added, &forgotten, true)
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    let code = session_error_code(&e);
-                    return Ok(Reply::Ready(top_error(code, &e.to_string())));
-                }
-            };
+        let session = match server
+            .shares
+            .session(&group_id, &member_id, epoch, &added, &forgotten, true)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let code = session_error_code(&e);
+                return Ok(Reply::Ready(top_error(code, &e.to_string())));
+            }
+        };
         let topics = ClusterTopics(server.metadata.state());
         let readable = readable_topics(&authz, &topics, &session);
         // Acknowledgements first, as Kafka applies them before fetching.
-        let (ack_codes, pending) = match apply_acks(&server, &group_id, &member_id, &acks, &readable)
-        {
-            Ok(r) => r,
-            Err(e) => return Ok(Reply::Ready(top_error(e, &e.to_string()))),
-        };
+        let (ack_codes, pending) =
+            match apply_acks(&server, &group_id, &member_id, &acks, &readable) {
+                Ok(r) => r,
+                Err(e) => return Ok(Reply::Ready(top_error(e, &e.to_string()))),
+            };
         let mut fetched: BTreeMap<TopicIdPartition, PartitionFetch> = BTreeMap::new();
         let pending = if epoch == -1 {
             match server.shares.close_session(&group_id, &member_id) {
@@ -195,16 +194,15 @@ impl Handler for ShareFetch {
                 }
             }
         } else {
-            let overrides = crate::configs::share_overrides(
-                server.metadata.state().group_configs(&group_id),
-            );
+            let overrides =
+                crate::configs::share_overrides(server.metadata.state().group_configs(&group_id));
             let max_records = usize::try_from(request.max_records)
                 .ok()
                 .filter(|&n| n > 0)
                 .unwrap_or(DEFAULT_MAX_RECORDS);
             let max_bytes = u64::try_from(request.max_bytes.max(1)).unwrap_or(1);
-            let deadline =
-                Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+            let deadline = Instant::now()
+                + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
             fetched = fetch_with_wait(
                 &server,
                 &topics,
@@ -337,13 +335,14 @@ pub(crate) fn readable_topics(
 ) -> BTreeMap<TopicId, Result<String, ResponseError>> {
     let mut out = BTreeMap::new();
     for (id, _) in tps {
-        out.entry(*id).or_insert_with(|| match topics.topic_name(id) {
-            None => Err(ResponseError::UnknownTopicOrPartition),
-            Some(name) if !authz.allows(Operation::Read, ResourceType::Topic, name) => {
-                Err(ResponseError::TopicAuthorizationFailed)
-            }
-            Some(name) => Ok(name.to_string()),
-        });
+        out.entry(*id)
+            .or_insert_with(|| match topics.topic_name(id) {
+                None => Err(ResponseError::UnknownTopicOrPartition),
+                Some(name) if !authz.allows(Operation::Read, ResourceType::Topic, name) => {
+                    Err(ResponseError::TopicAuthorizationFailed)
+                }
+                Some(name) => Ok(name.to_string()),
+            });
     }
     out
 }
@@ -387,9 +386,10 @@ pub(crate) fn apply_acks(
             AckOutcome::Refused(e @ AckError::InvalidRequest(_)) => {
                 (ResponseError::InvalidRequest.code(), Some(e.to_string()))
             }
-            AckOutcome::Refused(e @ AckError::InvalidRecordState { .. }) => {
-                (ResponseError::InvalidRecordState.code(), Some(e.to_string()))
-            }
+            AckOutcome::Refused(e @ AckError::InvalidRecordState { .. }) => (
+                ResponseError::InvalidRecordState.code(),
+                Some(e.to_string()),
+            ),
             AckOutcome::UnknownPartition => (
                 ResponseError::InvalidRecordState.code(),
                 Some("the share group has no state for this partition".to_string()),
@@ -429,7 +429,10 @@ async fn fetch_with_wait(
             .collect();
         // Registered before reading, so that no append between the read and the wait is
         // missed.
-        let mut arrivals: Vec<_> = partitions.iter().map(|p| Box::pin(p.data_arrived())).collect();
+        let mut arrivals: Vec<_> = partitions
+            .iter()
+            .map(|p| Box::pin(p.data_arrived()))
+            .collect();
         let fetched = fetch_once(server, readable, &args);
         let got = fetched
             .values()
@@ -496,13 +499,11 @@ fn fetch_partition(
 ) -> PartitionFetch {
     let high_watermark = p.high_watermark();
     let log_start = p.log.log_start_offset();
-    let Some(from) = server.shares.fetch_offset(
-        args.group_id,
-        tp,
-        log_start,
-        high_watermark,
-        args.reset,
-    ) else {
+    let Some(from) =
+        server
+            .shares
+            .fetch_offset(args.group_id, tp, log_start, high_watermark, args.reset)
+    else {
         return PartitionFetch::default();
     };
     if from >= high_watermark {
@@ -540,13 +541,10 @@ fn fetch_partition(
         pos = end;
     }
     let ranges: Vec<(i64, i64)> = batches.iter().map(|(b, l, _)| (*b, *l)).collect();
-    let acquired = server.shares.acquire(
-        args.group_id,
-        args.member_id,
-        tp,
-        &ranges,
-        args.max_records,
-    );
+    let acquired =
+        server
+            .shares
+            .acquire(args.group_id, args.member_id, tp, &ranges, args.max_records);
     if acquired.is_empty() {
         return PartitionFetch::default();
     }

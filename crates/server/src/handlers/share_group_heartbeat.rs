@@ -87,7 +87,11 @@ impl Handler for ShareGroupHeartbeat {
         // keeps it: the coordinator refuses joins to it as Kafka does).
         if !ctx.server.shares.exists(group_id) && ctx.server.groups.holds_group(group_id) {
             let e = ResponseError::GroupIdNotFound;
-            return fail(response, e, format!("Group {group_id} is not a share group."));
+            return fail(
+                response,
+                e,
+                format!("Group {group_id} is not a share group."),
+            );
         }
         let state = ctx.server.metadata.state();
         let overrides = crate::configs::share_overrides(state.group_configs(group_id));

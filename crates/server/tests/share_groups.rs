@@ -1,0 +1,445 @@
+//! Share groups (KIP-932) over real TCP: ShareGroupHeartbeat, ShareFetch, ShareAcknowledge,
+//! ShareGroupDescribe and the share-group offsets, with the record states, delivery counts,
+//! locks, sessions and durability a share consumer relies on. (Kafka's Java
+//! `KafkaShareConsumer` drives the same APIs in tests/tests/java.rs.)
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::data::{batch, create_topic, produce};
+use common::{Client, TestServer};
+use kafka_protocol::messages::share_acknowledge_request::{
+    AcknowledgePartition, AcknowledgeTopic, AcknowledgementBatch as AckBatchAck,
+};
+use kafka_protocol::messages::share_fetch_request::{
+    AcknowledgementBatch, FetchPartition, FetchTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DescribeShareGroupOffsetsRequest,
+    DescribeShareGroupOffsetsResponse, GroupId, JoinGroupRequest, JoinGroupResponse,
+    ListGroupsRequest, ListGroupsResponse, ShareAcknowledgeRequest, ShareAcknowledgeResponse,
+    ShareFetchRequest, ShareFetchResponse, ShareGroupDescribeRequest, ShareGroupDescribeResponse,
+    ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use myelin_log::compression::Compression;
+use myelin_server::Config;
+use uuid::Uuid;
+
+const GROUP: &str = "workers";
+const TOPIC: &str = "jobs";
+const ACCEPT: i8 = 1;
+const RELEASE: i8 = 2;
+const REJECT: i8 = 3;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn config() -> Config {
+    Config {
+        broker_configs: BTreeMap::from([
+            ("offsets.topic.num.partitions".into(), "1".into()),
+            (
+                "share.coordinator.state.topic.num.partitions".into(),
+                "3".into(),
+            ),
+            ("group.share.record.lock.duration.ms".into(), "1000".into()),
+            ("group.share.delivery.count.limit".into(), "3".into()),
+        ]),
+        ..Config::default()
+    }
+}
+
+async fn heartbeat(
+    client: &mut Client,
+    member: &str,
+    epoch: i32,
+    topics: Option<&[&str]>,
+) -> ShareGroupHeartbeatResponse {
+    let request = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_member_id(s(member))
+        .with_member_epoch(epoch)
+        .with_subscribed_topic_names(topics.map(|t| t.iter().map(|n| TopicName(s(n))).collect()));
+    client.call(ApiKey::ShareGroupHeartbeat, 1, &request).await
+}
+
+/// A ShareFetch of partition 0 of `topic_id` (added to the session when `add`), with
+/// acknowledgements, waiting at most `wait_ms`.
+#[allow(clippy::too_many_arguments)]
+async fn share_fetch(
+    client: &mut Client,
+    member: &str,
+    epoch: i32,
+    topic_id: Uuid,
+    add: bool,
+    acks: Vec<(i64, i64, Vec<i8>)>,
+    max_records: i32,
+    wait_ms: i32,
+) -> ShareFetchResponse {
+    let partition = FetchPartition::default()
+        .with_partition_index(0)
+        .with_acknowledgement_batches(
+            acks.into_iter()
+                .map(|(f, l, t)| {
+                    AcknowledgementBatch::default()
+                        .with_first_offset(f)
+                        .with_last_offset(l)
+                        .with_acknowledge_types(t)
+                })
+                .collect(),
+        );
+    let topics = if add || !partition.acknowledgement_batches.is_empty() {
+        vec![FetchTopic::default()
+            .with_topic_id(topic_id)
+            .with_partitions(vec![partition])]
+    } else {
+        Vec::new()
+    };
+    let request = ShareFetchRequest::default()
+        .with_group_id(Some(GroupId(s(GROUP))))
+        .with_member_id(Some(s(member)))
+        .with_share_session_epoch(epoch)
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_max_records(max_records)
+        .with_batch_size(max_records)
+        .with_topics(topics);
+    client.call(ApiKey::ShareFetch, 1, &request).await
+}
+
+async fn share_ack(
+    client: &mut Client,
+    member: &str,
+    epoch: i32,
+    topic_id: Uuid,
+    acks: Vec<(i64, i64, Vec<i8>)>,
+) -> ShareAcknowledgeResponse {
+    let request = ShareAcknowledgeRequest::default()
+        .with_group_id(Some(GroupId(s(GROUP))))
+        .with_member_id(Some(s(member)))
+        .with_share_session_epoch(epoch)
+        .with_topics(vec![AcknowledgeTopic::default()
+            .with_topic_id(topic_id)
+            .with_partitions(vec![AcknowledgePartition::default()
+                .with_partition_index(0)
+                .with_acknowledgement_batches(
+                    acks.into_iter()
+                        .map(|(f, l, t)| {
+                            AckBatchAck::default()
+                                .with_first_offset(f)
+                                .with_last_offset(l)
+                                .with_acknowledge_types(t)
+                        })
+                        .collect(),
+                )])]);
+    client.call(ApiKey::ShareAcknowledge, 1, &request).await
+}
+
+/// The acquired runs of the response's only partition: (first, last, delivery count).
+fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    r.responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .flat_map(|p| {
+            assert_eq!(p.error_code, 0, "{:?}", p.error_message);
+            p.acquired_records
+                .iter()
+                .map(|a| (a.first_offset, a.last_offset, a.delivery_count))
+        })
+        .collect()
+}
+
+fn ack_code(r: &ShareFetchResponse) -> i16 {
+    r.responses[0].partitions[0].acknowledge_error_code
+}
+
+async fn start_offset(client: &mut Client) -> i64 {
+    use kafka_protocol::messages::describe_share_group_offsets_request::{
+        DescribeShareGroupOffsetsRequestGroup, DescribeShareGroupOffsetsRequestTopic,
+    };
+    let request = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+        DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_topics(Some(vec![DescribeShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(TopicName(s(TOPIC)))
+                .with_partitions(vec![0])])),
+    ]);
+    let r: DescribeShareGroupOffsetsResponse = client
+        .call(ApiKey::DescribeShareGroupOffsets, 0, &request)
+        .await;
+    assert_eq!(r.groups[0].error_code, 0, "{:?}", r.groups[0].error_message);
+    let p = &r.groups[0].topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    p.start_offset
+}
+
+/// A member joins, is given the topic's partition, and the share-partition starts at the
+/// log end (`share.auto.offset.reset` latest): records produced after the join are
+/// delivered to one member at a time, settled one by one, redelivered with a higher count
+/// when released or when their lock expires, archived at the delivery limit, and what was
+/// settled survives a restart.
+#[tokio::test]
+async fn records_are_shared_acknowledged_and_durable() {
+    let server = TestServer::start(config()).await;
+    let topic_id = create_topic(&server, TOPIC, 1, &[]);
+    let mut a = server.connect().await;
+    let mut b = server.connect().await;
+    let mut producer = server.connect().await;
+    produce(
+        &mut producer,
+        9,
+        TOPIC,
+        0,
+        batch("old", 3, common::data::now(), Compression::None),
+    )
+    .await;
+
+    let r = heartbeat(&mut a, "member-a", 0, Some(&[TOPIC])).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert_eq!(r.member_epoch, 1);
+    let assignment = r.assignment.expect("an assignment on joining");
+    assert_eq!(assignment.topic_partitions[0].topic_id, topic_id);
+    assert_eq!(assignment.topic_partitions[0].partitions, vec![0]);
+    // Unchanged, the next heartbeat carries no assignment; a wrong epoch is fenced.
+    let r = heartbeat(&mut a, "member-a", 1, None).await;
+    assert_eq!(
+        (r.error_code, r.member_epoch, r.assignment.is_none()),
+        (0, 1, true)
+    );
+    let r = heartbeat(&mut a, "member-a", 7, None).await;
+    assert_eq!(r.error_code, ResponseError::FencedMemberEpoch.code());
+    let r = heartbeat(&mut b, "member-b", 0, Some(&[TOPIC])).await;
+    assert_eq!(r.error_code, 0);
+
+    // The records produced before the group existed are not delivered (latest).
+    produce(
+        &mut producer,
+        9,
+        TOPIC,
+        0,
+        batch("job", 10, common::data::now(), Compression::None),
+    )
+    .await;
+    let r = share_fetch(&mut a, "member-a", 0, topic_id, true, vec![], 4, 1000).await;
+    assert_eq!(r.acquisition_lock_timeout_ms, 1000);
+    // A whole batch is acquired although it holds more than max_records.
+    assert_eq!(acquired(&r), vec![(3, 12, 1)]);
+    let records = r.responses[0].partitions[0].records.clone().unwrap();
+    assert!(!records.is_empty());
+    // Another member gets nothing while they are locked.
+    let r = share_fetch(&mut b, "member-b", 0, topic_id, true, vec![], 100, 0).await;
+    assert_eq!(acquired(&r), vec![]);
+
+    // Acknowledgements: offsets the member does not hold are refused whole.
+    let r = share_ack(&mut b, "member-b", 1, topic_id, vec![(3, 3, vec![ACCEPT])]).await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::InvalidRecordState.code()
+    );
+    // a: accept 3..=5, release 6, reject 7, accept the rest but 12 (per-offset types).
+    let types = vec![
+        ACCEPT, ACCEPT, ACCEPT, RELEASE, REJECT, ACCEPT, ACCEPT, ACCEPT, ACCEPT,
+    ];
+    let r = share_ack(&mut a, "member-a", 1, topic_id, vec![(3, 11, types)]).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    assert_eq!(start_offset(&mut b).await, 6);
+    // b now gets the released record, on its second delivery; 12 is still a's.
+    let r = share_fetch(&mut b, "member-b", 2, topic_id, false, vec![], 100, 1000).await;
+    assert_eq!(acquired(&r), vec![(6, 6, 2)]);
+
+    // Session epochs: the wrong one, and a session that does not exist.
+    let r = share_fetch(&mut b, "member-b", 9, topic_id, false, vec![], 100, 0).await;
+    assert_eq!(r.error_code, ResponseError::InvalidShareSessionEpoch.code());
+    let r = share_fetch(&mut b, "nobody", 1, topic_id, false, vec![], 100, 0).await;
+    assert_eq!(r.error_code, ResponseError::ShareSessionNotFound.code());
+    let r = share_ack(&mut b, "member-b", 0, topic_id, vec![(6, 6, vec![ACCEPT])]).await;
+    assert_eq!(r.error_code, ResponseError::InvalidShareSessionEpoch.code());
+    // Acknowledgements cannot open a session.
+    let r = share_fetch(
+        &mut b,
+        "member-b",
+        0,
+        topic_id,
+        true,
+        vec![(6, 6, vec![ACCEPT])],
+        100,
+        0,
+    )
+    .await;
+    assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+
+    // Locks expire (1 s): 12 (a's) and 6 (b's) come back to whoever fetches next, 6 now
+    // on its third delivery, the limit: released again, it is archived.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let r = share_fetch(&mut a, "member-a", 2, topic_id, false, vec![], 100, 1000).await;
+    assert_eq!(acquired(&r), vec![(6, 6, 3), (12, 12, 2)]);
+    let r = share_fetch(
+        &mut a,
+        "member-a",
+        3,
+        topic_id,
+        false,
+        vec![(6, 6, vec![RELEASE]), (12, 12, vec![ACCEPT])],
+        100,
+        0,
+    )
+    .await;
+    assert_eq!(ack_code(&r), 0);
+    assert_eq!(acquired(&r), vec![]);
+    assert_eq!(start_offset(&mut a).await, 13);
+
+    // More records; a takes them and the broker restarts before they are settled.
+    produce(
+        &mut producer,
+        9,
+        TOPIC,
+        0,
+        batch("more", 5, common::data::now(), Compression::None),
+    )
+    .await;
+    let r = share_fetch(&mut a, "member-a", 4, topic_id, false, vec![], 100, 1000).await;
+    assert_eq!(acquired(&r), vec![(13, 17, 1)]);
+    let r = share_fetch(
+        &mut a,
+        "member-a",
+        5,
+        topic_id,
+        false,
+        vec![(13, 14, vec![ACCEPT])],
+        100,
+        0,
+    )
+    .await;
+    assert_eq!(ack_code(&r), 0);
+    drop((a, b, producer));
+    let server = server.restart(config()).await;
+    let mut c = server.connect().await;
+    // Members are gone with the restart; the group and its share-partition are not.
+    let r = heartbeat(&mut c, "member-a", 1, None).await;
+    assert_eq!(r.error_code, ResponseError::UnknownMemberId.code());
+    assert_eq!(start_offset(&mut c).await, 15);
+    let r = heartbeat(&mut c, "member-c", 0, Some(&[TOPIC])).await;
+    assert_eq!(r.error_code, 0);
+    // What was acquired and not settled is delivered again, counted.
+    let r = share_fetch(&mut c, "member-c", 0, topic_id, true, vec![], 100, 1000).await;
+    assert_eq!(acquired(&r), vec![(15, 17, 2)]);
+    // Closing the session (epoch -1) applies its acknowledgements and releases the rest.
+    let r = share_fetch(
+        &mut c,
+        "member-c",
+        -1,
+        topic_id,
+        false,
+        vec![(15, 15, vec![ACCEPT])],
+        100,
+        0,
+    )
+    .await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(ack_code(&r), 0);
+    assert_eq!(start_offset(&mut c).await, 16);
+    let r = share_fetch(&mut c, "member-c", 0, topic_id, true, vec![], 100, 1000).await;
+    assert_eq!(acquired(&r), vec![(16, 17, 3)]);
+    drop(c);
+    server.stop().await;
+}
+
+/// A share group is listed with type `share`, described with its members and assignment,
+/// keeps its id from classic and consumer groups, and is deleted only when empty.
+#[tokio::test]
+async fn share_groups_are_listed_described_and_deleted() {
+    let server = TestServer::start(config()).await;
+    let topic_id = create_topic(&server, TOPIC, 2, &[]);
+    let mut client = server.connect().await;
+    let r = heartbeat(&mut client, "m1", 0, Some(&[TOPIC])).await;
+    assert_eq!(r.error_code, 0);
+    let r = heartbeat(&mut client, "m2", 0, Some(&[TOPIC, "not-yet"])).await;
+    assert_eq!(r.error_code, 0);
+    // m2 joined after m1: m1 learns its new (smaller) assignment at its next heartbeat.
+    let r = heartbeat(&mut client, "m1", 1, None).await;
+    let parts: BTreeSet<i32> = r.assignment.unwrap().topic_partitions[0]
+        .partitions
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(parts.len(), 1);
+
+    let r: ShareGroupDescribeResponse = client
+        .call(
+            ApiKey::ShareGroupDescribe,
+            1,
+            &ShareGroupDescribeRequest::default()
+                .with_group_ids(vec![GroupId(s(GROUP)), GroupId(s("nope"))]),
+        )
+        .await;
+    let g = &r.groups[0];
+    assert_eq!((g.error_code, g.group_state.as_str()), (0, "Stable"));
+    assert_eq!(g.assignor_name.as_str(), "simple");
+    assert_eq!(g.members.len(), 2);
+    for m in &g.members {
+        let tp = &m.assignment.topic_partitions[0];
+        assert_eq!(
+            (tp.topic_id, tp.topic_name.0.as_str(), tp.partitions.len()),
+            (topic_id, TOPIC, 1)
+        );
+    }
+    assert_eq!(
+        r.groups[1].error_code,
+        ResponseError::GroupIdNotFound.code()
+    );
+
+    let r: ListGroupsResponse = client
+        .call(
+            ApiKey::ListGroups,
+            5,
+            &ListGroupsRequest::default().with_types_filter(vec![s("share")]),
+        )
+        .await;
+    let listed: Vec<_> = r
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group_id.0.as_str(),
+                g.group_type.as_str(),
+                g.group_state.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![(GROUP, "share", "Stable")]);
+
+    // The id is a share group's: a classic join is refused.
+    let join = JoinGroupRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(s("consumer"));
+    let r: JoinGroupResponse = client.call(ApiKey::JoinGroup, 5, &join).await;
+    assert_eq!(
+        r.error_code,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
+
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(GROUP))]);
+    let r: DeleteGroupsResponse = client.call(ApiKey::DeleteGroups, 2, &delete).await;
+    assert_eq!(r.results[0].error_code, ResponseError::NonEmptyGroup.code());
+    for m in ["m1", "m2"] {
+        let r = heartbeat(&mut client, m, -1, None).await;
+        assert_eq!((r.error_code, r.member_epoch), (0, -1));
+    }
+    let r: DeleteGroupsResponse = client.call(ApiKey::DeleteGroups, 2, &delete).await;
+    assert_eq!(r.results[0].error_code, 0);
+    let r: ListGroupsResponse = client
+        .call(ApiKey::ListGroups, 5, &ListGroupsRequest::default())
+        .await;
+    assert!(r.groups.iter().all(|g| g.group_id.0.as_str() != GROUP));
+    server.stop().await;
+}
