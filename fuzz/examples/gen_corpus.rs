@@ -237,6 +237,13 @@ fn default_body(key: ApiKey, version: i16, tagged: bool) -> Option<Vec<u8>> {
         DescribeProducers => DescribeProducersRequest,
         ListConfigResources => ListConfigResourcesRequest,
         DescribeTopicPartitions => DescribeTopicPartitionsRequest,
+        ShareGroupHeartbeat => ShareGroupHeartbeatRequest,
+        ShareGroupDescribe => ShareGroupDescribeRequest,
+        ShareFetch => ShareFetchRequest,
+        ShareAcknowledge => ShareAcknowledgeRequest,
+        DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest,
+        AlterShareGroupOffsets => AlterShareGroupOffsetsRequest,
+        DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest,
     );
     Some(buf.to_vec())
 }
@@ -553,6 +560,49 @@ fn group_records(dir: &Path) {
     };
     write(dir, "seed-group-value-empty", &empty.encode().unwrap());
     consumer_group_records(dir);
+    share_group_records(dir);
+}
+
+/// `__share_group_state` keys and values: a share-partition's state, a share group.
+fn share_group_records(dir: &Path) {
+    use myelin_coord::share::partition::StateBatch;
+    use myelin_coord::share::records::{encode_group_value, PartitionStateValue, ShareKey};
+    let key = ShareKey::Partition {
+        group: "workers".into(),
+        topic_id: TopicId([0x4f; 16]),
+        partition: 2,
+    };
+    write(dir, "seed-share-partition-key", &key.encode().unwrap());
+    let value = PartitionStateValue {
+        start_offset: 1200,
+        state_epoch: 0,
+        batches: vec![
+            StateBatch {
+                first_offset: 1200,
+                last_offset: 1209,
+                state: 0,
+                delivery_count: 2,
+            },
+            StateBatch {
+                first_offset: 1210,
+                last_offset: 1219,
+                state: 2,
+                delivery_count: 1,
+            },
+            StateBatch {
+                first_offset: 1220,
+                last_offset: 1220,
+                state: 4,
+                delivery_count: 5,
+            },
+        ],
+    };
+    write(dir, "seed-share-partition-value", &value.encode().unwrap());
+    let group = ShareKey::Group {
+        group: "workers".into(),
+    };
+    write(dir, "seed-share-group-key", &group.encode().unwrap());
+    write(dir, "seed-share-group-value", &encode_group_value(7));
 }
 
 /// A KIP-848 consumer group's records (types 3-8): each key and value, and each whole

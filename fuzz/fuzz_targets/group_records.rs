@@ -1,9 +1,14 @@
 //! Arbitrary bytes as a `__consumer_offsets` key, offset commit value, group metadata value
-//! and KIP-848 consumer group value (`myelin_coord::records`): decoding must never panic, and
-//! whatever decodes must encode and decode again to the same thing.
+//! and KIP-848 consumer group value (`myelin_coord::records`), and as a `__share_group_state`
+//! key and value (`myelin_coord::share::records`): decoding must never panic, and whatever
+//! decodes must encode and decode again to the same thing.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use myelin_coord::share::partition::{Limits, SharePartition};
+use myelin_coord::share::records::{
+    decode_group_value, encode_group_value, PartitionStateValue, ShareKey,
+};
 use myelin_coord::records::{
     decode_key, decode_offset_commit_value, decode_record,
     encode_consumer_group_current_member_assignment_key, encode_consumer_group_member_metadata_key,
@@ -88,6 +93,23 @@ fuzz_target!(|data: &[u8]| {
                 .expect("decoded value encodes");
             assert_eq!(GroupMetadataValue::decode(&again).as_ref(), Ok(&group));
         }
+    }
+
+    // Share groups' records (`__share_group_state`).
+    if let Ok(Some(key)) = ShareKey::decode(data) {
+        let again = key.encode().expect("decoded key encodes");
+        assert_eq!(ShareKey::decode(&again), Ok(Some(key)));
+    }
+    round_trip!(data, PartitionStateValue);
+    if let Ok(epoch) = decode_group_value(data) {
+        assert_eq!(decode_group_value(&encode_group_value(epoch)), Ok(epoch));
+    }
+    // A decoded share-partition state restores within its bounds, whatever it says.
+    if let Ok(state) = PartitionStateValue::decode(data) {
+        let limits = Limits::default();
+        let p = SharePartition::restore(state.start_offset, &state.batches, &limits);
+        assert!(p.start_offset() <= p.end_offset());
+        assert!(p.in_flight() as i64 <= limits.max_in_flight);
     }
 
     round_trip!(data, ConsumerGroupMetadataValue);

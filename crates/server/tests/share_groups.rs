@@ -443,3 +443,101 @@ async fn share_groups_are_listed_described_and_deleted() {
     assert!(r.groups.iter().all(|g| g.group_id.0.as_str() != GROUP));
     server.stop().await;
 }
+
+/// With the ACL authorizer, as in Kafka: ShareGroupHeartbeat needs READ on the group and
+/// DESCRIBE on the subscribed topics, ShareFetch and ShareAcknowledge READ on the group
+/// and on the topic, ShareGroupDescribe DESCRIBE on the group (which READ implies).
+#[tokio::test]
+async fn share_groups_are_authorized() {
+    use common::authz::{allow, connect_as, grant};
+    use kafka_protocol::messages::alter_share_group_offsets_request::{
+        AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
+    };
+    use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
+    use myelin_server::authz::{Operation, ResourceType};
+
+    let mut config = common::authz::config();
+    config.broker_configs = self::config().broker_configs;
+    let server = TestServer::start(config).await;
+    let topic_id = create_topic(&server, TOPIC, 1, &[]);
+    let mut alice = connect_as(&server, "alice").await;
+
+    // Nothing granted: the group is refused first.
+    let r = heartbeat(&mut alice, "m", 0, Some(&[TOPIC])).await;
+    assert_eq!(r.error_code, ResponseError::GroupAuthorizationFailed.code());
+    let r = share_fetch(&mut alice, "m", 0, topic_id, true, vec![], 10, 0).await;
+    assert_eq!(r.error_code, ResponseError::GroupAuthorizationFailed.code());
+    // READ on the group, not DESCRIBE on the topic.
+    grant(
+        &server,
+        vec![allow(ResourceType::Group, GROUP, "alice", Operation::Read)],
+    );
+    let r = heartbeat(&mut alice, "m", 0, Some(&[TOPIC])).await;
+    assert_eq!(r.error_code, ResponseError::TopicAuthorizationFailed.code());
+    // DESCRIBE lets it join; without READ on the topic its fetch gets the topic's error.
+    grant(
+        &server,
+        vec![allow(
+            ResourceType::Topic,
+            TOPIC,
+            "alice",
+            Operation::Describe,
+        )],
+    );
+    let r = heartbeat(&mut alice, "m", 0, Some(&[TOPIC])).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let r = share_fetch(&mut alice, "m", 0, topic_id, true, vec![], 10, 0).await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::TopicAuthorizationFailed.code()
+    );
+    let r = share_ack(&mut alice, "m", 1, topic_id, vec![(0, 0, vec![ACCEPT])]).await;
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::TopicAuthorizationFailed.code()
+    );
+    // Describing needs DESCRIBE on the group, which READ implies (as in Kafka).
+    let describe = ShareGroupDescribeRequest::default().with_group_ids(vec![GroupId(s(GROUP))]);
+    let mut bob = connect_as(&server, "bob").await;
+    let r: ShareGroupDescribeResponse = bob.call(ApiKey::ShareGroupDescribe, 1, &describe).await;
+    assert_eq!(
+        r.groups[0].error_code,
+        ResponseError::GroupAuthorizationFailed.code()
+    );
+    let r: ShareGroupDescribeResponse = alice.call(ApiKey::ShareGroupDescribe, 1, &describe).await;
+    assert_eq!(r.groups[0].error_code, 0);
+    assert_eq!(r.groups[0].members.len(), 1);
+    let alter = AlterShareGroupOffsetsRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_topics(vec![AlterShareGroupOffsetsRequestTopic::default()
+            .with_topic_name(TopicName(s(TOPIC)))
+            .with_partitions(vec![
+                AlterShareGroupOffsetsRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_start_offset(0),
+            ])]);
+    let r: AlterShareGroupOffsetsResponse =
+        alice.call(ApiKey::AlterShareGroupOffsets, 0, &alter).await;
+    // The group has a member: refused whatever the topic's ACLs; its topic is checked too.
+    assert_eq!(r.error_code, ResponseError::NonEmptyGroup.code());
+
+    // READ on the topic: records are delivered.
+    grant(
+        &server,
+        vec![allow(ResourceType::Topic, TOPIC, "alice", Operation::Read)],
+    );
+    let mut producer = connect_as(&server, "admin").await;
+    produce(
+        &mut producer,
+        9,
+        TOPIC,
+        0,
+        batch("x", 2, common::data::now(), Compression::None),
+    )
+    .await;
+    let r = share_fetch(&mut alice, "m", 2, topic_id, false, vec![], 10, 1000).await;
+    assert_eq!(acquired(&r), vec![(0, 1, 1)]);
+    drop((alice, bob, producer));
+    server.stop().await;
+}

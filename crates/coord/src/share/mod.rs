@@ -443,8 +443,21 @@ impl ShareCoordinator {
 
     /// The records that persist the changed share-partitions of `group`.
     fn changed_partitions(group_id: &str, group: &mut Group) -> Result<Vec<KeyValue>, GroupError> {
+        let all: Vec<TopicIdPartition> = group.partitions.keys().copied().collect();
+        Self::changed_partitions_of(group_id, group, &all)
+    }
+
+    /// The records that persist those of `tps` that changed.
+    fn changed_partitions_of(
+        group_id: &str,
+        group: &mut Group,
+        tps: &[TopicIdPartition],
+    ) -> Result<Vec<KeyValue>, GroupError> {
         let mut out = Vec::new();
-        for (tp, slot) in &mut group.partitions {
+        for tp in tps {
+            let Some(slot) = group.partitions.get_mut(tp) else {
+                continue;
+            };
             let now = slot.partition.snapshot();
             if now != slot.written {
                 out.push(partition_record(group_id, tp, &now)?);
@@ -752,12 +765,21 @@ impl ShareCoordinator {
                         records.push(r);
                     }
                 }
-                for slot in group.partitions.values_mut() {
-                    if slot.partition.next_deadline_ms().is_some_and(|d| d <= now) {
-                        slot.partition.expire_locks(now, &group.limits);
+                let mut touched = Vec::new();
+                for (tp, slot) in group.partitions.iter_mut() {
+                    if slot.partition.next_deadline_ms().is_some_and(|d| d <= now)
+                        && slot.partition.expire_locks(now, &group.limits)
+                    {
+                        touched.push(*tp);
                     }
                 }
-                match Self::changed_partitions(group_id, group) {
+                // A departure may have changed any partition; an expired lock only its own.
+                let changed = if expired.is_empty() {
+                    Self::changed_partitions_of(group_id, group, &touched)
+                } else {
+                    Self::changed_partitions(group_id, group)
+                };
+                match changed {
                     Ok(r) => records.extend(r),
                     Err(e) => {
                         tracing::warn!(group = %group_id, error = %e, "cannot encode share state")
@@ -898,7 +920,8 @@ impl ShareCoordinator {
                 },
             });
         }
-        let records = Self::changed_partitions(group_id, group)?;
+        let tps: Vec<TopicIdPartition> = acks.iter().map(|(tp, _)| *tp).collect();
+        let records = Self::changed_partitions_of(group_id, group, &tps)?;
         let written = if records.is_empty() {
             None
         } else {

@@ -107,6 +107,10 @@ pub enum AckError {
     InvalidRecordState { offset: i64 },
 }
 
+/// The highest `group.share.partition.max.record.locks` Kafka accepts (and Myelin's config
+/// check): the most offsets one share-partition holds in flight.
+pub const MAX_RECORD_LOCKS: i64 = 10_000;
+
 /// The limits a share-partition works under (Kafka's `group.share.*` configs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -136,6 +140,9 @@ pub struct SharePartition {
     /// Every offset of `start_offset..end_offset` has an entry.
     in_flight: BTreeMap<i64, InFlight>,
     end_offset: i64,
+    /// No lock expires before this (a lower bound, exact after [`Self::expire_locks`]),
+    /// so that the coordinator's timer looks at a partition only when one may have.
+    lock_hint: Option<i64>,
 }
 
 impl SharePartition {
@@ -146,14 +153,19 @@ impl SharePartition {
             start_offset: start,
             in_flight: BTreeMap::new(),
             end_offset: start,
+            lock_hint: None,
         }
     }
 
-    /// Rebuilt from what [`Self::snapshot`] returned. Batches outside what the start
-    /// offset and the bounds allow are ignored; what lies between them is available.
+    /// Rebuilt from what [`Self::snapshot`] returned. What lies between batches is
+    /// available; batches beyond [`MAX_RECORD_LOCKS`] offsets past the start (more than any
+    /// valid `group.share.partition.max.record.locks` lets in flight) are ignored, so that a
+    /// damaged record cannot make the state grow without bound.
     pub fn restore(start_offset: i64, batches: &[StateBatch], limits: &Limits) -> Self {
         let mut p = SharePartition::new(start_offset);
-        let cap = p.start_offset.saturating_add(limits.max_in_flight.max(1));
+        let cap = p
+            .start_offset
+            .saturating_add(limits.max_in_flight.max(MAX_RECORD_LOCKS));
         for b in batches {
             let first = b.first_offset.max(p.end_offset);
             let last = b.last_offset.min(cap - 1);
@@ -236,7 +248,9 @@ impl SharePartition {
     /// [`Self::fetch_offset`] on, as `(base offset, last offset)` in order), up to about
     /// `max_records`: available in-flight offsets one by one, new ones whole batch by whole
     /// batch (an offset between two batches, left by compaction, is acquired with the
-    /// batch after it; the client acknowledges it as a gap). Returns the runs acquired.
+    /// batch after it; the client acknowledges it as a gap), never more than
+    /// `max_in_flight` offsets in flight (a batch that crosses the bound is taken up to it).
+    /// Returns the runs acquired.
     pub fn acquire(
         &mut self,
         member: &str,
@@ -273,7 +287,13 @@ impl SharePartition {
                     if count >= max_records.max(1) {
                         break;
                     }
-                    if r.state == RecordState::Available {
+                    if r.state == RecordState::Available
+                        && r.delivery_count >= limits.delivery_count_limit
+                    {
+                        // Delivered as often as allowed (before a restart, or under a
+                        // higher limit): archived, not delivered again.
+                        r.state = RecordState::Archived;
+                    } else if r.state == RecordState::Available {
                         r.delivery_count = r.delivery_count.saturating_add(1);
                         r.state = RecordState::Acquired {
                             member: member.to_string(),
@@ -289,7 +309,8 @@ impl SharePartition {
                 if self.end_offset >= cap || count >= max_records.max(1) {
                     break;
                 }
-                for offset in self.end_offset..=last {
+                // Never past the bound: the rest of a batch that crosses it waits.
+                for offset in self.end_offset..=last.min(cap - 1) {
                     self.in_flight.insert(
                         offset,
                         InFlight {
@@ -303,9 +324,13 @@ impl SharePartition {
                     take(offset, 1, &mut got);
                     count += 1;
                 }
-                self.end_offset = last + 1;
+                self.end_offset = last.min(cap - 1) + 1;
             }
         }
+        if !got.is_empty() {
+            self.lock_hint = Some(self.lock_hint.map_or(deadline_ms, |h| h.min(deadline_ms)));
+        }
+        self.advance_start();
         got
     }
 
@@ -399,27 +424,30 @@ impl SharePartition {
 
     /// Ends the acquisitions whose lock expired by `now_ms`. Whether anything changed.
     pub fn expire_locks(&mut self, now_ms: i64, limits: &Limits) -> bool {
+        if self.lock_hint.is_none_or(|h| h > now_ms) {
+            return false;
+        }
         let mut changed = false;
+        let mut next: Option<i64> = None;
         for r in self.in_flight.values_mut() {
-            if matches!(&r.state, RecordState::Acquired { deadline_ms, .. } if *deadline_ms <= now_ms)
-            {
-                r.state = released(r.delivery_count, limits);
-                changed = true;
+            if let RecordState::Acquired { deadline_ms, .. } = &r.state {
+                if *deadline_ms <= now_ms {
+                    r.state = released(r.delivery_count, limits);
+                    changed = true;
+                } else {
+                    next = Some(next.map_or(*deadline_ms, |n| n.min(*deadline_ms)));
+                }
             }
         }
+        self.lock_hint = next;
         self.advance_start();
         changed
     }
 
-    /// The earliest lock deadline, if anything is acquired.
+    /// No acquisition's lock expires before this; `None` when nothing is locked since the
+    /// last [`Self::expire_locks`]. A lower bound: a lock settled early still counts.
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        self.in_flight
-            .values()
-            .filter_map(|r| match &r.state {
-                RecordState::Acquired { deadline_ms, .. } => Some(*deadline_ms),
-                _ => None,
-            })
-            .min()
+        self.lock_hint
     }
 
     /// Whether any record is acquired.
@@ -646,12 +674,21 @@ mod tests {
         };
         let mut p = SharePartition::new(0);
         let got = p.acquire("a", &[(0, 5), (6, 11), (12, 20)], 100, &l, 0);
-        // The second batch starts below the bound and is taken whole; the third is not.
-        assert_eq!(got.last().unwrap().last_offset, 11);
+        // The second batch crosses the bound: taken up to it.
+        assert_eq!(got.last().unwrap().last_offset, 9);
         assert_eq!(p.fetch_offset(&l), None);
-        assert!(p.acquire("b", &[(12, 20)], 100, &l, 0).is_empty());
+        assert!(p.acquire("b", &[(6, 11), (12, 20)], 100, &l, 0).is_empty());
         p.acknowledge("a", &[ack(0, 5, ACK_ACCEPT)], &l).unwrap();
-        assert_eq!(p.fetch_offset(&l), Some(12));
+        assert_eq!(p.fetch_offset(&l), Some(10));
+        let got = p.acquire("b", &[(6, 11), (12, 20)], 100, &l, 0);
+        assert_eq!(
+            got,
+            vec![Acquired {
+                first_offset: 10,
+                last_offset: 15,
+                delivery_count: 1
+            }]
+        );
     }
 
     #[test]
@@ -725,5 +762,167 @@ mod tests {
             (20, 20, 0)
         );
         assert!(!p.log_start_moved(3));
+    }
+
+    mod model {
+        //! Random sequences of fetches, acknowledgements, departures, lock expiries and
+        //! restarts, checked against what a share consumer relies on.
+
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Acquire {
+                member: u8,
+                max: usize,
+            },
+            Ack {
+                member: u8,
+                first: i64,
+                len: i64,
+                ty: i8,
+            },
+            Leave {
+                member: u8,
+            },
+            Tick {
+                ms: i64,
+            },
+            Restart,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (0u8..3, 1usize..8).prop_map(|(member, max)| Op::Acquire { member, max }),
+                4 => (0u8..3, 0i64..40, 1i64..6, 0i8..4)
+                    .prop_map(|(member, first, len, ty)| Op::Ack { member, first, len, ty }),
+                1 => (0u8..3).prop_map(|member| Op::Leave { member }),
+                1 => (0i64..1500).prop_map(|ms| Op::Tick { ms }),
+                1 => Just(Op::Restart),
+            ]
+        }
+
+        /// The log: batches of 1 to 4 offsets from 0 to 39, with a gap left by compaction.
+        fn log() -> Vec<(i64, i64)> {
+            vec![
+                (0, 3),
+                (4, 4),
+                (5, 8),
+                (12, 15),
+                (16, 16),
+                (17, 20),
+                (21, 39),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn a_share_partition_keeps_its_promises(ops in proptest::collection::vec(op(), 1..80)) {
+                let limits = Limits { delivery_count_limit: 3, max_in_flight: 12, lock_duration_ms: 1000 };
+                let mut p = SharePartition::new(0);
+                let mut now = 0i64;
+                // Who holds each offset, each offset's deliveries, and what is done.
+                let mut held: BTreeMap<i64, u8> = BTreeMap::new();
+                let mut counts: BTreeMap<i64, i16> = BTreeMap::new();
+                let mut done: BTreeSet<i64> = BTreeSet::new();
+                let log = log();
+                for op in ops {
+                    match op {
+                        Op::Acquire { member, max } => {
+                            let name = member.to_string();
+                            let Some(from) = p.fetch_offset(&limits) else { continue };
+                            let batches: Vec<(i64, i64)> =
+                                log.iter().copied().filter(|&(_, last)| last >= from).collect();
+                            for a in p.acquire(&name, &batches, max, &limits, now) {
+                                for o in a.first_offset..=a.last_offset {
+                                    prop_assert!(!held.contains_key(&o), "{o} delivered while held");
+                                    prop_assert!(!done.contains(&o), "{o} delivered when done");
+                                    let c = counts.entry(o).or_insert(0);
+                                    *c += 1;
+                                    prop_assert_eq!(*c, a.delivery_count);
+                                    prop_assert!(a.delivery_count <= limits.delivery_count_limit);
+                                    held.insert(o, member);
+                                }
+                            }
+                        }
+                        Op::Ack { member, first, len, ty } => {
+                            let ack = AckBatch { first_offset: first, last_offset: first + len - 1, types: vec![ty] };
+                            let holds = (first..first + len).all(|o| held.get(&o) == Some(&member));
+                            let r = p.acknowledge(&member.to_string(), &[ack], &limits);
+                            prop_assert_eq!(r.is_ok(), holds, "ack {}..+{} by {}", first, len, member);
+                            if holds {
+                                for o in first..first + len {
+                                    held.remove(&o);
+                                    let count = counts.get(&o).copied().unwrap_or(0);
+                                    if ty != ACK_RELEASE || count >= limits.delivery_count_limit {
+                                        done.insert(o);
+                                    }
+                                }
+                            }
+                        }
+                        Op::Leave { member } => {
+                            p.release_member(&member.to_string(), &limits);
+                            let gone: Vec<i64> = held.iter().filter(|(_, m)| **m == member).map(|(o, _)| *o).collect();
+                            for o in gone {
+                                held.remove(&o);
+                                if counts[&o] >= limits.delivery_count_limit {
+                                    done.insert(o);
+                                }
+                            }
+                        }
+                        Op::Tick { ms } => {
+                            now += ms;
+                            p.expire_locks(now, &limits);
+                            // Every lock taken at least a lock's duration ago has ended.
+                            held.retain(|o, _| matches!(p.state_of(*o), Some((RecordState::Acquired { .. }, _))));
+                            for (o, c) in &counts {
+                                if !held.contains_key(o) && *c >= limits.delivery_count_limit {
+                                    done.insert(*o);
+                                }
+                            }
+                        }
+                        Op::Restart => {
+                            let (start, batches) = p.snapshot();
+                            let q = SharePartition::restore(start, &batches, &limits);
+                            prop_assert_eq!(q.start_offset(), p.start_offset());
+                            prop_assert_eq!(q.end_offset(), p.end_offset());
+                            for o in p.start_offset()..p.end_offset() {
+                                let (before, count) = p.state_of(o).unwrap();
+                                let (after, again) = q.state_of(o).unwrap();
+                                prop_assert_eq!(count, again);
+                                match before {
+                                    RecordState::Acquired { .. } => prop_assert_eq!(after, &RecordState::Available),
+                                    other => prop_assert_eq!(after, other),
+                                }
+                            }
+                            p = q;
+                            // Unsettled deliveries end with the restart; those at the limit
+                            // are archived when next met.
+                            for o in std::mem::take(&mut held).into_keys() {
+                                if counts[&o] >= limits.delivery_count_limit {
+                                    done.insert(o);
+                                }
+                            }
+                        }
+                    }
+                    // The in-flight offsets are exactly start..end, the first not done,
+                    // bounded; everything below the start is done.
+                    prop_assert!(p.start_offset() <= p.end_offset());
+                    prop_assert_eq!(p.in_flight() as i64, p.end_offset() - p.start_offset());
+                    prop_assert!(p.in_flight() as i64 <= limits.max_in_flight);
+                    if p.in_flight() > 0 {
+                        let (first, _) = p.state_of(p.start_offset()).unwrap();
+                        prop_assert!(!matches!(first, RecordState::Acknowledged | RecordState::Archived));
+                    }
+                    for o in 0..p.start_offset() {
+                        prop_assert!(done.contains(&o) || !counts.contains_key(&o), "{o} passed but not done");
+                    }
+                }
+            }
+        }
     }
 }
