@@ -541,3 +541,53 @@ async fn share_groups_are_authorized() {
     drop((alice, bob, producer));
     server.stop().await;
 }
+
+/// A share consumer over its `consumer_byte_rate` quota still gets the records it
+/// acquired (they are locked for it), with the throttle time, and its connection is held
+/// back for it.
+#[tokio::test]
+async fn share_fetches_count_against_the_consumer_byte_rate() {
+    use myelin_cluster::{ClientQuotaChange, MetadataRecord, QuotaEntityPart, QuotaValue};
+
+    let server = TestServer::start(config()).await;
+    let topic_id = create_topic(&server, TOPIC, 1, &[]);
+    // 10 kB/s for the test client's client id.
+    server
+        .metadata
+        .commit(MetadataRecord::ClientQuotasAltered {
+            changes: vec![ClientQuotaChange {
+                entity: vec![QuotaEntityPart {
+                    entity_type: "client-id".into(),
+                    entity_name: Some(common::groups::CLIENT_ID.into()),
+                }],
+                quotas: BTreeMap::from([("consumer_byte_rate".into(), QuotaValue(10_000.0))]),
+            }],
+        })
+        .unwrap();
+    let mut client = server.connect().await;
+    assert_eq!(
+        heartbeat(&mut client, "m", 0, Some(&[TOPIC]))
+            .await
+            .error_code,
+        0
+    );
+    let value = vec![b'x'; 1000];
+    let records: Vec<myelin_log::record::KeyValue<'_>> =
+        (0..150).map(|_| (None, Some(&value[..]))).collect();
+    let big = myelin_log::record::simple_batch(&records, common::data::now(), Compression::None);
+    produce(&mut client, 9, TOPIC, 0, big).await;
+    // 150 kB, over the 100 kB a 10 s window allows: sent, and throttled.
+    let r = share_fetch(&mut client, "m", 0, topic_id, true, vec![], 1000, 1000).await;
+    assert_eq!(acquired(&r), vec![(0, 149, 1)]);
+    assert!(r.throttle_time_ms > 0, "throttle {}", r.throttle_time_ms);
+    let started = std::time::Instant::now();
+    let r = heartbeat(&mut client, "m", 1, None).await;
+    assert_eq!(r.error_code, 0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    drop(client);
+    server.stop().await;
+}

@@ -21,6 +21,9 @@
 //!
 //! With an authorizer: READ on the group (else GROUP_AUTHORIZATION_FAILED for the
 //! request), READ on each topic (else TOPIC_AUTHORIZATION_FAILED for its partitions).
+//! The bytes returned count against the client's `consumer_byte_rate` quota; records
+//! acquired are sent even over it (they are locked for the member), with the throttle
+//! time, and the connection is held back for it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -48,6 +51,7 @@ use crate::bounds::{self, all, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{group_error_code, HandlerError};
 use crate::handlers::groups::ClusterTopics;
+use crate::quota::{self, QuotaType};
 
 /// The leader epoch of every partition (one broker, no elections).
 const LEADER_EPOCH: i32 = 0;
@@ -106,6 +110,8 @@ impl Handler for ShareFetch {
         request: ShareFetchRequest,
     ) -> Result<Reply<ShareFetchResponse>, HandlerError> {
         let server = ctx.server.clone();
+        // The consumer byte-rate quota (consumer_byte_rate), as for Fetch.
+        let charge = ctx.quota(QuotaType::Fetch);
         let group_id = request
             .group_id
             .as_ref()
@@ -266,8 +272,18 @@ impl Handler for ShareFetch {
             by_topic.entry(tp.0).or_default().push(data);
         }
         let lock_ms = server.shares.lock_duration_ms(&group_id);
+        // Records acquired are sent whatever the quota (they are locked for this member);
+        // a client over it is held back for the throttle time, as Kafka does.
+        let bytes: usize = by_topic
+            .values()
+            .flatten()
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+            .sum();
+        let throttle_time_ms =
+            charge.map_or(0, |c| quota::throttle_ms(c.record(&server, bytes as f64)));
         Ok(Reply::Ready(
             ShareFetchResponse::default()
+                .with_throttle_time_ms(throttle_time_ms)
                 .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
                 .with_responses(
                     by_topic
