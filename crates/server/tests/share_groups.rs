@@ -416,6 +416,19 @@ async fn share_groups_are_listed_described_and_deleted() {
         .collect();
     assert_eq!(listed, vec![(GROUP, "share", "Stable")]);
 
+    // DescribeGroups does not describe it: Dead, with no error, as Kafka below v6.
+    let r: kafka_protocol::messages::DescribeGroupsResponse = client
+        .call(
+            ApiKey::DescribeGroups,
+            5,
+            &kafka_protocol::messages::DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(s(GROUP))]),
+        )
+        .await;
+    assert_eq!(
+        (r.groups[0].error_code, r.groups[0].group_state.as_str()),
+        (0, "Dead")
+    );
     // The id is a share group's: a classic join is refused.
     let join = JoinGroupRequest::default()
         .with_group_id(GroupId(s(GROUP)))
@@ -588,6 +601,40 @@ async fn share_fetches_count_against_the_consumer_byte_rate() {
         "answered after {:?}",
         started.elapsed()
     );
+    drop(client);
+    server.stop().await;
+}
+
+/// Share sessions are bounded (`group.share.max.share.sessions`): one more gets
+/// SHARE_SESSION_LIMIT_REACHED; a member's new session replaces its own, and a closed
+/// session frees its place.
+#[tokio::test]
+async fn share_sessions_are_bounded() {
+    let mut config = config();
+    config
+        .broker_configs
+        .insert("group.share.max.share.sessions".into(), "1".into());
+    let server = TestServer::start(config).await;
+    let topic_id = create_topic(&server, TOPIC, 1, &[]);
+    let mut client = server.connect().await;
+    for m in ["a", "b"] {
+        assert_eq!(
+            heartbeat(&mut client, m, 0, Some(&[TOPIC]))
+                .await
+                .error_code,
+            0
+        );
+    }
+    let r = share_fetch(&mut client, "a", 0, topic_id, true, vec![], 10, 0).await;
+    assert_eq!(r.error_code, 0);
+    let r = share_fetch(&mut client, "b", 0, topic_id, true, vec![], 10, 0).await;
+    assert_eq!(r.error_code, ResponseError::ShareSessionLimitReached.code());
+    let r = share_fetch(&mut client, "a", 0, topic_id, true, vec![], 10, 0).await;
+    assert_eq!(r.error_code, 0);
+    let r = share_fetch(&mut client, "a", -1, topic_id, false, vec![], 10, 0).await;
+    assert_eq!(r.error_code, 0);
+    let r = share_fetch(&mut client, "b", 0, topic_id, true, vec![], 10, 0).await;
+    assert_eq!(r.error_code, 0);
     drop(client);
     server.stop().await;
 }

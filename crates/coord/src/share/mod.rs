@@ -54,6 +54,8 @@ pub struct ShareSettings {
     pub heartbeat_interval_ms: i32,
     /// `group.share.max.size`: the most members of one share group.
     pub max_size: usize,
+    /// `group.share.max.share.sessions`: the most share sessions on the broker.
+    pub max_sessions: usize,
     /// `group.share.delivery.count.limit`, `group.share.partition.max.record.locks` and
     /// `group.share.record.lock.duration.ms`.
     pub limits: Limits,
@@ -69,6 +71,7 @@ impl Default for ShareSettings {
             session_timeout_ms: 45_000,
             heartbeat_interval_ms: 5_000,
             max_size: 200,
+            max_sessions: 2000,
             limits: Limits::default(),
             state_topic_partitions: 50,
             state_topic_segment_bytes: 100 * 1024 * 1024,
@@ -151,6 +154,8 @@ pub enum SessionError {
     InvalidEpoch { got: i32, expected: i32 },
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("the broker holds its most share sessions ({0}, group.share.max.share.sessions)")]
+    LimitReached(usize),
 }
 
 /// The result of one partition's acknowledgements.
@@ -844,6 +849,11 @@ impl ShareCoordinator {
                     got: 0,
                     expected: -1,
                 });
+            }
+            if !state.sessions.contains_key(&key)
+                && state.sessions.len() >= self.settings.max_sessions
+            {
+                return Err(SessionError::LimitReached(self.settings.max_sessions));
             }
             let session = Session {
                 epoch: 1,

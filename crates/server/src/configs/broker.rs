@@ -311,6 +311,14 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "The heartbeat interval given to the members of a share group.",
     ),
     broker(
+        "group.share.max.share.sessions",
+        ConfigType::Int,
+        Some("2000"),
+        Validator::AtLeast(1),
+        READ_ONLY,
+        "The maximum number of share sessions per broker.",
+    ),
+    broker(
         "group.share.max.size",
         ConfigType::Int,
         Some("200"),

@@ -404,6 +404,8 @@ impl<'a> BrokerConfigs<'a> {
             heartbeat_interval_ms: self
                 .broker_int("group.share.heartbeat.interval.ms", d.heartbeat_interval_ms),
             max_size: usize::try_from(self.broker_int("group.share.max.size", 200)).unwrap_or(200),
+            max_sessions: usize::try_from(self.broker_int("group.share.max.share.sessions", 2000))
+                .unwrap_or(2000),
             limits: myelin_coord::share::partition::Limits {
                 delivery_count_limit: i16::try_from(self.broker_int(
                     "group.share.delivery.count.limit",

@@ -2,7 +2,8 @@
 //! does not exist is described as `Dead` with no error, as Kafka does. A group the
 //! coordinator cannot describe now (its partition is loading, or `__consumer_offsets` does
 //! not exist yet) gets the error, an empty state and no authorized operations, as Kafka's
-//! `DescribeGroupsResponse.groupError` has it. With an authorizer, a group the principal may
+//! `DescribeGroupsResponse.groupError` has it. A share group is `Dead` with no error, as
+//! Kafka describes one below v6. With an authorizer, a group the principal may
 //! not DESCRIBE gets GROUP_AUTHORIZATION_FAILED likewise, and `authorized_operations` are
 //! the principal's.
 
@@ -54,6 +55,12 @@ impl Handler for DescribeGroups {
                 // Kafka: DESCRIBE on each group, else its GROUP_AUTHORIZATION_FAILED.
                 if !authz.allows(Operation::Describe, ResourceType::Group, &group_id) {
                     out.error_code = ResponseError::GroupAuthorizationFailed.code();
+                    return out;
+                }
+                // A share group is no classic group: below v6 Kafka describes it as Dead,
+                // with no error.
+                if ctx.server.shares.exists(group_id.0.as_str()) {
+                    out.group_state = StrBytes::from_static_str("Dead");
                     return out;
                 }
                 match ctx.server.groups.describe(group_id.0.as_str()) {

@@ -316,6 +316,7 @@ pub(crate) fn session_error_code(e: &SessionError) -> ResponseError {
         SessionError::NotFound => ResponseError::ShareSessionNotFound,
         SessionError::InvalidEpoch { .. } => ResponseError::InvalidShareSessionEpoch,
         SessionError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        SessionError::LimitReached(_) => ResponseError::ShareSessionLimitReached,
     }
 }
 
