@@ -136,7 +136,7 @@ impl Handler for ShareAcknowledge {
                     .with_error_message(message.map(StrBytes::from_string))
                     .with_current_leader(
                         LeaderIdAndEpoch::default()
-                            .with_leader_id(server.config.node_id.into())
+                            .with_leader_id(server.config.node_id)
                             .with_leader_epoch(0),
                     ),
             );

@@ -250,7 +250,7 @@ impl Handler for ShareFetch {
                 .with_acknowledge_error_message(ack_message.map(StrBytes::from_string))
                 .with_current_leader(
                     LeaderIdAndEpoch::default()
-                        .with_leader_id(server.config.node_id.into())
+                        .with_leader_id(server.config.node_id)
                         .with_leader_epoch(LEADER_EPOCH),
                 )
                 .with_records(Some(f.records.unwrap_or_default()))
