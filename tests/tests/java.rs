@@ -154,7 +154,9 @@ fn java_avro_with_the_schema_registry() {
 
 /// SASL_SSL (PLAIN and SCRAM-SHA-512, a PEM truststore, the host name verified) with the
 /// ACL authorizer: ACLs and a SCRAM credential made by the admin client, obeyed by the
-/// producer and consumer; a wrong password and an untrusted certificate refused.
+/// producer and consumer; a delegation token created, used by a producer (SCRAM with
+/// tokenauth), renewed by its renewer and expired; a wrong password and an untrusted
+/// certificate refused.
 #[test]
 fn java_sasl_ssl_and_acls() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,6 +177,8 @@ fn java_sasl_ssl_and_acls() {
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "--override",
         "super.users=User:admin",
+        "--override",
+        "delegation.token.secret.key=java-test-token-secret",
     ]);
     scenario(&broker, "security", &[&ca.display().to_string()]);
 }

@@ -46,6 +46,11 @@ pub enum StateError {
         mechanism: String,
         reason: &'static str,
     },
+    #[error("invalid delegation token {token_id:?}: {reason}")]
+    InvalidDelegationToken {
+        token_id: String,
+        reason: &'static str,
+    },
     #[error("invalid ACL {acl}: {reason}")]
     InvalidAcl { acl: String, reason: &'static str },
     #[error("invalid client quota change {change}: {reason}")]

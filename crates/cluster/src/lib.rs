@@ -19,9 +19,9 @@ pub use crate::error::{MetadataError, Result, StateError};
 pub use crate::log::{MetadataLog, Replay};
 pub use crate::partitions::{log_config_for, Partition, PartitionManager};
 pub use crate::record::{
-    AclRecord, BrokerConfigScope, ClientQuotaChange, MetadataOffset, MetadataRecord,
-    QuotaEntityPart, QuotaValue, ScramCredentialRecord, TopicId, QUOTA_ENTITY_TYPES,
-    SCRAM_MECHANISMS,
+    AclRecord, BrokerConfigScope, ClientQuotaChange, DelegationTokenRecord, MetadataOffset,
+    MetadataRecord, QuotaEntityPart, QuotaValue, ScramCredentialRecord, TopicId,
+    QUOTA_ENTITY_TYPES, SCRAM_MECHANISMS,
 };
 pub use crate::state::{MetadataState, QuotaPart, QuotasByClient, TopicMetadata};
 pub use crate::store::{FileMetadataStore, MetadataStore, StoreReport};

@@ -129,6 +129,46 @@ pub enum MetadataRecord {
     /// an entity's complete set of quotas after the change; an empty set removes the
     /// entity. Changes are applied in order, all or none.
     ClientQuotasAltered { changes: Vec<ClientQuotaChange> },
+    /// A delegation token was created or renewed (Kafka's `DelegationTokenRecord`): its
+    /// whole description after the change. Its HMAC is not stored: it is computed from the
+    /// token id and `delegation.token.secret.key`.
+    DelegationTokenAltered { token: DelegationTokenRecord },
+    /// A delegation token was expired or removed (Kafka's `RemoveDelegationTokenRecord`);
+    /// one not present is ignored.
+    DelegationTokenRemoved { token_id: String },
+}
+
+/// A delegation token (KIP-48): who owns it, who asked for it, who may renew it, and when
+/// it was issued, expires, and can be renewed until.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DelegationTokenRecord {
+    pub token_id: String,
+    /// The owner's principal (`User:<name>`): connections authenticated with the token
+    /// act as it.
+    pub owner: String,
+    /// The principal that created it (the owner, or one with CREATE_TOKENS on it).
+    pub requester: String,
+    /// Principals that may renew or expire it besides the owner.
+    pub renewers: Vec<String>,
+    pub issue_timestamp_ms: i64,
+    pub expiry_timestamp_ms: i64,
+    pub max_timestamp_ms: i64,
+}
+
+impl DelegationTokenRecord {
+    /// Why this token cannot be stored, if it cannot.
+    pub fn invalid(&self) -> Option<&'static str> {
+        if self.token_id.is_empty() {
+            return Some("the token id is empty");
+        }
+        if self.owner.is_empty() || self.requester.is_empty() {
+            return Some("the owner or requester is empty");
+        }
+        if self.expiry_timestamp_ms > self.max_timestamp_ms {
+            return Some("it expires after its maximum lifetime");
+        }
+        None
+    }
 }
 
 /// The entity types a client quota may name (Kafka's `ClientQuotaEntity`).
@@ -287,6 +327,8 @@ impl MetadataRecord {
             MetadataRecord::AclsDeleted { .. } => "acls_deleted",
             MetadataRecord::ClientQuotasAltered { .. } => "client_quotas_altered",
             MetadataRecord::GroupConfigAltered { .. } => "group_config_altered",
+            MetadataRecord::DelegationTokenAltered { .. } => "delegation_token_altered",
+            MetadataRecord::DelegationTokenRemoved { .. } => "delegation_token_removed",
         }
     }
 }
@@ -341,6 +383,32 @@ mod tests {
         assert_eq!(
             json,
             r#"{"type":"scram_credential_altered","user":"alice","mechanism":"SCRAM-SHA-256","credential":{"salt":[1],"stored_key":[2],"server_key":[3],"iterations":4096}}"#
+        );
+        assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
+        let rec = MetadataRecord::DelegationTokenAltered {
+            token: DelegationTokenRecord {
+                token_id: "t1".into(),
+                owner: "User:alice".into(),
+                requester: "User:alice".into(),
+                renewers: vec!["User:bob".into()],
+                issue_timestamp_ms: 1,
+                expiry_timestamp_ms: 2,
+                max_timestamp_ms: 3,
+            },
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"delegation_token_altered","token":{"token_id":"t1","owner":"User:alice","requester":"User:alice","renewers":["User:bob"],"issue_timestamp_ms":1,"expiry_timestamp_ms":2,"max_timestamp_ms":3}}"#
+        );
+        assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
+        let rec = MetadataRecord::DelegationTokenRemoved {
+            token_id: "t1".into(),
+        };
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"delegation_token_removed","token_id":"t1"}"#
         );
         assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), rec);
         let rec = MetadataRecord::AclsCreated {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::error::StateError;
 use crate::record::{
-    AclRecord, BrokerConfigScope, MetadataOffset, MetadataRecord, QuotaEntityPart, QuotaValue,
-    ScramCredentialRecord, TopicId,
+    AclRecord, BrokerConfigScope, DelegationTokenRecord, MetadataOffset, MetadataRecord,
+    QuotaEntityPart, QuotaValue, ScramCredentialRecord, TopicId,
 };
 
 /// Kafka's longest legal topic name.
@@ -53,6 +53,8 @@ pub struct MetadataState {
     /// Client quotas by entity (its parts ordered by type); an entity without quotas has
     /// no entry.
     client_quotas: BTreeMap<Vec<QuotaEntityPart>, BTreeMap<String, QuotaValue>>,
+    /// Delegation tokens by id.
+    delegation_tokens: BTreeMap<String, DelegationTokenRecord>,
     /// `client_quotas` by user and client id, and by IP address, for
     /// [`MetadataState::client_quota_of`] and [`MetadataState::ip_quota`]; rebuilt whenever
     /// the quotas change.
@@ -286,6 +288,16 @@ impl MetadataState {
         self.broker_configs.get(&scope).unwrap_or(&EMPTY)
     }
 
+    /// The delegation token `token_id`, if it exists (expired or not).
+    pub fn delegation_token(&self, token_id: &str) -> Option<&DelegationTokenRecord> {
+        self.delegation_tokens.get(token_id)
+    }
+
+    /// Every delegation token, by id.
+    pub fn delegation_tokens(&self) -> impl Iterator<Item = &DelegationTokenRecord> + '_ {
+        self.delegation_tokens.values()
+    }
+
     /// The SCRAM credential of `user` for `mechanism` (`SCRAM-SHA-256`, `SCRAM-SHA-512`).
     pub fn scram_credential(&self, user: &str, mechanism: &str) -> Option<&ScramCredentialRecord> {
         self.scram_credentials
@@ -449,6 +461,14 @@ impl MetadataState {
                 }
                 Ok(())
             }
+            MetadataRecord::DelegationTokenAltered { token } => match token.invalid() {
+                Some(reason) => Err(StateError::InvalidDelegationToken {
+                    token_id: token.token_id.clone(),
+                    reason,
+                }),
+                None => Ok(()),
+            },
+            MetadataRecord::DelegationTokenRemoved { .. } => Ok(()),
             MetadataRecord::ClientQuotasAltered { changes } => {
                 for change in changes {
                     if let Some(reason) = change.invalid() {
@@ -616,6 +636,13 @@ impl MetadataState {
                     }
                 }
                 self.quota_index = QuotaIndex::build(&self.client_quotas);
+            }
+            MetadataRecord::DelegationTokenAltered { token } => {
+                self.delegation_tokens
+                    .insert(token.token_id.clone(), token.clone());
+            }
+            MetadataRecord::DelegationTokenRemoved { token_id } => {
+                self.delegation_tokens.remove(token_id);
             }
         }
         self.last_applied = Some(offset);

@@ -36,6 +36,8 @@ pub struct ServerContext {
     pub fetch_sessions: crate::fetch_session::FetchSessionCache,
     /// The group coordinator: consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Delegation tokens' settings (KIP-48); the tokens are in the metadata.
+    pub tokens: crate::delegation_tokens::TokenSettings,
     /// Share groups (KIP-932): their coordinator and share-partitions.
     pub shares: Arc<myelin_coord::share::ShareCoordinator>,
     /// Producer ids for InitProducerId.
@@ -100,6 +102,9 @@ impl ServerContext {
                 reason,
             }
         })?;
+        let tokens =
+            crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
+                .token_settings();
         let share_settings =
             crate::configs::BrokerConfigs::new(config.node_id, &static_broker_configs, &state)
                 .share_settings();
@@ -148,6 +153,7 @@ impl ServerContext {
             admin_lock: tokio::sync::Mutex::new(()),
             fetch_sessions,
             groups,
+            tokens,
             shares,
             producer_ids: crate::producer_ids::ProducerIds::default(),
             txns,

@@ -140,6 +140,7 @@ pub fn state_error_code(error: &StateError) -> ResponseError {
         StateError::InvalidScramCredential { .. } => ResponseError::UnacceptableCredential,
         StateError::InvalidAcl { .. }
         | StateError::InvalidClientQuota { .. }
+        | StateError::InvalidDelegationToken { .. }
         | StateError::EmptyGroupId => ResponseError::InvalidRequest,
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod configs;
 mod connection;
 pub mod context;
+pub mod delegation_tokens;
 pub mod error;
 pub mod fetch_session;
 pub mod frame;

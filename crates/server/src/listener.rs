@@ -154,6 +154,28 @@ pub async fn run_all(sockets: Vec<TcpListener>, server: Arc<ServerContext>, shut
     let txn_timer = tokio::spawn(server.txns.clone().run_timer(async move {
         let _ = txn_timer_stop.changed().await;
     }));
+    // Expired delegation tokens are removed every delegation.token.expiry.check.interval.ms.
+    let mut token_timer_stop = notify_shutdown.subscribe();
+    let token_server = server.clone();
+    let token_timer = tokio::spawn(async move {
+        if token_server.tokens.secret.is_none() {
+            return;
+        }
+        let every = std::time::Duration::from_millis(
+            u64::try_from(token_server.tokens.expiry_check_interval_ms.max(1)).unwrap_or(1),
+        );
+        loop {
+            tokio::select! {
+                _ = token_timer_stop.changed() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            let s = token_server.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::handlers::delegation_tokens::remove_expired(&s)
+            })
+            .await;
+        }
+    });
     // The share coordinator's: member sessions and record locks.
     let mut share_timer_stop = notify_shutdown.subscribe();
     let share_timer = tokio::spawn(server.shares.clone().run_timer(async move {
@@ -172,6 +194,7 @@ pub async fn run_all(sockets: Vec<TcpListener>, server: Arc<ServerContext>, shut
     let _ = timer.await;
     let _ = txn_timer.await;
     let _ = share_timer.await;
+    let _ = token_timer.await;
     tracing::info!("Kafka listener stopped");
 }
 

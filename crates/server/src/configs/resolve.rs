@@ -395,6 +395,20 @@ impl<'a> BrokerConfigs<'a> {
         }
     }
 
+    /// Delegation tokens' settings (`delegation.token.*`).
+    pub fn token_settings(&self) -> crate::delegation_tokens::TokenSettings {
+        let secret = ["delegation.token.secret.key", "delegation.token.master.key"]
+            .iter()
+            .find_map(|name| self.value(name).value.filter(|v| !v.is_empty()));
+        crate::delegation_tokens::TokenSettings {
+            secret,
+            max_lifetime_ms: self.broker_long("delegation.token.max.lifetime.ms", 604_800_000),
+            expiry_time_ms: self.broker_long("delegation.token.expiry.time.ms", 86_400_000),
+            expiry_check_interval_ms: self
+                .broker_long("delegation.token.expiry.check.interval.ms", 3_600_000),
+        }
+    }
+
     /// The share coordinator's settings (`group.share.*`, `share.coordinator.*`).
     pub fn share_settings(&self) -> myelin_coord::share::ShareSettings {
         let d = myelin_coord::share::ShareSettings::default();

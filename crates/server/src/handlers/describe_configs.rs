@@ -301,19 +301,22 @@ fn entry(
     synonyms: Vec<SynonymValue>,
     detail: Detail,
 ) -> DescribeConfigsResourceResult {
+    // A password's value is never shown (Kafka: null, and flagged sensitive).
+    let sensitive = def.ty == crate::configs::ConfigType::Password;
+    let value = if sensitive { None } else { resolved.value };
     DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_static_str(def.name))
-        .with_value(resolved.value.map(StrBytes::from_string))
+        .with_value(value.map(StrBytes::from_string))
         .with_read_only(read_only)
         .with_config_source(resolved.source.code())
-        .with_is_sensitive(false)
+        .with_is_sensitive(sensitive)
         .with_synonyms(
             synonyms
                 .into_iter()
                 .map(|s| {
                     DescribeConfigsSynonym::default()
                         .with_name(StrBytes::from_static_str(s.name))
-                        .with_value(s.value.map(StrBytes::from_string))
+                        .with_value(s.value.filter(|_| !sensitive).map(StrBytes::from_string))
                         .with_source(s.source.code())
                 })
                 .collect(),

@@ -103,7 +103,10 @@ pub fn raw_token(
     let mechanism = session.mechanism();
     let mechanism_name = mechanism.map_or("?", Mechanism::name);
     let state = server.metadata.state();
-    let credentials = |user: &str, m: Mechanism| crate::sasl::stored_credential(&state, user, m);
+    let credentials = crate::sasl::StoredCredentials {
+        state: &state,
+        tokens: &server.tokens,
+    };
     match session.authenticate(token, sasl, &credentials) {
         Step::Continue(reply) => Ok(reply),
         Step::Done { user, reply, .. } => {
@@ -148,8 +151,10 @@ impl Handler for SaslAuthenticate {
         };
         let mechanism = ctx.session.mechanism();
         let state = ctx.server.metadata.state();
-        let credentials =
-            |user: &str, m: Mechanism| crate::sasl::stored_credential(&state, user, m);
+        let credentials = crate::sasl::StoredCredentials {
+            state: &state,
+            tokens: &ctx.server.tokens,
+        };
         let step = ctx
             .session
             .authenticate(&request.auth_bytes, sasl, &credentials);

@@ -264,6 +264,9 @@ pub struct Session {
     /// Until when the connection reads no further request: a client quota's throttle
     /// (KIP-219's muting of the channel).
     throttled_until: Mutex<Option<std::time::Instant>>,
+    /// Authenticated with a delegation token (KIP-48): such a connection may not ask for
+    /// tokens itself.
+    token_authenticated: std::sync::atomic::AtomicBool,
 }
 
 /// What the connection loop does with a request of a connection that is not
@@ -292,6 +295,7 @@ impl Session {
             listener: None,
             reauthenticating: Mutex::new(None),
             throttled_until: Mutex::new(None),
+            token_authenticated: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -433,6 +437,21 @@ impl Session {
         }
     }
 
+    /// Whether the connection authenticated with a delegation token.
+    pub fn token_authenticated(&self) -> bool {
+        self.user().is_some()
+            && self
+                .token_authenticated
+                .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether the principal was authenticated by SASL or a client certificate (Kafka
+    /// gives delegation tokens to no other: not on PLAINTEXT, not to one-way TLS's
+    /// ANONYMOUS).
+    pub fn authenticated(&self) -> bool {
+        self.user().is_some() || self.certificate_principal.is_some()
+    }
+
     /// The mechanism of the exchange under way, if any.
     pub fn mechanism(&self) -> Option<Mechanism> {
         match &*self.stage.lock() {
@@ -479,7 +498,7 @@ impl Session {
         &self,
         token: &[u8],
         config: &SaslConfig,
-        credentials: &dyn Fn(&str, Mechanism) -> Option<ScramCredential>,
+        credentials: &dyn scram::Credentials,
     ) -> Step {
         let mut stage = self.stage.lock();
         let current = std::mem::take(&mut *stage);
@@ -528,8 +547,11 @@ impl Session {
             },
             Stage::ScramFirstDone(first) => {
                 let mechanism = first.mechanism();
+                let with_token = first.token_authenticated();
                 match first.finish(token) {
                     Ok((user, reply)) => {
+                        self.token_authenticated
+                            .store(with_token, std::sync::atomic::Ordering::Release);
                         self.done(mechanism, user, None, reply.into_bytes(), config)
                     }
                     Err(reason) => (Stage::Failed, Step::Failed(reason)),
@@ -619,6 +641,26 @@ pub enum Step {
     /// No exchange is under way (SaslAuthenticate without a handshake, or after one
     /// ended): ILLEGAL_SASL_STATE.
     Illegal,
+}
+
+/// The credentials a SCRAM login is checked against: users' in the metadata, and
+/// delegation tokens' (KIP-48).
+#[derive(Debug)]
+pub struct StoredCredentials<'a> {
+    pub state: &'a myelin_cluster::MetadataState,
+    pub tokens: &'a crate::delegation_tokens::TokenSettings,
+}
+
+impl scram::Credentials for StoredCredentials<'_> {
+    fn user(&self, user: &str, mechanism: Mechanism) -> Option<ScramCredential> {
+        stored_credential(self.state, user, mechanism)
+    }
+
+    fn token(&self, token_id: &str, mechanism: Mechanism) -> Option<(ScramCredential, String)> {
+        let now_ms = myelin_log::manager::wall_clock_ms();
+        self.tokens
+            .scram_credential(self.state, token_id, mechanism, now_ms)
+    }
 }
 
 /// The SCRAM credential of `user` for `mechanism` stored in the metadata.

@@ -1,6 +1,8 @@
 //! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677), the server side, as Kafka's
-//! `ScramSaslServer` runs it: no channel binding, the `tokenauth` extension refused (there
-//! are no delegation tokens), an authorization id only if it is the user.
+//! `ScramSaslServer` runs it: no channel binding, the `tokenauth=true` extension for a
+//! delegation token (KIP-48: the user name is then the token id, the password its HMAC,
+//! and the session acts as the token's owner), an authorization id only if it is the
+//! user.
 //!
 //! ```text
 //! client-first  n,,n=<user>,r=<client nonce>
@@ -28,6 +30,26 @@ pub const INVALID_CREDENTIALS: &str = "Invalid user credentials";
 /// the maximum of `ScramCredentialUtils`).
 pub const MIN_ITERATIONS: i32 = 4096;
 pub const MAX_ITERATIONS: i32 = 16384;
+
+/// Where a SCRAM exchange finds the credential it checks a proof against.
+pub trait Credentials {
+    /// `user`'s stored credential for `mechanism`.
+    fn user(&self, user: &str, mechanism: Mechanism) -> Option<ScramCredential>;
+
+    /// The credential of delegation token `token_id` (`tokenauth=true`) and the user its
+    /// connection acts as; none by default.
+    fn token(&self, token_id: &str, mechanism: Mechanism) -> Option<(ScramCredential, String)> {
+        let _ = (token_id, mechanism);
+        None
+    }
+}
+
+/// A plain lookup of users' credentials (no tokens).
+impl<F: Fn(&str, Mechanism) -> Option<ScramCredential>> Credentials for F {
+    fn user(&self, user: &str, mechanism: Mechanism) -> Option<ScramCredential> {
+        self(user, mechanism)
+    }
+}
 
 /// A user's SCRAM credential for one mechanism.
 #[derive(Clone, PartialEq, Eq)]
@@ -134,7 +156,13 @@ fn decode_saslname(name: &str) -> Result<String, String> {
 /// The server's state after its first message.
 pub struct ServerFirst {
     mechanism: Mechanism,
+    /// The user name of the client-first message (a token id with `tokenauth`).
     user: String,
+    /// Who the connection acts as once the proof checks out: the user, or the token's
+    /// owner.
+    authenticated: String,
+    /// Whether this is a delegation token's login (`tokenauth=true`).
+    token: bool,
     credential: ScramCredential,
     /// The GS2 header the client sent ("n,," or "n,a=<user>,"), which its final message
     /// must repeat in `c=`.
@@ -158,7 +186,7 @@ impl ServerFirst {
     pub fn start(
         mechanism: Mechanism,
         message: &[u8],
-        credentials: &dyn Fn(&str, Mechanism) -> Option<ScramCredential>,
+        credentials: &dyn Credentials,
     ) -> Result<Self, String> {
         Self::start_with_nonce(mechanism, message, credentials, server_nonce())
     }
@@ -166,7 +194,7 @@ impl ServerFirst {
     fn start_with_nonce(
         mechanism: Mechanism,
         message: &[u8],
-        credentials: &dyn Fn(&str, Mechanism) -> Option<ScramCredential>,
+        credentials: &dyn Credentials,
         server_nonce: String,
     ) -> Result<Self, String> {
         let message = std::str::from_utf8(message)
@@ -186,6 +214,7 @@ impl ServerFirst {
         let mut fields = bare.split(',');
         let mut user = None;
         let mut client_nonce = None;
+        let mut token = false;
         for (i, field) in fields.by_ref().enumerate() {
             let (key, value) = field
                 .split_once('=')
@@ -194,7 +223,8 @@ impl ServerFirst {
                 (0, "n") => user = Some(decode_saslname(value)?),
                 (1, "r") => client_nonce = Some(value.to_string()),
                 // Extensions (KIP-84): Kafka knows only `tokenauth`, for delegation
-                // tokens, which Myelin does not issue.
+                // tokens (KIP-48), with the value `true` (case-insensitive).
+                (i, "tokenauth") if i >= 2 && value.eq_ignore_ascii_case("true") => token = true,
                 (i, _) if i >= 2 => {
                     return Err(format!("unsupported SCRAM extension {key}"));
                 }
@@ -216,9 +246,16 @@ impl ServerFirst {
         } else if !authzid.is_empty() {
             return Err("a bad authorization id in the GS2 header".into());
         }
-        let credential = credentials(&user, mechanism).ok_or_else(|| {
-            format!("{INVALID_CREDENTIALS} (no {mechanism} credential for user {user:?})")
-        })?;
+        let (credential, authenticated) = if token {
+            credentials.token(&user, mechanism).ok_or_else(|| {
+                format!("{INVALID_CREDENTIALS} (no live delegation token {user:?})")
+            })?
+        } else {
+            let credential = credentials.user(&user, mechanism).ok_or_else(|| {
+                format!("{INVALID_CREDENTIALS} (no {mechanism} credential for user {user:?})")
+            })?;
+            (credential, user.clone())
+        };
         let nonce = format!("{client_nonce}{server_nonce}");
         let server_first = format!(
             "r={nonce},s={},i={}",
@@ -228,6 +265,8 @@ impl ServerFirst {
         Ok(Self {
             mechanism,
             user,
+            authenticated,
+            token,
             credential,
             gs2_header,
             client_first_bare: bare.to_string(),
@@ -239,6 +278,11 @@ impl ServerFirst {
     /// The mechanism of this exchange.
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism
+    }
+
+    /// Whether the client logs in with a delegation token (`tokenauth=true`).
+    pub fn token_authenticated(&self) -> bool {
+        self.token
     }
 
     /// The server-first message.
@@ -292,7 +336,10 @@ impl ServerFirst {
             return Err(format!("{INVALID_CREDENTIALS} (user {:?})", self.user));
         }
         let server_signature = hmac(m, &self.credential.server_key, auth_message.as_bytes());
-        Ok((self.user, format!("v={}", BASE64.encode(server_signature))))
+        Ok((
+            self.authenticated,
+            format!("v={}", BASE64.encode(server_signature)),
+        ))
     }
 }
 
@@ -326,6 +373,14 @@ impl ScramClient {
             client_nonce,
             expected_server_signature: None,
         }
+    }
+
+    /// An exchange for delegation token `token_id` with its HMAC in base64 as the
+    /// password (the `tokenauth=true` extension, KIP-48).
+    pub fn for_token(mechanism: Mechanism, token_id: &str, hmac_base64: &str) -> Self {
+        let mut client = Self::new(mechanism, token_id, hmac_base64);
+        client.client_first_bare.push_str(",tokenauth=true");
+        client
     }
 
     /// The client-first message.

@@ -9,6 +9,8 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Properties;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.CreateDelegationTokenOptions;
+import org.apache.kafka.clients.admin.ExpireDelegationTokenOptions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.ScramCredentialInfo;
 import org.apache.kafka.clients.admin.ScramMechanism;
@@ -29,10 +31,13 @@ import org.apache.kafka.common.errors.GroupAuthorizationException;
 import org.apache.kafka.common.errors.SaslAuthenticationException;
 import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.apache.kafka.common.errors.UnsupportedByAuthenticationException;
 import org.apache.kafka.common.resource.PatternType;
 import org.apache.kafka.common.resource.ResourcePattern;
 import org.apache.kafka.common.resource.ResourcePatternFilter;
 import org.apache.kafka.common.resource.ResourceType;
+import org.apache.kafka.common.security.auth.KafkaPrincipal;
+import org.apache.kafka.common.security.token.delegation.DelegationToken;
 
 /**
  * The Java clients over a SASL_SSL listener (PEM truststore, hostname verified) with the
@@ -63,6 +68,15 @@ final class SecurityScenario {
                         "sasl.mechanism", mechanism,
                         "sasl.jaas.config",
                                 module + " required username=\"" + user + "\" password=\"" + password + "\";"));
+    }
+
+    /** A client that logs in with a delegation token: SCRAM-SHA-512 with tokenauth. */
+    static Properties tokenClient(String bootstrap, String ca, DelegationToken token) {
+        Properties p = client(bootstrap, ca, "SCRAM-SHA-512", token.tokenInfo().tokenId(), token.hmacAsBase64String());
+        p.put("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required username=\""
+                + token.tokenInfo().tokenId() + "\" password=\"" + token.hmacAsBase64String()
+                + "\" tokenauth=\"true\";");
+        return p;
     }
 
     static void run(String bootstrap, String[] args) throws Exception {
@@ -102,6 +116,43 @@ final class SecurityScenario {
             expectFailure(TopicAuthorizationException.class, () -> Util.readAll(consumer, TOPIC, 1));
         }
         Util.log("alice ok");
+
+        // A delegation token (KIP-48) of alice's, renewable by bob: a job that holds it
+        // produces as alice, with SCRAM and tokenauth; once expired it logs in no more.
+        DelegationToken token;
+        try (Admin a = Admin.create(alice)) {
+            token = a.createDelegationToken(new CreateDelegationTokenOptions()
+                            .renewers(List.of(new KafkaPrincipal("User", "bob"))))
+                    .delegationToken()
+                    .get();
+            expectEq("User:alice", token.tokenInfo().owner().toString(), "token owner");
+            List<DelegationToken> described = a.describeDelegationToken().delegationTokens().get();
+            expectEq(1, described.size(), "alice's tokens");
+            expectEq(token.tokenInfo().tokenId(), described.get(0).tokenInfo().tokenId(), "described token");
+        }
+        Properties job = tokenClient(bootstrap, ca, token);
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(Util.stringProducer(bootstrap, job))) {
+            producer.send(new ProducerRecord<>(TOPIC, "k", "alice-5")).get();
+        }
+        try (Admin a = Admin.create(job)) {
+            // A connection authenticated with a token may not ask for tokens.
+            expectFailure(UnsupportedByAuthenticationException.class,
+                    () -> a.createDelegationToken().delegationToken().get());
+        }
+        try (Admin a = Admin.create(bob)) {
+            long renewed = a.renewDelegationToken(token.hmac()).expiryTimestamp().get();
+            expect(renewed > System.currentTimeMillis(), "renewed until " + renewed);
+        }
+        try (Admin a = Admin.create(alice)) {
+            a.expireDelegationToken(token.hmac(), new ExpireDelegationTokenOptions().expiryTimePeriodMs(-1))
+                    .expiryTimestamp()
+                    .get();
+            expect(a.describeDelegationToken().delegationTokens().get().isEmpty(), "expired token described");
+        }
+        try (Admin a = Admin.create(tokenClient(bootstrap, ca, token))) {
+            expectFailure(SaslAuthenticationException.class, () -> a.describeCluster().nodes().get());
+        }
+        Util.log("delegation token ok");
 
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(Util.stringConsumer(bootstrap, GROUP, carol))) {
             consumer.subscribe(List.of(TOPIC));
