@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use myelin_coord::share::partition::{Limits, SharePartition};
+use myelin_coord::share::partition::{Limits, SharePartition, MAX_RECORD_LOCKS};
 use myelin_coord::share::records::{
     decode_group_value, encode_group_value, PartitionStateValue, ShareKey,
 };
@@ -104,12 +104,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(epoch) = decode_group_value(data) {
         assert_eq!(decode_group_value(&encode_group_value(epoch)), Ok(epoch));
     }
-    // A decoded share-partition state restores within its bounds, whatever it says.
+    // A decoded share-partition state restores within its bounds, whatever it says: no
+    // more in flight than any valid max.record.locks allows.
     if let Ok(state) = PartitionStateValue::decode(data) {
         let limits = Limits::default();
         let p = SharePartition::restore(state.start_offset, &state.batches, &limits);
         assert!(p.start_offset() <= p.end_offset());
-        assert!(p.in_flight() as i64 <= limits.max_in_flight);
+        assert!(p.in_flight() as i64 <= MAX_RECORD_LOCKS);
+        assert_eq!(p.in_flight() as i64, p.end_offset() - p.start_offset());
     }
 
     round_trip!(data, ConsumerGroupMetadataValue);
