@@ -104,6 +104,15 @@ async fn expire(client: &mut Client, hmac: &[u8], period: i64) -> ExpireDelegati
 /// Logs in on a new connection with the token (SCRAM-SHA-512, `tokenauth=true`): the
 /// connection, or the error code of the failed exchange.
 async fn token_login(server: &TestServer, token_id: &str, hmac: &[u8]) -> Result<Client, i16> {
+    token_session(server, token_id, hmac).await.map(|(c, _)| c)
+}
+
+/// [`token_login`], with the session lifetime the broker gave (KIP-368).
+async fn token_session(
+    server: &TestServer,
+    token_id: &str,
+    hmac: &[u8],
+) -> Result<(Client, i64), i16> {
     let mut client = server.connect().await;
     let m = Mechanism::ScramSha512;
     let r: SaslHandshakeResponse = client
@@ -137,7 +146,7 @@ async fn token_login(server: &TestServer, token_id: &str, hmac: &[u8]) -> Result
         return Err(r.error_code);
     }
     scram.verify_server_final(&r.auth_bytes).unwrap();
-    Ok(client)
+    Ok((client, r.session_lifetime_ms))
 }
 
 #[tokio::test]
@@ -288,5 +297,29 @@ async fn tokens_are_created_used_renewed_expired_and_kept() {
         ResponseError::DelegationTokenOwnerMismatch.code()
     );
     drop(alice);
+    server.stop().await;
+}
+
+/// With `connections.max.reauth.ms`, a connection authenticated with a token must
+/// re-authenticate by the token's expiry (KIP-368), not later.
+#[tokio::test]
+async fn a_token_session_ends_with_the_token() {
+    let mut config = config(Some("secret"));
+    config
+        .broker_configs
+        .insert("delegation.token.expiry.time.ms".into(), "5000".into());
+    if let Some(sasl) = config.sasl.as_mut() {
+        sasl.max_reauth_ms = 3_600_000;
+    }
+    let server = TestServer::start(config).await;
+    let mut alice = connect_as(&server, "alice").await;
+    let r = create(&mut alice, 3, None, &[]).await;
+    assert_eq!(r.error_code, 0);
+    let (job, lifetime) = token_session(&server, &r.token_id, &r.hmac).await.unwrap();
+    assert!(
+        (1..=5000).contains(&lifetime),
+        "session lifetime {lifetime} ms"
+    );
+    drop((alice, job));
     server.stop().await;
 }

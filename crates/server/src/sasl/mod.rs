@@ -548,11 +548,12 @@ impl Session {
             Stage::ScramFirstDone(first) => {
                 let mechanism = first.mechanism();
                 let with_token = first.token_authenticated();
+                let expires = first.credential_expires();
                 match first.finish(token) {
                     Ok((user, reply)) => {
                         self.token_authenticated
                             .store(with_token, std::sync::atomic::Ordering::Release);
-                        self.done(mechanism, user, None, reply.into_bytes(), config)
+                        self.done(mechanism, user, expires, reply.into_bytes(), config)
                     }
                     Err(reason) => (Stage::Failed, Step::Failed(reason)),
                 }
@@ -656,10 +657,21 @@ impl scram::Credentials for StoredCredentials<'_> {
         stored_credential(self.state, user, mechanism)
     }
 
-    fn token(&self, token_id: &str, mechanism: Mechanism) -> Option<(ScramCredential, String)> {
+    fn token(
+        &self,
+        token_id: &str,
+        mechanism: Mechanism,
+    ) -> Option<(ScramCredential, String, u64)> {
         let now_ms = myelin_log::manager::wall_clock_ms();
-        self.tokens
-            .scram_credential(self.state, token_id, mechanism, now_ms)
+        let (credential, owner) = self
+            .tokens
+            .scram_credential(self.state, token_id, mechanism, now_ms)?;
+        let expiry_ms = self.state.delegation_token(token_id)?.expiry_timestamp_ms;
+        Some((
+            credential,
+            owner,
+            u64::try_from(expiry_ms / 1000).unwrap_or(0),
+        ))
     }
 }
 

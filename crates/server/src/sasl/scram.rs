@@ -36,9 +36,14 @@ pub trait Credentials {
     /// `user`'s stored credential for `mechanism`.
     fn user(&self, user: &str, mechanism: Mechanism) -> Option<ScramCredential>;
 
-    /// The credential of delegation token `token_id` (`tokenauth=true`) and the user its
-    /// connection acts as; none by default.
-    fn token(&self, token_id: &str, mechanism: Mechanism) -> Option<(ScramCredential, String)> {
+    /// The credential of delegation token `token_id` (`tokenauth=true`), the user its
+    /// connection acts as, and when the token expires (seconds since the epoch); none by
+    /// default.
+    fn token(
+        &self,
+        token_id: &str,
+        mechanism: Mechanism,
+    ) -> Option<(ScramCredential, String, u64)> {
         let _ = (token_id, mechanism);
         None
     }
@@ -163,6 +168,9 @@ pub struct ServerFirst {
     authenticated: String,
     /// Whether this is a delegation token's login (`tokenauth=true`).
     token: bool,
+    /// When the token expires (seconds since the epoch): the session must not outlive it
+    /// (KIP-368).
+    expires: Option<u64>,
     credential: ScramCredential,
     /// The GS2 header the client sent ("n,," or "n,a=<user>,"), which its final message
     /// must repeat in `c=`.
@@ -246,15 +254,17 @@ impl ServerFirst {
         } else if !authzid.is_empty() {
             return Err("a bad authorization id in the GS2 header".into());
         }
-        let (credential, authenticated) = if token {
-            credentials.token(&user, mechanism).ok_or_else(|| {
-                format!("{INVALID_CREDENTIALS} (no live delegation token {user:?})")
-            })?
+        let (credential, authenticated, expires) = if token {
+            let (credential, owner, expires) =
+                credentials.token(&user, mechanism).ok_or_else(|| {
+                    format!("{INVALID_CREDENTIALS} (no live delegation token {user:?})")
+                })?;
+            (credential, owner, Some(expires))
         } else {
             let credential = credentials.user(&user, mechanism).ok_or_else(|| {
                 format!("{INVALID_CREDENTIALS} (no {mechanism} credential for user {user:?})")
             })?;
-            (credential, user.clone())
+            (credential, user.clone(), None)
         };
         let nonce = format!("{client_nonce}{server_nonce}");
         let server_first = format!(
@@ -267,6 +277,7 @@ impl ServerFirst {
             user,
             authenticated,
             token,
+            expires,
             credential,
             gs2_header,
             client_first_bare: bare.to_string(),
@@ -283,6 +294,12 @@ impl ServerFirst {
     /// Whether the client logs in with a delegation token (`tokenauth=true`).
     pub fn token_authenticated(&self) -> bool {
         self.token
+    }
+
+    /// When the credential expires (a delegation token's expiry, seconds since the
+    /// epoch), if it does.
+    pub fn credential_expires(&self) -> Option<u64> {
+        self.expires
     }
 
     /// The server-first message.
