@@ -57,6 +57,10 @@ use crate::quota::{self, QuotaType};
 const LEADER_EPOCH: i32 = 0;
 /// The most bytes read for one partition of one fetch.
 const PARTITION_MAX_BYTES: u64 = 1024 * 1024;
+/// The most bytes of records in one response, whatever the request asks: Kafka's broker
+/// `fetch.max.bytes` default (55 MiB). A share fetch's records are copied into the
+/// response (acquisition decides which batches), so this bounds its memory.
+const RESPONSE_MAX_BYTES: u64 = 55 * 1024 * 1024;
 /// `max_records` when the request sets none.
 const DEFAULT_MAX_RECORDS: usize = 500;
 /// How often a waiting fetch looks again for records released or unlocked.
@@ -206,7 +210,9 @@ impl Handler for ShareFetch {
                 .ok()
                 .filter(|&n| n > 0)
                 .unwrap_or(DEFAULT_MAX_RECORDS);
-            let max_bytes = u64::try_from(request.max_bytes.max(1)).unwrap_or(1);
+            let max_bytes = u64::try_from(request.max_bytes.max(1))
+                .unwrap_or(1)
+                .min(RESPONSE_MAX_BYTES);
             let deadline = Instant::now()
                 + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
             fetched = fetch_with_wait(
