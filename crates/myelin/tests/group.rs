@@ -590,3 +590,82 @@ async fn a_group_with_members_shows_them_and_refuses_resets() {
     drop(c);
     bounded(b.shutdown()).await.unwrap();
 }
+
+/// A share group (KIP-932): listed with its members, described with their partitions and
+/// each partition's start offset, log end and lag, and deleted once empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_group_is_listed_described_and_deleted() {
+    use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path()).await;
+    let addr = b.kafka_addr();
+    cli_ok(addr, &["topic", "create", "jobs", "-p", "2"], b"").await;
+    produce(addr, "jobs", 0, &[1000, 2000, 3000]).await;
+    let mut c = bounded(Connection::connect(&addr.to_string(), client_config()))
+        .await
+        .unwrap();
+    let heartbeat = |member: &str, epoch: i32, topics: Option<Vec<&str>>| {
+        ShareGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string("workers".into())))
+            .with_member_id(StrBytes::from_string(member.into()))
+            .with_member_epoch(epoch)
+            .with_subscribed_topic_names(topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| TopicName(StrBytes::from_string(t.into())))
+                    .collect()
+            }))
+    };
+    let r: ShareGroupHeartbeatResponse =
+        bounded(c.call(1, &heartbeat("worker-1", 0, Some(vec!["jobs"]))))
+            .await
+            .unwrap();
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+
+    let out = cli_ok(addr, &["group", "list"], b"").await;
+    assert_eq!(
+        table(&out, "GROUP"),
+        [row(&["workers", "Stable", "share", "1"])]
+    );
+    let out = cli_ok(addr, &["group", "describe", "workers"], b"").await;
+    assert!(out.contains("Type: share"), "{out}");
+    assert_eq!(
+        table(&out, "MEMBER-ID"),
+        [row(&[
+            "worker-1",
+            "test-consumer",
+            "/127.0.0.1",
+            "jobs:0,1"
+        ])]
+    );
+    // The group started at the log end (share.auto.offset.reset latest): nothing to do.
+    assert_eq!(
+        table(&out, "TOPIC"),
+        [
+            row(&["jobs", "0", "3", "3", "0"]),
+            row(&["jobs", "1", "0", "0", "0"])
+        ]
+    );
+    // A member keeps it from deletion; once it leaves, it goes.
+    let out = run_cli(
+        &[
+            "group",
+            "delete",
+            "workers",
+            "--bootstrap-server",
+            &addr.to_string(),
+        ],
+        b"",
+    )
+    .await;
+    assert!(!out.success, "deleted a share group with a member");
+    let r: ShareGroupHeartbeatResponse = bounded(c.call(1, &heartbeat("worker-1", -1, None)))
+        .await
+        .unwrap();
+    assert_eq!(r.error_code, 0);
+    cli_ok(addr, &["group", "delete", "workers"], b"").await;
+    let out = cli_ok(addr, &["group", "list"], b"").await;
+    assert!(!out.contains("workers"), "{out}");
+    drop(c);
+    b.shutdown().await.unwrap();
+}

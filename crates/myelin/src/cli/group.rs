@@ -10,7 +10,9 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use myelin::client::admin::ClusterMetadata;
 use myelin::client::data::LATEST;
-use myelin::client::groups::{decode_consumer_assignment, GroupDescription, GroupMember};
+use myelin::client::groups::{
+    decode_consumer_assignment, GroupDescription, GroupMember, ShareGroupInfo,
+};
 use myelin::client::{ClientError, Cluster};
 
 use super::ClientArgs;
@@ -143,7 +145,16 @@ async fn list(a: &ListArgs, out: &mut impl Write) -> Result<()> {
                 .clone()
                 .or_else(|| d.map(|d| d.state.clone()))
                 .unwrap_or_default();
-            let members = d.map_or("-".to_string(), |d| d.members.len().to_string());
+            // A share group's members are ShareGroupDescribe's (DescribeGroups does not
+            // describe it).
+            let members = if g.group_type.as_deref() == Some("share") {
+                match conn.share_group_describe(&g.group_id).await {
+                    Ok(Some(share)) => share.members.len().to_string(),
+                    _ => "-".to_string(),
+                }
+            } else {
+                d.map_or("-".to_string(), |d| d.members.len().to_string())
+            };
             rows.insert(
                 g.group_id.clone(),
                 vec![
@@ -259,6 +270,16 @@ async fn describe(a: &DescribeArgs, out: &mut impl Write) -> Result<()> {
 async fn describe_one(cluster: &mut Cluster, group: &str, out: &mut impl Write) -> Result<()> {
     let coordinator = cluster.coordinator(group).await?;
     let coordinator_address = coordinator.address().to_string();
+    // A share group (KIP-932), from a broker that serves them.
+    let share = match coordinator.share_group_describe(group).await {
+        Ok(Some(share)) => Some((share, coordinator.share_group_offsets(group).await?)),
+        Ok(None) | Err(ClientError::NoCommonVersion { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some((share, offsets)) = share {
+        return describe_share(cluster, &share, &offsets, &coordinator_address, out).await;
+    }
+    let coordinator = cluster.coordinator(group).await?;
     let description = coordinator
         .describe_groups(&[group])
         .await?
@@ -368,6 +389,86 @@ async fn describe_one(cluster: &mut Cluster, group: &str, out: &mut impl Write) 
             "MEMBER-ID",
             "HOST",
             "CLIENT-ID",
+        ],
+        &rows,
+    )?;
+    Ok(())
+}
+
+/// A share group: its members and partitions, and each partition's start offset (every
+/// record below it is done), log end offset and the records between them.
+async fn describe_share(
+    cluster: &mut Cluster,
+    share: &ShareGroupInfo,
+    offsets: &[(String, i32, i64)],
+    coordinator_address: &str,
+    out: &mut impl Write,
+) -> Result<()> {
+    writeln!(out, "Group: {}", share.group_id)?;
+    writeln!(out, "Type: share")?;
+    writeln!(out, "State: {}", share.state)?;
+    writeln!(out, "Group epoch: {}", share.group_epoch)?;
+    writeln!(out, "Coordinator: {coordinator_address}")?;
+    writeln!(out, "Members: {}", share.members.len())?;
+    if !share.members.is_empty() {
+        writeln!(out)?;
+        let rows: Vec<Vec<String>> = share
+            .members
+            .iter()
+            .map(|m| {
+                let assignment = m
+                    .assignment
+                    .iter()
+                    .map(|(t, ps)| {
+                        let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
+                        format!("{t}:{}", ps.join(","))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                vec![
+                    m.member_id.clone(),
+                    or_dash(&m.client_id).to_string(),
+                    or_dash(&m.client_host).to_string(),
+                    or_dash(&assignment).to_string(),
+                ]
+            })
+            .collect();
+        print_table(
+            out,
+            &["MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"],
+            &rows,
+        )?;
+    }
+    writeln!(out)?;
+    if offsets.is_empty() {
+        writeln!(out, "No share-partitions yet.")?;
+        return Ok(());
+    }
+    let topics: BTreeSet<String> = offsets.iter().map(|(t, _, _)| t.clone()).collect();
+    let wanted: BTreeSet<(String, i32)> = offsets.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    let md = topics_metadata(cluster, &topics).await?;
+    let ends = log_end_offsets(cluster, &md, &wanted).await;
+    let rows: Vec<Vec<String>> = offsets
+        .iter()
+        .map(|(topic, partition, start)| {
+            let end = ends.get(&(topic.clone(), *partition)).copied();
+            vec![
+                topic.clone(),
+                partition.to_string(),
+                start.to_string(),
+                end.map_or_else(|| "-".to_string(), |e| e.to_string()),
+                end.map_or_else(|| "-".to_string(), |e| (e - start).max(0).to_string()),
+            ]
+        })
+        .collect();
+    print_table(
+        out,
+        &[
+            "TOPIC",
+            "PARTITION",
+            "START-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
         ],
         &rows,
     )?;

@@ -1,6 +1,7 @@
 //! Consumer group administration: FindCoordinator, ListGroups, DescribeGroups,
 //! OffsetFetch, OffsetCommit and DeleteGroups, and the decoding of the `consumer`
-//! protocol's member assignment.
+//! protocol's member assignment; share groups' ShareGroupDescribe and
+//! DescribeShareGroupOffsets (KIP-932).
 //!
 //! Every call but ListGroups must reach the group's coordinator:
 //! [`super::Cluster::coordinator`] finds it and returns a connection to it. ListGroups is
@@ -87,6 +88,25 @@ pub struct GroupDescription {
     /// The protocol the members agreed on (the assignor, for `consumer` groups).
     pub protocol: String,
     pub members: Vec<GroupMember>,
+}
+
+/// A share group (KIP-932), as ShareGroupDescribe shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareGroupInfo {
+    pub group_id: String,
+    /// `Empty` or `Stable`.
+    pub state: String,
+    pub group_epoch: i32,
+    pub members: Vec<ShareMemberInfo>,
+}
+
+/// One member of a share group: its partitions as (topic name, partitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareMemberInfo {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+    pub assignment: Vec<(String, Vec<i32>)>,
 }
 
 /// A committed offset, as OffsetFetch returns it.
@@ -205,6 +225,95 @@ impl Connection {
                     .collect(),
             });
         }
+        Ok(out)
+    }
+
+    /// ShareGroupDescribe of one group; `None` when it is not a share group
+    /// (GROUP_ID_NOT_FOUND).
+    pub async fn share_group_describe(
+        &mut self,
+        group: &str,
+    ) -> Result<Option<ShareGroupInfo>, ClientError> {
+        use kafka_protocol::messages::ShareGroupDescribeRequest;
+        let version = self.version(ApiKey::ShareGroupDescribe, versions::SHARE_GROUP_DESCRIBE)?;
+        let request = ShareGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
+        let response = self.call(version, &request).await?;
+        let g = response
+            .groups
+            .iter()
+            .find(|g| g.group_id.0.as_str() == group)
+            .ok_or_else(|| {
+                self.protocol(format!("ShareGroupDescribe answered without `{group}`"))
+            })?;
+        if g.error_code == kafka_protocol::ResponseError::GroupIdNotFound.code() {
+            return Ok(None);
+        }
+        check(g.error_code, g.error_message.as_ref(), || {
+            format!("describing share group `{group}`")
+        })?;
+        Ok(Some(ShareGroupInfo {
+            group_id: group.to_string(),
+            state: g.group_state.to_string(),
+            group_epoch: g.group_epoch,
+            members: g
+                .members
+                .iter()
+                .map(|m| ShareMemberInfo {
+                    member_id: m.member_id.to_string(),
+                    client_id: m.client_id.to_string(),
+                    client_host: m.client_host.to_string(),
+                    assignment: m
+                        .assignment
+                        .topic_partitions
+                        .iter()
+                        .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    /// DescribeShareGroupOffsets: the start offset of every partition `group` has state
+    /// for, as (topic, partition, start offset), sorted.
+    pub async fn share_group_offsets(
+        &mut self,
+        group: &str,
+    ) -> Result<Vec<(String, i32, i64)>, ClientError> {
+        use kafka_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
+        use kafka_protocol::messages::DescribeShareGroupOffsetsRequest;
+        let version = self.version(
+            ApiKey::DescribeShareGroupOffsets,
+            versions::DESCRIBE_SHARE_GROUP_OFFSETS,
+        )?;
+        let request = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+            DescribeShareGroupOffsetsRequestGroup::default()
+                .with_group_id(group_id(group))
+                .with_topics(None),
+        ]);
+        let response = self.call(version, &request).await?;
+        let mut out = Vec::new();
+        for g in &response.groups {
+            check(g.error_code, g.error_message.as_ref(), || {
+                format!("describing the offsets of share group `{group}`")
+            })?;
+            for t in &g.topics {
+                for p in &t.partitions {
+                    check(p.error_code, p.error_message.as_ref(), || {
+                        format!(
+                            "the offset of {}-{}",
+                            t.topic_name.0.as_str(),
+                            p.partition_index
+                        )
+                    })?;
+                    out.push((
+                        t.topic_name.0.to_string(),
+                        p.partition_index,
+                        p.start_offset,
+                    ));
+                }
+            }
+        }
+        out.sort();
         Ok(out)
     }
 

@@ -49,6 +49,8 @@ pub mod versions {
     pub const OFFSET_FETCH: RangeInclusive<i16> = 1..=9;
     pub const OFFSET_COMMIT: RangeInclusive<i16> = 2..=9;
     pub const DELETE_GROUPS: RangeInclusive<i16> = 0..=2;
+    pub const SHARE_GROUP_DESCRIBE: RangeInclusive<i16> = 1..=1;
+    pub const DESCRIBE_SHARE_GROUP_OFFSETS: RangeInclusive<i16> = 0..=0;
     pub const ACLS: RangeInclusive<i16> = 1..=3;
 }
 
