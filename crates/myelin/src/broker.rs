@@ -470,6 +470,7 @@ impl Broker {
         };
         // The group gauges read the coordinator, which the context created.
         metrics.set_groups(ctx.groups.clone());
+        metrics.set_shares(ctx.shares.clone());
         let registry = match &registry_listen {
             Some((hp, acceptor)) => match bind("schema registry", hp).await {
                 Ok(listener) => {

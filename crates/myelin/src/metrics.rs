@@ -28,6 +28,10 @@
 //! | `myelin_group_members` | gauge | |
 //! | `myelin_group_rebalances_total` | counter | |
 //! | `myelin_group_consumer_lag` | gauge | `group`, `topic`, `partition` |
+//! | `myelin_share_group_count` | gauge | `state` (`Empty`, `Stable`) |
+//! | `myelin_share_group_members` | gauge | |
+//! | `myelin_share_group_lag` | gauge | `group`, `topic`, `partition` |
+//! | `myelin_share_group_in_flight_records` | gauge | `group`, `topic`, `partition` |
 //! | `myelin_build_info` | gauge (1) | `version` |
 
 use std::collections::HashMap;
@@ -108,6 +112,14 @@ pub struct BrokerMetrics {
     partitions: OnceLock<Arc<PartitionManager>>,
     /// The group coordinator, once the server context exists.
     groups: OnceLock<Arc<GroupCoordinator>>,
+    /// Share groups (KIP-932): by state, members, and per share-partition the records not
+    /// yet done (high watermark minus start offset) and those in flight.
+    share_group_count: IntGaugeVec,
+    share_group_members: IntGauge,
+    share_lag: IntGaugeVec,
+    share_in_flight: IntGaugeVec,
+    /// The share coordinator, once the server context exists.
+    shares: OnceLock<Arc<myelin_coord::share::ShareCoordinator>>,
     /// Serializes scrapes; holds the cumulative figures last added to the counters.
     scrape: Mutex<Scraped>,
 }
@@ -341,6 +353,43 @@ impl BrokerMetrics {
                 "myelin_group_rebalances_total",
                 "Consumer group rebalances (join phases) completed",
             ),
+            share_group_count: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new("myelin_share_group_count", "Share groups, by state"),
+                    &["state"],
+                )
+                .expect("valid metric"),
+            ),
+            share_group_members: gauge(
+                "myelin_share_group_members",
+                "Members of every share group",
+            ),
+            share_lag: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "myelin_share_group_lag",
+                        "A share group's records of a partition not yet done: the high \
+                         watermark minus the share-partition start offset",
+                    ),
+                    &["group", "topic", "partition"],
+                )
+                .expect("valid metric"),
+            ),
+            share_in_flight: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "myelin_share_group_in_flight_records",
+                        "A share group's offsets of a partition in flight (delivered or \
+                         waiting for redelivery, past the start offset)",
+                    ),
+                    &["group", "topic", "partition"],
+                )
+                .expect("valid metric"),
+            ),
+            shares: OnceLock::new(),
             consumer_lag: register(
                 r,
                 IntGaugeVec::new(
@@ -388,6 +437,11 @@ impl BrokerMetrics {
         let _ = self.groups.set(groups);
     }
 
+    /// Tells the metrics where the share coordinator is.
+    pub fn set_shares(&self, shares: Arc<myelin_coord::share::ShareCoordinator>) {
+        let _ = self.shares.set(shares);
+    }
+
     fn series(&self, api_key: i16, api: &'static str) -> ApiSeries {
         match self.per_api.get(&api_key) {
             Some(s) => s.clone(),
@@ -409,6 +463,9 @@ impl BrokerMetrics {
             }
             if let Some(groups) = self.groups.get() {
                 self.refresh_groups(&groups.stats(), self.partitions.get(), &mut scraped);
+            }
+            if let Some(shares) = self.shares.get() {
+                self.refresh_shares(&shares.stats(), self.partitions.get());
             }
             let mut out = Vec::new();
             TextEncoder::new()
@@ -499,6 +556,49 @@ impl BrokerMetrics {
                 self.consumer_lag
                     .with_label_values(&[group.group_id.as_str(), tp.topic.as_str(), &index])
                     .set(lag);
+            }
+        }
+    }
+}
+
+impl BrokerMetrics {
+    /// Sets the share group gauges from a share coordinator snapshot (no series for a
+    /// partition of a topic this broker no longer has).
+    fn refresh_shares(
+        &self,
+        stats: &[myelin_coord::share::ShareGroupStats],
+        pm: Option<&Arc<PartitionManager>>,
+    ) {
+        self.share_group_count.reset();
+        for state in ["Empty", "Stable"] {
+            let n = stats.iter().filter(|g| g.state == state).count();
+            self.share_group_count
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.share_group_members
+            .set(i64::try_from(stats.iter().map(|g| g.members).sum::<usize>()).unwrap_or(i64::MAX));
+        self.share_lag.reset();
+        self.share_in_flight.reset();
+        let Some(pm) = pm else { return };
+        let metadata = pm.metadata();
+        for group in stats {
+            for ((topic_id, partition), start, in_flight) in &group.partitions {
+                let id = myelin_cluster::TopicId(uuid::Uuid::from_bytes(topic_id.0));
+                let Some(topic) = metadata.topic(id) else {
+                    continue;
+                };
+                let Some(p) = pm.get(&topic.name, *partition) else {
+                    continue;
+                };
+                let index = partition.to_string();
+                let labels = [group.group_id.as_str(), topic.name.as_str(), index.as_str()];
+                self.share_lag
+                    .with_label_values(&labels)
+                    .set(p.high_watermark().saturating_sub(*start).max(0));
+                self.share_in_flight
+                    .with_label_values(&labels)
+                    .set(i64::try_from(*in_flight).unwrap_or(i64::MAX));
             }
         }
     }

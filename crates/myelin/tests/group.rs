@@ -592,7 +592,8 @@ async fn a_group_with_members_shows_them_and_refuses_resets() {
 }
 
 /// A share group (KIP-932): listed with its members, described with their partitions and
-/// each partition's start offset, log end and lag, and deleted once empty.
+/// each partition's start offset, log end and lag, its backlog in the metrics, and deleted
+/// once empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_group_is_listed_described_and_deleted() {
     use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
@@ -645,6 +646,24 @@ async fn a_share_group_is_listed_described_and_deleted() {
             row(&["jobs", "0", "3", "3", "0"]),
             row(&["jobs", "1", "0", "0", "0"])
         ]
+    );
+    // Two more records are the group's backlog in the metrics; nothing is in flight yet.
+    produce(addr, "jobs", 0, &[4000, 5000]).await;
+    let (_, text) = http_get(b.http_addr().unwrap(), "/metrics").await;
+    let series = |name: &str| format!("{name}{{group=\"workers\",partition=\"0\",topic=\"jobs\"}}");
+    assert_eq!(
+        metric(&text, &series("myelin_share_group_lag")),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, &series("myelin_share_group_in_flight_records")),
+        Some(0.0)
+    );
+    assert_eq!(metric(&text, "myelin_share_group_members"), Some(1.0));
+    assert_eq!(
+        metric(&text, "myelin_share_group_count{state=\"Stable\"}"),
+        Some(1.0)
     );
     // A member keeps it from deletion; once it leaves, it goes.
     let out = run_cli(

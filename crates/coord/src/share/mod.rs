@@ -145,6 +145,16 @@ pub struct ShareMemberDescription {
     pub assignment: Vec<(TopicId, Vec<i32>)>,
 }
 
+/// One share group, for the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareGroupStats {
+    pub group_id: String,
+    pub state: &'static str,
+    pub members: usize,
+    /// (topic partition, start offset, offsets in flight).
+    pub partitions: Vec<(TopicIdPartition, i64, usize)>,
+}
+
 /// Why a share session cannot be used (ShareFetch, ShareAcknowledge).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -1005,6 +1015,37 @@ impl ShareCoordinator {
     }
 
     // ----- Admin views -------------------------------------------------------------------
+    /// A snapshot for the metrics: each share group's state, members, and per
+    /// share-partition its start offset and the offsets in flight.
+    pub fn stats(&self) -> Vec<ShareGroupStats> {
+        let state = self.state.lock();
+        let mut out: Vec<ShareGroupStats> = state
+            .groups
+            .iter()
+            .map(|(id, g)| {
+                let mut partitions: Vec<(TopicIdPartition, i64, usize)> = g
+                    .partitions
+                    .iter()
+                    .map(|(tp, slot)| {
+                        (
+                            *tp,
+                            slot.partition.start_offset(),
+                            slot.partition.in_flight(),
+                        )
+                    })
+                    .collect();
+                partitions.sort_by_key(|(tp, _, _)| *tp);
+                ShareGroupStats {
+                    group_id: id.clone(),
+                    state: g.state_name(),
+                    members: g.members.len(),
+                    partitions,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
 
     /// Whether `group_id` is a share group.
     pub fn exists(&self, group_id: &str) -> bool {
