@@ -265,6 +265,18 @@ struct State {
     sessions: HashMap<(String, String), Session>,
 }
 
+impl State {
+    /// The group, created empty with `limits` when it does not exist.
+    fn group_mut(&mut self, group_id: &str, limits: Limits) -> &mut Group {
+        self.groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group {
+                limits,
+                ..Group::default()
+            })
+    }
+}
+
 /// The share coordinator and share-partition leader of this broker.
 #[derive(Debug)]
 pub struct ShareCoordinator {
@@ -356,10 +368,7 @@ impl ShareCoordinator {
             Some(ShareKey::Group { group }) => match value {
                 Some(v) => {
                     let epoch = records::decode_group_value(v)?;
-                    let g = state.groups.entry(group).or_insert_with(|| Group {
-                        limits,
-                        ..Group::default()
-                    });
+                    let g = state.group_mut(&group, limits);
                     g.epoch = epoch;
                     g.assignment_epoch = epoch;
                 }
@@ -374,10 +383,7 @@ impl ShareCoordinator {
             }) => match value {
                 Some(v) => {
                     let v = PartitionStateValue::decode(v)?;
-                    let g = state.groups.entry(group).or_insert_with(|| Group {
-                        limits,
-                        ..Group::default()
-                    });
+                    let g = state.group_mut(&group, limits);
                     let p = SharePartition::restore(v.start_offset, &v.batches, &limits);
                     let written = p.snapshot();
                     g.partitions.insert(
@@ -579,13 +585,7 @@ impl ShareCoordinator {
         if new_group && request.member_epoch != 0 {
             return Err(GroupError::UnknownMemberId { member_id });
         }
-        let group = state
-            .groups
-            .entry(group_id.to_string())
-            .or_insert_with(|| Group {
-                limits,
-                ..Group::default()
-            });
+        let group = state.group_mut(group_id, limits);
         group.limits = limits;
         // The group epoch moves once per heartbeat that changes membership, a
         // subscription or the subscribed topics.
@@ -1140,13 +1140,7 @@ impl ShareCoordinator {
             let mut state = self.state.lock();
             let limits = self.settings.limits;
             let new_group = !state.groups.contains_key(group_id);
-            let group = state
-                .groups
-                .entry(group_id.to_string())
-                .or_insert_with(|| Group {
-                    limits,
-                    ..Group::default()
-                });
+            let group = state.group_mut(group_id, limits);
             if !group.members.is_empty() {
                 return Err(GroupError::NonEmptyGroup {
                     group_id: group_id.to_string(),

@@ -51,6 +51,20 @@ use crate::response::{FrameBuilder, ResponseBody, ResponseFrame};
 #[derive(Debug)]
 pub struct Fetch;
 
+/// Resolves once any of `arrivals` (registered `Partition::data_arrived` waits) fires;
+/// never, when there are none.
+pub(crate) async fn any_arrival<F: Future<Output = ()>>(arrivals: &mut [std::pin::Pin<Box<F>>]) {
+    std::future::poll_fn(|cx| {
+        for n in arrivals.iter_mut() {
+            if n.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// Fetch's request layout (Kafka's `FetchRequest.json`), for [`bounds::check`].
 const SCHEMA: &[Field] = &[
     until(14, Ty::Int32), // replica_id
@@ -420,19 +434,8 @@ impl ReadPlan {
             if self.satisfied(&reads) || Instant::now() >= deadline {
                 return reads;
             }
-            let any_arrival = std::future::poll_fn(|cx| {
-                if arrivals.is_empty() {
-                    return Poll::Pending;
-                }
-                for n in arrivals.iter_mut() {
-                    if n.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(());
-                    }
-                }
-                Poll::Pending
-            });
             tokio::select! {
-                () = any_arrival => {}
+                () = any_arrival(&mut arrivals) => {}
                 () = tokio::time::sleep_until(deadline) => {}
             }
         }

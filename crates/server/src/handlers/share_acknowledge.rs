@@ -23,13 +23,9 @@ use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
 use crate::handlers::groups::ClusterTopics;
-use crate::handlers::share_fetch::{apply_acks, readable_topics, request_acks, session_error_code};
-
-const ACK_BATCH: &[Field] = &[
-    all(Ty::Int64), // first_offset
-    all(Ty::Int64), // last_offset
-    all(Ty::Int8s), // acknowledge_types
-];
+use crate::handlers::share_fetch::{
+    apply_acks, group_and_member, readable_topics, request_acks, session_error_code, ACK_BATCH,
+};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -66,16 +62,7 @@ impl Handler for ShareAcknowledge {
                     .with_error_message(Some(StrBytes::from_string(message))),
             ))
         };
-        let group_id = request
-            .group_id
-            .as_ref()
-            .map(|g| g.0.to_string())
-            .unwrap_or_default();
-        let member_id = request
-            .member_id
-            .as_ref()
-            .map(|m| m.to_string())
-            .unwrap_or_default();
+        let (group_id, member_id) = group_and_member(&request.group_id, &request.member_id);
         if group_id.is_empty() {
             return fail(
                 ResponseError::InvalidRequest,

@@ -26,9 +26,7 @@
 //! time, and the connection is held back for it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -66,11 +64,29 @@ const DEFAULT_MAX_RECORDS: usize = 500;
 /// How often a waiting fetch looks again for records released or unlocked.
 const RECHECK: Duration = Duration::from_millis(100);
 
-const ACK_BATCH: &[Field] = &[
+/// An acknowledgement batch's layout (ShareFetch and ShareAcknowledge).
+pub(crate) const ACK_BATCH: &[Field] = &[
     all(Ty::Int64), // first_offset
     all(Ty::Int64), // last_offset
     all(Ty::Int8s), // acknowledge_types
 ];
+
+/// The request's group and member ids (empty when null).
+pub(crate) fn group_and_member(
+    group_id: &Option<kafka_protocol::messages::GroupId>,
+    member_id: &Option<StrBytes>,
+) -> (String, String) {
+    (
+        group_id
+            .as_ref()
+            .map(|g| g.0.to_string())
+            .unwrap_or_default(),
+        member_id
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    )
+}
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -116,16 +132,7 @@ impl Handler for ShareFetch {
         let server = ctx.server.clone();
         // The consumer byte-rate quota (consumer_byte_rate), as for Fetch.
         let charge = ctx.quota(QuotaType::Fetch);
-        let group_id = request
-            .group_id
-            .as_ref()
-            .map(|g| g.0.to_string())
-            .unwrap_or_default();
-        let member_id = request
-            .member_id
-            .as_ref()
-            .map(|m| m.to_string())
-            .unwrap_or_default();
+        let (group_id, member_id) = group_and_member(&request.group_id, &request.member_id);
         let authz = ctx.authz();
         if group_id.is_empty() {
             return Ok(Reply::Ready(top_error(
@@ -464,16 +471,8 @@ async fn fetch_with_wait(
         if got || now >= deadline || args.session.is_empty() {
             return fetched;
         }
-        let any_arrival = std::future::poll_fn(|cx| {
-            for n in arrivals.iter_mut() {
-                if n.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(());
-                }
-            }
-            Poll::Pending
-        });
         tokio::select! {
-            () = any_arrival => {}
+            () = crate::handlers::fetch::any_arrival(&mut arrivals) => {}
             () = tokio::time::sleep_until(deadline.min(now + RECHECK)) => {}
         }
     }
