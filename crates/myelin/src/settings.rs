@@ -134,11 +134,11 @@ pub const KAFKA_ONLY_CONFIGS: &[(&str, &str)] = &[
     ),
     (
         "share.coordinator.state.topic.min.isr",
-        "Myelin has no share groups",
+        "one broker: __share_group_state has one replica, always in sync",
     ),
     (
         "share.coordinator.state.topic.replication.factor",
-        "Myelin has no share groups",
+        "one broker: __share_group_state has one replica",
     ),
     (
         "socket.receive.buffer.bytes",
