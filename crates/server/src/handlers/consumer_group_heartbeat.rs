@@ -23,12 +23,11 @@ use myelin_coord::consumer::{self, ConsumerHeartbeatRequest, TopicId};
 use myelin_coord::GroupError;
 
 use crate::apis::{Handler, Reply};
-use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
 use crate::handlers::groups::{
-    client_host, denied_topics, opt_string, ClusterTopics, DescribableTopics,
+    authorize_member, client_host, client_id, opt_string, ClusterTopics, DescribableTopics,
 };
 
 /// The request's layout, for [`bounds::check`].
@@ -71,24 +70,12 @@ impl Handler for ConsumerGroupHeartbeat {
         // Kafka: READ on the group, before the request is validated; then DESCRIBE on every
         // topic subscribed to by name, else TOPIC_AUTHORIZATION_FAILED.
         let authz = ctx.authz();
-        if !authz.allows(
-            Operation::Read,
-            ResourceType::Group,
-            request.group_id.0.as_str(),
-        ) {
-            let e = ResponseError::GroupAuthorizationFailed;
+        let subscribed = request
+            .subscribed_topic_names
+            .as_ref()
+            .map(|names| names.iter().map(|n| n.0.as_str()));
+        if let Err(e) = authorize_member(&authz, request.group_id.0.as_str(), subscribed) {
             return fail(response, e, e.to_string());
-        }
-        if let Some(names) = &request.subscribed_topic_names {
-            let denied = denied_topics(
-                &authz,
-                Operation::Describe,
-                names.iter().map(|n| n.0.as_str()),
-            );
-            if !denied.is_empty() {
-                let e = ResponseError::TopicAuthorizationFailed;
-                return fail(response, e, e.to_string());
-            }
         }
         if version >= 1 && request.member_id.is_empty() {
             return fail(
@@ -116,12 +103,7 @@ impl Handler for ConsumerGroupHeartbeat {
                     })
                     .collect()
             }),
-            client_id: ctx
-                .header
-                .client_id
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
+            client_id: client_id(&ctx),
             client_host: client_host(&ctx),
         };
         // A regular expression matches only the topics the principal may DESCRIBE.

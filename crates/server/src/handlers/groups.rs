@@ -14,6 +14,35 @@ pub fn client_host(ctx: &RequestContext) -> String {
     format!("/{}", ctx.peer.ip())
 }
 
+/// The client id of the request's header (empty when null).
+pub fn client_id(ctx: &RequestContext) -> String {
+    ctx.header
+        .client_id
+        .as_ref()
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a member may heartbeat into a KIP-848 consumer group or a share group, as
+/// Kafka decides it: READ on the group (GROUP_AUTHORIZATION_FAILED), then DESCRIBE on
+/// every topic the heartbeat subscribes to by name (TOPIC_AUTHORIZATION_FAILED).
+pub fn authorize_member<'a>(
+    authz: &crate::authz::Authz<'_>,
+    group_id: &str,
+    subscribed: Option<impl Iterator<Item = &'a str>>,
+) -> Result<(), kafka_protocol::ResponseError> {
+    use crate::authz::{Operation, ResourceType};
+    if !authz.allows(Operation::Read, ResourceType::Group, group_id) {
+        return Err(kafka_protocol::ResponseError::GroupAuthorizationFailed);
+    }
+    if let Some(names) = subscribed {
+        if !denied_topics(authz, Operation::Describe, names).is_empty() {
+            return Err(kafka_protocol::ResponseError::TopicAuthorizationFailed);
+        }
+    }
+    Ok(())
+}
+
 /// An owned string as a wire string.
 pub fn str_of(s: String) -> StrBytes {
     StrBytes::from_string(s)

@@ -19,7 +19,7 @@ use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
-use crate::handlers::groups::{client_host, str_of};
+use crate::handlers::groups::{client_host, client_id, str_of};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -66,12 +66,7 @@ impl Handler for JoinGroup {
         let join = JoinRequest {
             member_id: request.member_id.to_string(),
             group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
-            client_id: ctx
-                .header
-                .client_id
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
+            client_id: client_id(&ctx),
             client_host: client_host(&ctx),
             session_timeout_ms: request.session_timeout_ms,
             // v0 has no rebalance timeout: Kafka uses the session timeout.

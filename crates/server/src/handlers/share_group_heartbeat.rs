@@ -15,11 +15,12 @@ use myelin_coord::share::ShareHeartbeatRequest;
 use myelin_coord::GroupError;
 
 use crate::apis::{Handler, Reply};
-use crate::authz::{Operation, ResourceType};
 use crate::bounds::{self, all, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
-use crate::handlers::groups::{client_host, denied_topics, opt_string, ClusterTopics};
+use crate::handlers::groups::{
+    authorize_member, client_host, client_id, opt_string, ClusterTopics,
+};
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
@@ -53,21 +54,12 @@ impl Handler for ShareGroupHeartbeat {
             Ok(Reply::Ready(response))
         };
         let group_id = request.group_id.0.as_str();
-        let authz = ctx.authz();
-        if !authz.allows(Operation::Read, ResourceType::Group, group_id) {
-            let e = ResponseError::GroupAuthorizationFailed;
+        let subscribed = request
+            .subscribed_topic_names
+            .as_ref()
+            .map(|names| names.iter().map(|n| n.0.as_str()));
+        if let Err(e) = authorize_member(&ctx.authz(), group_id, subscribed) {
             return fail(response, e, e.to_string());
-        }
-        if let Some(names) = &request.subscribed_topic_names {
-            let denied = denied_topics(
-                &authz,
-                Operation::Describe,
-                names.iter().map(|n| n.0.as_str()),
-            );
-            if !denied.is_empty() {
-                let e = ResponseError::TopicAuthorizationFailed;
-                return fail(response, e, e.to_string());
-            }
         }
         if request.member_id.is_empty() {
             return fail(
@@ -103,12 +95,7 @@ impl Handler for ShareGroupHeartbeat {
             subscribed_topic_names: request
                 .subscribed_topic_names
                 .map(|names| names.into_iter().map(|n| n.0.to_string()).collect()),
-            client_id: ctx
-                .header
-                .client_id
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
+            client_id: client_id(&ctx),
             client_host: client_host(&ctx),
         };
         match ctx
