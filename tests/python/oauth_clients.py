@@ -10,6 +10,10 @@ one for the service `svc-notify`, and one signed by a key the broker does not kn
 
 Usage: python oauth_clients.py HOST:PORT GOOD_TOKEN BAD_TOKEN. Prints `OK oauth` at the
 end; any failure raises.
+
+Or: python oauth_clients.py HOST:PORT --produce TOKEN: confluent-kafka produces one record
+with TOKEN (its connections retried as librdkafka retries them, for up to 30 s) and prints
+`OK produced`.
 """
 
 import sys
@@ -22,6 +26,9 @@ from kafka.net.sasl.oauth import AbstractTokenProvider
 import kafka.errors
 
 BOOTSTRAP, GOOD, BAD = sys.argv[1], sys.argv[2], sys.argv[3]
+PRODUCE_ONLY = GOOD == "--produce"
+if PRODUCE_ONLY:
+    GOOD = BAD
 TOPIC = "oauth-topic"
 
 
@@ -64,6 +71,15 @@ def kp(token):
     )
 
 
+def produce_one():
+    delivered = []
+    producer = confluent_kafka.Producer(ck(GOOD))
+    producer.produce(TOPIC, b"one", on_delivery=lambda err, msg: delivered.append(err))
+    expect(producer.flush(30) == 0, "confluent-kafka's produce did not finish")
+    expect(delivered == [None], f"deliveries: {delivered}")
+    log("OK produced")
+
+
 def main():
     delivered = []
     producer = confluent_kafka.Producer(ck(GOOD))
@@ -101,4 +117,7 @@ def main():
     log("OK oauth")
 
 
-main()
+if PRODUCE_ONLY:
+    produce_one()
+else:
+    main()

@@ -960,35 +960,16 @@ fn two_listeners_with_their_own_security() {
 /// (unsigned) one are refused. The audit log names the token's subject.
 #[test]
 fn oauthbearer_with_signed_tokens() {
-    use base64::Engine;
     let dir = tempfile::tempdir().unwrap();
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let key = rcgen::KeyPair::generate().unwrap();
-    let point = key.public_key_raw();
     let jwks = dir.path().join("jwks.json");
     std::fs::write(
         &jwks,
-        format!(
-            r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"idp-1","use":"sig","alg":"ES256","x":"{}","y":"{}"}}]}}"#,
-            b64(&point[1..33]),
-            b64(&point[33..65])
-        ),
+        format!(r#"{{"keys":[{}]}}"#, es256_jwk(&key, "idp-1")),
     )
     .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sign = |key: &rcgen::KeyPair, exp: u64| {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some("idp-1".to_string());
-        jsonwebtoken::encode(
-            &header,
-            &serde_json::json!({"sub": "svc-notify", "aud": "myelin", "iss": "https://idp.example", "exp": exp, "iat": now}),
-            &jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der()),
-        )
-        .unwrap()
-    };
+    let sign = |key: &rcgen::KeyPair, exp: u64| sign_token(key, "idp-1", exp);
+    let now = unix_now();
     let good = sign(&key, now + 600);
     let unknown_key = sign(&rcgen::KeyPair::generate().unwrap(), now + 600);
     let expired = sign(&key, now - 600);
@@ -1057,6 +1038,286 @@ fn oauthbearer_with_signed_tokens() {
     assert!(
         audited(&log, &["authentication failed", "OAUTHBEARER"]),
         "no refused token in the audit log"
+    );
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The JWK (RFC 7517) of an ES256 key's public half, with key id `kid`.
+fn es256_jwk(key: &rcgen::KeyPair, kid: &str) -> String {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let point = key.public_key_raw();
+    format!(
+        r#"{{"kty":"EC","crv":"P-256","kid":"{kid}","use":"sig","alg":"ES256","x":"{}","y":"{}"}}"#,
+        b64(&point[1..33]),
+        b64(&point[33..65])
+    )
+}
+
+/// A token for `svc-notify` (audience `myelin`, issuer `https://idp.example`) signed by
+/// `key` under key id `kid`, expiring at `exp`.
+fn sign_token(key: &rcgen::KeyPair, kid: &str, exp: u64) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"sub": "svc-notify", "aud": "myelin", "iss": "https://idp.example", "exp": exp, "iat": unix_now()}),
+        &jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der()),
+    )
+    .unwrap()
+}
+
+/// An identity provider's JWKS endpoint (tests/python/jwks_server.py): the files of a
+/// directory over HTTPS, each request it answers counted.
+struct JwksServer {
+    child: std::process::Child,
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl JwksServer {
+    fn start(dir: &std::path::Path, keystore: &std::path::Path) -> JwksServer {
+        use std::io::BufRead;
+        let mut child = Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/jwks_server.py"))
+            .arg(dir)
+            .arg(keystore)
+            .arg(keystore)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start jwks_server.py");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let port = first
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("jwks_server.py printed {first:?}"));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                seen.lock().unwrap().push(line);
+            }
+        });
+        JwksServer {
+            child,
+            port,
+            requests,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://localhost:{}/jwks.json", self.port)
+    }
+
+    /// The requests answered so far.
+    fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// confluent-kafka produces one record with `token` (tests/python/oauth_clients.py
+/// --produce); fails the test if it cannot.
+fn produce_with_token(broker: &Broker, token: &str, what: &str) {
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/oauth_clients.py"))
+            .args([&broker.bootstrap(), "--produce", token])
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check(&format!("oauth_clients.py --produce, {what}"), &out);
+    assert!(stdout.lines().any(|l| l == "OK produced"), "{stdout}");
+}
+
+/// SASL/OAUTHBEARER with the JWKS fetched from the identity provider's `https://` endpoint
+/// (tests/python/jwks_server.py, with a certificate of the test's CA), as Kafka's
+/// `RefreshingHttpsJwks` keeps it:
+/// - an `http://` endpoint, and an endpoint whose certificate the broker does not trust
+///   (no trust store in the OAUTHBEARER JAAS config: the system's CAs), stop the start;
+/// - with the CA given as the JAAS config's `ssl.truststore.location`, confluent-kafka and
+///   kafka-python authenticate with tokens of the endpoint's key (oauth_clients.py), and a
+///   token of a key the broker does not know is refused;
+/// - the provider rotates its keys: the first token of the new key id is refused and makes
+///   the broker fetch the JWKS at once, and librdkafka's retried connection then gets in;
+///   no further fetch follows per token;
+/// - with `sasl.oauthbearer.jwks.endpoint.refresh.ms` short, the JWKS is fetched again on
+///   that schedule, and when the endpoint fails the keys held are kept: tokens still work.
+#[test]
+fn oauthbearer_with_an_https_jwks_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, keystore) = tls_files(dir.path());
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    let (key, next_key) = (
+        rcgen::KeyPair::generate().unwrap(),
+        rcgen::KeyPair::generate().unwrap(),
+    );
+    std::fs::write(
+        site.join("jwks.json"),
+        format!(r#"{{"keys":[{}]}}"#, es256_jwk(&key, "idp-1")),
+    )
+    .unwrap();
+    let server = JwksServer::start(&site, &keystore);
+    let exp = unix_now() + 600;
+    let good = sign_token(&key, "idp-1", exp);
+    let unknown_key = sign_token(&rcgen::KeyPair::generate().unwrap(), "idp-1", exp);
+    let rotated = sign_token(&next_key, "idp-2", exp);
+
+    let jaas = format!(
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=\
+         org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+         ssl.truststore.location=\"{}\" ssl.truststore.type=PEM;",
+        ca.display()
+    );
+    let flags = |url: &str, extra: &[&str]| -> Vec<String> {
+        let mut flags: Vec<String> = [
+            "--listen",
+            "SASL_PLAINTEXT://127.0.0.1:0",
+            "--override",
+            "sasl.enabled.mechanisms=OAUTHBEARER",
+            "--override",
+            "sasl.oauthbearer.expected.audience=myelin",
+            "--override",
+            "sasl.oauthbearer.expected.issuer=https://idp.example",
+            "--override",
+            "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms=500",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        flags.extend([
+            "--override".to_string(),
+            format!("sasl.oauthbearer.jwks.endpoint.url={url}"),
+        ]);
+        for e in extra {
+            flags.extend(["--override".to_string(), e.to_string()]);
+        }
+        flags
+    };
+
+    // Refused at start: plain http, and a certificate no system CA signed.
+    let data = tempfile::tempdir().unwrap();
+    let http_url = server.url().replace("https://", "http://");
+    for (url, extra, why) in [
+        (http_url.as_str(), vec![jaas.as_str()], "https only"),
+        (server.url().as_str(), vec![], "cannot fetch the JWKS"),
+    ] {
+        let out = run(
+            Command::new(myelin_tests::broker::myelin_binary())
+                .args(["serve", "--http-listen", "off", "--data-dir"])
+                .arg(data.path())
+                .args(flags(url, &extra)),
+            b"",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "the broker started with {url}:\n{stderr}"
+        );
+        assert!(stderr.contains(why), "no {why:?} in:\n{stderr}");
+    }
+
+    let broker_flags = flags(&server.url(), &[jaas.as_str()]);
+    let broker = Broker::start_with(&broker_flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let fetched_at_start = server.count();
+    assert!(fetched_at_start >= 1, "the broker did not fetch the JWKS");
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/oauth_clients.py"))
+            .args([&broker.bootstrap(), &good, &unknown_key])
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("oauth_clients.py", &out);
+    assert!(stdout.lines().any(|l| l == "OK oauth"), "{stdout}");
+    assert_eq!(
+        server.count(),
+        fetched_at_start,
+        "tokens of known key ids made the broker fetch the JWKS"
+    );
+
+    // The provider rotates its keys: the new key id is fetched on demand.
+    std::fs::write(
+        site.join("jwks.json"),
+        format!(
+            r#"{{"keys":[{},{}]}}"#,
+            es256_jwk(&key, "idp-1"),
+            es256_jwk(&next_key, "idp-2")
+        ),
+    )
+    .unwrap();
+    produce_with_token(&broker, &rotated, "the new key");
+    let fetched = server.count();
+    assert_eq!(
+        fetched,
+        fetched_at_start + 1,
+        "{:?}",
+        server.requests.lock().unwrap()
+    );
+    let log = broker.log();
+    assert!(
+        log.contains("a token names a key id the JWKS lacks"),
+        "no on-demand refresh in the log:\n{log}"
+    );
+    produce_with_token(&broker, &rotated, "the new key again");
+    produce_with_token(&broker, &good, "the old key");
+    assert_eq!(
+        server.count(),
+        fetched,
+        "known key ids made the broker fetch again"
+    );
+    drop(broker);
+
+    // A short refresh interval: fetched again and again; a failing endpoint leaves the
+    // keys as they were.
+    let mut flags_refresh = flags(&server.url(), &[jaas.as_str()]);
+    flags_refresh.extend([
+        "--override".to_string(),
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms=300".to_string(),
+    ]);
+    let broker = Broker::start_with(&flags_refresh.iter().map(String::as_str).collect::<Vec<_>>());
+    let before = server.count();
+    myelin_tests::broker::wait_for(
+        "two scheduled JWKS refreshes",
+        std::time::Duration::from_secs(30),
+        || (server.count() >= before + 2).then_some(()),
+    );
+    std::fs::write(site.join("status"), "503").unwrap();
+    myelin_tests::broker::wait_for(
+        "a failed JWKS refresh in the broker's log",
+        std::time::Duration::from_secs(30),
+        || {
+            broker
+                .log()
+                .contains("OAUTHBEARER JWKS refresh failed; the keys held are kept")
+                .then_some(())
+        },
+    );
+    produce_with_token(&broker, &rotated, "while the endpoint fails");
+    assert!(
+        server
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.ends_with(" 503")),
+        "the endpoint never answered 503"
     );
 }
 

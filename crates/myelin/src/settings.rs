@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use myelin_log::ManagerConfig;
 
@@ -709,6 +711,7 @@ fn security_settings(
     let mut client_auth = myelin_server::tls::ClientAuth::None;
     let mut principal_mapping_rules: Option<String> = None;
     let mut oauth_settings: Vec<(&str, &str, &String)> = Vec::new();
+    let mut jwks = JwksSettings::default();
     // The listener's own configs after the global ones, so that they win.
     for (name, full_name, value) in global.chain(own) {
         // SASL: the JAAS configs are Kafka's listener- and mechanism-prefixed names, kept
@@ -725,6 +728,7 @@ fn security_settings(
         // OAUTHBEARER: its JAAS config names the login module; its server callback handler
         // must be Kafka's secured validator, whose checks Myelin makes.
         if name == "oauthbearer.sasl.jaas.config" {
+            jwks.jaas = Some((full_name, value));
             continue;
         }
         if name == "oauthbearer.sasl.server.callback.handler.class" {
@@ -802,43 +806,34 @@ fn security_settings(
                 sasl.mechanisms = myelin_server::sasl::parse_mechanisms(value)
                     .map_err(|reason| invalid(full_name, reason))?
             }
-            "sasl.oauthbearer.jwks.endpoint.url" => {
-                let url = value.trim();
-                let path = url.strip_prefix("file://").ok_or_else(|| {
-                    invalid(
-                        full_name,
-                        "Myelin reads the JWKS from a file: give a file:// URL (refresh it with the identity provider's keys out of band)",
-                    )
-                })?;
-                let jwks = std::fs::read_to_string(path)
-                    .map_err(|e| invalid(full_name, format!("cannot read {path}: {e}")))?;
-                let mut oauth = myelin_server::sasl::oauthbearer::OAuthConfig::new(jwks)
-                    .map_err(|reason| invalid(full_name, format!("{path}: {reason}")))?;
-                oauth.jwks_file = Some(std::path::PathBuf::from(path));
-                if let Some(old) = sasl.oauthbearer.take() {
-                    oauth.expected_audience = old.expected_audience;
-                    oauth.expected_issuer = old.expected_issuer;
-                    oauth.sub_claim_name = old.sub_claim_name;
-                    oauth.clock_skew_seconds = old.clock_skew_seconds;
-                }
-                sasl.oauthbearer = Some(oauth);
-            }
+            "sasl.oauthbearer.jwks.endpoint.url" => jwks.url = Some((full_name, value)),
             "sasl.oauthbearer.expected.audience"
             | "sasl.oauthbearer.expected.issuer"
             | "sasl.oauthbearer.sub.claim.name"
             | "sasl.oauthbearer.clock.skew.seconds" => {
                 oauth_settings.push((name, full_name, value));
             }
-            "sasl.oauthbearer.jwks.endpoint.refresh.ms"
-            | "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms"
-            | "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms"
-            | "sasl.oauthbearer.scope.claim.name" => {}
+            "sasl.oauthbearer.jwks.endpoint.refresh.ms" => {
+                jwks.refresh_ms = Some(positive(full_name, value)?)
+            }
+            "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms" => {
+                jwks.retry_backoff_ms = Some(parse_num(full_name, value)?)
+            }
+            "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms" => {
+                jwks.retry_backoff_max_ms = Some(parse_num(full_name, value)?)
+            }
+            "sasl.oauthbearer.scope.claim.name" => {}
             "connection.failed.authentication.delay.ms" => {
                 sasl.failed_authentication_delay_ms = parse_num(full_name, value)?
             }
             "connections.max.reauth.ms" => sasl.max_reauth_ms = parse_num(full_name, value)?,
             _ => {}
         }
+    }
+    if let Some(keys) = jwks.source(whole)? {
+        sasl.oauthbearer = Some(myelin_server::sasl::oauthbearer::OAuthConfig::with_keys(
+            keys,
+        ));
     }
     for (name, full_name, value) in oauth_settings {
         if name == "sasl.oauthbearer.clock.skew.seconds" {
@@ -877,7 +872,7 @@ fn security_settings(
     {
         return Err(invalid(
             "sasl.enabled.mechanisms",
-            "OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (a file:// JWKS): Myelin accepts signed tokens only",
+            "OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (an https:// or file:// JWKS): Myelin accepts signed tokens only",
         ));
     }
     let tls = stores.read(whole)?.map(|(identity, truststore)| {
@@ -902,6 +897,97 @@ fn store_type(
 ) -> Result<myelin_server::keystore::StoreType, SettingError> {
     myelin_server::keystore::StoreType::parse(value)
         .ok_or_else(|| invalid(full_name, "JKS, PKCS12 or PEM"))
+}
+
+/// A listener's `sasl.oauthbearer.jwks.endpoint.*` configs and the OAUTHBEARER JAAS
+/// config (whose `ssl.truststore.*` options, as in Kafka, say whom an `https://`
+/// endpoint's certificate must chain to), each with its full name.
+#[derive(Default)]
+struct JwksSettings<'a> {
+    url: Option<(&'a str, &'a String)>,
+    jaas: Option<(&'a str, &'a String)>,
+    refresh_ms: Option<u64>,
+    retry_backoff_ms: Option<u64>,
+    retry_backoff_max_ms: Option<u64>,
+}
+
+impl JwksSettings<'_> {
+    /// The key source the URL names: a file read now, or an endpoint fetched now (only
+    /// when `whole`: a config checked alone only has its URL checked).
+    fn source(
+        self,
+        whole: bool,
+    ) -> Result<Option<Arc<myelin_server::sasl::jwks::KeySource>>, SettingError> {
+        use myelin_server::sasl::jwks::{self, HttpsOptions, KeySource};
+        let Some((full_name, url)) = self.url else {
+            return Ok(None);
+        };
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("file://") {
+            return KeySource::file(path)
+                .map(Some)
+                .map_err(|reason| invalid(full_name, reason));
+        }
+        jwks::check_url(url).map_err(|reason| invalid(full_name, reason))?;
+        if !whole {
+            return Ok(None);
+        }
+        let roots = match self.jaas {
+            Some((jaas_name, jaas)) => jaas_truststore(jaas_name, jaas)?,
+            None => None,
+        };
+        let roots = match roots {
+            Some(roots) => roots,
+            None => jwks::system_roots().map_err(|reason| invalid(full_name, reason))?,
+        };
+        let mut options = HttpsOptions::new(roots);
+        if let Some(ms) = self.refresh_ms {
+            options.refresh = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.retry_backoff_ms {
+            options.retry_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.retry_backoff_max_ms {
+            options.retry_backoff_max = Duration::from_millis(ms);
+        }
+        KeySource::https(url, options)
+            .map(Some)
+            .map_err(|reason| invalid(full_name, reason))
+    }
+}
+
+/// The CA certificates the `ssl.truststore.*` options of an OAUTHBEARER JAAS config name
+/// (Kafka's `JaasOptionsUtils`: the JWKS endpoint's trust), or None without them.
+fn jaas_truststore(
+    full_name: &str,
+    jaas: &str,
+) -> Result<Option<rustls::RootCertStore>, SettingError> {
+    let (_, options) =
+        myelin_server::sasl::parse_jaas(jaas).map_err(|reason| invalid(full_name, reason))?;
+    let password = options
+        .get("ssl.truststore.password")
+        .filter(|p| !p.is_empty())
+        .map(String::as_str);
+    let kind = options
+        .get("ssl.truststore.type")
+        .map(|t| store_type(full_name, t))
+        .transpose()?;
+    let pem = match (
+        options.get("ssl.truststore.location"),
+        options.get("ssl.truststore.certificates"),
+    ) {
+        (Some(path), _) => {
+            let bytes = read_store(path, full_name)?;
+            let kind = kind.unwrap_or_else(|| myelin_server::keystore::StoreType::detect(&bytes));
+            myelin_server::keystore::read_truststore(kind, &bytes, password)
+                .map_err(|reason| invalid(full_name, format!("{path}: {reason}")))?
+        }
+        (None, Some(certificates)) => certificates.clone(),
+        (None, None) => return Ok(None),
+    };
+    myelin_server::tls::roots_from_pem(&pem)
+        .map(Some)
+        .map_err(|reason| invalid(full_name, reason))
 }
 
 /// A listener's `ssl.keystore.*`, `ssl.key.password` and `ssl.truststore.*` configs, read
@@ -1069,6 +1155,60 @@ mod tests {
         assert_eq!(t.server.broker_configs["num.partitions"], "3");
         assert_eq!(t.server.broker_configs["log.segment.bytes"], "1048576");
         assert!(!t.server.broker_configs.contains_key("node.id"));
+    }
+
+    #[test]
+    fn jwks_endpoints_are_https_and_fetched_only_for_a_listener() {
+        let url = "sasl.oauthbearer.jwks.endpoint.url";
+        // Checked alone (as the broker's configs are read): the URL only, no fetch.
+        check_security_config(url, "https://idp.invalid/realms/care/certs").unwrap();
+        let err = check_security_config(url, "http://idp.invalid/certs").unwrap_err();
+        assert_eq!(err.name, url);
+        assert!(err.reason.contains("https only"), "{err}");
+        assert!(check_security_config(url, "ldap://idp.invalid/certs").is_err());
+        let err = check_security_config(url, "file:///nonexistent/jwks.json").unwrap_err();
+        assert!(err.reason.contains("cannot read"), "{err}");
+        assert!(check_security_config("sasl.oauthbearer.jwks.endpoint.refresh.ms", "0").is_err());
+        assert!(
+            check_security_config("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", "soon")
+                .is_err()
+        );
+        // A listener's settings fetch it: nothing listens on port 1, so the start fails
+        // (no retries: their budget is 0).
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+        let configs = BTreeMap::from([
+            (url.to_string(), "https://127.0.0.1:1/jwks".to_string()),
+            (
+                "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms".to_string(),
+                "0".to_string(),
+            ),
+            (
+                "listener.name.sasl.oauthbearer.sasl.jaas.config".to_string(),
+                format!(
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ssl.truststore.location=\"{}\" ssl.truststore.type=PEM;",
+                    ca.display()
+                ),
+            ),
+        ]);
+        let err = listener_security(&configs, "SASL").unwrap_err();
+        assert!(
+            err.reason
+                .contains("cannot fetch the JWKS at https://127.0.0.1:1/jwks"),
+            "{err}"
+        );
+        // A trust store the JAAS options name must be readable.
+        let mut bad = configs.clone();
+        bad.insert(
+            "listener.name.sasl.oauthbearer.sasl.jaas.config".to_string(),
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ssl.truststore.location=\"/nonexistent.pem\";".to_string(),
+        );
+        let err = listener_security(&bad, "SASL").unwrap_err();
+        assert!(err.reason.contains("/nonexistent.pem"), "{err}");
     }
 
     #[test]

@@ -99,16 +99,7 @@ impl TlsConfig {
                 let pem = self.truststore_pem.as_deref().ok_or(
                     "ssl.client.auth needs a truststore of CA certificates (ssl.truststore.location)",
                 )?;
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                    let cert = cert.map_err(|e| format!("the truststore is not PEM: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("a truststore certificate is unusable: {e}"))?;
-                }
-                if roots.is_empty() {
-                    return Err("no certificate in the truststore".to_string());
-                }
+                let roots = roots_from_pem(pem)?;
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
                     provider,
@@ -325,6 +316,22 @@ fn escape(value: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The CA certificates of a PEM truststore, as rustls trusts them; the reason when one is
+/// unusable or there are none.
+pub fn roots_from_pem(pem: &str) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("the truststore is not PEM: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("a truststore certificate is unusable: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in the truststore".to_string());
+    }
+    Ok(roots)
 }
 
 #[cfg(test)]

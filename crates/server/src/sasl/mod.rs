@@ -17,6 +17,7 @@
 //! 'SCRAM-SHA-256=[password=...]'`): the broker keeps the salt, the iteration count and the
 //! stored and server keys, never the password.
 
+pub mod jwks;
 pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
@@ -166,6 +167,27 @@ pub fn parse_mechanisms(value: &str) -> Result<Vec<Mechanism>, String> {
 /// `user_<name>` options are the users the broker accepts; `username` and `password` are
 /// the broker's own (for inter-broker connections) and are ignored here.
 pub fn parse_plain_jaas(value: &str) -> Result<BTreeMap<String, String>, String> {
+    let (module, options) = parse_jaas(value)?;
+    if !module.ends_with("PlainLoginModule") {
+        return Err(format!(
+            "the PLAIN mechanism takes PlainLoginModule, not {module}"
+        ));
+    }
+    let mut users = BTreeMap::new();
+    for (key, value) in options {
+        if let Some(user) = key.strip_prefix("user_") {
+            if user.is_empty() {
+                return Err("an option user_ names no user".to_string());
+            }
+            users.insert(user.to_string(), value);
+        }
+    }
+    Ok(users)
+}
+
+/// Parses one JAAS config entry, `<login module> <control flag> [key=value ...];` (a
+/// value quoted with `"` or a bare word): the login module and the options.
+pub fn parse_jaas(value: &str) -> Result<(String, BTreeMap<String, String>), String> {
     let value = value.trim();
     let body = value
         .strip_suffix(';')
@@ -174,17 +196,12 @@ pub fn parse_plain_jaas(value: &str) -> Result<BTreeMap<String, String>, String>
     let (module, rest) = body
         .split_once(char::is_whitespace)
         .ok_or("a JAAS config names a login module and a control flag")?;
-    if !module.ends_with("PlainLoginModule") {
-        return Err(format!(
-            "the PLAIN mechanism takes PlainLoginModule, not {module}"
-        ));
-    }
     let rest = rest.trim_start();
     let (flag, mut options) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     if !["required", "requisite", "sufficient", "optional"].contains(&flag) {
         return Err(format!("{flag:?} is not a JAAS control flag"));
     }
-    let mut users = BTreeMap::new();
+    let mut parsed = BTreeMap::new();
     loop {
         options = options.trim_start();
         if options.is_empty() {
@@ -203,15 +220,10 @@ pub fn parse_plain_jaas(value: &str) -> Result<BTreeMap<String, String>, String>
         } else {
             after.split_once(char::is_whitespace).unwrap_or((after, ""))
         };
-        if let Some(user) = key.strip_prefix("user_") {
-            if user.is_empty() {
-                return Err("an option user_ names no user".to_string());
-            }
-            users.insert(user.to_string(), value.to_string());
-        }
+        parsed.insert(key.to_string(), value.to_string());
         options = remaining;
     }
-    Ok(users)
+    Ok((module.to_string(), parsed))
 }
 
 /// The principal of an authenticated connection: Kafka's `User:<name>`.

@@ -1,7 +1,8 @@
 //! SASL/OAUTHBEARER (RFC 7628, KIP-255) with the checks of Kafka's secured validator
 //! (`OAuthBearerValidatorCallbackHandler`, KIP-768): the client sends a JSON Web Token
 //! signed by its identity provider; the broker checks the signature against the keys of
-//! a JWKS file (`sasl.oauthbearer.jwks.endpoint.url=file:///...`), the expiry (with
+//! a JWKS ([`super::jwks`]: `sasl.oauthbearer.jwks.endpoint.url`, a file or the identity
+//! provider's `https://` endpoint), the expiry (with
 //! `sasl.oauthbearer.clock.skew.seconds`), and the audience and issuer when
 //! `sasl.oauthbearer.expected.audience` / `.expected.issuer` are set. The principal is
 //! `User:` and the token's `sub` claim (`sasl.oauthbearer.sub.claim.name`).
@@ -14,16 +15,19 @@
 //! `{"status":"invalid_token"}`, to which the client replies with `%x01`, and then the
 //! authentication fails.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::jwks::KeySource;
 
 /// The validator's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthConfig {
-    /// The JWKS (RFC 7517) whose keys sign valid tokens, as JSON.
-    pub jwks_json: String,
-    /// The file the JWKS was read from: read again when a token names a key id the JWKS
-    /// lacks (the identity provider rotated its keys), as Kafka refreshes its JWKS.
-    pub jwks_file: Option<std::path::PathBuf>,
+    /// The JWKS (RFC 7517) whose keys sign valid tokens, and where it is kept fresh from
+    /// (`sasl.oauthbearer.jwks.endpoint.url`: a file, or the identity provider's
+    /// `https://` endpoint).
+    pub keys: Arc<KeySource>,
     /// `sasl.oauthbearer.expected.audience`: a token's `aud` must name one of them (no
     /// check when empty).
     pub expected_audience: Vec<String>,
@@ -40,19 +44,18 @@ impl OAuthConfig {
     /// Settings with Kafka's defaults for the keys of `jwks_json`; the reason when it is
     /// not a JWKS with at least one key.
     pub fn new(jwks_json: String) -> Result<Self, String> {
-        let set: jsonwebtoken::jwk::JwkSet =
-            serde_json::from_str(&jwks_json).map_err(|e| format!("not a JWKS: {e}"))?;
-        if set.keys.is_empty() {
-            return Err("the JWKS has no key".to_string());
-        }
-        Ok(Self {
-            jwks_json,
-            jwks_file: None,
+        Ok(Self::with_keys(KeySource::fixed(&jwks_json)?))
+    }
+
+    /// Settings with Kafka's defaults for the keys of `keys`.
+    pub fn with_keys(keys: Arc<KeySource>) -> Self {
+        Self {
+            keys,
             expected_audience: Vec::new(),
             expected_issuer: None,
             sub_claim_name: "sub".to_string(),
             clock_skew_seconds: 30,
-        })
+        }
     }
 }
 
@@ -152,25 +155,10 @@ fn validate(token: &str, config: &OAuthConfig) -> Result<(String, Option<u64>), 
             header.alg
         ));
     }
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&config.jwks_json)
-        .map_err(|e| format!("the JWKS is unreadable: {e}"))?;
-    let pick = |set: &jsonwebtoken::jwk::JwkSet| match &header.kid {
-        Some(kid) => set.find(kid).cloned(),
-        None if set.keys.len() == 1 => set.keys.first().cloned(),
-        None => None,
-    };
-    // A key id the JWKS lacks: the provider may have rotated its keys since the broker
-    // read the file, so read it again.
-    let jwk = match pick(&set) {
-        Some(jwk) => Some(jwk),
-        None => config
-            .jwks_file
-            .as_ref()
-            .and_then(|path| std::fs::read_to_string(path).ok())
-            .and_then(|text| serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&text).ok())
-            .and_then(|fresh| pick(&fresh)),
-    }
-    .ok_or_else(|| format!("no key of the JWKS has the token's key id {:?}", header.kid))?;
+    let jwk = config
+        .keys
+        .find(header.kid.as_deref())
+        .ok_or_else(|| format!("no key of the JWKS has the token's key id {:?}", header.kid))?;
     let jwk = &jwk;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("the JWKS key is unusable: {e}"))?;
     let mut validation = Validation::new(header.alg);
@@ -308,8 +296,7 @@ mod tests {
         let path = dir.path().join("jwks.json");
         let (old_jwks, _) = key();
         std::fs::write(&path, &old_jwks).unwrap();
-        let mut config = OAuthConfig::new(old_jwks).unwrap();
-        config.jwks_file = Some(path.clone());
+        let config = OAuthConfig::with_keys(KeySource::file(&path).unwrap());
         // The provider rotates: its new key has id k1 too in `key()`, so use k2.
         let (new_jwks, new_signer) = key();
         let new_jwks = new_jwks.replace(r#""kid":"k1""#, r#""kid":"k2""#);
