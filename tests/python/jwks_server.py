@@ -6,8 +6,8 @@ Usage: python jwks_server.py DIRECTORY CERT_PEM KEY_PEM. Prints `PORT <n>` once 
 listens on 127.0.0.1, then one `GET <path>` line per request (and the status when it is not
 200), so that
 the test can count the broker's fetches. A file named `status` in the directory, holding
-an HTTP status code, makes every answer that status with an empty body (the provider
-failing).
+an HTTP status code, makes every GET's answer that status with an empty body (the provider
+failing). A POST is the provider's token endpoint: it answers with `token.json`.
 """
 
 import http.server
@@ -34,6 +34,30 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return
         super().do_GET()
         print(f"GET {self.path}", flush=True)
+
+    def do_POST(self):
+        # The token endpoint (OAuth client credentials): the token in `token.json`, for a
+        # client that sends an id and a secret (HTTP Basic, RFC 6749 section 2.3.1).
+        length = int(self.headers.get("Content-Length", "0"))
+        form = self.rfile.read(length).decode()
+        ok = "grant_type=client_credentials" in form and self.headers.get(
+            "Authorization", ""
+        ).startswith("Basic ")
+        path = os.path.join(DIRECTORY, "token.json")
+        if not ok or not os.path.exists(path):
+            self.send_response(400 if not ok else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            print(f"POST {self.path} {400 if not ok else 404}", flush=True)
+            return
+        with open(path, "rb") as f:
+            body = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        print(f"POST {self.path}", flush=True)
 
     def log_message(self, format, *args):
         pass

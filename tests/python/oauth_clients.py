@@ -14,6 +14,11 @@ end; any failure raises.
 Or: python oauth_clients.py HOST:PORT --produce TOKEN: confluent-kafka produces one record
 with TOKEN (its connections retried as librdkafka retries them, for up to 30 s) and prints
 `OK produced`.
+
+Or: python oauth_clients.py HOST:PORT --oidc TOKEN_ENDPOINT_URL CA_FILE: confluent-kafka
+gets its token from the identity provider itself (librdkafka's OIDC client credentials
+flow, `sasl.oauthbearer.method=oidc`, the endpoint's certificate checked against
+CA_FILE), produces one record and prints `OK produced`.
 """
 
 import sys
@@ -26,7 +31,8 @@ from kafka.net.sasl.oauth import AbstractTokenProvider
 import kafka.errors
 
 BOOTSTRAP, GOOD, BAD = sys.argv[1], sys.argv[2], sys.argv[3]
-PRODUCE_ONLY = GOOD == "--produce"
+PRODUCE_ONLY = GOOD in ("--produce", "--oidc")
+OIDC = GOOD == "--oidc"
 if PRODUCE_ONLY:
     GOOD = BAD
 TOPIC = "oauth-topic"
@@ -73,7 +79,20 @@ def kp(token):
 
 def produce_one():
     delivered = []
-    producer = confluent_kafka.Producer(ck(GOOD))
+    if OIDC:
+        conf = {
+            "bootstrap.servers": BOOTSTRAP,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "OAUTHBEARER",
+            "sasl.oauthbearer.method": "oidc",
+            "sasl.oauthbearer.client.id": "svc-notify",
+            "sasl.oauthbearer.client.secret": "notify-secret",
+            "sasl.oauthbearer.token.endpoint.url": GOOD,
+            "https.ca.location": sys.argv[4],
+        }
+    else:
+        conf = ck(GOOD)
+    producer = confluent_kafka.Producer(conf)
     producer.produce(TOPIC, b"one", on_delivery=lambda err, msg: delivered.append(err))
     expect(producer.flush(30) == 0, "confluent-kafka's produce did not finish")
     expect(delivered == [None], f"deliveries: {delivered}")

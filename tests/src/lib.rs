@@ -8,12 +8,13 @@
 //! `myelin` binary for the tests with third-party clients;
 //! [`group_member`] parses what `group-member` (a consumer group member in its own process)
 //! prints; [`proxy`] is a TCP proxy that cuts a client's connections mid-request;
-//! [`process`] runs the third-party client programs, and [`tls`] makes the certificates
-//! of the TLS tests.
+//! [`process`] runs the third-party client programs, [`tls`] makes the certificates of the
+//! TLS tests, and [`oauth`] plays the OAUTHBEARER tests' identity provider.
 
 pub mod admin;
 pub mod broker;
 pub mod group_member;
+pub mod oauth;
 pub mod process;
 pub mod proxy;
 pub mod tls;

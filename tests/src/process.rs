@@ -58,3 +58,16 @@ pub fn check(what: &str, out: &Output) -> String {
     );
     stdout
 }
+
+/// The Python of the repository's `.venv` (with tests/python/requirements.txt), which
+/// `scripts/test` creates.
+pub fn venv_python() -> std::path::PathBuf {
+    let python = crate::broker::workspace_root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/test, which creates it, or \
+         `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`",
+        python.display()
+    );
+    python
+}

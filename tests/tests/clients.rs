@@ -15,19 +15,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use myelin_tests::broker::{stored_batches, workspace_root, Broker};
-use myelin_tests::process::{check, run};
+use myelin_tests::oauth::{es256_jwk, sign_token, unix_now, JwksServer};
+use myelin_tests::process::{check, run, venv_python};
 use myelin_tests::tls::tls_files;
-
-fn venv_python() -> PathBuf {
-    let python = workspace_root().join(".venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/test, which creates it, or \
-         `python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt`",
-        python.display()
-    );
-    python
-}
 
 /// The broker flags of the consumer group tests: the first rebalance of a group without
 /// waiting, and a small `__consumer_offsets` (created on the first FindCoordinator).
@@ -1041,96 +1031,6 @@ fn oauthbearer_with_signed_tokens() {
     );
 }
 
-/// Seconds since the epoch.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The JWK (RFC 7517) of an ES256 key's public half, with key id `kid`.
-fn es256_jwk(key: &rcgen::KeyPair, kid: &str) -> String {
-    use base64::Engine;
-    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let point = key.public_key_raw();
-    format!(
-        r#"{{"kty":"EC","crv":"P-256","kid":"{kid}","use":"sig","alg":"ES256","x":"{}","y":"{}"}}"#,
-        b64(&point[1..33]),
-        b64(&point[33..65])
-    )
-}
-
-/// A token for `svc-notify` (audience `myelin`, issuer `https://idp.example`) signed by
-/// `key` under key id `kid`, expiring at `exp`.
-fn sign_token(key: &rcgen::KeyPair, kid: &str, exp: u64) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(
-        &header,
-        &serde_json::json!({"sub": "svc-notify", "aud": "myelin", "iss": "https://idp.example", "exp": exp, "iat": unix_now()}),
-        &jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der()),
-    )
-    .unwrap()
-}
-
-/// An identity provider's JWKS endpoint (tests/python/jwks_server.py): the files of a
-/// directory over HTTPS, each request it answers counted.
-struct JwksServer {
-    child: std::process::Child,
-    port: u16,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl JwksServer {
-    fn start(dir: &std::path::Path, keystore: &std::path::Path) -> JwksServer {
-        use std::io::BufRead;
-        let mut child = Command::new(venv_python())
-            .arg(workspace_root().join("tests/python/jwks_server.py"))
-            .arg(dir)
-            .arg(keystore)
-            .arg(keystore)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot start jwks_server.py");
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let port = first
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("jwks_server.py printed {first:?}"));
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                seen.lock().unwrap().push(line);
-            }
-        });
-        JwksServer {
-            child,
-            port,
-            requests,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("https://localhost:{}/jwks.json", self.port)
-    }
-
-    /// The requests answered so far.
-    fn count(&self) -> usize {
-        self.requests.lock().unwrap().len()
-    }
-}
-
-impl Drop for JwksServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// confluent-kafka produces one record with `token` (tests/python/oauth_clients.py
 /// --produce); fails the test if it cannot.
 fn produce_with_token(broker: &Broker, token: &str, what: &str) {
@@ -1156,6 +1056,8 @@ fn produce_with_token(broker: &Broker, token: &str, what: &str) {
 /// - the provider rotates its keys: the first token of the new key id is refused and makes
 ///   the broker fetch the JWKS at once, and librdkafka's retried connection then gets in;
 ///   no further fetch follows per token;
+/// - confluent-kafka's OIDC login (`sasl.oauthbearer.method=oidc`) gets a token from the
+///   provider's token endpoint, and the broker takes it;
 /// - with `sasl.oauthbearer.jwks.endpoint.refresh.ms` short, the JWKS is fetched again on
 ///   that schedule, and when the endpoint fails the keys held are kept: tokens still work.
 #[test]
@@ -1281,6 +1183,34 @@ fn oauthbearer_with_an_https_jwks_endpoint() {
         server.count(),
         fetched,
         "known key ids made the broker fetch again"
+    );
+
+    // librdkafka's own OIDC login: confluent-kafka gets its token from the provider's
+    // token endpoint (client credentials) and the broker checks it against the JWKS.
+    std::fs::write(
+        site.join("token.json"),
+        format!(r#"{{"access_token":"{rotated}","token_type":"bearer","expires_in":600}}"#),
+    )
+    .unwrap();
+    let token_url = format!("https://localhost:{}/token", server.port);
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/oauth_clients.py"))
+            .args([&broker.bootstrap(), "--oidc", &token_url])
+            .arg(&ca)
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("oauth_clients.py --oidc", &out);
+    assert!(stdout.lines().any(|l| l == "OK produced"), "{stdout}");
+    assert!(
+        server
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r == "POST /token"),
+        "confluent-kafka did not ask the token endpoint"
     );
     drop(broker);
 

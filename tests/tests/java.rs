@@ -298,6 +298,71 @@ fn signed_keystore(
     );
 }
 
+/// SASL/OAUTHBEARER as Kafka documents it with an identity provider: the Java clients get
+/// their token from the provider's token endpoint (OAuthBearerLoginCallbackHandler, client
+/// credentials over HTTPS), and the broker checks it against the JWKS it fetched from the
+/// provider's https endpoint (both played by tests/python/jwks_server.py, with a
+/// certificate of the test's CA). The audit log names the token's subject.
+#[test]
+fn java_oauthbearer_with_an_identity_provider() {
+    use myelin_tests::oauth::{es256_jwk, sign_token, unix_now, JwksServer};
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, keystore) = tls_files(dir.path());
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(
+        site.join("jwks.json"),
+        format!(r#"{{"keys":[{}]}}"#, es256_jwk(&key, "idp-1")),
+    )
+    .unwrap();
+    let token = sign_token(&key, "idp-1", unix_now() + 600);
+    std::fs::write(
+        site.join("token.json"),
+        format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":600}}"#),
+    )
+    .unwrap();
+    let server = JwksServer::start(&site, &keystore);
+    let broker = Broker::start_with(&[
+        "--listen",
+        "SASL_PLAINTEXT://127.0.0.1:0",
+        "--override",
+        "sasl.enabled.mechanisms=OAUTHBEARER",
+        "--override",
+        &format!("sasl.oauthbearer.jwks.endpoint.url={}", server.url()),
+        "--override",
+        &format!(
+            "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=\
+             org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             ssl.truststore.location=\"{}\" ssl.truststore.type=PEM;",
+            ca.display()
+        ),
+        "--override",
+        "sasl.oauthbearer.expected.audience=myelin",
+        "--override",
+        "sasl.oauthbearer.expected.issuer=https://idp.example",
+    ]);
+    let token_url = format!("https://localhost:{}/token", server.port);
+    scenario(&broker, "oauth", &[&token_url, &ca.display().to_string()]);
+    assert!(
+        server
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r == "POST /token"),
+        "the Java client did not ask the token endpoint"
+    );
+    let log = broker.log();
+    assert!(
+        log.lines().any(|l| l.contains("myelin::audit")
+            && l.contains("authenticated")
+            && l.contains("principal=User:svc-notify")
+            && l.contains("OAUTHBEARER")),
+        "no OAUTHBEARER authentication of svc-notify in the audit log:\n{log}"
+    );
+}
+
 /// Mutual TLS with stores keytool made, as Kafka's documentation sets it up: the broker
 /// reads a JKS keystore (RSA, its key's password not the store's) and a JKS truststore,
 /// then a PKCS12 keystore (EC, which Java writes without its public key) and a PKCS12

@@ -41,6 +41,7 @@ public final class JavaClients {
             case "security" -> SecurityScenario.run(bootstrap, rest);
             case "keystores" -> KeystoreScenario.run(bootstrap, rest);
             case "share" -> ShareScenario.run(bootstrap);
+            case "oauth" -> OAuthScenario.run(bootstrap, rest);
             default -> {
                 System.err.println("unknown scenario " + scenario);
                 System.exit(2);
