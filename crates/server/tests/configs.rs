@@ -1031,6 +1031,7 @@ async fn group_configs() {
                 entry("share.auto.offset.reset", "latest", DEFAULT),
                 entry("share.delivery.count.limit", "5", DEFAULT),
                 entry("share.heartbeat.interval.ms", "5000", DEFAULT),
+                entry("share.isolation.level", "read_uncommitted", DEFAULT),
                 entry("share.record.lock.duration.ms", "30000", DEFAULT),
                 entry("share.session.timeout.ms", "45000", DEFAULT),
             ]

@@ -95,6 +95,9 @@ pub struct ShareOverrides {
     pub record_lock_duration_ms: Option<i64>,
     pub delivery_count_limit: Option<i16>,
     pub auto_offset_reset: AutoOffsetReset,
+    /// `share.isolation.level=read_committed`: records are delivered up to the last
+    /// stable offset, and those of aborted transactions are archived, never delivered.
+    pub read_committed: bool,
 }
 
 /// A topic partition by id.
@@ -979,14 +982,15 @@ impl ShareCoordinator {
         slot.partition.fetch_offset(&limits)
     }
 
-    /// Acquires for the member what `batches` hold of `tp` (see
-    /// [`SharePartition::acquire`]).
+    /// Acquires for the member what `batches` hold of `tp`, archiving the offsets of
+    /// `aborted` instead (see [`SharePartition::acquire_committed`]).
     pub fn acquire(
         &self,
         group_id: &str,
         member_id: &str,
         tp: &TopicIdPartition,
         batches: &[(i64, i64)],
+        aborted: &[(i64, i64)],
         max_records: usize,
     ) -> Vec<Acquired> {
         let mut state = self.state.lock();
@@ -995,10 +999,14 @@ impl ShareCoordinator {
         };
         let limits = group.limits;
         match group.partitions.get_mut(tp) {
-            Some(slot) => {
-                slot.partition
-                    .acquire(member_id, batches, max_records, &limits, now_ms())
-            }
+            Some(slot) => slot.partition.acquire_committed(
+                member_id,
+                batches,
+                aborted,
+                max_records,
+                &limits,
+                now_ms(),
+            ),
             None => Vec::new(),
         }
     }

@@ -259,6 +259,26 @@ impl SharePartition {
         limits: &Limits,
         now_ms: i64,
     ) -> Vec<Acquired> {
+        self.acquire_committed(member, batches, &[], max_records, limits, now_ms)
+    }
+
+    /// [`Self::acquire`], but the offsets of `aborted` (ranges `(first, last)` in order:
+    /// the records of aborted transactions, for a `read_committed` share group) are
+    /// archived instead, as Kafka's share-partition archives them: never delivered, their
+    /// delivery count unchanged, and done.
+    pub fn acquire_committed(
+        &mut self,
+        member: &str,
+        batches: &[(i64, i64)],
+        aborted: &[(i64, i64)],
+        max_records: usize,
+        limits: &Limits,
+        now_ms: i64,
+    ) -> Vec<Acquired> {
+        let is_aborted = |offset: i64| {
+            let i = aborted.partition_point(|&(_, last)| last < offset);
+            aborted.get(i).is_some_and(|&(first, _)| first <= offset)
+        };
         let deadline_ms = now_ms.saturating_add(limits.lock_duration_ms);
         let cap = self
             .start_offset
@@ -287,7 +307,9 @@ impl SharePartition {
                     if count >= max_records.max(1) {
                         break;
                     }
-                    if r.state == RecordState::Available
+                    if r.state == RecordState::Available && is_aborted(offset) {
+                        r.state = RecordState::Archived;
+                    } else if r.state == RecordState::Available
                         && r.delivery_count >= limits.delivery_count_limit
                     {
                         // Delivered as often as allowed (before a restart, or under a
@@ -311,6 +333,16 @@ impl SharePartition {
                 }
                 // Never past the bound: the rest of a batch that crosses it waits.
                 for offset in self.end_offset..=last.min(cap - 1) {
+                    if is_aborted(offset) {
+                        self.in_flight.insert(
+                            offset,
+                            InFlight {
+                                state: RecordState::Archived,
+                                delivery_count: 0,
+                            },
+                        );
+                        continue;
+                    }
                     self.in_flight.insert(
                         offset,
                         InFlight {
@@ -529,6 +561,43 @@ mod tests {
             last_offset: last,
             types: vec![t],
         }
+    }
+
+    #[test]
+    fn read_committed_archives_the_records_of_aborted_transactions() {
+        let l = limits();
+        let mut p = SharePartition::new(0);
+        // Batches 0-4 (committed), 5 (marker), 6-10 (aborted), 11 (marker), 12-14.
+        let batches = [(0, 4), (5, 5), (6, 10), (11, 11), (12, 14)];
+        let got = p.acquire_committed("a", &batches, &[(6, 10)], 100, &l, 0);
+        let runs: Vec<(i64, i64, i16)> = got
+            .iter()
+            .map(|a| (a.first_offset, a.last_offset, a.delivery_count))
+            .collect();
+        assert_eq!(runs, [(0, 5, 1), (11, 14, 1)]);
+        assert_eq!(p.state_of(8), Some((&RecordState::Archived, 0)));
+        // Once everything before them is done, the archived records are done too.
+        p.acknowledge("a", &[ack(0, 5, 1), ack(11, 14, 1)], &l)
+            .unwrap();
+        assert_eq!(p.start_offset(), 15);
+        assert_eq!(p.in_flight(), 0);
+
+        // Records already in flight and available again (released) are archived when an
+        // acquisition finds them aborted, never delivered again.
+        let mut p = SharePartition::new(0);
+        p.acquire("a", &[(0, 9)], 100, &l, 0);
+        p.acknowledge("a", &[ack(0, 9, 2)], &l).unwrap();
+        let got = p.acquire_committed("b", &[(0, 9)], &[(3, 5)], 100, &l, 0);
+        let runs: Vec<(i64, i64)> = got
+            .iter()
+            .map(|a| (a.first_offset, a.last_offset))
+            .collect();
+        assert_eq!(runs, [(0, 2), (6, 9)]);
+        assert_eq!(p.state_of(4), Some((&RecordState::Archived, 1)));
+        // Nothing aborted: as acquire.
+        let mut q = SharePartition::new(0);
+        let got = q.acquire_committed("a", &[(0, 3)], &[], 100, &l, 0);
+        assert_eq!((got[0].first_offset, got[0].last_offset), (0, 3));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! own session timeout and heartbeat interval, in place of the broker's
 //! `group.consumer.session.timeout.ms` and `group.consumer.heartbeat.interval.ms`.
 //!
-//! Share groups (KIP-932) have theirs: `share.auto.offset.reset`, `share.session.timeout.ms`,
-//! `share.heartbeat.interval.ms`, `share.record.lock.duration.ms` and
-//! `share.delivery.count.limit`, in place of the broker's `group.share.*`.
+//! Share groups (KIP-932) have theirs: `share.auto.offset.reset`, `share.isolation.level`,
+//! `share.session.timeout.ms`, `share.heartbeat.interval.ms`,
+//! `share.record.lock.duration.ms` and `share.delivery.count.limit`, in place of the
+//! broker's `group.share.*`.
 //!
 //! As Kafka's `GroupConfig` checks them: only these names; integers of at least 1; within the broker's
 //! `group.consumer.min/max.session.timeout.ms` and `group.consumer.min/max.heartbeat.
@@ -71,6 +72,17 @@ pub const GROUP_CONFIGS: &[ConfigDef] = &[
         dynamic: true,
         doc: "The heartbeat interval given to the members of this share group, in place of \
               the broker's group.share.heartbeat.interval.ms.",
+    },
+    ConfigDef {
+        name: "share.isolation.level",
+        ty: ConfigType::String,
+        default: Some("read_uncommitted"),
+        validator: Validator::OneOf(&["read_committed", "read_uncommitted"]),
+        synonyms: &[],
+        dynamic: true,
+        doc: "What this share group delivers of transactional records: read_uncommitted \
+              (everything up to the high watermark) or read_committed (up to the last \
+              stable offset, without the records of aborted transactions).",
     },
     ConfigDef {
         name: "share.record.lock.duration.ms",
@@ -230,5 +242,8 @@ pub fn share_overrides(configs: &BTreeMap<String, String>) -> myelin_coord::shar
             Some("earliest") => myelin_coord::share::AutoOffsetReset::Earliest,
             _ => myelin_coord::share::AutoOffsetReset::Latest,
         },
+        read_committed: configs
+            .get("share.isolation.level")
+            .is_some_and(|v| v == "read_committed"),
     }
 }

@@ -15,9 +15,10 @@
 //!   the response.
 //! - **Long polling**: with nothing to acquire the response waits up to `max_wait_ms`,
 //!   woken by appends and rechecking every 100 ms for released or expired locks.
-//! - Reads stop at the high watermark (Kafka's `share.isolation.level` default,
-//!   read_uncommitted); at most `max_records` records are acquired per partition, whole
-//!   batches at a time.
+//! - Reads stop at the high watermark (`share.isolation.level=read_uncommitted`, Kafka's
+//!   default), or at the last stable offset with `read_committed`, where the records of
+//!   aborted transactions are archived instead of acquired (never delivered); at most
+//!   `max_records` records are acquired per partition, whole batches at a time.
 //!
 //! With an authorizer: READ on the group (else GROUP_AUTHORIZATION_FAILED for the
 //! request), READ on each topic (else TOPIC_AUTHORIZATION_FAILED for its partitions).
@@ -231,6 +232,7 @@ impl Handler for ShareFetch {
                     member_id: &member_id,
                     session: &session,
                     reset: overrides.auto_offset_reset,
+                    read_committed: overrides.read_committed,
                     max_records,
                     max_bytes,
                 },
@@ -436,6 +438,8 @@ struct FetchArgs<'a> {
     member_id: &'a str,
     session: &'a [TopicIdPartition],
     reset: AutoOffsetReset,
+    /// `share.isolation.level=read_committed`.
+    read_committed: bool,
     max_records: usize,
     max_bytes: u64,
 }
@@ -519,20 +523,25 @@ fn fetch_partition(
     args: &FetchArgs<'_>,
     budget: &mut u64,
 ) -> PartitionFetch {
-    let high_watermark = p.high_watermark();
+    // How far the group may read: the high watermark, or for read_committed the last
+    // stable offset (no record of a transaction still open).
+    let bound = if args.read_committed {
+        p.last_stable_offset()
+    } else {
+        p.high_watermark()
+    };
     let log_start = p.log.log_start_offset();
-    let Some(from) =
-        server
-            .shares
-            .fetch_offset(args.group_id, tp, log_start, high_watermark, args.reset)
+    let Some(from) = server
+        .shares
+        .fetch_offset(args.group_id, tp, log_start, bound, args.reset)
     else {
         return PartitionFetch::default();
     };
-    if from >= high_watermark {
+    if from >= bound {
         return PartitionFetch::default();
     }
     let max = PARTITION_MAX_BYTES.min(*budget);
-    let bytes = match p.log.read(from.max(log_start), max, high_watermark, true) {
+    let bytes = match p.log.read(from.max(log_start), max, bound, true) {
         Ok(r) => match r.slice.map(|s| s.to_vec()).transpose() {
             Ok(b) => b.unwrap_or_default(),
             Err(e) => {
@@ -548,25 +557,48 @@ fn fetch_partition(
             return PartitionFetch::default();
         }
     };
-    // The whole batches read, as (base offset, last offset, byte range).
+    // The whole batches read, as (base offset, last offset, byte range), and for
+    // read_committed the data batches of aborted transactions, which are archived: a
+    // transactional batch of a producer whose transaction was aborted between its first
+    // offset and its ABORT marker, as a read_committed consumer skips them.
+    let aborted_txns = if args.read_committed {
+        p.log.aborted_transactions(from, bound)
+    } else {
+        Vec::new()
+    };
     let mut batches = Vec::new();
+    let mut aborted = Vec::new();
     let mut pos = 0usize;
     while pos < bytes.len() {
         let Ok(header) = BatchHeader::parse(&bytes[pos..]) else {
             break;
         };
         let end = pos.saturating_add(header.total_len());
-        if end > bytes.len() || header.base_offset >= high_watermark {
+        if end > bytes.len() || header.base_offset >= bound {
             break;
+        }
+        if header.is_transactional()
+            && !header.is_control()
+            && aborted_txns.iter().any(|a| {
+                a.producer_id == header.producer_id
+                    && a.first_offset <= header.base_offset
+                    && header.base_offset <= a.last_offset
+            })
+        {
+            aborted.push((header.base_offset, header.last_offset()));
         }
         batches.push((header.base_offset, header.last_offset(), pos..end));
         pos = end;
     }
     let ranges: Vec<(i64, i64)> = batches.iter().map(|(b, l, _)| (*b, *l)).collect();
-    let acquired =
-        server
-            .shares
-            .acquire(args.group_id, args.member_id, tp, &ranges, args.max_records);
+    let acquired = server.shares.acquire(
+        args.group_id,
+        args.member_id,
+        tp,
+        &ranges,
+        &aborted,
+        args.max_records,
+    );
     if acquired.is_empty() {
         return PartitionFetch::default();
     }

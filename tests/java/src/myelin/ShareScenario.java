@@ -240,6 +240,97 @@ final class ShareScenario {
             admin.deleteShareGroups(List.of(group)).all().get();
             expect(admin.listGroups(ListGroupsOptions.forShareGroups()).all().get().stream()
                     .noneMatch(g -> g.groupId().equals(group)), "deleted share group not listed");
+
+            readCommitted(bootstrap, admin);
         }
+    }
+
+    /** The values `group` is delivered until `count` arrive (within 60 s), then for 2 s more. */
+    static List<String> deliveredTo(String bootstrap, String group, String topic, int count) {
+        List<String> got = new ArrayList<>();
+        try (KafkaShareConsumer<String, String> c = consumer(bootstrap, group, "implicit")) {
+            c.subscribe(List.of(topic));
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (got.size() < count && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    got.add(r.value());
+                }
+            }
+            long more = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+            while (System.nanoTime() < more) {
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    got.add(r.value());
+                }
+            }
+            c.commitSync();
+        }
+        return got;
+    }
+
+    static void send(KafkaProducer<String, String> producer, String topic, String prefix, int count) {
+        for (int i = 0; i < count; i++) {
+            producer.send(new ProducerRecord<>(topic, 0, prefix + i, prefix + i));
+        }
+    }
+
+    /**
+     * share.isolation.level=read_committed: a transactional producer commits 5 records,
+     * aborts 5, commits 5 and leaves 3 in an open transaction. The read_committed group is
+     * delivered the 10 committed ones only, and the last 3 once committed; a
+     * read_uncommitted group (the default) is delivered all 18.
+     */
+    static void readCommitted(String bootstrap, Admin admin) throws Exception {
+        String topic = "share-txn";
+        String committed = "share-txn-committed";
+        String uncommitted = "share-txn-uncommitted";
+        admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get();
+        earliest(admin, uncommitted);
+        admin.incrementalAlterConfigs(Map.of(
+                new ConfigResource(ConfigResource.Type.GROUP, committed),
+                List.of(
+                    new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"),
+                        AlterConfigOp.OpType.SET),
+                    new AlterConfigOp(new ConfigEntry("share.isolation.level", "read_committed"),
+                        AlterConfigOp.OpType.SET))))
+            .all().get();
+        List<String> firstTen = new ArrayList<>();
+        for (String prefix : List.of("c", "d")) {
+            for (int i = 0; i < 5; i++) {
+                firstTen.add(prefix + i);
+            }
+        }
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(Util.stringProducer(
+                bootstrap, Util.props("transactional.id", "share-txn-producer")))) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            send(producer, topic, "c", 5);
+            producer.commitTransaction();
+            producer.beginTransaction();
+            send(producer, topic, "a", 5);
+            // Written to the log before the abort (unsent records would just be dropped).
+            producer.flush();
+            producer.abortTransaction();
+            producer.beginTransaction();
+            send(producer, topic, "d", 5);
+            producer.commitTransaction();
+            producer.beginTransaction();
+            send(producer, topic, "o", 3);
+            producer.flush();
+
+            expectEq(firstTen, deliveredTo(bootstrap, committed, topic, 10),
+                "read_committed: the committed records, not the aborted or open ones");
+            producer.commitTransaction();
+        }
+        expectEq(List.of("o0", "o1", "o2"), deliveredTo(bootstrap, committed, topic, 3),
+            "read_committed: the last transaction once committed");
+        List<String> all = new ArrayList<>(firstTen.subList(0, 5));
+        for (String prefix : List.of("a", "d", "o")) {
+            for (int i = 0; i < (prefix.equals("o") ? 3 : 5); i++) {
+                all.add(prefix + i);
+            }
+        }
+        expectEq(all, deliveredTo(bootstrap, uncommitted, topic, 18),
+            "read_uncommitted: every record, the aborted ones too");
+        log("share groups: read_committed delivered 13 of 18 transactional records, read_uncommitted 18");
     }
 }
