@@ -638,3 +638,92 @@ async fn share_sessions_are_bounded() {
     drop(client);
     server.stop().await;
 }
+
+/// Sets the share group's config `name` (IncrementalAlterConfigs on the GROUP resource).
+async fn set_group_config(client: &mut Client, name: &str, value: &str) -> i16 {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::{
+        IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    };
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(32)
+            .with_resource_name(s(GROUP))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(s(name))
+                .with_config_operation(0)
+                .with_value(Some(s(value)))]),
+    ]);
+    let r: IncrementalAlterConfigsResponse = client
+        .call(ApiKey::IncrementalAlterConfigs, 1, &request)
+        .await;
+    r.responses[0].error_code
+}
+
+/// `share.auto.offset.reset=by_duration:<ISO 8601 duration>` (Kafka 4.1): the group starts
+/// at the first record at most that old (records two hours old are skipped with PT1H,
+/// delivered with P1D), or at the end when every record is older; a malformed duration is
+/// refused with INVALID_CONFIG.
+#[tokio::test]
+async fn share_groups_start_by_duration() {
+    let server = TestServer::start(config()).await;
+    let topic_id = create_topic(&server, TOPIC, 1, &[]);
+    let mut producer = server.connect().await;
+    let now = common::data::now();
+    let two_hours_ago = now - 2 * 3_600_000;
+    produce(
+        &mut producer,
+        9,
+        TOPIC,
+        0,
+        batch("old", 3, two_hours_ago, Compression::None),
+    )
+    .await;
+    produce(
+        &mut producer,
+        9,
+        TOPIC,
+        0,
+        batch("new", 2, now - 60_000, Compression::None),
+    )
+    .await;
+    let mut client = server.connect().await;
+    for bad in [
+        "by_duration:",
+        "by_duration:1H",
+        "by_duration:PT-1H",
+        "by_duration",
+    ] {
+        assert_eq!(
+            set_group_config(&mut client, "share.auto.offset.reset", bad).await,
+            ResponseError::InvalidConfig.code(),
+            "{bad}"
+        );
+    }
+    for (reset, expected) in [
+        ("by_duration:PT1H", vec![(3, 4, 1)]),
+        ("by_duration:P1D", vec![(0, 4, 1)]),
+        ("by_duration:PT10S", vec![]),
+    ] {
+        assert_eq!(
+            set_group_config(&mut client, "share.auto.offset.reset", reset).await,
+            0
+        );
+        let r = heartbeat(&mut client, "m", 0, Some(&[TOPIC])).await;
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        let r = share_fetch(&mut client, "m", 0, topic_id, true, vec![], 100, 0).await;
+        assert_eq!(r.error_code, 0);
+        assert_eq!(acquired(&r), expected, "{reset}");
+        // Leave, forget the state, and start over with the next reset.
+        let r = share_fetch(&mut client, "m", -1, topic_id, false, vec![], 100, 0).await;
+        assert_eq!(r.error_code, 0);
+        assert_eq!(heartbeat(&mut client, "m", -1, None).await.error_code, 0);
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(GROUP))]);
+        let r: DeleteGroupsResponse = client.call(ApiKey::DeleteGroups, 2, &request).await;
+        assert_eq!(r.results[0].error_code, 0, "{reset}");
+    }
+    drop(client);
+    server.stop().await;
+}

@@ -82,9 +82,15 @@ impl Default for ShareSettings {
 /// Where a new share-partition starts (`share.auto.offset.reset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AutoOffsetReset {
+    /// At the log end (for `read_committed`, the last stable offset).
     #[default]
     Latest,
+    /// At the log start.
     Earliest,
+    /// `by_duration:<ISO 8601 duration>`: at the first record at most this many
+    /// milliseconds old when the partition is first fetched, or at the log end when every
+    /// record is older.
+    ByDuration(u64),
 }
 
 /// A share group's own configs (the GROUP resource's `share.*`), in place of the broker's.
@@ -714,7 +720,12 @@ impl ShareCoordinator {
             if group.partitions.contains_key(&tp) {
                 continue;
             }
-            let Some(start) = self.initial_offset(topics, &tp, overrides.auto_offset_reset) else {
+            let Some(start) = self.initial_offset(
+                topics,
+                &tp,
+                overrides.auto_offset_reset,
+                overrides.read_committed,
+            ) else {
                 continue;
             };
             let p = SharePartition::new(start);
@@ -745,12 +756,10 @@ impl ShareCoordinator {
         topics: &(dyn TopicMetadata + Sync),
         tp: &TopicIdPartition,
         reset: AutoOffsetReset,
+        read_committed: bool,
     ) -> Option<i64> {
         let p = self.log_partition(topics, tp)?;
-        Some(match reset {
-            AutoOffsetReset::Latest => p.high_watermark(),
-            AutoOffsetReset::Earliest => p.log.log_start_offset(),
-        })
+        Some(reset_offset(&p, reset, read_committed))
     }
 
     /// Ends members whose session timed out and acquisitions whose lock expired; writes
@@ -955,29 +964,26 @@ impl ShareCoordinator {
 
     /// Where a fetch of `tp` for the group reads the log from; `None` when nothing can be
     /// acquired now (the partition holds its most records in flight). A partition the
-    /// group has no state for yet is created (`share.auto.offset.reset`) at `log_end` or
-    /// `log_start`; one whose log start moved past its start offset follows it.
+    /// group has no state for yet is created at `start_for_new()` (where
+    /// `share.auto.offset.reset` says); one whose log start moved past its start offset
+    /// follows it.
     pub fn fetch_offset(
         &self,
         group_id: &str,
         tp: &TopicIdPartition,
         log_start: i64,
-        log_end: i64,
-        reset: AutoOffsetReset,
+        start_for_new: impl FnOnce() -> i64,
     ) -> Option<i64> {
         let mut state = self.state.lock();
         let group = state.groups.get_mut(group_id)?;
         let limits = group.limits;
-        let slot = group.partitions.entry(*tp).or_insert_with(|| {
-            let start = match reset {
-                AutoOffsetReset::Latest => log_end,
-                AutoOffsetReset::Earliest => log_start,
-            };
-            SharePartitionSlot {
-                partition: SharePartition::new(start),
+        let slot = group
+            .partitions
+            .entry(*tp)
+            .or_insert_with(|| SharePartitionSlot {
+                partition: SharePartition::new(start_for_new().max(log_start)),
                 written: (-1, Vec::new()),
-            }
-        });
+            });
         slot.partition.log_start_moved(log_start);
         slot.partition.fetch_offset(&limits)
     }
@@ -1353,6 +1359,35 @@ fn encode_error(e: crate::records::RecordError) -> GroupError {
 
 fn now_ms() -> i64 {
     myelin_log::manager::wall_clock_ms()
+}
+
+/// Where a share-partition the group has no state for starts (`share.auto.offset.reset`):
+/// the log start (earliest); the high watermark, or the last stable offset for
+/// `read_committed` (latest); or the first record at most the duration old, else as
+/// latest (by_duration).
+pub fn reset_offset(p: &Partition, reset: AutoOffsetReset, read_committed: bool) -> i64 {
+    let latest = || {
+        if read_committed {
+            p.last_stable_offset()
+        } else {
+            p.high_watermark()
+        }
+    };
+    match reset {
+        AutoOffsetReset::Latest => latest(),
+        AutoOffsetReset::Earliest => p.log.log_start_offset(),
+        AutoOffsetReset::ByDuration(ms) => {
+            let since = now_ms().saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+            match p.log.offset_for_timestamp(since) {
+                Ok(Some((offset, _))) => offset.min(latest()),
+                Ok(None) => latest(),
+                Err(e) => {
+                    tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "share-partition start by timestamp failed; starting at the end");
+                    latest()
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -47,11 +47,12 @@ pub const GROUP_CONFIGS: &[ConfigDef] = &[
         name: "share.auto.offset.reset",
         ty: ConfigType::String,
         default: Some("latest"),
-        validator: Validator::OneOf(&["latest", "earliest"]),
+        validator: Validator::ShareOffsetReset,
         synonyms: &[],
         dynamic: true,
         doc: "Where this share group starts consuming a partition it has no state for: \
-              latest (the log end) or earliest (the log start).",
+              latest (the log end), earliest (the log start), or by_duration:<ISO 8601 \
+              duration> (the first record at most that old, e.g. by_duration:PT1H).",
     },
     ConfigDef {
         name: "share.delivery.count.limit",
@@ -238,12 +239,126 @@ pub fn share_overrides(configs: &BTreeMap<String, String>) -> myelin_coord::shar
         delivery_count_limit: configs
             .get("share.delivery.count.limit")
             .and_then(|v| v.parse().ok()),
-        auto_offset_reset: match configs.get("share.auto.offset.reset").map(String::as_str) {
-            Some("earliest") => myelin_coord::share::AutoOffsetReset::Earliest,
-            _ => myelin_coord::share::AutoOffsetReset::Latest,
-        },
+        auto_offset_reset: configs
+            .get("share.auto.offset.reset")
+            .and_then(|v| share_offset_reset(v))
+            .unwrap_or_default(),
         read_committed: configs
             .get("share.isolation.level")
             .is_some_and(|v| v == "read_committed"),
+    }
+}
+
+/// A `share.auto.offset.reset` value, as Kafka's `ShareGroupAutoOffsetResetStrategy`
+/// reads it: `earliest`, `latest`, or `by_duration:` and a non-negative ISO 8601 duration
+/// (Java's `Duration.parse`: `PnDTnHnMn.nS`). None for anything else.
+pub fn share_offset_reset(value: &str) -> Option<myelin_coord::share::AutoOffsetReset> {
+    use myelin_coord::share::AutoOffsetReset;
+    match value {
+        "earliest" => Some(AutoOffsetReset::Earliest),
+        "latest" => Some(AutoOffsetReset::Latest),
+        _ => iso_duration_ms(value.strip_prefix("by_duration:")?).map(AutoOffsetReset::ByDuration),
+    }
+}
+
+/// Milliseconds of an ISO 8601 duration as Java's `Duration.parse` takes it (`P1D`,
+/// `PT1H30M`, `PT0.5S`; days of 24 hours), without signs; None if it is not one or
+/// overflows.
+fn iso_duration_ms(text: &str) -> Option<u64> {
+    let upper = text.to_ascii_uppercase();
+    let rest = upper.strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) if !t.is_empty() => (d, Some(t)),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    let mut ms: u64 = 0;
+    let mut parts = 0;
+    if !date.is_empty() {
+        let days: u64 = date.strip_suffix('D')?.parse().ok()?;
+        if !date[..date.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        ms = days.checked_mul(86_400_000)?;
+        parts += 1;
+    }
+    if let Some(mut time) = time {
+        for (unit, scale) in [('H', 3_600_000u64), ('M', 60_000)] {
+            if let Some(i) = time.find(unit) {
+                let digits = &time[..i];
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                ms = ms.checked_add(digits.parse::<u64>().ok()?.checked_mul(scale)?)?;
+                time = &time[i + 1..];
+                parts += 1;
+            }
+        }
+        if !time.is_empty() {
+            let seconds = time.strip_suffix('S')?;
+            let (whole, fraction) = seconds
+                .split_once(['.', ','])
+                .map_or((seconds, ""), |(w, f)| (w, f));
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
+                return None;
+            }
+            let millis = format!("{fraction:0<3}");
+            ms = ms
+                .checked_add(whole.parse::<u64>().ok()?.checked_mul(1000)?)?
+                .checked_add(millis[..3].parse::<u64>().ok()?)?;
+            parts += 1;
+        }
+    }
+    (parts > 0).then_some(ms)
+}
+
+#[cfg(test)]
+mod share_reset_tests {
+    use super::*;
+    use myelin_coord::share::AutoOffsetReset;
+
+    #[test]
+    fn share_offset_resets_read_as_kafka_reads_them() {
+        assert_eq!(
+            share_offset_reset("earliest"),
+            Some(AutoOffsetReset::Earliest)
+        );
+        assert_eq!(share_offset_reset("latest"), Some(AutoOffsetReset::Latest));
+        for (text, ms) in [
+            ("PT1H", 3_600_000),
+            ("P1D", 86_400_000),
+            ("P2DT3H4M", 2 * 86_400_000 + 3 * 3_600_000 + 4 * 60_000),
+            ("PT0.5S", 500),
+            ("PT20.345S", 20_345),
+            ("pt15m", 900_000),
+            ("PT0S", 0),
+            ("PT1,25S", 1_250),
+        ] {
+            assert_eq!(
+                share_offset_reset(&format!("by_duration:{text}")),
+                Some(AutoOffsetReset::ByDuration(ms)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "by_duration",
+            "by_duration:",
+            "by_duration:P",
+            "by_duration:PT",
+            "by_duration:1H",
+            "by_duration:PT-1H",
+            "by_duration:-PT1H",
+            "by_duration:PT1H2",
+            "by_duration:PTH",
+            "by_duration:PT1.S1",
+            "by_duration:P1W",
+            "by_duration:PT0.1234567890S",
+            "by_duration:P99999999999999999D",
+            "none",
+            "Earliest",
+        ] {
+            assert_eq!(share_offset_reset(bad), None, "{bad}");
+        }
     }
 }

@@ -146,6 +146,8 @@ pub enum Validator {
     ThrottledReplicas,
     /// Only `false`: the feature does not exist here (the reason says why).
     FalseOnly(&'static str),
+    /// `share.auto.offset.reset`: earliest, latest or `by_duration:<ISO 8601 duration>`.
+    ShareOffsetReset,
 }
 
 /// A broker config that a topic config takes its default from; `scale` converts the broker
@@ -385,6 +387,14 @@ impl ConfigDef {
                     Err(reason.to_string())
                 }
             }
+            Validator::ShareOffsetReset => match group::share_offset_reset(value) {
+                Some(_) => Ok(()),
+                None => Err(
+                    "The value must be either 'earliest', 'latest' or of the format \
+                     'by_duration:<PnDTnHnMn.nS.>'."
+                        .to_string(),
+                ),
+            },
         }
     }
 }

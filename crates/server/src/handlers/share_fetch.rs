@@ -40,7 +40,9 @@ use kafka_protocol::ResponseError;
 use myelin_cluster::Partition;
 use myelin_coord::consumer::{TopicId, TopicMetadata};
 use myelin_coord::share::partition::{AckBatch, AckError, Acquired};
-use myelin_coord::share::{AckOutcome, AutoOffsetReset, SessionError, TopicIdPartition};
+use myelin_coord::share::{
+    reset_offset, AckOutcome, AutoOffsetReset, SessionError, TopicIdPartition,
+};
 use myelin_log::batch::BatchHeader;
 use tokio::time::Instant;
 
@@ -531,9 +533,11 @@ fn fetch_partition(
         p.high_watermark()
     };
     let log_start = p.log.log_start_offset();
+    // Where a partition the group has no state for starts (share.auto.offset.reset).
+    let start_for_new = || reset_offset(p, args.reset, args.read_committed);
     let Some(from) = server
         .shares
-        .fetch_offset(args.group_id, tp, log_start, bound, args.reset)
+        .fetch_offset(args.group_id, tp, log_start, start_for_new)
     else {
         return PartitionFetch::default();
     };
