@@ -65,7 +65,7 @@ fn max_record_from(seg: &Segment, start: i64, limit: usize) -> Result<Option<(i6
 }
 
 impl Log {
-    /// The first offset whose record timestamp is >= `timestamp`, with that timestamp
+    /// The first offset whose record timestamp is >= `timestamp`, as `(offset, timestamp)`
     /// (ListOffsets by timestamp). None when every record is older.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         self.check_online()?;
