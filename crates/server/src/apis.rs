@@ -76,6 +76,9 @@ pub trait Handler: 'static {
     /// Whether `Request` and `Response` read and write versions below the codec's range
     /// themselves (OffsetCommit v0-1, which Kafka 4.0 and so `kafka-protocol` 0.18 dropped).
     const BELOW_CODEC: bool = false;
+    /// Whether `Request` and `Response` read and write versions above the codec's range
+    /// themselves (DescribeShareGroupOffsets v1, newer than `kafka-protocol` 0.18).
+    const ABOVE_CODEC: bool = false;
 
     /// Serves one request; the version is within `MIN_VERSION..=MAX_VERSION`.
     fn handle(
@@ -138,6 +141,8 @@ pub struct ApiEntry {
     pub max_version: i16,
     /// Versions below the codec's range are read and written by the handler's own types.
     pub below_codec: bool,
+    /// Versions above the codec's range are read and written by the handler's own types.
+    pub above_codec: bool,
     /// The handler, behind its decode and encode.
     dispatch: DispatchFn,
     /// The out-of-range answer.
@@ -172,6 +177,7 @@ pub const fn entry<H: Handler>() -> ApiEntry {
         advertised_min_version: H::ADVERTISED_MIN_VERSION,
         max_version: H::MAX_VERSION,
         below_codec: H::BELOW_CODEC,
+        above_codec: H::ABOVE_CODEC,
         dispatch: dispatch::<H>,
         unsupported: unsupported::<H>,
         decode_only: decode_only::<H>,
@@ -562,7 +568,8 @@ mod tests {
             let codec = e.key.valid_versions();
             assert!(e.min_version <= e.max_version, "{e:?}");
             assert!(
-                (e.below_codec || codec.min <= e.min_version) && e.max_version <= codec.max,
+                (e.below_codec || codec.min <= e.min_version)
+                    && (e.above_codec || e.max_version <= codec.max),
                 "{e:?} exceeds the codec's {codec}"
             );
         }

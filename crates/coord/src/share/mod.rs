@@ -988,6 +988,14 @@ impl ShareCoordinator {
         slot.partition.fetch_offset(&limits)
     }
 
+    /// The lag of the group's share-partition `tp` (KIP-1226) when the partition's high
+    /// watermark is `end_offset`; None when the group has no state for it.
+    pub fn lag(&self, group_id: &str, tp: &TopicIdPartition, end_offset: i64) -> Option<i64> {
+        let state = self.state.lock();
+        let slot = state.groups.get(group_id)?.partitions.get(tp)?;
+        Some(slot.partition.lag(end_offset))
+    }
+
     /// Acquires for the member what `batches` hold of `tp`, archiving the offsets of
     /// `aborted` instead (see [`SharePartition::acquire_committed`]).
     pub fn acquire(

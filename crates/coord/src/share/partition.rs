@@ -231,6 +231,18 @@ impl SharePartition {
             .then_some(self.end_offset)
     }
 
+    /// The records below `end_offset` (the partition's high watermark) at or past the
+    /// start offset that are not done with yet (not acknowledged nor archived): those not
+    /// yet delivered, in flight, or available again (KIP-1226's share-partition lag).
+    pub fn lag(&self, end_offset: i64) -> i64 {
+        let done = self
+            .in_flight
+            .range(self.start_offset..end_offset.max(self.start_offset))
+            .filter(|(_, r)| r.state.is_done())
+            .count();
+        (end_offset - self.start_offset - i64::try_from(done).unwrap_or(i64::MAX)).max(0)
+    }
+
     /// The log's start offset moved to `log_start` (retention, DeleteRecords): what lies
     /// below it cannot be delivered any more.
     pub fn log_start_moved(&mut self, log_start: i64) -> bool {
@@ -561,6 +573,24 @@ mod tests {
             last_offset: last,
             types: vec![t],
         }
+    }
+
+    #[test]
+    fn the_lag_counts_what_is_not_done_below_the_end() {
+        let l = limits();
+        let mut p = SharePartition::new(0);
+        assert_eq!(p.lag(20), 20);
+        p.acquire("a", &[(0, 9)], 100, &l, 0);
+        // Acquired records are not done: still lag.
+        assert_eq!(p.lag(20), 20);
+        p.acknowledge("a", &[ack(0, 4, 1), ack(7, 7, 3)], &l)
+            .unwrap();
+        // 0-4 accepted (the start moved to 5), 7 rejected (archived).
+        assert_eq!(p.start_offset(), 5);
+        assert_eq!(p.lag(20), 14);
+        // Only what lies below the end counts; never negative.
+        assert_eq!(p.lag(8), 2);
+        assert_eq!(p.lag(3), 0);
     }
 
     #[test]

@@ -690,7 +690,7 @@ impl ResponseBody for FetchReply {
 
 /// A length or count: int16/int32 (`width` 2 or 4), or an unsigned varint of length + 1 in
 /// flexible versions.
-fn put_len(buf: &mut impl BufMut, flexible: bool, len: usize, width: usize) {
+pub(crate) fn put_len(buf: &mut impl BufMut, flexible: bool, len: usize, width: usize) {
     if flexible {
         put_unsigned_varint(buf, len as u64 + 1);
     } else if width == 2 {
@@ -700,7 +700,7 @@ fn put_len(buf: &mut impl BufMut, flexible: bool, len: usize, width: usize) {
     }
 }
 
-fn put_null(buf: &mut impl BufMut, flexible: bool, width: usize) {
+pub(crate) fn put_null(buf: &mut impl BufMut, flexible: bool, width: usize) {
     if flexible {
         buf.put_u8(0);
     } else if width == 2 {

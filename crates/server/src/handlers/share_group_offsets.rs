@@ -28,7 +28,8 @@ use kafka_protocol::messages::{
     DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse,
     DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use kafka_protocol::ResponseError;
 use myelin_coord::consumer::{TopicId, TopicMetadata};
 use myelin_coord::share::TopicIdPartition;
@@ -71,26 +72,119 @@ const DESCRIBE_SCHEMA: &[Field] = &[all(Ty::Structs(&[
     all(Ty::Structs(&[all(Ty::Str), all(Ty::Int32s)])),
 ]))];
 
+/// A DescribeShareGroupOffsets request: v1 has v0's layout (only the response changed),
+/// which the codec (`kafka-protocol` 0.18: Kafka 4.1's v0) reads.
+#[derive(Debug)]
+pub struct AnyDescribeRequest(pub DescribeShareGroupOffsetsRequest);
+
+impl Decodable for AnyDescribeRequest {
+    fn decode<B: ByteBuf>(buf: &mut B, version: i16) -> anyhow::Result<Self> {
+        if !(0..=1).contains(&version) {
+            anyhow::bail!("DescribeShareGroupOffsets v{version}");
+        }
+        DescribeShareGroupOffsetsRequest::decode(buf, 0).map(Self)
+    }
+}
+
+/// A DescribeShareGroupOffsets response: v0 as the codec writes it; v1 (Kafka 4.2,
+/// KIP-1226) adds each partition's lag after its leader epoch, and is written here.
+#[derive(Debug, Default)]
+pub struct AnyDescribeResponse {
+    pub body: DescribeShareGroupOffsetsResponse,
+    /// The lag of each partition of `body`, by group, topic and partition; -1 where it
+    /// is not known (Kafka's default).
+    pub lags: Vec<Vec<Vec<i64>>>,
+}
+
+impl HeaderVersion for AnyDescribeResponse {
+    fn header_version(_version: i16) -> i16 {
+        // Flexible from v0: the response header with tagged fields.
+        1
+    }
+}
+
+impl Encodable for AnyDescribeResponse {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> anyhow::Result<()> {
+        if version == 0 {
+            return self.body.encode(buf, 0);
+        }
+        if version != 1 {
+            anyhow::bail!("DescribeShareGroupOffsets v{version}");
+        }
+        use crate::handlers::fetch::{put_len, put_null};
+        let string = |buf: &mut B, s: &str| {
+            put_len(buf, true, s.len(), 2);
+            buf.put_slice(s.as_bytes());
+        };
+        let nullable = |buf: &mut B, s: &Option<StrBytes>| match s {
+            Some(s) => string(buf, s),
+            None => put_null(buf, true, 2),
+        };
+        // Each structure ends with its tagged fields: none.
+        let no_tags = |buf: &mut B| buf.put_u8(0);
+        buf.put_i32(self.body.throttle_time_ms);
+        put_len(buf, true, self.body.groups.len(), 4);
+        for (gi, g) in self.body.groups.iter().enumerate() {
+            string(buf, &g.group_id);
+            put_len(buf, true, g.topics.len(), 4);
+            for (ti, t) in g.topics.iter().enumerate() {
+                string(buf, &t.topic_name);
+                buf.put_slice(t.topic_id.as_bytes());
+                put_len(buf, true, t.partitions.len(), 4);
+                for (pi, p) in t.partitions.iter().enumerate() {
+                    let lag = self
+                        .lags
+                        .get(gi)
+                        .and_then(|g| g.get(ti))
+                        .and_then(|t| t.get(pi))
+                        .copied()
+                        .unwrap_or(-1);
+                    buf.put_i32(p.partition_index);
+                    buf.put_i64(p.start_offset);
+                    buf.put_i32(p.leader_epoch);
+                    buf.put_i64(lag);
+                    buf.put_i16(p.error_code);
+                    nullable(buf, &p.error_message);
+                    no_tags(buf);
+                }
+                no_tags(buf);
+            }
+            buf.put_i16(g.error_code);
+            nullable(buf, &g.error_message);
+            no_tags(buf);
+        }
+        no_tags(buf);
+        Ok(())
+    }
+
+    fn compute_size(&self, version: i16) -> anyhow::Result<usize> {
+        let mut buf = bytes::BytesMut::new();
+        self.encode(&mut buf, version)?;
+        Ok(buf.len())
+    }
+}
+
 /// The DescribeShareGroupOffsets handler.
 #[derive(Debug)]
 pub struct DescribeShareGroupOffsets;
 
 impl Handler for DescribeShareGroupOffsets {
-    type Request = DescribeShareGroupOffsetsRequest;
-    type Response = DescribeShareGroupOffsetsResponse;
+    type Request = AnyDescribeRequest;
+    type Response = AnyDescribeResponse;
     const KEY: ApiKey = ApiKey::DescribeShareGroupOffsets;
     const NAME: &'static str = "DescribeShareGroupOffsets";
     const MIN_VERSION: i16 = 0;
-    const MAX_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 1;
+    const ABOVE_CODEC: bool = true;
 
     async fn handle(
         ctx: RequestContext,
-        request: DescribeShareGroupOffsetsRequest,
-    ) -> Result<Reply<DescribeShareGroupOffsetsResponse>, HandlerError> {
+        AnyDescribeRequest(request): AnyDescribeRequest,
+    ) -> Result<Reply<AnyDescribeResponse>, HandlerError> {
         let authz = ctx.authz();
         let topics = ClusterTopics(ctx.server.metadata.state());
         let shares = &ctx.server.shares;
-        let groups = request
+        let groups: Vec<DescribeShareGroupOffsetsResponseGroup> = request
             .groups
             .into_iter()
             .map(|g| {
@@ -188,9 +282,38 @@ impl Handler for DescribeShareGroupOffsets {
                 out
             })
             .collect();
-        Ok(Reply::Ready(
-            DescribeShareGroupOffsetsResponse::default().with_groups(groups),
-        ))
+        // Each partition's lag (v1): of the records below its high watermark, those at or
+        // past the start offset the group is not done with.
+        let lags = groups
+            .iter()
+            .map(|g| {
+                g.topics
+                    .iter()
+                    .map(|t| {
+                        let id = TopicId(t.topic_id.into_bytes());
+                        let name = topics.topic_name(&id).map(str::to_string);
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                let end = name
+                                    .as_deref()
+                                    .filter(|_| p.error_code == 0 && p.start_offset >= 0)
+                                    .and_then(|n| ctx.server.partitions.get(n, p.partition_index))
+                                    .map(|part| part.high_watermark());
+                                end.and_then(|end| {
+                                    shares.lag(g.group_id.0.as_str(), &(id, p.partition_index), end)
+                                })
+                                .unwrap_or(-1)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Reply::Ready(AnyDescribeResponse {
+            body: DescribeShareGroupOffsetsResponse::default().with_groups(groups),
+            lags,
+        }))
     }
 
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
@@ -365,5 +488,57 @@ impl Handler for DeleteShareGroupOffsets {
 
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
         bounds::check(body, DELETE_SCHEMA, api_version, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// v1 is v0 with each partition's lag after its leader epoch.
+    #[test]
+    fn v1_adds_the_lag_to_v0s_layout() {
+        let partition = DescribeShareGroupOffsetsResponsePartition::default()
+            .with_partition_index(3)
+            .with_start_offset(40)
+            .with_leader_epoch(0)
+            .with_error_message(Some(StrBytes::from_static_str("m")));
+        let response = AnyDescribeResponse {
+            body: DescribeShareGroupOffsetsResponse::default()
+                .with_throttle_time_ms(7)
+                .with_groups(vec![DescribeShareGroupOffsetsResponseGroup::default()
+                    .with_group_id(kafka_protocol::messages::GroupId(
+                        StrBytes::from_static_str("g"),
+                    ))
+                    .with_topics(vec![DescribeShareGroupOffsetsResponseTopic::default(
+                    )
+                    .with_topic_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_topic_id(uuid::Uuid::from_u128(9))
+                    .with_partitions(vec![partition])])]),
+            lags: vec![vec![vec![12]]],
+        };
+        let encode = |version| {
+            let mut buf = bytes::BytesMut::new();
+            response.encode(&mut buf, version).unwrap();
+            assert_eq!(response.compute_size(version).unwrap(), buf.len());
+            buf.to_vec()
+        };
+        let (v0, v1) = (encode(0), encode(1));
+        // throttle 4, groups count 1, group id 2, topics count 1, name 2, id 16,
+        // partitions count 1, index 4, start 8, epoch 4: then the lag.
+        let at = 4 + 1 + 2 + 1 + 2 + 16 + 1 + 4 + 8 + 4;
+        let mut expected = v0[..at].to_vec();
+        expected.extend_from_slice(&12i64.to_be_bytes());
+        expected.extend_from_slice(&v0[at..]);
+        assert_eq!(v1, expected);
+        // Without a lag: -1, Kafka's default.
+        let unknown = AnyDescribeResponse {
+            lags: Vec::new(),
+            ..response
+        };
+        let mut buf = bytes::BytesMut::new();
+        unknown.encode(&mut buf, 1).unwrap();
+        assert_eq!(buf[at..at + 8], (-1i64).to_be_bytes());
+        assert!(unknown.encode(&mut bytes::BytesMut::new(), 2).is_err());
     }
 }

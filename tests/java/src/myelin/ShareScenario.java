@@ -72,6 +72,19 @@ final class ShareScenario {
         }
     }
 
+    /** The group's lag of each partition it has state for (DescribeShareGroupOffsets v1). */
+    static Map<TopicPartition, Long> lags(Admin admin, String group) throws Exception {
+        Map<TopicPartition, Long> out = new HashMap<>();
+        for (Map.Entry<TopicPartition, SharePartitionOffsetInfo> e : admin
+                .listShareGroupOffsets(Map.of(group, new ListShareGroupOffsetsSpec()))
+                .partitionsToOffsetInfo(group).get().entrySet()) {
+            if (e.getValue() != null) {
+                out.put(e.getKey(), e.getValue().lag().orElse(-1L));
+            }
+        }
+        return out;
+    }
+
     /** The group's start offset of each partition it has state for. */
     static Map<TopicPartition, Long> startOffsets(Admin admin, String group) throws Exception {
         Map<TopicPartition, Long> out = new HashMap<>();
@@ -163,10 +176,12 @@ final class ShareScenario {
             TopicPartition p0 = new TopicPartition(topic, 0);
             TopicPartition p1 = new TopicPartition(topic, 1);
             expectEq(Map.of(p0, 50L, p1, 50L), startOffsets(admin, group), "share group start offsets");
+            expectEq(Map.of(p0, 0L, p1, 0L), lags(admin, group), "share group lag, all done");
 
             // Explicit acknowledgement: a released record comes back with its delivery count
             // raised, a rejected one never does, and accepted ones are done.
             produce(bootstrap, topic, 100, 10);
+            expectEq(Map.of(p0, 5L, p1, 5L), lags(admin, group), "share group lag, 10 new records");
             try (KafkaShareConsumer<String, String> c = consumer(bootstrap, group, "explicit")) {
                 c.subscribe(List.of(topic));
                 List<ConsumerRecord<String, String>> got = new ArrayList<>();
