@@ -28,12 +28,15 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-async fn server() -> TestServer {
-    let config = Config {
+fn config() -> Config {
+    Config {
         broker_configs: BTreeMap::from([("offsets.topic.num.partitions".into(), "3".into())]),
         ..Config::default()
-    };
-    let server = TestServer::start(config).await;
+    }
+}
+
+async fn server() -> TestServer {
+    let server = TestServer::start(config()).await;
     let mut client = server.connect().await;
     let r: FindCoordinatorResponse = client
         .call(
@@ -294,5 +297,81 @@ async fn bad_heartbeats_get_kafka_errors() {
         d.groups[0].error_code,
         ResponseError::GroupIdNotFound.code()
     );
+    server.stop().await;
+}
+
+/// Deleting a topic deletes every group's committed offsets of it, as Kafka's group
+/// coordinator does (`onPartitionsDeleted`): a topic created again under the same name is
+/// read from where the reset policy says, not from the old topic's offsets. Other topics'
+/// offsets stay, and a restart does not bring the deleted ones back.
+#[tokio::test]
+async fn a_deleted_topics_offsets_go_with_it() {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{
+        DeleteTopicsRequest, DeleteTopicsResponse, OffsetFetchRequest, OffsetFetchResponse,
+    };
+    let server = server().await;
+    create_topic(&server, "orders", 2, &[]);
+    create_topic(&server, "audit", 1, &[]);
+    let mut client = server.connect().await;
+    let commit = |topic: &str, offset: i64| {
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])])
+    };
+    for (topic, offset) in [("orders", 40), ("audit", 7)] {
+        let r: OffsetCommitResponse = client
+            .call(ApiKey::OffsetCommit, 8, &commit(topic, offset))
+            .await;
+        assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    }
+    let fetch = |topic: &str| {
+        OffsetFetchRequest::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partition_indexes(vec![0])]))
+    };
+    async fn committed(client: &mut Client, request: &OffsetFetchRequest) -> i64 {
+        let r: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 7, request).await;
+        assert_eq!(r.error_code, 0);
+        r.topics[0].partitions[0].committed_offset
+    }
+    assert_eq!(committed(&mut client, &fetch("orders")).await, 40);
+
+    let r: DeleteTopicsResponse = client
+        .call(
+            ApiKey::DeleteTopics,
+            4,
+            &DeleteTopicsRequest::default()
+                .with_topic_names(vec![TopicName(s("orders"))])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, 0);
+    create_topic(&server, "orders", 2, &[]);
+    assert_eq!(committed(&mut client, &fetch("orders")).await, -1);
+    assert_eq!(committed(&mut client, &fetch("audit")).await, 7);
+
+    // The tombstones are durable: the offsets stay gone after a restart.
+    drop(client);
+    let server = server.restart(config()).await;
+    let mut client = server.connect().await;
+    let r: FindCoordinatorResponse = client
+        .call(
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default().with_key(s(GROUP)),
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(committed(&mut client, &fetch("orders")).await, -1);
+    assert_eq!(committed(&mut client, &fetch("audit")).await, 7);
+    drop(client);
     server.stop().await;
 }

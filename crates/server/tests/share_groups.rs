@@ -727,3 +727,73 @@ async fn share_groups_start_by_duration() {
     drop(client);
     server.stop().await;
 }
+
+/// Deleting a topic deletes the share groups' state of it (the coordinator keeps none of
+/// the old topic id, in memory or in `__share_group_state` after a restart); the topic
+/// created again under the name has no state until the group starts on it.
+#[tokio::test]
+async fn a_deleted_topics_share_state_goes_with_it() {
+    use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+    let server = TestServer::start(config()).await;
+    let topic_id = create_topic(&server, TOPIC, 1, &[]);
+    let mut client = server.connect().await;
+    assert_eq!(
+        heartbeat(&mut client, "m", 0, Some(&[TOPIC]))
+            .await
+            .error_code,
+        0
+    );
+    // The share-partition exists once assigned: at the log end, 0.
+    produce(
+        &mut client,
+        9,
+        TOPIC,
+        0,
+        batch("job", 4, common::data::now(), Compression::None),
+    )
+    .await;
+    let r = share_fetch(&mut client, "m", 0, topic_id, true, vec![], 100, 1000).await;
+    assert_eq!(acquired(&r), vec![(0, 3, 1)]);
+    let r = share_fetch(
+        &mut client,
+        "m",
+        1,
+        topic_id,
+        false,
+        vec![(0, 3, vec![ACCEPT])],
+        100,
+        0,
+    )
+    .await;
+    assert_eq!(ack_code(&r), 0);
+    assert_eq!(start_offset(&mut client).await, 4);
+
+    let r: DeleteTopicsResponse = client
+        .call(
+            ApiKey::DeleteTopics,
+            4,
+            &DeleteTopicsRequest::default()
+                .with_topic_names(vec![TopicName(s(TOPIC))])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, 0);
+    let held = |server: &TestServer| {
+        server
+            .context
+            .shares
+            .start_offsets(GROUP, &[])
+            .unwrap()
+            .into_iter()
+            .map(|(tp, _)| tp)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(held(&server), vec![]);
+    create_topic(&server, TOPIC, 1, &[]);
+    // No state for the new topic: the group has not started on it.
+    assert_eq!(start_offset(&mut client).await, -1);
+    drop(client);
+    let server = server.restart(config()).await;
+    assert_eq!(held(&server), vec![]);
+    server.stop().await;
+}

@@ -27,7 +27,7 @@ pub(crate) mod shard;
 mod stats;
 mod txn_offsets;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -613,6 +613,79 @@ impl GroupCoordinator {
             GroupError::CoordinatorNotAvailable
         })?;
         Ok(refused)
+    }
+
+    /// The topic `topic` was deleted: every group's offsets of its partitions, committed
+    /// and pending transactional, are removed and tombstoned, as Kafka's group coordinator
+    /// does (`onPartitionsDeleted`), so that a topic created again under the same name is
+    /// read from where its groups' reset policy says, not from the old topic's offsets.
+    /// Returns how many offsets were removed.
+    pub async fn topic_deleted(&self, topic: &str) -> Result<usize, GroupError> {
+        let Some(shards) = self.shards() else {
+            return Ok(0);
+        };
+        let mut removed_count = 0;
+        for shard in shards.iter() {
+            let now = now_ms();
+            let written = {
+                let mut state = shard.lock();
+                let ids: Vec<String> = state.groups.keys().cloned().collect();
+                let mut records = Vec::new();
+                for id in ids {
+                    let mut tps: BTreeSet<TopicPartition> = state
+                        .txn_offsets
+                        .partitions_of(&id)
+                        .into_iter()
+                        .filter(|tp| tp.topic == topic)
+                        .collect();
+                    let Some(slot) = state.groups.get_mut(&id) else {
+                        continue;
+                    };
+                    tps.extend(
+                        slot.group
+                            .offsets()
+                            .iter()
+                            .filter(|(tp, _)| tp.topic == topic)
+                            .map(|(tp, _)| tp.clone()),
+                    );
+                    if tps.is_empty() {
+                        continue;
+                    }
+                    for tp in &tps {
+                        slot.group.remove_offset(tp);
+                        slot.applied.remove(tp);
+                    }
+                    for tp in &tps {
+                        state.txn_offsets.remove_partition(&id, tp);
+                    }
+                    state.forget_if_unused(&id);
+                    removed_count += tps.len();
+                    records.extend(
+                        shard::encode_all(&tps, |tp| shard::offset_record(&id, tp, None))
+                            .map_err(|e| {
+                                tracing::warn!(group = %id, error = %e, "cannot encode offset tombstones");
+                                GroupError::CoordinatorNotAvailable
+                            })?,
+                    );
+                }
+                if records.is_empty() {
+                    None
+                } else {
+                    Some(shard.write(&records, now))
+                }
+            };
+            if let Some(written) = written {
+                match written {
+                    Ok(w) => w.wait().await.map(|_| ()),
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| {
+                    tracing::warn!(topic, error = %e, "cannot write the offset tombstones of a deleted topic");
+                    GroupError::CoordinatorNotAvailable
+                })?;
+            }
+        }
+        Ok(removed_count)
     }
 
     /// DeleteGroups for one group: an Empty group's metadata and offsets (pending

@@ -1233,6 +1233,41 @@ impl ShareCoordinator {
         Self::wait(written).await
     }
 
+    /// The topic `topic` was deleted: every share group's state of its partitions is
+    /// removed and tombstoned in `__share_group_state` (Kafka's group coordinator deletes
+    /// it through the share coordinator), so that a topic created again under the name
+    /// starts afresh. Returns how many share-partitions were removed.
+    pub async fn topic_deleted(&self, topic: TopicId) -> Result<usize, GroupError> {
+        let mut written = Vec::new();
+        let mut removed = 0;
+        {
+            let mut state = self.state.lock();
+            let now = now_ms();
+            for (group_id, group) in state.groups.iter_mut() {
+                let gone: Vec<TopicIdPartition> = group
+                    .partitions
+                    .keys()
+                    .filter(|(id, _)| *id == topic)
+                    .copied()
+                    .collect();
+                if gone.is_empty() {
+                    continue;
+                }
+                let mut records = Vec::new();
+                for tp in gone {
+                    group.partitions.remove(&tp);
+                    records.push((partition_key(group_id, &tp)?, None));
+                }
+                removed += records.len();
+                written.push(self.write(group_id, &records, now)?);
+            }
+        }
+        for w in written {
+            Self::wait(Some(w)).await?;
+        }
+        Ok(removed)
+    }
+
     /// DeleteGroups for a share group: NON_EMPTY_GROUP while it has members; otherwise the
     /// group and all its share-partitions are deleted. `Ok(false)` when it is not a share
     /// group.
