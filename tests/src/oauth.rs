@@ -79,6 +79,16 @@ impl JwksServer {
         format!("https://localhost:{}/jwks.json", self.port)
     }
 
+    /// The token endpoint's URL.
+    pub fn token_url(&self) -> String {
+        format!("https://localhost:{}/token", self.port)
+    }
+
+    /// Whether the server has answered `request` (`GET /jwks.json`, `POST /token`).
+    pub fn answered(&self, request: &str) -> bool {
+        self.requests.lock().unwrap().iter().any(|r| r == request)
+    }
+
     /// The JWKS fetches (GETs) answered so far.
     pub fn count(&self) -> usize {
         self.requests
@@ -95,4 +105,42 @@ impl Drop for JwksServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The broker flags of the OAUTHBEARER tests: a `SASL_PLAINTEXT` listener taking
+/// OAUTHBEARER tokens for the audience `myelin` from the issuer `https://idp.example`,
+/// checked against the JWKS at `jwks_url`, and each of `extra` as one more config.
+pub fn broker_flags(jwks_url: &str, extra: &[&str]) -> Vec<String> {
+    let mut flags: Vec<String> = [
+        "--listen",
+        "SASL_PLAINTEXT://127.0.0.1:0",
+        "--override",
+        "sasl.enabled.mechanisms=OAUTHBEARER",
+        "--override",
+        "sasl.oauthbearer.expected.audience=myelin",
+        "--override",
+        "sasl.oauthbearer.expected.issuer=https://idp.example",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    flags.extend([
+        "--override".to_string(),
+        format!("sasl.oauthbearer.jwks.endpoint.url={jwks_url}"),
+    ]);
+    for e in extra {
+        flags.extend(["--override".to_string(), e.to_string()]);
+    }
+    flags
+}
+
+/// The OAUTHBEARER JAAS config of the `SASL_PLAINTEXT` listener whose options make the
+/// broker trust the PEM CA `ca` for the JWKS endpoint (Kafka's `ssl.truststore.*`).
+pub fn jaas_trusting(ca: &std::path::Path) -> String {
+    format!(
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=\
+         org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+         ssl.truststore.location=\"{}\" ssl.truststore.type=PEM;",
+        ca.display()
+    )
 }

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use myelin_tests::broker::{stored_batches, workspace_root, Broker};
-use myelin_tests::oauth::{es256_jwk, sign_token, unix_now, JwksServer};
+use myelin_tests::oauth::{
+    broker_flags, es256_jwk, jaas_trusting, sign_token, unix_now, JwksServer,
+};
 use myelin_tests::process::{check, run, venv_python};
 use myelin_tests::tls::tls_files;
 
@@ -983,15 +985,7 @@ fn oauthbearer_with_signed_tokens() {
         "--override",
         "sasl.oauthbearer.expected.issuer=https://idp.example",
     ]);
-    let out = run(
-        Command::new(venv_python())
-            .arg(workspace_root().join("tests/python/oauth_clients.py"))
-            .args([&broker.bootstrap(), &good, &unknown_key])
-            .env("PYTHONUNBUFFERED", "1"),
-        b"",
-    );
-    let stdout = check("oauth_clients.py", &out);
-    assert!(stdout.lines().any(|l| l == "OK oauth"), "{stdout}");
+    oauth_clients(&broker, &good, &unknown_key);
 
     // kafkajs with the valid token, then with the expired one.
     let js = workspace_root().join("tests/js");
@@ -1029,6 +1023,20 @@ fn oauthbearer_with_signed_tokens() {
         audited(&log, &["authentication failed", "OAUTHBEARER"]),
         "no refused token in the audit log"
     );
+}
+
+/// tests/python/oauth_clients.py against `broker`: confluent-kafka produces and kafka-python
+/// consumes with the `good` token; the `bad` one is refused to both.
+fn oauth_clients(broker: &Broker, good: &str, bad: &str) {
+    let out = run(
+        Command::new(venv_python())
+            .arg(workspace_root().join("tests/python/oauth_clients.py"))
+            .args([&broker.bootstrap(), good, bad])
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+    );
+    let stdout = check("oauth_clients.py", &out);
+    assert!(stdout.lines().any(|l| l == "OK oauth"), "{stdout}");
 }
 
 /// confluent-kafka produces one record with `token` (tests/python/oauth_clients.py
@@ -1081,40 +1089,22 @@ fn oauthbearer_with_an_https_jwks_endpoint() {
     let unknown_key = sign_token(&rcgen::KeyPair::generate().unwrap(), "idp-1", exp);
     let rotated = sign_token(&next_key, "idp-2", exp);
 
-    let jaas = format!(
-        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=\
-         org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
-         ssl.truststore.location=\"{}\" ssl.truststore.type=PEM;",
-        ca.display()
-    );
+    let jaas = jaas_trusting(&ca);
+    // Retries at start within half a second, so that the refused starts end soon.
     let flags = |url: &str, extra: &[&str]| -> Vec<String> {
-        let mut flags: Vec<String> = [
-            "--listen",
-            "SASL_PLAINTEXT://127.0.0.1:0",
-            "--override",
-            "sasl.enabled.mechanisms=OAUTHBEARER",
-            "--override",
-            "sasl.oauthbearer.expected.audience=myelin",
-            "--override",
-            "sasl.oauthbearer.expected.issuer=https://idp.example",
-            "--override",
-            "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms=500",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        flags.extend([
-            "--override".to_string(),
-            format!("sasl.oauthbearer.jwks.endpoint.url={url}"),
-        ]);
-        for e in extra {
-            flags.extend(["--override".to_string(), e.to_string()]);
-        }
-        flags
+        let mut extra = extra.to_vec();
+        extra.push("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms=500");
+        broker_flags(url, &extra)
     };
 
-    // Refused at start: plain http, and a certificate no system CA signed.
+    // Refused at start: plain http, and a certificate no system CA signed (the system's
+    // CAs being, through SSL_CERT_FILE, one CA that did not sign it).
     let data = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(&other_ca, params.self_signed(&other_key).unwrap().pem()).unwrap();
     let http_url = server.url().replace("https://", "http://");
     for (url, extra, why) in [
         (http_url.as_str(), vec![jaas.as_str()], "https only"),
@@ -1124,7 +1114,8 @@ fn oauthbearer_with_an_https_jwks_endpoint() {
             Command::new(myelin_tests::broker::myelin_binary())
                 .args(["serve", "--http-listen", "off", "--data-dir"])
                 .arg(data.path())
-                .args(flags(url, &extra)),
+                .args(flags(url, &extra))
+                .env("SSL_CERT_FILE", &other_ca),
             b"",
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1139,15 +1130,7 @@ fn oauthbearer_with_an_https_jwks_endpoint() {
     let broker = Broker::start_with(&broker_flags.iter().map(String::as_str).collect::<Vec<_>>());
     let fetched_at_start = server.count();
     assert!(fetched_at_start >= 1, "the broker did not fetch the JWKS");
-    let out = run(
-        Command::new(venv_python())
-            .arg(workspace_root().join("tests/python/oauth_clients.py"))
-            .args([&broker.bootstrap(), &good, &unknown_key])
-            .env("PYTHONUNBUFFERED", "1"),
-        b"",
-    );
-    let stdout = check("oauth_clients.py", &out);
-    assert!(stdout.lines().any(|l| l == "OK oauth"), "{stdout}");
+    oauth_clients(&broker, &good, &unknown_key);
     assert_eq!(
         server.count(),
         fetched_at_start,
@@ -1192,11 +1175,10 @@ fn oauthbearer_with_an_https_jwks_endpoint() {
         format!(r#"{{"access_token":"{rotated}","token_type":"bearer","expires_in":600}}"#),
     )
     .unwrap();
-    let token_url = format!("https://localhost:{}/token", server.port);
     let out = run(
         Command::new(venv_python())
             .arg(workspace_root().join("tests/python/oauth_clients.py"))
-            .args([&broker.bootstrap(), "--oidc", &token_url])
+            .args([&broker.bootstrap(), "--oidc", &server.token_url()])
             .arg(&ca)
             .env("PYTHONUNBUFFERED", "1"),
         b"",
@@ -1204,12 +1186,7 @@ fn oauthbearer_with_an_https_jwks_endpoint() {
     let stdout = check("oauth_clients.py --oidc", &out);
     assert!(stdout.lines().any(|l| l == "OK produced"), "{stdout}");
     assert!(
-        server
-            .requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|r| r == "POST /token"),
+        server.answered("POST /token"),
         "confluent-kafka did not ask the token endpoint"
     );
     drop(broker);

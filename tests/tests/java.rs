@@ -305,7 +305,9 @@ fn signed_keystore(
 /// certificate of the test's CA). The audit log names the token's subject.
 #[test]
 fn java_oauthbearer_with_an_identity_provider() {
-    use myelin_tests::oauth::{es256_jwk, sign_token, unix_now, JwksServer};
+    use myelin_tests::oauth::{
+        broker_flags, es256_jwk, jaas_trusting, sign_token, unix_now, JwksServer,
+    };
     let dir = tempfile::tempdir().unwrap();
     let (ca, keystore) = tls_files(dir.path());
     let site = dir.path().join("site");
@@ -323,34 +325,15 @@ fn java_oauthbearer_with_an_identity_provider() {
     )
     .unwrap();
     let server = JwksServer::start(&site, &keystore);
-    let broker = Broker::start_with(&[
-        "--listen",
-        "SASL_PLAINTEXT://127.0.0.1:0",
-        "--override",
-        "sasl.enabled.mechanisms=OAUTHBEARER",
-        "--override",
-        &format!("sasl.oauthbearer.jwks.endpoint.url={}", server.url()),
-        "--override",
-        &format!(
-            "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config=\
-             org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
-             ssl.truststore.location=\"{}\" ssl.truststore.type=PEM;",
-            ca.display()
-        ),
-        "--override",
-        "sasl.oauthbearer.expected.audience=myelin",
-        "--override",
-        "sasl.oauthbearer.expected.issuer=https://idp.example",
-    ]);
-    let token_url = format!("https://localhost:{}/token", server.port);
-    scenario(&broker, "oauth", &[&token_url, &ca.display().to_string()]);
+    let flags = broker_flags(&server.url(), &[&jaas_trusting(&ca)]);
+    let broker = Broker::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    scenario(
+        &broker,
+        "oauth",
+        &[&server.token_url(), &ca.display().to_string()],
+    );
     assert!(
-        server
-            .requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|r| r == "POST /token"),
+        server.answered("POST /token"),
         "the Java client did not ask the token endpoint"
     );
     let log = broker.log();

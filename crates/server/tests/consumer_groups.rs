@@ -35,9 +35,8 @@ fn config() -> Config {
     }
 }
 
-async fn server() -> TestServer {
-    let server = TestServer::start(config()).await;
-    let mut client = server.connect().await;
+/// Looks up the group's coordinator, which creates `__consumer_offsets` (or loads it).
+async fn find_coordinator(client: &mut Client) {
     let r: FindCoordinatorResponse = client
         .call(
             ApiKey::FindCoordinator,
@@ -46,6 +45,11 @@ async fn server() -> TestServer {
         )
         .await;
     assert_eq!(r.error_code, 0, "the coordinator is this broker");
+}
+
+async fn server() -> TestServer {
+    let server = TestServer::start(config()).await;
+    find_coordinator(&mut server.connect().await).await;
     server
 }
 
@@ -362,14 +366,7 @@ async fn a_deleted_topics_offsets_go_with_it() {
     drop(client);
     let server = server.restart(config()).await;
     let mut client = server.connect().await;
-    let r: FindCoordinatorResponse = client
-        .call(
-            ApiKey::FindCoordinator,
-            3,
-            &FindCoordinatorRequest::default().with_key(s(GROUP)),
-        )
-        .await;
-    assert_eq!(r.error_code, 0);
+    find_coordinator(&mut client).await;
     assert_eq!(committed(&mut client, &fetch("orders")).await, -1);
     assert_eq!(committed(&mut client, &fetch("audit")).await, 7);
     drop(client);
