@@ -1404,18 +1404,22 @@ fn now_ms() -> i64 {
     myelin_log::manager::wall_clock_ms()
 }
 
+/// How far a share group reads `p`: the high watermark, or for `read_committed` the last
+/// stable offset (no record of a transaction still open).
+pub fn read_bound(p: &Partition, read_committed: bool) -> i64 {
+    if read_committed {
+        p.last_stable_offset()
+    } else {
+        p.high_watermark()
+    }
+}
+
 /// Where a share-partition the group has no state for starts (`share.auto.offset.reset`):
 /// the log start (earliest); the high watermark, or the last stable offset for
 /// `read_committed` (latest); or the first record at most the duration old, else as
 /// latest (by_duration).
 pub fn reset_offset(p: &Partition, reset: AutoOffsetReset, read_committed: bool) -> i64 {
-    let latest = || {
-        if read_committed {
-            p.last_stable_offset()
-        } else {
-            p.high_watermark()
-        }
-    };
+    let latest = || read_bound(p, read_committed);
     match reset {
         AutoOffsetReset::Latest => latest(),
         AutoOffsetReset::Earliest => p.log.log_start_offset(),

@@ -196,27 +196,28 @@ async fn delete(
             crate::audit::change(ctx, "delete", &resource, None);
             // Its groups' offsets and share groups' state go with it, as in Kafka. The
             // deletion stands if they cannot be written now (logged).
-            match ctx.server.groups.topic_deleted(name).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    topic = name,
-                    offsets = n,
-                    "removed the deleted topic's committed offsets"
-                ),
-                Err(e) => {
-                    tracing::warn!(topic = name, error = %e, "cannot remove the deleted topic's committed offsets")
-                }
-            }
             let id = myelin_coord::consumer::TopicId(*topic_id.0.as_bytes());
-            match ctx.server.shares.topic_deleted(id).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    topic = name,
-                    share_partitions = n,
-                    "removed the deleted topic's share group state"
+            let removed = [
+                (
+                    "committed offsets",
+                    ctx.server.groups.topic_deleted(name).await,
                 ),
-                Err(e) => {
-                    tracing::warn!(topic = name, error = %e, "cannot remove the deleted topic's share group state")
+                (
+                    "share group state",
+                    ctx.server.shares.topic_deleted(id).await,
+                ),
+            ];
+            for (what, result) in removed {
+                match result {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        topic = name,
+                        removed = n,
+                        "removed the deleted topic's {what}"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(topic = name, error = %e, "cannot remove the deleted topic's {what}")
+                    }
                 }
             }
             (None, None)

@@ -41,7 +41,7 @@ use myelin_cluster::Partition;
 use myelin_coord::consumer::{TopicId, TopicMetadata};
 use myelin_coord::share::partition::{AckBatch, AckError, Acquired};
 use myelin_coord::share::{
-    reset_offset, AckOutcome, AutoOffsetReset, SessionError, TopicIdPartition,
+    read_bound, reset_offset, AckOutcome, AutoOffsetReset, SessionError, TopicIdPartition,
 };
 use myelin_log::batch::BatchHeader;
 use tokio::time::Instant;
@@ -525,13 +525,7 @@ fn fetch_partition(
     args: &FetchArgs<'_>,
     budget: &mut u64,
 ) -> PartitionFetch {
-    // How far the group may read: the high watermark, or for read_committed the last
-    // stable offset (no record of a transaction still open).
-    let bound = if args.read_committed {
-        p.last_stable_offset()
-    } else {
-        p.high_watermark()
-    };
+    let bound = read_bound(p, args.read_committed);
     let log_start = p.log.log_start_offset();
     // Where a partition the group has no state for starts (share.auto.offset.reset).
     let start_for_new = || reset_offset(p, args.reset, args.read_committed);
