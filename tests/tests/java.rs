@@ -144,6 +144,18 @@ fn java_share_groups() {
     scenario(&broker, "share", &[]);
 }
 
+/// Kafka Connect 4.3.0's distributed runtime with exactly-once source support (KIP-618)
+/// and Kafka's file connectors: Connect's compacted internal topics, connector configs
+/// kept across worker restarts (a deleted one stays deleted), source offsets committed in
+/// the source's transactions, workers joining and leaving the group of protocol type
+/// "connect", and a file copied through a topic with every line once.
+#[test]
+fn java_kafka_connect() {
+    let broker = Broker::start_with(&GROUP_FLAGS);
+    let dir = tempfile::tempdir().unwrap();
+    scenario(&broker, "connect", &[&dir.path().display().to_string()]);
+}
+
 /// Confluent's Java Avro serializer and deserializer with the broker's schema registry,
 /// and the broker refusing a record without a registered schema id.
 #[test]

@@ -42,6 +42,7 @@ public final class JavaClients {
             case "keystores" -> KeystoreScenario.run(bootstrap, rest);
             case "share" -> ShareScenario.run(bootstrap);
             case "oauth" -> OAuthScenario.run(bootstrap, rest);
+            case "connect" -> ConnectScenario.run(bootstrap, rest);
             default -> {
                 System.err.println("unknown scenario " + scenario);
                 System.exit(2);
