@@ -137,7 +137,9 @@ fn java_transactions() {
 /// Share groups (KIP-932) with `KafkaShareConsumer`: two members share a topic and each
 /// record reaches one of them once; explicit acknowledgements (a released record is
 /// delivered again with its delivery count raised, a rejected one is not); the group
-/// described, listed by type, and deleted once empty.
+/// described, listed by type, and deleted once empty; read_committed isolation; records
+/// held past their lock by RENEW, and the record_limit acquire mode (ShareFetch and
+/// ShareAcknowledge v2).
 #[test]
 fn java_share_groups() {
     let broker = Broker::start_with(&GROUP_FLAGS);

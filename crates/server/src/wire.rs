@@ -38,6 +38,31 @@ pub fn check_leading_array(
     Ok(())
 }
 
+/// The position just past the compact (nullable) string that starts at `pos` of `body`:
+/// an unsigned varint of length + 1 (0 = null), then the bytes.
+pub fn skip_compact_string(body: &[u8], pos: usize) -> Result<usize, String> {
+    let (value, len) = read_unsigned_varint(body.get(pos..).ok_or("string truncated")?)?;
+    let end = (pos + len)
+        .checked_add((value as usize).saturating_sub(1))
+        .ok_or("string too long")?;
+    if end > body.len() {
+        return Err("string truncated".to_string());
+    }
+    Ok(end)
+}
+
+/// `body` without its bytes `at..at + len`: a field of a version newer than the codec's,
+/// taken out so that the codec reads the rest as the version before (which must then
+/// have the same layout).
+pub fn without(body: &[u8], at: usize, len: usize) -> Result<bytes::Bytes, String> {
+    let end = at.checked_add(len).filter(|&e| e <= body.len());
+    let end = end.ok_or("request truncated")?;
+    let mut out = bytes::BytesMut::with_capacity(body.len() - len);
+    out.extend_from_slice(&body[..at]);
+    out.extend_from_slice(&body[end..]);
+    Ok(out.freeze())
+}
+
 /// An unsigned varint (at most 5 bytes for a u32) and its length.
 fn read_unsigned_varint(body: &[u8]) -> Result<(u32, usize), String> {
     let mut value: u32 = 0;
@@ -53,6 +78,21 @@ fn read_unsigned_varint(body: &[u8]) -> Result<(u32, usize), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_strings_are_skipped_and_fields_taken_out() {
+        // "ab", then a null, then an empty string.
+        let body = [3, b'a', b'b', 0, 1, 9];
+        assert_eq!(skip_compact_string(&body, 0), Ok(3));
+        assert_eq!(skip_compact_string(&body, 3), Ok(4));
+        assert_eq!(skip_compact_string(&body, 4), Ok(5));
+        assert!(skip_compact_string(&[5, b'a'], 0).is_err());
+        assert!(skip_compact_string(&body, 6).is_err());
+        assert!(skip_compact_string(&[0xff, 0xff, 0xff, 0xff, 0x0f], 0).is_err());
+        assert_eq!(&without(&body, 1, 2).unwrap()[..], &[3, 0, 1, 9]);
+        assert!(without(&body, 5, 2).is_err());
+        assert!(without(&body, usize::MAX, 2).is_err());
+    }
 
     #[test]
     fn counts_must_fit_in_the_remaining_bytes() {

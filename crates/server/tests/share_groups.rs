@@ -797,3 +797,174 @@ async fn a_deleted_topics_share_state_goes_with_it() {
     assert_eq!(held(&server), vec![]);
     server.stop().await;
 }
+
+/// A ShareFetch v2 (Kafka 4.2), which `kafka-protocol` 0.18 cannot write: v1's bytes with
+/// `ShareAcquireMode` and `IsRenewAck` after `BatchSize`.
+struct FetchV2 {
+    v1: ShareFetchRequest,
+    mode: i8,
+    renew: bool,
+}
+
+impl kafka_protocol::protocol::Encodable for FetchV2 {
+    fn encode<B: kafka_protocol::protocol::buf::ByteBufMut>(
+        &self,
+        buf: &mut B,
+        _version: i16,
+    ) -> anyhow::Result<()> {
+        let mut v1 = bytes::BytesMut::new();
+        self.v1.encode(&mut v1, 1)?;
+        // The group and member ids (compact strings shorter than 127 bytes), then six int32s.
+        let strings = 2
+            + self.v1.group_id.as_ref().map_or(0, |g| g.0.len())
+            + self.v1.member_id.as_ref().map_or(0, |m| m.len());
+        let at = strings + 24;
+        buf.put_slice(&v1[..at]);
+        buf.put_i8(self.mode);
+        buf.put_u8(u8::from(self.renew));
+        buf.put_slice(&v1[at..]);
+        Ok(())
+    }
+
+    fn compute_size(&self, _version: i16) -> anyhow::Result<usize> {
+        Ok(self.v1.compute_size(1)? + 2)
+    }
+}
+
+/// A v2 response read with v1's layout (ShareFetch's is unchanged).
+struct AsV1<T>(T);
+
+impl<T: kafka_protocol::protocol::Decodable> kafka_protocol::protocol::Decodable for AsV1<T> {
+    fn decode<B: kafka_protocol::protocol::buf::ByteBuf>(
+        buf: &mut B,
+        _version: i16,
+    ) -> anyhow::Result<Self> {
+        T::decode(buf, 1).map(AsV1)
+    }
+}
+
+/// ShareFetch v2: in the `record_limit` acquire mode (KIP-1206) a fetch acquires at most
+/// `max_records` of a batch, the next fetch the next ones; RENEW acknowledgements
+/// (KIP-1222) keep records acquired past their lock duration (1 s here), and a fetch
+/// flagged `IsRenewAck` acquires nothing more; an unknown acquire mode is refused.
+#[tokio::test]
+async fn renewals_hold_records_and_record_limit_splits_batches() {
+    const RENEW: i8 = 4;
+    const RECORD_LIMIT: i8 = 1;
+    let server = TestServer::start(config()).await;
+    let topic_id = create_topic(&server, TOPIC, 1, &[]);
+    let mut client = server.connect().await;
+    assert_eq!(
+        heartbeat(&mut client, "m", 0, Some(&[TOPIC]))
+            .await
+            .error_code,
+        0
+    );
+    // The share-partition starts at the log end when first fetched: fetch once, then
+    // produce one batch of 10.
+    let r = share_fetch(&mut client, "m", 0, topic_id, true, vec![], 100, 0).await;
+    assert_eq!(acquired(&r), vec![]);
+    produce(
+        &mut client,
+        9,
+        TOPIC,
+        0,
+        batch("job", 10, common::data::now(), Compression::None),
+    )
+    .await;
+    let fetch = |epoch: i32, acks: Vec<(i64, i64, Vec<i8>)>, mode: i8, renew: bool| {
+        let topics = vec![FetchTopic::default()
+            .with_topic_id(topic_id)
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition_index(0)
+                .with_acknowledgement_batches(
+                    acks.into_iter()
+                        .map(|(f, l, t)| {
+                            AcknowledgementBatch::default()
+                                .with_first_offset(f)
+                                .with_last_offset(l)
+                                .with_acknowledge_types(t)
+                        })
+                        .collect(),
+                )])];
+        let (max, wait) = if renew { (0, 0) } else { (4, 1000) };
+        FetchV2 {
+            v1: ShareFetchRequest::default()
+                .with_group_id(Some(GroupId(s(GROUP))))
+                .with_member_id(Some(s("m")))
+                .with_share_session_epoch(epoch)
+                .with_max_wait_ms(wait)
+                .with_max_bytes(if renew { 0 } else { 1 << 20 })
+                .with_max_records(max)
+                .with_batch_size(max)
+                .with_topics(topics),
+            mode,
+            renew,
+        }
+    };
+    let AsV1(r): AsV1<ShareFetchResponse> = client
+        .call(
+            ApiKey::ShareFetch,
+            2,
+            &fetch(1, vec![], RECORD_LIMIT, false),
+        )
+        .await;
+    assert_eq!(acquired(&r), vec![(0, 3, 1)]);
+    // Renewed twice, 0.7 s apart: 1.4 s after they were acquired, under a 1 s lock, the
+    // records are still the member's. The renewing fetches acquire nothing.
+    for epoch in [2, 3] {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let AsV1(r): AsV1<ShareFetchResponse> = client
+            .call(
+                ApiKey::ShareFetch,
+                2,
+                &fetch(epoch, vec![(0, 3, vec![RENEW])], RECORD_LIMIT, true),
+            )
+            .await;
+        assert_eq!(ack_code(&r), 0, "{:?}", r.responses[0].partitions[0]);
+        assert_eq!(acquired(&r), vec![]);
+    }
+    // The next records of the batch, not the renewed ones again.
+    let AsV1(r): AsV1<ShareFetchResponse> = client
+        .call(
+            ApiKey::ShareFetch,
+            2,
+            &fetch(4, vec![], RECORD_LIMIT, false),
+        )
+        .await;
+    assert_eq!(acquired(&r), vec![(4, 7, 1)]);
+    // Still held, so they can be accepted.
+    let AsV1(r): AsV1<ShareFetchResponse> = client
+        .call(
+            ApiKey::ShareFetch,
+            2,
+            &fetch(5, vec![(0, 7, vec![ACCEPT])], RECORD_LIMIT, true),
+        )
+        .await;
+    assert_eq!(ack_code(&r), 0);
+    assert_eq!(start_offset(&mut client).await, 8);
+    // Without renewals a lock ends: the last two, acquired and left for 1.5 s, come back
+    // with their delivery count raised.
+    let AsV1(r): AsV1<ShareFetchResponse> = client
+        .call(
+            ApiKey::ShareFetch,
+            2,
+            &fetch(6, vec![], RECORD_LIMIT, false),
+        )
+        .await;
+    assert_eq!(acquired(&r), vec![(8, 9, 1)]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let AsV1(r): AsV1<ShareFetchResponse> = client
+        .call(
+            ApiKey::ShareFetch,
+            2,
+            &fetch(7, vec![], RECORD_LIMIT, false),
+        )
+        .await;
+    assert_eq!(acquired(&r), vec![(8, 9, 2)]);
+    // An acquire mode Kafka does not have.
+    let AsV1(r): AsV1<ShareFetchResponse> = client
+        .call(ApiKey::ShareFetch, 2, &fetch(8, vec![], 7, false))
+        .await;
+    assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+}

@@ -34,7 +34,9 @@ use bytes::Bytes;
 use myelin_cluster::{Partition, PartitionManager};
 use parking_lot::{Mutex, RwLock};
 
-use self::partition::{AckBatch, AckError, Acquired, Limits, SharePartition, StateBatch};
+use self::partition::{
+    AckBatch, AckError, Acquired, Limits, RecordLimit, SharePartition, StateBatch,
+};
 use self::records::{PartitionStateValue, ShareKey};
 use crate::consumer::{TopicId, TopicMetadata};
 use crate::error::GroupError;
@@ -942,11 +944,12 @@ impl ShareCoordinator {
             ));
         };
         let limits = group.limits;
+        let now = now_ms();
         let mut out = Vec::with_capacity(acks.len());
         for (tp, batches) in acks {
             out.push(match group.partitions.get_mut(tp) {
                 None => AckOutcome::UnknownPartition,
-                Some(slot) => match slot.partition.acknowledge(member_id, batches, &limits) {
+                Some(slot) => match slot.partition.acknowledge(member_id, batches, &limits, now) {
                     Ok(_) => AckOutcome::Done,
                     Err(e) => AckOutcome::Refused(e),
                 },
@@ -1005,7 +1008,7 @@ impl ShareCoordinator {
         tp: &TopicIdPartition,
         batches: &[(i64, i64)],
         aborted: &[(i64, i64)],
-        max_records: usize,
+        limit: RecordLimit,
     ) -> Vec<Acquired> {
         let mut state = self.state.lock();
         let Some(group) = state.groups.get_mut(group_id) else {
@@ -1017,7 +1020,7 @@ impl ShareCoordinator {
                 member_id,
                 batches,
                 aborted,
-                max_records,
+                limit,
                 &limits,
                 now_ms(),
             ),

@@ -8,7 +8,7 @@
 //! | state | meaning | becomes |
 //! |---|---|---|
 //! | Available | may be delivered (again) | Acquired, by a fetch |
-//! | Acquired | delivered to one member, under a lock with a deadline | Acknowledged (ACCEPT), Available (RELEASE, lock timeout, member gone), Archived (REJECT, GAP, or RELEASE at the delivery limit) |
+//! | Acquired | delivered to one member, under a lock with a deadline | Acknowledged (ACCEPT), Available (RELEASE, lock timeout, member gone), Archived (REJECT, GAP, or RELEASE at the delivery limit), Acquired again with a new deadline (RENEW) |
 //! | Acknowledged | processed | the start offset moves past it |
 //! | Archived | given up on (rejected, a gap, or delivered too often) | the start offset moves past it |
 //!
@@ -29,6 +29,26 @@ pub const ACK_GAP: i8 = 0;
 pub const ACK_ACCEPT: i8 = 1;
 pub const ACK_RELEASE: i8 = 2;
 pub const ACK_REJECT: i8 = 3;
+/// KIP-1222: the member keeps the record and its acquisition lock starts again.
+pub const ACK_RENEW: i8 = 4;
+
+/// How many records one fetch may acquire of a share-partition (KIP-1206's acquire modes,
+/// the wire's `ShareAcquireMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordLimit {
+    /// About this many (`batch_optimized`, mode 0): new records whole batch by whole
+    /// batch, so the last batch may take the count past it.
+    Batches(usize),
+    /// At most this many (`record_limit`, mode 1): a batch is split where the count is
+    /// reached, and the rest of it is acquired by a later fetch.
+    Records(usize),
+}
+
+impl From<usize> for RecordLimit {
+    fn from(n: usize) -> Self {
+        RecordLimit::Batches(n)
+    }
+}
 
 /// The state of one in-flight offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,11 +287,11 @@ impl SharePartition {
         &mut self,
         member: &str,
         batches: &[(i64, i64)],
-        max_records: usize,
+        limit: impl Into<RecordLimit>,
         limits: &Limits,
         now_ms: i64,
     ) -> Vec<Acquired> {
-        self.acquire_committed(member, batches, &[], max_records, limits, now_ms)
+        self.acquire_committed(member, batches, &[], limit, limits, now_ms)
     }
 
     /// [`Self::acquire`], but the offsets of `aborted` (ranges `(first, last)` in order:
@@ -283,10 +303,14 @@ impl SharePartition {
         member: &str,
         batches: &[(i64, i64)],
         aborted: &[(i64, i64)],
-        max_records: usize,
+        limit: impl Into<RecordLimit>,
         limits: &Limits,
         now_ms: i64,
     ) -> Vec<Acquired> {
+        let (max_records, split_batches) = match limit.into() {
+            RecordLimit::Batches(n) => (n.max(1), false),
+            RecordLimit::Records(n) => (n.max(1), true),
+        };
         let is_aborted = |offset: i64| {
             let i = aborted.partition_point(|&(_, last)| last < offset);
             aborted.get(i).is_some_and(|&(first, _)| first <= offset)
@@ -309,14 +333,14 @@ impl SharePartition {
             }),
         };
         for &(base, last) in batches {
-            if count >= max_records.max(1) || last < base {
+            if count >= max_records || last < base {
                 break;
             }
             // Offsets already in flight: the available ones, one by one.
             let upto = last.min(self.end_offset - 1);
             if base.max(self.start_offset) <= upto {
                 for (&offset, r) in self.in_flight.range_mut(base.max(self.start_offset)..=upto) {
-                    if count >= max_records.max(1) {
+                    if count >= max_records {
                         break;
                     }
                     if r.state == RecordState::Available && is_aborted(offset) {
@@ -340,11 +364,17 @@ impl SharePartition {
             }
             // New offsets: the whole rest of the batch, while there is room.
             if last >= self.end_offset {
-                if self.end_offset >= cap || count >= max_records.max(1) {
+                if self.end_offset >= cap || count >= max_records {
                     break;
                 }
-                // Never past the bound: the rest of a batch that crosses it waits.
-                for offset in self.end_offset..=last.min(cap - 1) {
+                // Never past the bound: the rest of a batch that crosses it waits, as
+                // does the rest past the record limit in `record_limit` mode.
+                let mut upto_new = last.min(cap - 1);
+                if split_batches {
+                    let room = i64::try_from(max_records - count).unwrap_or(i64::MAX);
+                    upto_new = upto_new.min(self.end_offset.saturating_add(room) - 1);
+                }
+                for offset in self.end_offset..=upto_new {
                     if is_aborted(offset) {
                         self.in_flight.insert(
                             offset,
@@ -368,7 +398,7 @@ impl SharePartition {
                     take(offset, 1, &mut got);
                     count += 1;
                 }
-                self.end_offset = last.min(cap - 1) + 1;
+                self.end_offset = upto_new + 1;
             }
         }
         if !got.is_empty() {
@@ -378,13 +408,15 @@ impl SharePartition {
         got
     }
 
-    /// Applies `acks` from `member`: all of them or, on an error, none. Returns whether
-    /// anything changed that must be persisted (every applied acknowledgement does).
+    /// Applies `acks` from `member` at `now_ms`: all of them or, on an error, none.
+    /// Returns whether anything changed that must be persisted (every applied
+    /// acknowledgement does but RENEW, which only moves a lock's deadline).
     pub fn acknowledge(
         &mut self,
         member: &str,
         acks: &[AckBatch],
         limits: &Limits,
+        now_ms: i64,
     ) -> Result<bool, AckError> {
         // Check everything first.
         let mut previous_last: Option<i64> = None;
@@ -412,7 +444,7 @@ impl SharePartition {
             if let Some(t) = ack
                 .types
                 .iter()
-                .find(|t| !(ACK_GAP..=ACK_REJECT).contains(*t))
+                .find(|t| !(ACK_GAP..=ACK_RENEW).contains(*t))
             {
                 return Err(AckError::InvalidRequest(format!(
                     "unknown acknowledgement type {t}"
@@ -437,6 +469,13 @@ impl SharePartition {
                     ack.types[i]
                 };
                 if let Some(r) = self.in_flight.get_mut(&offset) {
+                    if t == ACK_RENEW {
+                        r.state = RecordState::Acquired {
+                            member: member.to_string(),
+                            deadline_ms: now_ms.saturating_add(limits.lock_duration_ms),
+                        };
+                        continue;
+                    }
                     r.state = match t {
                         ACK_ACCEPT => RecordState::Acknowledged,
                         ACK_RELEASE if r.delivery_count < limits.delivery_count_limit => {
@@ -575,6 +614,86 @@ mod tests {
         }
     }
 
+    fn run(first_offset: i64, last_offset: i64, delivery_count: i16) -> Acquired {
+        Acquired {
+            first_offset,
+            last_offset,
+            delivery_count,
+        }
+    }
+
+    #[test]
+    fn renew_restarts_the_lock_and_keeps_the_record() {
+        let l = limits();
+        let mut p = SharePartition::new(0);
+        p.acquire("a", &[(0, 4)], 10, &l, 0);
+        // Renewed 20 s into a 30 s lock: it now runs to 50 s. Nothing to persist.
+        assert_eq!(
+            p.acknowledge("a", &[ack(0, 1, ACK_RENEW)], &l, 20_000),
+            Ok(false)
+        );
+        // At 30 s the others expire; the renewed ones are still the member's.
+        assert!(p.expire_locks(l.lock_duration_ms, &l));
+        assert_eq!(
+            p.state_of(0),
+            Some((
+                &RecordState::Acquired {
+                    member: "a".into(),
+                    deadline_ms: 20_000 + l.lock_duration_ms
+                },
+                1
+            ))
+        );
+        assert_eq!(p.state_of(2), Some((&RecordState::Available, 1)));
+        // Only the holder renews; a record no one holds cannot be renewed.
+        assert_eq!(
+            p.acknowledge("b", &[ack(0, 0, ACK_RENEW)], &l, 21_000),
+            Err(AckError::InvalidRecordState { offset: 0 })
+        );
+        assert_eq!(
+            p.acknowledge("a", &[ack(2, 2, ACK_RENEW)], &l, 21_000),
+            Err(AckError::InvalidRecordState { offset: 2 })
+        );
+        // Past the renewed deadline the lock ends as any other.
+        assert!(p.expire_locks(20_000 + l.lock_duration_ms, &l));
+        assert_eq!(p.state_of(0), Some((&RecordState::Available, 1)));
+        // A type past RENEW is refused.
+        p.acquire("a", &[(0, 4)], 10, &l, 0);
+        assert!(matches!(
+            p.acknowledge("a", &[ack(0, 0, ACK_RENEW + 1)], &l, 0),
+            Err(AckError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn record_limit_splits_a_batch_where_batch_optimized_takes_it_whole() {
+        let l = limits();
+        let mut whole = SharePartition::new(0);
+        assert_eq!(
+            whole.acquire("a", &[(0, 9)], RecordLimit::Batches(3), &l, 0),
+            vec![run(0, 9, 1)]
+        );
+        let mut p = SharePartition::new(0);
+        assert_eq!(
+            p.acquire("a", &[(0, 9)], RecordLimit::Records(3), &l, 0),
+            vec![run(0, 2, 1)]
+        );
+        assert_eq!(p.end_offset(), 3);
+        // The same batch, read again from its base: the next three.
+        assert_eq!(
+            p.acquire("b", &[(0, 9)], RecordLimit::Records(3), &l, 0),
+            vec![run(3, 5, 1)]
+        );
+        // Released records count against the limit as new ones do.
+        p.acknowledge("a", &[ack(0, 2, ACK_RELEASE)], &l, 0)
+            .unwrap();
+        assert_eq!(
+            p.acquire("c", &[(0, 9)], RecordLimit::Records(4), &l, 0),
+            vec![run(0, 2, 2), run(6, 6, 1)]
+        );
+        assert_eq!(p.end_offset(), 7);
+    }
+
     #[test]
     fn the_lag_counts_what_is_not_done_below_the_end() {
         let l = limits();
@@ -583,7 +702,7 @@ mod tests {
         p.acquire("a", &[(0, 9)], 100, &l, 0);
         // Acquired records are not done: still lag.
         assert_eq!(p.lag(20), 20);
-        p.acknowledge("a", &[ack(0, 4, 1), ack(7, 7, 3)], &l)
+        p.acknowledge("a", &[ack(0, 4, 1), ack(7, 7, 3)], &l, 0)
             .unwrap();
         // 0-4 accepted (the start moved to 5), 7 rejected (archived).
         assert_eq!(p.start_offset(), 5);
@@ -607,7 +726,7 @@ mod tests {
         assert_eq!(runs, [(0, 5, 1), (11, 14, 1)]);
         assert_eq!(p.state_of(8), Some((&RecordState::Archived, 0)));
         // Once everything before them is done, the archived records are done too.
-        p.acknowledge("a", &[ack(0, 5, 1), ack(11, 14, 1)], &l)
+        p.acknowledge("a", &[ack(0, 5, 1), ack(11, 14, 1)], &l, 0)
             .unwrap();
         assert_eq!(p.start_offset(), 15);
         assert_eq!(p.in_flight(), 0);
@@ -616,7 +735,7 @@ mod tests {
         // acquisition finds them aborted, never delivered again.
         let mut p = SharePartition::new(0);
         p.acquire("a", &[(0, 9)], 100, &l, 0);
-        p.acknowledge("a", &[ack(0, 9, 2)], &l).unwrap();
+        p.acknowledge("a", &[ack(0, 9, 2)], &l, 0).unwrap();
         let got = p.acquire_committed("b", &[(0, 9)], &[(3, 5)], 100, &l, 0);
         let runs: Vec<(i64, i64)> = got
             .iter()
@@ -650,11 +769,11 @@ mod tests {
         let got = p.acquire("b", &[(15, 19)], 10, &limits(), 0);
         assert_eq!((got[0].first_offset, got[0].last_offset), (15, 19));
         assert!(p
-            .acknowledge("a", &[ack(10, 14, ACK_ACCEPT)], &limits())
+            .acknowledge("a", &[ack(10, 14, ACK_ACCEPT)], &limits(), 0)
             .unwrap());
         assert_eq!(p.start_offset(), 15);
         assert!(p
-            .acknowledge("b", &[ack(15, 19, ACK_ACCEPT)], &limits())
+            .acknowledge("b", &[ack(15, 19, ACK_ACCEPT)], &limits(), 0)
             .unwrap());
         assert_eq!((p.start_offset(), p.in_flight()), (20, 0));
     }
@@ -665,19 +784,20 @@ mod tests {
         p.acquire("a", &[(0, 4)], 10, &limits(), 0);
         let before = p.clone();
         assert_eq!(
-            p.acknowledge("b", &[ack(0, 0, ACK_ACCEPT)], &limits()),
+            p.acknowledge("b", &[ack(0, 0, ACK_ACCEPT)], &limits(), 0),
             Err(AckError::InvalidRecordState { offset: 0 })
         );
         // A batch that reaches past what is held is refused whole, its first part too.
         assert_eq!(
-            p.acknowledge("a", &[ack(3, 5, ACK_ACCEPT)], &limits()),
+            p.acknowledge("a", &[ack(3, 5, ACK_ACCEPT)], &limits(), 0),
             Err(AckError::InvalidRecordState { offset: 5 })
         );
         assert!(matches!(
             p.acknowledge(
                 "a",
                 &[ack(0, 1, ACK_ACCEPT), ack(1, 2, ACK_ACCEPT)],
-                &limits()
+                &limits(),
+                0
             ),
             Err(AckError::InvalidRequest(_))
         ));
@@ -689,20 +809,21 @@ mod tests {
                     last_offset: 2,
                     types: vec![1, 1]
                 }],
-                &limits()
+                &limits(),
+                0
             ),
             Err(AckError::InvalidRequest(_))
         ));
         assert!(matches!(
-            p.acknowledge("a", &[ack(0, 0, 9)], &limits()),
+            p.acknowledge("a", &[ack(0, 0, 9)], &limits(), 0),
             Err(AckError::InvalidRequest(_))
         ));
         assert_eq!(p, before);
         // Acknowledged once, an offset cannot be acknowledged again.
-        p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], &limits())
+        p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], &limits(), 0)
             .unwrap();
         assert_eq!(
-            p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], &limits()),
+            p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], &limits(), 0),
             Err(AckError::InvalidRecordState { offset: 0 })
         );
     }
@@ -724,6 +845,7 @@ mod tests {
                 types: vec![ACK_ACCEPT, ACK_RELEASE, ACK_REJECT],
             }],
             &l,
+            0,
         )
         .unwrap();
         assert_eq!(p.start_offset(), 1);
@@ -738,7 +860,8 @@ mod tests {
             }]
         );
         // At the limit, a release archives it and the start moves past everything.
-        p.acknowledge("b", &[ack(1, 1, ACK_RELEASE)], &l).unwrap();
+        p.acknowledge("b", &[ack(1, 1, ACK_RELEASE)], &l, 0)
+            .unwrap();
         assert_eq!((p.start_offset(), p.in_flight()), (3, 0));
     }
 
@@ -770,7 +893,7 @@ mod tests {
         assert_eq!(got.last().unwrap().last_offset, 9);
         assert_eq!(p.fetch_offset(&l), None);
         assert!(p.acquire("b", &[(6, 11), (12, 20)], 100, &l, 0).is_empty());
-        p.acknowledge("a", &[ack(0, 5, ACK_ACCEPT)], &l).unwrap();
+        p.acknowledge("a", &[ack(0, 5, ACK_ACCEPT)], &l, 0).unwrap();
         assert_eq!(p.fetch_offset(&l), Some(10));
         let got = p.acquire("b", &[(6, 11), (12, 20)], 100, &l, 0);
         assert_eq!(
@@ -803,6 +926,7 @@ mod tests {
                 ack(5, 6, ACK_ACCEPT),
             ],
             &limits(),
+            0,
         )
         .unwrap();
         assert_eq!(p.start_offset(), 7);
@@ -817,6 +941,7 @@ mod tests {
             "a",
             &[ack(101, 102, ACK_ACCEPT), ack(105, 105, ACK_RELEASE)],
             &l,
+            0,
         )
         .unwrap();
         let (start, batches) = p.snapshot();
@@ -944,7 +1069,7 @@ mod tests {
                         Op::Ack { member, first, len, ty } => {
                             let ack = AckBatch { first_offset: first, last_offset: first + len - 1, types: vec![ty] };
                             let holds = (first..first + len).all(|o| held.get(&o) == Some(&member));
-                            let r = p.acknowledge(&member.to_string(), &[ack], &limits);
+                            let r = p.acknowledge(&member.to_string(), &[ack], &limits, 0);
                             prop_assert_eq!(r.is_ok(), holds, "ack {}..+{} by {}", first, len, member);
                             if holds {
                                 for o in first..first + len {

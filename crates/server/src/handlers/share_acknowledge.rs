@@ -1,5 +1,6 @@
-//! ShareAcknowledge (key 79), v1: a share group's member settles the records it was given
-//! (ACCEPT, RELEASE, REJECT, GAP) without fetching more: `commitSync` and
+//! ShareAcknowledge (key 79), v1-v2: a share group's member settles the records it was
+//! given (ACCEPT, RELEASE, REJECT, GAP; RENEW from v2, KIP-1222, which keeps a record and
+//! starts its lock again) without fetching more: `commitSync` and
 //! `commitAsync` of Kafka's share consumer, and its close (epoch -1, which also ends the
 //! share session and releases what the member still holds). The session's epoch must be
 //! the session's (a new session cannot start here: INVALID_SHARE_SESSION_EPOCH for 0).
@@ -12,57 +13,136 @@ use kafka_protocol::messages::share_acknowledge_response::{
     LeaderIdAndEpoch, PartitionData, ShareAcknowledgeTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ShareAcknowledgeRequest, ShareAcknowledgeResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use kafka_protocol::ResponseError;
 use myelin_coord::consumer::TopicId;
 use myelin_coord::share::TopicIdPartition;
 
 use crate::apis::{Handler, Reply};
 use crate::authz::{Operation, ResourceType};
-use crate::bounds::{self, all, Field, Ty};
+use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::RequestContext;
 use crate::error::{group_error_code, HandlerError};
 use crate::handlers::groups::ClusterTopics;
 use crate::handlers::share_fetch::{
     apply_acks, group_and_member, readable_topics, request_acks, session_error_code, ACK_BATCH,
 };
+use crate::wire;
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
-    all(Ty::Str),   // group_id
-    all(Ty::Str),   // member_id
-    all(Ty::Int32), // share_session_epoch
+    all(Ty::Str),      // group_id
+    all(Ty::Str),      // member_id
+    all(Ty::Int32),    // share_session_epoch
+    from(2, Ty::Bool), // is_renew_ack
     all(Ty::Structs(&[
         all(Ty::Uuid),
         all(Ty::Structs(&[all(Ty::Int32), all(Ty::Structs(ACK_BATCH))])),
     ])), // topics
 ];
 
+/// A ShareAcknowledge request of a version served. v1 is read by the codec; v2 (Kafka 4.2,
+/// KIP-1222) puts `IsRenewAck` (bool) after `ShareSessionEpoch` and is otherwise v1: it is
+/// taken out here and the codec reads the rest as v1. RENEWs are applied whatever the flag
+/// says (it tells brokers that fetch on a renewal to not fetch; this API never fetches).
+#[derive(Debug)]
+pub struct AnyShareAcknowledgeRequest(pub ShareAcknowledgeRequest);
+
+impl Decodable for AnyShareAcknowledgeRequest {
+    fn decode<B: ByteBuf>(buf: &mut B, version: i16) -> anyhow::Result<Self> {
+        match version {
+            1 => ShareAcknowledgeRequest::decode(buf, 1).map(Self),
+            2 => {
+                let body = buf.copy_to_bytes(buf.remaining());
+                let member_at = wire::skip_compact_string(&body, 0).map_err(anyhow::Error::msg)?;
+                // Past member_id and the session epoch.
+                let at =
+                    wire::skip_compact_string(&body, member_at).map_err(anyhow::Error::msg)? + 4;
+                let mut v1 = wire::without(&body, at, 1).map_err(anyhow::Error::msg)?;
+                ShareAcknowledgeRequest::decode(&mut v1, 1).map(Self)
+            }
+            v => anyhow::bail!("ShareAcknowledge v{v}"),
+        }
+    }
+}
+
+/// A ShareAcknowledge response: v2 (KIP-1222) adds `AcquisitionLockTimeoutMs` (int32) after
+/// `ErrorMessage`, written here into the codec's v1.
+#[derive(Debug, Default)]
+pub struct AnyShareAcknowledgeResponse {
+    pub body: ShareAcknowledgeResponse,
+    /// The group's record lock duration (v2).
+    pub acquisition_lock_timeout_ms: i32,
+}
+
+impl HeaderVersion for AnyShareAcknowledgeResponse {
+    fn header_version(_version: i16) -> i16 {
+        // Flexible from v0: the response header with tagged fields.
+        1
+    }
+}
+
+impl Encodable for AnyShareAcknowledgeResponse {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> anyhow::Result<()> {
+        match version {
+            1 => self.body.encode(buf, 1),
+            2 => {
+                let mut v1 = bytes::BytesMut::new();
+                self.body.encode(&mut v1, 1)?;
+                // Past throttle_time_ms (int32), error_code (int16) and error_message.
+                let at = wire::skip_compact_string(&v1, 6).map_err(anyhow::Error::msg)?;
+                buf.put_slice(&v1[..at]);
+                buf.put_i32(self.acquisition_lock_timeout_ms);
+                buf.put_slice(&v1[at..]);
+                Ok(())
+            }
+            v => anyhow::bail!("ShareAcknowledge v{v}"),
+        }
+    }
+
+    fn compute_size(&self, version: i16) -> anyhow::Result<usize> {
+        match version {
+            1 => self.body.compute_size(1),
+            2 => Ok(self.body.compute_size(1)? + 4),
+            v => anyhow::bail!("ShareAcknowledge v{v}"),
+        }
+    }
+}
+
 /// The ShareAcknowledge handler.
 #[derive(Debug)]
 pub struct ShareAcknowledge;
 
 impl Handler for ShareAcknowledge {
-    type Request = ShareAcknowledgeRequest;
-    type Response = ShareAcknowledgeResponse;
+    type Request = AnyShareAcknowledgeRequest;
+    type Response = AnyShareAcknowledgeResponse;
     const KEY: ApiKey = ApiKey::ShareAcknowledge;
     const NAME: &'static str = "ShareAcknowledge";
     const MIN_VERSION: i16 = 1;
-    const MAX_VERSION: i16 = 1;
+    const MAX_VERSION: i16 = 2;
+    const ABOVE_CODEC: bool = true;
 
     async fn handle(
         ctx: RequestContext,
-        request: ShareAcknowledgeRequest,
-    ) -> Result<Reply<ShareAcknowledgeResponse>, HandlerError> {
+        AnyShareAcknowledgeRequest(request): AnyShareAcknowledgeRequest,
+    ) -> Result<Reply<AnyShareAcknowledgeResponse>, HandlerError> {
         let server = ctx.server.clone();
+        let (group_id, member_id) = group_and_member(&request.group_id, &request.member_id);
+        let lock_ms = server.shares.lock_duration_ms(&group_id);
+        let answer = |body: ShareAcknowledgeResponse| {
+            Ok(Reply::Ready(AnyShareAcknowledgeResponse {
+                body,
+                acquisition_lock_timeout_ms: i32::try_from(lock_ms).unwrap_or(i32::MAX),
+            }))
+        };
         let fail = |e: ResponseError, message: String| {
-            Ok(Reply::Ready(
+            answer(
                 ShareAcknowledgeResponse::default()
                     .with_error_code(e.code())
                     .with_error_message(Some(StrBytes::from_string(message))),
-            ))
+            )
         };
-        let (group_id, member_id) = group_and_member(&request.group_id, &request.member_id);
         if group_id.is_empty() {
             return fail(
                 ResponseError::InvalidRequest,
@@ -128,7 +208,7 @@ impl Handler for ShareAcknowledge {
                     ),
             );
         }
-        Ok(Reply::Ready(
+        answer(
             ShareAcknowledgeResponse::default().with_responses(
                 by_topic
                     .into_iter()
@@ -139,10 +219,61 @@ impl Handler for ShareAcknowledge {
                     })
                     .collect(),
             ),
-        ))
+        )
     }
 
     fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
         bounds::check(body, SCHEMA, api_version, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_puts_the_lock_timeout_after_the_error_message() {
+        let body = ShareAcknowledgeResponse::default()
+            .with_throttle_time_ms(7)
+            .with_error_code(0)
+            .with_error_message(Some(StrBytes::from_static_str("ab")));
+        let response = AnyShareAcknowledgeResponse {
+            body: body.clone(),
+            acquisition_lock_timeout_ms: 30_000,
+        };
+        let mut v1 = bytes::BytesMut::new();
+        body.encode(&mut v1, 1).unwrap();
+        let mut v2 = bytes::BytesMut::new();
+        response.encode(&mut v2, 2).unwrap();
+        // throttle (4), error code (2), "ab" as a compact string (3), then the timeout.
+        let mut expected = v1[..9].to_vec();
+        expected.extend_from_slice(&30_000i32.to_be_bytes());
+        expected.extend_from_slice(&v1[9..]);
+        assert_eq!(&v2[..], &expected[..]);
+        assert_eq!(response.compute_size(2).unwrap(), v2.len());
+        assert!(response.encode(&mut bytes::BytesMut::new(), 3).is_err());
+    }
+
+    #[test]
+    fn v2_requests_are_read_without_their_renew_flag() {
+        let request = ShareAcknowledgeRequest::default()
+            .with_group_id(Some(kafka_protocol::messages::GroupId(
+                StrBytes::from_static_str("g"),
+            )))
+            .with_member_id(Some(StrBytes::from_static_str("m")))
+            .with_share_session_epoch(3);
+        let mut v1 = bytes::BytesMut::new();
+        request.encode(&mut v1, 1).unwrap();
+        // "g" (2 bytes), "m" (2), the epoch (4), then IsRenewAck.
+        let mut v2 = v1[..8].to_vec();
+        v2.push(1);
+        v2.extend_from_slice(&v1[8..]);
+        let read = AnyShareAcknowledgeRequest::decode(&mut bytes::Bytes::from(v2), 2).unwrap();
+        assert_eq!(read.0, request);
+        // Cut before the flag: refused, not misread.
+        assert!(
+            AnyShareAcknowledgeRequest::decode(&mut bytes::Bytes::from(v1[..8].to_vec()), 2)
+                .is_err()
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! ShareFetch (key 78), v1: a share group's member fetches records (KIP-932). Each record
+//! ShareFetch (key 78), v1-v2: a share group's member fetches records (KIP-932). Each record
 //! it gets is *acquired* for it, locked for `share.record.lock.duration.ms`, and returned
 //! with its delivery count in `AcquiredRecords`; the batches holding them are returned
 //! whole, and the client keeps only the acquired offsets (a control record or an offset
@@ -18,7 +18,12 @@
 //! - Reads stop at the high watermark (`share.isolation.level=read_uncommitted`, Kafka's
 //!   default), or at the last stable offset with `read_committed`, where the records of
 //!   aborted transactions are archived instead of acquired (never delivered); at most
-//!   `max_records` records are acquired per partition, whole batches at a time.
+//!   `max_records` records are acquired per partition, whole batches at a time; in v2's
+//!   `record_limit` acquire mode (KIP-1206, the consumer's `share.acquire.mode`) at most
+//!   `max_records`, splitting a batch where the count is reached.
+//! - **RENEW** (v2, KIP-1222): an acknowledgement of type 4 keeps the record acquired by
+//!   the member and starts its lock again; a request flagged `IsRenewAck` only applies its
+//!   acknowledgements and fetches nothing.
 //!
 //! With an authorizer: READ on the group (else GROUP_AUTHORIZATION_FAILED for the
 //! request), READ on each topic (else TOPIC_AUTHORIZATION_FAILED for its partitions).
@@ -35,11 +40,12 @@ use kafka_protocol::messages::share_fetch_response::{
     AcquiredRecords, LeaderIdAndEpoch, PartitionData, ShareFetchableTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ShareFetchRequest, ShareFetchResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::buf::{ByteBuf, ByteBufMut};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use kafka_protocol::ResponseError;
 use myelin_cluster::Partition;
 use myelin_coord::consumer::{TopicId, TopicMetadata};
-use myelin_coord::share::partition::{AckBatch, AckError, Acquired};
+use myelin_coord::share::partition::{AckBatch, AckError, Acquired, RecordLimit};
 use myelin_coord::share::{
     read_bound, reset_offset, AckOutcome, AutoOffsetReset, SessionError, TopicIdPartition,
 };
@@ -48,11 +54,12 @@ use tokio::time::Instant;
 
 use crate::apis::{Handler, Reply};
 use crate::authz::{Authz, Operation, ResourceType};
-use crate::bounds::{self, all, Field, Ty};
+use crate::bounds::{self, all, from, Field, Ty};
 use crate::context::{RequestContext, ServerContext};
 use crate::error::{group_error_code, HandlerError};
 use crate::handlers::groups::ClusterTopics;
 use crate::quota::{self, QuotaType};
+use crate::wire;
 
 /// The leader epoch of every partition (one broker, no elections).
 const LEADER_EPOCH: i32 = 0;
@@ -93,20 +100,96 @@ pub(crate) fn group_and_member(
 
 /// The request's layout, for [`bounds::check`].
 const SCHEMA: &[Field] = &[
-    all(Ty::Str),   // group_id
-    all(Ty::Str),   // member_id
-    all(Ty::Int32), // share_session_epoch
-    all(Ty::Int32), // max_wait_ms
-    all(Ty::Int32), // min_bytes
-    all(Ty::Int32), // max_bytes
-    all(Ty::Int32), // max_records
-    all(Ty::Int32), // batch_size
+    all(Ty::Str),      // group_id
+    all(Ty::Str),      // member_id
+    all(Ty::Int32),    // share_session_epoch
+    all(Ty::Int32),    // max_wait_ms
+    all(Ty::Int32),    // min_bytes
+    all(Ty::Int32),    // max_bytes
+    all(Ty::Int32),    // max_records
+    all(Ty::Int32),    // batch_size
+    from(2, Ty::Int8), // share_acquire_mode
+    from(2, Ty::Bool), // is_renew_ack
     all(Ty::Structs(&[
         all(Ty::Uuid),
         all(Ty::Structs(&[all(Ty::Int32), all(Ty::Structs(ACK_BATCH))])),
     ])), // topics
     all(Ty::Structs(&[all(Ty::Uuid), all(Ty::Int32s)])), // forgotten_topics_data
 ];
+
+/// `ShareAcquireMode` 0: whole batches, about `max_records` records.
+const BATCH_OPTIMIZED: i8 = 0;
+/// `ShareAcquireMode` 1: at most `max_records` records.
+const RECORD_LIMIT: i8 = 1;
+
+/// A ShareFetch request of a version served. v1 is read by the codec (`kafka-protocol`
+/// 0.18: Kafka 4.1's ShareFetch). v2 (Kafka 4.2) puts `ShareAcquireMode` (int8, KIP-1206)
+/// and `IsRenewAck` (bool, KIP-1222) after `BatchSize` and is otherwise v1: the two are
+/// read here and taken out, and the codec reads the rest as v1.
+#[derive(Debug)]
+pub struct AnyShareFetchRequest {
+    pub body: ShareFetchRequest,
+    /// [`BATCH_OPTIMIZED`] or [`RECORD_LIMIT`] (v1: batch-optimized).
+    pub acquire_mode: i8,
+    /// The acknowledgements hold RENEWs: apply them and fetch nothing (v1: false).
+    pub renew_ack: bool,
+}
+
+impl Decodable for AnyShareFetchRequest {
+    fn decode<B: ByteBuf>(buf: &mut B, version: i16) -> anyhow::Result<Self> {
+        match version {
+            1 => Ok(Self {
+                body: ShareFetchRequest::decode(buf, 1)?,
+                acquire_mode: BATCH_OPTIMIZED,
+                renew_ack: false,
+            }),
+            2 => {
+                let body = buf.copy_to_bytes(buf.remaining());
+                let member_at = wire::skip_compact_string(&body, 0).map_err(anyhow::Error::msg)?;
+                // Past member_id: six int32s (session epoch to batch size).
+                let at =
+                    wire::skip_compact_string(&body, member_at).map_err(anyhow::Error::msg)? + 24;
+                let (Some(&mode), Some(&renew)) = (body.get(at), body.get(at + 1)) else {
+                    anyhow::bail!("ShareFetch v2 truncated");
+                };
+                let mut v1 = wire::without(&body, at, 2).map_err(anyhow::Error::msg)?;
+                Ok(Self {
+                    body: ShareFetchRequest::decode(&mut v1, 1)?,
+                    acquire_mode: mode as i8,
+                    renew_ack: renew != 0,
+                })
+            }
+            v => anyhow::bail!("ShareFetch v{v}"),
+        }
+    }
+}
+
+/// A ShareFetch response: v2 has v1's layout, which the codec writes.
+#[derive(Debug, Default)]
+pub struct AnyShareFetchResponse(pub ShareFetchResponse);
+
+impl HeaderVersion for AnyShareFetchResponse {
+    fn header_version(_version: i16) -> i16 {
+        // Flexible from v0: the response header with tagged fields.
+        1
+    }
+}
+
+impl Encodable for AnyShareFetchResponse {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> anyhow::Result<()> {
+        if !(1..=2).contains(&version) {
+            anyhow::bail!("ShareFetch v{version}");
+        }
+        self.0.encode(buf, 1)
+    }
+
+    fn compute_size(&self, version: i16) -> anyhow::Result<usize> {
+        if !(1..=2).contains(&version) {
+            anyhow::bail!("ShareFetch v{version}");
+        }
+        self.0.compute_size(1)
+    }
+}
 
 /// The ShareFetch handler.
 #[derive(Debug)]
@@ -121,31 +204,58 @@ struct PartitionFetch {
 }
 
 impl Handler for ShareFetch {
-    type Request = ShareFetchRequest;
-    type Response = ShareFetchResponse;
+    type Request = AnyShareFetchRequest;
+    type Response = AnyShareFetchResponse;
     const KEY: ApiKey = ApiKey::ShareFetch;
     const NAME: &'static str = "ShareFetch";
     const MIN_VERSION: i16 = 1;
-    const MAX_VERSION: i16 = 1;
+    const MAX_VERSION: i16 = 2;
+    const ABOVE_CODEC: bool = true;
 
     async fn handle(
         ctx: RequestContext,
-        request: ShareFetchRequest,
-    ) -> Result<Reply<ShareFetchResponse>, HandlerError> {
+        request: AnyShareFetchRequest,
+    ) -> Result<Reply<AnyShareFetchResponse>, HandlerError> {
+        serve(ctx, request)
+            .await
+            .map(|r| Reply::Ready(AnyShareFetchResponse(r)))
+    }
+
+    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
+        bounds::check(body, SCHEMA, api_version, true)
+    }
+}
+
+/// Serves one ShareFetch.
+async fn serve(
+    ctx: RequestContext,
+    AnyShareFetchRequest {
+        body: request,
+        acquire_mode,
+        renew_ack,
+    }: AnyShareFetchRequest,
+) -> Result<ShareFetchResponse, HandlerError> {
+    {
         let server = ctx.server.clone();
         // The consumer byte-rate quota (consumer_byte_rate), as for Fetch.
         let charge = ctx.quota(QuotaType::Fetch);
         let (group_id, member_id) = group_and_member(&request.group_id, &request.member_id);
         let authz = ctx.authz();
         if group_id.is_empty() {
-            return Ok(Reply::Ready(top_error(
+            return Ok(top_error(
                 ResponseError::InvalidRequest,
                 "GroupId can't be empty.",
-            )));
+            ));
         }
         if !authz.allows(Operation::Read, ResourceType::Group, &group_id) {
             let e = ResponseError::GroupAuthorizationFailed;
-            return Ok(Reply::Ready(top_error(e, &e.to_string())));
+            return Ok(top_error(e, &e.to_string()));
+        }
+        if acquire_mode != BATCH_OPTIMIZED && acquire_mode != RECORD_LIMIT {
+            return Ok(top_error(
+                ResponseError::InvalidRequest,
+                &format!("Unknown ShareAcquireMode {acquire_mode}."),
+            ));
         }
         let epoch = request.share_session_epoch;
         let acks = request_acks(
@@ -163,10 +273,10 @@ impl Handler for ShareFetch {
                 }),
         );
         if epoch == 0 && !acks.is_empty() {
-            return Ok(Reply::Ready(top_error(
+            return Ok(top_error(
                 ResponseError::InvalidRequest,
                 "Acknowledge data present in the initial ShareFetch of a session.",
-            )));
+            ));
         }
         let added: Vec<TopicIdPartition> = request
             .topics
@@ -193,7 +303,7 @@ impl Handler for ShareFetch {
             Ok(s) => s,
             Err(e) => {
                 let code = session_error_code(&e);
-                return Ok(Reply::Ready(top_error(code, &e.to_string())));
+                return Ok(top_error(code, &e.to_string()));
             }
         };
         let topics = ClusterTopics(server.metadata.state());
@@ -202,7 +312,7 @@ impl Handler for ShareFetch {
         let (ack_codes, pending) =
             match apply_acks(&server, &group_id, &member_id, &acks, &readable) {
                 Ok(r) => r,
-                Err(e) => return Ok(Reply::Ready(top_error(e, &e.to_string()))),
+                Err(e) => return Ok(top_error(e, &e.to_string())),
             };
         let mut fetched: BTreeMap<TopicIdPartition, PartitionFetch> = BTreeMap::new();
         let pending = if epoch == -1 {
@@ -210,9 +320,12 @@ impl Handler for ShareFetch {
                 Ok(closed) => vec![pending, closed],
                 Err(e) => {
                     let code = group_error_code(&e);
-                    return Ok(Reply::Ready(top_error(code, &e.to_string())));
+                    return Ok(top_error(code, &e.to_string()));
                 }
             }
+        } else if renew_ack {
+            // Renewals only: what the member holds stays its own, nothing more is acquired.
+            vec![pending]
         } else {
             let overrides =
                 crate::configs::share_overrides(server.metadata.state().group_configs(&group_id));
@@ -220,6 +333,11 @@ impl Handler for ShareFetch {
                 .ok()
                 .filter(|&n| n > 0)
                 .unwrap_or(DEFAULT_MAX_RECORDS);
+            let limit = if acquire_mode == RECORD_LIMIT {
+                RecordLimit::Records(max_records)
+            } else {
+                RecordLimit::Batches(max_records)
+            };
             let max_bytes = u64::try_from(request.max_bytes.max(1))
                 .unwrap_or(1)
                 .min(RESPONSE_MAX_BYTES);
@@ -235,7 +353,7 @@ impl Handler for ShareFetch {
                     session: &session,
                     reset: overrides.auto_offset_reset,
                     read_committed: overrides.read_committed,
-                    max_records,
+                    limit,
                     max_bytes,
                 },
                 deadline,
@@ -246,7 +364,7 @@ impl Handler for ShareFetch {
         for p in pending {
             if let Err(e) = p.wait().await {
                 let code = group_error_code(&e);
-                return Ok(Reply::Ready(top_error(code, &e.to_string())));
+                return Ok(top_error(code, &e.to_string()));
             }
         }
         // Every partition with records, an error or acknowledgements answered.
@@ -298,25 +416,19 @@ impl Handler for ShareFetch {
             .sum();
         let throttle_time_ms =
             charge.map_or(0, |c| quota::throttle_ms(c.record(&server, bytes as f64)));
-        Ok(Reply::Ready(
-            ShareFetchResponse::default()
-                .with_throttle_time_ms(throttle_time_ms)
-                .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
-                .with_responses(
-                    by_topic
-                        .into_iter()
-                        .map(|(id, partitions)| {
-                            ShareFetchableTopicResponse::default()
-                                .with_topic_id(uuid::Uuid::from_bytes(id.0))
-                                .with_partitions(partitions)
-                        })
-                        .collect(),
-                ),
-        ))
-    }
-
-    fn check_request(api_version: i16, body: &[u8]) -> Result<(), String> {
-        bounds::check(body, SCHEMA, api_version, true)
+        Ok(ShareFetchResponse::default()
+            .with_throttle_time_ms(throttle_time_ms)
+            .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
+            .with_responses(
+                by_topic
+                    .into_iter()
+                    .map(|(id, partitions)| {
+                        ShareFetchableTopicResponse::default()
+                            .with_topic_id(uuid::Uuid::from_bytes(id.0))
+                            .with_partitions(partitions)
+                    })
+                    .collect(),
+            ))
     }
 }
 
@@ -442,7 +554,7 @@ struct FetchArgs<'a> {
     reset: AutoOffsetReset,
     /// `share.isolation.level=read_committed`.
     read_committed: bool,
-    max_records: usize,
+    limit: RecordLimit,
     max_bytes: u64,
 }
 
@@ -595,7 +707,7 @@ fn fetch_partition(
         tp,
         &ranges,
         &aborted,
-        args.max_records,
+        args.limit,
     );
     if acquired.is_empty() {
         return PartitionFetch::default();
@@ -614,5 +726,48 @@ fn fetch_partition(
         error: None,
         records: Some(Bytes::from(records)),
         acquired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_requests_carry_the_acquire_mode_and_the_renew_flag() {
+        let request = ShareFetchRequest::default()
+            .with_group_id(Some(kafka_protocol::messages::GroupId(
+                StrBytes::from_static_str("g"),
+            )))
+            .with_member_id(Some(StrBytes::from_static_str("m")))
+            .with_share_session_epoch(1)
+            .with_max_records(3)
+            .with_batch_size(3);
+        let mut v1 = bytes::BytesMut::new();
+        request.encode(&mut v1, 1).unwrap();
+        // "g" (2 bytes), "m" (2), six int32s (24), then the mode and the flag.
+        let mut v2 = v1[..28].to_vec();
+        v2.extend_from_slice(&[RECORD_LIMIT as u8, 1]);
+        v2.extend_from_slice(&v1[28..]);
+        bounds::check(&v2, SCHEMA, 2, true).unwrap();
+        let read = AnyShareFetchRequest::decode(&mut bytes::Bytes::from(v2), 2).unwrap();
+        assert_eq!(read.body, request);
+        assert_eq!(read.acquire_mode, RECORD_LIMIT);
+        assert!(read.renew_ack);
+        let read = AnyShareFetchRequest::decode(&mut v1.clone().freeze(), 1).unwrap();
+        assert_eq!(
+            (read.acquire_mode, read.renew_ack),
+            (BATCH_OPTIMIZED, false)
+        );
+        assert!(
+            AnyShareFetchRequest::decode(&mut bytes::Bytes::from(v1[..29].to_vec()), 2).is_err()
+        );
+        // v2's response is v1's.
+        let response =
+            AnyShareFetchResponse(ShareFetchResponse::default().with_throttle_time_ms(5));
+        let (mut a, mut b) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+        response.encode(&mut a, 2).unwrap();
+        response.0.encode(&mut b, 1).unwrap();
+        assert_eq!(a, b);
     }
 }

@@ -257,7 +257,93 @@ final class ShareScenario {
                     .noneMatch(g -> g.groupId().equals(group)), "deleted share group not listed");
 
             readCommitted(bootstrap, admin);
+            renewAndRecordLimit(bootstrap, admin);
         }
+    }
+
+    /**
+     * ShareFetch and ShareAcknowledge v2 (Kafka 4.2): a member in the record_limit acquire
+     * mode (KIP-1206) is given at most max.poll.records records of one batch at a time, and
+     * records it renews (AcknowledgeType.RENEW, KIP-1222) stay its own for three lock
+     * durations, with their delivery count unchanged, until it accepts them.
+     */
+    static void renewAndRecordLimit(String bootstrap, Admin admin) throws Exception {
+        String topic = "share-renew";
+        String group = "share-renewers";
+        admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get();
+        earliest(admin, group);
+        ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, group);
+        admin.incrementalAlterConfigs(Map.of(resource, List.of(new AlterConfigOp(
+                new ConfigEntry("share.record.lock.duration.ms", "2000"), AlterConfigOp.OpType.SET))))
+            .all().get();
+        // One batch of 10 records.
+        try (KafkaProducer<String, String> producer =
+                new KafkaProducer<>(Util.stringProducer(bootstrap, Util.props("linger.ms", "1000")))) {
+            send(producer, topic, "r", 10);
+            producer.flush();
+        }
+        Properties p = Util.base(bootstrap, null);
+        p.put("group.id", group);
+        p.put("key.deserializer", StringDeserializer.class.getName());
+        p.put("value.deserializer", StringDeserializer.class.getName());
+        p.put("share.acknowledgement.mode", "explicit");
+        p.put("share.acquire.mode", "record_limit");
+        p.put("max.poll.records", "3");
+        List<Exception> failures = new ArrayList<>();
+        try (KafkaShareConsumer<String, String> c = new KafkaShareConsumer<>(p)) {
+            c.setAcknowledgementCommitCallback((offsets, e) -> {
+                if (e != null) {
+                    failures.add(e);
+                }
+            });
+            c.subscribe(List.of(topic));
+            List<ConsumerRecord<String, String>> first = new ArrayList<>();
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (first.isEmpty() && System.nanoTime() < deadline) {
+                c.poll(Duration.ofMillis(200)).forEach(first::add);
+            }
+            expectEq(List.of("r0", "r1", "r2"), first.stream().map(ConsumerRecord::value).toList(),
+                "record_limit: the first poll of a 10-record batch with max.poll.records=3");
+            // Renewed for 6 s, three times the lock duration: the records come back to the
+            // member, still at their first delivery. Anything else it is given goes back.
+            long renewUntil = System.nanoTime() + Duration.ofSeconds(6).toNanos();
+            int renewals = 0;
+            List<ConsumerRecord<String, String>> held = first;
+            Set<Long> accepted = new HashSet<>();
+            deadline = System.nanoTime() + Duration.ofSeconds(40).toNanos();
+            while (accepted.size() < 3 && System.nanoTime() < deadline) {
+                boolean renewing = System.nanoTime() < renewUntil;
+                for (ConsumerRecord<String, String> r : held) {
+                    if (r.offset() >= 3) {
+                        c.acknowledge(r, AcknowledgeType.RELEASE);
+                        continue;
+                    }
+                    expectEq(Optional.of((short) 1), r.deliveryCount(), "delivery count of renewed " + r.value());
+                    if (renewing) {
+                        c.acknowledge(r, AcknowledgeType.RENEW);
+                        renewals++;
+                    } else {
+                        c.acknowledge(r, AcknowledgeType.ACCEPT);
+                        accepted.add(r.offset());
+                    }
+                }
+                if (renewing) {
+                    Thread.sleep(500);
+                }
+                held = new ArrayList<>();
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    held.add(r);
+                }
+                expect(held.size() <= 3, "record_limit: a poll of " + held.size() + " records");
+            }
+            c.commitSync();
+            expectEq(Set.of(0L, 1L, 2L), accepted, "renewed records accepted");
+            expect(renewals >= 3 * 3, "renewals: " + renewals);
+            expectEq(List.of(), failures, "acknowledgement failures");
+        }
+        expectEq(Map.of(new TopicPartition(topic, 0), 3L), startOffsets(admin, group),
+            "start offset once the renewed records are accepted");
+        log("share groups: record_limit acquired 3 of a 10-record batch; renewed records held for 6 s");
     }
 
     /** The values `group` is delivered until `count` arrive (within 60 s), then for 2 s more. */
