@@ -81,6 +81,20 @@ async fn share_fetch(
     max_records: i32,
     wait_ms: i32,
 ) -> ShareFetchResponse {
+    let request = fetch_request(member, epoch, topic_id, add, acks, max_records, wait_ms);
+    client.call(ApiKey::ShareFetch, 1, &request).await
+}
+
+/// A ShareFetch of partition 0 of `topic_id` (added to the session when `add`).
+fn fetch_request(
+    member: &str,
+    epoch: i32,
+    topic_id: Uuid,
+    add: bool,
+    acks: Vec<(i64, i64, Vec<i8>)>,
+    max_records: i32,
+    wait_ms: i32,
+) -> ShareFetchRequest {
     let partition = FetchPartition::default()
         .with_partition_index(0)
         .with_acknowledgement_batches(
@@ -100,7 +114,7 @@ async fn share_fetch(
     } else {
         Vec::new()
     };
-    let request = ShareFetchRequest::default()
+    ShareFetchRequest::default()
         .with_group_id(Some(GroupId(s(GROUP))))
         .with_member_id(Some(s(member)))
         .with_share_session_epoch(epoch)
@@ -109,8 +123,7 @@ async fn share_fetch(
         .with_max_bytes(1 << 20)
         .with_max_records(max_records)
         .with_batch_size(max_records)
-        .with_topics(topics);
-    client.call(ApiKey::ShareFetch, 1, &request).await
+        .with_topics(topics)
 }
 
 async fn share_ack(
@@ -843,6 +856,11 @@ impl<T: kafka_protocol::protocol::Decodable> kafka_protocol::protocol::Decodable
     }
 }
 
+async fn share_fetch_v2(client: &mut Client, request: FetchV2) -> ShareFetchResponse {
+    let AsV1(r): AsV1<ShareFetchResponse> = client.call(ApiKey::ShareFetch, 2, &request).await;
+    r
+}
+
 /// ShareFetch v2: in the `record_limit` acquire mode (KIP-1206) a fetch acquires at most
 /// `max_records` of a batch, the next fetch the next ones; RENEW acknowledgements
 /// (KIP-1222) keep records acquired past their lock duration (1 s here), and a fetch
@@ -873,98 +891,52 @@ async fn renewals_hold_records_and_record_limit_splits_batches() {
     )
     .await;
     let fetch = |epoch: i32, acks: Vec<(i64, i64, Vec<i8>)>, mode: i8, renew: bool| {
-        let topics = vec![FetchTopic::default()
-            .with_topic_id(topic_id)
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition_index(0)
-                .with_acknowledgement_batches(
-                    acks.into_iter()
-                        .map(|(f, l, t)| {
-                            AcknowledgementBatch::default()
-                                .with_first_offset(f)
-                                .with_last_offset(l)
-                                .with_acknowledge_types(t)
-                        })
-                        .collect(),
-                )])];
+        // A renewal fetches nothing: its sizes are 0.
         let (max, wait) = if renew { (0, 0) } else { (4, 1000) };
+        let v1 = fetch_request("m", epoch, topic_id, true, acks, max, wait);
         FetchV2 {
-            v1: ShareFetchRequest::default()
-                .with_group_id(Some(GroupId(s(GROUP))))
-                .with_member_id(Some(s("m")))
-                .with_share_session_epoch(epoch)
-                .with_max_wait_ms(wait)
-                .with_max_bytes(if renew { 0 } else { 1 << 20 })
-                .with_max_records(max)
-                .with_batch_size(max)
-                .with_topics(topics),
+            v1: if renew {
+                v1.with_min_bytes(0).with_max_bytes(0)
+            } else {
+                v1
+            },
             mode,
             renew,
         }
     };
-    let AsV1(r): AsV1<ShareFetchResponse> = client
-        .call(
-            ApiKey::ShareFetch,
-            2,
-            &fetch(1, vec![], RECORD_LIMIT, false),
-        )
-        .await;
+    let r = share_fetch_v2(&mut client, fetch(1, vec![], RECORD_LIMIT, false)).await;
     assert_eq!(acquired(&r), vec![(0, 3, 1)]);
     // Renewed twice, 0.7 s apart: 1.4 s after they were acquired, under a 1 s lock, the
     // records are still the member's. The renewing fetches acquire nothing.
     for epoch in [2, 3] {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let AsV1(r): AsV1<ShareFetchResponse> = client
-            .call(
-                ApiKey::ShareFetch,
-                2,
-                &fetch(epoch, vec![(0, 3, vec![RENEW])], RECORD_LIMIT, true),
-            )
-            .await;
+        let r = share_fetch_v2(
+            &mut client,
+            fetch(epoch, vec![(0, 3, vec![RENEW])], RECORD_LIMIT, true),
+        )
+        .await;
         assert_eq!(ack_code(&r), 0, "{:?}", r.responses[0].partitions[0]);
         assert_eq!(acquired(&r), vec![]);
     }
     // The next records of the batch, not the renewed ones again.
-    let AsV1(r): AsV1<ShareFetchResponse> = client
-        .call(
-            ApiKey::ShareFetch,
-            2,
-            &fetch(4, vec![], RECORD_LIMIT, false),
-        )
-        .await;
+    let r = share_fetch_v2(&mut client, fetch(4, vec![], RECORD_LIMIT, false)).await;
     assert_eq!(acquired(&r), vec![(4, 7, 1)]);
     // Still held, so they can be accepted.
-    let AsV1(r): AsV1<ShareFetchResponse> = client
-        .call(
-            ApiKey::ShareFetch,
-            2,
-            &fetch(5, vec![(0, 7, vec![ACCEPT])], RECORD_LIMIT, true),
-        )
-        .await;
+    let r = share_fetch_v2(
+        &mut client,
+        fetch(5, vec![(0, 7, vec![ACCEPT])], RECORD_LIMIT, true),
+    )
+    .await;
     assert_eq!(ack_code(&r), 0);
     assert_eq!(start_offset(&mut client).await, 8);
     // Without renewals a lock ends: the last two, acquired and left for 1.5 s, come back
     // with their delivery count raised.
-    let AsV1(r): AsV1<ShareFetchResponse> = client
-        .call(
-            ApiKey::ShareFetch,
-            2,
-            &fetch(6, vec![], RECORD_LIMIT, false),
-        )
-        .await;
+    let r = share_fetch_v2(&mut client, fetch(6, vec![], RECORD_LIMIT, false)).await;
     assert_eq!(acquired(&r), vec![(8, 9, 1)]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let AsV1(r): AsV1<ShareFetchResponse> = client
-        .call(
-            ApiKey::ShareFetch,
-            2,
-            &fetch(7, vec![], RECORD_LIMIT, false),
-        )
-        .await;
+    let r = share_fetch_v2(&mut client, fetch(7, vec![], RECORD_LIMIT, false)).await;
     assert_eq!(acquired(&r), vec![(8, 9, 2)]);
     // An acquire mode Kafka does not have.
-    let AsV1(r): AsV1<ShareFetchResponse> = client
-        .call(ApiKey::ShareFetch, 2, &fetch(8, vec![], 7, false))
-        .await;
+    let r = share_fetch_v2(&mut client, fetch(8, vec![], 7, false)).await;
     assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
 }
