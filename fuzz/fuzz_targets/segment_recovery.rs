@@ -89,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = log.offset_for_timestamp(0);
         let _ = log.offset_of_max_timestamp();
         let _ = log.append(
-            &mut simple_batch(&[(None, Some(b"x"))], 0, Compression::None),
+            &simple_batch(&[(None, Some(b"x"))], 0, Compression::None),
             &OPTS,
         );
         return;
