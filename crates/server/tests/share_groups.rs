@@ -863,7 +863,7 @@ async fn share_fetch_v2(client: &mut Client, request: FetchV2) -> ShareFetchResp
 
 /// ShareFetch v2: in the `record_limit` acquire mode (KIP-1206) a fetch acquires at most
 /// `max_records` of a batch, the next fetch the next ones; RENEW acknowledgements
-/// (KIP-1222) keep records acquired past their lock duration (1 s here), and a fetch
+/// (KIP-1222) keep records acquired past their lock duration (3 s here), and a fetch
 /// flagged `IsRenewAck` acquires nothing more; an unknown acquire mode is refused.
 #[tokio::test]
 async fn renewals_hold_records_and_record_limit_splits_batches() {
@@ -872,6 +872,11 @@ async fn renewals_hold_records_and_record_limit_splits_batches() {
     let server = TestServer::start(config()).await;
     let topic_id = create_topic(&server, TOPIC, 1, &[]);
     let mut client = server.connect().await;
+    // Locks of 3 s: the renewals below come 2 s apart, with time to spare on a busy machine.
+    assert_eq!(
+        set_group_config(&mut client, "share.record.lock.duration.ms", "3000").await,
+        0
+    );
     assert_eq!(
         heartbeat(&mut client, "m", 0, Some(&[TOPIC]))
             .await
@@ -906,10 +911,10 @@ async fn renewals_hold_records_and_record_limit_splits_batches() {
     };
     let r = share_fetch_v2(&mut client, fetch(1, vec![], RECORD_LIMIT, false)).await;
     assert_eq!(acquired(&r), vec![(0, 3, 1)]);
-    // Renewed twice, 0.7 s apart: 1.4 s after they were acquired, under a 1 s lock, the
+    // Renewed twice, 2 s apart: 4 s after they were acquired, under a 3 s lock, the
     // records are still the member's. The renewing fetches acquire nothing.
     for epoch in [2, 3] {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let r = share_fetch_v2(
             &mut client,
             fetch(epoch, vec![(0, 3, vec![RENEW])], RECORD_LIMIT, true),
@@ -929,11 +934,11 @@ async fn renewals_hold_records_and_record_limit_splits_batches() {
     .await;
     assert_eq!(ack_code(&r), 0);
     assert_eq!(start_offset(&mut client).await, 8);
-    // Without renewals a lock ends: the last two, acquired and left for 1.5 s, come back
+    // Without renewals a lock ends: the last two, acquired and left for 3.5 s, come back
     // with their delivery count raised.
     let r = share_fetch_v2(&mut client, fetch(6, vec![], RECORD_LIMIT, false)).await;
     assert_eq!(acquired(&r), vec![(8, 9, 1)]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let r = share_fetch_v2(&mut client, fetch(7, vec![], RECORD_LIMIT, false)).await;
     assert_eq!(acquired(&r), vec![(8, 9, 2)]);
     // An acquire mode Kafka does not have.
