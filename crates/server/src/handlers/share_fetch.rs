@@ -235,201 +235,198 @@ async fn serve(
         renew_ack,
     }: AnyShareFetchRequest,
 ) -> Result<ShareFetchResponse, HandlerError> {
-    {
-        let server = ctx.server.clone();
-        // The consumer byte-rate quota (consumer_byte_rate), as for Fetch.
-        let charge = ctx.quota(QuotaType::Fetch);
-        let (group_id, member_id) = group_and_member(&request.group_id, &request.member_id);
-        let authz = ctx.authz();
-        if group_id.is_empty() {
-            return Ok(top_error(
-                ResponseError::InvalidRequest,
-                "GroupId can't be empty.",
-            ));
-        }
-        if !authz.allows(Operation::Read, ResourceType::Group, &group_id) {
-            let e = ResponseError::GroupAuthorizationFailed;
-            return Ok(top_error(e, &e.to_string()));
-        }
-        if acquire_mode != BATCH_OPTIMIZED && acquire_mode != RECORD_LIMIT {
-            return Ok(top_error(
-                ResponseError::InvalidRequest,
-                &format!("Unknown ShareAcquireMode {acquire_mode}."),
-            ));
-        }
-        let epoch = request.share_session_epoch;
-        let acks = request_acks(
-            request
-                .topics
-                .iter()
-                .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, p)))
-                .map(|(id, p)| {
-                    (
-                        (TopicId(*id.as_bytes()), p.partition_index),
-                        p.acknowledgement_batches
-                            .iter()
-                            .map(|b| (b.first_offset, b.last_offset, &b.acknowledge_types)),
-                    )
-                }),
-        );
-        if epoch == 0 && !acks.is_empty() {
-            return Ok(top_error(
-                ResponseError::InvalidRequest,
-                "Acknowledge data present in the initial ShareFetch of a session.",
-            ));
-        }
-        let added: Vec<TopicIdPartition> = request
+    let server = ctx.server.clone();
+    // The consumer byte-rate quota (consumer_byte_rate), as for Fetch.
+    let charge = ctx.quota(QuotaType::Fetch);
+    let (group_id, member_id) = group_and_member(&request.group_id, &request.member_id);
+    let authz = ctx.authz();
+    if group_id.is_empty() {
+        return Ok(top_error(
+            ResponseError::InvalidRequest,
+            "GroupId can't be empty.",
+        ));
+    }
+    if !authz.allows(Operation::Read, ResourceType::Group, &group_id) {
+        let e = ResponseError::GroupAuthorizationFailed;
+        return Ok(top_error(e, &e.to_string()));
+    }
+    if acquire_mode != BATCH_OPTIMIZED && acquire_mode != RECORD_LIMIT {
+        return Ok(top_error(
+            ResponseError::InvalidRequest,
+            &format!("Unknown ShareAcquireMode {acquire_mode}."),
+        ));
+    }
+    let epoch = request.share_session_epoch;
+    let acks = request_acks(
+        request
             .topics
             .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |p| (TopicId(*t.topic_id.as_bytes()), p.partition_index))
-            })
-            .collect();
-        let forgotten: Vec<TopicIdPartition> = request
-            .forgotten_topics_data
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |p| (TopicId(*t.topic_id.as_bytes()), *p))
-            })
-            .collect();
-        let session = match server
-            .shares
-            .session(&group_id, &member_id, epoch, &added, &forgotten, true)
-        {
-            Ok(s) => s,
+            .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, p)))
+            .map(|(id, p)| {
+                (
+                    (TopicId(*id.as_bytes()), p.partition_index),
+                    p.acknowledgement_batches
+                        .iter()
+                        .map(|b| (b.first_offset, b.last_offset, &b.acknowledge_types)),
+                )
+            }),
+    );
+    if epoch == 0 && !acks.is_empty() {
+        return Ok(top_error(
+            ResponseError::InvalidRequest,
+            "Acknowledge data present in the initial ShareFetch of a session.",
+        ));
+    }
+    let added: Vec<TopicIdPartition> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (TopicId(*t.topic_id.as_bytes()), p.partition_index))
+        })
+        .collect();
+    let forgotten: Vec<TopicIdPartition> = request
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (TopicId(*t.topic_id.as_bytes()), *p))
+        })
+        .collect();
+    let session = match server
+        .shares
+        .session(&group_id, &member_id, epoch, &added, &forgotten, true)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let code = session_error_code(&e);
+            return Ok(top_error(code, &e.to_string()));
+        }
+    };
+    let topics = ClusterTopics(server.metadata.state());
+    let readable = readable_topics(&authz, &topics, &session);
+    // Acknowledgements first, as Kafka applies them before fetching.
+    let (ack_codes, pending) = match apply_acks(&server, &group_id, &member_id, &acks, &readable) {
+        Ok(r) => r,
+        Err(e) => return Ok(top_error(e, &e.to_string())),
+    };
+    let mut fetched: BTreeMap<TopicIdPartition, PartitionFetch> = BTreeMap::new();
+    let pending = if epoch == -1 {
+        match server.shares.close_session(&group_id, &member_id) {
+            Ok(closed) => vec![pending, closed],
             Err(e) => {
-                let code = session_error_code(&e);
-                return Ok(top_error(code, &e.to_string()));
-            }
-        };
-        let topics = ClusterTopics(server.metadata.state());
-        let readable = readable_topics(&authz, &topics, &session);
-        // Acknowledgements first, as Kafka applies them before fetching.
-        let (ack_codes, pending) =
-            match apply_acks(&server, &group_id, &member_id, &acks, &readable) {
-                Ok(r) => r,
-                Err(e) => return Ok(top_error(e, &e.to_string())),
-            };
-        let mut fetched: BTreeMap<TopicIdPartition, PartitionFetch> = BTreeMap::new();
-        let pending = if epoch == -1 {
-            match server.shares.close_session(&group_id, &member_id) {
-                Ok(closed) => vec![pending, closed],
-                Err(e) => {
-                    let code = group_error_code(&e);
-                    return Ok(top_error(code, &e.to_string()));
-                }
-            }
-        } else if renew_ack {
-            // Renewals only: what the member holds stays its own, nothing more is acquired.
-            vec![pending]
-        } else {
-            let overrides =
-                crate::configs::share_overrides(server.metadata.state().group_configs(&group_id));
-            let max_records = usize::try_from(request.max_records)
-                .ok()
-                .filter(|&n| n > 0)
-                .unwrap_or(DEFAULT_MAX_RECORDS);
-            let limit = if acquire_mode == RECORD_LIMIT {
-                RecordLimit::Records(max_records)
-            } else {
-                RecordLimit::Batches(max_records)
-            };
-            let max_bytes = u64::try_from(request.max_bytes.max(1))
-                .unwrap_or(1)
-                .min(RESPONSE_MAX_BYTES);
-            let deadline = Instant::now()
-                + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
-            fetched = fetch_with_wait(
-                &server,
-                &topics,
-                &readable,
-                FetchArgs {
-                    group_id: &group_id,
-                    member_id: &member_id,
-                    session: &session,
-                    reset: overrides.auto_offset_reset,
-                    read_committed: overrides.read_committed,
-                    limit,
-                    max_bytes,
-                },
-                deadline,
-            )
-            .await;
-            vec![pending]
-        };
-        for p in pending {
-            if let Err(e) = p.wait().await {
                 let code = group_error_code(&e);
                 return Ok(top_error(code, &e.to_string()));
             }
         }
-        // Every partition with records, an error or acknowledgements answered.
-        let mut by_topic: BTreeMap<TopicId, Vec<PartitionData>> = BTreeMap::new();
-        let mut tps: Vec<TopicIdPartition> = fetched.keys().copied().collect();
-        tps.extend(ack_codes.keys().copied());
-        tps.sort();
-        tps.dedup();
-        for tp in tps {
-            let f = fetched.remove(&tp).unwrap_or_default();
-            let (ack_code, ack_message) = ack_codes.get(&tp).cloned().unwrap_or((0, None));
-            if f.error.is_none() && f.acquired.is_empty() && !ack_codes.contains_key(&tp) {
-                continue;
-            }
-            let mut data = PartitionData::default()
-                .with_partition_index(tp.1)
-                .with_acknowledge_error_code(ack_code)
-                .with_acknowledge_error_message(ack_message.map(StrBytes::from_string))
-                .with_current_leader(
-                    LeaderIdAndEpoch::default()
-                        .with_leader_id(server.config.node_id)
-                        .with_leader_epoch(LEADER_EPOCH),
-                )
-                .with_records(Some(f.records.unwrap_or_default()))
-                .with_acquired_records(
-                    f.acquired
-                        .iter()
-                        .map(|a| {
-                            AcquiredRecords::default()
-                                .with_first_offset(a.first_offset)
-                                .with_last_offset(a.last_offset)
-                                .with_delivery_count(a.delivery_count)
-                        })
-                        .collect(),
-                );
-            if let Some(e) = f.error {
-                data.error_code = e.code();
-                data.error_message = Some(StrBytes::from_string(e.to_string()));
-            }
-            by_topic.entry(tp.0).or_default().push(data);
+    } else if renew_ack {
+        // Renewals only: what the member holds stays its own, nothing more is acquired.
+        vec![pending]
+    } else {
+        let overrides =
+            crate::configs::share_overrides(server.metadata.state().group_configs(&group_id));
+        let max_records = usize::try_from(request.max_records)
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_MAX_RECORDS);
+        let limit = if acquire_mode == RECORD_LIMIT {
+            RecordLimit::Records(max_records)
+        } else {
+            RecordLimit::Batches(max_records)
+        };
+        let max_bytes = u64::try_from(request.max_bytes.max(1))
+            .unwrap_or(1)
+            .min(RESPONSE_MAX_BYTES);
+        let deadline =
+            Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+        fetched = fetch_with_wait(
+            &server,
+            &topics,
+            &readable,
+            FetchArgs {
+                group_id: &group_id,
+                member_id: &member_id,
+                session: &session,
+                reset: overrides.auto_offset_reset,
+                read_committed: overrides.read_committed,
+                limit,
+                max_bytes,
+            },
+            deadline,
+        )
+        .await;
+        vec![pending]
+    };
+    for p in pending {
+        if let Err(e) = p.wait().await {
+            let code = group_error_code(&e);
+            return Ok(top_error(code, &e.to_string()));
         }
-        let lock_ms = server.shares.lock_duration_ms(&group_id);
-        // Records acquired are sent whatever the quota (they are locked for this member);
-        // a client over it is held back for the throttle time, as Kafka does.
-        let bytes: usize = by_topic
-            .values()
-            .flatten()
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
-            .sum();
-        let throttle_time_ms =
-            charge.map_or(0, |c| quota::throttle_ms(c.record(&server, bytes as f64)));
-        Ok(ShareFetchResponse::default()
-            .with_throttle_time_ms(throttle_time_ms)
-            .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
-            .with_responses(
-                by_topic
-                    .into_iter()
-                    .map(|(id, partitions)| {
-                        ShareFetchableTopicResponse::default()
-                            .with_topic_id(uuid::Uuid::from_bytes(id.0))
-                            .with_partitions(partitions)
+    }
+    // Every partition with records, an error or acknowledgements answered.
+    let mut by_topic: BTreeMap<TopicId, Vec<PartitionData>> = BTreeMap::new();
+    let mut tps: Vec<TopicIdPartition> = fetched.keys().copied().collect();
+    tps.extend(ack_codes.keys().copied());
+    tps.sort();
+    tps.dedup();
+    for tp in tps {
+        let f = fetched.remove(&tp).unwrap_or_default();
+        let (ack_code, ack_message) = ack_codes.get(&tp).cloned().unwrap_or((0, None));
+        if f.error.is_none() && f.acquired.is_empty() && !ack_codes.contains_key(&tp) {
+            continue;
+        }
+        let mut data = PartitionData::default()
+            .with_partition_index(tp.1)
+            .with_acknowledge_error_code(ack_code)
+            .with_acknowledge_error_message(ack_message.map(StrBytes::from_string))
+            .with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(server.config.node_id)
+                    .with_leader_epoch(LEADER_EPOCH),
+            )
+            .with_records(Some(f.records.unwrap_or_default()))
+            .with_acquired_records(
+                f.acquired
+                    .iter()
+                    .map(|a| {
+                        AcquiredRecords::default()
+                            .with_first_offset(a.first_offset)
+                            .with_last_offset(a.last_offset)
+                            .with_delivery_count(a.delivery_count)
                     })
                     .collect(),
-            ))
+            );
+        if let Some(e) = f.error {
+            data.error_code = e.code();
+            data.error_message = Some(StrBytes::from_string(e.to_string()));
+        }
+        by_topic.entry(tp.0).or_default().push(data);
     }
+    let lock_ms = server.shares.lock_duration_ms(&group_id);
+    // Records acquired are sent whatever the quota (they are locked for this member);
+    // a client over it is held back for the throttle time, as Kafka does.
+    let bytes: usize = by_topic
+        .values()
+        .flatten()
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let throttle_time_ms =
+        charge.map_or(0, |c| quota::throttle_ms(c.record(&server, bytes as f64)));
+    Ok(ShareFetchResponse::default()
+        .with_throttle_time_ms(throttle_time_ms)
+        .with_acquisition_lock_timeout_ms(i32::try_from(lock_ms).unwrap_or(i32::MAX))
+        .with_responses(
+            by_topic
+                .into_iter()
+                .map(|(id, partitions)| {
+                    ShareFetchableTopicResponse::default()
+                        .with_topic_id(uuid::Uuid::from_bytes(id.0))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        ))
 }
 
 /// A response with only a top-level error.
