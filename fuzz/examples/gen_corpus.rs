@@ -358,8 +358,8 @@ fn requests(dir: &Path, batch: &[u8]) {
         versions.sort();
         versions.dedup();
         for v in versions {
-            // A default request some versions refuse (CreateDelegationToken v1-2: its owner
-            // fields default to empty strings, which only v3 has) gets no seed.
+            // A default request the codec refuses to write (the delegation-token APIs')
+            // gets no seed.
             let Some(body) = default_body(key, v, false) else {
                 eprintln!("no seed: the default {name} v{v} request does not encode");
                 continue;

@@ -51,6 +51,23 @@ pub fn skip_compact_string(body: &[u8], pos: usize) -> Result<usize, String> {
     Ok(end)
 }
 
+/// For a request body that starts with two compact strings (its group and member ids)
+/// and then `fixed` bytes: the `len` bytes after those, which a version newer than the
+/// codec's put there, and the body without them for the codec to read as the version
+/// before.
+pub fn take_after_ids(
+    body: &[u8],
+    fixed: usize,
+    len: usize,
+) -> Result<(Vec<u8>, bytes::Bytes), String> {
+    let at = skip_compact_string(body, skip_compact_string(body, 0)?)? + fixed;
+    let added = body
+        .get(at..at.saturating_add(len))
+        .ok_or("request truncated")?
+        .to_vec();
+    Ok((added, without(body, at, len)?))
+}
+
 /// `body` without its bytes `at..at + len`: a field of a version newer than the codec's,
 /// taken out so that the codec reads the rest as the version before (which must then
 /// have the same layout).
@@ -92,6 +109,13 @@ mod tests {
         assert_eq!(&without(&body, 1, 2).unwrap()[..], &[3, 0, 1, 9]);
         assert!(without(&body, 5, 2).is_err());
         assert!(without(&body, usize::MAX, 2).is_err());
+        // After "ab" and a null id, one fixed byte (1), then two added (9, 8).
+        let (added, rest) = take_after_ids(&[3, b'a', b'b', 0, 1, 9, 8, 7], 1, 2).unwrap();
+        assert_eq!(
+            (&added[..], &rest[..]),
+            (&[9, 8][..], &[3, b'a', b'b', 0, 1, 7][..])
+        );
+        assert!(take_after_ids(&[3, b'a', b'b', 0, 1, 9], 1, 2).is_err());
     }
 
     #[test]

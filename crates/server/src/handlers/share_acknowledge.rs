@@ -54,12 +54,9 @@ impl Decodable for AnyShareAcknowledgeRequest {
         match version {
             1 => ShareAcknowledgeRequest::decode(buf, 1).map(Self),
             2 => {
+                // Past the ids and the session epoch, the flag.
                 let body = buf.copy_to_bytes(buf.remaining());
-                let member_at = wire::skip_compact_string(&body, 0).map_err(anyhow::Error::msg)?;
-                // Past member_id and the session epoch.
-                let at =
-                    wire::skip_compact_string(&body, member_at).map_err(anyhow::Error::msg)? + 4;
-                let mut v1 = wire::without(&body, at, 1).map_err(anyhow::Error::msg)?;
+                let (_, mut v1) = wire::take_after_ids(&body, 4, 1).map_err(anyhow::Error::msg)?;
                 ShareAcknowledgeRequest::decode(&mut v1, 1).map(Self)
             }
             v => anyhow::bail!("ShareAcknowledge v{v}"),

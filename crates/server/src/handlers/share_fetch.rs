@@ -144,19 +144,14 @@ impl Decodable for AnyShareFetchRequest {
                 renew_ack: false,
             }),
             2 => {
+                // Past the ids, six int32s (session epoch to batch size), then the two.
                 let body = buf.copy_to_bytes(buf.remaining());
-                let member_at = wire::skip_compact_string(&body, 0).map_err(anyhow::Error::msg)?;
-                // Past member_id: six int32s (session epoch to batch size).
-                let at =
-                    wire::skip_compact_string(&body, member_at).map_err(anyhow::Error::msg)? + 24;
-                let (Some(&mode), Some(&renew)) = (body.get(at), body.get(at + 1)) else {
-                    anyhow::bail!("ShareFetch v2 truncated");
-                };
-                let mut v1 = wire::without(&body, at, 2).map_err(anyhow::Error::msg)?;
+                let (added, mut v1) =
+                    wire::take_after_ids(&body, 24, 2).map_err(anyhow::Error::msg)?;
                 Ok(Self {
                     body: ShareFetchRequest::decode(&mut v1, 1)?,
-                    acquire_mode: mode as i8,
-                    renew_ack: renew != 0,
+                    acquire_mode: added[0] as i8,
+                    renew_ack: added[1] != 0,
                 })
             }
             v => anyhow::bail!("ShareFetch v{v}"),
